@@ -1,0 +1,88 @@
+"""The one place natster opens NATS connections and makes requests.
+
+nats-py's exceptions are mapped to natster's here, at the boundary, so every layer
+above sees :mod:`natster.errors` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client, RawCredentials
+
+from natster import limits, wire
+from natster.errors import ConnectionFailed, RequestTimeout, ServiceUnavailable
+from natster.security import Creds
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Client", "connect", "request"]
+
+
+async def _quiet(exc: Exception) -> None:
+    log.debug("nats: %s", exc)
+
+
+async def connect(
+    url: str,
+    creds: Creds,
+    *,
+    name: str,
+    reconnect: bool = False,
+    inbox_prefix: str | None = None,
+    timeout: float = limits.CONNECT_TIMEOUT_S,
+) -> Client:
+    """Connect with in-memory ``creds`` (nothing is written to disk).
+
+    One-shot commands pass ``reconnect=False`` and fail fast; long-running services
+    pass ``reconnect=True`` and ride out a server restart.
+    """
+    options: dict[str, Any] = {
+        "servers": [url],
+        "name": name,
+        "user_credentials": RawCredentials(creds.format()),
+        "connect_timeout": max(1, int(timeout)),
+        "allow_reconnect": reconnect,
+        "max_reconnect_attempts": -1 if reconnect else 0,
+        "reconnect_time_wait": 0.5,
+        "error_cb": _quiet,
+    }
+    if inbox_prefix:
+        options["inbox_prefix"] = inbox_prefix
+    try:
+        client: Client = await nats.connect(**options)
+    except nats.errors.NoServersError as exc:
+        raise ConnectionFailed(f"could not reach {url}: is the hub running there?") from exc
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionFailed(f"could not reach {url}: {exc}") from exc
+    except nats.errors.Error as exc:
+        text = str(exc).lower()
+        if "authorization" in text or "authentication" in text or "expired" in text:
+            raise ConnectionFailed(
+                f"the hub at {url} refused these credentials (they may have expired)"
+            ) from exc
+        raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc
+    return client
+
+
+async def request(
+    client: Client,
+    subject: str,
+    payload: bytes,
+    *,
+    timeout: float = limits.REQUEST_TIMEOUT_S,
+    what: str = "the service",
+) -> Any:
+    """Send a request and return the ``data`` of its envelope (see :mod:`natster.wire`)."""
+    try:
+        reply = await client.request(subject, payload, timeout=timeout)
+    except nats.errors.NoRespondersError as exc:
+        raise ServiceUnavailable(f"{what} is not answering (no responders)") from exc
+    except (nats.errors.TimeoutError, TimeoutError) as exc:
+        raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
+    except nats.errors.ConnectionClosedError as exc:
+        raise ConnectionFailed("the connection to the hub was lost") from exc
+    return wire.unwrap(reply.data)

@@ -1,0 +1,43 @@
+"""What every natster micro service shares: the envelope and never crashing on input.
+
+A handler takes the request's subject and payload and returns the ``data`` of a
+200 envelope, or raises :class:`natster.wire.BadRequest` for a 4xx. Anything else is
+logged and answered with a 500 that says no more than "internal error": a peer
+never crashes a service, and never learns its internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.micro.request import Request as MicroRequest
+
+from natster import wire
+from natster.errors import NatsterError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], Awaitable[Any]]
+
+
+def endpoint(handler: Handler) -> Callable[[MicroRequest], Awaitable[None]]:
+    async def serve(request: MicroRequest) -> None:
+        try:
+            data = await handler(request.subject, request.data)
+            reply = wire.ok(data)
+        except wire.BadRequest as exc:
+            reply = wire.fail(exc.code, str(exc))
+        except NatsterError as exc:
+            log.warning("request on %s failed: %s", request.subject, exc)
+            reply = wire.fail(500, str(exc))
+        except Exception:
+            log.exception("request on %s crashed", request.subject)
+            reply = wire.fail(500, "internal error")
+        try:
+            await request.respond(reply)
+        except Exception as exc:  # the requester may be gone; that is not our failure
+            log.debug("could not answer on %s: %s", request.subject, exc)
+
+    return serve

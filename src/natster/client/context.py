@@ -1,0 +1,87 @@
+"""The user's context under ``$NATSTER_HOME``: who I am on which hub.
+
+Files (all 0600, written atomically; ``context.json`` last, so its presence means
+the rest is complete)::
+
+    account.nk     the account seed: never leaves this machine
+    user.creds     this machine's user JWT (signed by the account key) and seed
+    context.json   account key, name, hub URL, user key, initialized at
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from natster._fs import ensure_dir, natster_home, write_atomic
+from natster.errors import AlreadyInitialized, ConfigError, NatsterError, NotInitialized
+from natster.security import Creds, KeyPair, parse_creds
+
+
+class Context(BaseModel):
+    account: str
+    name: str
+    url: str
+    user: str
+    initialized_at: str
+
+
+@dataclass(frozen=True)
+class Home:
+    path: Path
+
+    @classmethod
+    def default(cls) -> Home:
+        return cls(natster_home())
+
+    @property
+    def context_file(self) -> Path:
+        return self.path / "context.json"
+
+    @property
+    def account_seed_file(self) -> Path:
+        return self.path / "account.nk"
+
+    @property
+    def creds_file(self) -> Path:
+        return self.path / "user.creds"
+
+    def initialized(self) -> bool:
+        return self.context_file.exists() or self.account_seed_file.exists()
+
+    def require_empty(self) -> None:
+        if self.initialized():
+            raise AlreadyInitialized(
+                f"{self.path} already holds an account; "
+                "use another NATSTER_HOME to join again or to join another hub"
+            )
+
+    def load(self) -> Context:
+        if not self.context_file.exists():
+            raise NotInitialized(
+                f"no natster account in {self.path}: run `natster init --invite INVITE`"
+            )
+        try:
+            return Context.model_validate_json(self.context_file.read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise ConfigError(f"{self.context_file} is damaged: {exc}") from exc
+
+    def creds(self) -> Creds:
+        try:
+            return parse_creds(self.creds_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{self.creds_file} is missing: natster cannot connect") from exc
+
+    def account_key(self) -> KeyPair:
+        try:
+            return KeyPair.from_seed(self.account_seed_file.read_text())
+        except (OSError, NatsterError) as exc:
+            raise ConfigError(f"{self.account_seed_file} is missing or damaged") from exc
+
+    def save(self, context: Context, account: KeyPair, creds: Creds) -> None:
+        ensure_dir(self.path)
+        write_atomic(self.account_seed_file, account.seed + "\n")
+        write_atomic(self.creds_file, creds.format())
+        write_atomic(self.context_file, context.model_dump_json(indent=2) + "\n")

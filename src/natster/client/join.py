@@ -1,0 +1,88 @@
+"""``natster init``: join a hub with an invite.
+
+The account key is made here and its seed never leaves this machine: the account
+service receives the public key and a signature proving we hold it, and this
+machine signs its own user JWT with the account key.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+from datetime import UTC, datetime
+
+from natster import _nats, subjects, wire
+from natster.errors import InviteError, RemoteError
+from natster.hub.invites import Invite
+from natster.security import Creds, KeyKind, KeyPair
+from natster.security import jwt as jwtlib
+
+from .context import Context, Home
+
+SERVICE = "the hub's account service"
+
+
+def default_name() -> str:
+    try:
+        return getpass.getuser()[:64] or "natster"
+    except (KeyError, OSError):
+        return "natster"
+
+
+async def join(
+    invite_text: str, *, home: Home, name: str | None = None, url: str | None = None
+) -> Context:
+    home.require_empty()
+    invite = Invite.decode(invite_text)
+    if invite.expired:
+        raise InviteError("this invite has expired: ask the hub's owner for a new one")
+    hub_url = url or invite.url
+    name = (name or default_name()).strip()
+    account = KeyPair.create(KeyKind.ACCOUNT)
+    proof = account.sign(wire.signup_proof(invite.token, account.public_key))
+    request = wire.SignupRequest(
+        token=invite.token,
+        account=account.public_key,
+        name=name,
+        signature=base64.urlsafe_b64encode(proof).decode().rstrip("="),
+    )
+    nc = await _nats.connect(
+        hub_url, invite.creds, name="natster-init", inbox_prefix=invite.inbox_prefix
+    )
+    try:
+        data = await _nats.request(
+            nc, subjects.SIGNUP, request.model_dump_json().encode(), what=SERVICE
+        )
+    except RemoteError as exc:
+        if exc.code == 403 and "invite" in str(exc):
+            raise InviteError(str(exc)) from exc
+        raise
+    finally:
+        await nc.close()
+    reply = wire.SignupReply.model_validate(data)
+
+    user = KeyPair.create(KeyKind.USER)
+    user_jwt = jwtlib.encode(jwtlib.user_claims(user.public_key, name=name), account)
+    creds = Creds(jwt=user_jwt, seed=user.seed)
+    context = Context(
+        account=account.public_key,
+        name=reply.name,
+        url=hub_url,
+        user=user.public_key,
+        initialized_at=reply.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    await _verify(hub_url, creds, account.public_key)
+    home.save(context, account, creds)
+    return context
+
+
+async def _verify(url: str, creds: Creds, account: str) -> None:
+    """Connect as the new user and ask the account service who we are."""
+    nc = await _nats.connect(url, creds, name="natster-init")
+    try:
+        data = await _nats.request(nc, subjects.accounts_local("info"), b"{}", what=SERVICE)
+    finally:
+        await nc.close()
+    info = wire.AccountInfo.model_validate(data)
+    if info.account != account:
+        raise RemoteError("the hub answered for another account; refusing to save this one")

@@ -1,0 +1,8 @@
+"""The hub: operator-mode nats-server, its accounts, and the account service."""
+
+from .binary import find_nats_server
+from .invites import Invite, mint_invite
+from .runner import Hub, HubInfo
+from .state import HubDir
+
+__all__ = ["Hub", "HubDir", "HubInfo", "Invite", "find_nats_server", "mint_invite"]

@@ -1,0 +1,173 @@
+"""The account service: creates accounts from invites, and edits an account only at
+that account's own request.
+
+It runs inside ``natster hub up``, connected twice: as a user of the hub's
+"accounts" account (its endpoints and KV buckets), and through the resolver as a
+system-account user (to push account JWTs). A caller's identity is the account key
+NATS puts in token 1 of the request subject; payloads never name the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from datetime import UTC, datetime
+
+import nats.js.errors
+from nats.js.api import KeyValueConfig
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+from nats.micro import add_service
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+
+from natster import __version__, subjects, wire
+from natster._nats import Client
+from natster._service import endpoint
+from natster.security import KeyKind, is_public_key, verify
+
+from . import claims as account_claims
+from .invites import token_key
+from .resolver import Resolver
+from .state import HubConfig
+
+log = logging.getLogger(__name__)
+
+QUEUE = "natster-accounts"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AccountService:
+    def __init__(
+        self,
+        client: Client,
+        resolver: Resolver,
+        config: HubConfig,
+        invites: KeyValue,
+        accounts: KeyValue,
+    ) -> None:
+        self._nc = client
+        self._resolver = resolver
+        self._config = config
+        self._invites = invites
+        self._accounts = accounts
+        self._service: Service | None = None
+
+    @classmethod
+    async def open(cls, client: Client, resolver: Resolver, config: HubConfig) -> AccountService:
+        js = client.jetstream()
+        invites = await ensure_bucket(js, subjects.INVITES_BUCKET, "invite tokens (sha256)")
+        accounts = await ensure_bucket(js, subjects.ACCOUNTS_BUCKET, "natster accounts")
+        return cls(client, resolver, config, invites, accounts)
+
+    async def start(self) -> None:
+        service = await add_service(
+            self._nc,
+            ServiceConfig(
+                name="natster-accounts",
+                version=__version__,
+                description="creates natster accounts and edits their imports",
+                queue_group=QUEUE,
+            ),
+        )
+        await service.add_endpoint(
+            EndpointConfig(name="signup", subject=subjects.SIGNUP, handler=endpoint(self.signup))
+        )
+        await service.add_endpoint(
+            EndpointConfig(
+                name="info",
+                subject=subjects.accounts_listen("info"),
+                handler=endpoint(self.info),
+            )
+        )
+        self._service = service
+
+    async def stop(self) -> None:
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+
+    # --- endpoints -------------------------------------------------------------------
+    async def signup(self, subject: str, payload: bytes) -> dict[str, object]:
+        request = wire.parse_request(payload, wire.SignupRequest)
+        account, name = request.account, request.name.strip()
+        if not is_public_key(account, KeyKind.ACCOUNT):
+            raise wire.BadRequest("account must be an account public key (A...)")
+        if not name or not name.isprintable():
+            raise wire.BadRequest("name must be printable text")
+        if account in self._config.accounts.values():
+            raise wire.BadRequest("that account key belongs to the hub", 409)
+        try:
+            signature = base64.urlsafe_b64decode(request.signature + "==")
+        except (binascii.Error, ValueError) as exc:
+            raise wire.BadRequest("signature must be base64url") from exc
+        if not verify(account, wire.signup_proof(request.token, account), signature):
+            raise wire.BadRequest("the signature does not prove you hold that account key", 403)
+        if await self._resolver.lookup(account) is not None:
+            raise wire.BadRequest("that account already exists on this hub", 409)
+        await self._consume_invite(request.token)
+        claims = account_claims.user_account(
+            account,
+            name,
+            accounts=self._config.accounts["accounts"],
+            global_=self._config.accounts["global"],
+        )
+        await self._resolver.push(claims)
+        created = _now()
+        record = {"name": name, "created_at": created}
+        await self._accounts.put(account, json.dumps(record).encode())
+        log.info("created account %s (%s)", account, name)
+        return wire.SignupReply(account=account, name=name, created_at=created).model_dump()
+
+    async def _consume_invite(self, token: str) -> None:
+        """Delete the token if it is there; only one redeemer can win the revision race."""
+        key = token_key(token)
+        refused = wire.BadRequest("this invite was already used or has expired", 403)
+        try:
+            entry = await self._invites.get(key)
+        except nats.js.errors.KeyNotFoundError as exc:
+            raise refused from exc
+        if entry.value is None or entry.operation is not None:
+            raise refused
+        try:
+            await self._invites.delete(key, last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise refused from exc
+
+    async def info(self, subject: str, payload: bytes) -> dict[str, object]:
+        account = subjects.caller_of(subject)
+        claims = await self._resolver.lookup(account)
+        if claims is None:
+            raise wire.BadRequest("this account is not known to the hub", 404)
+        record = await self._record(account)
+        return wire.AccountInfo(
+            account=account,
+            name=record.get("name") or claims.name or "",
+            created_at=record.get("created_at", ""),
+            imports=[i.subject for i in claims.nats.imports],
+            exports=[e.subject for e in claims.nats.exports],
+        ).model_dump()
+
+    async def _record(self, account: str) -> dict[str, str]:
+        try:
+            entry = await self._accounts.get(account)
+        except nats.js.errors.KeyNotFoundError:
+            return {}
+        try:
+            value = json.loads(entry.value or b"{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+async def ensure_bucket(js: JetStreamContext, bucket: str, description: str) -> KeyValue:
+    """Open a KV bucket, creating it on first use."""
+    try:
+        kv: KeyValue = await js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        kv = await js.create_key_value(KeyValueConfig(bucket=bucket, description=description))
+    return kv

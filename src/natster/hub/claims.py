@@ -1,0 +1,128 @@
+"""The account JWTs natster issues: user accounts and the hub's platform accounts."""
+
+from __future__ import annotations
+
+from natster import subjects
+from natster.errors import JwtError
+from natster.security import KeyKind, is_public_key
+from natster.security.jwt import AccountClaims, AccountLimits, AccountNats, Export, Import
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+def _tp(name: str, subject: str, kind: str, **extra: object) -> Export:
+    return Export.model_validate(
+        {"name": name, "subject": subject, "type": kind, "account_token_position": 1, **extra}
+    )
+
+
+def user_account(account: str, name: str, *, accounts: str, global_: str) -> AccountClaims:
+    """A natster user's account: the catalog exports, and imports of the hub's services.
+
+    Every import of a token-position export carries this account's own key in token 1.
+    """
+    exports = [
+        _tp("natster-catalog", subjects.CATALOG_EXPORT, "service", response_type="Stream"),
+        _tp("natster-media", subjects.MEDIA_EXPORT, "stream"),
+    ]
+    imports = [
+        Import(
+            name="natster-accounts",
+            type="service",
+            account=accounts,
+            subject=subjects.for_account(subjects.ACCOUNTS_EXPORT, account),
+            local_subject=subjects.ACCOUNTS_LOCAL,
+        ),
+        Import(
+            name="natster-global",
+            type="service",
+            account=global_,
+            subject=subjects.for_account(subjects.GLOBAL_EXPORT, account),
+            local_subject=subjects.GLOBAL_LOCAL,
+        ),
+        Import(
+            name="natster-feed",
+            type="stream",
+            account=global_,
+            subject=subjects.for_account(subjects.FEED_EXPORT, account),
+            local_subject=subjects.FEED_LOCAL,
+        ),
+    ]
+    return AccountClaims(
+        sub=account,
+        name=name,
+        nats=AccountNats(exports=exports, imports=imports, limits=AccountLimits()),
+    )
+
+
+def system_account(account: str) -> AccountClaims:
+    return AccountClaims(sub=account, name="SYS", nats=AccountNats(limits=AccountLimits()))
+
+
+def accounts_account(account: str) -> AccountClaims:
+    """The account service's account: signup (public) and per-account requests."""
+    return AccountClaims(
+        sub=account,
+        name="natster-accounts",
+        nats=AccountNats(
+            exports=[
+                _tp("natster-accounts", subjects.ACCOUNTS_EXPORT, "service"),
+                Export(name="natster-signup", subject=subjects.SIGNUP, type="service"),
+            ],
+            limits=AccountLimits(mem_storage=64 * MiB, disk_storage=1 * GiB),
+        ),
+    )
+
+
+def global_account(account: str) -> AccountClaims:
+    """The global service's unprivileged account (issue 4 fills in the service)."""
+    return AccountClaims(
+        sub=account,
+        name="natster-global",
+        nats=AccountNats(
+            exports=[
+                _tp("natster-global", subjects.GLOBAL_EXPORT, "service"),
+                _tp("natster-feed", subjects.FEED_EXPORT, "stream"),
+            ],
+            limits=AccountLimits(mem_storage=256 * MiB, disk_storage=10 * GiB),
+        ),
+    )
+
+
+def signup_account(account: str, *, accounts: str) -> AccountClaims:
+    """Where invite holders connect before they have an account: signup and nothing else."""
+    return AccountClaims(
+        sub=account,
+        name="natster-signup",
+        nats=AccountNats(
+            imports=[
+                Import(
+                    name="natster-signup",
+                    type="service",
+                    account=accounts,
+                    subject=subjects.SIGNUP,
+                )
+            ],
+            limits=AccountLimits(),
+        ),
+    )
+
+
+def check_account(claims: AccountClaims) -> None:
+    """Refuse an account JWT natster must never sign.
+
+    An import whose subject starts with an account key must start with *this*
+    account's key: NATS drops a lying import silently (REFERENCE.md), so natster
+    refuses it loudly before it is signed.
+    """
+    if not is_public_key(claims.sub, KeyKind.ACCOUNT):
+        raise JwtError("an account JWT's subject must be an account key")
+    for item in claims.nats.imports:
+        if not is_public_key(item.account, KeyKind.ACCOUNT):
+            raise JwtError(f"import {item.subject!r} names an invalid exporting account")
+        first = item.subject.split(".", 1)[0]
+        if is_public_key(first, KeyKind.ACCOUNT) and first != claims.sub:
+            raise JwtError(
+                f"import {item.subject!r} puts another account's key in the token position"
+            )

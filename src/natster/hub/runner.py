@@ -1,0 +1,176 @@
+"""``natster hub up``: nats-server plus the account service, started and stopped as one."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
+from natster._nats import Client, connect
+from natster.errors import HubAlreadyRunning, NatsterError
+from natster.security.jwt import AccountClaims
+
+from . import claims as platform_claims
+from .account_service import AccountService
+from .binary import find_nats_server
+from .resolver import Resolver
+from .server import NatsServer, render_config
+from .state import HubConfig, HubDir, RunState, now_iso
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4222
+
+
+@dataclass(frozen=True)
+class HubInfo:
+    dir: Path
+    url: str
+    local_url: str
+    operator: str
+    created: bool  # True on the very first start of this directory
+
+
+def desired_platform_accounts(config: HubConfig) -> list[AccountClaims]:
+    accounts = config.accounts
+    return [
+        platform_claims.accounts_account(accounts["accounts"]),
+        platform_claims.global_account(accounts["global"]),
+        platform_claims.signup_account(accounts["signup"], accounts=accounts["accounts"]),
+        platform_claims.user_account(
+            accounts["hub"], "hub", accounts=accounts["accounts"], global_=accounts["global"]
+        ),
+    ]
+
+
+class Hub:
+    """A running hub. Use as ``async with Hub(...) as info:``, or :meth:`start`/:meth:`stop`."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        advertise: str | None = None,
+        nats_server: str | None = None,
+    ) -> None:
+        self.dir = HubDir(path.expanduser().resolve())
+        self._host = host
+        self._port = port
+        self._advertise = advertise
+        self._nats_server = nats_server
+        self._lock: IO[bytes] | None = None
+        self._server: NatsServer | None = None
+        self._clients: list[Client] = []
+        self._service: AccountService | None = None
+        self.resolver: Resolver | None = None
+
+    async def __aenter__(self) -> HubInfo:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> HubInfo:
+        binary = find_nats_server(self._nats_server)
+        ensure_dir(self.dir.path)
+        self._take_lock()
+        try:
+            return await self._start(binary)
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _take_lock(self) -> None:
+        handle = self.dir.lock_file.open("wb")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.close()
+            raise HubAlreadyRunning(f"a hub is already running from {self.dir.path}") from exc
+        self._lock = handle
+
+    async def _start(self, binary: Path) -> HubInfo:
+        hub = self.dir
+        created = not hub.exists()
+        if created:
+            config = hub.create(self._host or DEFAULT_HOST, self._port or DEFAULT_PORT)
+        else:
+            config = hub.load()
+            changed = {"host": self._host or config.host, "port": self._port or config.port}
+            if (changed["host"], changed["port"]) != (config.host, config.port):
+                config = config.model_copy(update=changed)
+                hub.save(config)
+        ensure_dir(hub.resolver_dir)
+        ensure_dir(hub.jetstream_dir)
+        write_atomic(hub.server_conf, render_config(hub, config.host, config.port), PUBLIC_MODE)
+        local_url = f"nats://{_local_host(config.host)}:{config.port}"
+        url = self._advertise or local_url
+
+        self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)
+        await self._server.start()
+        sys_client = await self._server.wait_ready(local_url, hub.creds("sys"))
+        self._clients.append(sys_client)
+        trusted = {config.operator, config.signing_key}
+        self.resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
+        for claims in desired_platform_accounts(config):
+            current = await self.resolver.lookup(claims.sub)
+            if current is None or current.nats != claims.nats:
+                await self.resolver.push(claims)
+
+        accounts_client = await connect(
+            local_url, hub.creds("accounts"), name="natster-accounts", reconnect=True
+        )
+        self._clients.append(accounts_client)
+        self._service = await AccountService.open(accounts_client, self.resolver, config)
+        await self._service.start()
+
+        hub.write_run_state(
+            RunState(
+                pid=os.getpid(),
+                server_pid=self._server.pid,
+                url=url,
+                local_url=local_url,
+                started_at=now_iso(),
+            )
+        )
+        log.info("hub ready at %s (dir %s)", url, hub.path)
+        return HubInfo(hub.path, url, local_url, config.operator, created)
+
+    async def stop(self) -> None:
+        if self._service is not None:
+            with contextlib.suppress(Exception):
+                await self._service.stop()
+            self._service = None
+        for client in reversed(self._clients):
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._clients.clear()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        if self._lock is not None:
+            self.dir.clear_run_state()
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+def _local_host(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104
+
+
+__all__ = ["Hub", "HubInfo", "NatsterError"]

@@ -1,0 +1,239 @@
+"""A hub's directory: its keys, platform accounts, server config and run state.
+
+Layout under ``--dir``::
+
+    hub.json        public facts: operator and platform account keys, host, port
+    keys/           seeds and service creds (0600, directory 0700)
+    operator.jwt    the operator JWT nats-server trusts
+    nats.conf       generated on every start
+    jwt/            the full resolver's account JWTs
+    jetstream/      JetStream storage
+    run.json        present while the hub runs: pid, url, started_at
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
+from natster.errors import ConfigError, HubNotRunning
+from natster.security import Creds, KeyKind, KeyPair
+from natster.security import jwt as jwtlib
+
+from . import claims as platform_claims
+
+PLATFORM = ("sys", "accounts", "global", "hub", "signup")
+SERVICE_USERS = ("sys", "accounts", "global", "hub")
+
+
+class HubConfig(BaseModel):
+    operator: str
+    signing_key: str
+    accounts: dict[str, str]  # role -> account public key
+    host: str = "127.0.0.1"
+    port: int = 4222
+    created_at: str
+
+
+class RunState(BaseModel):
+    pid: int
+    server_pid: int
+    url: str  # what invites carry (``--advertise``, or the listen address)
+    local_url: str  # how processes on this machine reach it
+    started_at: str
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class HubDir:
+    path: Path
+
+    # --- locations -----------------------------------------------------------------
+    @property
+    def keys(self) -> Path:
+        return self.path / "keys"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "hub.json"
+
+    @property
+    def operator_jwt(self) -> Path:
+        return self.path / "operator.jwt"
+
+    @property
+    def sys_jwt(self) -> Path:
+        return self.path / "sys.jwt"
+
+    @property
+    def server_conf(self) -> Path:
+        return self.path / "nats.conf"
+
+    @property
+    def resolver_dir(self) -> Path:
+        return self.path / "jwt"
+
+    @property
+    def jetstream_dir(self) -> Path:
+        return self.path / "jetstream"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "nats.log"
+
+    @property
+    def run_file(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "hub.lock"
+
+    @property
+    def stderr_file(self) -> Path:
+        return self.path / "nats.stderr"
+
+    # --- creation and loading ------------------------------------------------------
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def load(self) -> HubConfig:
+        if not self.exists():
+            raise ConfigError(f"{self.path} is not a natster hub directory (no hub.json)")
+        try:
+            return HubConfig.model_validate_json(self.config_file.read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
+
+    def create(self, host: str, port: int) -> HubConfig:
+        """Make every key and the operator JWT. Seeds are written before anything names them."""
+        ensure_dir(self.path)
+        ensure_dir(self.keys)
+        operator = KeyPair.create(KeyKind.OPERATOR)
+        signing = KeyPair.create(KeyKind.OPERATOR)
+        self._write_seed("operator", operator)
+        self._write_seed("operator-signing", signing)
+        accounts = {}
+        for role in PLATFORM:
+            pair = KeyPair.create(KeyKind.ACCOUNT)
+            self._write_seed(role, pair)
+            accounts[role] = pair.public_key
+        for role in SERVICE_USERS:
+            self._issue_service_user(role)
+        claims = jwtlib.OperatorClaims(
+            sub=operator.public_key,
+            name="natster",
+            nats=jwtlib.OperatorNats(
+                signing_keys=[signing.public_key], system_account=accounts["sys"]
+            ),
+        )
+        write_atomic(self.operator_jwt, jwtlib.encode(claims, operator), PUBLIC_MODE)
+        sys_claims = platform_claims.system_account(accounts["sys"])
+        write_atomic(self.sys_jwt, jwtlib.encode(sys_claims, signing), PUBLIC_MODE)
+        config = HubConfig(
+            operator=operator.public_key,
+            signing_key=signing.public_key,
+            accounts=accounts,
+            host=host,
+            port=port,
+            created_at=now_iso(),
+        )
+        self.save(config)
+        return config
+
+    def save(self, config: HubConfig) -> None:
+        write_atomic(self.config_file, config.model_dump_json(indent=2) + "\n", PUBLIC_MODE)
+
+    def _write_seed(self, name: str, pair: KeyPair) -> None:
+        write_atomic(self.keys / f"{name}.nk", pair.seed + "\n")
+
+    def seed(self, name: str) -> KeyPair:
+        try:
+            return KeyPair.from_seed((self.keys / f"{name}.nk").read_text())
+        except OSError as exc:
+            raise ConfigError(f"the hub's {name} key is missing from {self.keys}") from exc
+
+    def _issue_service_user(self, role: str) -> None:
+        account = self.seed(role)
+        user = KeyPair.create(KeyKind.USER)
+        token = jwtlib.encode(jwtlib.user_claims(user.public_key, name=f"natster-{role}"), account)
+        write_atomic(self.keys / f"{role}.creds", Creds(jwt=token, seed=user.seed).format())
+
+    def creds(self, role: str) -> Creds:
+        from natster.security import parse_creds
+
+        try:
+            return parse_creds((self.keys / f"{role}.creds").read_text())
+        except OSError as exc:
+            raise ConfigError(f"the hub's {role} credentials are missing from {self.keys}") from exc
+
+    # --- run state -----------------------------------------------------------------
+    def write_run_state(self, state: RunState) -> None:
+        write_atomic(self.run_file, state.model_dump_json() + "\n", PUBLIC_MODE)
+
+    def clear_run_state(self) -> None:
+        self.run_file.unlink(missing_ok=True)
+
+    def run_state(self) -> RunState | None:
+        """The run state of a live hub, or None (a stale file from a crash is ignored)."""
+        try:
+            state = RunState.model_validate_json(self.run_file.read_bytes())
+        except (OSError, ValidationError):
+            return None
+        if not _pid_alive(state.pid):
+            return None
+        return state
+
+    def require_running(self) -> RunState:
+        state = self.run_state()
+        if state is None:
+            raise HubNotRunning(
+                f"the hub in {self.path} is not running: start it with "
+                f"`natster hub up --dir {self.path}`"
+            )
+        return state
+
+    def user_accounts(self) -> list[str]:
+        """Account keys in the resolver that are not the hub's own."""
+        platform = set(self.load().accounts.values())
+        found = sorted(p.stem for p in self.resolver_dir.glob("A*.jwt"))
+        return [key for key in found if key not in platform]
+
+    def describe(self) -> dict[str, Any]:
+        config = self.load()
+        state = self.run_state()
+        return {
+            "dir": str(self.path),
+            "running": state is not None,
+            "url": state.url if state else f"nats://{config.host}:{config.port}",
+            "pid": state.pid if state else None,
+            "started_at": state.started_at if state else None,
+            "uptime_s": _uptime(state.started_at) if state else None,
+            "operator": config.operator,
+            "accounts": len(self.user_accounts()),
+        }
+
+
+def _uptime(started_at: str) -> int:
+    started = datetime.fromisoformat(started_at).timestamp()
+    return max(0, int(time.time() - started))

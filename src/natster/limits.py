@@ -1,0 +1,27 @@
+"""Every size, count and time limit natster enforces, in one place."""
+
+from __future__ import annotations
+
+# Requests to natster services
+MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
+REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
+CONNECT_TIMEOUT_S = 5.0
+
+# Names
+MAX_ACCOUNT_NAME = 64
+
+# Invites
+DEFAULT_INVITE_TTL_S = 24 * 3600
+MAX_INVITE_TTL_S = 30 * 24 * 3600
+MIN_INVITE_TTL_S = 60
+MAX_INVITE_CHARS = 8192
+
+# The hub
+HUB_READY_TIMEOUT_S = 10.0
+HUB_STOP_TIMEOUT_S = 10.0
+HUB_JETSTREAM_MAX_MEM = 256 * 1024 * 1024
+HUB_JETSTREAM_MAX_FILE = 10 * 1024 * 1024 * 1024
+
+# Per user account JetStream allowance (the account itself uses none yet)
+ACCOUNT_MEM_STORAGE = 0
+ACCOUNT_DISK_STORAGE = 0

@@ -1,0 +1,56 @@
+"""Every NATS subject natster uses, in one place (docs/protocol.md describes each).
+
+Exports that carry the requester's identity use account token position 1: the first
+token of the exporter-side subject is the importing account's public key, put there
+by NATS, so a service reads the caller's identity from it and never from a payload.
+"""
+
+from __future__ import annotations
+
+# --- exports of every user account (the catalog server) ----------------------------
+CATALOG_EXPORT = "*.natster.catalog.>"  # service, token position 1
+MEDIA_EXPORT = "*.natster.media.>"  # stream, token position 1
+
+# --- the account service (in the hub's "accounts" account) -------------------------
+ACCOUNTS_EXPORT = "*.natster.accounts.>"  # service, token position 1
+ACCOUNTS_LOCAL = "natster.accounts.>"  # what a user account sees
+ACCOUNTS_PREFIX = "natster.accounts"
+SIGNUP = "natster.signup"  # public service export, imported by the signup account
+
+# --- the global service (in the hub's "global" account; issue 4) -------------------
+GLOBAL_EXPORT = "*.natster.global.>"  # service, token position 1
+GLOBAL_LOCAL = "natster.global.>"
+FEED_EXPORT = "*.natster.feed.>"  # stream, token position 1
+FEED_LOCAL = "natster.feed.>"
+
+# --- nats-server's system account --------------------------------------------------
+SYS_CLAIMS_UPDATE = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.UPDATE"
+SYS_CLAIMS_LOOKUP = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.LOOKUP"
+
+
+def for_account(exported: str, account: str) -> str:
+    """The exporter-side subject of a token-position export for ``account``."""
+    head, _, rest = exported.partition(".")
+    if head != "*":
+        raise ValueError(f"{exported!r} has no account token")
+    return f"{account}.{rest}"
+
+
+def caller_of(subject: str) -> str:
+    """The account key NATS put in token 1 of a request's subject."""
+    return subject.split(".", 1)[0]
+
+
+def accounts_local(endpoint: str) -> str:
+    """The subject a user account requests an account-service endpoint on."""
+    return f"{ACCOUNTS_PREFIX}.{endpoint}"
+
+
+def accounts_listen(endpoint: str) -> str:
+    """The subject the account service listens on for that endpoint (any caller)."""
+    return f"*.{ACCOUNTS_PREFIX}.{endpoint}"
+
+
+# --- JetStream names (key-value buckets) in the hub's "accounts" account ---------------
+INVITES_BUCKET = "natster_invites"  # key: sha256(token); per-key TTL
+ACCOUNTS_BUCKET = "natster_accounts"  # key: account public key; name, created_at

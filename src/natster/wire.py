@@ -1,0 +1,101 @@
+"""Wire schemas: every request and reply body natster services exchange.
+
+Every reply is an envelope ``{"code": 200|4xx|5xx, "error": str|null, "data": ...}``
+as in the original Natster. Requests are validated strictly: unknown fields and wrong
+types are refused with a 400, never half-understood.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from natster import limits
+from natster.errors import RemoteError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Envelope(BaseModel):
+    code: int
+    error: str | None = None
+    data: Any = None
+
+
+class BadRequest(Exception):
+    """A request a service refuses with a 4xx envelope (caught by the service loop)."""
+
+    def __init__(self, message: str, code: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_request(payload: bytes, model: type[M]) -> M:
+    if len(payload) > limits.MAX_REQUEST_BYTES:
+        raise BadRequest(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        raise BadRequest(f"invalid request: {where}: {first['msg']}") from exc
+
+
+def ok(data: Any = None) -> bytes:
+    return Envelope(code=200, data=data).model_dump_json().encode()
+
+
+def fail(code: int, error: str) -> bytes:
+    return Envelope(code=code, error=error).model_dump_json().encode()
+
+
+def unwrap(payload: bytes) -> Any:
+    """The ``data`` of a reply envelope, or :class:`RemoteError` with its message."""
+    try:
+        envelope = Envelope.model_validate(json.loads(payload))
+    except (ValueError, ValidationError) as exc:
+        raise RemoteError("the service sent a reply natster cannot read") from exc
+    if envelope.code != 200:
+        raise RemoteError(
+            envelope.error or f"the service refused (code {envelope.code})", envelope.code
+        )
+    return envelope.data
+
+
+# --- the account service --------------------------------------------------------------
+
+
+class SignupRequest(Request):
+    """``natster.signup``: create my account from an invite."""
+
+    token: str = Field(min_length=16, max_length=128)
+    account: str = Field(min_length=56, max_length=56)
+    name: str = Field(min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
+    signature: str = Field(min_length=1, max_length=256)  # base64url, account key signs proof
+
+
+class SignupReply(BaseModel):
+    account: str
+    name: str
+    created_at: str
+
+
+class AccountInfo(BaseModel):
+    """``natster.accounts.info``: what the hub knows of my account."""
+
+    account: str
+    name: str
+    created_at: str
+    imports: list[str]
+    exports: list[str]
+
+
+def signup_proof(token: str, account: str) -> bytes:
+    """What the new account key signs to show it is held by whoever redeems the invite."""
+    return f"natster-signup\n{token}\n{account}".encode()

@@ -1,0 +1,53 @@
+"""Fixtures: real nats-server hubs on free ports in temporary directories."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from natster.client import Home, join
+from natster.hub import Hub, HubDir, HubInfo, mint_invite
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningHub:
+    hub: Hub
+    info: HubInfo
+    dir: HubDir
+
+    async def invite(self, ttl: float = 3600) -> str:
+        return (await mint_invite(self.dir, ttl)).encode()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    running = Hub(tmp_path / "hub", port=free_port())
+    info = await running.start()
+    try:
+        yield RunningHub(running, info, running.dir)
+    finally:
+        await running.stop()
+
+
+JoinUser = Callable[[str], Awaitable[Home]]
+
+
+@pytest.fixture
+def join_user(hub: RunningHub, tmp_path: Path) -> JoinUser:
+    async def make(name: str) -> Home:
+        home = Home(tmp_path / f"home-{name}")
+        await join(await hub.invite(), home=home, name=name)
+        return home
+
+    return make
