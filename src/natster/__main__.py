@@ -1,0 +1,3 @@
+from natster.cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""The account service answers every malformed or hostile request with a 4xx, never a crash."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from natster import _nats, subjects, wire
+from natster.client import NatsterClient
+from natster.errors import RemoteError
+from natster.security import KeyKind, KeyPair
+
+from .conftest import JoinUser, RunningHub
+
+
+def _signup(token: str, key: KeyPair, **override: object) -> bytes:
+    proof = key.sign(wire.signup_proof(token, key.public_key))
+    body: dict[str, object] = {
+        "token": token,
+        "account": key.public_key,
+        "name": "x",
+        "signature": base64.urlsafe_b64encode(proof).decode().rstrip("="),
+    }
+    body.update(override)
+    return json.dumps(body).encode()
+
+
+GOOD_TOKEN = "t" * 43
+ACCOUNT = KeyPair.create(KeyKind.ACCOUNT)
+HOSTILE = {
+    "not json": b"{nope",
+    "empty": b"",
+    "a list": b"[]",
+    "null": b"null",
+    "wrong types": json.dumps({"token": 1, "account": [], "name": {}, "signature": 2}).encode(),
+    "extra field": _signup(GOOD_TOKEN, ACCOUNT, admin=True),
+    "missing field": json.dumps({"token": GOOD_TOKEN}).encode(),
+    "user key, not account": _signup(
+        GOOD_TOKEN, ACCOUNT, account=KeyPair.create(KeyKind.USER).public_key
+    ),
+    "operator key": _signup(
+        GOOD_TOKEN, ACCOUNT, account=KeyPair.create(KeyKind.OPERATOR).public_key
+    ),
+    "bad checksum": _signup(GOOD_TOKEN, ACCOUNT, account="A" * 56),
+    "signature by another key": _signup(
+        GOOD_TOKEN, ACCOUNT, account=KeyPair.create(KeyKind.ACCOUNT).public_key
+    ),
+    "signature not base64": _signup(GOOD_TOKEN, ACCOUNT, signature="%%%"),
+    "unknown token": _signup(GOOD_TOKEN, ACCOUNT),
+    "control chars in name": _signup(GOOD_TOKEN, ACCOUNT, name="a\x00b"),
+    "name too long": _signup(GOOD_TOKEN, ACCOUNT, name="n" * 500),
+    "huge": b"{" + b" " * 200_000 + b"}",
+    "deep nesting": b"[" * 5000 + b"]" * 5000,
+}
+
+
+@pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_signup_refuses_hostile_requests(hub: RunningHub, payload: bytes) -> None:
+    # Sent from inside the accounts account so even oversized payloads reach the handler.
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="hostile")
+    try:
+        with pytest.raises(RemoteError) as refused:
+            await _nats.request(nc, subjects.SIGNUP, payload)
+        assert 400 <= refused.value.code < 500
+    finally:
+        await nc.close()
+    assert hub.dir.user_accounts() == []
+
+
+async def test_existing_and_hub_accounts_cannot_sign_up_again(
+    hub: RunningHub, join_user: JoinUser
+) -> None:
+    home = await join_user("alice")
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="t")
+    try:
+        made = (await hub.invite()).strip()
+        from natster.hub import Invite
+
+        token = Invite.decode(made).token
+        with pytest.raises(RemoteError, match="already exists") as again:
+            await _nats.request(nc, subjects.SIGNUP, _signup(token, home.account_key()))
+        assert again.value.code == 409
+        hub_account = hub.dir.seed("hub")
+        with pytest.raises(RemoteError, match="belongs to the hub"):
+            await _nats.request(nc, subjects.SIGNUP, _signup(token, hub_account))
+    finally:
+        await nc.close()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(payload=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode))
+async def test_signup_survives_fuzz(hub: RunningHub, payload: bytes) -> None:
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="fuzz")
+    try:
+        with pytest.raises(RemoteError):
+            await _nats.request(nc, subjects.SIGNUP, payload)
+    finally:
+        await nc.close()
+
+
+async def test_info_ignores_its_payload_and_answers_for_the_caller(
+    hub: RunningHub, join_user: JoinUser
+) -> None:
+    alice, bob = await join_user("alice"), await join_user("bob")
+    async with await NatsterClient.connect(alice) as client:
+        for payload in (b"", b"garbage", json.dumps({"account": bob.load().account}).encode()):
+            data = await _nats.request(client.nats, subjects.accounts_local("info"), payload)
+            assert data["account"] == alice.load().account
+    # and the service still works after all of it
+    async with await NatsterClient.connect(bob) as client:
+        assert (await client.account_info()).name == "bob"

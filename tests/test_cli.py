@@ -1,0 +1,133 @@
+"""The natster command as people run it: real processes, signals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port
+
+NATSTER = [sys.executable, "-m", "natster"]
+
+
+def natster(
+    *args: str, home: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **(env or {})}
+    if home is not None:
+        full["NATSTER_HOME"] = str(home)
+    return subprocess.run(
+        [*NATSTER, *args], capture_output=True, text=True, env=full, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    hub_dir = tmp_path / "hub"
+    proc = subprocess.Popen(
+        [*NATSTER, "hub", "up", "--dir", str(hub_dir), "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while not (hub_dir / "run.json").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"hub did not start: {proc.communicate()}")
+        time.sleep(0.05)
+    try:
+        yield hub_dir, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_the_whole_join_story(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, proc = hub_process
+    invite = natster("hub", "invite", "--dir", str(hub_dir))
+    assert invite.returncode == 0, invite.stderr
+    text = invite.stdout.strip().splitlines()[-1]
+    assert text.startswith("natster-invite-")
+
+    alice = tmp_path / "alice"
+    joined = natster("init", "--invite", text, "--name", "alice", home=alice)
+    assert joined.returncode == 0, joined.stderr
+    me = json.loads(natster("whoami", "--json", home=alice).stdout)
+    assert me["name"] == "alice"
+    assert me["account"].startswith("A")
+    assert me["url"].startswith("nats://127.0.0.1:")
+    assert "Traceback" not in natster("whoami", home=alice).stderr
+
+    again = _one_line_error(natster("init", "--invite", text, home=tmp_path / "bob"))
+    assert "already used" in again
+    assert not (tmp_path / "bob").exists()
+    garbage = _one_line_error(
+        natster("init", "--invite", "natster-invite-xyz", home=tmp_path / "carol")
+    )
+    assert "invite" in garbage
+
+    as_json = json.loads(natster("hub", "invite", "--dir", str(hub_dir), "--json").stdout)
+    bob = natster("init", "--invite", as_json["invite"], "--name", "bob", home=tmp_path / "bob")
+    assert bob.returncode == 0, bob.stderr
+
+    status = json.loads(natster("hub", "status", "--dir", str(hub_dir), "--json").stdout)
+    assert status["running"] is True
+    assert status["accounts"] == 2
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "hub stopped" in out
+    status = json.loads(natster("hub", "status", "--dir", str(hub_dir), "--json").stdout)
+    assert status["running"] is False
+    server_pid = None  # the server child must be gone too
+    log = (hub_dir / "nats.log").read_text()
+    assert "Server Exiting" in log, server_pid
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(natster("whoami", home=tmp_path / "nobody"))
+    assert "natster init" in line
+    line = _one_line_error(natster("hub", "invite", "--dir", str(tmp_path / "nohub")))
+    assert "hub" in line
+    line = _one_line_error(
+        natster(
+            "hub",
+            "up",
+            "--dir",
+            str(tmp_path / "h"),
+            env={"NATSTER_NATS_SERVER": str(tmp_path / "missing")},
+        )
+    )
+    assert "NATSTER_NATS_SERVER" in line
+    line = _one_line_error(natster("hub", "invite", "--dir", str(tmp_path), "--ttl", "soon"))
+    assert "duration" in line
+
+
+def test_sigint_stops_the_hub_cleanly(hub_process: tuple[Path, subprocess.Popen[str]]) -> None:
+    hub_dir, proc = hub_process
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert not (hub_dir / "run.json").exists()
