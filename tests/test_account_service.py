@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from natster import _nats, subjects, wire
 from natster.client import NatsterClient
 from natster.errors import RemoteError
-from natster.security import KeyKind, KeyPair
+from natster.security import KeyKind, KeyPair, jwt
 
 from .conftest import JoinUser, RunningHub
 
@@ -115,3 +115,50 @@ async def test_info_ignores_its_payload_and_answers_for_the_caller(
     # and the service still works after all of it
     async with await NatsterClient.connect(bob) as client:
         assert (await client.account_info()).name == "bob"
+
+
+async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user: JoinUser) -> None:
+    alice, bob = await join_user("alice"), await join_user("bob")
+    resolver = hub.hub.resolver
+    assert resolver is not None
+    bob_before = await resolver.lookup_jwt(bob.load().account)
+    alice_key = alice.load().account
+
+    # a non-standard import (as a later catalog import would be) and a stale export list
+    def drift(claims: jwt.AccountClaims) -> jwt.AccountClaims:
+        claims.nats.imports.append(
+            jwt.Import(
+                name="extra",
+                type="service",
+                account=bob.load().account,
+                subject=f"{alice_key}.natster.catalog.x.>",
+                local_subject="x.>",
+            )
+        )
+        claims.nats.exports = claims.nats.exports[:1]
+        return claims
+
+    drifted = await resolver.edit(alice_key, drift)
+    async with await NatsterClient.connect(alice) as client:
+        info = await client.update_account(name="Alice Liddell")
+    assert info.account == alice_key
+    assert info.name == "Alice Liddell"
+    assert "*.natster.media.>" in info.exports  # the standard exports are back
+    after = await resolver.lookup(alice_key)
+    assert after is not None
+    assert after.iat > drifted.iat
+    assert after.name == "Alice Liddell"
+    assert "extra" in {i.name for i in after.nats.imports}  # other imports are kept
+    assert await resolver.lookup_jwt(bob.load().account) == bob_before
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[]", b'{"name": 5}', b'{"name": ""}', b'{"account": "A"}', b'{"name": "a\\u0000"}'],
+)
+async def test_update_refuses_bad_requests(join_user: JoinUser, payload: bytes) -> None:
+    alice = await join_user("alice")
+    async with await NatsterClient.connect(alice) as client:
+        with pytest.raises(RemoteError) as refused:
+            await _nats.request(client.nats, subjects.accounts_local("update"), payload)
+    assert 400 <= refused.value.code < 500

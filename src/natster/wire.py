@@ -86,6 +86,12 @@ class SignupReply(BaseModel):
     created_at: str
 
 
+class AccountUpdateRequest(Request):
+    """``natster.accounts.update``: bring my account JWT up to the hub's standard."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
+
+
 class AccountInfo(BaseModel):
     """``natster.accounts.info``: what the hub knows of my account."""
 

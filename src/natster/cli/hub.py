@@ -45,7 +45,14 @@ async def _up(
     async with Hub(dir, host=host, port=port, advertise=advertise, nats_server=binary) as info:
         verb = "created" if info.created else "started"
         out.print(f"hub {verb} in {info.dir}")
-        out.print(f"listening on {info.url}")
+        out.print(f"listening on {info.local_url}")
+        if info.url != info.local_url:
+            out.print(f"invites carry {info.url}")
+        elif host in ("0.0.0.0", "::"):  # noqa: S104
+            err.print(
+                f"note: invites carry {info.url}; pass --advertise nats://HOST:PORT "
+                "so others can reach this hub"
+            )
         out.print(f"invite someone: natster hub invite --dir {info.dir}")
         await stop.wait()
         err.print("stopping hub")

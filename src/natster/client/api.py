@@ -9,6 +9,14 @@ from natster._nats import Client
 
 from .context import Context, Home
 
+ACCOUNT_SERVICE = "the hub's account service"
+
+
+async def account_info(nc: Client) -> wire.AccountInfo:
+    """What the hub knows of the account ``nc`` is connected as."""
+    data = await _nats.request(nc, subjects.accounts_local("info"), b"{}", what=ACCOUNT_SERVICE)
+    return wire.AccountInfo.model_validate(data)
+
 
 class NatsterClient:
     """A connection to the hub as this machine's user."""
@@ -44,8 +52,16 @@ class NatsterClient:
         return self._nc
 
     async def account_info(self) -> wire.AccountInfo:
+        return await account_info(self._nc)
+
+    async def update_account(self, name: str | None = None) -> wire.AccountInfo:
+        """Ask the hub to bring my account JWT up to its standard (and rename me)."""
+        request = wire.AccountUpdateRequest(name=name)
         data = await _nats.request(
-            self._nc, subjects.accounts_local("info"), b"{}", what="the hub's account service"
+            self._nc,
+            subjects.accounts_local("update"),
+            request.model_dump_json(exclude_none=True).encode(),
+            what=ACCOUNT_SERVICE,
         )
         return wire.AccountInfo.model_validate(data)
 

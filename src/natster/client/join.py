@@ -17,9 +17,8 @@ from natster.hub.invites import Invite
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
+from .api import ACCOUNT_SERVICE, account_info
 from .context import Context, Home
-
-SERVICE = "the hub's account service"
 
 
 def default_name() -> str:
@@ -51,7 +50,7 @@ async def join(
     )
     try:
         data = await _nats.request(
-            nc, subjects.SIGNUP, request.model_dump_json().encode(), what=SERVICE
+            nc, subjects.SIGNUP, request.model_dump_json().encode(), what=ACCOUNT_SERVICE
         )
     except RemoteError as exc:
         if exc.code == 403 and "invite" in str(exc):
@@ -80,9 +79,8 @@ async def _verify(url: str, creds: Creds, account: str) -> None:
     """Connect as the new user and ask the account service who we are."""
     nc = await _nats.connect(url, creds, name="natster-init")
     try:
-        data = await _nats.request(nc, subjects.accounts_local("info"), b"{}", what=SERVICE)
+        info = await account_info(nc)
     finally:
         await nc.close()
-    info = wire.AccountInfo.model_validate(data)
     if info.account != account:
         raise RemoteError("the hub answered for another account; refusing to save this one")

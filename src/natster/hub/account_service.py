@@ -26,6 +26,7 @@ from natster import __version__, subjects, wire
 from natster._nats import Client
 from natster._service import endpoint
 from natster.security import KeyKind, is_public_key, verify
+from natster.security.jwt import AccountClaims
 
 from . import claims as account_claims
 from .invites import token_key
@@ -84,6 +85,13 @@ class AccountService:
                 handler=endpoint(self.info),
             )
         )
+        await service.add_endpoint(
+            EndpointConfig(
+                name="update",
+                subject=subjects.accounts_listen("update"),
+                handler=endpoint(self.update),
+            )
+        )
         self._service = service
 
     async def stop(self) -> None:
@@ -94,11 +102,9 @@ class AccountService:
     # --- endpoints -------------------------------------------------------------------
     async def signup(self, subject: str, payload: bytes) -> dict[str, object]:
         request = wire.parse_request(payload, wire.SignupRequest)
-        account, name = request.account, request.name.strip()
+        account, name = request.account, _valid_name(request.name)
         if not is_public_key(account, KeyKind.ACCOUNT):
             raise wire.BadRequest("account must be an account public key (A...)")
-        if not name or not name.isprintable():
-            raise wire.BadRequest("name must be printable text")
         if account in self._config.accounts.values():
             raise wire.BadRequest("that account key belongs to the hub", 409)
         try:
@@ -110,18 +116,39 @@ class AccountService:
         if await self._resolver.lookup(account) is not None:
             raise wire.BadRequest("that account already exists on this hub", 409)
         await self._consume_invite(request.token)
-        claims = account_claims.user_account(
-            account,
-            name,
-            accounts=self._config.accounts["accounts"],
-            global_=self._config.accounts["global"],
-        )
-        await self._resolver.push(claims)
+        await self._resolver.push(self._standard(account, name))
         created = _now()
         record = {"name": name, "created_at": created}
         await self._accounts.put(account, json.dumps(record).encode())
         log.info("created account %s (%s)", account, name)
         return wire.SignupReply(account=account, name=name, created_at=created).model_dump()
+
+    def _standard(self, account: str, name: str) -> AccountClaims:
+        return account_claims.user_account(
+            account,
+            name,
+            accounts=self._config.accounts["accounts"],
+            global_=self._config.accounts["global"],
+        )
+
+    async def update(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Only the caller's own account (token 1) is edited; pushed and read back first."""
+        account = subjects.caller_of(subject)
+        request = wire.parse_request(payload or b"{}", wire.AccountUpdateRequest)
+        current = await self._resolver.lookup(account)
+        if current is None:
+            raise wire.BadRequest("this account is not known to the hub", 404)
+        record = await self._record(account)
+        name = _valid_name(request.name) if request.name else record.get("name", current.name)
+        standard = self._standard(account, name or "natster")
+        await self._resolver.edit(
+            account, lambda claims: account_claims.refreshed(claims, standard)
+        )
+        if name != record.get("name"):
+            record["name"] = name or ""
+            await self._accounts.put(account, json.dumps(record).encode())
+        log.info("updated account %s at its request", account)
+        return await self.info(subject, b"")
 
     async def _consume_invite(self, token: str) -> None:
         """Delete the token if it is there; only one redeemer can win the revision race."""
@@ -162,6 +189,13 @@ class AccountService:
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not name or not name.isprintable():
+        raise wire.BadRequest("name must be printable text")
+    return name
 
 
 async def ensure_bucket(js: JetStreamContext, bucket: str, description: str) -> KeyValue:

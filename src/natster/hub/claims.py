@@ -56,6 +56,20 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
     )
 
 
+def refreshed(current: AccountClaims, standard: AccountClaims) -> AccountClaims:
+    """``current`` with the standard exports, imports and limits; other imports kept."""
+    standard_names = {item.name for item in standard.nats.imports}
+    extra = [item for item in current.nats.imports if item.name not in standard_names]
+    nats = current.nats.model_copy(
+        update={
+            "exports": standard.nats.exports,
+            "imports": [*standard.nats.imports, *extra],
+            "limits": standard.nats.limits,
+        }
+    )
+    return current.model_copy(update={"name": standard.name, "nats": nats})
+
+
 def system_account(account: str) -> AccountClaims:
     return AccountClaims(sub=account, name="SYS", nats=AccountNats(limits=AccountLimits()))
 
