@@ -131,3 +131,32 @@ def test_sigint_stops_the_hub_cleanly(hub_process: tuple[Path, subprocess.Popen[
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not (hub_dir / "run.json").exists()
+
+
+def test_catalog_commands(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    (media / "sub").mkdir(parents=True)
+    (media / "sub" / "a.txt").write_text("hello")
+    home = tmp_path / "home"
+    made = natster("catalog", "new", "films", "my films", str(media), "--json", home=home)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["added"] == 1
+    rows = json.loads(natster("catalog", "local", "--json", home=home).stdout)
+    assert [(r["name"], r["files"], r["bytes"]) for r in rows] == [("films", 1, 5)]
+    described = natster("catalog", "describe", "films", "sub/a.txt", "a greeting", home=home)
+    assert described.returncode == 0, described.stderr
+    exported = json.loads(natster("catalog", "export", "films", home=home).stdout)
+    assert exported["entries"][0]["description"] == "a greeting"
+    (media / "b.txt").write_text("more")
+    rescanned = json.loads(natster("catalog", "rescan", "films", "--json", home=home).stdout)
+    assert rescanned["added"] == 1
+    assert rescanned["revision"] == 2
+
+    line = _one_line_error(natster("catalog", "new", "Films!", "x", str(media), home=home))
+    assert "lowercase letters, digits" in line
+    line = _one_line_error(natster("catalog", "new", "films", "x", str(media), home=home))
+    assert "already exists" in line
+    line = _one_line_error(natster("catalog", "rm", "nope", home=home))
+    assert "no catalog" in line
+    assert natster("catalog", "rm", "films", home=home).returncode == 0
+    assert (media / "sub" / "a.txt").read_text() == "hello"

@@ -82,6 +82,33 @@ class InviteError(NatsterError):
     """That invite is not valid: ask the hub's owner for a new one."""
 
 
+# --- catalogs -----------------------------------------------------------------------
+
+
+class CatalogError(NatsterError):
+    """Something is wrong with that catalog."""
+
+
+class InvalidCatalogName(CatalogError):
+    """A catalog name is 1 to 64 characters of lowercase letters, digits, '-' and '_'."""
+
+
+class CatalogExists(CatalogError):
+    """A catalog with that name already exists."""
+
+
+class CatalogNotFound(CatalogError):
+    """There is no catalog with that name: see `natster catalog local`."""
+
+
+class EntryNotFound(CatalogError):
+    """No file in that catalog has that path or hash."""
+
+
+class UnsafePath(CatalogError):
+    """That path is not a safe path inside a catalog."""
+
+
 # --- talking to services -----------------------------------------------------------
 
 

@@ -25,3 +25,13 @@ HUB_JETSTREAM_MAX_FILE = 10 * 1024 * 1024 * 1024
 # Per user account JetStream allowance (the account itself uses none yet)
 ACCOUNT_MEM_STORAGE = 0
 ACCOUNT_DISK_STORAGE = 0
+
+# Catalogs
+MAX_CATALOG_NAME = 64
+MAX_DESCRIPTION = 1024
+MAX_PATH_CHARS = 4096
+HASH_BLOCK = 1024 * 1024  # bytes read per call while hashing
+HASH_WORKERS = 2  # threads hashing at once (hashlib and file reads release the GIL)
+HASH_WINDOW = 64  # files queued for hashing at once (bounds memory)
+SNIFF_BYTES = 8192  # head of a file kept for MIME sniffing
+WATCH_DEBOUNCE_MS = 300  # how long the watcher gathers changes before applying them

@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, hub
+from . import account, catalog, hub
 
 app = typer.Typer(
     name="natster",
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(hub.app, name="hub")
+app.add_typer(catalog.app, name="catalog")
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 

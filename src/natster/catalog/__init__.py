@@ -1,0 +1,19 @@
+"""Catalogs: a folder turned into an index of its files (no network here)."""
+
+from .catalogs import Catalogs
+from .index import CatalogInfo, Entry
+from .names import check_name, check_relpath, resolve_inside
+from .scan import ScanReport, Skipped
+from .watch import watch_catalog
+
+__all__ = [
+    "CatalogInfo",
+    "Catalogs",
+    "Entry",
+    "ScanReport",
+    "Skipped",
+    "check_name",
+    "check_relpath",
+    "resolve_inside",
+    "watch_catalog",
+]

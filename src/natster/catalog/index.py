@@ -1,0 +1,243 @@
+"""The catalog index: one SQLite database under ``$NATSTER_HOME``.
+
+SQLite (standard library) in WAL mode: a scan runs in one transaction, so a crash
+mid-scan leaves the previous index intact and readable, readers never wait for a
+writer, and a rescan touches only the rows that changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from natster.errors import CatalogError, CatalogExists, CatalogNotFound
+
+from .names import check_name
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS catalogs (
+    name          TEXT PRIMARY KEY,
+    description   TEXT NOT NULL,
+    root          TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    revision      INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS entries (
+    catalog     TEXT NOT NULL REFERENCES catalogs(name) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    mime        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (catalog, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_hash ON entries (catalog, hash);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    mime: str
+    description: str = ""
+
+    def export(self) -> dict[str, object]:
+        """The original Natster's entry shape."""
+        return {
+            "path": self.path,
+            "description": self.description,
+            "mime_type": self.mime,
+            "hash": self.hash,
+            "byte_size": self.size,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogInfo:
+    name: str
+    description: str
+    root: str
+    created_at: str
+    last_modified: str
+    revision: int
+    files: int
+    bytes: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "root": self.root,
+            "created_at": self.created_at,
+            "last_modified": self.last_modified,
+            "revision": self.revision,
+            "files": self.files,
+            "bytes": self.bytes,
+        }
+
+
+class Index:
+    """All catalogs of one ``$NATSTER_HOME``. One instance per thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not path.exists()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"cannot open the catalog index {path}: {exc}") from exc
+        if fresh:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self.path = path
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: an exception (or a kill) leaves the index as it was."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise CatalogError(f"the catalog index is busy (is a scan running?): {exc}") from exc
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- catalogs ------------------------------------------------------------------
+    def create(self, name: str, description: str, root: Path) -> None:
+        check_name(name)
+        stamp = now_iso()
+        try:
+            self._db.execute(
+                "INSERT INTO catalogs (name, description, root, created_at, last_modified,"
+                " revision) VALUES (?, ?, ?, ?, ?, 0)",
+                (name, description, str(root), stamp, stamp),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise CatalogExists(f"a catalog named {name!r} already exists") from exc
+
+    def exists(self, name: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM catalogs WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    def info(self, name: str) -> CatalogInfo:
+        row = self._db.execute(
+            "SELECT c.name, c.description, c.root, c.created_at, c.last_modified, c.revision,"
+            " (SELECT count(*) FROM entries e WHERE e.catalog = c.name),"
+            " (SELECT coalesce(sum(size), 0) FROM entries e WHERE e.catalog = c.name)"
+            " FROM catalogs c WHERE c.name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise CatalogNotFound(
+                f"there is no catalog named {name!r}: see `natster catalog local`"
+            )
+        return CatalogInfo(*row)
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM catalogs ORDER BY name")]
+
+    def remove(self, name: str) -> None:
+        self.info(name)
+        self._db.execute("DELETE FROM catalogs WHERE name = ?", (name,))
+
+    def touch(self, name: str) -> int:
+        """A new revision: the catalog's content changed."""
+        self._db.execute(
+            "UPDATE catalogs SET revision = revision + 1, last_modified = ? WHERE name = ?",
+            (now_iso(), name),
+        )
+        row = self._db.execute("SELECT revision FROM catalogs WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+    # --- entries -------------------------------------------------------------------
+    def stat_map(self, name: str, under: str = "") -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of every entry (below folder ``under``)."""
+        sql = "SELECT path, size, mtime_ns FROM entries WHERE catalog = ?"
+        params: tuple[str, ...] = (name,)
+        if under:
+            prefix = under.rstrip("/") + "/"
+            sql += " AND path >= ? AND path < ?"
+            params += (prefix, prefix[:-1] + "0")  # "0" sorts right after "/"
+        return {path: (size, mtime) for path, size, mtime in self._db.execute(sql, params)}
+
+    def entries(self, name: str, after: str = "", limit: int | None = None) -> Iterator[Entry]:
+        """Entries in path order, starting after ``after`` (for paging)."""
+        sql = (
+            "SELECT path, size, mtime_ns, hash, mime, description"
+            " FROM entries WHERE catalog = ? AND path > ? ORDER BY path"
+        )
+        params: tuple[object, ...] = (name, after)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        for row in self._db.execute(sql, params):
+            yield Entry(*row)
+
+    def get(self, name: str, path: str) -> Entry | None:
+        row = self._db.execute(
+            "SELECT path, size, mtime_ns, hash, mime, description"
+            " FROM entries WHERE catalog = ? AND path = ?",
+            (name, path),
+        ).fetchone()
+        return Entry(*row) if row else None
+
+    def by_hash(self, name: str, digest: str) -> list[Entry]:
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, hash, mime, description"
+            " FROM entries WHERE catalog = ? AND hash = ? ORDER BY path",
+            (name, digest),
+        )
+        return [Entry(*row) for row in rows]
+
+    def by_paths(self, name: str, paths: Iterable[str]) -> list[Entry]:
+        found = []
+        for path in paths:
+            entry = self.get(name, path)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def put(self, name: str, entries: Iterable[Entry]) -> None:
+        """Insert or replace entries (one statement for the lot)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO entries"
+            " (catalog, path, size, mtime_ns, hash, mime, description)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(name, e.path, e.size, e.mtime_ns, e.hash, e.mime, e.description) for e in entries],
+        )
+
+    def delete(self, name: str, path: str) -> None:
+        self._db.execute("DELETE FROM entries WHERE catalog = ? AND path = ?", (name, path))
+
+    def set_description(self, name: str, paths: Iterable[str], description: str) -> None:
+        self._db.executemany(
+            "UPDATE entries SET description = ? WHERE catalog = ? AND path = ?",
+            [(description, name, path) for path in paths],
+        )
+
+    def set_catalog_description(self, name: str, description: str) -> None:
+        self._db.execute("UPDATE catalogs SET description = ? WHERE name = ?", (description, name))

@@ -1,0 +1,56 @@
+"""Progress bars for long work: files and bytes done, rate, ETA."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ._out import err
+
+
+class ScanBar:
+    """A :class:`natster.catalog.scan.Progress` drawn on stderr (gone when done)."""
+
+    def __init__(self, label: str) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[done]}/{task.fields[files]} files"),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._label = label
+        self._task: TaskID | None = None
+        self._done = 0
+
+    def __enter__(self) -> ScanBar:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def planned(self, files: int, size: int) -> None:
+        self._task = self._progress.add_task(self._label, total=size or 1, files=files, done=0)
+
+    def advance(self, files: int, size: int) -> None:
+        if self._task is not None:
+            self._done += files
+            self._progress.update(self._task, advance=size, done=self._done)
