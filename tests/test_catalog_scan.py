@@ -247,17 +247,20 @@ def test_files_vanishing_or_unreadable_mid_scan_are_skipped(
 ) -> None:
     root = tmp_path / "media"
     _tree(root, {"stays": b"1", "vanishes": b"2", "locked": b"3"})
-    real_hash = scan_module._hash
+    real_batch = scan_module.hash_batch
 
-    def meddling(found: scan_module.Found) -> hashing_module.Hashed:
-        path, real, _, _ = found
-        if path == "vanishes":
-            os.unlink(real)
-        if path == "locked":
-            raise Unhashable("permission denied")
-        return real_hash(found)
+    def meddling(paths: list[str]) -> list[hashing_module.Hashed | Unhashable]:
+        results: list[hashing_module.Hashed | Unhashable] = []
+        for path in paths:
+            if path.endswith("vanishes"):
+                os.unlink(path)
+            if path.endswith("locked"):
+                results.append(Unhashable("permission denied"))
+                continue
+            results.extend(real_batch([path]))
+        return results
 
-    monkeypatch.setattr(scan_module, "_hash", meddling)
+    monkeypatch.setattr(scan_module, "hash_batch", meddling)
     report = catalogs.new("m", "", root)
     assert set(_entries(catalogs, "m")) == {"stays"}
     reasons = {s.path: s.reason for s in report.skipped}
@@ -301,3 +304,35 @@ def test_describe_rm_export_and_errors(catalogs: Catalogs, tmp_path: Path) -> No
     catalogs.remove("m")
     assert catalogs.local() == []
     assert (root / "a.txt").read_bytes() == b"same"  # the media is never touched
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "forked"])
+def test_rescan_diff_is_exact_serial_or_forked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    from natster import limits
+
+    monkeypatch.setattr(limits, "PARALLEL_DIFF_MIN_ENTRIES", 1 if parallel else 10**9)
+    root = tmp_path / "media"
+    _tree(root, {"top.txt": b"top", "x": b"file that becomes a folder", "a/1": b"1",
+                 "a/b/2": b"2", "doomed/3": b"3", "doomed/deep/4": b"4", "moved/5": b"55555"})
+    with Catalogs(tmp_path / "home") as catalogs:
+        catalogs.new("m", "", root)
+        catalogs.describe("m", "moved/5", "five")
+        (root / "x").unlink()
+        _tree(root, {"x/inside": b"now a folder", "fresh/6": b"6", "a/b/2": b"two"})
+        (root / "top.txt").unlink()
+        for path in ("doomed/deep/4", "doomed/3"):
+            (root / path).unlink()
+        (root / "doomed/deep").rmdir()
+        (root / "doomed").rmdir()
+        (root / "moved").rename(root / "renamed")
+        report = catalogs.rescan("m")
+        entries = _entries(catalogs, "m")
+    with Catalogs(tmp_path / "fresh-home") as fresh:
+        fresh.new("m", "", root)
+        expected = _entries(fresh, "m")
+    assert {p: e.hash for p, e in entries.items()} == {p: e.hash for p, e in expected.items()}
+    assert entries["renamed/5"].description == "five"
+    assert (report.added, report.changed, report.removed, report.renamed) == (2, 1, 4, 1)
+    assert report.unchanged == 1

@@ -31,7 +31,11 @@ MAX_CATALOG_NAME = 64
 MAX_DESCRIPTION = 1024
 MAX_PATH_CHARS = 4096
 HASH_BLOCK = 1024 * 1024  # bytes read per call while hashing
-HASH_WORKERS = 2  # threads hashing at once (hashlib and file reads release the GIL)
-HASH_WINDOW = 64  # files queued for hashing at once (bounds memory)
+HASH_WORKERS = 2  # threads hashing large files (hashlib releases the GIL on big blocks)
+HASH_LARGE_FILE = 4 * 1024 * 1024  # files this big go to the threads; smaller ones are
+# hashed in batches on the scanning thread, where threads would only fight over the GIL
+HASH_BATCH_FILES = 128  # small files hashed per task
+HASH_BATCH_BYTES = 16 * 1024 * 1024  # ... up to this many bytes per task
+PARALLEL_DIFF_MIN_ENTRIES = 20_000  # below this a rescan compares in one process
 SNIFF_BYTES = 8192  # head of a file kept for MIME sniffing
 WATCH_DEBOUNCE_MS = 300  # how long the watcher gathers changes before applying them

@@ -3,7 +3,8 @@
 from .catalogs import Catalogs
 from .index import CatalogInfo, Entry
 from .names import check_name, check_relpath, resolve_inside
-from .scan import ScanReport, Skipped
+from .scan import ScanReport
+from .walk import Skipped
 from .watch import watch_catalog
 
 __all__ = [

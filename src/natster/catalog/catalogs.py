@@ -58,13 +58,13 @@ class Catalogs:
             return report
 
     def rescan(self, name: str, progress: Progress | None = None, under: str = "") -> ScanReport:
-        info = self.index.info(name)
-        if not Path(info.root).is_dir():
-            raise CatalogError(f"the folder of catalog {name!r} ({info.root}) is gone")
+        root, _ = self.index.root_and_revision(name)
+        if not Path(root).is_dir():
+            raise CatalogError(f"the folder of catalog {name!r} ({root}) is gone")
         if under:
             check_relpath(under)
         with self.index.transaction():
-            return apply_scan(self.index, name, info.root, progress, under)
+            return apply_scan(self.index, name, root, progress, under)
 
     def describe(self, name: str, path_or_hash: str, description: str) -> list[str]:
         """Describe the entry at a path, or every entry with that hash (or unique prefix)."""

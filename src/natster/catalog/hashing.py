@@ -6,16 +6,13 @@ import hashlib
 import os
 import stat
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 from natster import limits
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 _local = threading.local()
 
@@ -83,27 +80,32 @@ def _hash_once(path: str) -> Hashed | None:
     return Hashed(digest.hexdigest(), total, before.st_mtime_ns, head)
 
 
-def bounded_map(
-    fn: Callable[[T], R],
+def hash_batch(paths: list[str]) -> list[Hashed | Unhashable]:
+    """Hash several files in one task: per-task overhead is paid once per batch."""
+    results: list[Hashed | Unhashable] = []
+    for path in paths:
+        try:
+            results.append(hash_file(path))
+        except Unhashable as exc:
+            results.append(exc)
+    return results
+
+
+def batches(
     items: Iterable[T],
-    workers: int = limits.HASH_WORKERS,
-    window: int = limits.HASH_WINDOW,
-) -> Iterator[tuple[T, Future[R]]]:
-    """``fn`` over ``items`` on ``workers`` threads, in order, with at most ``window`` queued."""
-    if workers <= 1:
-        for item in items:
-            future: Future[R] = Future()
-            try:
-                future.set_result(fn(item))
-            except Exception as exc:
-                future.set_exception(exc)
-            yield item, future
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="natster-hash") as pool:
-        pending: deque[tuple[T, Future[R]]] = deque()
-        for item in items:
-            pending.append((item, pool.submit(fn, item)))
-            if len(pending) >= window:
-                yield pending.popleft()
-        while pending:
-            yield pending.popleft()
+    size_of: Callable[[T], int],
+    max_files: int = limits.HASH_BATCH_FILES,
+    max_bytes: int = limits.HASH_BATCH_BYTES,
+) -> Iterator[list[T]]:
+    """Group items so each batch holds many small files, or one large one."""
+    batch: list[T] = []
+    held = 0
+    for item in items:
+        size = size_of(item)
+        if batch and (len(batch) >= max_files or held + size > max_bytes):
+            yield batch
+            batch, held = [], 0
+        batch.append(item)
+        held += size
+    if batch:
+        yield batch

@@ -93,6 +93,14 @@ class CatalogInfo:
 class Index:
     """All catalogs of one ``$NATSTER_HOME``. One instance per thread."""
 
+    @classmethod
+    def read_only(cls, path: Path) -> Index:
+        """A reader's connection (for helper processes): sees the last committed state."""
+        index = cls.__new__(cls)
+        index._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        index.path = path
+        return index
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
@@ -157,6 +165,17 @@ class Index:
             )
         return CatalogInfo(*row)
 
+    def root_and_revision(self, name: str) -> tuple[str, int]:
+        """A catalog's folder and revision, without counting its entries."""
+        row = self._db.execute(
+            "SELECT root, revision FROM catalogs WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise CatalogNotFound(
+                f"there is no catalog named {name!r}: see `natster catalog local`"
+            )
+        return str(row[0]), int(row[1])
+
     def names(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name FROM catalogs ORDER BY name")]
 
@@ -183,6 +202,57 @@ class Index:
             sql += " AND path >= ? AND path < ?"
             params += (prefix, prefix[:-1] + "0")  # "0" sorts right after "/"
         return {path: (size, mtime) for path, size, mtime in self._db.execute(sql, params)}
+
+    def count(self, name: str, under: str = "") -> int:
+        prefix = under.rstrip("/") + "/" if under else ""
+        row = self._db.execute(
+            "SELECT count(*) FROM entries WHERE catalog = ? AND path >= ? AND path < ?",
+            (name, prefix, prefix[:-1] + "0" if prefix else "\U0010ffff"),
+        ).fetchone()
+        return int(row[0])
+
+    def child_folders(self, name: str, under: str = "") -> list[str]:
+        """Top-level folders (below ``under``) that hold entries: a skip-scan of the key."""
+        prefix = under.rstrip("/") + "/" if under else ""
+        end = prefix[:-1] + "0" if prefix else "\U0010ffff"
+        folders: list[str] = []
+        cursor = prefix
+        while True:
+            row = self._db.execute(
+                "SELECT path FROM entries WHERE catalog = ? AND path > ? AND path < ?"
+                " ORDER BY path LIMIT 1",
+                (name, cursor, end),
+            ).fetchone()
+            if row is None:
+                return folders
+            rest = row[0][len(prefix) :]
+            if "/" not in rest:
+                cursor = row[0]
+                continue
+            folder = prefix + rest.split("/", 1)[0]
+            folders.append(folder)
+            cursor = folder + "0"  # "0" sorts right after "/": past everything inside
+
+    def direct_files(self, name: str, under: str = "") -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of entries directly in ``under``, by skip-scan."""
+        prefix = under.rstrip("/") + "/" if under else ""
+        end = prefix[:-1] + "0" if prefix else "\U0010ffff"
+        found: dict[str, tuple[int, int]] = {}
+        cursor = prefix
+        while True:
+            row = self._db.execute(
+                "SELECT path, size, mtime_ns FROM entries WHERE catalog = ? AND path > ?"
+                " AND path < ? ORDER BY path LIMIT 1",
+                (name, cursor, end),
+            ).fetchone()
+            if row is None:
+                return found
+            rest = row[0][len(prefix) :]
+            if "/" in rest:
+                cursor = prefix + rest.split("/", 1)[0] + "0"  # past that whole folder
+            else:
+                found[row[0]] = (row[1], row[2])
+                cursor = row[0]
 
     def entries(self, name: str, after: str = "", limit: int | None = None) -> Iterator[Entry]:
         """Entries in path order, starting after ``after`` (for paging)."""

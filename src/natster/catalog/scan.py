@@ -8,26 +8,19 @@ reason, never fatal.
 
 from __future__ import annotations
 
-import os
-import stat
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .hashing import Hashed, Unhashable, bounded_map, hash_file
+from natster import limits
+
+from .diff import diff_tree
+from .hashing import Hashed, Unhashable, batches, hash_batch
 from .index import Entry, Index
 from .mime import sniff
-
-# (catalog path, path to open, size, mtime_ns): a plain tuple, since a walk makes
-# hundreds of thousands of them and an unchanged rescan is mostly this loop.
-Found = tuple[str, str, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    path: str
-    reason: str
+from .walk import Found, Skipped
 
 
 @dataclass
@@ -79,84 +72,32 @@ class _Silent:
         pass
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+def _size(found: Found) -> int:
+    return found[2]
 
 
-def walk(root: str, skipped: list[Skipped], under: str = "") -> Iterator[Found]:
-    """Regular files below ``root`` (or its subfolder ``under``), as catalog paths.
+def _hash_one(path: str) -> Hashed | Unhashable:
+    return hash_batch([path])[0]
 
-    Links are followed only to regular files inside the root; links to folders are
-    not followed (no loops, no duplicates of whole trees).
+
+def hash_all(todo: list[Found], workers: int) -> Iterator[tuple[Found, Hashed | Unhashable]]:
+    """Every file of ``todo`` with its hash (or why not), in no particular order.
+
+    Large files go to ``workers`` threads; small ones are hashed in batches on this
+    thread meanwhile (for them, threads would only fight over the GIL).
     """
-    real_root = os.path.realpath(root)
-    stack = [(under + "/" if under else "", os.path.join(real_root, under) if under else real_root)]
-    while stack:
-        prefix, abs_dir = stack.pop()
-        try:
-            entries = list(os.scandir(abs_dir))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            where = prefix.rstrip("/") or "."
-            skipped.append(Skipped(where, f"folder cannot be read ({exc.strerror})"))
-            continue
-        for item in entries:
-            name = item.name
-            rel = prefix + name
-            if "\\" in name or not name.isprintable():
-                skipped.append(Skipped(repr(rel)[1:-1], _name_problem(name)))
-                continue
-            try:
-                # Most entries are plain files: d_type answers without a syscall.
-                if item.is_file(follow_symlinks=False):
-                    st = item.stat(follow_symlinks=False)
-                    yield (rel, item.path, st.st_size, st.st_mtime_ns)
-                    continue
-                if item.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", item.path))
-                    continue
-                found = _special(item, rel, real_root)
-            except FileNotFoundError:
-                found = "vanished during the scan"
-            except OSError as exc:
-                found = f"cannot be read ({exc.strerror})"
-            if isinstance(found, str):
-                skipped.append(Skipped(rel, found))
-            else:
-                yield found
-
-
-def _name_problem(name: str) -> str:
-    if "\\" in name:
-        return "its name has a backslash"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "its name is not valid UTF-8"
-    return "its name has control characters"
-
-
-def _special(item: os.DirEntry[str], rel: str, real_root: str) -> Found | str:
-    """A link or something stranger: followed only to a regular file inside the root."""
-    if not item.is_symlink():
-        return "not a regular file (socket, pipe or device)"
-    target = os.path.realpath(item.path)
-    if not _inside(target, real_root):
-        return "link points outside the catalog's folder"
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        return "broken link"
-    if stat.S_ISDIR(st.st_mode):
-        return "links to folders are not followed"
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    return (rel, target, st.st_size, st.st_mtime_ns)
-
-
-def _hash(found: Found) -> Hashed:
-    return hash_file(found[1])
+    large = [f for f in todo if f[2] >= limits.HASH_LARGE_FILE]
+    small = [f for f in todo if f[2] < limits.HASH_LARGE_FILE]
+    if not large or workers < 1:
+        for batch in batches(todo, _size):  # a large file makes a batch of its own
+            yield from zip(batch, hash_batch([f[1] for f in batch]), strict=True)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="natster-hash") as pool:
+        futures = [(found, pool.submit(_hash_one, found[1])) for found in large]
+        for batch in batches(small, _size):
+            yield from zip(batch, hash_batch([f[1] for f in batch]), strict=True)
+        for found, future in futures:
+            yield found, future.result()
 
 
 def apply_scan(
@@ -174,34 +115,22 @@ def apply_scan(
     began = time.monotonic()
     progress = progress or _Silent()
     report = ScanReport()
-    known = index.stat_map(name, under)
-    todo: list[Found] = []
-    changed: set[str] = set()
-    for found in walk(root, report.skipped, under):
-        previous = known.pop(found[0], None)
-        if previous is None:
-            todo.append(found)
-        elif previous[0] != found[2] or previous[1] != found[3]:
-            todo.append(found)
-            changed.add(found[0])
-        else:
-            report.unchanged += 1
-    gone = set(known)  # what the walk did not see
-    del known
+    diff = diff_tree(index, name, root, under)
+    todo, changed, gone = diff.todo, diff.changed, diff.gone
+    report.unchanged = diff.unchanged
+    report.skipped.extend(diff.skipped)
     by_hash: dict[str, list[Entry]] = {}
     for old in index.by_paths(name, sorted(gone)):
         by_hash.setdefault(old.hash, []).append(old)
 
     progress.planned(len(todo), sum(f[2] for f in todo))
     pending: list[Entry] = []
-    options = {"workers": workers} if workers else {}
-    for (path, _, size, _), future in bounded_map(_hash, todo, **options):
-        try:
-            hashed = future.result()
-        except Unhashable as exc:
-            if path in changed and "vanished" in str(exc):
+    workers = limits.HASH_WORKERS if workers is None else workers
+    for (path, _, size, _), hashed in hash_all(todo, workers):
+        if isinstance(hashed, Unhashable):
+            if path in changed and "vanished" in str(hashed):
                 gone.add(path)
-            report.skipped.append(Skipped(path, str(exc)))
+            report.skipped.append(Skipped(path, str(hashed)))
             progress.advance(1, size)
             continue
         report.files_hashed += 1
@@ -216,7 +145,7 @@ def apply_scan(
     for path in gone:
         index.delete(name, path)
         report.removed += 1
-    report.revision = index.touch(name) if report.modified else index.info(name).revision
+    report.revision = index.touch(name) if report.modified else index.root_and_revision(name)[1]
     report.seconds = time.monotonic() - began
     return report
 
