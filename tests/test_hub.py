@@ -129,3 +129,26 @@ def test_nats_server_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         find_nats_server()
     assert "NATSTER_NATS_SERVER" in str(raised.value)
     assert "--nats-server" in str(raised.value)
+
+
+def test_platform_jetstream_reservations_fit_the_server() -> None:
+    """nats-server refuses JetStream to an account whose limits exceed what is left."""
+    from natster import limits
+    from natster.hub.claims import accounts_account, global_account
+
+    key = "A" * 56
+    platform = [accounts_account(key).nats.limits, global_account(key).nats.limits]
+    assert sum(p.mem_storage for p in platform) <= limits.HUB_JETSTREAM_MAX_MEM
+    assert sum(p.disk_storage for p in platform) <= limits.HUB_JETSTREAM_MAX_FILE
+
+
+async def test_jetstream_works_in_the_platform_accounts(hub: RunningHub) -> None:
+    from natster import _nats
+
+    for role in ("accounts", "global"):
+        nc = await _nats.connect(hub.info.local_url, hub.dir.creds(role), name="t")
+        try:
+            info = await nc.jetstream().account_info()
+            assert info.limits.max_memory > 0, role
+        finally:
+            await nc.close()

@@ -19,8 +19,14 @@ MAX_INVITE_CHARS = 8192
 # The hub
 HUB_READY_TIMEOUT_S = 10.0
 HUB_STOP_TIMEOUT_S = 10.0
-HUB_JETSTREAM_MAX_MEM = 256 * 1024 * 1024
-HUB_JETSTREAM_MAX_FILE = 10 * 1024 * 1024 * 1024
+# nats-server reserves each account's JetStream limits out of these: the platform
+# accounts' reservations below must add up to no more (tests/test_hub.py checks).
+HUB_JETSTREAM_MAX_MEM = 512 * 1024 * 1024
+HUB_JETSTREAM_MAX_FILE = 64 * 1024 * 1024 * 1024
+ACCOUNTS_JS_MEM = 32 * 1024 * 1024
+ACCOUNTS_JS_DISK = 1024 * 1024 * 1024
+GLOBAL_JS_MEM = 256 * 1024 * 1024
+GLOBAL_JS_DISK = 32 * 1024 * 1024 * 1024
 
 # Per user account JetStream allowance (the account itself uses none yet)
 ACCOUNT_MEM_STORAGE = 0

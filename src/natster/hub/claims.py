@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from natster import subjects
+from natster import limits, subjects
 from natster.errors import JwtError
 from natster.security import KeyKind, is_public_key
 from natster.security.jwt import AccountClaims, AccountLimits, AccountNats, Export, Import
-
-GiB = 1024**3
-MiB = 1024**2
 
 
 def _tp(name: str, subject: str, kind: str, **extra: object) -> Export:
@@ -84,7 +81,9 @@ def accounts_account(account: str) -> AccountClaims:
                 _tp("natster-accounts", subjects.ACCOUNTS_EXPORT, "service"),
                 Export(name="natster-signup", subject=subjects.SIGNUP, type="service"),
             ],
-            limits=AccountLimits(mem_storage=64 * MiB, disk_storage=1 * GiB),
+            limits=AccountLimits(
+                mem_storage=limits.ACCOUNTS_JS_MEM, disk_storage=limits.ACCOUNTS_JS_DISK
+            ),
         ),
     )
 
@@ -99,7 +98,9 @@ def global_account(account: str) -> AccountClaims:
                 _tp("natster-global", subjects.GLOBAL_EXPORT, "service"),
                 _tp("natster-feed", subjects.FEED_EXPORT, "stream"),
             ],
-            limits=AccountLimits(mem_storage=256 * MiB, disk_storage=10 * GiB),
+            limits=AccountLimits(
+                mem_storage=limits.GLOBAL_JS_MEM, disk_storage=limits.GLOBAL_JS_DISK
+            ),
         ),
     )
 
