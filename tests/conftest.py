@@ -11,6 +11,7 @@ import pytest
 
 from natster.client import Home, join
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
+from natster.services.platform import Platform
 
 
 def free_port() -> int:
@@ -25,6 +26,7 @@ class RunningHub:
     hub: Hub
     info: HubInfo
     dir: HubDir
+    platform: Platform
 
     async def invite(self, ttl: float = 3600) -> str:
         return (await mint_invite(self.dir, ttl)).encode()
@@ -32,12 +34,13 @@ class RunningHub:
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    running = Hub(tmp_path / "hub", port=free_port())
-    info = await running.start()
+    """A whole platform: nats-server, the account service and one global service."""
+    platform = Platform(tmp_path / "hub", port=free_port())
+    info = await platform.start()
     try:
-        yield RunningHub(running, info, running.dir)
+        yield RunningHub(platform.hub, info, platform.dir, platform)
     finally:
-        await running.stop()
+        await platform.stop()
 
 
 JoinUser = Callable[[str], Awaitable[Home]]

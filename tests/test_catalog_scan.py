@@ -314,8 +314,18 @@ def test_rescan_diff_is_exact_serial_or_forked(
 
     monkeypatch.setattr(limits, "PARALLEL_DIFF_MIN_ENTRIES", 1 if parallel else 10**9)
     root = tmp_path / "media"
-    _tree(root, {"top.txt": b"top", "x": b"file that becomes a folder", "a/1": b"1",
-                 "a/b/2": b"2", "doomed/3": b"3", "doomed/deep/4": b"4", "moved/5": b"55555"})
+    _tree(
+        root,
+        {
+            "top.txt": b"top",
+            "x": b"file that becomes a folder",
+            "a/1": b"1",
+            "a/b/2": b"2",
+            "doomed/3": b"3",
+            "doomed/deep/4": b"4",
+            "moved/5": b"55555",
+        },
+    )
     with Catalogs(tmp_path / "home") as catalogs:
         catalogs.new("m", "", root)
         catalogs.describe("m", "moved/5", "five")

@@ -94,6 +94,30 @@ def test_the_whole_join_story(
     assert status["running"] is True
     assert status["accounts"] == 2
 
+    rows = json.loads(natster("catalog", "ls", "--json", home=alice).stdout)
+    assert [(r["catalog"], r["to"], r["online"]) for r in rows] == [("hub", me["account"], False)]
+    numbers = json.loads(natster("stats", "--json", home=alice).stdout)
+    assert numbers == {"accounts": 3, "catalogs_online": 0, "shares": 2}
+    assert "initialized at" in natster("whoami", home=alice).stdout
+    rebuilt = json.loads(natster("hub", "rebuild", "--dir", str(hub_dir), "--json").stdout)
+    assert rebuilt["events"] >= 5
+    assert json.loads(natster("stats", "--json", home=alice).stdout) == numbers
+
+    extra = subprocess.Popen(
+        [*NATSTER, "hub", "global", "--dir", str(hub_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "running" in (extra.stdout.readline() if extra.stdout else "")
+        assert json.loads(natster("stats", "--json", home=alice).stdout) == numbers
+    finally:
+        extra.send_signal(signal.SIGTERM)
+        extra_out, extra_err = extra.communicate(timeout=15)
+    assert extra.returncode == 0, extra_err
+    assert "stopped" in extra_out
+
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0

@@ -137,7 +137,7 @@ def test_platform_jetstream_reservations_fit_the_server() -> None:
     from natster.hub.claims import accounts_account, global_account
 
     key = "A" * 56
-    platform = [accounts_account(key).nats.limits, global_account(key).nats.limits]
+    platform = [accounts_account(key, global_=key).nats.limits, global_account(key).nats.limits]
     assert sum(p.mem_storage for p in platform) <= limits.HUB_JETSTREAM_MAX_MEM
     assert sum(p.disk_storage for p in platform) <= limits.HUB_JETSTREAM_MAX_FILE
 

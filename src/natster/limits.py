@@ -45,3 +45,12 @@ HASH_BATCH_BYTES = 16 * 1024 * 1024  # ... up to this many bytes per task
 PARALLEL_DIFF_MIN_ENTRIES = 20_000  # below this a rescan compares in one process
 SNIFF_BYTES = 8192  # head of a file kept for MIME sniffing
 WATCH_DEBOUNCE_MS = 300  # how long the watcher gathers changes before applying them
+
+# The global service
+PRESENCE_TTL_S = 15  # a catalog server not heard from for this long is offline
+HEARTBEAT_INTERVAL_S = 5  # how often catalog servers heartbeat
+PRESENCE_MARKER_TTL_S = 60  # how long an expiry marker stays (so watchers see it)
+OTC_TTL_S = 300  # one-time codes live 5 minutes
+OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
+PROJECTION_BATCH = 256  # events applied per batch (and the consumer's max ack pending)
+READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to catch up

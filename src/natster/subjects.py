@@ -20,6 +20,7 @@ SIGNUP = "natster.signup"  # public service export, imported by the signup accou
 # --- the global service (in the hub's "global" account; issue 4) -------------------
 GLOBAL_EXPORT = "*.natster.global.>"  # service, token position 1
 GLOBAL_LOCAL = "natster.global.>"
+GLOBAL_PREFIX = "natster.global"
 FEED_EXPORT = "*.natster.feed.>"  # stream, token position 1
 FEED_LOCAL = "natster.feed.>"
 
@@ -39,6 +40,11 @@ def for_account(exported: str, account: str) -> str:
 def caller_of(subject: str) -> str:
     """The account key NATS put in token 1 of a request's subject."""
     return subject.split(".", 1)[0]
+
+
+def global_local(endpoint: str) -> str:
+    """The subject an account requests a global-service endpoint on."""
+    return f"{GLOBAL_PREFIX}.{endpoint}"
 
 
 def accounts_local(endpoint: str) -> str:

@@ -105,3 +105,78 @@ class AccountInfo(BaseModel):
 def signup_proof(token: str, account: str) -> bytes:
     """What the new account key signs to show it is held by whoever redeems the invite."""
     return f"natster-signup\n{token}\n{account}".encode()
+
+
+# --- the global service -----------------------------------------------------------------
+
+
+class EventsPutRequest(Request):
+    """``natster.global.events.put``: record a state change (the caller is its origin)."""
+
+    type: str = Field(min_length=1, max_length=64)
+    data: dict[str, Any]
+
+
+class EventsPutReply(BaseModel):
+    id: str | None
+    seq: int | None
+    duplicate: bool = False  # nothing to record: it already was so
+
+
+class HeartbeatRequest(Request):
+    """``natster.global.heartbeats.put``: my catalog is served (or, ``online`` false, no more)."""
+
+    catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
+    revision: int = Field(ge=0, le=2**53)
+    online: bool = True
+
+
+class ValidateNameRequest(Request):
+    name: str = Field(max_length=1024)
+
+
+class ValidateNameReply(BaseModel):
+    valid: bool
+    reason: str | None = None
+
+
+class OtcClaimRequest(Request):
+    """``natster.global.otc.claim``: redeem a one-time code my own account generated."""
+
+    code: str = Field(min_length=1, max_length=64)
+    client: str = Field(default="", max_length=128)
+
+
+class OtcCode(BaseModel):
+    code: str
+    expires_in: int
+
+
+class OtcClaimed(BaseModel):
+    account: str
+    bound_at: str
+
+
+class ShareRow(BaseModel):
+    """One row of ``my.shares``: a catalog shared by me, or with me."""
+
+    catalog: str
+    owner: str
+    to: str
+    online: bool
+    revision: int | None
+    shared_at: str
+    imported: bool
+
+
+class GlobalWhoami(BaseModel):
+    account: str
+    name: str
+    initialized_at: str
+    bound_login: dict[str, str] | None
+
+
+class Stats(BaseModel):
+    accounts: int
+    catalogs_online: int
+    shares: int

@@ -22,6 +22,7 @@ app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
+app.command("stats")(account.stats_command)
 
 
 def _version(value: bool) -> None:

@@ -9,9 +9,11 @@ import typer
 from rich.table import Table
 
 from natster.catalog import Catalogs, ScanReport
+from natster.client import Home, NatsterClient
 from natster.errors import NatsterError
+from natster.wire import ShareRow
 
-from ._out import err, fail, out, print_json
+from ._out import err, fail, out, print_json, run
 from ._progress import ScanBar
 
 app = typer.Typer(help="Turn folders into catalogs and share them.", no_args_is_help=True)
@@ -133,6 +135,36 @@ def local(json_: bool = JsonOption) -> None:
             info.root,
         )
     out.print(table)
+
+
+@app.command()
+def ls(json_: bool = JsonOption) -> None:
+    """Catalogs shared by me and with me, with a green dot when online."""
+    rows = run(_my_shares())
+    if json_:
+        print_json([row.model_dump() for row in rows])
+        return
+    if not rows:
+        out.print("nothing shared by you or with you yet")
+        return
+    me = Home.default().load().account
+    table = Table("", "catalog", "owner", "shared with", "imported", "revision")
+    for row in rows:
+        dot = "[green]●[/green]" if row.online else "[bright_black]○[/bright_black]"
+        table.add_row(
+            dot,
+            row.catalog,
+            "me" if row.owner == me else row.owner,
+            "me" if row.to == me else row.to,
+            "yes" if row.imported else "no",
+            "-" if row.revision is None else str(row.revision),
+        )
+    out.print(table)
+
+
+async def _my_shares() -> list[ShareRow]:
+    async with await NatsterClient.connect() as client:
+        return await client.my_shares()
 
 
 @app.command()

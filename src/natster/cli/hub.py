@@ -8,7 +8,10 @@ from pathlib import Path
 
 import typer
 
-from natster.hub import Hub, HubDir, mint_invite
+from natster._nats import connect
+from natster.hub import HubDir, mint_invite
+from natster.services.global_service.rebuild import rebuild as rebuild_projections
+from natster.services.platform import Platform, start_global
 
 from ._out import err, fail, out, parse_duration, print_fields, print_json, run, setup_logging
 
@@ -38,11 +41,9 @@ def up(
 async def _up(
     dir: Path, host: str | None, port: int | None, advertise: str | None, binary: str | None
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Hub(dir, host=host, port=port, advertise=advertise, nats_server=binary) as info:
+    stop = _stop_on_signals()
+    platform = Platform(dir, host=host, port=port, advertise=advertise, nats_server=binary)
+    async with platform as info:
         verb = "created" if info.created else "started"
         out.print(f"hub {verb} in {info.dir}")
         out.print(f"listening on {info.local_url}")
@@ -101,6 +102,62 @@ def status(
             "dir": facts["dir"],
         }
     )
+
+
+@app.command("global")
+def global_(
+    dir: Path = DirOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run one more global service instance for a running hub, until Ctrl-C."""
+    setup_logging(verbose)
+    run(_global(HubDir(dir.expanduser().resolve())))
+
+
+async def _global(hub: HubDir) -> None:
+    state = hub.require_running()
+    stop = _stop_on_signals()
+    service, nc = await start_global(hub, state.local_url)
+    out.print(f"global service instance running for {state.url}")
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+        await nc.close()
+    out.print("global service instance stopped")
+
+
+@app.command()
+def rebuild(
+    dir: Path = DirOption,
+    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Delete the projections and rebuild them by replaying the event log."""
+    facts = run(_rebuild(HubDir(dir.expanduser().resolve())))
+    if json_:
+        print_json(facts)
+    else:
+        out.print(
+            f"replayed {facts['events']:.0f} events in {facts['seconds']} s "
+            f"({facts['events_per_s']} events/s)"
+        )
+
+
+async def _rebuild(hub: HubDir) -> dict[str, float]:
+    state = hub.require_running()
+    nc = await connect(state.local_url, hub.creds("global"), name="natster-rebuild")
+    try:
+        return await rebuild_projections(nc)
+    finally:
+        await nc.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def _uptime(seconds: int | None) -> str | None:

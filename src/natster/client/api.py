@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import Any
 
 from natster import _nats, subjects, wire
+from natster import events as ev
 from natster._nats import Client
 
 from .context import Context, Home
 
 ACCOUNT_SERVICE = "the hub's account service"
+GLOBAL_SERVICE = "the hub's global service"
 
 
 async def account_info(nc: Client) -> wire.AccountInfo:
@@ -64,6 +69,66 @@ class NatsterClient:
             what=ACCOUNT_SERVICE,
         )
         return wire.AccountInfo.model_validate(data)
+
+    # --- the global service ------------------------------------------------------------
+    async def _global(self, endpoint: str, body: Any = None) -> Any:
+        payload = b"{}" if body is None else json.dumps(body).encode()
+        return await _nats.request(
+            self._nc, subjects.global_local(endpoint), payload, what=GLOBAL_SERVICE
+        )
+
+    async def _put(self, event_type: str, data: dict[str, Any]) -> wire.EventsPutReply:
+        reply = await self._global("events.put", {"type": event_type, "data": data})
+        return wire.EventsPutReply.model_validate(reply)
+
+    async def share(self, catalog: str, target: str) -> wire.EventsPutReply:
+        data = {"owner": self.context.account, "catalog": catalog, "target": target}
+        return await self._put(ev.CATALOG_SHARED, data)
+
+    async def unshare(self, catalog: str, target: str) -> wire.EventsPutReply:
+        data = {"owner": self.context.account, "catalog": catalog, "target": target}
+        return await self._put(ev.CATALOG_UNSHARED, data)
+
+    async def record_import(self, owner: str, catalog: str) -> wire.EventsPutReply:
+        data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
+        return await self._put(ev.CATALOG_IMPORTED, data)
+
+    async def my_shares(self) -> list[wire.ShareRow]:
+        return [wire.ShareRow.model_validate(row) for row in await self._global("my.shares")]
+
+    async def global_whoami(self) -> wire.GlobalWhoami:
+        return wire.GlobalWhoami.model_validate(await self._global("whoami"))
+
+    async def stats(self) -> wire.Stats:
+        return wire.Stats.model_validate(await self._global("stats"))
+
+    async def validate_name(self, name: str) -> wire.ValidateNameReply:
+        reply = await self._global("catalogs.validatename", {"name": name})
+        return wire.ValidateNameReply.model_validate(reply)
+
+    async def heartbeat(self, catalog: str, revision: int, online: bool = True) -> None:
+        await self._global(
+            "heartbeats.put", {"catalog": catalog, "revision": revision, "online": online}
+        )
+
+    async def otc_generate(self) -> wire.OtcCode:
+        return wire.OtcCode.model_validate(await self._global("otc.generate"))
+
+    async def otc_claim(self, code: str, client: str = "") -> wire.OtcClaimed:
+        reply = await self._global("otc.claim", {"code": code, "client": client})
+        return wire.OtcClaimed.model_validate(reply)
+
+    async def feed(self) -> AsyncIterator[ev.FeedEvent]:
+        """The live feed: events about catalogs I own or that are shared with me."""
+        subscription = await self._nc.subscribe(f"{subjects.FEED_LOCAL}")
+        try:
+            async for message in subscription.messages:
+                try:
+                    yield ev.FeedEvent.model_validate_json(message.data)
+                except ValueError:
+                    continue  # not ours to crash on
+        finally:
+            await subscription.unsubscribe()
 
 
 def whoami(home: Home | None = None) -> dict[str, str]:

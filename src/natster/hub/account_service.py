@@ -9,6 +9,7 @@ NATS puts in token 1 of the request subject; payloads never name the caller.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -22,9 +23,10 @@ from nats.js.kv import KeyValue
 from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
-from natster import __version__, subjects, wire
+from natster import __version__, _nats, subjects, wire
 from natster._nats import Client
 from natster._service import endpoint
+from natster.errors import NatsterError
 from natster.security import KeyKind, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
@@ -121,7 +123,41 @@ class AccountService:
         record = {"name": name, "created_at": created}
         await self._accounts.put(account, json.dumps(record).encode())
         log.info("created account %s (%s)", account, name)
+        await self.announce(account, name)
         return wire.SignupReply(account=account, name=name, created_at=created).model_dump()
+
+    async def announce(self, account: str, name: str) -> None:
+        """Record ``account.initialized`` with the global service (idempotent).
+
+        The account exists either way; if the global service is down, ``update`` (or
+        the next hub start) announces it again.
+        """
+        body = {"type": "natster.account.initialized", "data": {"account": account, "name": name}}
+        for attempt in range(3):
+            try:
+                await _nats.request(
+                    self._nc,
+                    subjects.global_local("events.put"),
+                    json.dumps(body).encode(),
+                    what="the global service",
+                )
+            except NatsterError as exc:
+                level = logging.WARNING if attempt == 2 else logging.DEBUG
+                log.log(level, "announcing %s failed (try %d): %s", account, attempt + 1, exc)
+                await asyncio.sleep(0.5)
+            else:
+                return
+
+    async def announce_all(self) -> None:
+        """Announce every account this hub made (and its own hub account)."""
+        await self.announce(self._config.accounts["hub"], "hub")
+        try:
+            keys = await self._accounts.keys()
+        except nats.js.errors.NoKeysError:
+            keys = []
+        for key in keys:
+            record = await self._record(key)
+            await self.announce(key, record.get("name") or "natster")
 
     def _standard(self, account: str, name: str) -> AccountClaims:
         return account_claims.user_account(
@@ -147,6 +183,7 @@ class AccountService:
         if name != record.get("name"):
             record["name"] = name or ""
             await self._accounts.put(account, json.dumps(record).encode())
+        await self.announce(account, name or "natster")
         log.info("updated account %s at its request", account)
         return await self.info(subject, b"")
 

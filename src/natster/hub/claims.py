@@ -71,12 +71,24 @@ def system_account(account: str) -> AccountClaims:
     return AccountClaims(sub=account, name="SYS", nats=AccountNats(limits=AccountLimits()))
 
 
-def accounts_account(account: str) -> AccountClaims:
-    """The account service's account: signup (public) and per-account requests."""
+def accounts_account(account: str, *, global_: str) -> AccountClaims:
+    """The account service's account: signup (public) and per-account requests.
+
+    It imports the global service like any account, to record accounts it creates.
+    """
     return AccountClaims(
         sub=account,
         name="natster-accounts",
         nats=AccountNats(
+            imports=[
+                Import(
+                    name="natster-global",
+                    type="service",
+                    account=global_,
+                    subject=subjects.for_account(subjects.GLOBAL_EXPORT, account),
+                    local_subject=subjects.GLOBAL_LOCAL,
+                )
+            ],
             exports=[
                 _tp("natster-accounts", subjects.ACCOUNTS_EXPORT, "service"),
                 Export(name="natster-signup", subject=subjects.SIGNUP, type="service"),

@@ -41,7 +41,7 @@ class HubInfo:
 def desired_platform_accounts(config: HubConfig) -> list[AccountClaims]:
     accounts = config.accounts
     return [
-        platform_claims.accounts_account(accounts["accounts"]),
+        platform_claims.accounts_account(accounts["accounts"], global_=accounts["global"]),
         platform_claims.global_account(accounts["global"]),
         platform_claims.signup_account(accounts["signup"], accounts=accounts["accounts"]),
         platform_claims.user_account(
@@ -70,7 +70,7 @@ class Hub:
         self._lock: IO[bytes] | None = None
         self._server: NatsServer | None = None
         self._clients: list[Client] = []
-        self._service: AccountService | None = None
+        self.account_service: AccountService | None = None
         self.resolver: Resolver | None = None
 
     async def __aenter__(self) -> HubInfo:
@@ -135,8 +135,8 @@ class Hub:
             local_url, hub.creds("accounts"), name="natster-accounts", reconnect=True
         )
         self._clients.append(accounts_client)
-        self._service = await AccountService.open(accounts_client, self.resolver, config)
-        await self._service.start()
+        self.account_service = await AccountService.open(accounts_client, self.resolver, config)
+        await self.account_service.start()
 
         hub.write_run_state(
             RunState(
@@ -151,10 +151,10 @@ class Hub:
         return HubInfo(hub.path, url, local_url, config.operator, created)
 
     async def stop(self) -> None:
-        if self._service is not None:
+        if self.account_service is not None:
             with contextlib.suppress(Exception):
-                await self._service.stop()
-            self._service = None
+                await self.account_service.stop()
+            self.account_service = None
         for client in reversed(self._clients):
             with contextlib.suppress(Exception):
                 await client.close()

@@ -1,0 +1,151 @@
+"""Event schemas: CloudEvents 1.0 for the event log, and the live feed's messages.
+
+Every state change of the platform is one of the events below, stored in the
+``NATSTER_EVENTS`` JetStream stream on ``natster.events.<kind>.<origin account>``.
+The origin is the account NATS put in the request's first subject token, never a
+field the caller fills in. Projections are rebuilt from these events alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from natster import limits
+
+SPEC_VERSION: Literal["1.0"] = "1.0"
+STREAM = "NATSTER_EVENTS"
+SUBJECT_PREFIX = "natster.events"
+
+ACCOUNT_INITIALIZED = "natster.account.initialized"
+CATALOG_SHARED = "natster.catalog.shared"
+CATALOG_UNSHARED = "natster.catalog.unshared"
+CATALOG_IMPORTED = "natster.catalog.imported"
+CONTEXT_BOUND = "natster.context.bound"
+
+EventType = Literal[
+    "natster.account.initialized",
+    "natster.catalog.shared",
+    "natster.catalog.unshared",
+    "natster.catalog.imported",
+    "natster.context.bound",
+]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+AccountKey = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
+CatalogName = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
+
+
+class AccountInitialized(_Data):
+    account: str = AccountKey
+    name: str = Field(min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
+
+
+class CatalogShared(_Data):
+    owner: str = AccountKey
+    catalog: str = CatalogName
+    target: str = AccountKey
+
+
+class CatalogUnshared(CatalogShared):
+    pass
+
+
+class CatalogImported(_Data):
+    owner: str = AccountKey
+    catalog: str = CatalogName
+    importer: str = AccountKey
+
+
+class ContextBound(_Data):
+    account: str = AccountKey
+    client: str = Field(max_length=128)
+
+
+DATA: dict[str, type[_Data]] = {
+    ACCOUNT_INITIALIZED: AccountInitialized,
+    CATALOG_SHARED: CatalogShared,
+    CATALOG_UNSHARED: CatalogUnshared,
+    CATALOG_IMPORTED: CatalogImported,
+    CONTEXT_BOUND: ContextBound,
+}
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event in JSON (structured mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: Literal["1.0"] = SPEC_VERSION
+    id: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=128)
+    type: EventType
+    time: str
+    subject: str = Field(max_length=256)
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """The last part of the type: the subject token (``shared``, ``imported``...)."""
+        return self.type.rsplit(".", 1)[1]
+
+    @property
+    def origin(self) -> str:
+        return self.source.rsplit("/", 1)[1]
+
+    def typed(self) -> _Data:
+        return DATA[self.type].model_validate(self.data)
+
+    def stream_subject(self) -> str:
+        return f"{SUBJECT_PREFIX}.{self.kind}.{self.origin}"
+
+
+class EventError(ValueError):
+    """An event that does not fit its schema."""
+
+
+def make_event(event_type: str, origin: str, data: _Data, subject: str) -> CloudEvent:
+    if DATA.get(event_type) is not type(data):
+        raise EventError(f"{event_type} does not carry {type(data).__name__}")
+    return CloudEvent(
+        id=uuid.uuid4().hex,
+        source=f"natster://account/{origin}",
+        type=event_type,  # type: ignore[arg-type]
+        time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        subject=subject,
+        data=data.model_dump(),
+    )
+
+
+def parse_event(raw: bytes) -> CloudEvent:
+    """Parse and fully validate a stored event (data included)."""
+    try:
+        event = CloudEvent.model_validate_json(raw)
+        event.typed()
+    except ValidationError as exc:
+        raise EventError(str(exc.errors()[0]["msg"])) from exc
+    return event
+
+
+# --- the live feed ---------------------------------------------------------------------
+
+FeedKind = Literal["online", "offline", "revision", "shared", "unshared"]
+
+
+class FeedEvent(BaseModel):
+    """What an account receives on ``natster.feed.<kind>`` (through its import)."""
+
+    kind: FeedKind
+    owner: str
+    catalog: str
+    revision: int | None = None
+    target: str | None = None
+    at: str

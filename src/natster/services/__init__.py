@@ -1,0 +1,1 @@
+"""Services on NATS: the global service (and, later, the catalog service and transfers)."""

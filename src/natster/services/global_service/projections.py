@@ -1,0 +1,114 @@
+"""Projections: how each event changes the derived state. Pure functions, no I/O.
+
+A projection maps an event to the keys it touches and their new records. Every record
+carries ``seq``, the stream sequence of the last event applied to it; an event whose
+sequence is not newer is skipped, so redelivery and replay never count twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from natster import events as ev
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Projection:
+    name: str
+    bucket: str
+    keys: Callable[[ev.CloudEvent], list[str]]
+    apply: Callable[[ev.CloudEvent, int, Record | None], Record | None]
+
+
+def share_key(owner: str, catalog: str, target: str) -> str:
+    return f"{owner}.{catalog}.{target}"
+
+
+# --- per account: name, initialized at, bound login -----------------------------------
+
+
+def _account_keys(event: ev.CloudEvent) -> list[str]:
+    if event.type == ev.ACCOUNT_INITIALIZED:
+        return [event.data["account"]]
+    if event.type == ev.CONTEXT_BOUND:
+        return [event.data["account"]]
+    return []
+
+
+def _apply_account(event: ev.CloudEvent, seq: int, record: Record | None) -> Record | None:
+    if record is not None and record["seq"] >= seq:
+        return None  # already applied
+    if event.type == ev.ACCOUNT_INITIALIZED:
+        if record is not None:  # initialized twice: the first one stands
+            return {**record, "seq": seq}
+        return {
+            "account": event.data["account"],
+            "name": event.data["name"],
+            "initialized_at": event.time,
+            "bound_login": None,
+            "seq": seq,
+        }
+    if event.type == ev.CONTEXT_BOUND and record is not None:
+        return {
+            **record,
+            "bound_login": {"client": event.data["client"], "at": event.time},
+            "seq": seq,
+        }
+    return None
+
+
+ACCOUNTS = Projection("accounts", "natster_view_accounts", _account_keys, _apply_account)
+
+
+# --- per share (owner, catalog, target): shared, imported --------------------------------
+
+
+def _share_keys(event: ev.CloudEvent) -> list[str]:
+    data = event.data
+    if event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
+        return [share_key(data["owner"], data["catalog"], data["target"])]
+    if event.type == ev.CATALOG_IMPORTED:
+        return [share_key(data["owner"], data["catalog"], data["importer"])]
+    return []
+
+
+def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Record | None:
+    if record is not None and record["seq"] >= seq:
+        return None
+    data = event.data
+    if event.type == ev.CATALOG_SHARED:
+        if record is not None and record["shared"]:
+            return {**record, "seq": seq}  # shared again: the first share stands
+        return {
+            "owner": data["owner"],
+            "catalog": data["catalog"],
+            "target": data["target"],
+            "shared": True,
+            "shared_at": event.time,
+            "imported_at": None,
+            "seq": seq,
+        }
+    if event.type == ev.CATALOG_UNSHARED:
+        # A tombstone, not a delete: it keeps ``seq`` so a replayed older share is skipped.
+        return {
+            "owner": data["owner"],
+            "catalog": data["catalog"],
+            "target": data["target"],
+            "shared": False,
+            "shared_at": None,
+            "imported_at": None,
+            "seq": seq,
+        }
+    if event.type == ev.CATALOG_IMPORTED and record is not None and record["shared"]:
+        return {**record, "imported_at": record["imported_at"] or event.time, "seq": seq}
+    return None
+
+
+SHARES = Projection("shares", "natster_view_shares", _share_keys, _apply_share)
+
+PROJECTIONS = (ACCOUNTS, SHARES)
+APPLIED_KEY = "_applied"  # in each bucket: the last stream sequence fully applied

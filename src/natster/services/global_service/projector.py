@@ -1,0 +1,148 @@
+"""Feeding a projection from the event stream through its own durable consumer.
+
+Order matters (an unshare after a share is not a share after an unshare), and several
+global service instances may run the same projector. The consumer's ``max_ack_pending``
+equals the batch size and a batch is acknowledged only once all of it is applied, so
+the next batch, whichever instance fetches it, starts after this one is written: one
+ordered history, however many instances. A bad event is logged and terminated; it
+never blocks the ones behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+
+from natster import events as ev
+from natster import limits
+
+from .projections import APPLIED_KEY, Projection, Record
+from .store import view_bucket
+
+log = logging.getLogger(__name__)
+
+
+def durable_name(projection: Projection) -> str:
+    return f"proj-{projection.name}"
+
+
+class Projector:
+    def __init__(self, js: JetStreamContext, projection: Projection) -> None:
+        self._js = js
+        self.projection = projection
+        self._sub: Any = None
+        self._kv: KeyValue | None = None
+
+    async def _subscribe(self) -> None:
+        self._kv = await view_bucket(self._js, self.projection.bucket)
+        self._sub = await self._js.pull_subscribe(
+            f"{ev.SUBJECT_PREFIX}.>",
+            durable=durable_name(self.projection),
+            stream=ev.STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                max_ack_pending=limits.PROJECTION_BATCH,
+                ack_wait=30,
+            ),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply events until ``stop``; survives the consumer or bucket being recreated."""
+        while not stop.is_set():
+            try:
+                if self._sub is None:
+                    await self._subscribe()
+                await self.step(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("projection %s: %s; retrying", self.projection.name, exc)
+                await self._reset()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+
+    async def _reset(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        self._sub = None
+
+    async def catch_up(self) -> int:
+        """Apply everything in the stream now; returns how many events were seen."""
+        if self._sub is None:
+            await self._subscribe()
+        total = 0
+        while True:
+            count = await self.step(timeout=0.5)
+            if count == 0:
+                return total
+            total += count
+
+    async def step(self, timeout: float) -> int:
+        """Fetch and apply one batch; returns its size (0 when there was nothing)."""
+        try:
+            messages = await self._sub.fetch(limits.PROJECTION_BATCH, timeout=timeout)
+        except (nats.errors.TimeoutError, TimeoutError):
+            return 0
+        assert self._kv is not None  # set with the subscription
+        parsed: list[tuple[Any, int, ev.CloudEvent | None]] = []
+        for message in messages:
+            seq = message.metadata.sequence.stream
+            try:
+                parsed.append((message, seq, ev.parse_event(message.data)))
+            except ev.EventError as exc:
+                log.error(  # noqa: TRY400 (the reason is in the message; no traceback)
+                    "projection %s: event %d is malformed (%s); skipped",
+                    self.projection.name,
+                    seq,
+                    exc,
+                )
+                parsed.append((message, seq, None))
+        records = await self._load(parsed)
+        changed: dict[str, Record] = {}
+        for _message, seq, event in parsed:
+            if event is None:
+                continue
+            try:
+                for key in self.projection.keys(event):
+                    updated = self.projection.apply(event, seq, records.get(key))
+                    if updated is not None:
+                        records[key] = changed[key] = updated
+            except Exception:
+                log.exception(
+                    "projection %s: event %d could not be applied; skipped",
+                    self.projection.name,
+                    seq,
+                )
+        await asyncio.gather(
+            *(self._kv.put(key, json.dumps(value).encode()) for key, value in changed.items())
+        )
+        await self._kv.put(APPLIED_KEY, str(parsed[-1][1]).encode())
+        for message, _, event in parsed:
+            await (message.ack() if event is not None else message.term())
+        return len(parsed)
+
+    async def _load(self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]) -> dict[str, Record]:
+        keys = {k for _, _, e in parsed if e is not None for k in self.projection.keys(e)}
+        assert self._kv is not None
+        kv = self._kv
+
+        async def get(key: str) -> tuple[str, Record | None]:
+            try:
+                entry = await kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                return key, None
+            return key, json.loads(entry.value) if entry.value else None
+
+        found = await asyncio.gather(*(get(key) for key in keys))
+        return {key: record for key, record in found if record is not None}

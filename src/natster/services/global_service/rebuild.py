@@ -1,0 +1,41 @@
+"""``natster hub rebuild``: throw the projections away and replay the event log."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import nats.js.errors
+
+from natster import events as ev
+from natster._nats import Client
+
+from .projections import PROJECTIONS
+from .projector import Projector, durable_name
+from .store import REBUILT_SUBJECT
+
+
+async def rebuild(nc: Client) -> dict[str, float]:
+    """Delete every projection bucket and consumer, replay, and tell running mirrors.
+
+    Safe with global service instances running: their projectors recreate the consumer
+    and, since applying is idempotent by sequence, every interleaving converges.
+    """
+    js = nc.jetstream()
+    began = time.monotonic()
+    for projection in PROJECTIONS:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_key_value(projection.bucket)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_consumer(ev.STREAM, durable_name(projection))
+    events = 0
+    for projection in PROJECTIONS:
+        events = max(events, await Projector(js, projection).catch_up())
+    await nc.publish(REBUILT_SUBJECT, b"")
+    await nc.flush()
+    seconds = time.monotonic() - began
+    return {
+        "events": events,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(events / seconds, 1) if seconds else 0.0,
+    }

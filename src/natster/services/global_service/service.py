@@ -1,0 +1,426 @@
+"""The global service: shared truth of the platform, in its own unprivileged account.
+
+It knows who shares what with whom, who is online, and login codes; nothing about
+what catalogs contain. Several instances may run at once (a queue group): state is in
+JetStream, each instance mirrors it in memory, and the projectors keep one ordered
+history. Callers are identified by the account key NATS put in subject token 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+from nats.micro import add_service
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+
+from natster import __version__, limits, wire
+from natster import events as ev
+from natster._nats import Client
+from natster._service import endpoint
+from natster.catalog.names import check_name
+from natster.errors import InvalidCatalogName
+from natster.security import KeyKind, is_public_key
+
+from . import store
+from .mirror import Mirror
+from .projections import ACCOUNTS, PROJECTIONS, SHARES
+from .projector import Projector
+
+log = logging.getLogger(__name__)
+
+QUEUE = "natster-global"
+HUB_CATALOG = "hub"
+OTC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read aloud
+
+# which projections an event type feeds (events.put waits for them: read your writes)
+_FEEDS = {
+    ev.ACCOUNT_INITIALIZED: [ACCOUNTS.name],
+    ev.CONTEXT_BOUND: [ACCOUNTS.name],
+    ev.CATALOG_SHARED: [SHARES.name],
+    ev.CATALOG_UNSHARED: [SHARES.name],
+    ev.CATALOG_IMPORTED: [SHARES.name],
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _caller(subject: str) -> str:
+    return subject.split(".", 1)[0]
+
+
+def _otc_key(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _feed_subject(account: str, kind: str) -> str:
+    return f"{account}.natster.feed.{kind}"
+
+
+class GlobalService:
+    def __init__(self, nc: Client, *, accounts_account: str, hub_account: str) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._accounts_account = accounts_account  # the hub's account service
+        self._hub_account = hub_account
+        self.mirror = Mirror()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._service: Service | None = None
+        self._subs: list[Any] = []
+        self._presence: KeyValue | None = None
+        self._otc: KeyValue | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        await store.ensure_all(self._js)
+        self._presence = await store.presence_bucket(self._js)
+        self._otc = await store.otc_bucket(self._js)
+        await self.mirror.start(self._js)
+        for projection in PROJECTIONS:
+            projector = Projector(self._js, projection)
+            self._tasks.append(asyncio.create_task(projector.run(self._stop)))
+        self._subs.append(
+            await self._nc.subscribe(
+                store.PRESENCE_REPUBLISH, queue=QUEUE, cb=self._on_presence_change
+            )
+        )
+        self._subs.append(await self._nc.subscribe(store.REBUILT_SUBJECT, cb=self._on_rebuilt))
+        service = await add_service(
+            self._nc,
+            ServiceConfig(
+                name="natster-global",
+                version=__version__,
+                queue_group=QUEUE,
+                description="natster's shares, presence and login codes",
+            ),
+        )
+        for name, handler in (
+            ("events.put", self.events_put),
+            ("my.shares", self.my_shares),
+            ("whoami", self.whoami),
+            ("stats", self.stats),
+            ("catalogs.validatename", self.validate_name),
+            ("otc.generate", self.otc_generate),
+            ("otc.claim", self.otc_claim),
+            ("heartbeats.put", self.heartbeat),
+        ):
+            await service.add_endpoint(
+                EndpointConfig(
+                    name=name.replace(".", "-"),
+                    subject=f"*.natster.global.{name}",
+                    handler=endpoint(handler),
+                )
+            )
+        self._service = service
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._service is not None:
+            with contextlib.suppress(Exception):
+                await self._service.stop()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.mirror.stop()
+
+    async def _on_rebuilt(self, _msg: Any) -> None:
+        await self.mirror.reload(self._js)
+
+    # --- events ----------------------------------------------------------------------------
+    async def record(self, event: ev.CloudEvent) -> int:
+        """Store an event with a JetStream ack; wait until its projections show it."""
+        ack = await self._js.publish(
+            event.stream_subject(),
+            event.model_dump_json().encode(),
+            stream=ev.STREAM,
+            headers={"Nats-Msg-Id": event.id},
+        )
+        await self.mirror.wait_applied(ack.seq, _FEEDS[event.type], limits.READ_YOUR_WRITES_S)
+        return int(ack.seq)
+
+    async def events_put(self, subject: str, payload: bytes) -> dict[str, Any]:
+        caller = _caller(subject)
+        request = wire.parse_request(payload, wire.EventsPutRequest)
+        data_model = ev.DATA.get(request.type)
+        if data_model is None:
+            raise wire.BadRequest(f"unknown event type {request.type!r}")
+        try:
+            data = data_model.model_validate(request.data)
+        except ValueError as exc:
+            raise wire.BadRequest(f"invalid {request.type} data: {exc}") from exc
+        event = self._check(caller, request.type, data)
+        if event is None:
+            return wire.EventsPutReply(id=None, seq=None, duplicate=True).model_dump()
+        seq = await self.record(event)
+        await self._after(event)
+        return wire.EventsPutReply(id=event.id, seq=seq).model_dump()
+
+    def _check(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
+        """Validate an event against the caller and the current state (4xx if wrong)."""
+        mirror = self.mirror
+        if event_type == ev.ACCOUNT_INITIALIZED:
+            if caller != self._accounts_account:
+                raise wire.BadRequest("only the hub's account service initializes accounts", 403)
+            if data.account in mirror.accounts:
+                return None
+            return ev.make_event(event_type, caller, data, data.account)
+        if caller == self._accounts_account or caller not in mirror.accounts:
+            raise wire.BadRequest("this account is not initialized on this hub", 403)
+        if event_type == ev.CONTEXT_BOUND:
+            raise wire.BadRequest("logins are bound with otc.claim", 403)
+        if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
+            if data.owner != caller:
+                raise wire.BadRequest("only a catalog's owner can share or unshare it", 403)
+            if data.target == caller:
+                raise wire.BadRequest("a catalog cannot be shared with its owner")
+            if data.target not in mirror.accounts:
+                raise wire.BadRequest("that account is not known to this hub", 404)
+            active = mirror.share(data.owner, data.catalog, data.target) is not None
+            if event_type == ev.CATALOG_SHARED and active:
+                return None
+            if event_type == ev.CATALOG_UNSHARED and not active:
+                raise wire.BadRequest("that catalog is not shared with that account", 404)
+            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        if event_type == ev.CATALOG_IMPORTED:
+            if data.importer != caller:
+                raise wire.BadRequest("an import is recorded by the importing account", 403)
+            share = mirror.share(data.owner, data.catalog, caller)
+            if share is None:
+                raise wire.BadRequest("that catalog is not shared with you", 403)
+            if share.get("imported_at"):
+                return None
+            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        raise wire.BadRequest(f"{event_type} cannot be put", 403)
+
+    async def _after(self, event: ev.CloudEvent) -> None:
+        """Consequences: the hub catalog for newcomers; the feed for shares."""
+        data = event.data
+        if event.type == ev.ACCOUNT_INITIALIZED and data["account"] != self._hub_account:
+            share = ev.CatalogShared(
+                owner=self._hub_account, catalog=HUB_CATALOG, target=data["account"]
+            )
+            await self.record(
+                ev.make_event(
+                    ev.CATALOG_SHARED,
+                    self._hub_account,
+                    share,
+                    f"{self._hub_account}/{HUB_CATALOG}",
+                )
+            )
+            await self._feed(
+                [data["account"]], "shared", self._hub_account, HUB_CATALOG, target=data["account"]
+            )
+        elif event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
+            kind = event.kind
+            await self._feed(
+                [data["owner"], data["target"]],
+                kind,
+                data["owner"],
+                data["catalog"],
+                target=data["target"],
+            )
+
+    async def _feed(
+        self,
+        accounts: list[str],
+        kind: str,
+        owner: str,
+        catalog: str,
+        revision: int | None = None,
+        target: str | None = None,
+    ) -> None:
+        message = ev.FeedEvent.model_validate(
+            {
+                "kind": kind,
+                "owner": owner,
+                "catalog": catalog,
+                "revision": revision,
+                "target": target,
+                "at": _now(),
+            }
+        )
+        payload = message.model_dump_json().encode()
+        for account in dict.fromkeys(accounts):
+            await self._nc.publish(_feed_subject(account, kind), payload)
+
+    # --- queries ---------------------------------------------------------------------------
+    async def my_shares(self, subject: str, payload: bytes) -> list[dict[str, Any]]:
+        caller = _caller(subject)
+        rows = []
+        for share in self.mirror.shares_of(caller):
+            presence = self.mirror.online(share["owner"], share["catalog"])
+            rows.append(
+                wire.ShareRow(
+                    catalog=share["catalog"],
+                    owner=share["owner"],
+                    to=share["target"],
+                    online=presence is not None,
+                    revision=presence["revision"] if presence else None,
+                    shared_at=share["shared_at"],
+                    imported=bool(share["imported_at"]),
+                ).model_dump()
+            )
+        return rows
+
+    async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
+        record = self.mirror.accounts.get(_caller(subject))
+        if record is None:
+            raise wire.BadRequest("this account is not initialized on this hub", 404)
+        return wire.GlobalWhoami(
+            account=record["account"],
+            name=record["name"],
+            initialized_at=record["initialized_at"],
+            bound_login=record["bound_login"],
+        ).model_dump()
+
+    async def stats(self, subject: str, payload: bytes) -> dict[str, Any]:
+        return wire.Stats(
+            accounts=len(self.mirror.accounts),
+            catalogs_online=len(self.mirror.presence),
+            shares=len(self.mirror.shares),
+        ).model_dump()
+
+    async def validate_name(self, subject: str, payload: bytes) -> dict[str, Any]:
+        request = wire.parse_request(payload, wire.ValidateNameRequest)
+        try:
+            check_name(request.name)
+        except InvalidCatalogName as exc:
+            return wire.ValidateNameReply(valid=False, reason=str(exc)).model_dump()
+        return wire.ValidateNameReply(valid=True).model_dump()
+
+    # --- one-time codes --------------------------------------------------------------------
+    async def otc_generate(self, subject: str, payload: bytes) -> dict[str, Any]:
+        caller = _caller(subject)
+        if caller not in self.mirror.accounts:
+            raise wire.BadRequest("this account is not initialized on this hub", 403)
+        assert self._otc is not None
+        code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
+        record = json.dumps({"account": caller, "created_at": _now()}).encode()
+        await self._otc.create(_otc_key(code), record, msg_ttl=limits.OTC_TTL_S)
+        return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
+
+    async def otc_claim(self, subject: str, payload: bytes) -> dict[str, Any]:
+        caller = _caller(subject)
+        request = wire.parse_request(payload, wire.OtcClaimRequest)
+        code = request.code.strip().upper().replace("-", "")
+        assert self._otc is not None
+        gone = wire.BadRequest("that code is unknown, expired or already used", 404)
+        try:
+            entry = await self._otc.get(_otc_key(code))
+        except nats.js.errors.KeyNotFoundError as exc:
+            raise gone from exc
+        if not entry.value:
+            raise gone
+        if json.loads(entry.value).get("account") != caller:
+            raise wire.BadRequest("that code belongs to another account", 403)
+        try:
+            await self._otc.delete(_otc_key(code), last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise gone from exc
+        data = ev.ContextBound(account=caller, client=request.client)
+        event = ev.make_event(ev.CONTEXT_BOUND, caller, data, caller)
+        await self.record(event)
+        return wire.OtcClaimed(account=caller, bound_at=event.time).model_dump()
+
+    # --- presence ----------------------------------------------------------------------------
+    async def heartbeat(self, subject: str, payload: bytes) -> dict[str, Any]:
+        """Only an owner heartbeats its catalog: the owner is the caller NATS named."""
+        owner = _caller(subject)
+        request = wire.parse_request(payload, wire.HeartbeatRequest)
+        try:
+            check_name(request.catalog)
+        except InvalidCatalogName as exc:
+            raise wire.BadRequest(str(exc)) from exc
+        if not is_public_key(owner, KeyKind.ACCOUNT) or owner not in self.mirror.accounts:
+            raise wire.BadRequest("this account is not initialized on this hub", 403)
+        key = f"{owner}.{request.catalog}"
+        assert self._presence is not None
+        if not request.online:
+            with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+                await self._presence.delete(key)
+            return {"online": False}
+        for _ in range(5):  # compare-and-set against concurrent heartbeats of the same key
+            if await self._beat(key, owner, request.catalog, request.revision):
+                return {"online": True}
+        raise wire.BadRequest("too many concurrent heartbeats for that catalog", 409)
+
+    async def _beat(self, key: str, owner: str, catalog: str, revision: int) -> bool:
+        assert self._presence is not None
+        previous: dict[str, Any] | None = None
+        last = 0  # the subject's last sequence, for compare-and-set
+        try:
+            entry = await self._presence.get(key)
+            previous = json.loads(entry.value) if entry.value else None
+            last = entry.revision or 0
+        except nats.js.errors.KeyNotFoundError as exc:
+            # a delete marker may be there: its sequence is the one to expect
+            marker = getattr(exc, "entry", None)
+            last = marker.revision if marker is not None else 0
+        change = (
+            "online"
+            if previous is None
+            else "revision"
+            if previous.get("revision") != revision
+            else None
+        )
+        record = {
+            "owner": owner,
+            "catalog": catalog,
+            "revision": revision,
+            "change": change,
+            "since": previous["since"] if previous else _now(),
+            "at": _now(),
+        }
+        headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
+        try:
+            await self._js.publish(
+                f"$KV.{store.PRESENCE_BUCKET}.{key}",
+                json.dumps(record).encode(),
+                headers=headers,
+                msg_ttl=limits.PRESENCE_TTL_S,
+            )
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == 10071:  # wrong last sequence: someone else wrote first
+                return False
+            raise
+        return True
+
+    async def _on_presence_change(self, msg: Any) -> None:
+        """Republished presence writes, one instance each (queue group): feed them."""
+        try:
+            key = msg.subject.split(".", 2)[2]
+            owner, catalog = key.split(".", 1)
+            headers = msg.headers or {}
+            gone = (
+                headers.get("KV-Operation") in ("DEL", "PURGE")
+                or "Nats-Marker-Reason" in headers
+                or not msg.data
+            )
+            if gone:
+                kind, revision = "offline", None
+            else:
+                record = json.loads(msg.data)
+                if not record.get("change"):
+                    return
+                kind, revision = record["change"], record["revision"]
+            audience = [owner, *self.mirror.targets(owner, catalog)]
+            await self._feed(audience, kind, owner, catalog, revision=revision)
+        except (ValueError, KeyError, nats.errors.Error):
+            log.exception("could not relay a presence change on %s", msg.subject)

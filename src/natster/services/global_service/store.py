@@ -1,0 +1,74 @@
+"""The global service's JetStream objects: the event stream and the key-value buckets."""
+
+from __future__ import annotations
+
+import nats.js.errors
+from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+
+from natster import events as ev
+from natster import limits
+
+from .projections import PROJECTIONS
+
+PRESENCE_BUCKET = "natster_presence"
+OTC_BUCKET = "natster_otc"
+PRESENCE_REPUBLISH = "natster.presence.>"  # internal to the global account
+REBUILT_SUBJECT = "natster.internal.rebuilt"  # tells mirrors to reload
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    config = StreamConfig(
+        name=ev.STREAM,
+        subjects=[f"{ev.SUBJECT_PREFIX}.>"],
+        storage=StorageType.FILE,
+        duplicate_window=120,
+        max_msg_size=limits.MAX_REQUEST_BYTES,
+        description="natster: every state change, as CloudEvents",
+    )
+    try:
+        await js.stream_info(ev.STREAM)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(config)
+
+
+async def bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    try:
+        kv: KeyValue = await js.key_value(config.bucket)
+    except nats.js.errors.BucketNotFoundError:
+        kv = await js.create_key_value(config)
+    return kv
+
+
+async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
+    return await bucket(
+        js, KeyValueConfig(bucket=name, history=1, description="natster projection")
+    )
+
+
+async def presence_bucket(js: JetStreamContext) -> KeyValue:
+    return await bucket(
+        js,
+        KeyValueConfig(
+            bucket=PRESENCE_BUCKET,
+            history=1,
+            description="natster: catalogs online (per-key TTL)",
+            limit_marker_ttl=limits.PRESENCE_MARKER_TTL_S,
+            republish=RePublish(src=f"$KV.{PRESENCE_BUCKET}.>", dest=PRESENCE_REPUBLISH),
+        ),
+    )
+
+
+async def otc_bucket(js: JetStreamContext) -> KeyValue:
+    return await bucket(
+        js, KeyValueConfig(bucket=OTC_BUCKET, history=1, description="natster: one-time codes")
+    )
+
+
+async def ensure_all(js: JetStreamContext) -> None:
+    await ensure_stream(js)
+    for projection in PROJECTIONS:
+        await view_bucket(js, projection.bucket)
+    await presence_bucket(js)
+    await otc_bucket(js)

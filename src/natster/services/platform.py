@@ -1,0 +1,77 @@
+"""A whole natster platform on one machine: the hub plus a global service instance.
+
+The hub layer cannot import services, so `natster hub up` (and the tests) compose
+them here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from types import TracebackType
+
+from natster._nats import Client, connect
+from natster.hub import Hub, HubDir, HubInfo
+
+from .global_service import GlobalService
+
+
+async def start_global(hub: HubDir, url: str) -> tuple[GlobalService, Client]:
+    """A global service instance for the hub in ``hub``, reached at ``url``."""
+    config = hub.load()
+    nc = await connect(url, hub.creds("global"), name="natster-global", reconnect=True)
+    service = GlobalService(
+        nc, accounts_account=config.accounts["accounts"], hub_account=config.accounts["hub"]
+    )
+    try:
+        await service.start()
+    except BaseException:
+        await nc.close()
+        raise
+    return service, nc
+
+
+class Platform:
+    """``async with Platform(path, ...) as info``: hub, account service, global service."""
+
+    def __init__(self, path: Path, **hub_options: object) -> None:
+        self.hub = Hub(path, **hub_options)  # type: ignore[arg-type]
+        self.global_service: GlobalService | None = None
+        self._nc: Client | None = None
+
+    @property
+    def dir(self) -> HubDir:
+        return self.hub.dir
+
+    async def start(self) -> HubInfo:
+        info = await self.hub.start()
+        try:
+            self.global_service, self._nc = await start_global(self.hub.dir, info.local_url)
+            if self.hub.account_service is not None:
+                await self.hub.account_service.announce_all()
+        except BaseException:
+            await self.stop()
+            raise
+        return info
+
+    async def stop(self) -> None:
+        if self.global_service is not None:
+            with contextlib.suppress(Exception):
+                await self.global_service.stop()
+            self.global_service = None
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+            self._nc = None
+        await self.hub.stop()
+
+    async def __aenter__(self) -> HubInfo:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

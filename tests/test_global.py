@@ -1,0 +1,426 @@
+"""The global service against a real nats-server with JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from natster import _nats, limits, subjects, wire
+from natster import events as ev
+from natster.client import Home, NatsterClient
+from natster.errors import RemoteError
+from natster.services.global_service.projections import PROJECTIONS
+from natster.services.global_service.rebuild import rebuild
+from natster.services.platform import start_global
+
+from .conftest import JoinUser, RunningHub
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def trio(join_user: JoinUser) -> AsyncIterator[dict[str, NatsterClient]]:
+    clients = {}
+    for name in ("alice", "bob", "carol"):
+        clients[name] = await NatsterClient.connect(await join_user(name))
+    yield clients
+    for client in clients.values():
+        await client.close()
+
+
+def key(client: NatsterClient) -> str:
+    return client.context.account
+
+
+async def test_share_unshare_and_real_numbers(
+    hub: RunningHub, trio: dict[str, NatsterClient]
+) -> None:
+    alice, bob = trio["alice"], trio["bob"]
+    base = await alice.stats()
+    assert base.accounts == 4  # alice, bob, carol and the hub's own account
+    assert base.shares == 3  # the hub catalog, shared with each newcomer
+
+    reply = await alice.share("films", key(bob))
+    assert reply.seq is not None
+    assert (await alice.share("films", key(bob))).duplicate  # sharing twice records nothing
+    rows = await bob.my_shares()  # read-your-writes: visible at once
+    films = [r for r in rows if r.catalog == "films"]
+    assert len(films) == 1
+    assert films[0].owner == key(alice)
+    assert films[0].to == key(bob)
+    assert films[0].online is False
+    assert [r.to for r in await alice.my_shares() if r.catalog == "films"] == [key(bob)]
+    assert (await alice.stats()).shares == base.shares + 1
+
+    await bob.record_import(key(alice), "films")
+    imported = [r for r in await bob.my_shares() if r.catalog == "films"]
+    assert imported[0].imported is True
+
+    await alice.unshare("films", key(bob))
+    assert [r for r in await bob.my_shares() if r.catalog == "films"] == []
+    assert (await alice.stats()).shares == base.shares  # unshares subtract
+    with pytest.raises(RemoteError, match="not shared") as refused:
+        await alice.unshare("films", key(bob))
+    assert refused.value.code == 404
+
+
+async def test_the_hub_catalog_is_shared_with_every_newcomer(
+    hub: RunningHub, trio: dict[str, NatsterClient]
+) -> None:
+    hub_key = hub.dir.load().accounts["hub"]
+    for client in trio.values():
+        rows = [r for r in await client.my_shares() if r.catalog == "hub"]
+        assert [(r.owner, r.to) for r in rows] == [(hub_key, key(client))]
+
+
+async def test_catalog_identity_is_owner_and_name(trio: dict[str, NatsterClient]) -> None:
+    alice, bob, carol = trio["alice"], trio["bob"], trio["carol"]
+    await alice.share("movies", key(carol))
+    await bob.share("movies", key(carol))
+    owners = sorted(r.owner for r in await carol.my_shares() if r.catalog == "movies")
+    assert owners == sorted([key(alice), key(bob)])
+    await alice.unshare("movies", key(carol))
+    owners = [r.owner for r in await carol.my_shares() if r.catalog == "movies"]
+    assert owners == [key(bob)]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "code"),
+    [
+        (ev.CATALOG_SHARED, {"owner": "BOB", "catalog": "x", "target": "CAROL"}, 403),
+        (ev.CATALOG_SHARED, {"owner": "ME", "catalog": "x", "target": "ME"}, 400),
+        (ev.CATALOG_SHARED, {"owner": "ME", "catalog": "x", "target": "STRANGER"}, 404),
+        (ev.CATALOG_SHARED, {"owner": "ME", "catalog": "Bad Name", "target": "BOB"}, 400),
+        (ev.CATALOG_SHARED, {"owner": "ME", "catalog": "x"}, 400),
+        (ev.CATALOG_SHARED, {"owner": "ME", "catalog": "x", "target": "BOB", "x": 1}, 400),
+        (ev.CATALOG_UNSHARED, {"owner": "ME", "catalog": "never", "target": "BOB"}, 404),
+        (ev.CATALOG_IMPORTED, {"owner": "BOB", "catalog": "never", "importer": "ME"}, 403),
+        (ev.CATALOG_IMPORTED, {"owner": "BOB", "catalog": "x", "importer": "CAROL"}, 403),
+        (ev.ACCOUNT_INITIALIZED, {"account": "ME", "name": "me again"}, 403),
+        (ev.CONTEXT_BOUND, {"account": "ME", "client": "x"}, 403),
+        ("natster.made.up", {}, 400),
+    ],
+)
+async def test_bad_events_are_refused_at_write_time(
+    trio: dict[str, NatsterClient], event_type: str, data: dict[str, Any], code: int
+) -> None:
+    from natster.security import KeyKind, KeyPair
+
+    names = {
+        "ME": key(trio["alice"]),
+        "BOB": key(trio["bob"]),
+        "CAROL": key(trio["carol"]),
+        "STRANGER": KeyPair.create(KeyKind.ACCOUNT).public_key,
+    }
+    body = {k: names.get(v, v) if isinstance(v, str) else v for k, v in data.items()}
+    with pytest.raises(RemoteError) as refused:
+        await trio["alice"]._put(event_type, body)
+    assert refused.value.code == code
+
+
+HOSTILE = [
+    b"",
+    b"{",
+    b"[]",
+    b"null",
+    b'"x"',
+    b"{" + b" " * 100_000 + b"}",
+    json.dumps({"type": 1, "data": []}).encode(),
+    b"\xff\xfe",
+    b"[" * 3000,
+]
+ENDPOINTS = [
+    "events.put",
+    "my.shares",
+    "whoami",
+    "stats",
+    "catalogs.validatename",
+    "otc.generate",
+    "otc.claim",
+    "heartbeats.put",
+]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_every_endpoint_survives_hostile_payloads(
+    trio: dict[str, NatsterClient], endpoint: str
+) -> None:
+    alice = trio["alice"]
+    codes = [await _code(alice, endpoint, payload) for payload in HOSTILE]
+    assert all(code == 200 or 400 <= code < 500 for code in codes), codes
+    assert (await alice.stats()).accounts == 4  # and it still answers
+
+
+async def _code(client: NatsterClient, endpoint: str, payload: bytes) -> int:
+    try:
+        await _nats.request(client.nats, subjects.global_local(endpoint), payload)
+    except RemoteError as exc:
+        return exc.code
+    return 200
+
+
+async def test_validate_name(trio: dict[str, NatsterClient]) -> None:
+    alice = trio["alice"]
+    assert (await alice.validate_name("my-films")).valid
+    bad = await alice.validate_name("My Films")
+    assert not bad.valid
+    assert "lowercase" in (bad.reason or "")
+
+
+async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
+    alice, bob = trio["alice"], trio["bob"]
+    issued = await alice.otc_generate()
+    assert len(issued.code) == limits.OTC_LENGTH
+    assert issued.expires_in == 300
+    assert len(set(issued.code)) > 1
+    with pytest.raises(RemoteError, match="another account") as foreign:
+        await bob.otc_claim(issued.code)
+    assert foreign.value.code == 403
+    claimed = await alice.otc_claim(issued.code.lower(), client="web on laptop")
+    assert claimed.account == key(alice)
+    with pytest.raises(RemoteError, match="already used") as again:
+        await alice.otc_claim(issued.code)
+    assert again.value.code == 404
+    bound = (await alice.global_whoami()).bound_login
+    assert bound is not None
+    assert bound["client"] == "web on laptop"
+    codes = {(await alice.otc_generate()).code for _ in range(20)}
+    assert len(codes) == 20
+
+
+async def _collect(client: NatsterClient, into: list[ev.FeedEvent]) -> asyncio.Task[None]:
+    async def run() -> None:
+        async for item in client.feed():
+            into.append(item)
+
+    task = asyncio.create_task(run())
+    await asyncio.sleep(0.2)
+    return task
+
+
+async def test_presence_and_the_live_feed(
+    trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "PRESENCE_TTL_S", 2)  # a killed server: offline in 2 s
+    alice, bob, carol = trio["alice"], trio["bob"], trio["carol"]
+    bob_feed: list[ev.FeedEvent] = []
+    carol_feed: list[ev.FeedEvent] = []
+    tasks = [await _collect(bob, bob_feed), await _collect(carol, carol_feed)]
+    try:
+        await alice.share("films", key(bob))
+        await alice.heartbeat("films", 1)
+        await alice.heartbeat("films", 1)
+        await alice.heartbeat("films", 2)
+
+        async def online() -> bool:
+            rows = [r for r in await bob.my_shares() if r.catalog == "films"]
+            return bool(rows) and rows[0].online and rows[0].revision == 2
+
+        await eventually(online, 2)
+        await alice.heartbeat("films", 2, online=False)  # a clean stop: offline at once
+
+        async def offline() -> bool:
+            return not next(r for r in await bob.my_shares() if r.catalog == "films").online
+
+        await eventually(offline, 1)
+        await alice.heartbeat("films", 3)
+        await eventually(online_again := _online(bob, "films"), 2)
+        await eventually(lambda: _not(online_again), 2 + 3)  # no more heartbeats: expired
+        await alice.unshare("films", key(bob))
+        await eventually(_has(bob_feed, "unshared"), 2)
+    finally:
+        for task in tasks:
+            task.cancel()
+    kinds = [e.kind for e in bob_feed if e.catalog == "films"]
+    assert kinds == ["shared", "online", "revision", "offline", "online", "offline", "unshared"]
+    assert [e.revision for e in bob_feed if e.kind == "revision"] == [2]
+    assert carol_feed == []  # nothing about catalogs that are not hers
+
+
+def _online(client: NatsterClient, catalog: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        rows = [r for r in await client.my_shares() if r.catalog == catalog]
+        return bool(rows) and rows[0].online
+
+    return check
+
+
+async def _not(check: Callable[[], Awaitable[bool]]) -> bool:
+    return not await check()
+
+
+def _has(feed: list[ev.FeedEvent], kind: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return any(e.kind == kind for e in feed)
+
+    return check
+
+
+async def test_only_the_owner_can_heartbeat(trio: dict[str, NatsterClient]) -> None:
+    """The owner is the caller NATS names: bob's heartbeat for "films" is bob's films."""
+    alice, bob = trio["alice"], trio["bob"]
+    await alice.share("films", key(bob))
+    await bob.heartbeat("films", 9)
+    rows = [r for r in await bob.my_shares() if r.catalog == "films"]
+    assert rows[0].online is False  # alice's films is still offline
+
+
+async def test_two_instances_agree(hub: RunningHub, trio: dict[str, NatsterClient]) -> None:
+    second, nc = await start_global(hub.dir, hub.info.local_url)
+    try:
+        alice, bob = trio["alice"], trio["bob"]
+        for i in range(6):  # requests spread over both instances (queue group)
+            await alice.share(f"c{i}", key(bob))
+            await alice.heartbeat(f"c{i}", i)
+        first = hub.platform.global_service
+        assert first is not None
+
+        async def agree() -> bool:
+            a, b = first.mirror, second.mirror
+            return (
+                a.shares == b.shares
+                and a.presence.keys() == b.presence.keys()
+                and len(a.shares) >= 9
+            )
+
+        await eventually(agree, 3)
+        answers = {json.dumps([r.model_dump() for r in await bob.my_shares()]) for _ in range(6)}
+        assert len(answers) == 1
+    finally:
+        await second.stop()
+        await nc.close()
+
+
+async def test_a_malformed_event_in_the_stream_does_not_poison(
+    hub: RunningHub, trio: dict[str, NatsterClient]
+) -> None:
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    try:
+        await nc.jetstream().publish("natster.events.shared.X", b"{not an event")
+    finally:
+        await nc.close()
+    alice, bob = trio["alice"], trio["bob"]
+    await alice.share("after", key(bob))
+    assert [r.catalog for r in await bob.my_shares() if r.catalog == "after"] == ["after"]
+
+
+async def test_restart_keeps_every_event(hub: RunningHub, tmp_path: Any) -> None:
+    from natster.client import join
+    from natster.services.platform import Platform
+
+    homes = []
+    for name in ("x", "y"):
+        home = Home(tmp_path / name)
+        await join(await hub.invite(), home=home, name=name)
+        homes.append(home)
+    async with await NatsterClient.connect(homes[0]) as x:
+        await x.share("keep", homes[1].load().account)
+    await hub.platform.stop()
+    again = Platform(hub.dir.path)
+    await again.start()
+    try:
+        async with await NatsterClient.connect(homes[1]) as y:
+            rows = [r for r in await y.my_shares() if r.catalog == "keep"]
+            assert [r.owner for r in rows] == [homes[0].load().account]
+    finally:
+        await again.stop()
+
+
+async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:
+    js = nc.jetstream()
+    state: dict[str, dict[str, Any]] = {}
+    for projection in PROJECTIONS:
+        kv = await js.key_value(projection.bucket)
+        try:
+            keys = await kv.keys()
+        except Exception:
+            keys = []
+        state[projection.name] = {k: json.loads((await kv.get(k)).value) for k in keys}
+    return state
+
+
+async def test_rebuild_gives_the_live_state(
+    hub: RunningHub, trio: dict[str, NatsterClient]
+) -> None:
+    alice, bob, carol = trio["alice"], trio["bob"], trio["carol"]
+    await alice.share("a", key(bob))
+    await alice.share("a", key(carol))
+    await bob.record_import(key(alice), "a")
+    await alice.unshare("a", key(carol))
+    await alice.share("a", key(carol))
+    await carol.otc_claim((await carol.otc_generate()).code, client="c")
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    try:
+        live = await snapshot(nc)
+        facts = await rebuild(nc)
+        assert facts["events"] >= 10
+        assert await snapshot(nc) == live
+        service = hub.platform.global_service
+        assert service is not None
+
+        async def mirrored() -> bool:
+            return len(service.mirror.shares) == len(
+                [v for v in live["shares"].values() if isinstance(v, dict) and v.get("shared")]
+            )
+
+        await eventually(mirrored, 5)  # the running instance reloaded its mirror
+        await alice.share("b", key(bob))  # and keeps working after the rebuild
+        assert "b" in [r.catalog for r in await bob.my_shares()]
+    finally:
+        await nc.close()
+
+
+_ = wire
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["share", "unshare", "import"]),
+        st.sampled_from(["alice", "bob", "carol"]),
+        st.sampled_from(["alice", "bob", "carol"]),
+        st.sampled_from(["a", "b"]),
+    ),
+    min_size=20,
+    max_size=60,
+)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+async def test_rebuild_equals_live_after_random_histories(
+    hub: RunningHub, trio: dict[str, NatsterClient], ops: list[tuple[str, str, str, str]]
+) -> None:
+    refused = []
+    for op, actor, other, catalog in ops:
+        me, them = trio[actor], trio[other]
+        try:
+            if op == "share":
+                await me.share(catalog, key(them))
+            elif op == "unshare":
+                await me.unshare(catalog, key(them))
+            else:
+                await me.record_import(key(them), catalog)
+        except RemoteError as exc:
+            refused.append(exc.code)
+    assert all(400 <= code < 500 for code in refused), refused
+    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    try:
+        live = await snapshot(nc)
+        await rebuild(nc)
+        assert await snapshot(nc) == live
+    finally:
+        await nc.close()
