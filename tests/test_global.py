@@ -424,3 +424,25 @@ async def test_rebuild_equals_live_after_random_histories(
         assert await snapshot(nc) == live
     finally:
         await nc.close()
+
+
+async def test_an_account_made_while_the_global_service_was_down_heals(
+    hub: RunningHub, tmp_path: Any
+) -> None:
+    from natster.client import join
+
+    service = hub.platform.global_service
+    assert service is not None
+    await service.stop()  # signup cannot announce the newcomer now
+    home = Home(tmp_path / "late")
+    await join(await hub.invite(), home=home, name="late")
+    hub.platform.global_service, nc = await start_global(hub.dir, hub.info.local_url)
+    try:
+        async with await NatsterClient.connect(home) as late:
+            me = await late.global_whoami()  # not initialized: the client has it announced
+            assert me.account == home.load().account
+            assert me.name == "late"
+    finally:
+        await hub.platform.global_service.stop()
+        hub.platform.global_service = None
+        await nc.close()

@@ -10,6 +10,7 @@ from typing import Any
 from natster import _nats, subjects, wire
 from natster import events as ev
 from natster._nats import Client
+from natster.errors import RemoteError
 
 from .context import Context, Home
 
@@ -73,9 +74,15 @@ class NatsterClient:
     # --- the global service ------------------------------------------------------------
     async def _global(self, endpoint: str, body: Any = None) -> Any:
         payload = b"{}" if body is None else json.dumps(body).encode()
-        return await _nats.request(
-            self._nc, subjects.global_local(endpoint), payload, what=GLOBAL_SERVICE
-        )
+        subject = subjects.global_local(endpoint)
+        try:
+            return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
+        except RemoteError as exc:
+            if exc.code not in (403, 404) or "not initialized" not in str(exc):
+                raise
+        # Created while the global service was down: have the hub announce us, retry once.
+        await self.update_account()
+        return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
 
     async def _put(self, event_type: str, data: dict[str, Any]) -> wire.EventsPutReply:
         reply = await self._global("events.put", {"type": event_type, "data": data})

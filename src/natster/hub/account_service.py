@@ -148,16 +148,9 @@ class AccountService:
             else:
                 return
 
-    async def announce_all(self) -> None:
-        """Announce every account this hub made (and its own hub account)."""
+    async def announce_hub(self) -> None:
+        """Announce the hub's own account (its catalog is shared with every newcomer)."""
         await self.announce(self._config.accounts["hub"], "hub")
-        try:
-            keys = await self._accounts.keys()
-        except nats.js.errors.NoKeysError:
-            keys = []
-        for key in keys:
-            record = await self._record(key)
-            await self.announce(key, record.get("name") or "natster")
 
     def _standard(self, account: str, name: str) -> AccountClaims:
         return account_claims.user_account(

@@ -48,7 +48,7 @@ class Platform:
         try:
             self.global_service, self._nc = await start_global(self.hub.dir, info.local_url)
             if self.hub.account_service is not None:
-                await self.hub.account_service.announce_all()
+                await self.hub.account_service.announce_hub()
         except BaseException:
             await self.stop()
             raise

@@ -46,7 +46,8 @@ class Mirror:
             ready = asyncio.Event()
             self._ready.append(ready)
             self._tasks.append(asyncio.create_task(self._watch(kv, handler, ready)))
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in self._ready)), 30)
+        for ready in self._ready:  # every bucket's existing values are in
+            await asyncio.wait_for(ready.wait(), 30)
 
     async def stop(self) -> None:
         for task in self._tasks:

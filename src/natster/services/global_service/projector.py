@@ -2,10 +2,12 @@
 
 Order matters (an unshare after a share is not a share after an unshare), and several
 global service instances may run the same projector. The consumer's ``max_ack_pending``
-equals the batch size and a batch is acknowledged only once all of it is applied, so
-the next batch, whichever instance fetches it, starts after this one is written: one
-ordered history, however many instances. A bad event is logged and terminated; it
-never blocks the ones behind it.
+equals the batch size and a batch is acknowledged, with one ack-all of its last
+message, only once all of it is applied: the next batch, whichever instance fetches
+it, starts after this one is written, and it is a whole batch (per-message acks would
+hand a competing instance one message at a time). One ordered history, however many
+instances. A bad event is logged and acknowledged with its batch, never redelivered,
+never blocking the ones behind it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Projector:
             durable=durable_name(self.projection),
             stream=ev.STREAM,
             config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
+                ack_policy=AckPolicy.ALL,
                 deliver_policy=DeliverPolicy.ALL,
                 max_ack_pending=limits.PROJECTION_BATCH,
                 ack_wait=30,
@@ -78,21 +80,29 @@ class Projector:
         self._sub = None
 
     async def catch_up(self) -> int:
-        """Apply everything in the stream now; returns how many events were seen."""
+        """Apply everything in the stream now; returns how many events this call applied.
+
+        Done only when the consumer has nothing pending and nothing unacknowledged: an
+        empty fetch alone may just mean another instance holds the current batch.
+        """
         if self._sub is None:
             await self._subscribe()
         total = 0
         while True:
-            count = await self.step(timeout=0.5)
-            if count == 0:
-                return total
+            count = await self.step(timeout=0.2)
             total += count
+            if count == 0:
+                info = await self._sub.consumer_info()
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return total
 
     async def step(self, timeout: float) -> int:
         """Fetch and apply one batch; returns its size (0 when there was nothing)."""
         try:
             messages = await self._sub.fetch(limits.PROJECTION_BATCH, timeout=timeout)
         except (nats.errors.TimeoutError, TimeoutError):
+            return 0
+        if not messages:
             return 0
         assert self._kv is not None  # set with the subscription
         parsed: list[tuple[Any, int, ev.CloudEvent | None]] = []
@@ -102,7 +112,7 @@ class Projector:
                 parsed.append((message, seq, ev.parse_event(message.data)))
             except ev.EventError as exc:
                 log.error(  # noqa: TRY400 (the reason is in the message; no traceback)
-                    "projection %s: event %d is malformed (%s); skipped",
+                    "projection %s: event %d is malformed (%s); skipped for good",
                     self.projection.name,
                     seq,
                     exc,
@@ -128,8 +138,7 @@ class Projector:
             *(self._kv.put(key, json.dumps(value).encode()) for key, value in changed.items())
         )
         await self._kv.put(APPLIED_KEY, str(parsed[-1][1]).encode())
-        for message, _, event in parsed:
-            await (message.ack() if event is not None else message.term())
+        await parsed[-1][0].ack()  # ack-all: the whole batch at once
         return len(parsed)
 
     async def _load(self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]) -> dict[str, Record]:

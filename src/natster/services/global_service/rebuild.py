@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -28,9 +29,9 @@ async def rebuild(nc: Client) -> dict[str, float]:
             await js.delete_key_value(projection.bucket)
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_consumer(ev.STREAM, durable_name(projection))
-    events = 0
-    for projection in PROJECTIONS:
-        events = max(events, await Projector(js, projection).catch_up())
+    info = await js.stream_info(ev.STREAM)
+    await asyncio.gather(*(Projector(js, p).catch_up() for p in PROJECTIONS))
+    events = info.state.messages
     await nc.publish(REBUILT_SUBJECT, b"")
     await nc.flush()
     seconds = time.monotonic() - began

@@ -1,0 +1,102 @@
+"""Shared by the global-service benchmarks: a platform in a temp dir, loaded with events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from pathlib import Path
+
+from natster import _nats
+from natster import events as ev
+from natster.security import KeyKind, KeyPair
+from natster.services.global_service import GlobalService
+from natster.services.platform import Platform
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def start(path: Path) -> Platform:
+    platform = Platform(path, port=free_port())
+    await platform.start()
+    return platform
+
+
+async def load(platform: Platform, accounts: int, shares: int, seed: int = 7) -> dict[str, float]:
+    """Publish ``accounts`` initializations and ``shares`` shares straight into the stream.
+
+    Returns how long publishing took and how long the live projectors needed to catch up.
+    """
+    rng = random.Random(seed)
+    keys = [KeyPair.create(KeyKind.ACCOUNT).public_key for _ in range(accounts)]
+    config = platform.dir.load()
+    nc = await _nats.connect(_url(platform), platform.dir.creds("global"), name="bench-load")
+    js = nc.jetstream()
+    pending: list[asyncio.Future[object]] = []
+    began = time.perf_counter()
+    last_seq = 0
+
+    async def put(event: ev.CloudEvent) -> None:
+        nonlocal last_seq
+        ack = await js.publish(
+            event.stream_subject(), event.model_dump_json().encode(), stream=ev.STREAM
+        )
+        last_seq = max(last_seq, ack.seq)
+
+    async def flush() -> None:
+        await asyncio.gather(*pending)
+        pending.clear()
+
+    for i, account in enumerate(keys):
+        data = ev.AccountInitialized(account=account, name=f"user{i}")
+        event = ev.make_event(ev.ACCOUNT_INITIALIZED, config.accounts["accounts"], data, account)
+        pending.append(asyncio.ensure_future(put(event)))
+        if len(pending) >= 500:
+            await flush()
+    made: set[tuple[str, str, str]] = set()
+    while len(made) < shares:
+        owner, target = rng.sample(keys, 2)
+        catalog = f"c{rng.randrange(20)}"
+        if (owner, catalog, target) in made:
+            continue
+        made.add((owner, catalog, target))
+        share = ev.CatalogShared(owner=owner, catalog=catalog, target=target)
+        pending.append(
+            asyncio.ensure_future(
+                put(ev.make_event(ev.CATALOG_SHARED, owner, share, f"{owner}/{catalog}"))
+            )
+        )
+        if len(pending) >= 500:
+            await flush()
+    await flush()
+    published = time.perf_counter() - began
+    await nc.close()
+    service = platform.global_service
+    assert service is not None
+    await wait_applied(service, last_seq)
+    return {
+        "publish_s": round(published, 2),
+        "catch_up_s": round(time.perf_counter() - began - published, 2),
+        "events": accounts + shares,
+        "last_seq": last_seq,
+    }
+
+
+def _url(platform: Platform) -> str:
+    state = platform.dir.run_state()
+    assert state is not None
+    return state.local_url
+
+
+async def wait_applied(service: GlobalService, seq: int, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while min(service.mirror.applied.values()) < seq:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"projections stuck at {service.mirror.applied}")
+        await asyncio.sleep(0.1)
