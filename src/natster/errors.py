@@ -105,6 +105,14 @@ class EntryNotFound(CatalogError):
     """No file in that catalog has that path or hash."""
 
 
+class CatalogOffline(CatalogError):
+    """That catalog is offline: its owner is not serving it right now."""
+
+
+class NotShared(CatalogError):
+    """That catalog is not shared with you (or no longer)."""
+
+
 class UnsafePath(CatalogError):
     """That path is not a safe path inside a catalog."""
 

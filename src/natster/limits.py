@@ -54,3 +54,8 @@ OTC_TTL_S = 300  # one-time codes live 5 minutes
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
 PROJECTION_BATCH = 256  # events applied per batch (and the consumer's max ack pending)
 READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to catch up
+
+# The catalog service
+CONTENTS_PAGE = 500  # entries per contents page by default
+CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
+SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often

@@ -11,6 +11,30 @@ from __future__ import annotations
 CATALOG_EXPORT = "*.natster.catalog.>"  # service, token position 1
 MEDIA_EXPORT = "*.natster.media.>"  # stream, token position 1
 
+CATALOG_PREFIX = "natster.catalog"  # <requester>.natster.catalog.<catalog>.<endpoint>
+REMOTE_PREFIX = "natster.remote"  # an importer's view: natster.remote.<alias>.<endpoint>
+
+
+def catalog_listen(catalog: str, endpoint: str) -> str:
+    """What a catalog server subscribes to (any requester, in token 1)."""
+    return f"*.{CATALOG_PREFIX}.{catalog}.{endpoint}"
+
+
+def catalog_local(owner: str, catalog: str, endpoint: str) -> str:
+    """How an owner reaches its own catalog server (inside its own account)."""
+    return f"{owner}.{CATALOG_PREFIX}.{catalog}.{endpoint}"
+
+
+def catalog_import(importer: str, catalog: str) -> str:
+    """The exporter-side subject of an import of one catalog."""
+    return f"{importer}.{CATALOG_PREFIX}.{catalog}.>"
+
+
+def remote_local(alias: str, endpoint: str = ">") -> str:
+    """How an importer reaches an imported catalog (under its local alias)."""
+    return f"{REMOTE_PREFIX}.{alias}.{endpoint}"
+
+
 # --- the account service (in the hub's "accounts" account) -------------------------
 ACCOUNTS_EXPORT = "*.natster.accounts.>"  # service, token position 1
 ACCOUNTS_LOCAL = "natster.accounts.>"  # what a user account sees

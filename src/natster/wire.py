@@ -92,6 +92,12 @@ class AccountUpdateRequest(Request):
     name: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
 
 
+class ImportedCatalog(BaseModel):
+    owner: str
+    catalog: str
+    alias: str
+
+
 class AccountInfo(BaseModel):
     """``natster.accounts.info``: what the hub knows of my account."""
 
@@ -100,6 +106,33 @@ class AccountInfo(BaseModel):
     created_at: str
     imports: list[str]
     exports: list[str]
+    catalogs: list[ImportedCatalog] = []
+
+
+CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
+AccountField = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
+
+
+class ImportAddRequest(Request):
+    """``natster.accounts.imports.add``: import a catalog shared with me."""
+
+    owner: str = AccountField
+    catalog: str = CatalogField
+    alias: str = CatalogField
+
+
+class ImportRemoveRequest(Request):
+    """``natster.accounts.imports.remove``: drop my import of a catalog."""
+
+    owner: str = AccountField
+    catalog: str = CatalogField
+
+
+class ImportRevokeRequest(Request):
+    """``natster.accounts.imports.revoke``: I unshared; remove the recipient's import."""
+
+    catalog: str = CatalogField
+    target: str = AccountField
 
 
 def signup_proof(token: str, account: str) -> bytes:
@@ -129,6 +162,20 @@ class HeartbeatRequest(Request):
     catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
     revision: int = Field(ge=0, le=2**53)
     online: bool = True
+    description: str = Field(default="", max_length=limits.MAX_DESCRIPTION)
+
+
+class ShareCheckRequest(Request):
+    """``natster.global.shares.check``: is it shared? (for the hub's account service only)"""
+
+    owner: str = AccountField
+    catalog: str = CatalogField
+    target: str = AccountField
+
+
+class ShareCheck(BaseModel):
+    shared: bool
+    imported: bool
 
 
 class ValidateNameRequest(Request):
@@ -167,6 +214,44 @@ class ShareRow(BaseModel):
     revision: int | None
     shared_at: str
     imported: bool
+    description: str | None = None  # what the owner's server says, while it is online
+
+
+# --- the catalog service ------------------------------------------------------------------
+
+
+class CatalogSummary(BaseModel):
+    """``<catalog>.summary``."""
+
+    name: str
+    owner: str
+    description: str
+    revision: int
+    files: int
+    bytes: int
+
+
+class EntryRow(BaseModel):
+    path: str
+    size: int
+    hash: str
+    mime: str
+    description: str
+
+
+class ContentsRequest(Request):
+    """``<catalog>.contents`` and ``<catalog>.search``: one page of entries, in path order."""
+
+    after: str = Field(default="", max_length=limits.MAX_PATH_CHARS)
+    limit: int = Field(default=limits.CONTENTS_PAGE, ge=1, le=limits.CONTENTS_PAGE_MAX)
+    prefix: str = Field(default="", max_length=limits.MAX_PATH_CHARS)
+    text: str = Field(default="", max_length=256)
+
+
+class ContentsPage(BaseModel):
+    entries: list[EntryRow]
+    next: str | None  # pass as ``after`` for the next page; None at the end
+    revision: int
 
 
 class GlobalWhoami(BaseModel):

@@ -267,6 +267,26 @@ class Index:
         for row in self._db.execute(sql, params):
             yield Entry(*row)
 
+    def page(
+        self, name: str, after: str, limit: int, prefix: str = "", text: str = ""
+    ) -> list[Entry]:
+        """One page of entries in path order: below ``prefix``, matching ``text``."""
+        sql = (
+            "SELECT path, size, mtime_ns, hash, mime, description FROM entries"
+            " WHERE catalog = ? AND path > ?"
+        )
+        params: list[object] = [name, after]
+        if prefix:
+            sql += " AND path >= ? AND path < ?"
+            params += [prefix, prefix + "\U0010ffff"]
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            sql += " AND (path LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')"
+            params += [like, like]
+        sql += " ORDER BY path LIMIT ?"
+        params.append(limit)
+        return [Entry(*row) for row in self._db.execute(sql, params)]
+
     def get(self, name: str, path: str) -> Entry | None:
         row = self._db.execute(
             "SELECT path, size, mtime_ns, hash, mime, description"

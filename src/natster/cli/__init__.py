@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, hub
+from . import account, catalog, hub, sharing
 
 app = typer.Typer(
     name="natster",
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
+_ = sharing  # registers its commands on the catalog group
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 app.command("stats")(account.stats_command)

@@ -33,10 +33,13 @@ class NatsterClient:
         self._nc = nc
 
     @classmethod
-    async def connect(cls, home: Home | None = None) -> NatsterClient:
+    async def connect(cls, home: Home | None = None, *, reconnect: bool = False) -> NatsterClient:
+        """Connect as this machine's user; long-running servers pass ``reconnect``."""
         home = home or Home.default()
         context = home.load()
-        nc = await _nats.connect(context.url, home.creds(), name=f"natster-{context.name}")
+        nc = await _nats.connect(
+            context.url, home.creds(), name=f"natster-{context.name}", reconnect=reconnect
+        )
         return cls(home, context, nc)
 
     async def close(self) -> None:
@@ -113,10 +116,20 @@ class NatsterClient:
         reply = await self._global("catalogs.validatename", {"name": name})
         return wire.ValidateNameReply.model_validate(reply)
 
-    async def heartbeat(self, catalog: str, revision: int, online: bool = True) -> None:
-        await self._global(
-            "heartbeats.put", {"catalog": catalog, "revision": revision, "online": online}
-        )
+    @property
+    def account(self) -> str:
+        return self.context.account
+
+    async def heartbeat(
+        self, catalog: str, revision: int, online: bool = True, description: str = ""
+    ) -> None:
+        body = {
+            "catalog": catalog,
+            "revision": revision,
+            "online": online,
+            "description": description,
+        }
+        await self._global("heartbeats.put", body)
 
     async def otc_generate(self) -> wire.OtcCode:
         return wire.OtcCode.model_validate(await self._global("otc.generate"))

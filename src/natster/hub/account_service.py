@@ -94,6 +94,18 @@ class AccountService:
                 handler=endpoint(self.update),
             )
         )
+        for name, handler in (
+            ("imports.add", self.import_add),
+            ("imports.remove", self.import_remove),
+            ("imports.revoke", self.import_revoke),
+        ):
+            await service.add_endpoint(
+                EndpointConfig(
+                    name=name.replace(".", "-"),
+                    subject=subjects.accounts_listen(name),
+                    handler=endpoint(handler),
+                )
+            )
         self._service = service
 
     async def stop(self) -> None:
@@ -207,7 +219,84 @@ class AccountService:
             created_at=record.get("created_at", ""),
             imports=[i.subject for i in claims.nats.imports],
             exports=[e.subject for e in claims.nats.exports],
+            catalogs=account_claims.imported_catalogs(claims),
         ).model_dump()
+
+    # --- catalog imports -------------------------------------------------------------
+    async def _shared(self, owner: str, catalog: str, target: str) -> bool:
+        body = wire.ShareCheckRequest(owner=owner, catalog=catalog, target=target)
+        data = await _nats.request(
+            self._nc,
+            subjects.global_local("shares.check"),
+            body.model_dump_json().encode(),
+            what="the global service",
+        )
+        return bool(wire.ShareCheck.model_validate(data).shared)
+
+    async def import_add(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Add an import of (owner, catalog) to the caller, only if it is shared with them."""
+        caller = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.ImportAddRequest)
+        if request.owner == caller:
+            raise wire.BadRequest("that is your own catalog: it needs no import")
+        if not await self._shared(request.owner, request.catalog, caller):
+            raise wire.BadRequest(
+                f"{request.catalog!r} of {request.owner} is not shared with you", 403
+            )
+        current = await self._resolver.lookup(caller)
+        if current is None:
+            raise wire.BadRequest("this account is not known to the hub", 404)
+        existing = account_claims.imported_catalogs(current)
+        for item in existing:
+            same = (item.owner, item.catalog) == (request.owner, request.catalog)
+            if same and item.alias == request.alias:
+                return item.model_dump()  # already there
+            if not same and item.alias == request.alias:
+                raise wire.BadRequest(
+                    f"you already use the name {request.alias!r} for another catalog: "
+                    "choose another (--as)",
+                    409,
+                )
+        await self._resolver.edit(
+            caller,
+            lambda claims: account_claims.with_catalog_import(
+                claims, request.owner, request.catalog, request.alias
+            ),
+        )
+        log.info("%s imported %s/%s as %s", caller, request.owner, request.catalog, request.alias)
+        return wire.ImportedCatalog(
+            owner=request.owner, catalog=request.catalog, alias=request.alias
+        ).model_dump()
+
+    async def import_remove(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Drop the caller's own import of (owner, catalog)."""
+        caller = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.ImportRemoveRequest)
+        await self._drop(caller, request.owner, request.catalog)
+        return {"removed": True}
+
+    async def import_revoke(self, subject: str, payload: bytes) -> dict[str, object]:
+        """The owner unshared: remove the former recipient's import of it."""
+        owner = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.ImportRevokeRequest)
+        if await self._shared(owner, request.catalog, request.target):
+            raise wire.BadRequest("that catalog is still shared with that account", 409)
+        await self._drop(request.target, owner, request.catalog)
+        return {"removed": True}
+
+    async def _drop(self, account: str, owner: str, catalog: str) -> None:
+        current = await self._resolver.lookup(account)
+        if current is None:
+            raise wire.BadRequest("that account is not known to the hub", 404)
+        if not any(
+            (i.owner, i.catalog) == (owner, catalog)
+            for i in account_claims.imported_catalogs(current)
+        ):
+            return  # nothing to remove
+        await self._resolver.edit(
+            account, lambda claims: account_claims.without_catalog_import(claims, owner, catalog)
+        )
+        log.info("removed %s's import of %s/%s", account, owner, catalog)
 
     async def _record(self, account: str) -> dict[str, str]:
         try:

@@ -6,6 +6,7 @@ from natster import limits, subjects
 from natster.errors import JwtError
 from natster.security import KeyKind, is_public_key
 from natster.security.jwt import AccountClaims, AccountLimits, AccountNats, Export, Import
+from natster.wire import ImportedCatalog
 
 
 def _tp(name: str, subject: str, kind: str, **extra: object) -> Export:
@@ -65,6 +66,47 @@ def refreshed(current: AccountClaims, standard: AccountClaims) -> AccountClaims:
         }
     )
     return current.model_copy(update={"name": standard.name, "nats": nats})
+
+
+CATALOG_IMPORT = "natster-catalog"
+
+
+def _catalog_import_name(owner: str, catalog: str) -> str:
+    return f"{CATALOG_IMPORT}:{owner}:{catalog}"
+
+
+def imported_catalogs(claims: AccountClaims) -> list[ImportedCatalog]:
+    """The catalogs an account imports, from its JWT (the only source of truth)."""
+    found = []
+    for item in claims.nats.imports:
+        parts = (item.name or "").split(":")
+        if len(parts) == 3 and parts[0] == CATALOG_IMPORT and item.local_subject:
+            alias = item.local_subject.split(".")[2]
+            found.append(ImportedCatalog(owner=parts[1], catalog=parts[2], alias=alias))
+    return found
+
+
+def with_catalog_import(
+    claims: AccountClaims, owner: str, catalog: str, alias: str
+) -> AccountClaims:
+    """``claims`` plus an import of exactly one catalog of ``owner`` (replacing an older one)."""
+    claims = without_catalog_import(claims, owner, catalog)
+    claims.nats.imports.append(
+        Import(
+            name=_catalog_import_name(owner, catalog),
+            type="service",
+            account=owner,
+            subject=subjects.catalog_import(claims.sub, catalog),
+            local_subject=subjects.remote_local(alias),
+        )
+    )
+    return claims
+
+
+def without_catalog_import(claims: AccountClaims, owner: str, catalog: str) -> AccountClaims:
+    name = _catalog_import_name(owner, catalog)
+    claims.nats.imports = [i for i in claims.nats.imports if i.name != name]
+    return claims
 
 
 def system_account(account: str) -> AccountClaims:

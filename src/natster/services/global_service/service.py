@@ -116,6 +116,7 @@ class GlobalService:
             ("otc.generate", self.otc_generate),
             ("otc.claim", self.otc_claim),
             ("heartbeats.put", self.heartbeat),
+            ("shares.check", self.check_share),
         ):
             await service.add_endpoint(
                 EndpointConfig(
@@ -275,9 +276,20 @@ class GlobalService:
                     revision=presence["revision"] if presence else None,
                     shared_at=share["shared_at"],
                     imported=bool(share["imported_at"]),
+                    description=presence.get("description") if presence else None,
                 ).model_dump()
             )
         return rows
+
+    async def check_share(self, subject: str, payload: bytes) -> dict[str, Any]:
+        """For the hub's account service, before it adds or removes an import."""
+        if _caller(subject) != self._accounts_account:
+            raise wire.BadRequest("only the hub's account service may ask", 403)
+        request = wire.parse_request(payload, wire.ShareCheckRequest)
+        share = self.mirror.share(request.owner, request.catalog, request.target)
+        return wire.ShareCheck(
+            shared=share is not None, imported=bool(share and share.get("imported_at"))
+        ).model_dump()
 
     async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
         record = self.mirror.accounts.get(_caller(subject))
@@ -357,11 +369,13 @@ class GlobalService:
                 await self._presence.delete(key)
             return {"online": False}
         for _ in range(5):  # compare-and-set against concurrent heartbeats of the same key
-            if await self._beat(key, owner, request.catalog, request.revision):
+            if await self._beat(key, owner, request.catalog, request.revision, request.description):
                 return {"online": True}
         raise wire.BadRequest("too many concurrent heartbeats for that catalog", 409)
 
-    async def _beat(self, key: str, owner: str, catalog: str, revision: int) -> bool:
+    async def _beat(
+        self, key: str, owner: str, catalog: str, revision: int, description: str
+    ) -> bool:
         assert self._presence is not None
         previous: dict[str, Any] | None = None
         last = 0  # the subject's last sequence, for compare-and-set
@@ -383,6 +397,7 @@ class GlobalService:
         record = {
             "owner": owner,
             "catalog": catalog,
+            "description": description,
             "revision": revision,
             "change": change,
             "since": previous["since"] if previous else _now(),

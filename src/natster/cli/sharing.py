@@ -1,0 +1,147 @@
+"""``natster catalog share|unshare|inbox|import|contents|serve``: catalogs between people."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from natster.client import Home, NatsterClient
+from natster.client import catalogs as api
+from natster.services.catalog_service import CatalogServer
+
+from ._out import out, print_json, run, setup_logging
+from .catalog import app, human_size
+
+JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
+OwnerOption = typer.Option(None, "--owner", help="The owner's account, when names clash.")
+
+
+async def _with_client(fn: Any, *args: Any) -> Any:
+    async with await NatsterClient.connect() as client:
+        return await fn(client, *args)
+
+
+@app.command()
+def share(name: str, account: str) -> None:
+    """Share one of my catalogs with an account."""
+    reply = run(_with_client(api.share, name, account))
+    note = " (it already was)" if reply.duplicate else ""
+    out.print(f"shared {name} with {account}{note}")
+
+
+@app.command()
+def unshare(name: str, account: str) -> None:
+    """Stop sharing a catalog with an account (their access ends at once)."""
+    run(_with_client(api.unshare, name, account))
+    out.print(f"{name} is no longer shared with {account}")
+
+
+@app.command()
+def inbox(json_: bool = JsonOption) -> None:
+    """Catalogs shared with me that I have not imported yet."""
+    rows = run(_with_client(api.inbox))
+    if json_:
+        print_json(
+            [
+                {
+                    "catalog": r.catalog,
+                    "owner": r.owner,
+                    "description": r.description,
+                    "online": r.online,
+                    "shared_at": r.shared_at,
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print("your inbox is empty")
+        return
+    table = Table("catalog", "owner", "description", "shared at")
+    for row in rows:
+        table.add_row(row.catalog, row.owner, row.description or "(owner offline)", row.shared_at)
+    out.print(table)
+    out.print("import one with: natster catalog import NAME OWNER")
+
+
+@app.command("import")
+def import_(
+    name: str,
+    owner: str,
+    as_: str = typer.Option(None, "--as", help="Import under another local name."),
+) -> None:
+    """Import a catalog shared with me (it appears under NAME, or --as)."""
+    imported = run(_with_client(api.import_catalog, name, owner, as_))
+    out.print(f"imported {name} of {owner} as {imported.alias}")
+
+
+@app.command()
+def contents(
+    name: str,
+    owner: str = OwnerOption,
+    path: str = typer.Option("", "--path", help="Only entries under this folder."),
+    search: str = typer.Option("", "--search", help="Only entries matching this text."),
+    json_: bool = JsonOption,
+) -> None:
+    """The files of a catalog I own or imported (fetched page by page)."""
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    run(_contents(name, owner, prefix, search, json_))
+
+
+async def _contents(name: str, owner: str | None, prefix: str, search: str, as_json: bool) -> None:
+    async with await NatsterClient.connect() as client:
+        ref = await api.resolve(client, name, owner)
+        if as_json:  # one JSON array, streamed page by page: any size, bounded memory
+            sys.stdout.write("[")
+            first = True
+            async for page in api.pages(client, ref, prefix=prefix, search=search):
+                for entry in page.entries:
+                    sys.stdout.write(("\n  " if first else ",\n  ") + entry.model_dump_json())
+                    first = False
+            sys.stdout.write("\n]\n")
+            return
+        table = Table("path", "size", "type", "hash", "description")
+        count = 0
+        async for page in api.pages(client, ref, prefix=prefix, search=search):
+            for entry in page.entries:
+                table.add_row(
+                    entry.path,
+                    human_size(entry.size),
+                    entry.mime,
+                    entry.hash[:12],
+                    entry.description,
+                )
+                count += 1
+        out.print(table)
+        out.print(f"{count} files")
+
+
+@app.command()
+def serve(
+    names: list[str] = typer.Argument(..., help="One or more of my catalogs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Serve catalogs to those I shared them with, until Ctrl-C."""
+    setup_logging(verbose)
+    run(_serve(names))
+
+
+async def _serve(names: list[str]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with await NatsterClient.connect(reconnect=True) as client:
+        server = CatalogServer(client, Home.default().path, names)
+        await server.start()
+        out.print(f"serving {', '.join(server.names)} (Ctrl-C stops)")
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+    out.print("stopped")

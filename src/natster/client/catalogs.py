@@ -1,0 +1,193 @@
+"""Sharing and browsing catalogs through the client API: share, import, contents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from natster import _nats, subjects, wire
+from natster.catalog import Catalogs, check_name
+from natster.errors import (
+    CatalogError,
+    CatalogNotFound,
+    CatalogOffline,
+    InvalidKey,
+    NotShared,
+    RemoteError,
+    ServiceUnavailable,
+)
+from natster.security import KeyKind, is_public_key
+
+from .api import ACCOUNT_SERVICE, NatsterClient
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    """Where a catalog answers: my own (local), or an import under an alias."""
+
+    owner: str
+    catalog: str
+    alias: str
+    local: bool
+
+    def subject(self, me: str, endpoint: str) -> str:
+        if self.local:
+            return subjects.catalog_local(me, self.catalog, endpoint)
+        return subjects.remote_local(self.alias, endpoint)
+
+    def display(self, me: str) -> str:
+        return self.catalog if self.owner == me else f"{self.catalog} of {self.owner}"
+
+
+def check_account(key: str, me: str) -> str:
+    if not is_public_key(key, KeyKind.ACCOUNT):
+        raise InvalidKey(f"{key!r} is not an account public key (A..., 56 characters)")
+    if key == me:
+        raise CatalogError("that is your own account")
+    return key
+
+
+async def share(client: NatsterClient, catalog: str, target: str) -> wire.EventsPutReply:
+    check_account(target, client.account)
+    with Catalogs(client.home.path) as mine:
+        mine.info(catalog)  # only my own catalogs (CatalogNotFound otherwise)
+    return await client.share(catalog, target)
+
+
+async def unshare(client: NatsterClient, catalog: str, target: str) -> None:
+    """Record the unshare, then have the hub remove the recipient's import."""
+    check_account(target, client.account)
+    await client.unshare(catalog, target)
+    body = wire.ImportRevokeRequest(catalog=catalog, target=target)
+    await _accounts(client, "imports.revoke", body)
+
+
+async def inbox(client: NatsterClient) -> list[wire.ShareRow]:
+    """Catalogs shared with me that I have not imported yet."""
+    me = client.account
+    return [r for r in await client.my_shares() if r.to == me and not r.imported]
+
+
+async def import_catalog(
+    client: NatsterClient, catalog: str, owner: str, alias: str | None = None
+) -> wire.ImportedCatalog:
+    check_account(owner, client.account)
+    check_name(catalog)
+    alias = check_name(alias or catalog)
+    with Catalogs(client.home.path) as mine:
+        if mine.index.exists(alias):
+            raise CatalogError(
+                f"you have a catalog named {alias!r} yourself: import this one with --as NAME"
+            )
+    body = wire.ImportAddRequest(owner=owner, catalog=catalog, alias=alias)
+    imported = wire.ImportedCatalog.model_validate(await _accounts(client, "imports.add", body))
+    await client.record_import(owner, catalog)
+    ref = CatalogRef(owner, catalog, imported.alias, local=False)
+    online = any(
+        r.online for r in await client.my_shares() if (r.owner, r.catalog) == (owner, catalog)
+    )
+    if online:  # prove the route works end to end
+        await summary(client, ref)
+    return imported
+
+
+async def _accounts(client: NatsterClient, endpoint: str, body: wire.Request) -> Any:
+    return await _nats.request(
+        client.nats,
+        subjects.accounts_local(endpoint),
+        body.model_dump_json().encode(),
+        what=ACCOUNT_SERVICE,
+    )
+
+
+async def resolve(client: NatsterClient, name: str, owner: str | None = None) -> CatalogRef:
+    """A catalog by name: mine (unless another owner is named), else an import."""
+    me = client.account
+    if owner in (None, me):
+        with Catalogs(client.home.path) as mine:
+            if mine.index.exists(name):
+                return CatalogRef(me, name, name, local=True)
+    info = await client.account_info()
+    found = [c for c in info.catalogs if c.alias == name and owner in (None, c.owner)]
+    found = found or [c for c in info.catalogs if c.catalog == name and owner in (None, c.owner)]
+    if len(found) > 1:
+        raise CatalogError(f"several imported catalogs are named {name!r}: pass --owner")
+    if not found:
+        pending = [
+            r
+            for r in await client.my_shares()
+            if r.catalog == name and r.to == me and owner in (None, r.owner)
+        ]
+        if pending:
+            raise CatalogNotFound(
+                f"{name!r} is shared with you but not imported yet: "
+                f"natster catalog import {name} {pending[0].owner}"
+            )
+        raise NotShared(
+            f"{name!r} is not shared with you (or no longer), and you have no catalog of "
+            "that name: see `natster catalog ls`"
+        )
+    item = found[0]
+    return CatalogRef(item.owner, item.catalog, item.alias, local=False)
+
+
+async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: Any) -> Any:
+    me = client.account
+    try:
+        return await _nats.request(
+            client.nats,
+            ref.subject(me, endpoint),
+            json.dumps(body).encode(),
+            what=f"catalog {ref.display(me)}",
+        )
+    except ServiceUnavailable as exc:
+        if ref.local:
+            raise CatalogOffline(
+                f"catalog {ref.catalog} is not being served: run `natster catalog serve "
+                f"{ref.catalog}`"
+            ) from exc
+        still = any(
+            (r.owner, r.catalog, r.to) == (ref.owner, ref.catalog, me)
+            for r in await client.my_shares()
+        )
+        if not still:
+            raise NotShared(f"{ref.display(me)} is not shared with you (any more)") from exc
+        raise CatalogOffline(
+            f"{ref.display(me)} is offline: its owner is not serving it right now"
+        ) from exc
+    except RemoteError as exc:
+        if exc.code == 403:
+            raise NotShared(f"{ref.display(me)} is not shared with you (any more)") from exc
+        raise
+
+
+async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
+    return wire.CatalogSummary.model_validate(await _request(client, ref, "summary", {}))
+
+
+async def pages(
+    client: NatsterClient,
+    ref: CatalogRef,
+    *,
+    prefix: str = "",
+    search: str = "",
+    page_size: int | None = None,
+) -> AsyncIterator[wire.ContentsPage]:
+    """Every page of a catalog's entries, in path order (any number of entries)."""
+    body: dict[str, Any] = {"prefix": prefix}
+    if page_size:
+        body["limit"] = page_size
+    endpoint = "contents"
+    if search:
+        endpoint, body["text"] = "search", search
+    after = ""
+    while True:
+        page = wire.ContentsPage.model_validate(
+            await _request(client, ref, endpoint, {**body, "after": after})
+        )
+        yield page
+        if page.next is None:
+            return
+        after = page.next

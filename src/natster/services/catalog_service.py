@@ -1,0 +1,251 @@
+"""The catalog server: my catalogs, served to me and to those I shared them with.
+
+A NATS micro service in the owner's account on ``*.natster.catalog.<catalog>.<endpoint>``.
+The account exports that with token position 1, so the first token is the requester's
+account, put there by NATS. Access is enforced twice: NATS routes a request only through
+an import the account service added after the owner shared; and every request is checked
+here against the owner's shares, kept current by the live feed. When unsure, it refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from nats.micro import add_service
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+
+from natster import __version__, limits, subjects, wire
+from natster import events as ev
+from natster._nats import Client
+from natster._service import endpoint
+from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
+from natster.errors import NatsterError, UnsafePath
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ENDPOINTS = ("summary", "contents", "search")
+
+
+class Platform(Protocol):
+    """What the catalog server needs from the client API (NatsterClient has it)."""
+
+    @property
+    def nats(self) -> Client: ...
+
+    @property
+    def account(self) -> str: ...
+
+    async def my_shares(self) -> list[wire.ShareRow]: ...
+
+    async def heartbeat(
+        self, catalog: str, revision: int, online: bool = True, description: str = ""
+    ) -> None: ...
+
+    def feed(self) -> AsyncIterator[ev.FeedEvent]: ...
+
+
+class Access:
+    """Who may reach which of my catalogs: me, and the accounts I shared it with."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._allowed: dict[str, set[str]] = {}
+        self.ready = False
+
+    def load(self, rows: list[wire.ShareRow]) -> None:
+        allowed: dict[str, set[str]] = {}
+        for row in rows:
+            if row.owner == self.owner:
+                allowed.setdefault(row.catalog, set()).add(row.to)
+        self._allowed = allowed
+        self.ready = True
+
+    def apply(self, event: ev.FeedEvent) -> None:
+        if event.owner != self.owner or event.target is None:
+            return
+        targets = self._allowed.setdefault(event.catalog, set())
+        if event.kind == "shared":
+            targets.add(event.target)
+        elif event.kind == "unshared":
+            targets.discard(event.target)
+
+    def allows(self, requester: str, catalog: str) -> bool:
+        if requester == self.owner:
+            return True
+        return self.ready and requester in self._allowed.get(catalog, set())
+
+
+class CatalogServer:
+    def __init__(self, client: Platform, home: Path, names: list[str]) -> None:
+        self._client = client
+        self._home = home
+        self.names = list(dict.fromkeys(names))
+        self.owner = client.account
+        self.access = Access(self.owner)
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="natster-catalog-db")
+        self._catalogs: Catalogs | None = None
+        self._service: Service | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._revisions: dict[str, int] = {}
+
+    async def _in_db(self, fn: Callable[[Catalogs], T]) -> T:
+        def run() -> T:
+            if self._catalogs is None:
+                self._catalogs = Catalogs(self._home)
+            return fn(self._catalogs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db, run)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        for name in self.names:  # every catalog must exist here (CatalogNotFound otherwise)
+            info = await self._in_db(lambda c, n=name: c.info(n))  # type: ignore[misc]
+            self._revisions[name] = info.revision
+        self.access.load(await self._client.my_shares())
+        self._tasks.append(asyncio.create_task(self._follow_feed()))
+        self._tasks.append(asyncio.create_task(self._refresh_shares()))
+        service = await add_service(
+            self._client.nats,
+            ServiceConfig(
+                name="natster-catalog",
+                version=__version__,
+                description=f"natster catalogs of {self.owner}",
+                queue_group=f"natster-catalog-{self.owner}",
+                metadata={"catalogs": ",".join(self.names)},
+            ),
+        )
+        for name in self.names:
+            for action in ENDPOINTS:
+                await service.add_endpoint(
+                    EndpointConfig(
+                        name=f"{name}-{action}",
+                        subject=subjects.catalog_listen(name, action),
+                        handler=endpoint(self._handle),
+                    )
+                )
+        self._service = service
+        for name in self.names:
+            await self._beat(name)
+            self._tasks.append(asyncio.create_task(self._watch(name)))
+        self._tasks.append(asyncio.create_task(self._heartbeats()))
+        log.info("serving %s", ", ".join(self.names))
+
+    async def stop(self) -> None:
+        """Stop serving and say so at once (offline now, not in 15 s)."""
+        self._stop.set()
+        if self._service is not None:
+            with contextlib.suppress(Exception):
+                await self._service.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for name in self.names:
+            with contextlib.suppress(NatsterError):
+                await self._client.heartbeat(name, self._revisions.get(name, 0), online=False)
+        self._db.shutdown(wait=True)
+        log.info("stopped serving %s", ", ".join(self.names))
+
+    # --- background ------------------------------------------------------------------------
+    async def _beat(self, name: str) -> None:
+        info = await self._in_db(lambda c: c.info(name))
+        self._revisions[name] = info.revision
+        await self._client.heartbeat(name, info.revision, description=info.description)
+
+    async def _heartbeats(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), limits.HEARTBEAT_INTERVAL_S)
+            if self._stop.is_set():
+                return
+            for name in self.names:
+                try:
+                    await self._beat(name)
+                except NatsterError as exc:
+                    log.warning("heartbeat for %s failed: %s", name, exc)
+
+    async def _watch(self, name: str) -> None:
+        async def changed(report: ScanReport) -> None:
+            log.info("catalog %s changed: revision %d", name, report.revision)
+            with contextlib.suppress(NatsterError):
+                await self._beat(name)  # publishes the new revision at once
+
+        await watch_catalog(self._home, name, changed, self._stop)
+
+    async def _follow_feed(self) -> None:
+        while not self._stop.is_set():
+            try:
+                async for event in self._client.feed():
+                    self.access.apply(event)
+            except Exception as exc:  # a broken feed makes us unsure: refuse until reloaded
+                self.access.ready = False
+                log.warning("live feed lost (%s); refusing others until it is back", exc)
+                await asyncio.sleep(1)
+
+    async def _refresh_shares(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), limits.SHARE_CACHE_REFRESH_S)
+            try:
+                self.access.load(await self._client.my_shares())
+            except NatsterError as exc:
+                self.access.ready = False
+                log.warning("could not refresh shares (%s); refusing others", exc)
+
+    # --- requests ----------------------------------------------------------------------------
+    async def _handle(self, subject: str, payload: bytes) -> Any:
+        parts = subject.split(".")
+        if len(parts) != 5:
+            raise wire.BadRequest("unknown endpoint", 404)
+        requester, catalog, action = parts[0], parts[3], parts[4]
+        if catalog not in self.names:
+            raise wire.BadRequest("no such catalog here", 404)
+        if not self.access.allows(requester, catalog):
+            raise wire.BadRequest("that catalog is not shared with you", 403)
+        if action == "summary":
+            info = await self._in_db(lambda c: c.info(catalog))
+            return wire.CatalogSummary(
+                name=catalog,
+                owner=self.owner,
+                description=info.description,
+                revision=info.revision,
+                files=info.files,
+                bytes=info.bytes,
+            ).model_dump()
+        if action in ("contents", "search"):
+            return await self._page(catalog, action, payload)
+        raise wire.BadRequest("unknown endpoint", 404)
+
+    async def _page(self, catalog: str, action: str, payload: bytes) -> Any:
+        request = wire.parse_request(payload or b"{}", wire.ContentsRequest)
+        for value in (request.after, request.prefix.rstrip("/")):
+            if value:
+                try:
+                    check_relpath(value)
+                except UnsafePath as exc:
+                    raise wire.BadRequest(str(exc)) from exc
+        if action == "search" and not request.text.strip():
+            raise wire.BadRequest("search needs some text")
+        text = request.text.strip() if action == "search" else ""
+
+        def query(c: Catalogs) -> tuple[list[Any], int]:
+            rows = c.index.page(catalog, request.after, request.limit, request.prefix, text)
+            return rows, c.index.root_and_revision(catalog)[1]
+
+        rows, revision = await self._in_db(query)
+        entries = [
+            wire.EntryRow(
+                path=e.path, size=e.size, hash=e.hash, mime=e.mime, description=e.description
+            )
+            for e in rows
+        ]
+        last = entries[-1].path if len(entries) == request.limit else None
+        return wire.ContentsPage(entries=entries, next=last, revision=revision).model_dump()

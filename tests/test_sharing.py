@@ -1,0 +1,295 @@
+"""Sharing end to end: a hub, alice, bob and carol, and alice's catalog server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from natster import _nats, subjects
+from natster.catalog import Catalogs
+from natster.client import Home, NatsterClient
+from natster.client import catalogs as api
+from natster.errors import (
+    CatalogError,
+    CatalogOffline,
+    NotShared,
+    RemoteError,
+    ServiceUnavailable,
+)
+from natster.hub import claims as hub_claims
+from natster.security import jwt
+from natster.services.catalog_service import CatalogServer
+
+from .conftest import JoinUser, RunningHub
+
+
+@dataclass
+class World:
+    hub: RunningHub
+    alice: NatsterClient
+    bob: NatsterClient
+    carol: NatsterClient
+    server: CatalogServer
+    media: Path
+
+
+def key(client: NatsterClient) -> str:
+    return client.account
+
+
+def make_media(root: Path, count: int = 0) -> None:
+    (root / "trips").mkdir(parents=True)
+    (root / "trips" / "lake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    (root / "trips" / "notes.txt").write_text("day one")
+    (root / "music.mp3").write_bytes(b"ID3" + b"\x00" * 100)
+    for i in range(count):
+        (root / "many").mkdir(exist_ok=True)
+        (root / "many" / f"f{i:05}.txt").write_text(str(i))
+
+
+@pytest.fixture
+async def world(hub: RunningHub, join_user: JoinUser, tmp_path: Path) -> AsyncIterator[World]:
+    clients = [await NatsterClient.connect(await join_user(n)) for n in ("alice", "bob", "carol")]
+    alice = clients[0]
+    media = tmp_path / "media"
+    make_media(media)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("films", "Alice's films", media)
+    server = CatalogServer(alice, alice.home.path, ["films"])
+    await server.start()
+    try:
+        yield World(hub, *clients, server, media)
+    finally:
+        await server.stop()
+        for client in clients:
+            await client.close()
+
+
+async def shared_and_imported(world: World) -> api.CatalogRef:
+    await api.share(world.alice, "films", key(world.bob))
+    await api.import_catalog(world.bob, "films", key(world.alice))
+    return await api.resolve(world.bob, "films")
+
+
+async def listing(client: NatsterClient, ref: api.CatalogRef, **options: str) -> list[str]:
+    return [e.path async for page in api.pages(client, ref, **options) for e in page.entries]
+
+
+async def test_share_inbox_import_ls_contents_search(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    await api.share(alice, "films", key(bob))
+    waiting = await api.inbox(bob)
+    films = [r for r in waiting if r.catalog == "films"]
+    assert [(r.owner, r.online, r.description) for r in films] == [
+        (key(alice), True, "Alice's films")
+    ]
+    await api.import_catalog(bob, "films", key(alice))
+    assert [r.catalog for r in await api.inbox(bob)] == ["hub"]
+    rows = [r for r in await bob.my_shares() if r.catalog == "films"]
+    assert rows[0].online
+    assert rows[0].imported
+    ref = await api.resolve(bob, "films")
+    assert ref.owner == key(alice)
+    assert not ref.local
+    assert await listing(bob, ref) == ["music.mp3", "trips/lake.mp4", "trips/notes.txt"]
+    assert await listing(bob, ref, prefix="trips/") == ["trips/lake.mp4", "trips/notes.txt"]
+    assert await listing(bob, ref, search="NOTES") == ["trips/notes.txt"]
+    summary = await api.summary(bob, ref)
+    assert (summary.files, summary.owner, summary.description) == (3, key(alice), "Alice's films")
+
+
+async def test_the_owner_browses_through_the_same_api(world: World) -> None:
+    ref = await api.resolve(world.alice, "films")
+    assert ref.local
+    assert len(await listing(world.alice, ref)) == 3
+
+
+async def test_carol_can_neither_import_nor_reach(world: World) -> None:
+    alice, carol = world.alice, world.carol
+    await api.share(alice, "films", key(world.bob))
+    with pytest.raises(RemoteError, match="not shared with you") as refused:
+        await api.import_catalog(carol, "films", key(alice))
+    assert refused.value.code == 403
+
+    # A rogue hub gives carol routes anyway. A truthful import (her own key in token 1)
+    # reaches the server, which refuses her; a lying one (bob's key) NATS drops.
+    resolver = world.hub.hub.resolver
+    assert resolver is not None
+    claims = await resolver.lookup(key(carol))
+    assert claims is not None
+    claims = hub_claims.with_catalog_import(claims, key(alice), "films", "films")
+    lying = jwt.Import(
+        name="lie",
+        type="service",
+        account=key(alice),
+        subject=subjects.catalog_import(key(world.bob), "films"),
+        local_subject=subjects.remote_local("stolen"),
+    )
+    claims.nats.imports.append(lying)
+    token = jwt.encode(claims, world.hub.dir.seed("operator-signing"), iat=claims.iat + 5)
+    sys_nc = await _nats.connect(world.hub.info.local_url, world.hub.dir.creds("sys"), name="x")
+    try:
+        await sys_nc.request(
+            subjects.SYS_CLAIMS_UPDATE.format(account=key(carol)), token.encode(), timeout=2
+        )
+    finally:
+        await sys_nc.close()
+    truthful = api.CatalogRef(key(alice), "films", "films", local=False)
+    with pytest.raises(NotShared):
+        await api.summary(carol, truthful)
+    stolen = api.CatalogRef(key(alice), "films", "stolen", local=False)
+    with pytest.raises(NotShared):  # no route at all: NATS dropped the lying import
+        await api.summary(carol, stolen)
+
+
+async def test_unshare_revokes_within_two_seconds(world: World) -> None:
+    ref = await shared_and_imported(world)
+    assert len(await listing(world.bob, ref)) == 3
+    began = time.monotonic()
+    await api.unshare(world.alice, "films", key(world.bob))
+    with pytest.raises(NotShared):
+        await api.summary(world.bob, ref)
+    assert time.monotonic() - began < 2
+    info = await world.bob.account_info()
+    assert info.catalogs == []  # the hub removed bob's import
+    with pytest.raises(NotShared, match="not shared"):
+        await api.resolve(world.bob, "films")
+
+
+async def test_the_running_server_refuses_at_once_after_unshare(world: World) -> None:
+    """Even if a route stayed (a rogue hub), the server itself refuses after unshare."""
+    await shared_and_imported(world)
+    assert world.server.access.allows(key(world.bob), "films")
+    await world.alice.unshare("films", key(world.bob))  # the event alone, no revoke
+
+    async def refused() -> bool:
+        return not world.server.access.allows(key(world.bob), "films")
+
+    deadline = time.monotonic() + 2
+    while not await refused():
+        assert time.monotonic() < deadline, "the server still lets bob in"
+        await asyncio.sleep(0.05)
+    ref = api.CatalogRef(key(world.alice), "films", "films", local=False)
+    with pytest.raises(NotShared):
+        await api.summary(world.bob, ref)
+
+
+async def test_offline_is_said_at_once(world: World) -> None:
+    ref = await shared_and_imported(world)
+    await world.server.stop()
+    rows = [r for r in await world.bob.my_shares() if r.catalog == "films"]
+    assert rows[0].online is False  # a clean stop: offline at once
+    began = time.monotonic()
+    with pytest.raises(CatalogOffline, match="offline"):
+        await api.summary(world.bob, ref)
+    assert time.monotonic() - began < 1
+    world.server = CatalogServer(world.alice, world.alice.home.path, ["films"])
+    await world.server.start()  # so the fixture can stop it again
+    assert (await api.summary(world.bob, ref)).files == 3
+
+
+async def test_two_catalogs_of_one_name_from_two_owners(world: World, tmp_path: Path) -> None:
+    carol, bob = world.carol, world.bob
+    make_media(tmp_path / "carol-media")
+    with Catalogs(carol.home.path) as mine:
+        mine.new("films", "Carol's films", tmp_path / "carol-media")
+    carol_server = CatalogServer(carol, carol.home.path, ["films"])
+    await carol_server.start()
+    try:
+        await shared_and_imported(world)
+        await api.share(carol, "films", key(bob))
+        with pytest.raises(RemoteError, match="another catalog"):
+            await api.import_catalog(bob, "films", key(carol))
+        await api.import_catalog(bob, "films", key(carol), alias="films2")
+        assert (await api.summary(bob, await api.resolve(bob, "films2"))).owner == key(carol)
+        by_owner = await api.resolve(bob, "films", owner=key(carol))
+        assert (await api.summary(bob, by_owner)).description == "Carol's films"
+        assert (await api.summary(bob, await api.resolve(bob, "films"))).owner == key(world.alice)
+    finally:
+        await carol_server.stop()
+
+
+async def test_a_large_catalog_pages(world: World, tmp_path: Path) -> None:
+    alice = world.alice
+    make_media(tmp_path / "big", count=2500)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("big", "", tmp_path / "big")
+        expected = [e.path for e in mine.index.entries("big")]
+    server = CatalogServer(alice, alice.home.path, ["big"])
+    await server.start()
+    try:
+        await api.share(alice, "big", key(world.bob))
+        await api.import_catalog(world.bob, "big", key(alice))
+        ref = await api.resolve(world.bob, "big")
+        pages = [page async for page in api.pages(world.bob, ref, page_size=1000)]
+        assert [len(p.entries) for p in pages] == [1000, 1000, 503]
+        assert [e.path for p in pages for e in p.entries] == expected
+    finally:
+        await server.stop()
+
+
+HOSTILE = {
+    "not json": b"{",
+    "a list": b"[]",
+    "wrong types": json.dumps({"after": 5, "limit": "x"}).encode(),
+    "limit too big": json.dumps({"limit": 10**9}).encode(),
+    "unknown field": json.dumps({"admin": True}).encode(),
+    "traversal prefix": json.dumps({"prefix": "../../etc/"}).encode(),
+    "absolute after": json.dumps({"after": "/etc/passwd"}).encode(),
+    "nul": json.dumps({"prefix": "a\u0000b"}).encode(),
+    "huge": b"{" + b" " * 200_000 + b"}",
+}
+
+
+@pytest.mark.parametrize("endpoint", ["contents", "search", "summary", "nope"])
+@pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_hostile_requests_get_4xx(world: World, endpoint: str, payload: bytes) -> None:
+    me = key(world.alice)
+    subject = subjects.catalog_local(me, "films", endpoint)
+    began = time.monotonic()
+    try:
+        await _nats.request(world.alice.nats, subject, payload)
+    except RemoteError as exc:
+        code = exc.code
+    except ServiceUnavailable:
+        code = 0  # no such endpoint: no responders, at once
+    else:
+        code = 200
+    if endpoint == "nope":
+        assert code == 0
+    else:
+        assert code == 200 if endpoint == "summary" else 400 <= code < 500
+    assert time.monotonic() - began < 1
+    assert (await api.summary(world.alice, await api.resolve(world.alice, "films"))).files == 3
+
+
+async def test_share_refuses_bad_input(world: World) -> None:
+    with pytest.raises(CatalogError, match="own account"):
+        await api.share(world.alice, "films", key(world.alice))
+    with pytest.raises(Exception, match="account public key"):
+        await api.share(world.alice, "films", "bob")
+    with pytest.raises(CatalogError, match="no catalog"):
+        await api.share(world.alice, "music", key(world.bob))
+
+
+async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> None:
+    reply = await world.alice.nats.request("$SRV.PING.natster-catalog", b"", timeout=2)
+    assert json.loads(reply.data)["name"] == "natster-catalog"
+    second_client = await NatsterClient.connect(Home(world.alice.home.path))
+    second = CatalogServer(second_client, world.alice.home.path, ["films"])
+    await second.start()
+    try:
+        ref = await shared_and_imported(world)
+        await world.server.stop()  # one machine goes away; the other still answers
+        world.server = second
+        assert (await api.summary(world.bob, ref)).files == 3
+    finally:
+        pass
+    world.server = second
+    await second_client.nats.flush()
