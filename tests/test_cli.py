@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,18 +31,32 @@ def natster(
 @pytest.fixture
 def hub_process(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     hub_dir = tmp_path / "hub"
+    welcome = tmp_path / "welcome"
+    welcome.mkdir()
+    (welcome / "hello.txt").write_text("welcome")
     proc = subprocess.Popen(
-        [*NATSTER, "hub", "up", "--dir", str(hub_dir), "--port", str(free_port())],
+        [
+            *NATSTER,
+            "hub",
+            "up",
+            "--dir",
+            str(hub_dir),
+            "--port",
+            str(free_port()),
+            "--catalog",
+            str(welcome),
+        ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=(tmp_path / "hub.err").open("w"),
         text=True,
     )
-    deadline = time.monotonic() + 15
-    while not (hub_dir / "run.json").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"hub did not start: {proc.communicate()}")
-        time.sleep(0.05)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # ends if the process dies
+        if line.startswith("invite someone"):  # printed once everything runs
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"hub did not start: {proc.communicate()}")
     try:
         yield hub_dir, proc
     finally:
@@ -95,9 +108,16 @@ def test_the_whole_join_story(
     assert status["accounts"] == 2
 
     rows = json.loads(natster("catalog", "ls", "--json", home=alice).stdout)
-    assert [(r["catalog"], r["to"], r["online"]) for r in rows] == [("hub", me["account"], False)]
+    assert [(r["catalog"], r["to"], r["online"]) for r in rows] == [("hub", me["account"], True)]
     numbers = json.loads(natster("stats", "--json", home=alice).stdout)
-    assert numbers == {"accounts": 3, "catalogs_online": 0, "shares": 2}
+    assert numbers == {"accounts": 3, "catalogs_online": 1, "shares": 2}
+    hub_key = rows[0]["owner"]
+    inbox = json.loads(natster("catalog", "inbox", "--json", home=alice).stdout)
+    assert [(r["catalog"], r["online"]) for r in inbox] == [("hub", True)]
+    imported = natster("catalog", "import", "hub", hub_key, home=alice)
+    assert imported.returncode == 0, imported.stderr
+    listed = json.loads(natster("catalog", "contents", "hub", "--json", home=alice).stdout)
+    assert [e["path"] for e in listed] == ["hello.txt"]
     assert "initialized at" in natster("whoami", home=alice).stdout
     rebuilt = json.loads(natster("hub", "rebuild", "--dir", str(hub_dir), "--json").stdout)
     assert rebuilt["events"] >= 5
@@ -151,7 +171,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
 def test_sigint_stops_the_hub_cleanly(hub_process: tuple[Path, subprocess.Popen[str]]) -> None:
     hub_dir, proc = hub_process
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=15)
+    proc.communicate(timeout=15)
+    err = (hub_dir.parent / "hub.err").read_text()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not (hub_dir / "run.json").exists()

@@ -293,3 +293,58 @@ async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> N
         pass
     world.server = second
     await second_client.nats.flush()
+
+
+async def test_the_hub_catalog_is_served_and_shared_with_everyone(
+    world: World, tmp_path: Path
+) -> None:
+    from natster.client.hub_catalog import serve_hub_catalog
+
+    welcome = tmp_path / "welcome"
+    welcome.mkdir()
+    (welcome / "README.txt").write_text("welcome to this hub")
+    server, client = await serve_hub_catalog(world.hub.dir, world.hub.info.local_url, welcome)
+    try:
+        hub_key = world.hub.dir.load().accounts["hub"]
+        rows = [r for r in await api.inbox(world.bob) if r.catalog == "hub"]
+        assert rows[0].online
+        assert rows[0].owner == hub_key
+        await api.import_catalog(world.bob, "hub", hub_key)
+        ref = await api.resolve(world.bob, "hub")
+        assert await listing(world.bob, ref) == ["README.txt"]
+    finally:
+        await server.stop()
+        await client.close()
+
+
+async def test_a_served_folder_is_watched(world: World) -> None:
+    ref = await shared_and_imported(world)
+    before = (await api.summary(world.bob, ref)).revision
+    (world.media / "new-film.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 10)
+    deadline = time.monotonic() + 3
+    while "new-film.mp4" not in await listing(world.bob, ref):
+        assert time.monotonic() < deadline, "the new file did not show up"
+        await asyncio.sleep(0.1)
+    rows = [r for r in await world.bob.my_shares() if r.catalog == "films"]
+    assert rows[0].revision is not None
+    assert rows[0].revision > before  # the new revision reached the global service
+
+
+async def test_the_hub_catalog_reaches_accounts_made_after_it_started(
+    world: World, tmp_path: Path, join_user: JoinUser
+) -> None:
+    """The hub's server learns of each newcomer from the feed (regression)."""
+    from natster.client.hub_catalog import serve_hub_catalog
+
+    welcome = tmp_path / "welcome"
+    welcome.mkdir()
+    (welcome / "hi.txt").write_text("hi")
+    server, client = await serve_hub_catalog(world.hub.dir, world.hub.info.local_url, welcome)
+    try:
+        async with await NatsterClient.connect(await join_user("dave")) as dave:
+            hub_key = world.hub.dir.load().accounts["hub"]
+            await api.import_catalog(dave, "hub", hub_key)
+            assert await listing(dave, await api.resolve(dave, "hub")) == ["hi.txt"]
+    finally:
+        await server.stop()
+        await client.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from natster._nats import connect
+from natster.client.hub_catalog import serve_hub_catalog
 from natster.hub import HubDir, mint_invite
 from natster.services.global_service.rebuild import rebuild as rebuild_projections
 from natster.services.platform import Platform, start_global
@@ -31,15 +32,25 @@ def up(
     nats_server: str | None = typer.Option(
         None, "--nats-server", help="nats-server binary (else $NATSTER_NATS_SERVER, else bundled)."
     ),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Serve this folder as the hub's catalog, shared with everyone."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Start the hub in the foreground (creating it on first run) until Ctrl-C."""
     setup_logging(verbose)
-    run(_up(dir, host, port, advertise, nats_server))
+    if catalog is not None and not catalog.is_dir():
+        fail(f"{catalog} is not a folder")
+    run(_up(dir, host, port, advertise, nats_server, catalog))
 
 
 async def _up(
-    dir: Path, host: str | None, port: int | None, advertise: str | None, binary: str | None
+    dir: Path,
+    host: str | None,
+    port: int | None,
+    advertise: str | None,
+    binary: str | None,
+    catalog: Path | None,
 ) -> None:
     stop = _stop_on_signals()
     platform = Platform(dir, host=host, port=port, advertise=advertise, nats_server=binary)
@@ -54,9 +65,18 @@ async def _up(
                 f"note: invites carry {info.url}; pass --advertise nats://HOST:PORT "
                 "so others can reach this hub"
             )
+        served = None
+        if catalog is not None:
+            served = await serve_hub_catalog(platform.dir, info.local_url, catalog)
+            out.print(f"serving {catalog} as the hub catalog")
         out.print(f"invite someone: natster hub invite --dir {info.dir}")
-        await stop.wait()
-        err.print("stopping hub")
+        try:
+            await stop.wait()
+        finally:
+            err.print("stopping hub")
+            if served is not None:
+                await served[0].stop()
+                await served[1].close()
     out.print("hub stopped")
 
 

@@ -225,8 +225,12 @@ class GlobalService:
                     f"{self._hub_account}/{HUB_CATALOG}",
                 )
             )
-            await self._feed(
-                [data["account"]], "shared", self._hub_account, HUB_CATALOG, target=data["account"]
+            await self._feed(  # owner and newcomer: the hub's catalog server must know too
+                [self._hub_account, data["account"]],
+                "shared",
+                self._hub_account,
+                HUB_CATALOG,
+                target=data["account"],
             )
         elif event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
             kind = event.kind

@@ -1,0 +1,64 @@
+"""The hub's own catalog (`natster hub up --catalog DIR`), served like anyone's.
+
+The hub's "hub" account is an ordinary natster account whose keys the hub holds; its
+catalog "hub" is shared with every account when it is initialized. This gives that
+account a NATSTER_HOME inside the hub directory and serves the folder with the same
+catalog server everyone uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from natster.catalog import Catalogs
+from natster.hub import HubDir
+from natster.hub.state import now_iso
+from natster.services.catalog_service import CatalogServer
+from natster.services.global_service.service import HUB_CATALOG
+
+from .api import NatsterClient
+from .context import Context, Home
+
+DESCRIPTION = "Welcome material from this hub"
+
+
+def hub_home(hub: HubDir, url: str) -> Home:
+    home = Home(hub.path / "hub-home")
+    creds = hub.creds("hub")
+    context = Context(
+        account=hub.load().accounts["hub"],
+        name="hub",
+        url=url,
+        user=creds.public_key,
+        initialized_at=now_iso(),
+    )
+    if not home.context_file.exists() or home.load().url != url:
+        home.save(context, hub.seed("hub"), creds)
+    return home
+
+
+def prepare(home: Home, folder: Path) -> None:
+    """Make (or refresh) the catalog "hub" from ``folder``."""
+    root = folder.expanduser().resolve()
+    with Catalogs(home.path) as catalogs:
+        if catalogs.index.exists(HUB_CATALOG):
+            if catalogs.info(HUB_CATALOG).root == str(root):
+                catalogs.rescan(HUB_CATALOG)
+                return
+            catalogs.remove(HUB_CATALOG)  # another folder this time
+        catalogs.new(HUB_CATALOG, DESCRIPTION, root)
+
+
+async def serve_hub_catalog(
+    hub: HubDir, url: str, folder: Path
+) -> tuple[CatalogServer, NatsterClient]:
+    home = hub_home(hub, url)
+    prepare(home, folder)
+    client = await NatsterClient.connect(home, reconnect=True)
+    server = CatalogServer(client, home.path, [HUB_CATALOG])
+    try:
+        await server.start()
+    except BaseException:
+        await client.close()
+        raise
+    return server, client
