@@ -1,0 +1,122 @@
+"""Benchmark: paging a 200,000-entry catalog through an import, as a recipient does.
+
+    python bench/contents.py                 # 200,000 entries
+    python bench/contents.py --entries 20000
+
+Prints JSON: per-page latency (p50/p99 ms) for pages of 500 and 2000 entries and for a
+search, and the baseline measured in the same run: a raw NATS request/reply to an echo
+responder on the recipient's own connection. Goal (issue 5): p99 < 50 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from natster.catalog import Catalogs, Entry
+from natster.client import Home, NatsterClient, join
+from natster.client import catalogs as api
+from natster.hub import mint_invite
+from natster.services.catalog_service import CatalogServer
+
+from ._platform import start
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    samples.sort()
+    return {
+        "pages": len(samples),
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(samples[max(0, int(len(samples) * 0.99) - 1)], 3),
+        "max_ms": round(samples[-1], 3),
+    }
+
+
+async def page_all(client: NatsterClient, ref: api.CatalogRef, size: int, **kw: Any) -> list[float]:
+    samples = []
+    after = ""
+    endpoint = "search" if kw.get("text") else "contents"
+    while True:
+        began = time.perf_counter()
+        data = await api._request(client, ref, endpoint, {"after": after, "limit": size, **kw})
+        samples.append((time.perf_counter() - began) * 1000)
+        if data["next"] is None:
+            return samples
+        after = data["next"]
+
+
+async def main(entries: int) -> dict[str, object]:
+    base = Path(tempfile.mkdtemp(prefix="natster-bench-contents-"))
+    platform = await start(base / "hub")
+    try:
+        homes = {}
+        for name in ("alice", "bob"):
+            homes[name] = Home(base / name)
+            await join((await mint_invite(platform.dir, 600)).encode(), home=homes[name], name=name)
+        (base / "media").mkdir()
+        with Catalogs(homes["alice"].path) as mine:
+            mine.new("big", "a big catalog", base / "media")
+            with mine.index.transaction():
+                for start_at in range(0, entries, 10_000):
+                    mine.index.put(
+                        "big",
+                        [
+                            Entry(
+                                f"folder{i // 1000:03}/file {i:07}.mkv",
+                                i,
+                                i,
+                                f"{i:064x}",
+                                "video/x-matroska",
+                                "",
+                            )
+                            for i in range(start_at, min(entries, start_at + 10_000))
+                        ],
+                    )
+        async with (
+            await NatsterClient.connect(homes["alice"]) as alice,
+            await NatsterClient.connect(homes["bob"]) as bob,
+        ):
+            server = CatalogServer(alice, homes["alice"].path, ["big"])
+            await server.start()
+            try:
+                await api.share(alice, "big", bob.account)
+                await api.import_catalog(bob, "big", alice.account)
+                ref = await api.resolve(bob, "big")
+
+                async def echo(msg: Any) -> None:
+                    await msg.respond(b'{"code":200,"data":null}')
+
+                await bob.nats.subscribe("bench.echo", cb=echo)
+                baseline = []
+                for _ in range(400):
+                    began = time.perf_counter()
+                    await bob.nats.request("bench.echo", b"{}", timeout=5)
+                    baseline.append((time.perf_counter() - began) * 1000)
+                result: dict[str, object] = {
+                    "entries": entries,
+                    "baseline_raw_request": stats(baseline),
+                    "pages_of_500": stats(await page_all(bob, ref, 500)),
+                    "pages_of_2000": stats(await page_all(bob, ref, 2000)),
+                    "search_pages_of_500": stats(await page_all(bob, ref, 500, text="file 01")),
+                }
+            finally:
+                await server.stop()
+        worst = max(result[k]["p99_ms"] for k in ("pages_of_500", "pages_of_2000"))  # type: ignore[index]
+        result["goal_p99_lt_50ms"] = worst < 50
+        return result
+    finally:
+        await platform.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=200_000)
+    print(json.dumps(asyncio.run(main(parser.parse_args().entries)), indent=2))
