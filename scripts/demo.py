@@ -6,6 +6,7 @@ and the users it made. Ctrl-C stops everything cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,18 +25,19 @@ def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def natster(*args: str, home: Path | None = None) -> str:
+def natster(*args: str, home: Path | None = None, quiet: bool = False) -> str:
     env = dict(os.environ)
     if home is not None:
         env["NATSTER_HOME"] = str(home)
     shown = f"NATSTER_HOME={home.relative_to(ROOT)} " if home else ""
     words = " ".join(a if len(a) < 60 else a[:40] + "..." for a in args)
-    print(f"$ {shown}natster {words}")
+    if not quiet:
+        print(f"$ {shown}natster {words}")
     result = subprocess.run([*NATSTER, *args], env=env, text=True, capture_output=True, check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         raise SystemExit(result.returncode)
-    if result.stdout.strip() and args[:2] != ("hub", "invite"):
+    if result.stdout.strip() and args[:2] != ("hub", "invite") and not quiet:
         print(result.stdout.rstrip())
     return result.stdout
 
@@ -68,19 +70,71 @@ def join(name: str) -> Path:
     return home
 
 
+def account_of(home: Path) -> str:
+    return str(json.loads((home / "context.json").read_text())["account"])
+
+
+def make_media() -> Path:
+    media = DEMO / "media"
+    (media / "notes").mkdir(parents=True, exist_ok=True)
+    (media / "notes" / "welcome.txt").write_text("Hello from alice's machine.\n")
+    (media / "notes" / "recipe.md").write_text("# Pancakes\n\nFlour, milk, eggs.\n")
+    (media / "data.bin").write_bytes(bytes(range(256)) * 64)
+    return media
+
+
+def serve(home: Path, catalog: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, NATSTER_HOME=str(home))
+    print(f"$ NATSTER_HOME={home.relative_to(ROOT)} natster catalog serve {catalog} &")
+    log = (DEMO / f"serve-{catalog}.out").open("wb")
+    proc = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", catalog], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 15
+    while b"serving" not in (DEMO / f"serve-{catalog}.out").read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the catalog server did not start")
+        time.sleep(0.05)
+    return proc
+
+
 def main() -> None:
     DEMO.mkdir(exist_ok=True)
     hub = start_hub()
+    server = None
     try:
-        homes = [join(name) for name in ("alice", "bob")]
-        for home in homes:
+        alice, bob = (join(name) for name in ("alice", "bob"))
+        for home in (alice, bob):
             say(f"who is {home.name}?")
             natster("whoami", home=home)
+        say("alice turns a folder into a catalog")
+        media = make_media()
+        if (alice / "catalogs.db").exists() and "demo" in natster(
+            "catalog", "local", "--json", home=alice, quiet=True
+        ):
+            natster("catalog", "rescan", "demo", home=alice)
+        else:
+            natster("catalog", "new", "demo", "Alice's demo media", str(media), home=alice)
+        say("alice shares it with bob and serves it")
+        natster("catalog", "share", "demo", account_of(bob), home=alice)
+        server = serve(alice, "demo")
+        say("bob finds it in his inbox, imports it and looks inside")
+        natster("catalog", "inbox", home=bob)
+        rows = json.loads(natster("catalog", "ls", "--json", home=bob, quiet=True))
+        if not any(r["catalog"] == "demo" and r["imported"] for r in rows):
+            natster("catalog", "import", "demo", account_of(alice), home=bob)
+        natster("catalog", "ls", home=bob)
+        natster("catalog", "contents", "demo", home=bob)
         say("the hub")
         natster("hub", "status", "--dir", str(HUB))
+        natster("stats", home=bob)
     except KeyboardInterrupt:
         print("\ninterrupted")
     finally:
+        if server is not None:
+            say("alice stops serving")
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
         say("stopping the hub")
         hub.send_signal(signal.SIGTERM)
         hub.wait(timeout=15)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +206,28 @@ def test_catalog_commands(tmp_path: Path) -> None:
     assert "no catalog" in line
     assert natster("catalog", "rm", "films", home=home).returncode == 0
     assert (media / "sub" / "a.txt").read_text() == "hello"
+
+
+def test_a_killed_hub_leaves_no_server_behind(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, proc = hub_process
+    server_pid = json.loads((hub_dir / "run.json").read_text())["server_pid"]
+    proc.kill()  # no chance to clean up
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{server_pid}").exists():
+        status = Path(f"/proc/{server_pid}/status").read_text()
+        if "State:\tZ" in status:  # exited, waiting for its reaper
+            break
+        assert time.monotonic() < deadline, "nats-server outlived its hub"
+        time.sleep(0.05)
+    again = subprocess.Popen([*NATSTER, "hub", "up", "--dir", str(hub_dir)],
+                             stdout=subprocess.PIPE, stderr=(tmp_path / "again.err").open("w"),
+                             text=True)
+    try:
+        assert again.stdout is not None
+        assert any(line.startswith("invite someone") for line in again.stdout)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=15)

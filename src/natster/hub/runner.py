@@ -20,7 +20,7 @@ from . import claims as platform_claims
 from .account_service import AccountService
 from .binary import find_nats_server
 from .resolver import Resolver
-from .server import NatsServer, render_config
+from .server import NatsServer, render_config, stop_leftover
 from .state import HubConfig, HubDir, RunState, now_iso
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ class Hub:
 
     async def _start(self, binary: Path) -> HubInfo:
         hub = self.dir
+        stale = hub.stale_run_state()
+        if stale is not None and stop_leftover(stale.server_pid, hub.server_conf):
+            log.warning("stopped nats-server %d left running by a crashed hub", stale.server_pid)
         created = not hub.exists()
         if created:
             config = hub.create(self._host or DEFAULT_HOST, self._port or DEFAULT_PORT)

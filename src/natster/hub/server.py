@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
+import os
 import signal
+import sys
+import time
 from pathlib import Path
 
 from natster import limits
@@ -52,6 +57,35 @@ def render_config(hub: HubDir, host: str, port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: have the kernel send SIGTERM to nats-server when natster itself dies."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_leftover(pid: int, conf: Path) -> bool:
+    """Stop a nats-server that a crashed natster left running for this very hub.
+
+    Only a process whose command line names this hub's config is touched.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if str(conf).encode() not in cmdline or not any(b"nats-server" in a for a in cmdline):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
 class NatsServer:
     """A running nats-server child process."""
 
@@ -74,6 +108,7 @@ class NatsServer:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
                 start_new_session=True,  # Ctrl-C reaches natster, which stops the server
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 
     @property

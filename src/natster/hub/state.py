@@ -204,6 +204,14 @@ class HubDir:
             return None
         return state
 
+    def stale_run_state(self) -> RunState | None:
+        """The run state a crashed hub left behind (its natster process is gone)."""
+        try:
+            state = RunState.model_validate_json(self.run_file.read_bytes())
+        except (OSError, ValidationError):
+            return None
+        return None if _pid_alive(state.pid) else state
+
     def require_running(self) -> RunState:
         state = self.run_state()
         if state is None:
