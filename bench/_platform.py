@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from natster import _nats
 from natster import events as ev
@@ -100,3 +102,29 @@ async def wait_applied(service: GlobalService, seq: int, timeout: float = 900) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"projections stuck at {service.mirror.applied}")
         await asyncio.sleep(0.1)
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    samples = sorted(samples_ms)
+    return {
+        "count": len(samples),
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(samples[max(0, int(len(samples) * 0.99) - 1)], 3),
+        "max_ms": round(samples[-1], 3),
+    }
+
+
+async def echo_baseline(nc: Any, count: int) -> dict[str, float]:
+    """The same-run baseline: raw request/reply to an echo responder on ``nc``."""
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(b'{"code":200,"data":null}')
+
+    sub = await nc.subscribe("bench.echo", cb=echo)
+    samples = []
+    for _ in range(count):
+        began = time.perf_counter()
+        await nc.request("bench.echo", b"{}", timeout=5)
+        samples.append((time.perf_counter() - began) * 1000)
+    await sub.unsubscribe()
+    return percentiles(samples)

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,17 +25,7 @@ from natster.client import catalogs as api
 from natster.hub import mint_invite
 from natster.services.catalog_service import CatalogServer
 
-from ._platform import start
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    samples.sort()
-    return {
-        "pages": len(samples),
-        "p50_ms": round(statistics.median(samples), 3),
-        "p99_ms": round(samples[max(0, int(len(samples) * 0.99) - 1)], 3),
-        "max_ms": round(samples[-1], 3),
-    }
+from ._platform import echo_baseline, percentiles, start
 
 
 async def page_all(client: NatsterClient, ref: api.CatalogRef, size: int, **kw: Any) -> list[float]:
@@ -90,21 +79,14 @@ async def main(entries: int) -> dict[str, object]:
                 await api.import_catalog(bob, "big", alice.account)
                 ref = await api.resolve(bob, "big")
 
-                async def echo(msg: Any) -> None:
-                    await msg.respond(b'{"code":200,"data":null}')
-
-                await bob.nats.subscribe("bench.echo", cb=echo)
-                baseline = []
-                for _ in range(400):
-                    began = time.perf_counter()
-                    await bob.nats.request("bench.echo", b"{}", timeout=5)
-                    baseline.append((time.perf_counter() - began) * 1000)
                 result: dict[str, object] = {
                     "entries": entries,
-                    "baseline_raw_request": stats(baseline),
-                    "pages_of_500": stats(await page_all(bob, ref, 500)),
-                    "pages_of_2000": stats(await page_all(bob, ref, 2000)),
-                    "search_pages_of_500": stats(await page_all(bob, ref, 500, text="file 01")),
+                    "baseline_raw_request": await echo_baseline(bob.nats, 400),
+                    "pages_of_500": percentiles(await page_all(bob, ref, 500)),
+                    "pages_of_2000": percentiles(await page_all(bob, ref, 2000)),
+                    "search_pages_of_500": percentiles(
+                        await page_all(bob, ref, 500, text="file 01")
+                    ),
                 }
             finally:
                 await server.stop()

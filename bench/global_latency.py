@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from natster import events as ev
 from natster.client import Home, NatsterClient, join
 from natster.hub import mint_invite
 
-from ._platform import load, start, wait_applied
+from ._platform import echo_baseline, load, percentiles, start, wait_applied
 
 
 async def timed(call: Callable[[], Awaitable[Any]], count: int) -> dict[str, float]:
@@ -35,12 +34,7 @@ async def timed(call: Callable[[], Awaitable[Any]], count: int) -> dict[str, flo
         began = time.perf_counter()
         await call()
         samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 3),
-        "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 3),
-        "max_ms": round(samples[-1], 3),
-    }
+    return percentiles(samples)
 
 
 async def main(accounts: int, shares: int, count: int) -> dict[str, object]:
@@ -66,11 +60,7 @@ async def main(accounts: int, shares: int, count: int) -> dict[str, object]:
             await wait_applied(service, ack.seq)
             await nc.close()
 
-            async def echo(msg: Any) -> None:
-                await msg.respond(b'{"code":200,"data":null}')
-
-            await me.nats.subscribe("bench.echo", cb=echo)
-            baseline = await timed(lambda: me.nats.request("bench.echo", b"{}", timeout=5), count)
+            baseline = await echo_baseline(me.nats, count)
             rows = len(await me.my_shares())
             result = {
                 "loaded": loaded,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from natster import limits
+from natster.wire import AccountField, CatalogField
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
 STREAM = "NATSTER_EVENTS"
@@ -39,8 +40,8 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-AccountKey = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
-CatalogName = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
+AccountKey = AccountField
+CatalogName = CatalogField
 
 
 class AccountInitialized(_Data):

@@ -18,6 +18,11 @@ from natster.errors import RemoteError
 M = TypeVar("M", bound=BaseModel)
 
 
+# Fields shared by requests and events: an account public key, a catalog name.
+AccountField = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
+CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -107,10 +112,6 @@ class AccountInfo(BaseModel):
     imports: list[str]
     exports: list[str]
     catalogs: list[ImportedCatalog] = []
-
-
-CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
-AccountField = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
 
 
 class ImportAddRequest(Request):

@@ -15,6 +15,19 @@ def _tp(name: str, subject: str, kind: str, **extra: object) -> Export:
     )
 
 
+def _own(name: str, kind: str, exporter: str, export: str, local: str, account: str) -> Import:
+    """An import of a token-position export, with ``account``'s own key in token 1."""
+    return Import.model_validate(
+        {
+            "name": name,
+            "type": kind,
+            "account": exporter,
+            "subject": subjects.for_account(export, account),
+            "local_subject": local,
+        }
+    )
+
+
 def user_account(account: str, name: str, *, accounts: str, global_: str) -> AccountClaims:
     """A natster user's account: the catalog exports, and imports of the hub's services.
 
@@ -25,27 +38,23 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
         _tp("natster-media", subjects.MEDIA_EXPORT, "stream"),
     ]
     imports = [
-        Import(
-            name="natster-accounts",
-            type="service",
-            account=accounts,
-            subject=subjects.for_account(subjects.ACCOUNTS_EXPORT, account),
-            local_subject=subjects.ACCOUNTS_LOCAL,
+        _own(
+            "natster-accounts",
+            "service",
+            accounts,
+            subjects.ACCOUNTS_EXPORT,
+            subjects.ACCOUNTS_LOCAL,
+            account,
         ),
-        Import(
-            name="natster-global",
-            type="service",
-            account=global_,
-            subject=subjects.for_account(subjects.GLOBAL_EXPORT, account),
-            local_subject=subjects.GLOBAL_LOCAL,
+        _own(
+            "natster-global",
+            "service",
+            global_,
+            subjects.GLOBAL_EXPORT,
+            subjects.GLOBAL_LOCAL,
+            account,
         ),
-        Import(
-            name="natster-feed",
-            type="stream",
-            account=global_,
-            subject=subjects.for_account(subjects.FEED_EXPORT, account),
-            local_subject=subjects.FEED_LOCAL,
-        ),
+        _own("natster-feed", "stream", global_, subjects.FEED_EXPORT, subjects.FEED_LOCAL, account),
     ]
     return AccountClaims(
         sub=account,
@@ -123,12 +132,13 @@ def accounts_account(account: str, *, global_: str) -> AccountClaims:
         name="natster-accounts",
         nats=AccountNats(
             imports=[
-                Import(
-                    name="natster-global",
-                    type="service",
-                    account=global_,
-                    subject=subjects.for_account(subjects.GLOBAL_EXPORT, account),
-                    local_subject=subjects.GLOBAL_LOCAL,
+                _own(
+                    "natster-global",
+                    "service",
+                    global_,
+                    subjects.GLOBAL_EXPORT,
+                    subjects.GLOBAL_LOCAL,
+                    account,
                 )
             ],
             exports=[
