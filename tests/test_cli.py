@@ -231,3 +231,36 @@ def test_a_killed_hub_leaves_no_server_behind(
     finally:
         again.send_signal(signal.SIGTERM)
         again.wait(timeout=15)
+
+
+def test_serve_logs_json_and_stops_on_ctrl_c(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, _ = hub_process
+    alice = tmp_path / "alice"
+    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
+    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.txt").write_text("a")
+    assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
+    errors = (tmp_path / "serve.err").open("w")
+    server = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", "films", "--log-format", "json"],
+        env={**os.environ, "NATSTER_HOME": str(alice)},
+        stdout=subprocess.PIPE, stderr=errors, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "serving films" in server.stdout.readline()
+        numbers = json.loads(natster("stats", "--json", home=alice).stdout)
+        assert numbers["catalogs_online"] == 2  # the hub's catalog, and now alice's films
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=15)
+    assert server.returncode == 0
+    logs = [json.loads(line) for line in (tmp_path / "serve.err").read_text().splitlines()]
+    messages = [entry["message"] for entry in logs]
+    assert "serving films" in messages
+    assert "stopped serving films" in messages
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)

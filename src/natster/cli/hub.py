@@ -14,7 +14,17 @@ from natster.hub import HubDir, mint_invite
 from natster.services.global_service.rebuild import rebuild as rebuild_projections
 from natster.services.platform import Platform, start_global
 
-from ._out import err, fail, out, parse_duration, print_fields, print_json, run, setup_logging
+from ._out import (
+    LogFormatOption,
+    err,
+    fail,
+    out,
+    parse_duration,
+    print_fields,
+    print_json,
+    run,
+    setup_logging,
+)
 
 app = typer.Typer(help="Run a natster hub and invite people to it.", no_args_is_help=True)
 
@@ -36,9 +46,10 @@ def up(
         None, "--catalog", help="Serve this folder as the hub's catalog, shared with everyone."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    log_format: str = LogFormatOption,
 ) -> None:
     """Start the hub in the foreground (creating it on first run) until Ctrl-C."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     if catalog is not None and not catalog.is_dir():
         fail(f"{catalog} is not a folder")
     run(_up(dir, host, port, advertise, nats_server, catalog))
@@ -128,9 +139,10 @@ def status(
 def global_(
     dir: Path = DirOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    log_format: str = LogFormatOption,
 ) -> None:
     """Run one more global service instance for a running hub, until Ctrl-C."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     run(_global(HubDir(dir.expanduser().resolve())))
 
 

@@ -14,7 +14,7 @@ from natster.client import Home, NatsterClient
 from natster.client import catalogs as api
 from natster.services.catalog_service import CatalogServer
 
-from ._out import out, print_json, run, setup_logging
+from ._out import LogFormatOption, out, print_json, run, setup_logging
 from .catalog import app, human_size
 
 JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
@@ -125,9 +125,10 @@ async def _contents(name: str, owner: str | None, prefix: str, search: str, as_j
 def serve(
     names: list[str] = typer.Argument(..., help="One or more of my catalogs."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    log_format: str = LogFormatOption,
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     run(_serve(names))
 
 
