@@ -222,9 +222,12 @@ def test_a_killed_hub_leaves_no_server_behind(
             break
         assert time.monotonic() < deadline, "nats-server outlived its hub"
         time.sleep(0.05)
-    again = subprocess.Popen([*NATSTER, "hub", "up", "--dir", str(hub_dir)],
-                             stdout=subprocess.PIPE, stderr=(tmp_path / "again.err").open("w"),
-                             text=True)
+    again = subprocess.Popen(
+        [*NATSTER, "hub", "up", "--dir", str(hub_dir)],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "again.err").open("w"),
+        text=True,
+    )
     try:
         assert again.stdout is not None
         assert any(line.startswith("invite someone") for line in again.stdout)
@@ -248,7 +251,9 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     server = subprocess.Popen(
         [*NATSTER, "catalog", "serve", "films", "--log-format", "json"],
         env={**os.environ, "NATSTER_HOME": str(alice)},
-        stdout=subprocess.PIPE, stderr=errors, text=True,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
     )
     try:
         assert server.stdout is not None
