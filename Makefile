@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
