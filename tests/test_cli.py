@@ -269,3 +269,49 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     assert "serving films" in messages
     assert "stopped serving films" in messages
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)
+
+
+def test_download_a_file_and_mirror_a_catalog(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, _ = hub_process
+    alice = tmp_path / "alice"
+    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
+    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    media = tmp_path / "media"
+    (media / "sub").mkdir(parents=True)
+    (media / "a.txt").write_text("alpha")
+    (media / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
+    server = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", "films"],
+        env={**os.environ, "NATSTER_HOME": str(alice)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "serving" in server.stdout.readline()
+        got = natster(
+            "catalog", "download", "films", "sub/b.bin", str(tmp_path / "b.bin"), home=alice
+        )
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.strip().endswith("b.bin")
+        assert (tmp_path / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
+        mirror = tmp_path / "mirror"
+        assert (
+            natster("catalog", "download", "films", "--all", str(mirror), home=alice).returncode
+            == 0
+        )
+        assert (mirror / "a.txt").read_text() == "alpha"
+        assert (mirror / "sub" / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
+        before = (mirror / "a.txt").stat().st_mtime_ns
+        again = natster("catalog", "download", "films", "--all", str(mirror), home=alice)
+        assert again.returncode == 0
+        assert (mirror / "a.txt").stat().st_mtime_ns == before  # verified, not fetched again
+        line = _one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
+        assert "no file" in line
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=15)

@@ -26,7 +26,7 @@ def endpoint(handler: Handler) -> Callable[[MicroRequest], Awaitable[None]]:
     async def serve(request: MicroRequest) -> None:
         try:
             data = await handler(request.subject, request.data)
-            reply = wire.ok(data)
+            reply = data if isinstance(data, bytes) else wire.ok(data)  # bytes go out raw
         except wire.BadRequest as exc:
             reply = wire.fail(exc.code, str(exc))
         except NatsterError as exc:

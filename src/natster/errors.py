@@ -113,6 +113,18 @@ class NotShared(CatalogError):
     """That catalog is not shared with you (or no longer)."""
 
 
+class TransferError(CatalogError):
+    """The download failed."""
+
+
+class IntegrityError(TransferError):
+    """The downloaded file does not match the catalog's hash: nothing was kept."""
+
+
+class TransferStalled(TransferError):
+    """The download stalled: the catalog server stopped answering."""
+
+
 class UnsafePath(CatalogError):
     """That path is not a safe path inside a catalog."""
 

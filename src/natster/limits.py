@@ -59,3 +59,13 @@ READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to cat
 CONTENTS_PAGE = 500  # entries per contents page by default
 CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
 SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often
+
+# Transfers
+CHUNK_SIZE = 256 * 1024  # bytes of file per chunk by default
+MIN_CHUNK_SIZE = 64 * 1024
+MAX_CHUNK_SIZE = 1024 * 1024 - 4096  # a sealed chunk stays under the 1 MiB max_payload
+TRANSFER_WINDOW = 8  # chunk requests in flight per download (flow control)
+TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long
+MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
+CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...
+CHUNK_RETRIES = 3  # ...this many times, then the download fails as stalled

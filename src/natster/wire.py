@@ -266,3 +266,47 @@ class Stats(BaseModel):
     accounts: int
     catalogs_online: int
     shares: int
+
+
+# --- transfers ----------------------------------------------------------------------------
+
+HashField = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+
+
+class TransferOpenRequest(Request):
+    """``<catalog>.transfer-open``: start sending me the file with this hash."""
+
+    hash: str = HashField
+    xkey: str = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
+    chunk_size: int = Field(
+        default=limits.CHUNK_SIZE, ge=limits.MIN_CHUNK_SIZE, le=limits.MAX_CHUNK_SIZE
+    )
+
+
+class TransferOpened(BaseModel):
+    transfer: str
+    xkey: str  # the server's fresh xkey for this transfer only
+    size: int
+    chunk_size: int
+    chunks: int
+    path: str
+
+
+class TransferChunkRequest(Request):
+    """``<catalog>.transfer-chunk``: chunk ``index`` of my transfer (any order: random access).
+
+    The reply is the chunk sealed in the xkv1 format with associated data
+    ``"<transfer>:<index>"``, or an error envelope (JSON).
+    """
+
+    transfer: str = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+    index: int = Field(ge=0, le=2**40)
+
+
+class TransferCloseRequest(Request):
+    transfer: str = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+
+
+def chunk_aad(transfer: str, index: int) -> bytes:
+    """What a chunk's seal is bound to: it opens only in its own transfer and place."""
+    return f"{transfer}:{index}".encode()

@@ -54,3 +54,35 @@ class ScanBar:
         if self._task is not None:
             self._done += files
             self._progress.update(self._task, advance=size, done=self._done)
+
+
+class TransferBar:
+    """Bytes, rate and ETA of the file being downloaded, on stderr."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TransferBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def start(self, label: str, size: int) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(label, total=size or 1)
+
+    def update(self, done: int, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=done, total=total or 1)

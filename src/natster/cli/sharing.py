@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -12,9 +13,12 @@ from rich.table import Table
 
 from natster.client import Home, NatsterClient
 from natster.client import catalogs as api
+from natster.client.download import download as download_file
+from natster.client.download import find_entry, verified
 from natster.services.catalog_service import CatalogServer
 
-from ._out import LogFormatOption, out, print_json, run, setup_logging
+from ._out import LogFormatOption, fail, out, print_json, run, setup_logging
+from ._progress import TransferBar
 from .catalog import app, human_size
 
 JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
@@ -119,6 +123,48 @@ async def _contents(name: str, owner: str | None, prefix: str, search: str, as_j
                 count += 1
         out.print(table)
         out.print(f"{count} files")
+
+
+@app.command()
+def download(
+    name: str,
+    hash_or_path: str = typer.Argument(None, help="A file's path in the catalog, or its sha256."),
+    output: Path = typer.Argument(None, help="Where to save it [default: its name, here]."),
+    owner: str = OwnerOption,
+    all_: Path = typer.Option(None, "--all", help="Mirror the whole catalog into this folder."),
+) -> None:
+    """Download a file (or --all of them): encrypted, verified, resumable."""
+    if (hash_or_path is None) == (all_ is None):
+        fail("give a file (path or hash), or --all DIR")
+    for path in run(_download(name, owner, hash_or_path, output, all_)):
+        out.print(str(path), highlight=False, markup=False)
+
+
+async def _download(
+    name: str, owner: str | None, wanted: str | None, output: Path | None, mirror: Path | None
+) -> list[Path]:
+    async with await NatsterClient.connect() as client:
+        ref = await api.resolve(client, name, owner)
+        if mirror is None:
+            entry = await find_entry(client, ref, wanted or "")
+            target = output or Path(entry.path.rsplit("/", 1)[-1])
+            if target.is_dir():
+                target = target / entry.path.rsplit("/", 1)[-1]
+            entries = [(entry, target)]
+        else:
+            entries = [
+                (e, mirror / e.path) async for page in api.pages(client, ref) for e in page.entries
+            ]
+        done = []
+        with TransferBar() as bar:
+            for entry, target in entries:
+                if mirror is not None and verified(target, entry.hash):
+                    done.append(target)  # already here, verified
+                    continue
+                bar.start(entry.path, entry.size)
+                await download_file(client, ref, entry, target, progress=bar.update)
+                done.append(target)
+        return done
 
 
 @app.command()

@@ -27,10 +27,12 @@ from natster._service import endpoint
 from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
 from natster.errors import NatsterError, UnsafePath
 
+from .transfer import Transfers
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ENDPOINTS = ("summary", "contents", "search")
+ENDPOINTS = ("summary", "contents", "search", "transfer-open", "transfer-chunk", "transfer-close")
 
 
 class Platform(Protocol):
@@ -95,6 +97,7 @@ class CatalogServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._revisions: dict[str, int] = {}
+        self.transfers = Transfers()
 
     async def _in_db(self, fn: Callable[[Catalogs], T]) -> T:
         def run() -> T:
@@ -136,6 +139,7 @@ class CatalogServer:
             await self._beat(name)
             self._tasks.append(asyncio.create_task(self._watch(name)))
         self._tasks.append(asyncio.create_task(self._heartbeats()))
+        self._tasks.append(asyncio.create_task(self._reap()))
         log.info("serving %s", ", ".join(self.names))
 
     async def stop(self) -> None:
@@ -151,6 +155,7 @@ class CatalogServer:
         for name in self.names:
             with contextlib.suppress(NatsterError):
                 await self._client.heartbeat(name, self._revisions.get(name, 0), online=False)
+        self.transfers.close_all()
         self._db.shutdown(wait=True)
         log.info("stopped serving %s", ", ".join(self.names))
 
@@ -179,6 +184,14 @@ class CatalogServer:
                 await self._beat(name)  # publishes the new revision at once
 
         await watch_catalog(self._home, name, changed, self._stop)
+
+    async def _reap(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 5)
+            freed = self.transfers.reap()
+            if freed:
+                log.info("freed %d abandoned transfers", freed)
 
     async def _follow_feed(self) -> None:
         while not self._stop.is_set():
@@ -222,7 +235,33 @@ class CatalogServer:
             ).model_dump()
         if action in ("contents", "search"):
             return await self._page(catalog, action, payload)
+        if action == "transfer-chunk":  # the hot path: checked above, then straight to disk
+            request = wire.parse_request(payload, wire.TransferChunkRequest)
+            return await self.transfers.chunk(requester, request)
+        if action == "transfer-open":
+            return await self._open_transfer(requester, catalog, payload)
+        if action == "transfer-close":
+            closing = wire.parse_request(payload, wire.TransferCloseRequest)
+            self.transfers.close(requester, closing.transfer)
+            return {"closed": True}
         raise wire.BadRequest("unknown endpoint", 404)
+
+    async def _open_transfer(self, requester: str, catalog: str, payload: bytes) -> Any:
+        request = wire.parse_request(payload, wire.TransferOpenRequest)
+
+        def find(c: Catalogs) -> tuple[str, str, int] | None:
+            entries = c.index.by_hash(catalog, request.hash)
+            if not entries:
+                return None
+            return c.index.root_and_revision(catalog)[0], entries[0].path, entries[0].size
+
+        found = await self._in_db(find)
+        if found is None:
+            raise wire.BadRequest("no file in that catalog has that hash", 404)
+        root, path, size = found
+        opened = self.transfers.open(requester, catalog, root, path, size, request)
+        log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
+        return opened.model_dump()
 
     async def _page(self, catalog: str, action: str, payload: bytes) -> Any:
         request = wire.parse_request(payload or b"{}", wire.ContentsRequest)

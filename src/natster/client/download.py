@@ -1,0 +1,197 @@
+"""Receiving files: windowed, verified, resumable downloads over the transfer protocol.
+
+The file grows in ``<name>.part`` and appears at its final path only when complete and
+its sha256 matches the catalog: a failed or tampered download never replaces anything.
+An interrupted download continues from what the ``.part`` file holds (re-hashed, so a
+damaged part cannot sneak in), even across a restart of the catalog server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+
+from natster import limits, wire
+from natster.errors import (
+    CryptoError,
+    IntegrityError,
+    NatsterError,
+    RemoteError,
+    ServiceUnavailable,
+    TransferError,
+    TransferStalled,
+)
+from natster.security import Channel, XKey
+
+from .api import NatsterClient
+from .catalogs import CatalogRef, _request, pages
+
+Progress = Callable[[int, int], None]  # (bytes done, total bytes)
+READ_BLOCK = 1024 * 1024
+
+
+async def find_entry(client: NatsterClient, ref: CatalogRef, hash_or_path: str) -> wire.EntryRow:
+    """The catalog entry with that sha256 (hex), or at that path."""
+    is_hash = len(hash_or_path) == 64 and all(c in "0123456789abcdef" for c in hash_or_path)
+    prefix = "" if is_hash else hash_or_path.rsplit("/", 1)[0] + "/" if "/" in hash_or_path else ""
+    async for page in pages(client, ref, prefix=prefix):
+        for entry in page.entries:
+            if (entry.hash == hash_or_path) if is_hash else (entry.path == hash_or_path):
+                return entry
+    raise TransferError(f"no file in that catalog has the path or hash {hash_or_path!r}")
+
+
+def _sha256_of(path: Path, length: int) -> Any:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        remaining = length
+        while remaining:
+            block = handle.read(min(READ_BLOCK, remaining))
+            if not block:
+                break
+            digest.update(block)
+            remaining -= len(block)
+    return digest
+
+
+def verified(path: Path, expected: str) -> bool:
+    return path.is_file() and _sha256_of(path, path.stat().st_size).hexdigest() == expected
+
+
+class _Session:
+    """One open transfer: its id and its key, replaced when the server restarts."""
+
+    def __init__(self, client: NatsterClient, ref: CatalogRef, entry: wire.EntryRow) -> None:
+        self.client, self.ref, self.entry = client, ref, entry
+        self.opened: wire.TransferOpened | None = None
+        self.channel: Channel | None = None
+        self._reopening = asyncio.Lock()
+
+    async def reopen(self, stale: str | None) -> None:
+        """Open a new transfer, once, however many chunk tasks found the old one gone."""
+        async with self._reopening:
+            if self.opened is None or self.opened.transfer == stale:
+                await self.open()
+
+    async def open(self) -> wire.TransferOpened:
+        key = XKey.create()  # fresh for every transfer: never reused
+        body = wire.TransferOpenRequest(hash=self.entry.hash, xkey=key.public_key)
+        data = await _request(self.client, self.ref, "transfer-open", body.model_dump())
+        opened = wire.TransferOpened.model_validate(data)
+        if opened.size != self.entry.size:
+            raise TransferError("the server's file is not the catalog's: ask for a rescan")
+        self.opened, self.channel = opened, key.channel(opened.xkey)
+        return opened
+
+    async def chunk(self, index: int) -> bytes:
+        opened, channel = self.opened, self.channel
+        if opened is None or channel is None:
+            raise TransferError("no open transfer")
+        body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
+        subject = self.ref.subject(self.client.account, "transfer-chunk")
+        try:
+            reply = await self.client.nats.request(
+                subject, body.model_dump_json().encode(), timeout=limits.CHUNK_TIMEOUT_S
+            )
+        except nats.errors.NoRespondersError as exc:
+            raise ServiceUnavailable("the catalog server is gone") from exc
+        data = reply.data
+        if not data.startswith(b"xkv1"):
+            wire.unwrap(data)  # raises the server's error
+            raise TransferError("the server sent a chunk natster cannot read")
+        try:
+            plain = channel.open(data, aad=wire.chunk_aad(opened.transfer, index))
+        except CryptoError as exc:
+            raise IntegrityError(
+                f"chunk {index} failed its check (tampered with, replayed or misplaced): "
+                "nothing was kept"
+            ) from exc
+        expected = min(opened.chunk_size, opened.size - index * opened.chunk_size)
+        if len(plain) != expected:
+            raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
+        return plain
+
+    async def close(self) -> None:
+        if self.opened is not None:
+            body = wire.TransferCloseRequest(transfer=self.opened.transfer)
+            with contextlib.suppress(NatsterError, nats.errors.Error):
+                await _request(self.client, self.ref, "transfer-close", body.model_dump())
+
+
+async def download(
+    client: NatsterClient,
+    ref: CatalogRef,
+    entry: wire.EntryRow,
+    final: Path,
+    progress: Progress | None = None,
+    window: int = limits.TRANSFER_WINDOW,
+) -> int:
+    """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    session = _Session(client, ref, entry)
+    opened = await session.open()
+    size, chunk_size = opened.size, opened.chunk_size
+    have = part.stat().st_size if part.exists() else 0
+    have = min(have - have % chunk_size, size - size % chunk_size if size else 0)
+    with open(part, "ab") as handle:  # keep what is there, up to a whole chunk
+        handle.truncate(have)
+    digest = _sha256_of(part, have)
+    transferred = 0
+    next_index = have // chunk_size
+    pending: dict[int, asyncio.Task[bytes]] = {}
+    try:
+        with open(part, "r+b") as handle:
+            handle.seek(have)
+            written = have
+            index_to_write = next_index
+            while index_to_write < opened.chunks:
+                while next_index < opened.chunks and len(pending) < window:
+                    pending[next_index] = asyncio.create_task(_fetch(session, next_index))
+                    next_index += 1
+                data = await pending.pop(index_to_write)
+                handle.write(data)
+                digest.update(data)
+                written += len(data)
+                transferred += len(data)
+                index_to_write += 1
+                if progress:
+                    progress(written, size)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        for task in pending.values():
+            task.cancel()
+        raise
+    finally:
+        await session.close()
+    if digest.hexdigest() != entry.hash:
+        part.unlink(missing_ok=True)
+        raise IntegrityError(f"{entry.path} does not match the catalog's sha256: nothing was kept")
+    os.replace(part, final)
+    return transferred
+
+
+async def _fetch(session: _Session, index: int) -> bytes:
+    """One chunk, asked again on timeouts, the transfer reopened if the server restarted."""
+    for attempt in range(limits.CHUNK_RETRIES + 1):
+        stale = session.opened.transfer if session.opened else None
+        try:
+            return await session.chunk(index)
+        except (nats.errors.TimeoutError, TimeoutError, ServiceUnavailable):
+            await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
+        except RemoteError as exc:
+            if exc.code != 404:  # 404: the server forgot the transfer (restarted)
+                raise
+        with contextlib.suppress(NatsterError, nats.errors.Error):
+            await session.reopen(stale)
+    raise TransferStalled(
+        f"the download stalled: no answer for chunk {index} after {limits.CHUNK_RETRIES + 1} tries"
+    )

@@ -1,0 +1,136 @@
+"""Sending files: the server side of natster's encrypted transfer protocol.
+
+A transfer is opened with the receiver's fresh xkey; the server answers with its own
+fresh xkey, used for this transfer only, and the two derive one shared key (one key
+exchange per transfer). The receiver then asks for chunks by index, any order, a bounded
+number at a time: that is both flow control (nothing is pushed) and random access. Each
+chunk is sealed in the xkv1 format bound to ``"<transfer>:<index>"``, so it cannot be
+replayed into another transfer or moved to another place undetected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from natster import limits, wire
+from natster.catalog import resolve_inside
+from natster.errors import UnsafePath
+from natster.security import Channel, XKey
+
+
+@dataclass
+class Transfer:
+    id: str
+    requester: str
+    catalog: str
+    fd: int
+    size: int
+    chunk_size: int
+    channel: Channel
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def chunks(self) -> int:
+        return max(1, -(-self.size // self.chunk_size)) if self.size else 0
+
+
+class Transfers:
+    """Open transfers of one catalog server."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Transfer] = {}
+        self._io = ThreadPoolExecutor(limits.HASH_WORKERS, thread_name_prefix="natster-send")
+
+    def count(self, requester: str) -> int:
+        return sum(1 for t in self._open.values() if t.requester == requester)
+
+    def open(
+        self,
+        requester: str,
+        catalog: str,
+        root: str,
+        path: str,
+        size: int,
+        request: wire.TransferOpenRequest,
+    ) -> wire.TransferOpened:
+        if self.count(requester) >= limits.MAX_TRANSFERS_PER_ACCOUNT:
+            raise wire.BadRequest(
+                f"busy: you already have {limits.MAX_TRANSFERS_PER_ACCOUNT} downloads "
+                "running from this server; try again when one ends",
+                429,
+            )
+        try:
+            real = resolve_inside(Path(root), path)
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except (UnsafePath, OSError) as exc:
+            raise wire.BadRequest("that file cannot be read on the server any more", 410) from exc
+        if os.fstat(fd).st_size != size:
+            os.close(fd)
+            raise wire.BadRequest("that file changed since it was catalogued", 409)
+        mine = XKey.create()  # fresh, for this transfer only
+        try:
+            channel = mine.channel(request.xkey)
+        except Exception as exc:
+            os.close(fd)
+            raise wire.BadRequest("that is not a valid xkey") from exc
+        transfer = Transfer(
+            secrets.token_hex(16), requester, catalog, fd, size, request.chunk_size, channel
+        )
+        self._open[transfer.id] = transfer
+        return wire.TransferOpened(
+            transfer=transfer.id,
+            xkey=mine.public_key,
+            size=size,
+            chunk_size=transfer.chunk_size,
+            chunks=transfer.chunks,
+            path=path,
+        )
+
+    def get(self, requester: str, transfer_id: str) -> Transfer:
+        transfer = self._open.get(transfer_id)
+        if transfer is None or transfer.requester != requester:  # ids are per account
+            raise wire.BadRequest("no such transfer (it ended, or expired)", 404)
+        return transfer
+
+    async def chunk(self, requester: str, request: wire.TransferChunkRequest) -> bytes:
+        transfer = self.get(requester, request.transfer)
+        if request.index >= transfer.chunks:
+            raise wire.BadRequest("that chunk is past the end of the file", 416)
+        transfer.last_used = time.monotonic()
+        offset = request.index * transfer.chunk_size
+        aad = wire.chunk_aad(transfer.id, request.index)
+
+        def read_and_seal() -> bytes:  # pread and libsodium release the GIL: both cores
+            data = os.pread(transfer.fd, transfer.chunk_size, offset)
+            return transfer.channel.seal(data, aad=aad)
+
+        return await asyncio.get_running_loop().run_in_executor(self._io, read_and_seal)
+
+    def close(self, requester: str, transfer_id: str) -> None:
+        transfer = self.get(requester, transfer_id)
+        self._drop(transfer)
+
+    def _drop(self, transfer: Transfer) -> None:
+        if self._open.pop(transfer.id, None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(transfer.fd)
+
+    def reap(self) -> int:
+        """Free transfers their receivers abandoned."""
+        now = time.monotonic()
+        idle = [t for t in self._open.values() if now - t.last_used > limits.TRANSFER_IDLE_S]
+        for transfer in idle:
+            self._drop(transfer)
+        return len(idle)
+
+    def close_all(self) -> None:
+        for transfer in list(self._open.values()):
+            self._drop(transfer)
+        self._io.shutdown(wait=False)

@@ -1,0 +1,246 @@
+"""Encrypted transfer end to end: sizes, tampering, resume, restarts, access, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from natster import limits, wire
+from natster.catalog import Catalogs
+from natster.client import catalogs as api
+from natster.client.download import download, find_entry
+from natster.errors import IntegrityError, NotShared, RemoteError, TransferStalled
+from natster.services.catalog_service import CatalogServer
+from natster.services.transfer import Transfers
+
+from .test_sharing import World, key, shared_and_imported, world  # noqa: F401 (fixture)
+
+CHUNK = limits.CHUNK_SIZE
+SIZES = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk+1": CHUNK + 1, "3.5 chunks": CHUNK * 7 // 2}
+
+
+async def add_files(w: World, files: dict[str, bytes]) -> api.CatalogRef:
+    for name, data in files.items():
+        (w.media / name).write_bytes(data)
+    with Catalogs(w.alice.home.path) as mine:
+        mine.rescan("films")
+    return await shared_and_imported(w)
+
+
+async def fetch(w: World, ref: api.CatalogRef, path: str, out: Path) -> int:
+    entry = await find_entry(w.bob, ref, path)
+    return await download(w.bob, ref, entry, out)
+
+
+async def test_sizes_around_chunk_boundaries(world: World, tmp_path: Path) -> None:
+    files = {f"{name}.bin": os.urandom(size) for name, size in SIZES.items()}
+    ref = await add_files(world, files)
+    for name, data in files.items():
+        out = tmp_path / "got" / name
+        assert await fetch(world, ref, name, out) == len(data)
+        assert out.read_bytes() == data
+        assert not out.with_name(name + ".part").exists()
+
+
+async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> None:
+    big = world.media / "big.img"
+    with big.open("wb") as handle:
+        handle.truncate(256 * 1024 * 1024 + 123)
+    ref = await add_files(world, {})
+    digest = hashlib.sha256()
+    with big.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    entry = await find_entry(world.bob, ref, digest.hexdigest())
+    assert entry.path == "big.img"
+    out = tmp_path / "big.img"
+    await download(world.bob, ref, entry, out)
+    assert out.stat().st_size == big.stat().st_size
+
+
+def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    real = Transfers.chunk
+    seen: dict[int, bytes] = {}
+
+    async def tampered(
+        self: Transfers, requester: str, request: wire.TransferChunkRequest
+    ) -> bytes:
+        sealed = await real(self, requester, request)
+        seen.setdefault(request.index, sealed)
+        if request.index == 2:
+            if how == "flip":
+                return sealed[:100] + bytes([sealed[100] ^ 1]) + sealed[101:]
+            if how == "swap":
+                return await real(self, requester, request.model_copy(update={"index": 1}))
+            if how == "replay" and 1 in seen:
+                return seen[1]
+        return sealed
+
+    monkeypatch.setattr(Transfers, "chunk", tampered)
+
+
+@pytest.mark.parametrize("how", ["flip", "swap", "replay"])
+async def test_tampering_is_detected_and_nothing_is_kept(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    ref = await add_files(world, {"film.bin": os.urandom(CHUNK * 4)})
+    out = tmp_path / "film.bin"
+    out.write_bytes(b"what was there before")
+    _tamper(monkeypatch, how)
+    with pytest.raises(IntegrityError, match="nothing was kept"):
+        await fetch(world, ref, "film.bin", out)
+    assert out.read_bytes() == b"what was there before"
+
+
+async def test_a_chunk_from_another_transfer_is_refused(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ref = await add_files(world, {"a.bin": os.urandom(CHUNK * 3)})
+    entry = await find_entry(world.bob, ref, "a.bin")
+    await download(world.bob, ref, entry, tmp_path / "first")
+    stolen: list[bytes] = []
+    real = Transfers.chunk
+
+    async def keep(self: Transfers, requester: str, request: wire.TransferChunkRequest) -> bytes:
+        sealed = await real(self, requester, request)
+        if stolen and request.index == 1:
+            return stolen[0]  # chunk 1 of an earlier transfer: same place, other keys
+        if not stolen and request.index == 1:
+            stolen.append(sealed)
+        return sealed
+
+    monkeypatch.setattr(Transfers, "chunk", keep)
+    await download(world.bob, ref, entry, tmp_path / "second")  # records chunk 1
+    with pytest.raises(IntegrityError):
+        await download(world.bob, ref, entry, tmp_path / "third")
+    assert not (tmp_path / "third").exists()
+
+
+async def test_an_interrupted_download_resumes(world: World, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 10 + 17)
+    ref = await add_files(world, {"long.bin": data})
+    entry = await find_entry(world.bob, ref, "long.bin")
+    out = tmp_path / "long.bin"
+
+    def kill_at_half(done: int, total: int) -> None:
+        if done >= total // 2:
+            raise KeyboardInterrupt  # the receiver is killed
+
+    with pytest.raises(KeyboardInterrupt):
+        await download(world.bob, ref, entry, out, progress=kill_at_half)
+    assert not out.exists()
+    assert out.with_name("long.bin.part").stat().st_size >= CHUNK * 5
+    again = await download(world.bob, ref, entry, out)
+    assert again < len(data) * 0.6  # only the rest came over the wire
+    assert out.read_bytes() == data
+
+
+async def test_a_damaged_part_file_is_caught(world: World, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 4)
+    ref = await add_files(world, {"f.bin": data})
+    entry = await find_entry(world.bob, ref, "f.bin")
+    out = tmp_path / "f.bin"
+    out.with_name("f.bin.part").write_bytes(b"\x00" * CHUNK * 2)  # not the file's bytes
+    with pytest.raises(IntegrityError):
+        await download(world.bob, ref, entry, out)
+    assert not out.exists()
+    await download(world.bob, ref, entry, out)  # the bad part is gone: a clean retry works
+    assert out.read_bytes() == data
+
+
+async def test_a_server_restart_mid_transfer(world: World, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 12)
+    ref = await add_files(world, {"f.bin": data})
+    entry = await find_entry(world.bob, ref, "f.bin")
+    restarted: list[asyncio.Task[None]] = []
+
+    async def restart() -> None:
+        await world.server.stop()
+        world.server = CatalogServer(world.alice, world.alice.home.path, ["films"])
+        await world.server.start()
+
+    def halfway(done: int, total: int) -> None:
+        if done >= total // 3 and not restarted:
+            restarted.append(asyncio.get_running_loop().create_task(restart()))
+
+    out = tmp_path / "f.bin"
+    await download(world.bob, ref, entry, out, progress=halfway)
+    await restarted[0]
+    assert out.read_bytes() == data
+
+
+async def test_access(world: World, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 12)
+    ref = await add_files(world, {"f.bin": data})
+    entry = await find_entry(world.bob, ref, "f.bin")
+    carol_ref = api.CatalogRef(key(world.alice), "films", "films", local=False)
+    with pytest.raises(NotShared):
+        await download(world.carol, carol_ref, entry, tmp_path / "carol")
+    from natster.client.download import _Session
+
+    session = _Session(world.bob, ref, entry)
+    await session.open()
+    assert len(await session.chunk(0)) == CHUNK
+    await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
+    for _ in range(40):
+        if not world.server.access.allows(key(world.bob), "films"):
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(RemoteError, match="not shared") as refused:
+        await session.chunk(1)  # an unshare stops new chunks of a running transfer
+    assert refused.value.code == 403
+
+
+async def test_twenty_downloads_at_once(world: World, tmp_path: Path) -> None:
+    files = {f"f{i}.bin": os.urandom(CHUNK * 2 + i) for i in range(5)}
+    ref = await add_files(world, files)
+    entries = [await find_entry(world.bob, ref, name) for name in files]
+    outs = [tmp_path / f"out{i}" for i in range(20)]
+    await asyncio.gather(
+        *(download(world.bob, ref, entries[i % 5], out) for i, out in enumerate(outs))
+    )
+    for i, out in enumerate(outs):
+        assert out.read_bytes() == files[f"f{i % 5}.bin"]
+    assert world.server.transfers.count(key(world.bob)) == 0  # all closed
+
+
+async def test_busy_stalled_and_abandoned(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ref = await add_files(world, {"f.bin": os.urandom(CHUNK * 3)})
+    entry = await find_entry(world.bob, ref, "f.bin")
+    monkeypatch.setattr(limits, "MAX_TRANSFERS_PER_ACCOUNT", 1)
+    body = {"hash": entry.hash, "xkey": "X" + "A" * 55}
+    with pytest.raises(RemoteError):
+        await api._request(world.bob, ref, "transfer-open", body)  # not a valid xkey
+    from natster.security import XKey
+
+    body["xkey"] = XKey.create().public_key
+    await api._request(world.bob, ref, "transfer-open", body)  # one, left open
+    with pytest.raises(RemoteError, match="busy") as busy:
+        await api._request(world.bob, ref, "transfer-open", body)
+    assert busy.value.code == 429
+    monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 0)
+    assert world.server.transfers.reap() == 1  # the abandoned one is freed
+    monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 30)
+
+    async def silent(self: Transfers, requester: str, request: object) -> bytes:
+        await asyncio.sleep(3600)
+        return b""
+
+    monkeypatch.setattr(Transfers, "chunk", silent)
+    monkeypatch.setattr(limits, "CHUNK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(limits, "CHUNK_RETRIES", 1)
+    with pytest.raises(TransferStalled, match="stalled"):
+        await asyncio.wait_for(download(world.bob, ref, entry, tmp_path / "x"), 20)
