@@ -1,0 +1,219 @@
+"""Benchmark: natster's encrypted, verified download against raw NATS, in one run.
+
+    python bench/transfer.py                 # 1 GiB
+    python bench/transfer.py --size 10GiB    # peak RSS must stay < 200 MB on each side
+
+Two processes each time, on a local hub: (1) the baseline, raw nats-py publish ->
+subscribe of the same number of bytes in chunk-sized payloads; (2) `natster catalog
+serve` in one process and a download in another. Prints JSON with MB/s of both, their
+ratio (goal >= 0.5) and the peak RSS (VmHWM) of both download sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from natster import limits
+from natster.catalog import Catalogs
+from natster.client import Home, join
+from natster.hub import mint_invite
+
+from ._platform import start
+
+RAW_SUB = r"""
+import asyncio, json, sys, time, resource
+from natster.security import parse_creds
+from natster import _nats
+async def main(url, creds, total):
+    nc = await _nats.connect(url, parse_creds(open(creds).read()), name="raw-sub")
+    got, first, done = 0, None, asyncio.Event()
+    async def cb(msg):
+        nonlocal got, first
+        first = first or time.perf_counter()
+        got += len(msg.data)
+        if got >= total: done.set()
+    await nc.subscribe("bench.raw", cb=cb, pending_bytes_limit=512 * 1024 * 1024)
+    await nc.flush(); print("ready", flush=True)
+    await asyncio.wait_for(done.wait(), 600)
+    print(json.dumps({"seconds": time.perf_counter() - first, "bytes": got}), flush=True)
+    await nc.close()
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+DOWNLOAD = r"""
+import asyncio, json, os, sys, time
+from pathlib import Path
+from natster import limits
+limits.CHUNK_SIZE = int(os.environ.get("NATSTER_BENCH_CHUNK", limits.CHUNK_SIZE))
+from natster.client import Home, NatsterClient
+from natster.client import catalogs as api
+from natster.client.download import download, find_entry
+async def main(home, out):
+    async with await NatsterClient.connect(Home(Path(home))) as client:
+        ref = await api.resolve(client, "big")
+        entry = await find_entry(client, ref, "big.img")
+        began = time.perf_counter()
+        size = await download(client, ref, entry, Path(out))
+        seconds = time.perf_counter() - began
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+    print(json.dumps({"seconds": seconds, "bytes": size, "peak_rss_mb": int(hwm) / 1024}))
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.lower().removesuffix("ib").removesuffix("b")
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+async def raw_baseline(url: str, creds: Path, total: int, chunk: int) -> float:
+    sub = subprocess.Popen(
+        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sub.stdout is not None
+    assert (await asyncio.to_thread(sub.stdout.readline)).strip() == "ready"
+    from natster import _nats
+    from natster.security import parse_creds
+
+    nc = await _nats.connect(url, parse_creds(creds.read_text()), name="raw-pub")
+    payload = os.urandom(chunk)
+    sent = 0
+    while sent < total:
+        await nc.publish("bench.raw", payload)
+        sent += len(payload)
+    await nc.flush()
+    result = json.loads(await asyncio.to_thread(sub.stdout.readline))
+    sub.wait(timeout=60)
+    await nc.close()
+    return float(result["bytes"]) / result["seconds"] / 1e6
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def main(size: int, chunk: int) -> dict[str, object]:
+    base = Path(tempfile.mkdtemp(prefix="natster-bench-transfer-"))
+    platform = await start(base / "hub")
+    server = None
+    try:
+        homes = {}
+        for name in ("alice", "bob"):
+            homes[name] = Home(base / name)
+            await join((await mint_invite(platform.dir, 600)).encode(), home=homes[name], name=name)
+        media = base / "media"
+        media.mkdir()
+        with (media / "big.img").open("wb") as handle:
+            handle.truncate(size)  # sparse: the disk is not what is measured
+        with Catalogs(homes["alice"].path) as mine:
+            mine.new("big", "", media)
+        state = platform.dir.run_state()
+        assert state is not None
+        env = {**os.environ, "NATSTER_HOME": str(homes["alice"].path)}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "natster", "catalog", "serve", "big"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=(base / "serve.err").open("w"),
+            text=True,
+        )
+        assert server.stdout is not None
+        if "serving" not in await asyncio.to_thread(server.stdout.readline):
+            raise SystemExit((base / "serve.err").read_text())
+        bob_env = {**os.environ, "NATSTER_HOME": str(homes["bob"].path)}
+        for args in (
+            [
+                "catalog",
+                "share",
+                "big",
+                json.loads((homes["bob"].path / "context.json").read_text())["account"],
+            ],
+        ):
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "natster", *args],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        alice_key = json.loads((homes["alice"].path / "context.json").read_text())["account"]
+        await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "natster", "catalog", "import", "big", alice_key],
+            env=bob_env,
+            check=True,
+            capture_output=True,
+        )
+
+        baseline = await raw_baseline(state.local_url, homes["bob"].creds_file, size, chunk)
+        began = time.perf_counter()
+        profile = os.environ.get("NATSTER_BENCH_PROFILE")
+        prefix = (
+            [profile, "record", "-f", "raw", "-o", str(base.parent / "dl.prof"), "-r", "300", "--"]
+            if profile
+            else []
+        )
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [
+                *prefix,
+                sys.executable,
+                "-c",
+                DOWNLOAD,
+                str(homes["bob"].path),
+                str(base / "out.img"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(result.stderr)
+        ours = json.loads(result.stdout)
+        wall = time.perf_counter() - began
+        mb_s = ours["bytes"] / ours["seconds"] / 1e6
+        return {
+            "size_bytes": size,
+            "chunk_size": chunk,
+            "window": limits.TRANSFER_WINDOW,
+            "baseline_raw_pub_sub_mb_s": round(baseline, 1),
+            "natster_download_mb_s": round(mb_s, 1),
+            "ratio": round(mb_s / baseline, 3),
+            "download_wall_s_with_startup": round(wall, 2),
+            "peak_rss_mb": {
+                "downloader": round(ours["peak_rss_mb"], 1),
+                "server": round(peak_rss_mb(server.pid), 1),
+            },
+            "goal_ratio_ge_0.5": mb_s / baseline >= 0.5,
+        }
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=15)
+        await platform.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", default="1GiB")
+    parser.add_argument("--chunk", default=str(limits.CHUNK_SIZE), help="bytes per chunk")
+    args = parser.parse_args()
+    chunk = parse_size(args.chunk)
+    os.environ["NATSTER_BENCH_CHUNK"] = str(chunk)
+    print(json.dumps(asyncio.run(main(parse_size(args.size), chunk)), indent=2))
