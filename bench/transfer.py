@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,8 @@ async def main(home, out):
         ref = await api.resolve(client, "big")
         entry = await find_entry(client, ref, "big.img")
         began = time.perf_counter()
-        size = await download(client, ref, entry, Path(out))
+        window = int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW))
+        size = await download(client, ref, entry, Path(out), window=window)
         seconds = time.perf_counter() - began
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
     print(json.dumps({"seconds": seconds, "bytes": size, "peak_rss_mb": int(hwm) / 1024}))
@@ -125,15 +127,28 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         state = platform.dir.run_state()
         assert state is not None
         env = {**os.environ, "NATSTER_HOME": str(homes["alice"].path)}
+        profile = os.environ.get("NATSTER_BENCH_PROFILE")
+        recorder = [profile, "record", "-f", "raw", "-r", "300", "-o"] if profile else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "natster", "catalog", "serve", "big"],
+            [
+                *([*recorder, str(base.parent / "srv.prof"), "--"] if profile else []),
+                sys.executable,
+                "-m",
+                "natster",
+                "catalog",
+                "serve",
+                "big",
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=(base / "serve.err").open("w"),
             text=True,
         )
         assert server.stdout is not None
-        if "serving" not in await asyncio.to_thread(server.stdout.readline):
+        for _ in range(5):  # a profiler may print a banner first
+            if "serving" in await asyncio.to_thread(server.stdout.readline):
+                break
+        else:
             raise SystemExit((base / "serve.err").read_text())
         bob_env = {**os.environ, "NATSTER_HOME": str(homes["bob"].path)}
         for args in (
@@ -184,13 +199,13 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         )
         if result.returncode != 0:
             raise SystemExit(result.stderr)
-        ours = json.loads(result.stdout)
+        ours = json.loads(result.stdout.strip().splitlines()[-1])  # after any banner
         wall = time.perf_counter() - began
         mb_s = ours["bytes"] / ours["seconds"] / 1e6
         return {
             "size_bytes": size,
             "chunk_size": chunk,
-            "window": limits.TRANSFER_WINDOW,
+            "window": int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW)),
             "baseline_raw_pub_sub_mb_s": round(baseline, 1),
             "natster_download_mb_s": round(mb_s, 1),
             "ratio": round(mb_s / baseline, 3),
@@ -203,8 +218,8 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         }
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
+            server.send_signal(signal.SIGINT)  # a clean stop (and a profiler writes its file)
+            server.wait(timeout=30)
         await platform.stop()
         shutil.rmtree(base, ignore_errors=True)
 

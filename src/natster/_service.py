@@ -8,6 +8,7 @@ never crashes a service, and never learns its internals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +23,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], Awaitable[Any]]
 
 
-def endpoint(handler: Handler) -> Callable[[MicroRequest], Awaitable[None]]:
+def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest], Awaitable[None]]:
+    """A micro-service handler. nats-py hands a subscription its messages one at a time;
+    with ``concurrency``, up to that many requests are served at once (each in a task)."""
+
     async def serve(request: MicroRequest) -> None:
         try:
             data = await handler(request.subject, request.data)
@@ -40,4 +44,20 @@ def endpoint(handler: Handler) -> Callable[[MicroRequest], Awaitable[None]]:
         except Exception as exc:  # the requester may be gone; that is not our failure
             log.debug("could not answer on %s: %s", request.subject, exc)
 
-    return serve
+    if concurrency <= 0:
+        return serve
+    slots = asyncio.Semaphore(concurrency)
+    running: set[asyncio.Task[None]] = set()
+
+    async def bounded(request: MicroRequest) -> None:
+        async with slots:
+            await serve(request)
+
+    async def dispatch(request: MicroRequest) -> None:
+        await slots.acquire()  # at most ``concurrency`` at once: back-pressure on NATS
+        slots.release()
+        task = asyncio.create_task(bounded(request))
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    return dispatch

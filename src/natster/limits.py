@@ -65,6 +65,7 @@ CHUNK_SIZE = 256 * 1024  # bytes of file per chunk by default
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 1024 * 1024 - 4096  # a sealed chunk stays under the 1 MiB max_payload
 TRANSFER_WINDOW = 8  # chunk requests in flight per download (flow control)
+CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently
 TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...

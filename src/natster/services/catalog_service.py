@@ -127,11 +127,12 @@ class CatalogServer:
         )
         for name in self.names:
             for action in ENDPOINTS:
+                concurrency = limits.CHUNKS_AT_ONCE if action == "transfer-chunk" else 0
                 await service.add_endpoint(
                     EndpointConfig(
                         name=f"{name}-{action}",
                         subject=subjects.catalog_listen(name, action),
-                        handler=endpoint(self._handle),
+                        handler=endpoint(self._handle, concurrency),
                     )
                 )
         self._service = service
