@@ -61,7 +61,7 @@ CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
 SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often
 
 # Transfers
-CHUNK_SIZE = 256 * 1024  # bytes of file per chunk by default
+CHUNK_SIZE = 1024 * 1024 - 4096  # bytes per chunk by default: the most max_payload allows
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 1024 * 1024 - 4096  # a sealed chunk stays under the 1 MiB max_payload
 TRANSFER_WINDOW = 8  # chunk requests in flight per download (flow control)
