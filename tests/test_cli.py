@@ -315,3 +315,57 @@ def test_download_a_file_and_mirror_a_catalog(
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=15)
+
+
+def test_a_killed_download_of_a_multi_gib_file_resumes(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, _ = hub_process
+    alice = tmp_path / "alice"
+    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
+    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    media = tmp_path / "media"
+    media.mkdir()
+    size = 2 * 1024**3 + 12345
+    with (media / "big.img").open("wb") as handle:
+        handle.truncate(size)  # sparse
+    assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
+    env = {**os.environ, "NATSTER_HOME": str(alice)}
+    server = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", "films"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    out = tmp_path / "big.img"
+    part = tmp_path / "big.img.part"
+    try:
+        assert server.stdout is not None
+        assert "serving" in server.stdout.readline()
+        first = subprocess.Popen(
+            [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not part.exists() or part.stat().st_size < size * 0.4:
+            assert first.poll() is None, "the download ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        first.kill()  # the receiver is killed, no clean-up
+        first.wait()
+        assert not out.exists()
+        kept = part.stat().st_size
+        again = natster(
+            "catalog", "download", "films", "big.img", str(out), home=alice, timeout=300
+        )
+        assert again.returncode == 0, again.stderr
+        assert "resumed" in again.stderr
+        assert out.stat().st_size == size
+        assert not part.exists()
+        assert kept >= size * 0.4
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=15)

@@ -17,7 +17,7 @@ from natster.client.download import download as download_file
 from natster.client.download import find_entry, verified
 from natster.services.catalog_service import CatalogServer
 
-from ._out import LogFormatOption, fail, out, print_json, run, setup_logging
+from ._out import LogFormatOption, err, fail, out, print_json, run, setup_logging
 from ._progress import TransferBar
 from .catalog import app, human_size
 
@@ -162,7 +162,9 @@ async def _download(
                     done.append(target)  # already here, verified
                     continue
                 bar.start(entry.path, entry.size)
-                await download_file(client, ref, entry, target, progress=bar.update)
+                sent = await download_file(client, ref, entry, target, progress=bar.update)
+                if sent < entry.size:
+                    err.print(f"resumed {entry.path}: {entry.size - sent} bytes were already here")
                 done.append(target)
         return done
 
