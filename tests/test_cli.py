@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -236,13 +237,37 @@ def test_a_killed_hub_leaves_no_server_behind(
         again.wait(timeout=15)
 
 
-def test_serve_logs_json_and_stops_on_ctrl_c(
-    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
-) -> None:
-    hub_dir, _ = hub_process
+def _alice(hub_dir: Path, tmp_path: Path) -> Path:
+    """A NATSTER_HOME for alice, joined to the hub in ``hub_dir``."""
     alice = tmp_path / "alice"
     invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
     assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    return alice
+
+
+@contextlib.contextmanager
+def _serving(home: Path, *names: str) -> Iterator[None]:
+    """`natster catalog serve NAMES...` in the background, until the block ends."""
+    server = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", *names],
+        env={**os.environ, "NATSTER_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "serving" in server.stdout.readline()
+        yield
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=15)
+
+
+def test_serve_logs_json_and_stops_on_ctrl_c(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    alice = _alice(hub_process[0], tmp_path)
     media = tmp_path / "media"
     media.mkdir()
     (media / "a.txt").write_text("a")
@@ -274,25 +299,13 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
 def test_download_a_file_and_mirror_a_catalog(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    hub_dir, _ = hub_process
-    alice = tmp_path / "alice"
-    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
-    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    alice = _alice(hub_process[0], tmp_path)
     media = tmp_path / "media"
     (media / "sub").mkdir(parents=True)
     (media / "a.txt").write_text("alpha")
     (media / "sub" / "b.bin").write_bytes(os.urandom(300_000))
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
-    server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", "films"],
-        env={**os.environ, "NATSTER_HOME": str(alice)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert "serving" in server.stdout.readline()
+    with _serving(alice, "films"):
         got = natster(
             "catalog", "download", "films", "sub/b.bin", str(tmp_path / "b.bin"), home=alice
         )
@@ -312,18 +325,12 @@ def test_download_a_file_and_mirror_a_catalog(
         assert (mirror / "a.txt").stat().st_mtime_ns == before  # verified, not fetched again
         line = _one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
         assert "no file" in line
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
 
 
 def test_a_killed_download_of_a_multi_gib_file_resumes(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    hub_dir, _ = hub_process
-    alice = tmp_path / "alice"
-    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
-    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
+    alice = _alice(hub_process[0], tmp_path)
     media = tmp_path / "media"
     media.mkdir()
     size = 2 * 1024**3 + 12345
@@ -331,18 +338,9 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         handle.truncate(size)  # sparse
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
     env = {**os.environ, "NATSTER_HOME": str(alice)}
-    server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", "films"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    out = tmp_path / "big.img"
-    part = tmp_path / "big.img.part"
-    try:
-        assert server.stdout is not None
-        assert "serving" in server.stdout.readline()
+    with _serving(alice, "films"):
+        out = tmp_path / "big.img"
+        part = tmp_path / "big.img.part"
         first = subprocess.Popen(
             [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
             env=env,
@@ -366,6 +364,3 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         assert out.stat().st_size == size
         assert not part.exists()
         assert kept >= size * 0.4
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)

@@ -28,6 +28,12 @@ def _own(name: str, kind: str, exporter: str, export: str, local: str, account: 
     )
 
 
+def _global_import(global_: str, account: str) -> Import:
+    return _own(
+        "natster-global", "service", global_, subjects.GLOBAL_EXPORT, subjects.GLOBAL_LOCAL, account
+    )
+
+
 def user_account(account: str, name: str, *, accounts: str, global_: str) -> AccountClaims:
     """A natster user's account: the catalog exports, and imports of the hub's services.
 
@@ -46,14 +52,7 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
             subjects.ACCOUNTS_LOCAL,
             account,
         ),
-        _own(
-            "natster-global",
-            "service",
-            global_,
-            subjects.GLOBAL_EXPORT,
-            subjects.GLOBAL_LOCAL,
-            account,
-        ),
+        _global_import(global_, account),
         _own("natster-feed", "stream", global_, subjects.FEED_EXPORT, subjects.FEED_LOCAL, account),
     ]
     return AccountClaims(
@@ -131,16 +130,7 @@ def accounts_account(account: str, *, global_: str) -> AccountClaims:
         sub=account,
         name="natster-accounts",
         nats=AccountNats(
-            imports=[
-                _own(
-                    "natster-global",
-                    "service",
-                    global_,
-                    subjects.GLOBAL_EXPORT,
-                    subjects.GLOBAL_LOCAL,
-                    account,
-                )
-            ],
+            imports=[_global_import(global_, account)],
             exports=[
                 _tp("natster-accounts", subjects.ACCOUNTS_EXPORT, "service"),
                 Export(name="natster-signup", subject=subjects.SIGNUP, type="service"),
