@@ -20,6 +20,7 @@ import nats.errors
 
 from natster import limits, wire
 from natster.errors import (
+    ConnectionFailed,
     CryptoError,
     IntegrityError,
     NatsterError,
@@ -102,6 +103,14 @@ class _Session:
             )
         except nats.errors.NoRespondersError as exc:
             raise ServiceUnavailable("the catalog server is gone") from exc
+        except (
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionDrainingError,
+            nats.errors.StaleConnectionError,
+        ) as exc:
+            raise ConnectionFailed(
+                "the connection to the hub was lost: run the download again to resume"
+            ) from exc
         data = reply.data
         if not data.startswith(b"xkv1"):
             wire.unwrap(data)  # raises the server's error
