@@ -119,8 +119,4 @@ class Catalogs:
         yield "\n]}\n"
 
 
-def open_catalogs(home: Path | None = None) -> Catalogs:
-    return Catalogs(home)
-
-
 __all__ = ["Catalogs", "check_name"]

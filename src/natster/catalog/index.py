@@ -328,6 +328,3 @@ class Index:
             "UPDATE entries SET description = ? WHERE catalog = ? AND path = ?",
             [(description, name, path) for path in paths],
         )
-
-    def set_catalog_description(self, name: str, description: str) -> None:
-        self._db.execute("UPDATE catalogs SET description = ? WHERE name = ?", (description, name))
