@@ -32,7 +32,7 @@ async def test_additions_edits_deletions_and_renames_show_up(tmp_path: Path) -> 
 
     stop = asyncio.Event()
     task = asyncio.create_task(watch_catalog(home, "m", on_change, stop))
-    await asyncio.sleep(0.5)  # the watcher is up
+    await _until_watching(root, home)  # only then do the 2 s bounds below apply
 
     async def within(seconds: float, check: Callable[[dict[str, str]], bool]) -> float:
         began = time.monotonic()
@@ -61,6 +61,25 @@ async def test_additions_edits_deletions_and_renames_show_up(tmp_path: Path) -> 
     assert len(revisions) >= 4
     assert revisions == sorted(revisions)
     assert len(set(revisions)) == len(revisions)
+
+
+async def _until_watching(root: Path, home: Path) -> None:
+    """The watcher is live once a probe file shows up in the catalog (slow under load)."""
+    probe = root / "probe.txt"
+    for attempt in range(100):
+        probe.write_text(str(attempt))
+        await asyncio.sleep(0.1)
+        with Catalogs(home) as catalogs:
+            if catalogs.index.get("m", "probe.txt") is not None:
+                break
+    else:
+        raise AssertionError("the watcher never started")
+    probe.unlink()
+    while True:
+        with Catalogs(home) as catalogs:
+            if catalogs.index.get("m", "probe.txt") is None:
+                return
+        await asyncio.sleep(0.05)
 
 
 def _size(home: Path, path: str) -> int:

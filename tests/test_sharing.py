@@ -319,6 +319,11 @@ async def test_the_hub_catalog_is_served_and_shared_with_everyone(
 
 async def test_a_served_folder_is_watched(world: World) -> None:
     ref = await shared_and_imported(world)
+    for attempt in range(100):  # the watcher is live once a probe shows up (slow under load)
+        (world.media / "probe.txt").write_text(str(attempt))
+        await asyncio.sleep(0.1)
+        if "probe.txt" in await listing(world.bob, ref):
+            break
     before = (await api.summary(world.bob, ref)).revision
     (world.media / "new-film.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 10)
     deadline = time.monotonic() + 3

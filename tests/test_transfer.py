@@ -63,21 +63,26 @@ async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> No
 
 
 def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Chunks are served concurrently, so each case waits for what it needs explicitly."""
     real = Transfers.chunk
-    seen: dict[int, bytes] = {}
+    first_sent: asyncio.Future[bytes] | None = None
 
     async def tampered(
         self: Transfers, requester: str, request: wire.TransferChunkRequest
     ) -> bytes:
+        nonlocal first_sent
+        if first_sent is None:
+            first_sent = asyncio.get_running_loop().create_future()
         sealed = await real(self, requester, request)
-        seen.setdefault(request.index, sealed)
-        if request.index == 2:
-            if how == "flip":
-                return sealed[:100] + bytes([sealed[100] ^ 1]) + sealed[101:]
-            if how == "swap":
-                return await real(self, requester, request.model_copy(update={"index": 1}))
-            if how == "replay" and 1 in seen:
-                return seen[1]
+        if request.index == 1 and not first_sent.done():
+            first_sent.set_result(sealed)
+        if how == "flip" and request.index == 2:
+            return sealed[:100] + bytes([sealed[100] ^ 1]) + sealed[101:]
+        if how == "swap" and request.index in (2, 3):  # 2 and 3 trade places
+            other = request.model_copy(update={"index": 5 - request.index})
+            return await real(self, requester, other)
+        if how == "replay" and request.index == 2:  # chunk 1's very bytes, again
+            return await asyncio.wait_for(asyncio.shield(first_sent), 10)
         return sealed
 
     monkeypatch.setattr(Transfers, "chunk", tampered)
