@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from nats.js.client import JetStreamContext
@@ -30,6 +31,7 @@ class Mirror:
         self.by_owner: dict[str, set[str]] = defaultdict(set)
         self.by_target: dict[str, set[str]] = defaultdict(set)
         self.presence: dict[str, Record] = {}  # "<owner>.<catalog>" -> heartbeat record
+        self.presence_rev: dict[str, int] = {}  # the KV revision last seen per presence key
         self.applied: dict[str, int] = {ACCOUNTS.name: 0, SHARES.name: 0}
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
@@ -38,14 +40,14 @@ class Mirror:
     # --- running -------------------------------------------------------------------
     async def start(self, js: JetStreamContext) -> None:
         buckets = [
-            (await view_bucket(js, ACCOUNTS.bucket), self._on_account),
-            (await view_bucket(js, SHARES.bucket), self._on_share),
-            (await presence_bucket(js), self._on_presence),
+            (await view_bucket(js, ACCOUNTS.bucket), self._on_account, None),
+            (await view_bucket(js, SHARES.bucket), self._on_share, None),
+            (await presence_bucket(js), self._on_presence, self.presence_rev),
         ]
-        for kv, handler in buckets:
+        for kv, handler, revisions in buckets:
             ready = asyncio.Event()
             self._ready.append(ready)
-            self._tasks.append(asyncio.create_task(self._watch(kv, handler, ready)))
+            self._tasks.append(asyncio.create_task(self._watch(kv, handler, ready, revisions)))
         for ready in self._ready:  # every bucket's existing values are in
             await asyncio.wait_for(ready.wait(), 30)
 
@@ -63,13 +65,21 @@ class Mirror:
         self.__init__()  # type: ignore[misc]
         await self.start(js)
 
-    async def _watch(self, kv: KeyValue, handler: Any, ready: asyncio.Event) -> None:
+    async def _watch(
+        self,
+        kv: KeyValue,
+        handler: Any,
+        ready: asyncio.Event,
+        revisions: dict[str, int] | None = None,
+    ) -> None:
         watcher = await kv.watchall()
         async for entry in watcher:
             if entry is None:  # the end of the values that were already there
                 ready.set()
                 continue
             deleted = entry.operation in ("DEL", "PURGE") or not entry.value
+            if revisions is not None:
+                revisions[entry.key] = entry.revision or 0
             try:
                 handler(entry.key, None if deleted else json.loads(entry.value))
             except (ValueError, KeyError, TypeError):
@@ -113,18 +123,21 @@ class Mirror:
         else:
             self.presence[key] = value
 
-    async def wait_applied(self, seq: int, projections: list[str], timeout: float) -> bool:
-        """Wait until these projections have applied event ``seq`` (read your writes)."""
-
-        def done() -> bool:
-            return all(self.applied[name] >= seq for name in projections)
-
+    async def wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait (bounded) until ``done()`` holds for this mirror: read your writes."""
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(done), timeout)
             except TimeoutError:
                 return False
         return True
+
+    async def wait_applied(self, seq: int, projections: list[str], timeout: float) -> bool:
+        """Wait until these projections have applied event ``seq`` (read your writes)."""
+
+        return await self.wait_until(
+            lambda: all(self.applied[name] >= seq for name in projections), timeout
+        )
 
     # --- queries ---------------------------------------------------------------------
     def share(self, owner: str, catalog: str, target: str) -> Record | None:

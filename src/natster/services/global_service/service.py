@@ -371,6 +371,8 @@ class GlobalService:
         if not request.online:
             with contextlib.suppress(nats.js.errors.KeyNotFoundError):
                 await self._presence.delete(key)
+            presence = self.mirror.presence  # read your writes: answer once it is gone here
+            await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
             return {"online": False}
         for _ in range(5):  # compare-and-set against concurrent heartbeats of the same key
             if await self._beat(key, owner, request.catalog, request.revision, request.description):
@@ -409,7 +411,7 @@ class GlobalService:
         }
         headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
         try:
-            await self._js.publish(
+            ack = await self._js.publish(
                 f"$KV.{store.PRESENCE_BUCKET}.{key}",
                 json.dumps(record).encode(),
                 headers=headers,
@@ -419,6 +421,9 @@ class GlobalService:
             if exc.err_code == 10071:  # wrong last sequence: someone else wrote first
                 return False
             raise
+        # read your writes: answer once this instance's mirror shows the heartbeat
+        seen = self.mirror.presence_rev
+        await self.mirror.wait_until(lambda: seen.get(key, 0) >= ack.seq, limits.READ_YOUR_WRITES_S)
         return True
 
     async def _on_presence_change(self, msg: Any) -> None:
