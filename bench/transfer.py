@@ -128,7 +128,9 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         assert state is not None
         env = {**os.environ, "NATSTER_HOME": str(homes["alice"].path)}
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
-        recorder = [profile, "record", "-f", "raw", "-r", "300", "-o"] if profile else []
+        recorder = (
+            [profile, "record", "--native", "-f", "raw", "-r", "300", "-o"] if profile else []
+        )
         server = subprocess.Popen(
             [
                 *([*recorder, str(base.parent / "srv.prof"), "--"] if profile else []),
@@ -179,7 +181,18 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         began = time.perf_counter()
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
         prefix = (
-            [profile, "record", "-f", "raw", "-o", str(base.parent / "dl.prof"), "-r", "300", "--"]
+            [
+                profile,
+                "record",
+                "--native",
+                "-f",
+                "raw",
+                "-o",
+                str(base.parent / "dl.prof"),
+                "-r",
+                "300",
+                "--",
+            ]
             if profile
             else []
         )
@@ -199,7 +212,9 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         )
         if result.returncode != 0:
             raise SystemExit(result.stderr)
-        ours = json.loads(result.stdout.strip().splitlines()[-1])  # after any banner
+        ours = json.loads(
+            next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{"))
+        )
         wall = time.perf_counter() - began
         mb_s = ours["bytes"] / ours["seconds"] / 1e6
         return {

@@ -194,14 +194,16 @@ async def test_access(world: World, tmp_path: Path) -> None:
 
     session = _Session(world.bob, ref, entry)
     await session.open()
-    assert len(await session.chunk(0)) == CHUNK
+    assert len(await session.chunk(0, bytearray(CHUNK))) == CHUNK
     await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
     for _ in range(40):
         if not world.server.access.allows(key(world.bob), "films"):
             break
         await asyncio.sleep(0.05)
     with pytest.raises(RemoteError, match="not shared") as refused:
-        await session.chunk(1)  # an unshare stops new chunks of a running transfer
+        await session.chunk(
+            1, bytearray(CHUNK)
+        )  # an unshare stops new chunks of a running transfer
     assert refused.value.code == 403
 
 

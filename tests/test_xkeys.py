@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from natster.errors import CryptoError, InvalidKey
-from natster.security import KeyKind, XKey
+from natster.security import KeyKind, XKey, xkeys
 from natster.security._codec import decode_public, encode_seed
 
 # RFC 7748 section 6.1: Alice's X25519 private key and the public key it gives.
@@ -91,3 +91,33 @@ def test_open_never_crashes(data: bytes) -> None:
 def test_signing_seed_is_not_an_xkey() -> None:
     with pytest.raises(InvalidKey):
         XKey.from_seed("SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU")
+
+
+_A, _B = XKey.from_seed(A_SEED), XKey.from_seed(B_SEED)
+
+
+@given(st.binary(max_size=5000), st.binary(max_size=40))
+def test_in_place_forms_agree_with_seal_and_open(plain: bytes, aad: bytes) -> None:
+    """The zero-copy forms used for transfer chunks make and take the same messages."""
+    send, receive = _A.channel(_B.public_key), _B.channel(_A.public_key)
+    sealed = send.seal_in_place(bytearray(xkeys.OVERHEAD) + plain, aad=aad)
+    assert receive.open(bytes(sealed), aad=aad) == plain
+    out = bytearray(len(plain) + 3)  # a reused buffer may be larger than the message
+    assert receive.open_into(send.seal(plain, aad=aad), out, aad=aad) == len(plain)
+    assert out[: len(plain)] == plain
+
+
+@given(st.binary(max_size=200))
+def test_open_into_never_crashes(data: bytes) -> None:
+    with pytest.raises(CryptoError):
+        _B.channel(_A.public_key).open_into(data, bytearray(200))
+
+
+def test_open_into_refuses_a_small_buffer_and_a_flipped_byte() -> None:
+    send, receive = _A.channel(_B.public_key), _B.channel(_A.public_key)
+    sealed = bytearray(send.seal(b"x" * 100, aad=b"t:1"))
+    with pytest.raises(CryptoError):
+        receive.open_into(bytes(sealed), bytearray(99), aad=b"t:1")
+    sealed[-1] ^= 1
+    with pytest.raises(CryptoError):
+        receive.open_into(bytes(sealed), bytearray(100), aad=b"t:1")

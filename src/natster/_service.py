@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from nats.micro.request import Request as MicroRequest
 
@@ -30,7 +30,7 @@ def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest],
     async def serve(request: MicroRequest) -> None:
         try:
             data = await handler(request.subject, request.data)
-            reply = data if isinstance(data, bytes) else wire.ok(data)  # bytes go out raw
+            reply = data if isinstance(data, (bytes, bytearray)) else wire.ok(data)  # bytes go raw
         except wire.BadRequest as exc:
             reply = wire.fail(exc.code, str(exc))
         except NatsterError as exc:
@@ -40,7 +40,8 @@ def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest],
             log.exception("request on %s crashed", request.subject)
             reply = wire.fail(500, "internal error")
         try:
-            await request.respond(reply)
+            # nats-py types payloads as bytes; any bytes-like (a sealed chunk's bytearray) goes
+            await request.respond(cast(bytes, reply))
         except Exception as exc:  # the requester may be gone; that is not our failure
             log.debug("could not answer on %s: %s", request.subject, exc)
 

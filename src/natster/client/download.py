@@ -69,8 +69,10 @@ def verified(path: Path, expected: str) -> bool:
 class _Session:
     """One open transfer: its id and its key, replaced when the server restarts."""
 
-    def __init__(self, client: NatsterClient, ref: CatalogRef, entry: wire.EntryRow) -> None:
-        self.client, self.ref, self.entry = client, ref, entry
+    def __init__(
+        self, client: NatsterClient, ref: CatalogRef, file_hash: str, size: int | None = None
+    ) -> None:
+        self.client, self.ref, self.hash, self.size = client, ref, file_hash, size
         self.opened: wire.TransferOpened | None = None
         self.channel: Channel | None = None
         self._reopening = asyncio.Lock()
@@ -83,15 +85,17 @@ class _Session:
 
     async def open(self) -> wire.TransferOpened:
         key = XKey.create()  # fresh for every transfer: never reused
-        body = wire.TransferOpenRequest(hash=self.entry.hash, xkey=key.public_key)
+        body = wire.TransferOpenRequest(hash=self.hash, xkey=key.public_key)
         data = await _request(self.client, self.ref, "transfer-open", body.model_dump())
         opened = wire.TransferOpened.model_validate(data)
-        if opened.size != self.entry.size:
+        if self.size is None:
+            self.size = opened.size  # the first open fixes it: a reopen must agree
+        if opened.size != self.size:
             raise TransferError("the server's file is not the catalog's: ask for a rescan")
         self.opened, self.channel = opened, key.channel(opened.xkey)
         return opened
 
-    async def chunk(self, index: int) -> bytes:
+    async def chunk(self, index: int, out: bytearray) -> memoryview:
         opened, channel = self.opened, self.channel
         if opened is None or channel is None:
             raise TransferError("no open transfer")
@@ -116,16 +120,16 @@ class _Session:
             wire.unwrap(data)  # raises the server's error
             raise TransferError("the server sent a chunk natster cannot read")
         try:
-            plain = channel.open(data, aad=wire.chunk_aad(opened.transfer, index))
+            length = channel.open_into(data, out, aad=wire.chunk_aad(opened.transfer, index))
         except CryptoError as exc:
             raise IntegrityError(
                 f"chunk {index} failed its check (tampered with, replayed or misplaced): "
                 "nothing was kept"
             ) from exc
         expected = min(opened.chunk_size, opened.size - index * opened.chunk_size)
-        if len(plain) != expected:
+        if length != expected:
             raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
-        return plain
+        return memoryview(out)[:length]
 
     async def close(self) -> None:
         if self.opened is not None:
@@ -145,7 +149,7 @@ async def download(
     """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
-    session = _Session(client, ref, entry)
+    session = _Session(client, ref, entry.hash, entry.size)
     opened = await session.open()
     size, chunk_size = opened.size, opened.chunk_size
     have = part.stat().st_size if part.exists() else 0
@@ -155,7 +159,9 @@ async def download(
     digest = _sha256_of(part, have)
     transferred = 0
     next_index = have // chunk_size
-    pending: dict[int, asyncio.Task[bytes]] = {}
+    pending: dict[int, asyncio.Task[memoryview]] = {}
+    free = [bytearray(chunk_size) for _ in range(window)]  # reused, never reallocated
+    lent: dict[int, bytearray] = {}
     try:
         with open(part, "r+b") as handle:
             handle.seek(have)
@@ -163,13 +169,17 @@ async def download(
             index_to_write = next_index
             while index_to_write < opened.chunks:
                 while next_index < opened.chunks and len(pending) < window:
-                    pending[next_index] = asyncio.create_task(_fetch(session, next_index))
+                    lent[next_index] = free.pop()
+                    fetch = _fetch(session, next_index, lent[next_index])
+                    pending[next_index] = asyncio.create_task(fetch)
                     next_index += 1
                 data = await pending.pop(index_to_write)
                 handle.write(data)
                 digest.update(data)
                 written += len(data)
                 transferred += len(data)
+                data.release()
+                free.append(lent.pop(index_to_write))
                 index_to_write += 1
                 if progress:
                     progress(written, size)
@@ -188,12 +198,12 @@ async def download(
     return transferred
 
 
-async def _fetch(session: _Session, index: int) -> bytes:
+async def _fetch(session: _Session, index: int, out: bytearray) -> memoryview:
     """One chunk, asked again on timeouts, the transfer reopened if the server restarted."""
     for attempt in range(limits.CHUNK_RETRIES + 1):
         stale = session.opened.transfer if session.opened else None
         try:
-            return await session.chunk(index)
+            return await session.chunk(index, out)
         except (nats.errors.TimeoutError, TimeoutError, ServiceUnavailable):
             await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
         except RemoteError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 from natster import limits, wire
 from natster.catalog import resolve_inside
 from natster.errors import UnsafePath
-from natster.security import Channel, XKey
+from natster.security import Channel, XKey, xkeys
 
 
 @dataclass
@@ -99,7 +99,7 @@ class Transfers:
             raise wire.BadRequest("no such transfer (it ended, or expired)", 404)
         return transfer
 
-    async def chunk(self, requester: str, request: wire.TransferChunkRequest) -> bytes:
+    async def chunk(self, requester: str, request: wire.TransferChunkRequest) -> bytearray:
         transfer = self.get(requester, request.transfer)
         if request.index >= transfer.chunks:
             raise wire.BadRequest("that chunk is past the end of the file", 416)
@@ -107,9 +107,12 @@ class Transfers:
         offset = request.index * transfer.chunk_size
         aad = wire.chunk_aad(transfer.id, request.index)
 
-        def read_and_seal() -> bytes:  # pread and libsodium release the GIL: both cores
-            data = os.pread(transfer.fd, transfer.chunk_size, offset)
-            return transfer.channel.seal(data, aad=aad)
+        def read_and_seal() -> bytearray:  # pread and libsodium release the GIL: both cores
+            length = min(transfer.chunk_size, transfer.size - offset)
+            buffer = bytearray(xkeys.OVERHEAD + length)  # read and sealed in place
+            read = os.preadv(transfer.fd, [memoryview(buffer)[xkeys.OVERHEAD :]], offset)
+            del buffer[xkeys.OVERHEAD + read :]  # the file shrank: the receiver will see
+            return transfer.channel.seal_in_place(buffer, aad=aad)
 
         return await asyncio.get_running_loop().run_in_executor(self._io, read_and_seal)
 
