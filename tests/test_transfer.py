@@ -192,7 +192,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
         await download(world.carol, carol_ref, entry, tmp_path / "carol")
     from natster.client.download import _Session
 
-    session = _Session(world.bob, ref, entry)
+    session = _Session(world.bob, ref, entry.hash, entry.size)
     await session.open()
     assert len(await session.chunk(0, bytearray(CHUNK))) == CHUNK
     await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
