@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo screenshots clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The main screens of the web UI, from the browser tests (needs /usr/bin/chromium).
+screenshots: install
+	NATSTER_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

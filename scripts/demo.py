@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts import media  # noqa: E402
+
 DEMO = ROOT / ".demo"
 HUB = DEMO / "hub"
 PORT = os.environ.get("NATSTER_DEMO_PORT", "4242")
+WEB_PORT = os.environ.get("NATSTER_DEMO_WEB_PORT", "8080")
 NATSTER = [sys.executable, "-m", "natster"]
 
 
@@ -75,49 +79,50 @@ def account_of(home: Path) -> str:
 
 
 def make_media() -> Path:
-    media = DEMO / "media"
-    (media / "notes").mkdir(parents=True, exist_ok=True)
-    (media / "notes" / "welcome.txt").write_text("Hello from alice's machine.\n")
-    (media / "notes" / "recipe.md").write_text("# Pancakes\n\nFlour, milk, eggs.\n")
-    (media / "data.bin").write_bytes(bytes(range(256)) * 64)
-    return media
+    say("making some real media (video, audio, pictures, a PDF, text)")
+    return media.make_media(DEMO / "media")
 
 
-def serve(home: Path, catalog: str) -> subprocess.Popen[bytes]:
+def background(name: str, home: Path, *args: str, ready: bytes) -> subprocess.Popen[bytes]:
+    """Start ``natster ARGS`` as ``home``'s user; wait until its output says ``ready``."""
     env = dict(os.environ, NATSTER_HOME=str(home))
-    print(f"$ NATSTER_HOME={home.relative_to(ROOT)} natster catalog serve {catalog} &")
-    log = (DEMO / f"serve-{catalog}.out").open("wb")
+    print(f"$ NATSTER_HOME={home.relative_to(ROOT)} natster {' '.join(args)} &")
+    log = DEMO / f"{name}.out"
     proc = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", catalog], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*NATSTER, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 15
-    while b"serving" not in (DEMO / f"serve-{catalog}.out").read_bytes():
+    deadline = time.monotonic() + 20
+    while ready not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the catalog server did not start")
+            proc.kill()
+            raise SystemExit(f"`natster {' '.join(args)}` did not start:\n{log.read_text()}")
         time.sleep(0.05)
     return proc
 
 
 def main() -> None:
+    wait = "--no-wait" not in sys.argv  # --no-wait: end after the login link (for scripts)
     DEMO.mkdir(exist_ok=True)
     hub = start_hub()
-    server = None
+    running: list[subprocess.Popen[bytes]] = []
     try:
         alice, bob = (join(name) for name in ("alice", "bob"))
         for home in (alice, bob):
             say(f"who is {home.name}?")
             natster("whoami", home=home)
-        say("alice turns a folder into a catalog")
-        media = make_media()
+        folder = make_media()
+        say("alice turns her media folder into a catalog")
         if (alice / "catalogs.db").exists() and "demo" in natster(
             "catalog", "local", "--json", home=alice, quiet=True
         ):
             natster("catalog", "rescan", "demo", home=alice)
         else:
-            natster("catalog", "new", "demo", "Alice's demo media", str(media), home=alice)
+            natster("catalog", "new", "demo", "Alice's demo media", str(folder), home=alice)
         say("alice shares it with bob and serves it")
         natster("catalog", "share", "demo", account_of(bob), home=alice)
-        server = serve(alice, "demo")
+        running.append(
+            background("serve-demo", alice, "catalog", "serve", "demo", ready=b"serving")
+        )
         say("bob finds it in his inbox, imports it and looks inside")
         natster("catalog", "inbox", home=bob)
         rows = json.loads(natster("catalog", "ls", "--json", home=bob, quiet=True))
@@ -128,16 +133,27 @@ def main() -> None:
         say("the hub")
         natster("hub", "status", "--dir", str(HUB))
         natster("stats", home=bob)
+        say(f"bob opens his web UI on port {WEB_PORT}")
+        running.append(
+            background("web-bob", bob, "web", "--port", WEB_PORT, ready=b"Ctrl-C stops it")
+        )
+        natster("login", "--no-browser", home=bob)
+        if wait:
+            print("\nOpen the link above in a browser (single use, 5 minutes; `natster login`")
+            print("with NATSTER_HOME=.demo/bob makes another). Ctrl-C stops everything.")
+            while all(proc.poll() is None for proc in running):
+                time.sleep(0.5)
     except KeyboardInterrupt:
         print("\ninterrupted")
     finally:
-        if server is not None:
-            say("alice stops serving")
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
-        say("stopping the hub")
-        hub.send_signal(signal.SIGTERM)
-        hub.wait(timeout=15)
+        say("stopping the web UI, alice's catalog server and the hub")
+        for proc in [*reversed(running), hub]:
+            proc.send_signal(signal.SIGINT)
+        for proc in [*reversed(running), hub]:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     print("\ndone: run `make demo` again to reuse all of it; `rm -rf .demo` to start over")
 
 

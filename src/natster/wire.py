@@ -218,6 +218,21 @@ class ShareRow(BaseModel):
     description: str | None = None  # what the owner's server says, while it is online
 
 
+class LibraryItem(BaseModel):
+    """One catalog of my library (``GET /api/catalogs``): mine, or shared with me."""
+
+    owner: str
+    catalog: str
+    alias: str  # the name I use for it (an import may be renamed)
+    mine: bool
+    imported: bool  # mine, or imported from the inbox
+    online: bool
+    description: str
+    files: int | None  # None while an owner's catalog is offline (nobody to ask)
+    bytes: int | None
+    shared_with: list[str]  # my catalogs: who may import them
+
+
 # --- the catalog service ------------------------------------------------------------------
 
 

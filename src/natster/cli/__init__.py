@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, hub, sharing
+from . import account, catalog, hub, sharing, web
 
 app = typer.Typer(
     name="natster",
@@ -24,6 +24,8 @@ _ = sharing  # registers its commands on the catalog group
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 app.command("stats")(account.stats_command)
+app.command("web")(web.web)
+app.command("login")(web.login)
 
 
 def _version(value: bool) -> None:

@@ -167,6 +167,25 @@ async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary
     return wire.CatalogSummary.model_validate(await _request(client, ref, "summary", {}))
 
 
+async def page(
+    client: NatsterClient,
+    ref: CatalogRef,
+    *,
+    prefix: str = "",
+    search: str = "",
+    after: str = "",
+    limit: int | None = None,
+) -> wire.ContentsPage:
+    """One page of a catalog's entries in path order (``search``: matching ones only)."""
+    body: dict[str, Any] = {"prefix": prefix, "after": after}
+    if limit:
+        body["limit"] = limit
+    endpoint = "contents"
+    if search.strip():
+        endpoint, body["text"] = "search", search
+    return wire.ContentsPage.model_validate(await _request(client, ref, endpoint, body))
+
+
 async def pages(
     client: NatsterClient,
     ref: CatalogRef,
@@ -176,18 +195,10 @@ async def pages(
     page_size: int | None = None,
 ) -> AsyncIterator[wire.ContentsPage]:
     """Every page of a catalog's entries, in path order (any number of entries)."""
-    body: dict[str, Any] = {"prefix": prefix}
-    if page_size:
-        body["limit"] = page_size
-    endpoint = "contents"
-    if search:
-        endpoint, body["text"] = "search", search
     after = ""
     while True:
-        page = wire.ContentsPage.model_validate(
-            await _request(client, ref, endpoint, {**body, "after": after})
-        )
-        yield page
-        if page.next is None:
+        one = await page(client, ref, prefix=prefix, search=search, after=after, limit=page_size)
+        yield one
+        if one.next is None:
             return
-        after = page.next
+        after = one.next

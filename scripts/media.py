@@ -1,0 +1,71 @@
+"""Small, real media for the demo, the browser tests and the screenshots.
+
+A few seconds of H.264 video with AAC sound, an MP3, images, text and a PDF, made with
+the ffmpeg that the ``imageio-ffmpeg`` wheel ships and with Pillow. Existing files are
+kept, so a second run costs nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+from PIL import Image, ImageDraw
+
+
+def _ffmpeg(*args: str, out: Path) -> None:
+    if out.exists():
+        return
+    tmp = out.with_name(out.name + ".tmp" + out.suffix)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    subprocess.run([*command, *args, str(tmp)], check=True)
+    tmp.replace(out)
+
+
+def _picture(out: Path, colour: tuple[int, int, int], label: str) -> None:
+    if out.exists():
+        return
+    image = Image.new("RGB", (640, 400), colour)
+    draw = ImageDraw.Draw(image)
+    for i in range(0, 640, 40):
+        draw.line([(i, 0), (640 - i, 400)], fill=(255, 255, 255), width=2)
+    draw.rectangle([(170, 160), (470, 240)], fill=(20, 20, 20))
+    draw.text((190, 190), label, fill=(255, 255, 255))
+    tmp = out.with_name("tmp-" + out.name)
+    image.save(tmp)
+    tmp.replace(out)
+
+
+def make_media(root: Path, seconds: int = 8) -> Path:
+    """Fill ``root`` with the demo media and return it."""
+    for folder in ("videos", "music", "pictures", "documents/notes"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    _ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"),
+        *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
+        *("-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"),
+        *("-g", "25", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart"),
+        out=root / "videos" / "test-pattern.mp4",
+    )
+    _ffmpeg(
+        *("-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100"),
+        *("-t", str(seconds), "-c:a", "libmp3lame", "-b:a", "128k"),
+        out=root / "music" / "a-note.mp3",
+    )
+    _picture(root / "pictures" / "sunset.png", (214, 104, 65), "natster: sunset.png")
+    _picture(root / "pictures" / "sea.jpg", (40, 110, 170), "natster: sea.jpg")
+    pdf = root / "documents" / "leaflet.pdf"
+    if not pdf.exists():
+        page = Image.new("RGB", (595, 842), (255, 255, 255))
+        draw = ImageDraw.Draw(page)
+        draw.text((60, 80), "natster: a leaflet in a PDF", fill=(0, 0, 0))
+        draw.text((60, 110), "Files stay on their owner's machine.", fill=(0, 0, 0))
+        tmp = pdf.with_name("tmp-" + pdf.name)
+        page.save(tmp, "PDF")
+        tmp.replace(pdf)
+    notes = root / "documents" / "notes"
+    if not (notes / "welcome.txt").exists():
+        (notes / "welcome.txt").write_text("Hello from alice's machine.\nNothing was uploaded.\n")
+        (notes / "recipe.md").write_text("# Pancakes\n\nFlour, milk, eggs.\n")
+    return root

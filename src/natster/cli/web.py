@@ -1,0 +1,61 @@
+"""``natster web`` and ``natster login``: the browser UI on this machine."""
+
+from __future__ import annotations
+
+import socket
+import webbrowser
+
+import segno
+import typer
+
+from natster import limits
+from natster.client import Home, NatsterClient
+from natster.web import serve
+from natster.web._server import running_url
+
+from ._out import err, fail, out, run
+
+
+def web(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: your network)"),
+    port: int = typer.Option(limits.WEB_PORT, min=1, max=65535, help="Port to listen on"),
+) -> None:
+    """Serve the web UI for this machine's user; `natster login` signs a browser in."""
+    home = Home.default()
+    home.load()  # fails clearly before anything listens
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise typer.Exit(_port_busy(host, port, exc)) from None
+    err.print(f"natster web on http://{host}:{port}: run `natster login` to sign a browser in")
+    err.print("Ctrl-C stops it")
+    run(serve(home, host, port))
+
+
+def _port_busy(host: str, port: int, exc: OSError) -> int:
+    err.print(f"[red]error:[/red] cannot listen on {host}:{port} ({exc.strerror}): pass --port")
+    return 1
+
+
+def login(
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the link"),
+    url: str | None = typer.Option(None, help="The UI's address, if not this machine's"),
+) -> None:
+    """Print a single-use sign-in link for the web UI (valid 5 minutes) and a QR code."""
+    home = Home.default()
+    base = url or running_url(home)
+    if base is None:
+        fail("natster web is not running for this user: start it with `natster web`")
+    code = run(_otc(home))
+    link = f"{base.rstrip('/')}/login?code={code}"
+    qr = segno.make(link, error="l")
+    qr.terminal(compact=True)
+    out.print(link)
+    if not no_browser:
+        webbrowser.open(link)
+
+
+async def _otc(home: Home) -> str:
+    async with await NatsterClient.connect(home) as client:
+        return (await client.otc_generate()).code

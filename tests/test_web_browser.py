@@ -1,0 +1,193 @@
+"""The web UI in a real browser: Debian's Chromium, driven by Playwright.
+
+Playwright never downloads a browser here: it drives /usr/bin/chromium. Set
+NATSTER_SCREENSHOTS=DIR to keep screenshots of the main screens (`make screenshots`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .webworld import World, make_world
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("NATSTER_CHROMIUM", "/usr/bin/chromium")
+if not shutil.which(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's)", allow_module_level=True)
+
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SHOTS = os.environ.get("NATSTER_SCREENSHOTS")
+CONSOLE_ERRORS: list[str] = []  # what the page logged as errors, across the module
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from make_world(tmp_path_factory.mktemp("web-browser"))
+
+
+@pytest.fixture(scope="module")
+def page(world: World) -> Iterator[playwright_sync.Page]:
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(
+            viewport={"width": 1100, "height": 760}, accept_downloads=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("console", lambda m: m.type == "error" and CONSOLE_ERRORS.append(m.text))
+        page.goto(world.login_link())
+        page.wait_for_selector("h1:text('Library')")
+        yield page
+        browser.close()
+
+
+def shot(page: playwright_sync.Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def until(page: playwright_sync.Page, expression: str, timeout: float = 15.0) -> float:
+    """Poll ``expression`` in the page until true; the seconds it took.
+
+    Not ``page.wait_for_function``: that evaluates strings inside the page, which the
+    UI's Content-Security-Policy forbids (and the tests keep that policy on).
+    """
+    began = time.monotonic()
+    while not page.evaluate(expression):
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.02)
+    return time.monotonic() - began
+
+
+def dot(world: World, catalog: str) -> str:
+    return f".card [data-dot='{world.alice_key}/{catalog}']"
+
+
+def open_file(page: playwright_sync.Page, world: World, name: str) -> None:
+    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+    page.get_by_role("button", name=name, exact=True).click()
+    page.wait_for_selector("dialog[open]")
+
+
+def test_library_shows_the_shared_catalog_online(world: World, page: playwright_sync.Page) -> None:
+    page.goto(world.url + "/#/")
+    page.wait_for_selector(f"{dot(world, 'demo')}.online")
+    card = page.locator(".card[data-catalog='demo']")
+    assert "Alice's media" in card.inner_text()
+    assert page.locator(".card[data-inbox='extra']").count() == 1  # shared, not imported
+    shot(page, "library")
+
+
+def test_catalog_tree_and_search(world: World, page: playwright_sync.Page) -> None:
+    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+    page.wait_for_selector("tr.folder")
+    folders = page.locator("tr.folder").all_inner_texts()
+    assert any("videos/" in f for f in folders)
+    assert any("pictures/" in f for f in folders)
+    shot(page, "catalog")
+    page.get_by_role("searchbox").fill("sunset")
+    page.get_by_role("button", name="Search").click()
+    until(page, "document.querySelectorAll('td.name').length === 1")
+    assert page.locator("td.name").inner_text() == "sunset.png"
+
+
+def test_video_plays_and_seeks(world: World, page: playwright_sync.Page) -> None:
+    open_file(page, world, "test-pattern.mp4")
+    until(page, "document.querySelector('video').currentTime > 0.3")
+    shot(page, "video")
+    target = page.evaluate(
+        "() => { const v = document.querySelector('video');"
+        " const t = v.duration * 0.8; v.currentTime = t; return t; }"
+    )
+    took = until(page, f"document.querySelector('video').currentTime > {target} + 0.05", 5)
+    assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
+    page.keyboard.press("Escape")
+
+
+def test_audio_plays(world: World, page: playwright_sync.Page) -> None:
+    open_file(page, world, "a-note.mp3")
+    until(page, "document.querySelector('audio').currentTime > 0.3")
+    page.keyboard.press("Escape")
+
+
+def test_image_and_text_render(world: World, page: playwright_sync.Page) -> None:
+    open_file(page, world, "sunset.png")
+    until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")
+    shot(page, "image")
+    page.keyboard.press("Escape")
+    open_file(page, world, "welcome.txt")
+    until(page, "document.querySelector('#viewer-body pre').textContent.includes('Hello')")
+    page.keyboard.press("Escape")
+
+
+def test_download_bytes_match(world: World, page: playwright_sync.Page) -> None:
+    open_file(page, world, "sea.jpg")
+    with page.expect_download() as info:
+        page.locator("#viewer-download").click()
+    download = info.value
+    assert download.suggested_filename == "sea.jpg"
+    got = Path(download.path()).read_bytes()
+    expected = (world.media / "pictures" / "sea.jpg").read_bytes()
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(expected).hexdigest()
+    page.keyboard.press("Escape")
+
+
+def test_import_from_the_inbox(world: World, page: playwright_sync.Page) -> None:
+    page.goto(world.url + "/#/")
+    page.get_by_role("button", name="Import extra").click()
+    page.wait_for_selector(".card[data-catalog='extra']")
+    assert page.locator(".card[data-inbox='extra']").count() == 0
+
+
+def test_who_am_i_and_stats(world: World, page: playwright_sync.Page) -> None:
+    page.goto(world.url + "/#/me")
+    assert page.locator("#account-key").inner_text() == world.bob_key
+    page.goto(world.url + "/#/stats")
+    page.wait_for_selector("dl.stats")
+    assert "Accounts" in page.inner_text("dl.stats")
+
+
+def test_phone_sized_screen(world: World, page: playwright_sync.Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    try:
+        page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+        page.wait_for_selector("tr.folder")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, "the catalog view scrolls sideways on a phone"
+        shot(page, "phone")
+    finally:
+        page.set_viewport_size({"width": 1100, "height": 760})
+
+
+def test_the_page_logged_no_policy_violations(page: playwright_sync.Page) -> None:
+    """Everything so far ran under the page's real CSP: nothing it did was blocked."""
+    assert not [e for e in CONSOLE_ERRORS if "Content Security Policy" in e], CONSOLE_ERRORS
+
+
+def test_dot_turns_grey_when_the_server_stops(world: World, page: playwright_sync.Page) -> None:
+    page.goto(world.url + "/#/")
+    page.wait_for_selector(f"{dot(world, 'demo')}.online")
+    world.stop_serving()
+    began = time.monotonic()
+    page.wait_for_selector(f"{dot(world, 'demo')}:not(.online)", timeout=5_000)
+    assert time.monotonic() - began < 5
+    shot(page, "offline")
