@@ -59,6 +59,7 @@ async def test_share_unshare_and_real_numbers(
     films = [r for r in rows if r.catalog == "films"]
     assert len(films) == 1
     assert films[0].owner == key(alice)
+    assert films[0].owner_name == "alice"  # as the hub knows her
     assert films[0].to == key(bob)
     assert films[0].online is False
     assert [r.to for r in await alice.my_shares() if r.catalog == "films"] == [key(bob)]

@@ -85,6 +85,7 @@ def test_no_secret_reaches_the_browser(world: World) -> None:
 def test_library_lists_the_shared_catalogs(world: World) -> None:
     rows = signed_in(world).get("/api/catalogs").json()
     demo = next(r for r in rows if r["catalog"] == "demo")
+    assert demo["owner_name"] == "alice"
     assert demo["owner"] == world.alice_key
     assert demo["online"]
     assert demo["imported"]

@@ -93,6 +93,7 @@ def test_library_shows_the_shared_catalog_online(world: World, page: playwright_
     page.wait_for_selector(f"{dot(world, 'demo')}.online")
     card = page.locator(".card[data-catalog='demo']")
     assert "Alice's media" in card.inner_text()
+    assert "from alice" in card.inner_text()
     assert page.locator(".card[data-inbox='extra']").count() == 1  # shared, not imported
     shot(page, "library")
 

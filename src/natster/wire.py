@@ -216,12 +216,14 @@ class ShareRow(BaseModel):
     shared_at: str
     imported: bool
     description: str | None = None  # what the owner's server says, while it is online
+    owner_name: str = ""  # the name the owner joined with (names are not unique: keys are)
 
 
 class LibraryItem(BaseModel):
     """One catalog of my library (``GET /api/catalogs``): mine, or shared with me."""
 
     owner: str
+    owner_name: str
     catalog: str
     alias: str  # the name I use for it (an import may be renamed)
     mine: bool

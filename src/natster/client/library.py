@@ -30,6 +30,7 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
         items.append(
             wire.LibraryItem(
                 owner=me,
+                owner_name=client.context.name,
                 catalog=catalog.name,
                 alias=catalog.name,
                 mine=True,
@@ -57,6 +58,7 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
         items.append(
             wire.LibraryItem(
                 owner=row.owner,
+                owner_name=row.owner_name,
                 catalog=row.catalog,
                 alias=ref.alias,
                 mine=False,

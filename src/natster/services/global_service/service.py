@@ -281,6 +281,7 @@ class GlobalService:
                     shared_at=share["shared_at"],
                     imported=bool(share["imported_at"]),
                     description=presence.get("description") if presence else None,
+                    owner_name=self.mirror.accounts.get(share["owner"], {}).get("name", ""),
                 ).model_dump()
             )
         return rows

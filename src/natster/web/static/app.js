@@ -92,6 +92,11 @@ function counts(item) {
     item.files === null ? "offline: contents unknown" : `${item.files} files · ${size(item.bytes)}`);
 }
 
+function from(item) {
+  return el("p", {}, "from ", item.owner_name ? el("strong", {}, item.owner_name) : null, " ",
+    el("span", { class: "key", title: item.owner }, short(item.owner)));
+}
+
 function catalogLink(item) {
   return el("a", { href: `#/c/${enc(item.owner)}/${enc(item.catalog)}` }, item.alias);
 }
@@ -121,7 +126,7 @@ function myCard(item) {
 function sharedCard(item) {
   return el("article", { class: "card", "data-catalog": item.catalog },
     el("h3", {}, dot(item), catalogLink(item)),
-    el("p", {}, "from ", el("span", { class: "key", title: item.owner }, short(item.owner))),
+    from(item),
     item.description ? el("p", {}, item.description) : null,
     counts(item),
   );
@@ -130,7 +135,7 @@ function sharedCard(item) {
 function inboxCard(item) {
   return el("article", { class: "card", "data-inbox": item.catalog },
     el("h3", {}, dot(item), item.catalog),
-    el("p", {}, "from ", el("span", { class: "key", title: item.owner }, short(item.owner))),
+    from(item),
     el("button", { type: "button", onclick: async (event) => {
       event.target.disabled = true;
       try { await call("POST", "/api/imports", { owner: item.owner, catalog: item.catalog });
