@@ -167,6 +167,18 @@ def test_who_am_i_and_stats(world: World, page: playwright_sync.Page) -> None:
     assert "Accounts" in page.inner_text("dl.stats")
 
 
+def test_keyboard_only(world: World, page: playwright_sync.Page) -> None:
+    """A file opens with Enter, the viewer closes with Escape, focus comes back."""
+    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+    button = page.get_by_role("button", name="sunset.png", exact=True)
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("dialog[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog:not([open])", state="attached")
+    assert page.evaluate("document.activeElement.textContent") == "sunset.png"
+
+
 def test_phone_sized_screen(world: World, page: playwright_sync.Page) -> None:
     page.set_viewport_size({"width": 390, "height": 800})
     try:
