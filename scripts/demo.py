@@ -144,8 +144,10 @@ def main() -> None:
             while all(proc.poll() is None for proc in running):
                 time.sleep(0.5)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\ninterrupted")
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: we are stopping
         say("stopping the web UI, alice's catalog server and the hub")
         for proc in [*reversed(running), hub]:
             proc.send_signal(signal.SIGINT)
