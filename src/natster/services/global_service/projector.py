@@ -33,8 +33,24 @@ from .store import view_bucket
 log = logging.getLogger(__name__)
 
 
-def durable_name(projection: Projection) -> str:
-    return f"proj-{projection.name}"
+def durable_prefix(projection: Projection) -> str:
+    return f"proj-{projection.name}-"
+
+
+async def durable_name(js: JetStreamContext, projection: Projection) -> str:
+    """The projection's consumer for the current incarnation of its bucket.
+
+    A rebuild deletes the bucket and the consumer and makes both anew. Were the new
+    consumer named like the old one, an instance's late ack-all from the old consumer
+    would acknowledge the new one's first messages, which then never reach the new
+    bucket. Naming the consumer after the bucket's creation time makes such an ack go
+    to a consumer that no longer exists.
+    """
+    info = await js.stream_info(f"KV_{projection.bucket}")
+    created = info.created
+    if created is None:  # a server too old to say: one name for every incarnation
+        return durable_prefix(projection) + "0"
+    return durable_prefix(projection) + str(int(created.timestamp() * 1_000_000))
 
 
 class Projector:
@@ -48,7 +64,7 @@ class Projector:
         self._kv = await view_bucket(self._js, self.projection.bucket)
         self._sub = await self._js.pull_subscribe(
             f"{ev.SUBJECT_PREFIX}.>",
-            durable=durable_name(self.projection),
+            durable=await durable_name(self._js, self.projection),
             stream=ev.STREAM,
             config=ConsumerConfig(
                 ack_policy=AckPolicy.ALL,

@@ -12,7 +12,7 @@ from natster import events as ev
 from natster._nats import Client
 
 from .projections import PROJECTIONS
-from .projector import Projector, durable_name
+from .projector import Projector, durable_prefix
 from .store import REBUILT_SUBJECT
 
 
@@ -24,11 +24,15 @@ async def rebuild(nc: Client) -> dict[str, float]:
     """
     js = nc.jetstream()
     began = time.monotonic()
+    consumers = [c.name for c in await js.consumers_info(ev.STREAM)]
     for projection in PROJECTIONS:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_key_value(projection.bucket)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_consumer(ev.STREAM, durable_name(projection))
+        for name in consumers:  # every incarnation's (see durable_name)
+            prefix = durable_prefix(projection)
+            if name.startswith(prefix) or name == prefix[:-1]:  # [:-1]: the earlier name
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await js.delete_consumer(ev.STREAM, name)
     info = await js.stream_info(ev.STREAM)
     await asyncio.gather(*(Projector(js, p).catch_up() for p in PROJECTIONS))
     events = info.state.messages
