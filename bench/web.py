@@ -1,0 +1,171 @@
+"""Benchmark: the web UI on a 200,000-entry catalog, against the NATS page it is made of.
+
+    python -m bench.web                  # 200,000 entries
+    python -m bench.web --entries 20000
+
+Prints JSON: the baseline (one `contents` page of 500 entries over NATS, p50/p99 ms, as
+`natster catalog contents` gets it), the same page through `natster web`'s HTTP API,
+and in Debian's Chromium: the time from opening the catalog to its first rows on
+screen, and the time each scroll to the bottom takes to show the next 500 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.async_api import async_playwright
+
+from natster.catalog import Catalogs, Entry
+from natster.client import Home, NatsterClient, join
+from natster.client import catalogs as api
+from natster.hub import mint_invite
+from natster.services.catalog_service import CatalogServer
+
+from ._platform import percentiles, start
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def fill(catalogs: Catalogs, entries: int) -> None:
+    with catalogs.index.transaction():
+        for first in range(0, entries, 10_000):
+            catalogs.index.put(
+                "big",
+                [
+                    Entry(
+                        f"folder{i // 1000:03}/file {i:07}.mkv",
+                        i,
+                        i,
+                        f"{i:064x}",
+                        "video/x-matroska",
+                        "",
+                    )
+                    for i in range(first, min(entries, first + 10_000))
+                ],
+            )
+
+
+async def browser_timings(url: str, link: str, owner: str, scrolls: int) -> dict[str, object]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+        await page.goto(link)
+        await page.wait_for_selector("h1")
+        began = time.perf_counter()
+        await page.goto(f"{url}/#/c/{owner}/big")
+        await page.wait_for_selector("td.name")
+        first = (time.perf_counter() - began) * 1000
+        loads = []
+        for _ in range(scrolls):
+            rows = await page.locator("td.name").count()
+            began = time.perf_counter()
+            await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            while await page.locator("td.name").count() <= rows:
+                await asyncio.sleep(0.005)
+            loads.append((time.perf_counter() - began) * 1000)
+        rows = await page.locator("td.name").count()
+        await browser.close()
+    return {
+        "first_rows_ms": round(first, 1),
+        "next_page_ms": percentiles(loads),
+        "rows_shown": rows,
+    }
+
+
+async def main(entries: int, samples: int) -> dict[str, object]:
+    base = Path(tempfile.mkdtemp(prefix="natster-bench-web-"))
+    platform = await start(base / "hub")
+    web = None
+    try:
+        homes = {name: Home(base / name) for name in ("alice", "bob")}
+        for name, home in homes.items():
+            await join((await mint_invite(platform.dir, 600)).encode(), home=home, name=name)
+        (base / "media").mkdir()
+        with Catalogs(homes["alice"].path) as mine:
+            mine.new("big", "a big catalog", base / "media")
+            fill(mine, entries)
+        async with (
+            await NatsterClient.connect(homes["alice"]) as alice,
+            await NatsterClient.connect(homes["bob"]) as bob,
+        ):
+            server = CatalogServer(alice, homes["alice"].path, ["big"])
+            await server.start()
+            try:
+                await api.share(alice, "big", bob.account)
+                await api.import_catalog(bob, "big", alice.account)
+                ref = await api.resolve(bob, "big")
+                half = entries // 2
+                middle = f"folder{half // 1000:03}/file {half:07}.mkv"  # a page mid-way
+                nats_ms = []
+                for _ in range(samples):
+                    began = time.perf_counter()
+                    await api.page(bob, ref, after=middle, limit=500)
+                    nats_ms.append((time.perf_counter() - began) * 1000)
+
+                port = 18000 + os.getpid() % 1000
+                env = {**os.environ, "NATSTER_HOME": str(homes["bob"].path)}
+                web = subprocess.Popen(
+                    [sys.executable, "-m", "natster", "web", "--port", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                url = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                    for _ in range(100):
+                        try:
+                            await http.get("/api/me")
+                            break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.1)
+                    code = (await bob.otc_generate()).code
+                    assert (await http.get(f"/login?code={code}")).status_code == 303
+                    http_ms = []
+                    path = f"/api/catalogs/{alice.account}/big/entries"
+                    for _ in range(samples):
+                        began = time.perf_counter()
+                        response = await http.get(path, params={"after": middle, "limit": 500})
+                        http_ms.append((time.perf_counter() - began) * 1000)
+                        assert len(response.json()["entries"]) == 500
+                code = (await bob.otc_generate()).code
+                seen = await browser_timings(url, f"{url}/login?code={code}", alice.account, 10)
+            finally:
+                await server.stop()
+        return {
+            "entries": entries,
+            "baseline_nats_page_of_500": percentiles(nats_ms),
+            "http_api_page_of_500": percentiles(http_ms),
+            "browser": seen,
+        }
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=15)
+        await platform.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=200_000)
+    parser.add_argument("--samples", type=int, default=50)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.entries, args.samples)), indent=2))
