@@ -69,12 +69,13 @@ async def main(home, out):
     async with await NatsterClient.connect(Home(Path(home))) as client:
         ref = await api.resolve(client, "big")
         entry = await find_entry(client, ref, "big.img")
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         window = int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW))
         size = await download(client, ref, entry, Path(out), window=window)
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-    print(json.dumps({"seconds": seconds, "bytes": size, "peak_rss_mb": int(hwm) / 1024}))
+    print(json.dumps({"seconds": seconds, "bytes": size, "peak_rss_mb": int(hwm) / 1024,
+                      "cpu_s": cpu}))
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
@@ -117,6 +118,23 @@ async def raw_baseline(url: str, creds: Path, total: int, chunk: int) -> float:
     sub.wait(timeout=60)
     await nc.close()
     return float(result["bytes"]) / result["seconds"] / 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nats_server_pid(conf: Path) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(conf).encode() in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise SystemExit("nats-server not found")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -196,6 +214,8 @@ async def main(size: int, chunk: int) -> dict[str, object]:
 
         baseline = await raw_baseline(state.local_url, homes["bob"].creds_file, size, chunk)
         began = time.perf_counter()
+        nats_pid = nats_server_pid(platform.dir.server_conf)
+        cpu_before = {"server": cpu_seconds(server.pid), "nats-server": cpu_seconds(nats_pid)}
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
         prefix = (
             [
@@ -233,6 +253,11 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{"))
         )
         wall = time.perf_counter() - began
+        cpu = {  # CPU seconds per GB moved: where the 2 cores go (server/nats: incl. startup)
+            "downloader": ours["cpu_s"],
+            "server": cpu_seconds(server.pid) - cpu_before["server"],
+            "nats-server": cpu_seconds(nats_pid) - cpu_before["nats-server"],
+        }
         mb_s = ours["bytes"] / ours["seconds"] / 1e6
         return {
             "size_bytes": size,
@@ -246,6 +271,7 @@ async def main(size: int, chunk: int) -> dict[str, object]:
                 "downloader": round(ours["peak_rss_mb"], 1),
                 "server": round(peak_rss_mb(server.pid), 1),
             },
+            "cpu_seconds_per_gb": {k: round(v / (size / 1e9), 2) for k, v in cpu.items()},
             "goal_ratio_ge_0.5": mb_s / baseline >= 0.5,
         }
     finally:
