@@ -204,3 +204,7 @@ def test_dot_turns_grey_when_the_server_stops(world: World, page: playwright_syn
     page.wait_for_selector(f"{dot(world, 'demo')}:not(.online)", timeout=5_000)
     assert time.monotonic() - began < 5
     shot(page, "offline")
+    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")  # a clear state, not a spinner
+    message = page.wait_for_selector(".offline").inner_text()
+    assert "offline" in message
+    assert "not serving it right now" in message
