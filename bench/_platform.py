@@ -12,6 +12,7 @@ from typing import Any
 
 from natster import _nats
 from natster import events as ev
+from natster.catalog import Catalogs, Entry
 from natster.security import KeyKind, KeyPair
 from natster.services.global_service import GlobalService
 from natster.services.platform import Platform
@@ -128,3 +129,23 @@ async def echo_baseline(nc: Any, count: int) -> dict[str, float]:
         samples.append((time.perf_counter() - began) * 1000)
     await sub.unsubscribe()
     return percentiles(samples)
+
+
+def fill_catalog(catalogs: Catalogs, name: str, entries: int) -> None:
+    """``entries`` made-up entries in 200 folders, straight into the index (no files)."""
+    with catalogs.index.transaction():
+        for first in range(0, entries, 10_000):
+            catalogs.index.put(
+                name,
+                [
+                    Entry(
+                        f"folder{i // 1000:03}/file {i:07}.mkv",
+                        i,
+                        i,
+                        f"{i:064x}",
+                        "video/x-matroska",
+                        "",
+                    )
+                    for i in range(first, min(entries, first + 10_000))
+                ],
+            )

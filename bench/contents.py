@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from natster.catalog import Catalogs, Entry
+from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join
 from natster.client import catalogs as api
 from natster.hub import mint_invite
 from natster.services.catalog_service import CatalogServer
 
-from ._platform import echo_baseline, percentiles, start
+from ._platform import echo_baseline, fill_catalog, percentiles, start
 
 
 async def page_all(client: NatsterClient, ref: api.CatalogRef, size: int, **kw: Any) -> list[float]:
@@ -52,22 +52,7 @@ async def main(entries: int) -> dict[str, object]:
         (base / "media").mkdir()
         with Catalogs(homes["alice"].path) as mine:
             mine.new("big", "a big catalog", base / "media")
-            with mine.index.transaction():
-                for start_at in range(0, entries, 10_000):
-                    mine.index.put(
-                        "big",
-                        [
-                            Entry(
-                                f"folder{i // 1000:03}/file {i:07}.mkv",
-                                i,
-                                i,
-                                f"{i:064x}",
-                                "video/x-matroska",
-                                "",
-                            )
-                            for i in range(start_at, min(entries, start_at + 10_000))
-                        ],
-                    )
+            fill_catalog(mine, "big", entries)
         async with (
             await NatsterClient.connect(homes["alice"]) as alice,
             await NatsterClient.connect(homes["bob"]) as bob,

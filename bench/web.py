@@ -25,13 +25,13 @@ from pathlib import Path
 import httpx
 from playwright.async_api import async_playwright
 
-from natster.catalog import Catalogs, Entry
+from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join
 from natster.client import catalogs as api
 from natster.hub import mint_invite
 from natster.services.catalog_service import CatalogServer
 
-from ._platform import percentiles, start
+from ._platform import fill_catalog, percentiles, start
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -42,25 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def fill(catalogs: Catalogs, entries: int) -> None:
-    with catalogs.index.transaction():
-        for first in range(0, entries, 10_000):
-            catalogs.index.put(
-                "big",
-                [
-                    Entry(
-                        f"folder{i // 1000:03}/file {i:07}.mkv",
-                        i,
-                        i,
-                        f"{i:064x}",
-                        "video/x-matroska",
-                        "",
-                    )
-                    for i in range(first, min(entries, first + 10_000))
-                ],
-            )
 
 
 async def browser_timings(url: str, link: str, owner: str, scrolls: int) -> dict[str, object]:
@@ -101,7 +82,7 @@ async def main(entries: int, samples: int) -> dict[str, object]:
         (base / "media").mkdir()
         with Catalogs(homes["alice"].path) as mine:
             mine.new("big", "a big catalog", base / "media")
-            fill(mine, entries)
+            fill_catalog(mine, "big", entries)
         async with (
             await NatsterClient.connect(homes["alice"]) as alice,
             await NatsterClient.connect(homes["bob"]) as bob,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,20 @@ import pytest
 from natster.client import Home, join
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
 from natster.services.platform import Platform
+
+NATSTER = [sys.executable, "-m", "natster"]
+
+
+def natster(
+    *args: str, home: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The natster command as people run it (``home``: its NATSTER_HOME)."""
+    full = {**os.environ, **(env or {})}
+    if home is not None:
+        full["NATSTER_HOME"] = str(home)
+    return subprocess.run(
+        [*NATSTER, *args], capture_output=True, text=True, env=full, timeout=timeout, check=False
+    )
 
 
 def free_port() -> int:

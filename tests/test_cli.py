@@ -7,27 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
-
-NATSTER = [sys.executable, "-m", "natster"]
-
-
-def natster(
-    *args: str, home: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **(env or {})}
-    if home is not None:
-        full["NATSTER_HOME"] = str(home)
-    return subprocess.run(
-        [*NATSTER, *args], capture_output=True, text=True, env=full, timeout=timeout, check=False
-    )
+from .conftest import NATSTER, free_port, natster
 
 
 @pytest.fixture

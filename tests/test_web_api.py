@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,8 @@ from hypothesis import strategies as st
 from natster.web._guard import host_allowed, origin_allowed
 from natster.web._ranges import RangeNotSatisfiable, disposition, parse_range, presentation
 
-from .webworld import NATSTER, World, make_world, run
+from .conftest import natster
+from .webworld import World, make_world, run
 
 
 @pytest.fixture(scope="module")
@@ -279,27 +278,11 @@ def test_share_and_unshare_my_catalog(world: World, tmp_path: Path) -> None:
 
 
 def test_a_busy_port_and_no_web_are_one_line_errors(world: World, tmp_path: Path) -> None:
-    env = {**os.environ, "NATSTER_HOME": str(world.bob)}
-    busy = subprocess.run(
-        [*NATSTER, "web", "--port", str(world.web_port)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=False,
-    )
+    busy = natster("web", "--port", str(world.web_port), home=world.bob, timeout=30)
     assert busy.returncode == 1
     assert busy.stderr.strip().splitlines()[-1].startswith("error: cannot listen on")
     assert "Traceback" not in busy.stderr
-    env["NATSTER_HOME"] = str(world.alice)  # alice runs no `natster web`
-    login = subprocess.run(
-        [*NATSTER, "login", "--no-browser"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=False,
-    )
+    login = natster("login", "--no-browser", home=world.alice, timeout=30)  # no web for her
     assert login.returncode == 1
     assert login.stderr.strip() == (
         "error: natster web is not running for this user: start it with `natster web`"

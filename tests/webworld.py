@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,16 +19,12 @@ from pathlib import Path
 
 from scripts.media import make_media
 
-from .conftest import free_port
-
-NATSTER = [sys.executable, "-m", "natster"]
+from .conftest import NATSTER, free_port, natster
 
 
 def run(*args: str, home: Path | None = None) -> str:
-    env = {**os.environ, **({"NATSTER_HOME": str(home)} if home else {})}
-    result = subprocess.run(
-        [*NATSTER, *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    """``natster ARGS``'s output; a failure fails the test."""
+    result = natster(*args, home=home)
     if result.returncode != 0:
         raise AssertionError(f"natster {' '.join(args)} failed: {result.stderr}")
     return result.stdout

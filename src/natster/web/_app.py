@@ -252,12 +252,11 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
         headers = {
             "Accept-Ranges": "bytes",
             "Content-Disposition": disposition(opened.path, inline and not download),
-            "Content-Security-Policy": FILE_CSP if content_type != "application/pdf" else "",
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         }
-        if not headers["Content-Security-Policy"]:
-            del headers["Content-Security-Policy"]
+        if content_type != "application/pdf":  # a sandboxed PDF would not display
+            headers["Content-Security-Policy"] = FILE_CSP
         start, end, status = 0, opened.size, 200
         if wanted is not None:
             start, end, status = wanted.start, wanted.end, 206
