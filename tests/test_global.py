@@ -344,12 +344,19 @@ async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:
     js = nc.jetstream()
     state: dict[str, dict[str, Any]] = {}
     for projection in PROJECTIONS:
+        # Not kv.keys(): nats-py's watcher can report "no more keys" before the messages
+        # already on their way are handed over, and an empty list came back now and then.
+        # The stream's own list of subjects is exact.
         kv = await js.key_value(projection.bucket)
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:  # an empty bucket (anything else must surface)
-            keys = []
-        state[projection.name] = {k: json.loads((await kv.get(k)).value) for k in keys}
+        prefix = f"$KV.{projection.bucket}."
+        info = await js.stream_info(f"KV_{projection.bucket}", subjects_filter=prefix + ">")
+        keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
+        state[projection.name] = {}
+        for k in keys:
+            try:
+                state[projection.name][k] = json.loads((await kv.get(k)).value)
+            except nats.js.errors.KeyNotFoundError:  # a deleted key's marker
+                continue
     return state
 
 
@@ -406,7 +413,6 @@ OPS = st.lists(
 async def test_rebuild_equals_live_after_random_histories(
     hub: RunningHub, trio: dict[str, NatsterClient], ops: list[tuple[str, str, str, str]]
 ) -> None:
-    restarted: list[Any] = []
     refused = []
     for op, actor, other, catalog in ops:
         me, them = trio[actor], trio[other]
@@ -421,19 +427,11 @@ async def test_rebuild_equals_live_after_random_histories(
             refused.append(exc.code)
     assert all(400 <= code < 500 for code in refused), refused
     nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
-    # The global service stops for the rebuild: with an instance running, a replay was
-    # seen (about 1 run in 8) to leave a projection empty, live or rebuilt; a known
-    # bug, recorded in the notes, not hidden here: this test checks the replay itself.
-    service = hub.platform.global_service
-    assert service is not None
     try:
         live = await snapshot(nc)
-        await service.stop()
         await rebuild(nc)
         assert await snapshot(nc) == live
     finally:
-        hub.platform.global_service, service_nc = await start_global(hub.dir, hub.info.local_url)
-        restarted.append(service_nc)  # closed when the hub stops (with its server)
         await nc.close()
 
 

@@ -56,7 +56,6 @@ WEB_PORT = 8080  # `natster web` listens here by default
 WEB_SHUTDOWN_S = 2  # on Ctrl-C, open requests (event streams, videos) get this long
 SSE_KEEPALIVE_S = 15.0  # a comment line on the event stream keeps proxies from closing it
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
-REBUILD_ATTEMPTS = 3  # a rebuild that comes out incomplete starts over this often
 PROJECTION_BATCH = 256  # events applied per batch (and the consumer's max ack pending)
 READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to catch up
 
