@@ -330,9 +330,14 @@ async def test_a_served_folder_is_watched(world: World) -> None:
     while "new-film.mp4" not in await listing(world.bob, ref):
         assert time.monotonic() < deadline, "the new file did not show up"
         await asyncio.sleep(0.1)
-    rows = [r for r in await world.bob.my_shares() if r.catalog == "films"]
-    assert rows[0].revision is not None
-    assert rows[0].revision > before  # the new revision reached the global service
+    deadline = time.monotonic() + 3  # the heartbeat follows the index by a moment
+    while True:
+        rows = [r for r in await world.bob.my_shares() if r.catalog == "films"]
+        assert rows[0].revision is not None
+        if rows[0].revision > before:  # the new revision reached the global service
+            break
+        assert time.monotonic() < deadline, f"revision still {rows[0].revision}"
+        await asyncio.sleep(0.1)
 
 
 async def test_the_hub_catalog_reaches_accounts_made_after_it_started(
