@@ -3,10 +3,12 @@
     python bench/transfer.py                 # 1 GiB
     python bench/transfer.py --size 10GiB    # peak RSS must stay < 200 MB on each side
 
-Two processes each time, on a local hub: (1) the baseline, raw nats-py publish ->
-subscribe of the same number of bytes in chunk-sized payloads; (2) `natster catalog
-serve` in one process and a download in another. Prints JSON with MB/s of both, their
-ratio (goal >= 0.5) and the peak RSS (VmHWM) of both download sides.
+Two processes each time, on a local hub: (1) the baseline, raw nats-py (as it comes)
+publish -> subscribe of the same number of bytes in chunk-sized payloads; (2) `natster
+catalog serve` in one process and a download in another. Prints JSON with MB/s of both,
+their ratio (goal >= 0.5) and the peak RSS (VmHWM) of both download sides. For
+reference it also measures raw publish -> subscribe with natster's receive path
+(`natster._natsio`) on the subscriber, and the ratio to that.
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ from ._platform import start
 
 RAW_SUB = r"""
 import asyncio, contextlib, json, sys, time, resource
+import nats
 from natster.security import parse_creds
 from natster import _nats
-async def main(url, creds, total):
-    nc = await _nats.connect(url, parse_creds(open(creds).read()), name="raw-sub")
+async def main(url, creds, total, reader):
+    if reader == "natster":  # nats-py with natster's receive path (natster._natsio)
+        nc = await _nats.connect(url, parse_creds(open(creds).read()), name="raw-sub")
+    else:  # nats-py as it comes
+        nc = await nats.connect(url, user_credentials=creds, name="raw-sub")
     got, first, done, ended = 0, None, asyncio.Event(), []
     async def cb(msg):
         nonlocal got, first
@@ -52,7 +58,7 @@ async def main(url, creds, total):
     end = ended[0] if ended else time.perf_counter()
     print(json.dumps({"seconds": end - first, "bytes": got}), flush=True)
     await nc.close()
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
 """
 
 RAW_FLUSH_EVERY = 16 * 1024 * 1024  # bytes between flushes (two in flight, under max_pending)
@@ -86,18 +92,18 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
-async def raw_baseline(url: str, creds: Path, total: int, chunk: int) -> float:
+async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: str) -> float:
+    """MB/s of raw publish -> subscribe; ``reader``: "stock" nats-py, or "natster"'s."""
     sub = subprocess.Popen(
-        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total)],
+        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total), reader],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert sub.stdout is not None
     assert (await asyncio.to_thread(sub.stdout.readline)).strip() == "ready"
-    from natster import _nats
-    from natster.security import parse_creds
+    import nats
 
-    nc = await _nats.connect(url, parse_creds(creds.read_text()), name="raw-pub")
+    nc = await nats.connect(url, user_credentials=str(creds), name="raw-pub")
     payload = os.urandom(chunk)
     sent = 0
     flushed: asyncio.Task[None] | None = None
@@ -212,7 +218,9 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             capture_output=True,
         )
 
-        baseline = await raw_baseline(state.local_url, homes["bob"].creds_file, size, chunk)
+        creds = homes["bob"].creds_file
+        baseline = await raw_baseline(state.local_url, creds, size, chunk, "stock")
+        tuned = await raw_baseline(state.local_url, creds, size, chunk, "natster")
         began = time.perf_counter()
         nats_pid = nats_server_pid(platform.dir.server_conf)
         cpu_before = {"server": cpu_seconds(server.pid), "nats-server": cpu_seconds(nats_pid)}
@@ -264,8 +272,10 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             "chunk_size": chunk,
             "window": int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW)),
             "baseline_raw_pub_sub_mb_s": round(baseline, 1),
+            "raw_pub_sub_natster_reader_mb_s": round(tuned, 1),
             "natster_download_mb_s": round(mb_s, 1),
             "ratio": round(mb_s / baseline, 3),
+            "ratio_vs_natster_reader": round(mb_s / tuned, 3),
             "download_wall_s_with_startup": round(wall, 2),
             "peak_rss_mb": {
                 "downloader": round(ours["peak_rss_mb"], 1),

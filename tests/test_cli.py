@@ -311,6 +311,12 @@ def test_download_a_file_and_mirror_a_catalog(
         assert (mirror / "a.txt").stat().st_mtime_ns == before  # verified, not fetched again
         line = _one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
         assert "no file" in line
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a folder")
+        line = _one_line_error(
+            natster("catalog", "download", "films", "a.txt", str(blocked / "a.txt"), home=alice)
+        )
+        assert line.startswith("error: cannot write to")
 
 
 def test_a_killed_download_of_a_multi_gib_file_resumes(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
 from nats.aio.client import Client, RawCredentials
 
-from natster import limits, wire
+from natster import _natsio, limits, wire
 from natster.errors import ConnectionFailed, RequestTimeout, ServiceUnavailable
 from natster.security import Creds
 
@@ -53,7 +54,10 @@ async def connect(
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
     try:
-        client: Client = await nats.connect(**options)
+        client = Client()
+        if urlsplit(url).scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
+            _natsio.tune(client)
+        await client.connect(**options)
     except nats.errors.NoServersError as exc:
         raise ConnectionFailed(f"could not reach {url}: is the hub running there?") from exc
     except (OSError, TimeoutError) as exc:

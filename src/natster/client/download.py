@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import mmap
 import os
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,15 @@ from natster.errors import (
     TransferError,
     TransferStalled,
 )
-from natster.security import Channel, XKey
+from natster.security import Channel, XKey, xkeys
 
+from . import _part
 from .api import NatsterClient
 from .catalogs import CatalogRef, _request, pages
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
+WRITES_AHEAD = 2  # chunks handed to the writer thread and not yet on disk
 
 
 async def find_entry(client: NatsterClient, ref: CatalogRef, hash_or_path: str) -> wire.EntryRow:
@@ -95,7 +99,7 @@ class _Session:
         self.opened, self.channel = opened, key.channel(opened.xkey)
         return opened
 
-    async def chunk(self, index: int, out: bytearray) -> memoryview:
+    async def chunk(self, index: int, out: xkeys.Writable) -> memoryview:
         opened, channel = self.opened, self.channel
         if opened is None or channel is None:
             raise TransferError("no open transfer")
@@ -147,58 +151,80 @@ async def download(
     window: int = limits.TRANSFER_WINDOW,
 ) -> int:
     """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
-    session = _Session(client, ref, entry.hash, entry.size)
-    opened = await session.open()
-    size, chunk_size = opened.size, opened.chunk_size
-    have = part.stat().st_size if part.exists() else 0
-    have = min(have - have % chunk_size, size - size % chunk_size if size else 0)
-    with open(part, "ab") as handle:  # keep what is there, up to a whole chunk
-        handle.truncate(have)
-    digest = _sha256_of(part, have)
-    transferred = 0
-    next_index = have // chunk_size
-    pending: dict[int, asyncio.Task[memoryview]] = {}
-    free = [bytearray(chunk_size) for _ in range(window)]  # reused, never reallocated
-    lent: dict[int, bytearray] = {}
     try:
-        with open(part, "r+b") as handle:
-            handle.seek(have)
-            written = have
-            index_to_write = next_index
-            while index_to_write < opened.chunks:
-                while next_index < opened.chunks and len(pending) < window:
-                    lent[next_index] = free.pop()
-                    fetch = _fetch(session, next_index, lent[next_index])
-                    pending[next_index] = asyncio.create_task(fetch)
-                    next_index += 1
-                data = await pending.pop(index_to_write)
-                handle.write(data)
-                digest.update(data)
-                written += len(data)
-                transferred += len(data)
-                data.release()
-                free.append(lent.pop(index_to_write))
-                index_to_write += 1
-                if progress:
-                    progress(written, size)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        for task in pending.values():
-            task.cancel()
-        raise
+        final.parent.mkdir(parents=True, exist_ok=True)
+        held = part.stat().st_size if part.exists() else 0
+    except OSError as exc:
+        raise TransferError(f"cannot write to {final.parent}: {exc.strerror or exc}") from exc
+    session = _Session(client, ref, entry.hash, entry.size)
+    try:
+        opened = await session.open()
+        size, chunk_size = opened.size, opened.chunk_size
+        # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
+        have = min(held - held % chunk_size, size - size % chunk_size if size else 0)
+        try:
+            with open(part, "ab") as handle:
+                handle.truncate(have)
+            digest = _sha256_of(part, have)
+        except OSError as exc:
+            raise TransferError(f"cannot write {part}: {exc.strerror or exc}") from exc
+        sink = _part.PartFile(part, have, digest)
+        try:
+            await _receive(session, opened, sink, have // chunk_size, window, progress)
+            await sink.finish()
+        finally:
+            sink.close()
     finally:
         await session.close()
     if digest.hexdigest() != entry.hash:
         part.unlink(missing_ok=True)
         raise IntegrityError(f"{entry.path} does not match the catalog's sha256: nothing was kept")
     os.replace(part, final)
-    return transferred
+    return size - have
 
 
-async def _fetch(session: _Session, index: int, out: bytearray) -> memoryview:
+async def _receive(
+    session: _Session,
+    opened: wire.TransferOpened,
+    sink: _part.PartFile,
+    first: int,
+    window: int,
+    progress: Progress | None,
+) -> None:
+    """Fetch chunks ``first`` on, ``window`` at a time, and hand them to ``sink`` in order."""
+    size, chunk_size = opened.size, opened.chunk_size
+    pending: dict[int, asyncio.Task[memoryview]] = {}
+    writes: deque[tuple[asyncio.Task[None], int]] = deque()
+    # Reused, never reallocated: `window` chunks in flight plus those being written.
+    free = [_part.buffer(chunk_size) for _ in range(window + WRITES_AHEAD)]
+    lent: dict[int, mmap.mmap] = {}
+    next_index = index_to_write = first
+    try:
+        while index_to_write < opened.chunks:
+            while next_index < opened.chunks and len(pending) < window and free:
+                lent[next_index] = free.pop()
+                fetch = _fetch(session, next_index, lent[next_index])
+                pending[next_index] = asyncio.create_task(fetch)
+                next_index += 1
+            data = await pending.pop(index_to_write)
+            writes.append((asyncio.create_task(sink.write(data)), index_to_write))
+            index_to_write += 1
+            while writes and (len(writes) > WRITES_AHEAD or index_to_write == opened.chunks):
+                task, index = writes.popleft()
+                await task
+                free.append(lent.pop(index))
+                if progress:
+                    progress(min(size, (index + 1) * chunk_size), size)
+    except BaseException:
+        tasks: list[asyncio.Task[Any]] = [*pending.values(), *(write for write, _ in writes)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryview:
     """One chunk, asked again on timeouts, the transfer reopened if the server restarted."""
     for attempt in range(limits.CHUNK_RETRIES + 1):
         stale = session.opened.transfer if session.opened else None

@@ -8,6 +8,7 @@ messages between the same two keys, :class:`Channel` does the key exchange once.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from ._codec import KeyKind, decode_public, decode_seed, encode_public, encode_s
 VERSION = b"xkv1"
 NONCE_SIZE = nacl.bindings.crypto_box_NONCEBYTES  # 24
 OVERHEAD = len(VERSION) + NONCE_SIZE + 16  # Poly1305 tag
+Writable = bytearray | memoryview | mmap.mmap  # what open_into can write to
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Channel:
         return VERSION + nonce + box
 
     def open(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        sealed = bytes(sealed)  # PyNaCl takes bytes only; a large NATS payload is a bytearray
         if len(sealed) < OVERHEAD or sealed[: len(VERSION)] != VERSION:
             raise CryptoError("that is not an xkv1 sealed message")
         nonce = sealed[len(VERSION) : len(VERSION) + NONCE_SIZE]
@@ -126,7 +129,7 @@ class Channel:
             raise CryptoError("sealing failed")
         return buffer
 
-    def open_into(self, sealed: bytes, out: bytearray, aad: bytes = b"") -> int:
+    def open_into(self, sealed: bytes, out: Writable, aad: bytes = b"") -> int:
         """Open ``sealed`` into ``out`` without copies; returns the plaintext's length.
 
         For large messages (transfer chunks): no slicing of ``sealed`` and no fresh
@@ -134,7 +137,7 @@ class Channel:
         """
         if len(sealed) < OVERHEAD or sealed[: len(VERSION)] != VERSION:
             raise CryptoError("that is not an xkv1 sealed message")
-        nonce = sealed[len(VERSION) : len(VERSION) + NONCE_SIZE]
+        nonce = bytes(sealed[len(VERSION) : len(VERSION) + NONCE_SIZE])  # sealed: any bytes-like
         if aad and nonce != _bind(nonce, aad):
             raise CryptoError()
         length = len(sealed) - OVERHEAD
