@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from natster import limits
 from natster.catalog import Catalogs
@@ -46,8 +47,10 @@ async def main(url, creds, total, reader):
     async def cb(msg):
         nonlocal got, first
         first = first or time.perf_counter()
-        got += len(msg.data)
+        before, got = got, got + len(msg.data)
         if got >= total: done.set(); ended.append(time.perf_counter())
+        if got // ACK_EVERY != before // ACK_EVERY or got >= total:
+            await nc.publish("bench.ack", str(got).encode())  # end-to-end flow control
     await nc.subscribe("bench.raw", cb=cb, pending_bytes_limit=512 * 1024 * 1024)
     await nc.flush(); print("ready", flush=True)
     last = -1
@@ -58,10 +61,12 @@ async def main(url, creds, total, reader):
     end = ended[0] if ended else time.perf_counter()
     print(json.dumps({"seconds": end - first, "bytes": got}), flush=True)
     await nc.close()
+ACK_EVERY = int(sys.argv[5])
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
 """
 
-RAW_FLUSH_EVERY = 16 * 1024 * 1024  # bytes between flushes (two in flight, under max_pending)
+RAW_ACK_EVERY = 8 * 1024 * 1024  # the raw subscriber says how far it got this often...
+RAW_AHEAD = 32 * 1024 * 1024  # ...and the publisher stays at most this far ahead of it
 
 DOWNLOAD = r"""
 import asyncio, json, os, sys, time
@@ -95,7 +100,7 @@ def parse_size(text: str) -> int:
 async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: str) -> float:
     """MB/s of raw publish -> subscribe; ``reader``: "stock" nats-py, or "natster"'s."""
     sub = subprocess.Popen(
-        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total), reader],
+        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total), reader, str(RAW_ACK_EVERY)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -105,18 +110,20 @@ async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: st
 
     nc = await nats.connect(url, user_credentials=str(creds), name="raw-pub")
     payload = os.urandom(chunk)
-    sent = 0
-    flushed: asyncio.Task[None] | None = None
+    sent, acked, moved = 0, 0, asyncio.Event()
+
+    async def on_ack(msg: Any) -> None:
+        nonlocal acked
+        acked = int(msg.data)
+        moved.set()
+
+    await nc.subscribe("bench.ack", cb=on_ack)
     while sent < total:
+        while sent - acked > RAW_AHEAD:  # the subscriber's pace: no slow-consumer drops
+            moved.clear()
+            await asyncio.wait_for(moved.wait(), 60)
         await nc.publish("bench.raw", payload)
         sent += len(payload)
-        if sent % RAW_FLUSH_EVERY < len(payload):
-            # At most two of these in flight (no slow-consumer drops), never an idle pipe.
-            if flushed is not None:
-                await flushed
-            flushed = asyncio.create_task(nc.flush(timeout=60))
-    if flushed is not None:
-        await flushed
     await nc.flush()
     result = json.loads(await asyncio.to_thread(sub.stdout.readline))
     if result["bytes"] < total:
@@ -219,10 +226,12 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         )
 
         creds = homes["bob"].creds_file
+        nats_pid = nats_server_pid(platform.dir.server_conf)
+        nats_cpu = cpu_seconds(nats_pid)
         baseline = await raw_baseline(state.local_url, creds, size, chunk, "stock")
+        raw_nats_cpu = cpu_seconds(nats_pid) - nats_cpu
         tuned = await raw_baseline(state.local_url, creds, size, chunk, "natster")
         began = time.perf_counter()
-        nats_pid = nats_server_pid(platform.dir.server_conf)
         cpu_before = {"server": cpu_seconds(server.pid), "nats-server": cpu_seconds(nats_pid)}
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
         prefix = (
@@ -282,6 +291,7 @@ async def main(size: int, chunk: int) -> dict[str, object]:
                 "server": round(peak_rss_mb(server.pid), 1),
             },
             "cpu_seconds_per_gb": {k: round(v / (size / 1e9), 2) for k, v in cpu.items()},
+            "baseline_nats_server_cpu_seconds_per_gb": round(raw_nats_cpu / (size / 1e9), 2),
             "goal_ratio_ge_0.5": mb_s / baseline >= 0.5,
         }
     finally:
@@ -289,7 +299,8 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             server.send_signal(signal.SIGINT)  # a clean stop (and a profiler writes its file)
             server.wait(timeout=30)
         await platform.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if not os.environ.get("NATSTER_BENCH_KEEP"):  # keep it to read the logs
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
