@@ -177,7 +177,18 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         env = {**os.environ, "NATSTER_HOME": str(homes["alice"].path)}
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
         recorder = (
-            [profile, "record", "--native", "-f", "raw", "-r", "300", "-o"] if profile else []
+            [
+                profile,
+                "record",
+                *(["--native"] if os.environ.get("NATSTER_BENCH_NATIVE") else []),
+                "-f",
+                "raw",
+                "-r",
+                "300",
+                "-o",
+            ]
+            if profile
+            else []
         )
         server = subprocess.Popen(
             [
@@ -238,7 +249,7 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             [
                 profile,
                 "record",
-                "--native",
+                *(["--native"] if os.environ.get("NATSTER_BENCH_NATIVE") else []),
                 "-f",
                 "raw",
                 "-o",

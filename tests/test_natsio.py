@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import nats.errors
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.protocol.parser import AWAITING_CONTROL_LINE, Parser
@@ -107,6 +108,10 @@ async def test_a_large_payload_is_gathered_into_its_own_buffer() -> None:
         await parser.parse(piece)
     assert [bytes(data) for data in kept] == [body, b"hi"]
     assert [type(data) for data in kept] == [bytearray, bytes]  # the large one: not copied
+    kept.clear()
+    await _natsio.BulkParser(Keep()).parse(stream)  # all in one read
+    assert [bytes(data) for data in kept] == [body, b"hi"]
+    assert [type(data) for data in kept] == [bytearray, bytes]
 
 
 async def test_a_reset_drops_a_half_gathered_payload() -> None:
@@ -133,8 +138,8 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
         assert isinstance(asking._ps, _natsio.BulkParser)
         assert isinstance(asking._transport, _natsio.BulkTransport)
 
-        async def answer(msg: Any) -> None:
-            await msg.respond(bodies[int(msg.data)])
+        async def answer(msg: Any) -> None:  # large answers without nats-py's copies
+            await _natsio.publish(answering, msg.reply, bodies[int(msg.data)])
 
         await answering.subscribe("size.echo", cb=answer)
         await answering.flush()
@@ -161,6 +166,11 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
             await asyncio.sleep(0.1)
         await answering.flush()
         await all_sizes()
+        with pytest.raises(nats.errors.MaxPayloadError):
+            await _natsio.publish(asking, "size.echo", bytearray(asking.max_payload + 1))
+        await asking.close()
+        with pytest.raises(nats.errors.ConnectionClosedError):
+            await _natsio.publish(asking, "size.echo", bytearray(LARGE))
     finally:
         await asking.close()
         await answering.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, SupportsIndex
+from typing import Any, SupportsIndex, cast
 
 from nats.aio.client import Client
 from nats.aio.transport import TcpTransport
@@ -44,33 +44,39 @@ class BulkParser(_parser.Parser):
         self._filled = 0
 
     async def parse(self, data: bytes = b"") -> None:
+        view, at, size = memoryview(data), 0, len(data)
         while True:
-            if self._payload is None:
-                await super().parse(data)
-                self._start_gathering()
-                return
-            view = memoryview(data)
-            take = min(len(view), len(self._payload) - self._filled)
-            self._payload[self._filled : self._filled + take] = view[:take]
-            self._filled += take
-            if self._filled < len(self._payload):
-                return  # more of this payload to come
-            await self._deliver()
-            if take == len(view):
-                return
-            data = bytes(view[take:])  # rare: the rest of a read that ended a payload
+            if self._payload is not None:  # gathering a large payload: copy it once
+                take = min(size - at, len(self._payload) - self._filled)
+                self._payload[self._filled : self._filled + take] = view[at : at + take]
+                self._filled += take
+                at += take
+                if self._filled < len(self._payload):
+                    return  # more of this payload to come
+                await self._deliver()
+                if at == size:
+                    return
+                continue
+            if self.state == _parser.AWAITING_CONTROL_LINE and not self.buf:
+                end = data.find(b"\r\n", at, at + _parser.MAX_CONTROL_LINE_SIZE)
+                if data.startswith(b"MSG ", at) and end >= 0:
+                    await super().parse(cast(bytes, view[at : end + 2]))  # nats-py reads it
+                    at = end + 2
+                    if self._start_gathering():
+                        continue
+            await super().parse(cast(bytes, view[at:]))
+            self._start_gathering()
+            return
 
-    def _start_gathering(self) -> None:
+    def _start_gathering(self) -> bool:
         """After nats-py read a large message's control line, take its payload over."""
-        if (
-            self.state == _parser.AWAITING_MSG_PAYLOAD
-            and not self.header_needed
-            and self.needed >= LARGE
-        ):
-            self._payload = bytearray(self.needed + _CRLF)
-            self._payload[: len(self.buf)] = self.buf  # nats-py stops short of a whole one
-            self._filled = len(self.buf)
-            self.buf.clear()
+        if self.state != _parser.AWAITING_MSG_PAYLOAD or self.header_needed or self.needed < LARGE:
+            return False
+        self._payload = bytearray(self.needed + _CRLF)
+        self._payload[: len(self.buf)] = self.buf  # nats-py stops short of a whole one
+        self._filled = len(self.buf)
+        self.buf.clear()
+        return True
 
     async def _deliver(self) -> None:
         payload, self._payload = self._payload, None
@@ -145,12 +151,28 @@ class BulkTransport(TcpTransport):
         transport, _ = await asyncio.wait_for(
             loop.create_connection(lambda: protocol, uri.hostname, uri.port), connect_timeout
         )
+        if hasattr(transport, "max_size"):  # asyncio reads 256 KiB at most by default
+            transport.max_size = READ_LIMIT
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         self._bare_io_reader = self._io_reader = reader
         self._bare_io_writer = self._io_writer = writer
 
     def writelines(self, payload: Any) -> Any:
-        return None if self._io_writer is None else super().writelines(payload)
+        """Write nats-py's pending commands; large ones as they are, not joined (copied)."""
+        if self._io_writer is None:
+            return None
+        small: list[bytes] = []
+        for item in payload:
+            if len(item) < LARGE:
+                small.append(item)
+                continue
+            if small:
+                self._io_writer.write(b"".join(small))
+                small = []
+            self._io_writer.write(item)
+        if small:
+            self._io_writer.write(b"".join(small))
+        return None
 
     def write(self, payload: Any) -> Any:
         return None if self._io_writer is None else super().write(payload)
@@ -160,6 +182,38 @@ class BulkTransport(TcpTransport):
 
     def __bool__(self) -> bool:
         return True
+
+
+async def publish(client: Client, subject: str, payload: bytes | bytearray) -> None:
+    """``client.publish(subject, payload)``, without nats-py's two copies of a large one.
+
+    nats-py builds ``PUB`` line + payload + CRLF into one new ``bytes`` (two copies);
+    here the three go to the pending commands side by side (nothing can come between:
+    there is no await in between) and :class:`BulkTransport` writes the payload as it
+    is. ``payload`` must not change until it is sent. Anything unusual (a small
+    payload, a closed, draining or reconnecting client, a payload over the server's
+    limit, an odd subject) goes through ``client.publish`` and its checks and errors.
+    """
+    if (
+        len(payload) < LARGE
+        or not isinstance(client._transport, BulkTransport)
+        or not client.is_connected
+        or client.is_draining_pubs
+        or len(payload) > client._max_payload
+        or not subject
+        or any(c in subject for c in " \t\r\n")
+    ):
+        await client.publish(subject, cast(bytes, payload))  # any bytes-like goes
+        return
+    line = f"PUB {subject} {len(payload)}\r\n".encode()
+    client.stats["out_msgs"] += 1
+    client.stats["out_bytes"] += len(payload)
+    client._pending.extend((line, cast(bytes, payload), b"\r\n"))
+    client._pending_data_size += len(line) + len(payload) + _CRLF
+    if 0 < client._max_pending_size < client._pending_data_size:
+        await client._flush_pending(force_flush=True)
+    elif client._flush_queue is not None and client._flush_queue.empty():
+        await client._flush_pending()
 
 
 def tune(client: Client) -> Client:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from nats.micro.request import Request as MicroRequest
 
-from natster import wire
+from natster import _natsio, wire
 from natster.errors import NatsterError
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,11 @@ def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest],
             log.exception("request on %s crashed", request.subject)
             reply = wire.fail(500, "internal error")
         try:
-            # nats-py types payloads as bytes; any bytes-like (a sealed chunk's bytearray) goes
-            await request.respond(cast(bytes, reply))
+            message = request._msg  # micro's Request hides the message it answers
+            if message.reply and len(reply) >= _natsio.LARGE:  # a chunk: no extra copies
+                await _natsio.publish(message._client, message.reply, reply)
+            else:  # nats-py types payloads as bytes; any bytes-like goes
+                await request.respond(cast(bytes, reply))
         except Exception as exc:  # the requester may be gone; that is not our failure
             log.debug("could not answer on %s: %s", request.subject, exc)
 
