@@ -95,7 +95,7 @@ async def test_racing_redeems_of_one_invite_make_one_account(
         return_exceptions=True,
     )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
-    assert all(isinstance(r, InviteError) for r in results if isinstance(r, BaseException))
+    assert all(isinstance(r, InviteError) for r in results if isinstance(r, BaseException)), results
     assert len(hub.dir.user_accounts()) == 1
 
 

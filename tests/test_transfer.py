@@ -12,8 +12,10 @@ import pytest
 from natster import limits, wire
 from natster.catalog import Catalogs
 from natster.client import catalogs as api
-from natster.client.download import download, find_entry
+from natster.client.download import _Session, download, find_entry
+from natster.client.stream import FileReader
 from natster.errors import IntegrityError, NotShared, RemoteError, TransferStalled
+from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.transfer import Transfers
 
@@ -307,3 +309,33 @@ async def test_a_network_cut_then_resume(world: World, tmp_path: Path) -> None:
     again = await download(world.bob, ref, entry, out)
     assert again <= len(data) - kept
     assert out.read_bytes() == data
+
+
+async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path) -> None:
+    ref = await add_files(world, {"a.bin": os.urandom(10)})
+    entry = await find_entry(world.bob, ref, "a.bin")
+    assert world.bob.nats.max_payload == limits.HUB_MAX_PAYLOAD
+    session = _Session(world.bob, ref, entry.hash)  # a download: large chunks
+    assert (await session.open()).chunk_size == limits.CHUNK_SIZE
+    await session.close()
+    reader = FileReader(world.bob, ref, entry.hash)  # a player's range: smaller ones
+    await reader.open()
+    pieces = [bytes(piece) async for piece in reader.read(0, 10)]
+    assert pieces == [(world.media / "a.bin").read_bytes()]
+    assert reader._session.opened is not None
+    assert reader._session.opened.chunk_size == limits.STREAM_CHUNK_SIZE
+    await reader.close()
+
+
+def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    transfers = Transfers()
+    try:
+        request = wire.TransferOpenRequest(
+            hash="0" * 64, xkey=XKey.create().public_key, chunk_size=limits.MAX_CHUNK_SIZE
+        )
+        small_hub = 1024 * 1024 - limits.CHUNK_HEADROOM
+        opened = transfers.open("A" * 56, "c", str(tmp_path), "f", 100, request, small_hub)
+        assert opened.chunk_size == small_hub
+    finally:
+        transfers.close_all()

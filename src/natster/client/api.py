@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
-from natster import _nats, subjects, wire
+from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
 from natster.errors import RemoteError
 
+from ._budget import ByteBudget
 from .context import Context, Home
 
 ACCOUNT_SERVICE = "the hub's account service"
@@ -31,6 +32,8 @@ class NatsterClient:
         self.home = home
         self.context = context
         self._nc = nc
+        # Chunk replies owed to this connection, all transfers together (see _budget).
+        self.receive_budget = ByteBudget(limits.RECEIVE_BUDGET)
 
     @classmethod
     async def connect(cls, home: Home | None = None, *, reconnect: bool = False) -> NatsterClient:

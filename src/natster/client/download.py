@@ -74,9 +74,16 @@ class _Session:
     """One open transfer: its id and its key, replaced when the server restarts."""
 
     def __init__(
-        self, client: NatsterClient, ref: CatalogRef, file_hash: str, size: int | None = None
+        self,
+        client: NatsterClient,
+        ref: CatalogRef,
+        file_hash: str,
+        size: int | None = None,
+        chunk_size: int = limits.CHUNK_SIZE,
     ) -> None:
         self.client, self.ref, self.hash, self.size = client, ref, file_hash, size
+        largest = client.nats.max_payload - limits.CHUNK_HEADROOM  # a hub may carry less
+        self.chunk_size = max(limits.MIN_CHUNK_SIZE, min(chunk_size, largest))
         self.opened: wire.TransferOpened | None = None
         self.channel: Channel | None = None
         self._reopening = asyncio.Lock()
@@ -89,7 +96,9 @@ class _Session:
 
     async def open(self) -> wire.TransferOpened:
         key = XKey.create()  # fresh for every transfer: never reused
-        body = wire.TransferOpenRequest(hash=self.hash, xkey=key.public_key)
+        body = wire.TransferOpenRequest(
+            hash=self.hash, xkey=key.public_key, chunk_size=self.chunk_size
+        )
         data = await _request(self.client, self.ref, "transfer-open", body.model_dump())
         opened = wire.TransferOpened.model_validate(data)
         if self.size is None:
@@ -106,9 +115,10 @@ class _Session:
         body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
         subject = self.ref.subject(self.client.account, "transfer-chunk")
         try:
-            reply = await self.client.nats.request(
-                subject, body.model_dump_json().encode(), timeout=limits.CHUNK_TIMEOUT_S
-            )
+            async with self.client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
+                reply = await self.client.nats.request(
+                    subject, body.model_dump_json().encode(), timeout=limits.CHUNK_TIMEOUT_S
+                )
         except nats.errors.NoRespondersError as exc:
             raise ServiceUnavailable("the catalog server is gone") from exc
         except (

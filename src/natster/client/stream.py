@@ -29,7 +29,7 @@ class FileReader:
     """One shared file, opened by hash for reading ranges; close it when done."""
 
     def __init__(self, client: NatsterClient, ref: CatalogRef, file_hash: str) -> None:
-        self._session = _Session(client, ref, file_hash)
+        self._session = _Session(client, ref, file_hash, chunk_size=limits.STREAM_CHUNK_SIZE)
 
     async def open(self) -> OpenedFile:
         opened = await self._session.open()

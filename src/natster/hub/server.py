@@ -34,6 +34,7 @@ def render_config(hub: HubDir, host: str, port: int) -> str:
         f"server_name: {q('natster-hub')}",
         f"host: {q(host)}",
         f"port: {port}",
+        f"max_payload: {limits.HUB_MAX_PAYLOAD}",
         f"logfile: {q(hub.log_file)}",
         f"operator: {q(hub.operator_jwt)}",
         f"system_account: {q(config.accounts['sys'])}",

@@ -59,7 +59,9 @@ class Transfers:
         path: str,
         size: int,
         request: wire.TransferOpenRequest,
+        largest_chunk: int = limits.MAX_CHUNK_SIZE,
     ) -> wire.TransferOpened:
+        """Open a transfer of ``path``; chunks are the size asked, or ``largest_chunk``."""
         if self.count(requester) >= limits.MAX_TRANSFERS_PER_ACCOUNT:
             raise wire.BadRequest(
                 f"busy: you already have {limits.MAX_TRANSFERS_PER_ACCOUNT} downloads "
@@ -80,9 +82,9 @@ class Transfers:
         except Exception as exc:
             os.close(fd)
             raise wire.BadRequest("that is not a valid xkey") from exc
-        transfer = Transfer(
-            secrets.token_hex(16), requester, catalog, fd, size, request.chunk_size, channel
-        )
+        chunk_size = max(limits.MIN_CHUNK_SIZE, min(request.chunk_size, largest_chunk))
+        transfer_id = secrets.token_hex(16)
+        transfer = Transfer(transfer_id, requester, catalog, fd, size, chunk_size, channel)
         self._open[transfer.id] = transfer
         return wire.TransferOpened(
             transfer=transfer.id,
