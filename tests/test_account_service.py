@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from natster import _nats, subjects, wire
 from natster.client import NatsterClient
 from natster.errors import RemoteError
+from natster.hub.invites import Invite
 from natster.security import KeyKind, KeyPair, jwt
 
 from .conftest import JoinUser, RunningHub
@@ -162,3 +164,21 @@ async def test_update_refuses_bad_requests(join_user: JoinUser, payload: bytes) 
         with pytest.raises(RemoteError) as refused:
             await _nats.request(client.nats, subjects.accounts_local("update"), payload)
     assert 400 <= refused.value.code < 500
+
+
+async def test_two_service_instances_racing_for_one_invite_refuse_the_loser(
+    hub: RunningHub,
+) -> None:
+    service = hub.hub.account_service
+    assert service is not None
+    token = Invite.decode(await hub.invite()).token
+    # Both read the token before either deletes it: what two instances in the queue
+    # group (a hub beyond one machine) can do. The loser's delete is refused by JetStream.
+    results = await asyncio.gather(
+        service._consume_invite(token), service._consume_invite(token), return_exceptions=True
+    )
+    assert results.count(None) == 1
+    refused = [r for r in results if r is not None]
+    assert len(refused) == 1
+    assert isinstance(refused[0], wire.BadRequest)
+    assert refused[0].code == 403

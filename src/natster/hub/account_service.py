@@ -204,8 +204,15 @@ class AccountService:
             raise refused
         try:
             await self._invites.delete(key, last=entry.revision)
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise refused from exc
+        except nats.js.errors.BadRequestError as exc:
+            # Another redeemer won: kv.delete reports it as a plain BadRequestError with
+            # JetStream's "wrong last sequence" code, not as KeyWrongLastSequenceError.
+            if isinstance(exc, nats.js.errors.KeyWrongLastSequenceError) or exc.err_code in (
+                10071,
+                10164,
+            ):
+                raise refused from exc
+            raise
 
     async def info(self, subject: str, payload: bytes) -> dict[str, object]:
         account = subjects.caller_of(subject)
