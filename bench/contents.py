@@ -1,7 +1,7 @@
 """Benchmark: paging a 200,000-entry catalog through an import, as a recipient does.
 
-    python bench/contents.py                 # 200,000 entries
-    python bench/contents.py --entries 20000
+    python -m bench.contents                 # 200,000 entries
+    python -m bench.contents --entries 20000
 
 Prints JSON: per-page latency (p50/p99 ms) for pages of 500 and 2000 entries and for a
 search, and the baseline measured in the same run: a raw NATS request/reply to an echo

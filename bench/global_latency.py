@@ -1,7 +1,7 @@
 """Benchmark: global service latency with 10,000 accounts and 100,000 shares loaded.
 
-    python bench/global_latency.py                     # the issue's scale
-    python bench/global_latency.py --accounts 1000 --shares 10000
+    python -m bench.global_latency                     # the issue's scale
+    python -m bench.global_latency --accounts 1000 --shares 10000
 
 Prints JSON: p50/p99 in ms of my.shares, whoami and stats from a real user, and the
 baseline measured in the same run, a raw NATS request/reply to an echo responder on the

@@ -1,7 +1,7 @@
 """Benchmark: rebuilding the global service's projections by replaying the event log.
 
-    python bench/rebuild.py                  # 100,000 events (10,000 accounts, 90,000 shares)
-    python bench/rebuild.py --events 20000
+    python -m bench.rebuild                  # 100,000 events (10,000 accounts, 90,000 shares)
+    python -m bench.rebuild --events 20000
 
 Prints JSON. The baseline, measured in the same run, is reading the same events from the
 stream through a pull consumer without applying them: what replay costs before any

@@ -1,7 +1,7 @@
 """Benchmark: scanning a large tree into a catalog, against sha256sum in the same run.
 
-    python bench/scan.py                 # 200,000 small files + 3 large ones
-    python bench/scan.py --files 20000   # smaller
+    python -m bench.scan                 # 200,000 small files + 3 large ones
+    python -m bench.scan --files 20000   # smaller
 
 Prints one JSON object. Every figure comes from this run on this machine: the page
 cache is warmed first, so both natster and the sha256sum baseline read hot files.

@@ -1,7 +1,7 @@
 """Benchmark: natster's encrypted, verified download against raw NATS, in one run.
 
-    python bench/transfer.py                 # 1 GiB
-    python bench/transfer.py --size 10GiB    # peak RSS must stay < 200 MB on each side
+    python -m bench.transfer                 # 1 GiB
+    python -m bench.transfer --size 10GiB    # peak RSS must stay < 200 MB on each side
 
 Two processes each time, on a local hub: (1) the baseline, raw nats-py (as it comes)
 publish -> subscribe of the same number of bytes in chunk-sized payloads; (2) `natster
