@@ -135,6 +135,14 @@ def test_whole_file_and_ranges(world: World) -> None:
     past = client.get(url, headers={"Range": f"bytes={size}-"})
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{size}"
+    head = client.head(url)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(size)
+    assert head.headers["content-type"] == "video/mp4"
+    head = client.head(url, headers={"Range": "bytes=100-299"})
+    assert head.status_code == 206
+    assert head.headers["content-range"] == f"bytes 100-299/{size}"
 
 
 def test_download_keeps_the_name_and_html_never_renders(world: World) -> None:

@@ -228,7 +228,11 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/api/files/{owner}/{catalog}/{file_hash}", response_class=StreamingResponse)
+    @app.api_route(
+        "/api/files/{owner}/{catalog}/{file_hash}",
+        methods=["GET", "HEAD"],
+        response_class=StreamingResponse,
+    )
     async def file(
         request: Request,
         owner: str,
@@ -262,6 +266,9 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
             start, end, status = wanted.start, wanted.end, 206
             headers["Content-Range"] = wanted.content_range(opened.size)
         headers["Content-Length"] = str(end - start)
+        if request.method == "HEAD":  # what a GET would answer, without the bytes
+            await reader.close()
+            return Response(status_code=status, headers=headers, media_type=content_type)
 
         async def body() -> AsyncIterator[bytes]:
             try:
