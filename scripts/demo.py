@@ -130,6 +130,10 @@ def main() -> None:
             natster("catalog", "import", "demo", account_of(alice), home=bob)
         natster("catalog", "ls", home=bob)
         natster("catalog", "contents", "demo", home=bob)
+        say("bob downloads the video: end to end encrypted, checked against its sha256")
+        downloads = DEMO / "downloads"
+        downloads.mkdir(exist_ok=True)
+        natster("catalog", "download", "demo", "videos/test-pattern.mp4", str(downloads), home=bob)
         say("the hub")
         natster("hub", "status", "--dir", str(HUB))
         natster("stats", home=bob)
