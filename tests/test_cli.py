@@ -333,6 +333,24 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
     with _serving(alice, "films"):
         out = tmp_path / "big.img"
         part = tmp_path / "big.img.part"
+        stopped = subprocess.Popen(  # Ctrl-C first: a clean stop, what was written is kept
+            [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not part.exists() or part.stat().st_size < size * 0.2:
+            assert stopped.poll() is None, "the download ended before it could be stopped"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stopped.send_signal(signal.SIGINT)
+        _, stderr = stopped.communicate(timeout=30)
+        assert stopped.returncode == 130, stderr
+        assert stderr.strip().splitlines()[-1] == "interrupted"
+        assert "Traceback" not in stderr
+        assert part.stat().st_size >= size * 0.2
         first = subprocess.Popen(
             [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
             env=env,
