@@ -12,6 +12,7 @@ import nats.errors
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nats.aio.client import Client
 from nats.protocol.parser import AWAITING_CONTROL_LINE, Parser
 
 from natster import _nats, _natsio
@@ -175,3 +176,10 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
         await asking.close()
         await answering.close()
         await running.stop()
+
+
+def test_an_untested_nats_py_keeps_its_own_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_natsio, "nats_client_version", "9.0.0")
+    client = _natsio.tune(Client())
+    assert type(client._ps) is Parser
+    assert not isinstance(client._transport, _natsio.BulkTransport)
