@@ -14,7 +14,13 @@ from natster.catalog import Catalogs
 from natster.client import catalogs as api
 from natster.client.download import _Session, download, find_entry
 from natster.client.stream import FileReader
-from natster.errors import IntegrityError, NotShared, RemoteError, TransferStalled
+from natster.errors import (
+    IntegrityError,
+    NotShared,
+    RemoteError,
+    TransferError,
+    TransferStalled,
+)
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.transfer import Transfers
@@ -339,3 +345,15 @@ def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:
         assert opened.chunk_size == small_hub
     finally:
         transfers.close_all()
+
+
+async def test_a_folder_in_the_way_of_the_final_path_is_an_error_in_words(
+    world: World, tmp_path: Path
+) -> None:
+    data = os.urandom(1000)
+    ref = await add_files(world, {"a.bin": data})
+    blocked = tmp_path / "a.bin"
+    (blocked / "inside").mkdir(parents=True)
+    with pytest.raises(TransferError, match=r"cannot move a\.bin\.part to"):
+        await fetch(world, ref, "a.bin", blocked)
+    assert (tmp_path / "a.bin.part").read_bytes() == data  # verified, kept for another try

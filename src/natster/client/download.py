@@ -190,7 +190,10 @@ async def download(
     if digest.hexdigest() != entry.hash:
         part.unlink(missing_ok=True)
         raise IntegrityError(f"{entry.path} does not match the catalog's sha256: nothing was kept")
-    os.replace(part, final)
+    try:
+        os.replace(part, final)
+    except OSError as exc:  # e.g. a folder in the way: the verified .part stays
+        raise TransferError(f"cannot move {part.name} to {final}: {exc.strerror or exc}") from exc
     return size - have
 
 
