@@ -12,7 +12,7 @@ import pytest
 from natster import limits, wire
 from natster.catalog import Catalogs
 from natster.client import catalogs as api
-from natster.client.download import _Session, download, find_entry
+from natster.client.download import _Session, download, find_entry, stop_if_cancelled
 from natster.client.stream import FileReader
 from natster.errors import (
     IntegrityError,
@@ -357,3 +357,23 @@ async def test_a_folder_in_the_way_of_the_final_path_is_an_error_in_words(
     with pytest.raises(TransferError, match=r"cannot move a\.bin\.part to"):
         await fetch(world, ref, "a.bin", blocked)
     assert (tmp_path / "a.bin.part").read_bytes() == data  # verified, kept for another try
+
+
+async def test_a_cancel_that_a_reply_swallowed_still_stops_the_download() -> None:
+    async def reply_won() -> int:  # asyncio.wait_for on 3.11 when the reply races a cancel
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return 1
+        return 0
+
+    async def receiving() -> None:
+        while True:
+            await asyncio.create_task(reply_won())
+            stop_if_cancelled()
+
+    task = asyncio.create_task(receiving())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert task.cancelled()

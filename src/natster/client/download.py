@@ -221,11 +221,13 @@ async def _receive(
                 pending[next_index] = asyncio.create_task(fetch)
                 next_index += 1
             data = await pending.pop(index_to_write)
+            stop_if_cancelled()
             writes.append((asyncio.create_task(sink.write(data)), index_to_write))
             index_to_write += 1
             while writes and (len(writes) > WRITES_AHEAD or index_to_write == opened.chunks):
                 task, index = writes.popleft()
                 await task
+                stop_if_cancelled()
                 free.append(lent.pop(index))
                 if progress:
                     progress(min(size, (index + 1) * chunk_size), size)
@@ -235,6 +237,18 @@ async def _receive(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def stop_if_cancelled() -> None:
+    """Raise the cancellation (Ctrl-C) that nats-py's request may have swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` returns the result instead of raising when a
+    cancel races the reply (CPython gh-86296), and nats-py's request waits with it; at
+    this speed that race is common. The task still counts the cancel: honour it here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryview:

@@ -16,7 +16,7 @@ from natster import limits
 
 from .api import NatsterClient
 from .catalogs import CatalogRef
-from .download import _fetch, _Session
+from .download import _fetch, _Session, stop_if_cancelled
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class FileReader:
                     )
                     next_index += 1
                 data = await pending.pop(index)
+                stop_if_cancelled()
                 base = index * size
                 yield bytes(data[max(start, base) - base : min(end, base + len(data)) - base])
         finally:
