@@ -1,19 +1,26 @@
-"""Shared by the global-service benchmarks: a platform in a temp dir, loaded with events."""
+"""Shared by the benchmarks: a platform in a temp dir, loaded with events or a catalog."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import statistics
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from natster import _nats
 from natster import events as ev
 from natster.catalog import Catalogs, Entry
+from natster.client import Home, NatsterClient, join
+from natster.client import catalogs as api
+from natster.hub import mint_invite
 from natster.security import KeyKind, KeyPair
+from natster.services.catalog_service import CatalogServer
 from natster.services.global_service import GlobalService
 from natster.services.platform import Platform
 
@@ -149,3 +156,37 @@ def fill_catalog(catalogs: Catalogs, name: str, entries: int) -> None:
                     for i in range(first, min(entries, first + 10_000))
                 ],
             )
+
+
+@dataclass(frozen=True)
+class SharedCatalog:
+    homes: dict[str, Home]
+    alice: NatsterClient
+    bob: NatsterClient
+    ref: api.CatalogRef  # bob's view of alice's "big"
+
+
+@contextlib.asynccontextmanager
+async def big_catalog_shared(
+    base: Path, platform: Platform, entries: int
+) -> AsyncIterator[SharedCatalog]:
+    """alice serves "big" (``entries`` made-up entries), shared with bob, who imported it."""
+    homes = {name: Home(base / name) for name in ("alice", "bob")}
+    for name, home in homes.items():
+        await join((await mint_invite(platform.dir, 600)).encode(), home=home, name=name)
+    (base / "media").mkdir()
+    with Catalogs(homes["alice"].path) as mine:
+        mine.new("big", "a big catalog", base / "media")
+        fill_catalog(mine, "big", entries)
+    async with (
+        await NatsterClient.connect(homes["alice"]) as alice,
+        await NatsterClient.connect(homes["bob"]) as bob,
+    ):
+        server = CatalogServer(alice, homes["alice"].path, ["big"])
+        await server.start()
+        try:
+            await api.share(alice, "big", bob.account)
+            await api.import_catalog(bob, "big", alice.account)
+            yield SharedCatalog(homes, alice, bob, await api.resolve(bob, "big"))
+        finally:
+            await server.stop()

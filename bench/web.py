@@ -25,13 +25,9 @@ from pathlib import Path
 import httpx
 from playwright.async_api import async_playwright
 
-from natster.catalog import Catalogs
-from natster.client import Home, NatsterClient, join
 from natster.client import catalogs as api
-from natster.hub import mint_invite
-from natster.services.catalog_service import CatalogServer
 
-from ._platform import fill_catalog, percentiles, start
+from ._platform import big_catalog_shared, percentiles, start
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -76,60 +72,43 @@ async def main(entries: int, samples: int) -> dict[str, object]:
     platform = await start(base / "hub")
     web = None
     try:
-        homes = {name: Home(base / name) for name in ("alice", "bob")}
-        for name, home in homes.items():
-            await join((await mint_invite(platform.dir, 600)).encode(), home=home, name=name)
-        (base / "media").mkdir()
-        with Catalogs(homes["alice"].path) as mine:
-            mine.new("big", "a big catalog", base / "media")
-            fill_catalog(mine, "big", entries)
-        async with (
-            await NatsterClient.connect(homes["alice"]) as alice,
-            await NatsterClient.connect(homes["bob"]) as bob,
-        ):
-            server = CatalogServer(alice, homes["alice"].path, ["big"])
-            await server.start()
-            try:
-                await api.share(alice, "big", bob.account)
-                await api.import_catalog(bob, "big", alice.account)
-                ref = await api.resolve(bob, "big")
-                half = entries // 2
-                middle = f"folder{half // 1000:03}/file {half:07}.mkv"  # a page mid-way
-                nats_ms = []
+        async with big_catalog_shared(base, platform, entries) as shared:
+            alice, bob, ref = shared.alice, shared.bob, shared.ref
+            half = entries // 2
+            middle = f"folder{half // 1000:03}/file {half:07}.mkv"  # a page mid-way
+            nats_ms = []
+            for _ in range(samples):
+                began = time.perf_counter()
+                await api.page(bob, ref, after=middle, limit=500)
+                nats_ms.append((time.perf_counter() - began) * 1000)
+
+            port = 18000 + os.getpid() % 1000
+            env = {**os.environ, "NATSTER_HOME": str(shared.homes["bob"].path)}
+            web = subprocess.Popen(
+                [sys.executable, "-m", "natster", "web", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                for _ in range(100):
+                    try:
+                        await http.get("/api/me")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                code = (await bob.otc_generate()).code
+                assert (await http.get(f"/login?code={code}")).status_code == 303
+                http_ms = []
+                path = f"/api/catalogs/{alice.account}/big/entries"
                 for _ in range(samples):
                     began = time.perf_counter()
-                    await api.page(bob, ref, after=middle, limit=500)
-                    nats_ms.append((time.perf_counter() - began) * 1000)
-
-                port = 18000 + os.getpid() % 1000
-                env = {**os.environ, "NATSTER_HOME": str(homes["bob"].path)}
-                web = subprocess.Popen(
-                    [sys.executable, "-m", "natster", "web", "--port", str(port)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                url = f"http://127.0.0.1:{port}"
-                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-                    for _ in range(100):
-                        try:
-                            await http.get("/api/me")
-                            break
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.1)
-                    code = (await bob.otc_generate()).code
-                    assert (await http.get(f"/login?code={code}")).status_code == 303
-                    http_ms = []
-                    path = f"/api/catalogs/{alice.account}/big/entries"
-                    for _ in range(samples):
-                        began = time.perf_counter()
-                        response = await http.get(path, params={"after": middle, "limit": 500})
-                        http_ms.append((time.perf_counter() - began) * 1000)
-                        assert len(response.json()["entries"]) == 500
-                code = (await bob.otc_generate()).code
-                seen = await browser_timings(url, f"{url}/login?code={code}", alice.account, 10)
-            finally:
-                await server.stop()
+                    response = await http.get(path, params={"after": middle, "limit": 500})
+                    http_ms.append((time.perf_counter() - began) * 1000)
+                    assert len(response.json()["entries"]) == 500
+            code = (await bob.otc_generate()).code
+            seen = await browser_timings(url, f"{url}/login?code={code}", alice.account, 10)
         return {
             "entries": entries,
             "baseline_nats_page_of_500": percentiles(nats_ms),
