@@ -300,6 +300,11 @@ class TransferOpenRequest(Request):
     )
 
 
+def chunk_size_within(wanted: int, max_payload: int) -> int:
+    """``wanted``, shrunk to what a connection with this ``max_payload`` carries."""
+    return max(limits.MIN_CHUNK_SIZE, min(wanted, max_payload - limits.CHUNK_HEADROOM))
+
+
 class TransferOpened(BaseModel):
     transfer: str
     xkey: str  # the server's fresh xkey for this transfer only

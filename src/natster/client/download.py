@@ -82,8 +82,7 @@ class _Session:
         chunk_size: int = limits.CHUNK_SIZE,
     ) -> None:
         self.client, self.ref, self.hash, self.size = client, ref, file_hash, size
-        largest = client.nats.max_payload - limits.CHUNK_HEADROOM  # a hub may carry less
-        self.chunk_size = max(limits.MIN_CHUNK_SIZE, min(chunk_size, largest))
+        self.chunk_size = wire.chunk_size_within(chunk_size, client.nats.max_payload)
         self.opened: wire.TransferOpened | None = None
         self.channel: Channel | None = None
         self._reopening = asyncio.Lock()

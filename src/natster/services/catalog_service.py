@@ -260,8 +260,8 @@ class CatalogServer:
         if found is None:
             raise wire.BadRequest("no file in that catalog has that hash", 404)
         root, path, size = found
-        largest = self._client.nats.max_payload - limits.CHUNK_HEADROOM  # what this hub carries
-        opened = self.transfers.open(requester, catalog, root, path, size, request, largest)
+        carried = self._client.nats.max_payload  # what this hub carries
+        opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
         log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
         return opened.model_dump()
 

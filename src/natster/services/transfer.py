@@ -59,9 +59,9 @@ class Transfers:
         path: str,
         size: int,
         request: wire.TransferOpenRequest,
-        largest_chunk: int = limits.MAX_CHUNK_SIZE,
+        max_payload: int = limits.HUB_MAX_PAYLOAD,
     ) -> wire.TransferOpened:
-        """Open a transfer of ``path``; chunks are the size asked, or ``largest_chunk``."""
+        """Open a transfer of ``path``; chunks are the size asked, within ``max_payload``."""
         if self.count(requester) >= limits.MAX_TRANSFERS_PER_ACCOUNT:
             raise wire.BadRequest(
                 f"busy: you already have {limits.MAX_TRANSFERS_PER_ACCOUNT} downloads "
@@ -82,7 +82,7 @@ class Transfers:
         except Exception as exc:
             os.close(fd)
             raise wire.BadRequest("that is not a valid xkey") from exc
-        chunk_size = max(limits.MIN_CHUNK_SIZE, min(request.chunk_size, largest_chunk))
+        chunk_size = wire.chunk_size_within(request.chunk_size, max_payload)
         transfer_id = secrets.token_hex(16)
         transfer = Transfer(transfer_id, requester, catalog, fd, size, chunk_size, channel)
         self._open[transfer.id] = transfer
