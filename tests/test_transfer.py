@@ -76,19 +76,19 @@ def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     first_sent: asyncio.Future[bytes] | None = None
 
     async def tampered(
-        self: Transfers, requester: str, request: wire.TransferChunkRequest
+        self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
     ) -> bytes:
         nonlocal first_sent
         if first_sent is None:
             first_sent = asyncio.get_running_loop().create_future()
-        sealed = await real(self, requester, request)
+        sealed = await real(self, requester, catalog, request)
         if request.index == 1 and not first_sent.done():
             first_sent.set_result(sealed)
         if how == "flip" and request.index == 2:
             return sealed[:100] + bytes([sealed[100] ^ 1]) + sealed[101:]
         if how == "swap" and request.index in (2, 3):  # 2 and 3 trade places
             other = request.model_copy(update={"index": 5 - request.index})
-            return await real(self, requester, other)
+            return await real(self, requester, catalog, other)
         if how == "replay" and request.index == 2:  # chunk 1's very bytes, again
             return await asyncio.wait_for(asyncio.shield(first_sent), 10)
         return sealed
@@ -123,8 +123,10 @@ async def test_a_chunk_from_another_transfer_is_refused(
     stolen: list[bytes] = []
     real = Transfers.chunk
 
-    async def keep(self: Transfers, requester: str, request: wire.TransferChunkRequest) -> bytes:
-        sealed = await real(self, requester, request)
+    async def keep(
+        self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
+    ) -> bytes:
+        sealed = await real(self, requester, catalog, request)
         if stolen and request.index == 1:
             return stolen[0]  # chunk 1 of an earlier transfer: same place, other keys
         if not stolen and request.index == 1:
@@ -250,7 +252,7 @@ async def test_busy_stalled_and_abandoned(
     assert world.server.transfers.reap() == 1  # the abandoned one is freed
     monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 30)
 
-    async def silent(self: Transfers, requester: str, request: object) -> bytes:
+    async def silent(self: Transfers, requester: str, catalog: str, request: object) -> bytes:
         await asyncio.sleep(3600)
         return b""
 

@@ -144,6 +144,10 @@ class ServiceUnavailable(NatsterError):
     """No service is answering on that subject (no responders)."""
 
 
+class ProtocolError(NatsterError):
+    """The other side sent an answer natster refuses (malformed or out of bounds)."""
+
+
 class RemoteError(NatsterError):
     """A service refused the request."""
 

@@ -8,12 +8,13 @@ types are refused with a 400, never half-understood.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natster import limits
-from natster.errors import RemoteError
+from natster.errors import ProtocolError, RemoteError, UnsafePath
+from natster.names import check_relpath
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,6 +22,25 @@ M = TypeVar("M", bound=BaseModel)
 # Fields shared by requests and events: an account public key, a catalog name.
 AccountField = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
 CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
+HashField = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")  # sha256, hex
+TransferIdField = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
+
+
+# What a peer answers is checked as strictly as what it asks: a catalog server's paths,
+# sizes and counts are validated before anything uses them (a hostile server is a peer).
+
+
+def _entry_path(path: str) -> str:
+    try:
+        return check_relpath(path)
+    except UnsafePath as exc:  # pydantic reports ValueErrors only
+        raise ValueError(str(exc)) from exc
+
+
+EntryPath = Annotated[str, AfterValidator(_entry_path)]
+Count = Field(ge=0, le=2**53)
+DescriptionField = Field(default="", max_length=limits.MAX_DESCRIPTION)
 
 
 class Request(BaseModel):
@@ -50,6 +70,18 @@ def parse_request(payload: bytes, model: type[M]) -> M:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         raise BadRequest(f"invalid request: {where}: {first['msg']}") from exc
+
+
+def parse_reply(data: Any, model: type[M], who: str = "the service") -> M:
+    """A reply's ``data`` as ``model``; a peer's answer out of bounds is a ProtocolError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "reply"
+        raise ProtocolError(
+            f"{who} sent an answer natster refuses ({where}: {first['msg']})"
+        ) from exc
 
 
 def ok(data: Any = None) -> bytes:
@@ -241,20 +273,20 @@ class LibraryItem(BaseModel):
 class CatalogSummary(BaseModel):
     """``<catalog>.summary``."""
 
-    name: str
-    owner: str
-    description: str
-    revision: int
-    files: int
-    bytes: int
+    name: str = CatalogField
+    owner: str = AccountField
+    description: str = DescriptionField
+    revision: int = Count
+    files: int = Count
+    bytes: int = Count
 
 
 class EntryRow(BaseModel):
-    path: str
-    size: int
-    hash: str
-    mime: str
-    description: str
+    path: EntryPath
+    size: int = Count
+    hash: str = HashField
+    mime: str = Field(max_length=255)
+    description: str = DescriptionField
 
 
 class ContentsRequest(Request):
@@ -267,9 +299,9 @@ class ContentsRequest(Request):
 
 
 class ContentsPage(BaseModel):
-    entries: list[EntryRow]
-    next: str | None  # pass as ``after`` for the next page; None at the end
-    revision: int
+    entries: list[EntryRow] = Field(max_length=limits.CONTENTS_PAGE_MAX)
+    next: EntryPath | None  # pass as ``after`` for the next page; None at the end
+    revision: int = Count
 
 
 class GlobalWhoami(BaseModel):
@@ -287,14 +319,12 @@ class Stats(BaseModel):
 
 # --- transfers ----------------------------------------------------------------------------
 
-HashField = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
-
 
 class TransferOpenRequest(Request):
     """``<catalog>.transfer-open``: start sending me the file with this hash."""
 
     hash: str = HashField
-    xkey: str = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
+    xkey: str = XKeyField
     chunk_size: int = Field(
         default=limits.CHUNK_SIZE, ge=limits.MIN_CHUNK_SIZE, le=limits.MAX_CHUNK_SIZE
     )
@@ -306,12 +336,18 @@ def chunk_size_within(wanted: int, max_payload: int) -> int:
 
 
 class TransferOpened(BaseModel):
-    transfer: str
-    xkey: str  # the server's fresh xkey for this transfer only
-    size: int
-    chunk_size: int
-    chunks: int
-    path: str
+    transfer: str = TransferIdField
+    xkey: str = XKeyField  # the server's fresh xkey for this transfer only
+    size: int = Count
+    chunk_size: int = Field(ge=limits.MIN_CHUNK_SIZE, le=limits.MAX_CHUNK_SIZE)
+    chunks: int = Count
+    path: EntryPath
+
+    @model_validator(mode="after")
+    def _chunks_cover_the_file(self) -> TransferOpened:
+        if self.chunks != -(-self.size // self.chunk_size):
+            raise ValueError("chunks must be the file's size in chunks")
+        return self
 
 
 class TransferChunkRequest(Request):
@@ -321,12 +357,12 @@ class TransferChunkRequest(Request):
     ``"<transfer>:<index>"``, or an error envelope (JSON).
     """
 
-    transfer: str = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+    transfer: str = TransferIdField
     index: int = Field(ge=0, le=2**40)
 
 
 class TransferCloseRequest(Request):
-    transfer: str = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+    transfer: str = TransferIdField
 
 
 def chunk_aad(transfer: str, index: int) -> bytes:

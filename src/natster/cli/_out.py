@@ -13,13 +13,30 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from natster.errors import NatsterError
 
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup or emoji codes anywhere: text from other accounts (names, paths,
+# descriptions, a server's error messages) must print as what it is. Styles are
+# explicit (Text), never parsed out of strings.
+out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def visible(text: str) -> str:
+    """``text`` with every control or format character (ANSI escapes, newlines, bidi
+    overrides) shown as an escape, so a peer cannot restyle, retitle or hide anything."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text for the terminal, printed exactly (see :func:`visible`)."""
+    return Text(visible(text), style=style)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -34,7 +51,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    """One line on stderr, exit 1 (the message may carry a peer's words: shown exactly)."""
+    err.print(Text.assemble(("error:", "red"), " ", plain(message)))
     raise typer.Exit(1)
 
 
@@ -47,7 +65,7 @@ def print_fields(rows: dict[str, Any], title: str | None = None) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows.items():
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(key, plain("-" if value is None else str(value)))
     out.print(table)
 
 

@@ -14,7 +14,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ._out import err
+from ._out import err, visible
 
 
 class ScanBar:
@@ -22,7 +22,7 @@ class ScanBar:
 
     def __init__(self, label: str) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             TextColumn("{task.fields[done]}/{task.fields[files]} files"),
             DownloadColumn(),
@@ -48,7 +48,8 @@ class ScanBar:
         self._progress.stop()
 
     def planned(self, files: int, size: int) -> None:
-        self._task = self._progress.add_task(self._label, total=size or 1, files=files, done=0)
+        label = visible(self._label)
+        self._task = self._progress.add_task(label, total=size or 1, files=files, done=0)
 
     def advance(self, files: int, size: int) -> None:
         if self._task is not None:
@@ -61,7 +62,7 @@ class TransferBar:
 
     def __init__(self) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -81,7 +82,7 @@ class TransferBar:
     def start(self, label: str, size: int) -> None:
         if self._task is not None:
             self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(label, total=size or 1)
+        self._task = self._progress.add_task(visible(label), total=size or 1)
 
     def update(self, done: int, total: int) -> None:
         if self._task is not None:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from natster.catalog import Catalogs, ScanReport
 from natster.client import Home, NatsterClient
 from natster.errors import NatsterError
 from natster.wire import ShareRow
 
-from ._out import err, fail, out, print_json, run
+from ._out import err, fail, out, plain, print_json, run
 from ._progress import ScanBar
 
 app = typer.Typer(help="Turn folders into catalogs and share them.", no_args_is_help=True)
@@ -40,7 +41,7 @@ def _summary(report: ScanReport, verbose: bool) -> None:
     out.print(", ".join(parts) + f" in {report.seconds:.1f} s (revision {report.revision})")
     shown = report.skipped if verbose else report.skipped[:10]
     for item in shown:
-        err.print(f"  skipped {item.path}: {item.reason}", highlight=False, markup=False)
+        err.print(plain(f"  skipped {item.path}: {item.reason}"))
     if len(report.skipped) > len(shown):
         err.print(f"  ... and {len(report.skipped) - len(shown)} more (--verbose lists all)")
 
@@ -99,7 +100,7 @@ def describe(name: str, path_or_hash: str, description: str) -> None:
         except NatsterError as exc:
             fail(str(exc))
     for path in paths:
-        out.print(f"described {path}", highlight=False, markup=False)
+        out.print(plain(f"described {path}"))
 
 
 @app.command()
@@ -128,11 +129,11 @@ def local(json_: bool = JsonOption) -> None:
     for info in infos:
         table.add_row(
             info.name,
-            info.description,
+            plain(info.description),
             str(info.files),
             human_size(info.bytes),
             info.last_modified,
-            info.root,
+            plain(info.root),
         )
     out.print(table)
 
@@ -150,12 +151,12 @@ def ls(json_: bool = JsonOption) -> None:
     me = Home.default().load().account
     table = Table("", "catalog", "owner", "shared with", "imported", "revision")
     for row in rows:
-        dot = "[green]●[/green]" if row.online else "[bright_black]○[/bright_black]"
+        dot = Text("●", "green") if row.online else Text("○", "bright_black")
         table.add_row(
             dot,
             row.catalog,
-            "me" if row.owner == me else row.owner,
-            "me" if row.to == me else row.to,
+            "me" if row.owner == me else plain(row.owner),
+            "me" if row.to == me else plain(row.to),
             "yes" if row.imported else "no",
             "-" if row.revision is None else str(row.revision),
         )

@@ -13,11 +13,12 @@ from rich.table import Table
 
 from natster.client import Home, NatsterClient
 from natster.client import catalogs as api
+from natster.client.download import default_target, destination, find_entry, verified
 from natster.client.download import download as download_file
-from natster.client.download import find_entry, verified
+from natster.errors import UnsafePath
 from natster.services.catalog_service import CatalogServer
 
-from ._out import LogFormatOption, err, fail, out, print_json, run, setup_logging
+from ._out import LogFormatOption, err, fail, out, plain, print_json, run, setup_logging
 from ._progress import TransferBar
 from .catalog import app, human_size
 
@@ -68,7 +69,12 @@ def inbox(json_: bool = JsonOption) -> None:
         return
     table = Table("catalog", "owner", "description", "shared at")
     for row in rows:
-        table.add_row(row.catalog, row.owner, row.description or "(owner offline)", row.shared_at)
+        table.add_row(
+            row.catalog,
+            plain(row.owner),
+            plain(row.description or "(owner offline)"),
+            row.shared_at,
+        )
     out.print(table)
     out.print("import one with: natster catalog import NAME OWNER")
 
@@ -114,11 +120,11 @@ async def _contents(name: str, owner: str | None, prefix: str, search: str, as_j
         async for page in api.pages(client, ref, prefix=prefix, search=search):
             for entry in page.entries:
                 table.add_row(
-                    entry.path,
+                    plain(entry.path),
                     human_size(entry.size),
-                    entry.mime,
+                    plain(entry.mime),
                     entry.hash[:12],
-                    entry.description,
+                    plain(entry.description),
                 )
                 count += 1
         out.print(table)
@@ -136,25 +142,31 @@ def download(
     """Download a file (or --all of them): encrypted, verified, resumable."""
     if (hash_or_path is None) == (all_ is None):
         fail("give a file (path or hash), or --all DIR")
-    for path in run(_download(name, owner, hash_or_path, output, all_)):
-        out.print(str(path), highlight=False, markup=False)
+    done, skipped = run(_download(name, owner, hash_or_path, output, all_))
+    for path in done:
+        out.print(plain(str(path)))
+    if skipped:
+        fail(f"{skipped} file(s) were skipped (see above); the rest are here")
 
 
 async def _download(
     name: str, owner: str | None, wanted: str | None, output: Path | None, mirror: Path | None
-) -> list[Path]:
+) -> tuple[list[Path], int]:
     async with await NatsterClient.connect() as client:
         ref = await api.resolve(client, name, owner)
+        entries: list[tuple[Any, Path]] = []
+        skipped = 0
         if mirror is None:
             entry = await find_entry(client, ref, wanted or "")
-            target = output or Path(entry.path.rsplit("/", 1)[-1])
-            if target.is_dir():
-                target = target / entry.path.rsplit("/", 1)[-1]
-            entries = [(entry, target)]
+            entries.append((entry, default_target(entry, output)))
         else:
-            entries = [
-                (e, mirror / e.path) async for page in api.pages(client, ref) for e in page.entries
-            ]
+            async for page in api.pages(client, ref):
+                for entry in page.entries:
+                    try:
+                        entries.append((entry, destination(mirror, entry)))
+                    except UnsafePath as exc:
+                        err.print(plain(f"skipped {entry.path}: {exc}"))
+                        skipped += 1
         done = []
         with TransferBar() as bar:
             for entry, target in entries:
@@ -164,9 +176,10 @@ async def _download(
                 bar.start(entry.path, entry.size)
                 sent = await download_file(client, ref, entry, target, progress=bar.update)
                 if sent < entry.size:
-                    err.print(f"resumed {entry.path}: {entry.size - sent} bytes were already here")
+                    kept = entry.size - sent
+                    err.print(plain(f"resumed {entry.path}: {kept} bytes were already here"))
                 done.append(target)
-        return done
+        return done, skipped
 
 
 @app.command()

@@ -7,6 +7,7 @@ import webbrowser
 
 import segno
 import typer
+from rich.text import Text
 
 from natster import limits
 from natster.client import Home, NatsterClient
@@ -34,7 +35,8 @@ def web(
 
 
 def _port_busy(host: str, port: int, exc: OSError) -> int:
-    err.print(f"[red]error:[/red] cannot listen on {host}:{port} ({exc.strerror}): pass --port")
+    reason = f" cannot listen on {host}:{port} ({exc.strerror}): pass --port"
+    err.print(Text.assemble(("error:", "red"), reason))
     return 1
 
 

@@ -35,7 +35,7 @@ class PartFile:
 
     def __init__(self, path: Path, offset: int, digest: Any) -> None:
         self.path, self._offset, self._digest = path, offset, digest
-        flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         self._fd, self._direct = -1, False
         for extra in (_O_DIRECT, 0) if _O_DIRECT else (0,):
             try:

@@ -15,6 +15,7 @@ from natster.errors import (
     CatalogOffline,
     InvalidKey,
     NotShared,
+    ProtocolError,
     RemoteError,
     ServiceUnavailable,
 )
@@ -164,7 +165,8 @@ async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: 
 
 
 async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
-    return wire.CatalogSummary.model_validate(await _request(client, ref, "summary", {}))
+    data = await _request(client, ref, "summary", {})
+    return wire.parse_reply(data, wire.CatalogSummary, f"catalog {ref.display(client.account)}")
 
 
 async def page(
@@ -183,7 +185,8 @@ async def page(
     endpoint = "contents"
     if search.strip():
         endpoint, body["text"] = "search", search
-    return wire.ContentsPage.model_validate(await _request(client, ref, endpoint, body))
+    data = await _request(client, ref, endpoint, body)
+    return wire.parse_reply(data, wire.ContentsPage, f"catalog {ref.display(client.account)}")
 
 
 async def pages(
@@ -201,4 +204,6 @@ async def pages(
         yield one
         if one.next is None:
             return
+        if one.next <= after:  # a server that never moves on would keep us here forever
+            raise ProtocolError(f"catalog {ref.display(client.account)} sent pages out of order")
         after = one.next

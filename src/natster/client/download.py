@@ -26,6 +26,7 @@ from natster.errors import (
     CryptoError,
     IntegrityError,
     NatsterError,
+    ProtocolError,
     RemoteError,
     ServiceUnavailable,
     TransferError,
@@ -33,7 +34,7 @@ from natster.errors import (
 )
 from natster.security import Channel, XKey, xkeys
 
-from . import _part
+from . import _part, _target
 from .api import NatsterClient
 from .catalogs import CatalogRef, _request, pages
 
@@ -53,6 +54,19 @@ async def find_entry(client: NatsterClient, ref: CatalogRef, hash_or_path: str) 
     raise TransferError(f"no file in that catalog has the path or hash {hash_or_path!r}")
 
 
+def destination(folder: Path, entry: wire.EntryRow) -> Path:
+    """Where ``entry`` lands in a mirror under ``folder``; UnsafePath if it cannot safely."""
+    return _target.inside(folder, entry.path)
+
+
+def default_target(entry: wire.EntryRow, output: Path | None) -> Path:
+    """A single download's path: ``output``, a file in the folder ``output``, or here."""
+    name = _target.file_name(entry.path)
+    if output is None:
+        return Path(name)
+    return output / name if output.is_dir() else output
+
+
 def _sha256_of(path: Path, length: int) -> Any:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -67,7 +81,10 @@ def _sha256_of(path: Path, length: int) -> Any:
 
 
 def verified(path: Path, expected: str) -> bool:
-    return path.is_file() and _sha256_of(path, path.stat().st_size).hexdigest() == expected
+    """``path`` is a regular file (not a link) with that sha256."""
+    if not _target.is_regular(path):
+        return False
+    return bool(_sha256_of(path, path.stat().st_size).hexdigest() == expected)
 
 
 class _Session:
@@ -99,7 +116,10 @@ class _Session:
             hash=self.hash, xkey=key.public_key, chunk_size=self.chunk_size
         )
         data = await _request(self.client, self.ref, "transfer-open", body.model_dump())
-        opened = wire.TransferOpened.model_validate(data)
+        who = f"catalog {self.ref.display(self.client.account)}"
+        opened = wire.parse_reply(data, wire.TransferOpened, who)
+        if opened.chunk_size > self.chunk_size:  # the server may shrink chunks, never grow them
+            raise ProtocolError(f"{who} sent chunks larger than asked for")
         if self.size is None:
             self.size = opened.size  # the first open fixes it: a reopen must agree
         if opened.size != self.size:
@@ -145,8 +165,10 @@ class _Session:
         return memoryview(out)[:length]
 
     async def close(self) -> None:
-        if self.opened is not None:
-            body = wire.TransferCloseRequest(transfer=self.opened.transfer)
+        """Tell the server this transfer is done (once; later calls do nothing)."""
+        opened, self.opened = self.opened, None
+        if opened is not None:
+            body = wire.TransferCloseRequest(transfer=opened.transfer)
             with contextlib.suppress(NatsterError, nats.errors.Error):
                 await _request(self.client, self.ref, "transfer-close", body.model_dump())
 
@@ -159,11 +181,17 @@ async def download(
     progress: Progress | None = None,
     window: int = limits.TRANSFER_WINDOW,
 ) -> int:
-    """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume)."""
-    part = final.with_name(final.name + ".part")
+    """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume).
+
+    ``final`` is where the caller decided (see :mod:`._target` for a peer's path); the
+    ``.part`` beside it is never a link, and a link at ``final`` is replaced, not followed.
+    """
+    part = _target.part_of(final, entry.hash)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        held = part.stat().st_size if part.exists() else 0
+        held = os.lstat(part).st_size if os.path.lexists(part) else 0
+        if os.path.lexists(part) and not _target.is_regular(part):
+            raise TransferError(f"{part} is not a regular file: move it away first")
     except OSError as exc:
         raise TransferError(f"cannot write to {final.parent}: {exc.strerror or exc}") from exc
     session = _Session(client, ref, entry.hash, entry.size)
@@ -173,8 +201,11 @@ async def download(
         # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
         have = min(held - held % chunk_size, size - size % chunk_size if size else 0)
         try:
-            with open(part, "ab") as handle:
-                handle.truncate(have)
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                os.ftruncate(fd, have)
+            finally:
+                os.close(fd)
             digest = _sha256_of(part, have)
         except OSError as exc:
             raise TransferError(f"cannot write {part}: {exc.strerror or exc}") from exc

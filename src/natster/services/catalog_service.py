@@ -238,12 +238,12 @@ class CatalogServer:
             return await self._page(catalog, action, payload)
         if action == "transfer-chunk":  # the hot path: checked above, then straight to disk
             request = wire.parse_request(payload, wire.TransferChunkRequest)
-            return await self.transfers.chunk(requester, request)
+            return await self.transfers.chunk(requester, catalog, request)
         if action == "transfer-open":
             return await self._open_transfer(requester, catalog, payload)
         if action == "transfer-close":
             closing = wire.parse_request(payload, wire.TransferCloseRequest)
-            self.transfers.close(requester, closing.transfer)
+            self.transfers.close(requester, catalog, closing.transfer)
             return {"closed": True}
         raise wire.BadRequest("unknown endpoint", 404)
 

@@ -95,14 +95,21 @@ class Transfers:
             path=path,
         )
 
-    def get(self, requester: str, transfer_id: str) -> Transfer:
+    def get(self, requester: str, catalog: str, transfer_id: str) -> Transfer:
+        """The transfer, only for the account that opened it and through its own catalog.
+
+        The caller has just checked ``requester``'s access to ``catalog``: binding the
+        transfer to it means an unshare stops it, whatever other catalog is still shared.
+        """
         transfer = self._open.get(transfer_id)
-        if transfer is None or transfer.requester != requester:  # ids are per account
+        if transfer is None or (transfer.requester, transfer.catalog) != (requester, catalog):
             raise wire.BadRequest("no such transfer (it ended, or expired)", 404)
         return transfer
 
-    async def chunk(self, requester: str, request: wire.TransferChunkRequest) -> bytearray:
-        transfer = self.get(requester, request.transfer)
+    async def chunk(
+        self, requester: str, catalog: str, request: wire.TransferChunkRequest
+    ) -> bytearray:
+        transfer = self.get(requester, catalog, request.transfer)
         if request.index >= transfer.chunks:
             raise wire.BadRequest("that chunk is past the end of the file", 416)
         transfer.last_used = time.monotonic()
@@ -118,8 +125,8 @@ class Transfers:
 
         return await asyncio.get_running_loop().run_in_executor(self._io, read_and_seal)
 
-    def close(self, requester: str, transfer_id: str) -> None:
-        transfer = self.get(requester, transfer_id)
+    def close(self, requester: str, catalog: str, transfer_id: str) -> None:
+        transfer = self.get(requester, catalog, transfer_id)
         self._drop(transfer)
 
     def _drop(self, transfer: Transfer) -> None:

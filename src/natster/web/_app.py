@@ -26,7 +26,7 @@ from natster.client import Home, NatsterClient
 from natster.client import catalogs as api
 from natster.client.catalogs import CatalogRef
 from natster.client.library import library
-from natster.client.stream import FileReader
+from natster.client.stream import FileReader, OpenedFile
 
 from ._events import Broadcaster
 from ._guard import COOKIE, CSRF_HEADER, Sessions, host_allowed, origin_allowed
@@ -247,39 +247,58 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
         ref = await ref_of(owner, catalog)
         reader = FileReader(me().client, ref, file_hash)
         opened = await reader.open()
-        try:
-            wanted = parse_range(request.headers.get("range"), opened.size)
-        except RangeNotSatisfiable:
+        try:  # from here on, the transfer is closed however the request ends
+            return _file_response(request, reader, opened, mime, download)
+        except BaseException:
             await reader.close()
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{opened.size}"})
-        content_type, inline = presentation(opened.path, mime)
-        headers = {
-            "Accept-Ranges": "bytes",
-            "Content-Disposition": disposition(opened.path, inline and not download),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, max-age=3600",
-        }
-        if content_type != "application/pdf":  # a sandboxed PDF would not display
-            headers["Content-Security-Policy"] = FILE_CSP
-        start, end, status = 0, opened.size, 200
-        if wanted is not None:
-            start, end, status = wanted.start, wanted.end, 206
-            headers["Content-Range"] = wanted.content_range(opened.size)
-        headers["Content-Length"] = str(end - start)
-        if request.method == "HEAD":  # what a GET would answer, without the bytes
-            await reader.close()
-            return Response(status_code=status, headers=headers, media_type=content_type)
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for piece in reader.read(start, end):
-                    yield piece
-            finally:
-                await reader.close()
-
-        return StreamingResponse(body(), status, headers=headers, media_type=content_type)
+            raise
 
     return Guarded(app, sessions, broadcaster, port, names)
+
+
+def _file_response(
+    request: Request, reader: FileReader, opened: OpenedFile, mime: str | None, download: bool
+) -> Response:
+    """The answer for an opened file: its headers, and its bytes unless HEAD or 416."""
+    try:
+        wanted = parse_range(request.headers.get("range"), opened.size)
+    except RangeNotSatisfiable:
+        return _Closing(
+            reader, status_code=416, headers={"Content-Range": f"bytes */{opened.size}"}
+        )
+    content_type, inline = presentation(opened.path, mime)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": disposition(opened.path, inline and not download),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+    }
+    if content_type != "application/pdf":  # a sandboxed PDF would not display
+        headers["Content-Security-Policy"] = FILE_CSP
+    start, end, status = 0, opened.size, 200
+    if wanted is not None:
+        start, end, status = wanted.start, wanted.end, 206
+        headers["Content-Range"] = wanted.content_range(opened.size)
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":  # what a GET would answer, without the bytes
+        return _Closing(reader, status_code=status, headers=headers, media_type=content_type)
+    body = reader.read(start, end)
+    return _Closing(reader, body, status, headers=headers, media_type=content_type)
+
+
+class _Closing(StreamingResponse):
+    """A response that closes its file's transfer when it ends, however it ends (sent,
+    failed, or the browser gone before the first byte)."""
+
+    def __init__(self, reader: FileReader, content: Any = (), *args: Any, **kwargs: Any) -> None:
+        super().__init__(content, *args, **kwargs)
+        self._reader = reader
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._reader.close()
 
 
 class Guarded:

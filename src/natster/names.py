@@ -1,0 +1,46 @@
+"""Names and paths: what a catalog name and an entry's path may be, checked in one place.
+
+These rules guard both directions: what enters a catalog from a folder, and what a
+peer says (a catalog server's paths, a requester's prefixes) before it is used.
+"""
+
+from __future__ import annotations
+
+import re
+
+from natster import limits
+from natster.errors import InvalidCatalogName, UnsafePath
+
+_NAME = re.compile(rf"[a-z0-9_-]{{1,{limits.MAX_CATALOG_NAME}}}")
+MAX_FILE_NAME_BYTES = 255  # one path part, as Linux, macOS and Windows file systems allow
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidCatalogName(
+            f"{name!r} is not a valid catalog name: use 1 to {limits.MAX_CATALOG_NAME} "
+            "characters of lowercase letters, digits, '-' and '_'"
+        )
+    return name
+
+
+def check_relpath(path: str) -> str:
+    """A catalog path: relative, ``/``-separated, no ``.``/``..``/empty parts, no ``\\`` or NUL.
+
+    Every path that enters or leaves a catalog goes through here, so no entry can
+    name anything outside its root.
+    """
+    if not isinstance(path, str) or not path or len(path) > limits.MAX_PATH_CHARS:
+        raise UnsafePath("a catalog path is 1 to 4096 characters")
+    if "\\" in path or "\x00" in path:
+        raise UnsafePath("a catalog path has no backslash or NUL")
+    if path.startswith("/"):
+        raise UnsafePath("a catalog path is relative to the catalog's folder")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise UnsafePath(f"{path!r} has an empty, '.' or '..' part")
+    if not path.isprintable():
+        raise UnsafePath("a catalog path has no control characters")
+    if any(len(part.encode()) > MAX_FILE_NAME_BYTES for part in path.split("/")):
+        raise UnsafePath(f"a name in a catalog path is at most {MAX_FILE_NAME_BYTES} bytes")
+    return path

@@ -1,0 +1,259 @@
+"""Attacks by another account on the same hub: a catalog server written to do harm.
+
+Carol shares a catalog with bob and answers his requests with a hand-made server
+(:mod:`tests.hostile`); bob uses natster as anyone would, mostly through the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from natster import wire
+from natster.client import catalogs as api
+from natster.client.download import download, find_entry
+from natster.errors import ProtocolError
+
+from .hostile import CHUNK, HostileServer, cli, entry
+from .test_sharing import World, key, world  # noqa: F401 (fixture)
+
+PAYLOAD = b"owned " * 100
+
+
+@pytest.fixture
+async def evil(world: World) -> AsyncIterator[HostileServer]:
+    """Carol's catalog "evil", shared with and imported by bob, served by her own code."""
+    server = HostileServer(world.carol.nats, "evil", [], {})
+    await server.start()
+    await world.carol.share("evil", key(world.bob))  # no local catalog needed: she lies
+    await api.import_catalog(world.bob, "evil", key(world.carol))
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def serve_files(server: HostileServer, *rows: tuple[str, bytes]) -> None:
+    server.entries = [entry(path, data) for path, data in rows]
+    server.files = {row["hash"]: data for row, (_, data) in zip(server.entries, rows, strict=True)}
+
+
+def outside_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../escape.txt", "../../escape.txt", "/tmp/escape.txt", "a/../../escape.txt", "a\x00b"],
+)
+async def test_a_rogue_server_cannot_write_outside_the_mirror(
+    world: World, evil: HostileServer, tmp_path: Path, path: str
+) -> None:
+    serve_files(evil, ("fine.txt", b"fine"), (path, PAYLOAD))
+    root = tmp_path / "victim"
+    mirror = root / "home" / "bob" / "films"
+    mirror.mkdir(parents=True)
+    before = outside_files(root)
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
+    )
+    assert code == 1
+    assert "refuses" in stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert outside_files(root) == before  # nothing written at all: the listing was refused
+    assert not Path("/tmp/escape.txt").exists()
+
+
+async def test_a_symlink_in_the_mirror_is_never_written_through(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    serve_files(evil, ("ok.txt", b"ok"), ("docs/note.txt", PAYLOAD))
+    mirror, elsewhere = tmp_path / "mirror", tmp_path / "elsewhere"
+    mirror.mkdir()
+    elsewhere.mkdir()
+    (mirror / "docs").symlink_to(elsewhere)  # e.g. left there by the user long ago
+    code, _stdout, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
+    )
+    assert code == 1
+    assert "symbolic link" in stderr
+    assert "1 file(s) were skipped" in stderr
+    assert list(elsewhere.iterdir()) == []
+    assert (mirror / "ok.txt").read_bytes() == b"ok"  # the rest still came
+
+
+async def test_a_link_at_the_final_name_is_replaced_not_followed(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    serve_files(evil, ("a.txt", PAYLOAD))
+    mirror, precious = tmp_path / "mirror", tmp_path / "precious"
+    mirror.mkdir()
+    precious.write_bytes(b"keep me")
+    (mirror / "a.txt").symlink_to(precious)
+    (mirror / "a.txt.part").symlink_to(tmp_path / "also-precious")
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
+    )
+    assert code == 1
+    assert "not a regular file" in stderr
+    assert precious.read_bytes() == b"keep me"
+    assert not (tmp_path / "also-precious").exists()
+    (mirror / "a.txt.part").unlink()
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
+    )
+    assert code == 0, stderr
+    assert precious.read_bytes() == b"keep me"  # the link was replaced by the file
+    assert not (mirror / "a.txt").is_symlink()
+    assert (mirror / "a.txt").read_bytes() == PAYLOAD
+
+
+async def test_a_single_download_takes_only_the_last_part_of_a_path(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    serve_files(evil, ("deep/er/name.txt", PAYLOAD))
+    here = tmp_path / "victim" / "here"
+    here.mkdir(parents=True)
+    digest = evil.entries[0]["hash"]
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", digest, str(here)
+    )
+    assert code == 0, stderr
+    assert outside_files(tmp_path / "victim") == [here / "name.txt"]
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"chunks": 10**12}, "chunks"),
+        ({"chunk_size": 4 * 1024 * 1024 - 4096 + 1, "chunks": 1}, "larger than asked"),
+        ({"size": -1}, "size"),
+        ({"path": "../x"}, "path"),
+        ({"transfer": "../../x"}, "transfer"),
+    ],
+)
+async def test_impossible_transfer_answers_are_refused(
+    world: World, evil: HostileServer, tmp_path: Path, override: dict[str, object], words: str
+) -> None:
+    serve_files(evil, ("f.bin", os.urandom(CHUNK * 3)))
+    evil.opened = override
+    ref = await api.resolve(world.bob, "evil")
+    found = await find_entry(world.bob, ref, "f.bin")
+    with pytest.raises(ProtocolError, match=words):
+        await download(world.bob, ref, found, tmp_path / "f.bin")
+    assert not (tmp_path / "f.bin").exists()
+
+
+async def test_a_listing_that_never_ends_is_cut(world: World, evil: HostileServer) -> None:
+    serve_files(evil, ("a.txt", b"a"))
+    evil.next_page = "a.txt"  # "more after a.txt", forever
+    code, _, stderr = await cli(world.bob.home.path, "catalog", "contents", "evil", timeout=30)
+    assert code == 1
+    assert "out of order" in stderr
+    assert evil.seen.count("contents") == 2
+
+
+HOSTILE_TEXT = "[/x]bad[link=https://evil.example]click[/link]\x1b]0;pwned\x07\x1b[8mhidden\u202e"
+
+
+async def test_peer_text_reaches_the_terminal_as_text(world: World, evil: HostileServer) -> None:
+    evil.entries = [entry(f"{HOSTILE_TEXT[:40]}.txt", b"x", description=HOSTILE_TEXT)]
+    evil.entries[0]["path"] = "[/x]bad[link=https]x.txt"
+    evil.files = {evil.entries[0]["hash"]: b"x"}
+    code, stdout, stderr = await cli(world.bob.home.path, "catalog", "contents", "evil")
+    assert code == 0, stderr
+    assert "[/x]bad[link=https]x.txt" in stdout  # shown as it is, not as markup
+    assert "\x1b" not in stdout
+    assert "\u202e" not in stdout
+    assert "\x07" not in stdout
+    assert "\\x1b]0;pwned\\x07" in stdout
+    assert "\\u202e" in stdout
+    assert "\x1b]8;" not in stdout  # no hidden hyperlink
+
+
+async def test_a_servers_error_text_is_one_visible_line(world: World, evil: HostileServer) -> None:
+    async def refuse(msg: object) -> None:
+        await msg.respond(wire.fail(400, "line one\n\x1b[2Jline two"))  # type: ignore[attr-defined]
+
+    await evil.stop()
+    sub = await world.carol.nats.subscribe("*.natster.catalog.evil.*", cb=refuse)
+    try:
+        code, _, stderr = await cli(world.bob.home.path, "catalog", "contents", "evil")
+    finally:
+        await sub.unsubscribe()
+        await evil.start()
+    assert code == 1
+    assert stderr.count("\n") == 1
+    assert "\x1b" not in stderr
+    assert "line one\\nline two" not in stderr
+    assert "\\x1b[2J" in stderr
+
+
+async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
+    world: World, tmp_path: Path
+) -> None:
+    """Bob opens a transfer in "films", then asks its chunks through "second", still shared."""
+    from natster.catalog import Catalogs
+
+    (world.media / "big.bin").write_bytes(os.urandom(CHUNK * 4))
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "x.txt").write_text("x")
+    with Catalogs(world.alice.home.path) as mine:
+        mine.rescan("films")
+        mine.new("second", "", second)
+    await world.server.stop()
+    from natster.services.catalog_service import CatalogServer
+
+    world.server = CatalogServer(world.alice, world.alice.home.path, ["films", "second"])
+    await world.server.start()
+    for name in ("films", "second"):
+        await api.share(world.alice, name, key(world.bob))
+        await api.import_catalog(world.bob, name, key(world.alice))
+    films = await api.resolve(world.bob, "films")
+    big = await find_entry(world.bob, films, "big.bin")
+
+    nc, me = world.bob.nats, key(world.bob)
+    xkey = XKeyPair()
+    opened = await request(nc, films.subject(me, "transfer-open"), {"hash": big.hash, "xkey": xkey})
+    transfer = opened["transfer"]
+    first = await nc.request(
+        films.subject(me, "transfer-chunk"), chunk_body(transfer, 0), timeout=5
+    )
+    assert first.data.startswith(b"xkv1")
+
+    await api.unshare(world.alice, "films", key(world.bob))
+    second_ref = await api.resolve(world.bob, "second")
+    # The films import is gone; the attack goes through the catalog still shared.
+    reply = await nc.request(
+        second_ref.subject(me, "transfer-chunk"), chunk_body(transfer, 1), timeout=5
+    )
+    assert not reply.data.startswith(b"xkv1")
+    assert json.loads(reply.data)["code"] == 404
+
+
+def XKeyPair() -> str:
+    from natster.security import XKey
+
+    return XKey.create().public_key
+
+
+def chunk_body(transfer: str, index: int) -> bytes:
+    return json.dumps({"transfer": transfer, "index": index}).encode()
+
+
+async def request(nc: object, subject: str, body: dict[str, object]) -> dict[str, object]:
+    reply = await nc.request(subject, json.dumps(body).encode(), timeout=5)  # type: ignore[attr-defined]
+    data = wire.unwrap(reply.data)
+    assert isinstance(data, dict)
+    return data
+
+
+_ = asyncio

@@ -1,0 +1,108 @@
+"""Hypothesis on what a peer controls: a catalog server's answers and paths."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from natster import limits, wire
+from natster.client import _target
+from natster.client.download import default_target
+from natster.errors import ProtocolError, UnsafePath
+from natster.web._ranges import RangeNotSatisfiable, parse_range
+
+PARTS = st.sampled_from(["..", ".", "", "a", "b c", "é", "\x00", "\x1b", "\\", "/", "x" * 256])
+PATHS = st.one_of(st.text(max_size=300), st.lists(PARTS, max_size=6).map("/".join))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=PATHS)
+def test_a_peer_path_lands_inside_the_folder_or_nowhere(tmp_path: Path, path: str) -> None:
+    root = tmp_path / "mirror"
+    try:
+        target = _target.inside(root, path)
+    except UnsafePath:
+        return
+    resolved = Path(os.path.normpath(target))
+    assert root in resolved.parents
+    assert all(0 < len(p.encode()) <= 255 for p in target.relative_to(root).parts)
+
+
+@settings(max_examples=300)
+@given(path=PATHS, digest=st.text(string.hexdigits.lower()[:16], min_size=64, max_size=64))
+def test_a_single_download_is_named_by_the_last_part_only(path: str, digest: str) -> None:
+    try:
+        row = wire.EntryRow(path=path, size=1, hash=digest, mime="x", description="")
+    except ValueError:
+        return
+    target = default_target(row, None)
+    assert len(target.parts) == 1
+    assert target.name not in ("", ".", "..")
+    part = _target.part_of(Path("/d") / target, digest)
+    assert len(part.name.encode()) <= 255
+    assert part.parent == Path("/d")
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+OPENED_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "transfer": st.one_of(st.just("a" * 32), JSONISH),
+        "xkey": st.one_of(st.just("X" + "A" * 55), JSONISH),
+        "size": st.one_of(st.integers(-5, 2**60), JSONISH),
+        "chunk_size": st.one_of(st.integers(-5, 2**30), JSONISH),
+        "chunks": st.one_of(st.integers(-5, 2**45), JSONISH),
+        "path": st.one_of(PATHS, JSONISH),
+    },
+)
+
+
+@settings(max_examples=500)
+@given(data=st.one_of(OPENED_FIELDS, JSONISH))
+def test_a_transfer_answer_is_sane_or_refused(data: object) -> None:
+    try:
+        opened = wire.parse_reply(data, wire.TransferOpened)
+    except ProtocolError:
+        return
+    assert limits.MIN_CHUNK_SIZE <= opened.chunk_size <= limits.MAX_CHUNK_SIZE
+    assert opened.size >= 0
+    assert opened.chunks * opened.chunk_size >= opened.size
+    assert opened.chunks == 0 or (opened.chunks - 1) * opened.chunk_size < opened.size
+
+
+@settings(max_examples=300)
+@given(data=st.one_of(JSONISH, st.fixed_dictionaries({"entries": st.lists(JSONISH, max_size=3)})))
+def test_a_contents_page_is_sane_or_refused(data: object) -> None:
+    try:
+        page = wire.parse_reply(data, wire.ContentsPage)
+    except ProtocolError:
+        return
+    for row in page.entries:
+        assert _target.inside(Path("/m"), row.path).is_relative_to("/m")
+
+
+@given(header=st.text(max_size=6000), size=st.integers(0, 2**50))
+def test_any_range_header_is_a_range_or_refused_cleanly(header: str, size: int) -> None:
+    try:
+        wanted = parse_range(header, size)
+    except RangeNotSatisfiable:
+        return
+    if wanted is not None:
+        assert 0 <= wanted.start < wanted.end <= size
+
+
+def test_a_huge_range_number_is_not_an_error() -> None:
+    assert parse_range("bytes=" + "9" * 5000 + "-", 100) is None  # not read: the whole file
+    assert parse_range("bytes=0-" + "9" * 19, 100) is None
+    assert parse_range("bytes=0-" + "9" * 18, 100) == parse_range("bytes=0-", 100)
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range("bytes=" + "9" * 18 + "-", 100)
