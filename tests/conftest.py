@@ -20,14 +20,24 @@ NATSTER = [sys.executable, "-m", "natster"]
 
 
 def natster(
-    *args: str, home: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The natster command as people run it (``home``: its NATSTER_HOME)."""
+    """The natster command as people run it (``home``: its NATSTER_HOME; ``input``: stdin)."""
     full = {**os.environ, **(env or {})}
     if home is not None:
         full["NATSTER_HOME"] = str(home)
     return subprocess.run(
-        [*NATSTER, *args], capture_output=True, text=True, env=full, timeout=timeout, check=False
+        [*NATSTER, *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=timeout,
+        check=False,
+        input=input if input is not None else "",
     )
 
 

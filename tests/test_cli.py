@@ -70,8 +70,8 @@ def test_the_whole_join_story(
     text = invite.stdout.strip().splitlines()[-1]
     assert text.startswith("natster-invite-")
 
-    alice = tmp_path / "alice"
-    joined = natster("init", "--invite", text, "--name", "alice", home=alice)
+    alice = tmp_path / "alice"  # the invite on stdin: never in the process list
+    joined = natster("init", "--name", "alice", home=alice, input=text + "\n")
     assert joined.returncode == 0, joined.stderr
     me = json.loads(natster("whoami", "--json", home=alice).stdout)
     assert me["name"] == "alice"
@@ -86,6 +86,8 @@ def test_the_whole_join_story(
         natster("init", "--invite", "natster-invite-xyz", home=tmp_path / "carol")
     )
     assert "invite" in garbage
+    empty = _one_line_error(natster("init", home=tmp_path / "dave", input=""))
+    assert "no invite given" in empty
 
     as_json = json.loads(natster("hub", "invite", "--dir", str(hub_dir), "--json").stdout)
     bob = natster("init", "--invite", as_json["invite"], "--name", "bob", home=tmp_path / "bob")

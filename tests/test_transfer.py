@@ -379,3 +379,19 @@ async def test_a_cancel_that_a_reply_swallowed_still_stops_the_download() -> Non
     task.cancel()
     await asyncio.wait({task}, timeout=5)
     assert task.cancelled()
+
+
+async def test_a_name_of_255_bytes_downloads(world: World, tmp_path: Path) -> None:
+    """``<name>.part`` would pass the file system's 255 bytes: a shorter one is used."""
+    name = "é" * 122 + "long.bin"  # 252 bytes: the name fits, name + ".part" does not
+    assert len(name.encode()) <= 255
+    assert len(name.encode()) + len(".part") > 255
+    data = os.urandom(CHUNK + 5)
+    ref = await add_files(world, {name: data, "short.bin": b"s"})
+    out = tmp_path / "mirror"
+    for entry in [e async for page in api.pages(world.bob, ref) for e in page.entries]:
+        await download(world.bob, ref, entry, out / entry.path)
+    assert (out / name).read_bytes() == data
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [name, "short.bin", "music.mp3", "trips"]
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from natster import limits
 from natster.client import Home, NatsterClient, join, whoami
 from natster.errors import NatsterError
 from natster.wire import Stats
@@ -12,15 +15,34 @@ from ._out import fail, out, print_fields, print_json, run
 
 
 def init(
-    invite: str = typer.Option(..., "--invite", help="The invite string from the hub's owner."),
+    invite: str | None = typer.Option(
+        None,
+        "--invite",
+        help="The invite; '-' or none reads it from standard input or asks for it. On the "
+        "command line it is visible to anyone who lists this machine's processes.",
+    ),
     name: str | None = typer.Option(None, help="Your display name [default: your login]."),
     url: str | None = typer.Option(None, help="Reach the hub at this URL instead of the invite's."),
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
     home = Home.default()
+    if invite in (None, "-"):
+        invite = _read_invite()
     context = run(join(invite, home=home, name=name, url=url))
     out.print(f"welcome, {context.name}: your account is {context.account}")
     out.print(f"state saved in {home.path}")
+
+
+def _read_invite() -> str:
+    """The invite from standard input (piped), or typed at a prompt that does not echo it."""
+    if sys.stdin.isatty():
+        text = str(typer.prompt("Paste your invite", hide_input=True))
+    else:
+        text = sys.stdin.read(limits.MAX_INVITE_CHARS + 1)
+    text = text.strip()
+    if not text:
+        fail("no invite given: paste it, pipe it in, or pass --invite")
+    return text
 
 
 def whoami_command(

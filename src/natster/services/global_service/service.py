@@ -346,7 +346,7 @@ class GlobalService:
         if not entry.value:
             raise gone
         if json.loads(entry.value).get("account") != caller:
-            raise wire.BadRequest("that code belongs to another account", 403)
+            raise gone  # as if unknown: whether a code exists is nobody else's business
         try:
             await self._otc.delete(_otc_key(code), last=entry.revision)
         except nats.js.errors.KeyWrongLastSequenceError as exc:
