@@ -6,7 +6,9 @@ above sees :mod:`natster.errors` only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,10 +38,13 @@ async def connect(
     inbox_prefix: str | None = None,
     timeout: float = limits.CONNECT_TIMEOUT_S,
 ) -> Client:
-    """Connect with in-memory ``creds`` (nothing is written to disk).
+    """Connect with in-memory ``creds`` (nothing is written to disk), within ``timeout``.
 
     One-shot commands pass ``reconnect=False`` and fail fast; long-running services
-    pass ``reconnect=True`` and ride out a server restart.
+    pass ``reconnect=True``, ride out a server restart, and log that they are
+    reconnecting. Either way the first connection fails within the deadline: nats-py
+    alone would retry a refused connection forever (it gives up on a server only when
+    ``max_reconnect_attempts`` is positive).
     """
     options: dict[str, Any] = {
         "servers": [url],
@@ -47,21 +52,25 @@ async def connect(
         "user_credentials": RawCredentials(creds.format()),
         "connect_timeout": max(1, int(timeout)),
         "allow_reconnect": reconnect,
-        "max_reconnect_attempts": -1 if reconnect else 0,
-        "reconnect_time_wait": 0.5,
+        "max_reconnect_attempts": -1 if reconnect else 1,
+        "reconnect_time_wait": limits.RECONNECT_WAIT_S,
         "error_cb": _quiet,
     }
+    if reconnect:
+        options["disconnected_cb"] = _say(f"lost the hub at {url}: reconnecting", logging.WARNING)
+        options["reconnected_cb"] = _say(f"reconnected to the hub at {url}", logging.WARNING)
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
+    client = Client()
+    if urlsplit(url).scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
+        _natsio.tune(client)
     try:
-        client = Client()
-        if urlsplit(url).scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
-            _natsio.tune(client)
-        await client.connect(**options)
-    except nats.errors.NoServersError as exc:
-        raise ConnectionFailed(f"could not reach {url}: is the hub running there?") from exc
-    except (OSError, TimeoutError) as exc:
-        raise ConnectionFailed(f"could not reach {url}: {exc}") from exc
+        async with asyncio.timeout(timeout + limits.RECONNECT_WAIT_S * 2):
+            await client.connect(**options)
+    except (nats.errors.NoServersError, TimeoutError) as exc:
+        raise ConnectionFailed(f"cannot reach the hub at {url}: is it running?") from exc
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot reach the hub at {url}: {exc.strerror or exc}") from exc
     except nats.errors.Error as exc:
         text = str(exc).lower()
         if "authorization" in text or "authentication" in text or "expired" in text:
@@ -70,6 +79,13 @@ async def connect(
             ) from exc
         raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc
     return client
+
+
+def _say(message: str, level: int) -> Callable[[], Awaitable[None]]:
+    async def callback() -> None:
+        log.log(level, "%s", message)
+
+    return callback
 
 
 async def request(
@@ -87,6 +103,14 @@ async def request(
         raise ServiceUnavailable(f"{what} is not answering (no responders)") from exc
     except (nats.errors.TimeoutError, TimeoutError) as exc:
         raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
-    except nats.errors.ConnectionClosedError as exc:
-        raise ConnectionFailed("the connection to the hub was lost") from exc
+    except (
+        nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionDrainingError,
+        nats.errors.ConnectionReconnectingError,
+        nats.errors.StaleConnectionError,
+        nats.errors.OutboundBufferLimitError,
+    ) as exc:
+        raise ConnectionFailed("the connection to the hub was lost (reconnecting)") from exc
+    except nats.errors.Error as exc:  # anything else nats-py raises is still a failed call
+        raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
     return wire.unwrap(reply.data)

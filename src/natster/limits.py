@@ -5,7 +5,8 @@ from __future__ import annotations
 # Requests to natster services
 MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
+RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 
 # Names
 MAX_ACCOUNT_NAME = 64
@@ -63,6 +64,7 @@ READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to cat
 CONTENTS_PAGE = 500  # entries per contents page by default
 CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
 SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often
+SHARE_RETRY_S = 1.0  # ...and this often while it cannot (others are refused meanwhile)
 
 # Transfers
 # Chunks are one NATS message each. Fewer, larger messages cost every process on the

@@ -161,6 +161,11 @@ async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: 
     except RemoteError as exc:
         if exc.code == 403:
             raise NotShared(f"{ref.display(me)} is not shared with you (any more)") from exc
+        if exc.code == 503:
+            raise CatalogOffline(
+                f"{ref.display(me)}: its owner's server is checking who may see it (the hub "
+                "was away): try again in a moment"
+            ) from exc
         raise
 
 

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +14,7 @@ from typing import IO
 
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, connect
-from natster.errors import HubAlreadyRunning, NatsterError
+from natster.errors import HubAlreadyRunning, HubError, NatsterError
 from natster.security.jwt import AccountClaims
 
 from . import claims as platform_claims
@@ -123,6 +124,7 @@ class Hub:
         local_url = f"nats://{_local_host(config.host)}:{config.port}"
         url = self._advertise or local_url
 
+        _check_port_free(config.host, config.port)
         self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)
         await self._server.start()
         sys_client = await self._server.wait_ready(local_url, hub.creds("sys"))
@@ -170,6 +172,18 @@ class Hub:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse at once, in words, when something already listens on the hub's port."""
+    try:
+        with socket.create_server((host or "0.0.0.0", port)):  # noqa: S104 (what nats-server binds)
+            pass
+    except OSError as exc:
+        raise HubError(
+            f"port {port} on {host or 'all addresses'} is already in use ({exc.strerror}): "
+            "another hub or program listens there; choose another with --port"
+        ) from exc
 
 
 def _local_host(host: str) -> str:

@@ -96,8 +96,11 @@ class NatsServer:
         self._log_file = log_file
         self._stderr_file = stderr_file
         self.process: asyncio.subprocess.Process | None = None
+        self._log_from = 0  # where this run's lines start in the (appended) log
 
     async def start(self) -> None:
+        with contextlib.suppress(OSError):
+            self._log_from = self._log_file.stat().st_size
         # stderr goes to a file, never a pipe nobody drains (a full pipe would block
         # the server); the server's own log goes to its logfile.
         with self._stderr_file.open("wb") as stderr:
@@ -123,6 +126,9 @@ class NatsServer:
         while asyncio.get_running_loop().time() < deadline:
             if self.process is None or self.process.returncode is not None:
                 raise HubError(f"nats-server exited at start: {await self._why()}")
+            if not self._said_ready():  # until then, whoever answers on the port is not ours
+                await asyncio.sleep(0.05)
+                continue
             try:
                 return await connect(
                     url, sys_creds, name="natster-hub-sys", reconnect=True, timeout=1
@@ -131,6 +137,15 @@ class NatsServer:
                 last = exc
                 await asyncio.sleep(0.05)
         raise HubError(f"nats-server was not ready within {limits.HUB_READY_TIMEOUT_S:g} s: {last}")
+
+    def _said_ready(self) -> bool:
+        """This run's log says it listens (so the port is this server's, not another's)."""
+        try:
+            with self._log_file.open("rb") as handle:
+                handle.seek(self._log_from)
+                return b"Server is ready" in handle.read()
+        except OSError:
+            return False
 
     async def _why(self) -> str:
         text = ""

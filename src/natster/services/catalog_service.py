@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,6 +83,15 @@ class Access:
         if requester == self.owner:
             return True
         return self.ready and requester in self._allowed.get(catalog, set())
+
+    def check(self, requester: str, catalog: str) -> None:
+        """Refuse unless allowed; while the shares are being re-read, say so (503), since
+        "not shared" would be a lie to those it is shared with (fail closed, truthfully)."""
+        if self.allows(requester, catalog):
+            return
+        if not self.ready:
+            raise wire.BadRequest("the owner's server is checking who may see it: try again", 503)
+        raise wire.BadRequest("that catalog is not shared with you", 403)
 
 
 class CatalogServer:
@@ -167,6 +177,8 @@ class CatalogServer:
         await self._client.heartbeat(name, info.revision, description=info.description)
 
     async def _heartbeats(self) -> None:
+        """Say every few seconds that each catalog is online: after a lost hub or a
+        restarted one, the next beat announces it again (this loop never gives up)."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), limits.HEARTBEAT_INTERVAL_S)
@@ -175,7 +187,7 @@ class CatalogServer:
             for name in self.names:
                 try:
                     await self._beat(name)
-                except NatsterError as exc:
+                except Exception as exc:
                     log.warning("heartbeat for %s failed: %s", name, exc)
 
     async def _watch(self, name: str) -> None:
@@ -205,14 +217,25 @@ class CatalogServer:
                 await asyncio.sleep(1)
 
     async def _refresh_shares(self) -> None:
+        """Re-read my shares now and then; while they cannot be read (the hub is away or
+        restarting), others are refused and the shares are tried again every second."""
+        last, reconnects = time.monotonic(), self._reconnects()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), limits.SHARE_CACHE_REFRESH_S)
+                await asyncio.wait_for(self._stop.wait(), limits.SHARE_RETRY_S)
+            stale = time.monotonic() - last >= limits.SHARE_CACHE_REFRESH_S
+            if self.access.ready and not stale and self._reconnects() == reconnects:
+                continue  # a reconnect may have missed feed events: re-read at once
+            last, reconnects = time.monotonic(), self._reconnects()
             try:
                 self.access.load(await self._client.my_shares())
-            except NatsterError as exc:
+            except Exception as exc:
+                if self.access.ready:
+                    log.warning("could not refresh shares (%s); refusing others", exc)
                 self.access.ready = False
-                log.warning("could not refresh shares (%s); refusing others", exc)
+
+    def _reconnects(self) -> int:
+        return int(self._client.nats.stats.get("reconnects", 0))
 
     # --- requests ----------------------------------------------------------------------------
     async def _handle(self, subject: str, payload: bytes) -> Any:
@@ -222,8 +245,7 @@ class CatalogServer:
         requester, catalog, action = parts[0], parts[3], parts[4]
         if catalog not in self.names:
             raise wire.BadRequest("no such catalog here", 404)
-        if not self.access.allows(requester, catalog):
-            raise wire.BadRequest("that catalog is not shared with you", 403)
+        self.access.check(requester, catalog)
         if action == "summary":
             info = await self._in_db(lambda c: c.info(catalog))
             return wire.CatalogSummary(

@@ -1,0 +1,151 @@
+"""The hub goes away and comes back: commands fail in seconds, servers ride it out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import NATSTER, free_port, natster
+
+
+class HubProcess:
+    def __init__(self, hub_dir: Path, log: Path) -> None:
+        self.dir, self.log, self.port = hub_dir, log, free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def up(self) -> None:
+        self.proc = subprocess.Popen(
+            [*NATSTER, "hub", "up", "--dir", str(self.dir), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("invite someone"):
+                return
+        pytest.fail(f"the hub did not start: {self.log.read_text()}")
+
+    def down(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=20)
+
+
+def wait_for(what: str, check: object, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def outage(tmp_path: Path) -> Iterator[tuple[HubProcess, Path, Path, Path]]:
+    """A hub, alice serving "films" shared with and imported by bob."""
+    hub = HubProcess(tmp_path / "hub", tmp_path / "hub.log")
+    hub.up()
+    homes = {}
+    for name in ("alice", "bob"):
+        invite = natster("hub", "invite", "--dir", str(hub.dir)).stdout.strip().splitlines()[-1]
+        homes[name] = tmp_path / name
+        joined = natster("init", "--name", name, home=homes[name], input=invite)
+        assert joined.returncode == 0, joined.stderr
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.txt").write_text("alpha")
+    alice, bob = homes["alice"], homes["bob"]
+    assert natster("catalog", "new", "films", "f", str(media), home=alice).returncode == 0
+    bob_key = json.loads(natster("whoami", "--json", home=bob).stdout)["account"]
+    alice_key = json.loads(natster("whoami", "--json", home=alice).stdout)["account"]
+    assert natster("catalog", "share", "films", bob_key, home=alice).returncode == 0
+    serve_log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [*NATSTER, "catalog", "serve", "films"],
+        env={**os.environ, "NATSTER_HOME": str(alice)},
+        stdout=subprocess.PIPE,
+        stderr=serve_log.open("w"),
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "serving" in server.stdout.readline()
+        imported = natster("catalog", "import", "films", alice_key, home=bob)
+        assert imported.returncode == 0, imported.stderr
+        yield hub, alice, bob, serve_log
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+        hub.down()
+
+
+COMMANDS = [
+    ("catalog", "ls"),
+    ("stats",),
+    ("catalog", "inbox"),
+    ("catalog", "contents", "films"),
+    ("catalog", "download", "films", "a.txt"),
+    ("catalog", "share", "films", "A" * 56),
+]
+
+
+def test_an_unreachable_hub_is_one_line_within_seconds_and_servers_ride_it_out(
+    outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
+) -> None:
+    hub, _alice, bob, serve_log = outage
+    hub.down()
+    url = f"nats://127.0.0.1:{hub.port}"
+    for command in COMMANDS:
+        began = time.monotonic()
+        result = natster(*command, home=bob, timeout=30)
+        assert time.monotonic() - began < 10, command
+        assert result.returncode == 1, (command, result)
+        lines = result.stderr.strip().splitlines()
+        assert lines == [f"error: cannot reach the hub at {url}: is it running?"], command
+    whoami = natster("whoami", home=bob)  # local facts still show, and what the hub said
+    assert whoami.returncode == 0
+    assert "cannot reach the hub" in whoami.stdout
+
+    wait_for("serve says it is reconnecting", lambda: "reconnecting" in serve_log.read_text(), 10)
+    hub.up()
+    wait_for("serve says it is back", lambda: "reconnected" in serve_log.read_text(), 20)
+
+    def browsable() -> bool:
+        result = natster("catalog", "contents", "films", "--json", home=bob)
+        assert "not shared" not in result.stderr, result.stderr  # never a false unshare
+        return result.returncode == 0 and "a.txt" in result.stdout
+
+    wait_for("bob browses films again", browsable, 15)
+
+    def online() -> bool:
+        rows = json.loads(natster("catalog", "ls", "--json", home=bob).stdout or "[]")
+        return any(r["catalog"] == "films" and r["online"] for r in rows)
+
+    wait_for("films is online again", online, 15)
+
+
+def test_hub_up_on_a_taken_port_says_so_and_touches_nothing(tmp_path: Path) -> None:
+    first = HubProcess(tmp_path / "first", tmp_path / "first.log")
+    first.up()
+    try:
+        began = time.monotonic()
+        second = natster(
+            "hub", "up", "--dir", str(tmp_path / "second"), "--port", str(first.port), timeout=30
+        )
+        assert time.monotonic() - began < 10
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1, second.stderr
+        assert f"port {first.port}" in lines[0]
+        assert "already in use" in lines[0]
+        assert first.proc is not None
+        assert first.proc.poll() is None  # the other hub is untouched
+        assert natster("hub", "status", "--dir", str(first.dir)).returncode == 0
+    finally:
+        first.down()
