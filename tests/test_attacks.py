@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from natster import wire
+from natster import limits, wire
 from natster.client import catalogs as api
 from natster.client.download import download, find_entry
 from natster.errors import ProtocolError
@@ -257,3 +257,52 @@ async def request(nc: object, subject: str, body: dict[str, object]) -> dict[str
 
 
 _ = asyncio
+
+
+async def test_a_share_flood_is_cut_off(world: World) -> None:
+    """Carol floods bob's inbox with shares, as fast as raw requests go."""
+    nc = world.carol.nats
+    subject = "natster.global.events.put"
+    codes = []
+    for i in range(limits.EVENTS_BURST + 20):
+        data = {"owner": key(world.carol), "catalog": f"spam{i}", "target": key(world.bob)}
+        body = json.dumps({"type": "natster.catalog.shared", "data": data}).encode()
+        codes.append(json.loads((await nc.request(subject, body, timeout=10)).data)["code"])
+    assert codes.count(200) <= limits.EVENTS_BURST + 2
+    assert codes[-1] == 429
+    spam = [r for r in await api.inbox(world.bob) if r.catalog.startswith("spam")]
+    assert len(spam) == codes.count(200)
+    assert (await world.alice.my_shares()) is not None  # others are served as before
+
+
+async def test_accounts_carry_explicit_limits(world: World) -> None:
+    resolver = world.hub.hub.resolver
+    assert resolver is not None
+    claims = await resolver.lookup(key(world.bob))
+    assert claims is not None
+    got = claims.nats.limits
+    assert (got.conn, got.subs, got.payload, got.leaf) == (
+        limits.ACCOUNT_CONNECTIONS,
+        limits.ACCOUNT_SUBSCRIPTIONS,
+        limits.HUB_MAX_PAYLOAD,
+        0,
+    )
+    signup = await resolver.lookup(world.hub.dir.load().accounts["signup"])
+    assert signup is not None
+    assert signup.nats.limits.payload == limits.SIGNUP_PAYLOAD
+    # nats-server applies them: bob's connection is told its largest message
+    assert world.bob.nats.max_payload == limits.HUB_MAX_PAYLOAD
+
+
+@pytest.mark.parametrize("copy", ["bob", "BOB", " Bob ", "ｂｏｂ", "hub"])
+async def test_nobody_can_take_a_name_already_held(world: World, tmp_path: Path, copy: str) -> None:
+    """Mallory joins the hub as "bob" (or a look-alike): refused, and her invite survives."""
+    from natster.client import Home, join
+    from natster.errors import RemoteError
+
+    invite = await world.hub.invite()
+    with pytest.raises(RemoteError, match="taken") as taken:
+        await join(invite, home=Home(tmp_path / "mallory"), name=copy)
+    assert taken.value.code == 409
+    joined = await join(invite, home=Home(tmp_path / "mallory2"), name="mallory")
+    assert joined.name == "mallory"  # the same invite still works

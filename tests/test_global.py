@@ -203,8 +203,11 @@ async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
     bound = (await alice.global_whoami()).bound_login
     assert bound is not None
     assert bound["client"] == "web on laptop"
-    codes = {(await alice.otc_generate()).code for _ in range(20)}
-    assert len(codes) == 20
+    codes = {(await alice.otc_generate()).code for _ in range(limits.OTC_BURST - 1)}
+    assert len(codes) == limits.OTC_BURST - 1  # all different
+    with pytest.raises(RemoteError, match="too many login codes") as flood:
+        await alice.otc_generate()  # the burst is spent: one every 10 s from now on
+    assert flood.value.code == 429
 
 
 async def _collect(client: NatsterClient, into: list[ev.FeedEvent]) -> asyncio.Task[None]:

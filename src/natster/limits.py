@@ -29,6 +29,22 @@ ACCOUNTS_JS_DISK = 1024 * 1024 * 1024
 GLOBAL_JS_MEM = 256 * 1024 * 1024
 GLOBAL_JS_DISK = 32 * 1024 * 1024 * 1024
 
+# What one user account may use of the hub (its JWT's limits, enforced by nats-server).
+# payload must carry a chunk reply (a catalog server answers with 4 MiB chunks).
+ACCOUNT_CONNECTIONS = 64  # CLI commands, catalog servers, web UIs, devices at once
+ACCOUNT_SUBSCRIPTIONS = 10_000  # a catalog server takes about 10 per catalog served
+ACCOUNT_IMPORTS = 1_000  # the platform's 3, plus one per imported catalog
+ACCOUNT_EXPORTS = 8  # the platform's 2
+# Invite holders before they have an account: small requests only, a few at once.
+SIGNUP_PAYLOAD = 16 * 1024
+SIGNUP_CONNECTIONS = 64
+SIGNUP_SUBSCRIPTIONS = 16
+# What the global service lets one account do per minute (per instance; a burst first)
+OTC_PER_MINUTE = 6  # login codes
+OTC_BURST = 10
+EVENTS_PER_MINUTE = 60  # shares, unshares, imports
+EVENTS_BURST = 60
+
 # Per user account JetStream allowance (the account itself uses none yet)
 ACCOUNT_MEM_STORAGE = 0
 ACCOUNT_DISK_STORAGE = 0

@@ -84,3 +84,4 @@ def accounts_listen(endpoint: str) -> str:
 # --- JetStream names (key-value buckets) in the hub's "accounts" account ---------------
 INVITES_BUCKET = "natster_invites"  # key: sha256(token); per-key TTL
 ACCOUNTS_BUCKET = "natster_accounts"  # key: account public key; name, created_at
+NAMES_BUCKET = "natster_account_names"  # key: sha256 of a folded name; the account holding it

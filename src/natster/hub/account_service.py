@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
 import logging
+import unicodedata
 from datetime import UTC, datetime
 
 import nats.js.errors
@@ -52,12 +55,14 @@ class AccountService:
         config: HubConfig,
         invites: KeyValue,
         accounts: KeyValue,
+        names: KeyValue,
     ) -> None:
         self._nc = client
         self._resolver = resolver
         self._config = config
         self._invites = invites
         self._accounts = accounts
+        self._names = names
         self._service: Service | None = None
 
     @classmethod
@@ -65,7 +70,10 @@ class AccountService:
         js = client.jetstream()
         invites = await ensure_bucket(js, subjects.INVITES_BUCKET, "invite tokens (sha256)")
         accounts = await ensure_bucket(js, subjects.ACCOUNTS_BUCKET, "natster accounts")
-        return cls(client, resolver, config, invites, accounts)
+        names = await ensure_bucket(js, subjects.NAMES_BUCKET, "account names, one holder each")
+        service = cls(client, resolver, config, invites, accounts, names)
+        await service._reserve_existing_names()
+        return service
 
     async def start(self) -> None:
         service = await add_service(
@@ -129,7 +137,12 @@ class AccountService:
             raise wire.BadRequest("the signature does not prove you hold that account key", 403)
         if await self._resolver.lookup(account) is not None:
             raise wire.BadRequest("that account already exists on this hub", 409)
-        await self._consume_invite(request.token)
+        await self._reserve_name(name, account)  # before the invite: a taken name burns none
+        try:
+            await self._consume_invite(request.token)
+        except BaseException:
+            await self._release_name(name, account)
+            raise
         await self._resolver.push(self._standard(account, name))
         created = _now()
         record = {"name": name, "created_at": created}
@@ -181,11 +194,16 @@ class AccountService:
             raise wire.BadRequest("this account is not known to the hub", 404)
         record = await self._record(account)
         name = _valid_name(request.name) if request.name else record.get("name", current.name)
+        renamed = bool(name) and name != record.get("name")
+        if renamed and name:
+            await self._reserve_name(name, account)  # first: a taken name changes nothing
         standard = self._standard(account, name or "natster")
         await self._resolver.edit(
             account, lambda claims: account_claims.refreshed(claims, standard)
         )
-        if name != record.get("name"):
+        if renamed:
+            if record.get("name"):
+                await self._release_name(record["name"], account)
             record["name"] = name or ""
             await self._accounts.put(account, json.dumps(record).encode())
         await self.announce(account, name or "natster")
@@ -305,6 +323,39 @@ class AccountService:
         )
         log.info("removed %s's import of %s/%s", account, owner, catalog)
 
+    # --- names: one holder each on a hub -------------------------------------------------
+    async def _reserve_name(self, name: str, account: str) -> None:
+        """Take ``name`` for ``account`` (atomically: of two racing signups, one wins)."""
+        key = name_key(name)
+        try:
+            await self._names.create(key, account.encode())
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise _name_taken(name) from exc
+        except nats.js.errors.BadRequestError as exc:
+            entry = await self._names.get(key)
+            if entry.value and entry.value.decode() != account:
+                raise _name_taken(name) from exc
+
+    async def _release_name(self, name: str, account: str) -> None:
+        with contextlib.suppress(nats.js.errors.Error):
+            entry = await self._names.get(name_key(name))
+            if entry.value and entry.value.decode() == account:
+                await self._names.delete(name_key(name), last=entry.revision)
+
+    async def _reserve_existing_names(self) -> None:
+        """Accounts made before names were unique hold theirs (the first one wins)."""
+        holders = {"hub": self._config.accounts["hub"]}
+        try:
+            keys = await self._accounts.keys()
+        except nats.js.errors.NoKeysError:
+            keys = []
+        for account in keys:
+            holders.setdefault(str((await self._record(account)).get("name", "")), account)
+        for name, account in holders.items():
+            if name:
+                with contextlib.suppress(wire.BadRequest, nats.js.errors.Error):
+                    await self._reserve_name(name, account)
+
     async def _record(self, account: str) -> dict[str, str]:
         try:
             entry = await self._accounts.get(account)
@@ -315,6 +366,19 @@ class AccountService:
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
+
+
+def name_key(name: str) -> str:
+    """The one key of a name and all its look-alikes by case, width or composition."""
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def _name_taken(name: str) -> wire.BadRequest:
+    return wire.BadRequest(
+        f"the name {name!r} is taken on this hub (names are unique): choose another with --name",
+        409,
+    )
 
 
 def _valid_name(name: str) -> str:

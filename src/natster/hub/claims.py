@@ -58,7 +58,19 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
     return AccountClaims(
         sub=account,
         name=name,
-        nats=AccountNats(exports=exports, imports=imports, limits=AccountLimits()),
+        nats=AccountNats(exports=exports, imports=imports, limits=user_limits()),
+    )
+
+
+def user_limits() -> AccountLimits:
+    """What one user account may use of the hub; nats-server enforces these."""
+    return AccountLimits(
+        conn=limits.ACCOUNT_CONNECTIONS,
+        subs=limits.ACCOUNT_SUBSCRIPTIONS,
+        payload=limits.HUB_MAX_PAYLOAD,
+        imports=limits.ACCOUNT_IMPORTS,
+        exports=limits.ACCOUNT_EXPORTS,
+        leaf=0,
     )
 
 
@@ -173,7 +185,14 @@ def signup_account(account: str, *, accounts: str) -> AccountClaims:
                     subject=subjects.SIGNUP,
                 )
             ],
-            limits=AccountLimits(),
+            limits=AccountLimits(
+                conn=limits.SIGNUP_CONNECTIONS,
+                subs=limits.SIGNUP_SUBSCRIPTIONS,
+                payload=limits.SIGNUP_PAYLOAD,
+                imports=1,
+                exports=0,
+                leaf=0,
+            ),
         ),
     )
 

@@ -31,6 +31,7 @@ from natster._service import endpoint
 from natster.catalog.names import check_name
 from natster.errors import InvalidCatalogName
 from natster.security import KeyKind, is_public_key
+from natster.services._rate import RateLimit
 
 from . import store
 from .mirror import Mirror
@@ -75,6 +76,8 @@ class GlobalService:
         self._js: JetStreamContext = nc.jetstream()
         self._accounts_account = accounts_account  # the hub's account service
         self._hub_account = hub_account
+        self._event_rate = RateLimit("changes", limits.EVENTS_PER_MINUTE, limits.EVENTS_BURST)
+        self._otc_rate = RateLimit("login codes", limits.OTC_PER_MINUTE, limits.OTC_BURST)
         self.mirror = Mirror()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -159,6 +162,8 @@ class GlobalService:
     async def events_put(self, subject: str, payload: bytes) -> dict[str, Any]:
         caller = _caller(subject)
         request = wire.parse_request(payload, wire.EventsPutRequest)
+        if caller not in (self._accounts_account, self._hub_account):  # the hub is not limited
+            self._event_rate.spend(caller)
         data_model = ev.DATA.get(request.type)
         if data_model is None:
             raise wire.BadRequest(f"unknown event type {request.type!r}")
@@ -327,6 +332,7 @@ class GlobalService:
         caller = _caller(subject)
         if caller not in self.mirror.accounts:
             raise wire.BadRequest("this account is not initialized on this hub", 403)
+        self._otc_rate.spend(caller)
         assert self._otc is not None
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
         record = json.dumps({"account": caller, "created_at": _now()}).encode()

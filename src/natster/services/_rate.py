@@ -1,0 +1,34 @@
+"""Per-account rate limits: what one account may make the platform spend, per minute.
+
+A token bucket per account and kind, in memory, per service instance (so N instances
+allow up to N times the rate: a bound, not an exact quota). Bounded in size: the
+least recently seen accounts are forgotten first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from natster import wire
+
+MAX_TRACKED = 10_000  # accounts remembered per limit
+
+
+class RateLimit:
+    def __init__(self, what: str, per_minute: int, burst: int) -> None:
+        self.what, self.rate, self.burst = what, per_minute / 60.0, float(burst)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def spend(self, account: str) -> None:
+        """Take one; refuse with 429 (and when to try again) if the account is out."""
+        now = time.monotonic()
+        tokens, then = self._buckets.pop(account, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self._buckets[account] = (tokens, now)
+            wait = (1 - tokens) / self.rate
+            raise wire.BadRequest(f"too many {self.what}: try again in {wait:.0f} s", 429)
+        self._buckets[account] = (tokens - 1, now)
+        while len(self._buckets) > MAX_TRACKED:
+            self._buckets.popitem(last=False)
