@@ -40,8 +40,8 @@ SIGNUP_PAYLOAD = 16 * 1024
 SIGNUP_CONNECTIONS = 64
 SIGNUP_SUBSCRIPTIONS = 16
 # What the global service lets one account do per minute (per instance; a burst first)
-OTC_PER_MINUTE = 6  # login codes
-OTC_BURST = 10
+OTC_PER_MINUTE = 30  # login codes
+OTC_BURST = 60
 EVENTS_PER_MINUTE = 60  # shares, unshares, imports
 EVENTS_BURST = 60
 
