@@ -306,3 +306,21 @@ async def test_nobody_can_take_a_name_already_held(world: World, tmp_path: Path,
     assert taken.value.code == 409
     joined = await join(invite, home=Home(tmp_path / "mallory2"), name="mallory")
     assert joined.name == "mallory"  # the same invite still works
+
+
+async def test_descriptions_are_printable_where_they_are_set(world: World, tmp_path: Path) -> None:
+    """A description goes to others' terminals: a raw heartbeat carrying escape codes is
+    refused by the global service, and natster refuses to store one in the first place."""
+    from natster.catalog import Catalogs
+    from natster.errors import CatalogError
+
+    body = {"catalog": "evil", "revision": 1, "description": "hi\x1b]0;pwned\x07"}
+    reply = await world.carol.nats.request(
+        "natster.global.heartbeats.put", json.dumps(body).encode(), timeout=5
+    )
+    answer = json.loads(reply.data)
+    assert answer["code"] == 400
+    assert "printable" in answer["error"]
+    (tmp_path / "m").mkdir()
+    with Catalogs(world.carol.home.path) as mine, pytest.raises(CatalogError, match="printable"):
+        mine.new("evil", "line\nbreak", tmp_path / "m")

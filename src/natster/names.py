@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from natster import limits
-from natster.errors import InvalidCatalogName, UnsafePath
+from natster.errors import CatalogError, InvalidCatalogName, UnsafePath
 
 _NAME = re.compile(rf"[a-z0-9_-]{{1,{limits.MAX_CATALOG_NAME}}}")
 MAX_FILE_NAME_BYTES = 255  # one path part, as Linux, macOS and Windows file systems allow
@@ -44,3 +44,19 @@ def check_relpath(path: str) -> str:
     if any(len(part.encode()) > MAX_FILE_NAME_BYTES for part in path.split("/")):
         raise UnsafePath(f"a name in a catalog path is at most {MAX_FILE_NAME_BYTES} bytes")
     return path
+
+
+def check_description(text: str) -> str:
+    """A description others will read: printable text (no control characters, no
+    newlines, no bidi overrides), at most ``MAX_DESCRIPTION`` characters."""
+    if len(text) > limits.MAX_DESCRIPTION:
+        raise CatalogError(f"a description is at most {limits.MAX_DESCRIPTION} characters")
+    if not text.isprintable():
+        raise CatalogError("a description is one line of printable text (no control characters)")
+    return text
+
+
+def printable(text: str) -> str:
+    """``text`` with anything not printable turned into a space (for text from before
+    descriptions were checked)."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)

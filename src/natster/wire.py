@@ -13,8 +13,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natster import limits
-from natster.errors import ProtocolError, RemoteError, UnsafePath
-from natster.names import check_relpath
+from natster.errors import NatsterError, ProtocolError, RemoteError, UnsafePath
+from natster.names import check_description, check_relpath
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,11 +34,21 @@ XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
 def _entry_path(path: str) -> str:
     try:
         return check_relpath(path)
-    except UnsafePath as exc:  # pydantic reports ValueErrors only
+    except UnsafePath as exc:  # pydantic reports ValueErrors only (so for _description too)
         raise ValueError(str(exc)) from exc
 
 
 EntryPath = Annotated[str, AfterValidator(_entry_path)]
+
+
+def _description(text: str) -> str:
+    try:
+        return check_description(text)
+    except NatsterError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+Description = Annotated[str, AfterValidator(_description)]  # printable, bounded
 Count = Field(ge=0, le=2**53)
 DescriptionField = Field(default="", max_length=limits.MAX_DESCRIPTION)
 
@@ -195,7 +205,7 @@ class HeartbeatRequest(Request):
     catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
     revision: int = Field(ge=0, le=2**53)
     online: bool = True
-    description: str = Field(default="", max_length=limits.MAX_DESCRIPTION)
+    description: Description = ""
 
 
 class ShareCheckRequest(Request):

@@ -7,22 +7,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from natster import limits
 from natster._fs import natster_home
 from natster.errors import CatalogError, EntryNotFound, UnsafePath
 
 from .index import CatalogInfo, Entry, Index
-from .names import check_name, check_relpath
+from .names import check_description, check_name, check_relpath
 from .scan import Progress, ScanReport, apply_scan
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")
 INDEX_FILE = "catalogs.db"
-
-
-def _check_description(text: str) -> str:
-    if len(text) > limits.MAX_DESCRIPTION:
-        raise CatalogError(f"a description is at most {limits.MAX_DESCRIPTION} characters")
-    return text
 
 
 class Catalogs:
@@ -46,7 +39,7 @@ class Catalogs:
     ) -> ScanReport:
         """Create catalog ``name`` from folder ``path``: it exists only once fully scanned."""
         check_name(name)
-        _check_description(description)
+        check_description(description)
         root = path.expanduser().resolve()
         if not root.is_dir():
             raise CatalogError(f"{path} is not a folder")
@@ -68,7 +61,7 @@ class Catalogs:
 
     def describe(self, name: str, path_or_hash: str, description: str) -> list[str]:
         """Describe the entry at a path, or every entry with that hash (or unique prefix)."""
-        _check_description(description)
+        check_description(description)
         matches = self.find(name, path_or_hash)
         with self.index.transaction():
             self.index.set_description(name, [e.path for e in matches], description)

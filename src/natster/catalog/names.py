@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from natster.errors import UnsafePath
-from natster.names import check_name, check_relpath
+from natster.names import check_description, check_name, check_relpath
 
-__all__ = ["check_name", "check_relpath", "resolve_inside"]
+__all__ = ["check_description", "check_name", "check_relpath", "resolve_inside"]
 
 
 def resolve_inside(root: Path, relpath: str) -> Path:

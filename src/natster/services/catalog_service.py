@@ -27,6 +27,7 @@ from natster._nats import Client
 from natster._service import endpoint
 from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
 from natster.errors import NatsterError, UnsafePath
+from natster.names import printable
 
 from .transfer import Transfers
 
@@ -174,7 +175,8 @@ class CatalogServer:
     async def _beat(self, name: str) -> None:
         info = await self._in_db(lambda c: c.info(name))
         self._revisions[name] = info.revision
-        await self._client.heartbeat(name, info.revision, description=info.description)
+        description = printable(info.description)  # one made before they were checked
+        await self._client.heartbeat(name, info.revision, description=description)
 
     async def _heartbeats(self) -> None:
         """Say every few seconds that each catalog is online: after a lost hub or a
