@@ -149,3 +149,33 @@ def test_hub_up_on_a_taken_port_says_so_and_touches_nothing(tmp_path: Path) -> N
         assert natster("hub", "status", "--dir", str(first.dir)).returncode == 0
     finally:
         first.down()
+
+
+def test_a_download_rides_out_a_hub_restart(
+    outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
+) -> None:
+    hub, alice, bob, _ = outage
+    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
+    size = 1024**3 + 777
+    with (media / "big.img").open("wb") as handle:
+        handle.truncate(size)  # sparse: the hub restart is what this is about
+    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    out = tmp_path / "big.img"
+    part = tmp_path / "big.img.part"
+    download = subprocess.Popen(
+        [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
+        env={**os.environ, "NATSTER_HOME": str(bob)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for("the download begins", lambda: part.exists() and part.stat().st_size > 0, 60)
+    hub.down()
+    assert download.poll() is None  # the hub went away mid-download
+    assert part.stat().st_size < size
+    time.sleep(1)
+    hub.up()
+    _, stderr = download.communicate(timeout=180)
+    assert download.returncode == 0, stderr
+    assert out.stat().st_size == size  # renamed only after its sha256 matched
+    assert not part.exists()

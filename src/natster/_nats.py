@@ -78,6 +78,9 @@ async def connect(
                 f"the hub at {url} refused these credentials (they may have expired)"
             ) from exc
         raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc
+    if not reconnect:  # connected: now ride out a brief drop (a hub restart) mid-command
+        client.options["allow_reconnect"] = True
+        client.options["max_reconnect_attempts"] = limits.COMMAND_RECONNECT_ATTEMPTS
     return client
 
 

@@ -7,6 +7,7 @@ MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before par
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
+COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
 
 # Names
 MAX_ACCOUNT_NAME = 64
@@ -100,3 +101,4 @@ TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for 
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...
 CHUNK_RETRIES = 3  # ...this many times, then the download fails as stalled
+ACCESS_CHECK_WAITS = 30  # seconds a download waits for a server re-reading its shares

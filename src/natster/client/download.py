@@ -143,7 +143,9 @@ class _Session:
         except (
             nats.errors.ConnectionClosedError,
             nats.errors.ConnectionDrainingError,
+            nats.errors.ConnectionReconnectingError,
             nats.errors.StaleConnectionError,
+            nats.errors.OutboundBufferLimitError,
         ) as exc:
             raise ConnectionFailed(
                 "the connection to the hub was lost: run the download again to resume"
@@ -269,6 +271,18 @@ async def _receive(
         raise
 
 
+async def _reconnected(nc: Any) -> bool:
+    """Wait while the connection reconnects; True once it is back, False if it closed."""
+    deadline = asyncio.get_running_loop().time() + limits.CHUNK_TIMEOUT_S * 2
+    while asyncio.get_running_loop().time() < deadline:
+        if nc.is_connected:
+            return True
+        if nc.is_closed:
+            return False
+        await asyncio.sleep(0.2)
+    return False
+
+
 def stop_if_cancelled() -> None:
     """Raise the cancellation (Ctrl-C) that nats-py's request may have swallowed.
 
@@ -282,16 +296,31 @@ def stop_if_cancelled() -> None:
 
 
 async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryview:
-    """One chunk, asked again on timeouts, the transfer reopened if the server restarted."""
-    for attempt in range(limits.CHUNK_RETRIES + 1):
+    """One chunk, asked again on timeouts, the transfer reopened if the server restarted.
+
+    Waiting out a hub that is reconnecting, or a server re-reading its shares (503),
+    costs no try: those end on their own (or the connection closes, and that is final).
+    """
+    attempt, waits = 0, 0
+    while attempt <= limits.CHUNK_RETRIES:
         stale = session.opened.transfer if session.opened else None
         try:
             return await session.chunk(index, out)
         except (nats.errors.TimeoutError, TimeoutError, ServiceUnavailable):
             await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
+        except ConnectionFailed:  # the hub went away: wait for the connection to come back
+            waits += 1
+            if waits > limits.ACCESS_CHECK_WAITS or not await _reconnected(session.client.nats):
+                raise
+            continue
         except RemoteError as exc:
+            if exc.code == 503 and waits < limits.ACCESS_CHECK_WAITS:
+                waits += 1  # the server is re-reading its shares (after a hub restart)
+                await asyncio.sleep(1.0)
+                continue
             if exc.code != 404:  # 404: the server forgot the transfer (restarted)
                 raise
+        attempt += 1
         with contextlib.suppress(NatsterError, nats.errors.Error):
             await session.reopen(stale)
     raise TransferStalled(
