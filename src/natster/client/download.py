@@ -21,6 +21,7 @@ from typing import Any
 import nats.errors
 
 from natster import limits, wire
+from natster._nats import Client
 from natster.errors import (
     ConnectionFailed,
     CryptoError,
@@ -271,7 +272,7 @@ async def _receive(
         raise
 
 
-async def _reconnected(nc: Any) -> bool:
+async def _reconnected(nc: Client) -> bool:
     """Wait while the connection reconnects; True once it is back, False if it closed."""
     deadline = asyncio.get_running_loop().time() + limits.CHUNK_TIMEOUT_S * 2
     while asyncio.get_running_loop().time() < deadline:

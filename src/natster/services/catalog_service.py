@@ -225,9 +225,10 @@ class CatalogServer:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), limits.SHARE_RETRY_S)
+            # Re-read when unsure, when due, and after a reconnect (feed events may be lost).
             stale = time.monotonic() - last >= limits.SHARE_CACHE_REFRESH_S
             if self.access.ready and not stale and self._reconnects() == reconnects:
-                continue  # a reconnect may have missed feed events: re-read at once
+                continue
             last, reconnects = time.monotonic(), self._reconnects()
             try:
                 self.access.load(await self._client.my_shares())
