@@ -22,7 +22,7 @@ from natster.security import Creds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Client", "connect", "request"]
+__all__ = ["Client", "connect", "request", "request_raw"]
 
 
 async def _quiet(exc: Exception) -> None:
@@ -91,15 +91,17 @@ def _say(message: str, level: int) -> Callable[[], Awaitable[None]]:
     return callback
 
 
-async def request(
+async def request_raw(
     client: Client,
     subject: str,
     payload: bytes,
     *,
     timeout: float = limits.REQUEST_TIMEOUT_S,
     what: str = "the service",
-) -> Any:
-    """Send a request and return the ``data`` of its envelope (see :mod:`natster.wire`)."""
+    lost: str = "the connection to the hub was lost (reconnecting)",
+) -> bytes:
+    """Send a request and return the reply's payload as it came (a chunk, or an envelope);
+    every nats-py error is mapped here. ``lost`` is what a dropped connection says."""
     try:
         reply = await client.request(subject, payload, timeout=timeout)
     except nats.errors.NoRespondersError as exc:
@@ -113,7 +115,20 @@ async def request(
         nats.errors.StaleConnectionError,
         nats.errors.OutboundBufferLimitError,
     ) as exc:
-        raise ConnectionFailed("the connection to the hub was lost (reconnecting)") from exc
+        raise ConnectionFailed(lost) from exc
     except nats.errors.Error as exc:  # anything else nats-py raises is still a failed call
         raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
-    return wire.unwrap(reply.data)
+    data: bytes = reply.data
+    return data
+
+
+async def request(
+    client: Client,
+    subject: str,
+    payload: bytes,
+    *,
+    timeout: float = limits.REQUEST_TIMEOUT_S,
+    what: str = "the service",
+) -> Any:
+    """Send a request and return the ``data`` of its envelope (see :mod:`natster.wire`)."""
+    return wire.unwrap(await request_raw(client, subject, payload, timeout=timeout, what=what))

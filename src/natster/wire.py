@@ -8,12 +8,13 @@ types are refused with a 400, never half-understood.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natster import limits
-from natster.errors import NatsterError, ProtocolError, RemoteError, UnsafePath
+from natster.errors import NatsterError, ProtocolError, RemoteError
 from natster.names import check_description, check_relpath
 
 M = TypeVar("M", bound=BaseModel)
@@ -31,24 +32,20 @@ XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
 # sizes and counts are validated before anything uses them (a hostile server is a peer).
 
 
-def _entry_path(path: str) -> str:
-    try:
-        return check_relpath(path)
-    except UnsafePath as exc:  # pydantic reports ValueErrors only (so for _description too)
-        raise ValueError(str(exc)) from exc
+def _checked(check: Callable[[str], str]) -> AfterValidator:
+    """One of natster's checks as a pydantic validator (pydantic reports ValueErrors only)."""
+
+    def validate(text: str) -> str:
+        try:
+            return check(text)
+        except NatsterError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return AfterValidator(validate)
 
 
-EntryPath = Annotated[str, AfterValidator(_entry_path)]
-
-
-def _description(text: str) -> str:
-    try:
-        return check_description(text)
-    except NatsterError as exc:
-        raise ValueError(str(exc)) from exc
-
-
-Description = Annotated[str, AfterValidator(_description)]  # printable, bounded
+EntryPath = Annotated[str, _checked(check_relpath)]
+Description = Annotated[str, _checked(check_description)]  # printable, bounded
 Count = Field(ge=0, le=2**53)
 DescriptionField = Field(default="", max_length=limits.MAX_DESCRIPTION)
 

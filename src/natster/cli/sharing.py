@@ -17,6 +17,7 @@ from natster.client.download import default_target, destination, find_entry, ver
 from natster.client.download import download as download_file
 from natster.errors import UnsafePath
 from natster.services.catalog_service import CatalogServer
+from natster.wire import EntryRow
 
 from ._out import LogFormatOption, err, fail, out, plain, print_json, run, setup_logging
 from ._progress import TransferBar
@@ -154,7 +155,7 @@ async def _download(
 ) -> tuple[list[Path], int]:
     async with await NatsterClient.connect() as client:
         ref = await api.resolve(client, name, owner)
-        entries: list[tuple[Any, Path]] = []
+        entries: list[tuple[EntryRow, Path]] = []
         skipped = 0
         if mirror is None:
             entry = await find_entry(client, ref, wanted or "")

@@ -18,9 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nats.errors
-
-from natster import limits, wire
+from natster import _nats, limits, wire
 from natster._nats import Client
 from natster.errors import (
     ConnectionFailed,
@@ -29,6 +27,7 @@ from natster.errors import (
     NatsterError,
     ProtocolError,
     RemoteError,
+    RequestTimeout,
     ServiceUnavailable,
     TransferError,
     TransferStalled,
@@ -134,24 +133,15 @@ class _Session:
             raise TransferError("no open transfer")
         body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
         subject = self.ref.subject(self.client.account, "transfer-chunk")
-        try:
-            async with self.client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
-                reply = await self.client.nats.request(
-                    subject, body.model_dump_json().encode(), timeout=limits.CHUNK_TIMEOUT_S
-                )
-        except nats.errors.NoRespondersError as exc:
-            raise ServiceUnavailable("the catalog server is gone") from exc
-        except (
-            nats.errors.ConnectionClosedError,
-            nats.errors.ConnectionDrainingError,
-            nats.errors.ConnectionReconnectingError,
-            nats.errors.StaleConnectionError,
-            nats.errors.OutboundBufferLimitError,
-        ) as exc:
-            raise ConnectionFailed(
-                "the connection to the hub was lost: run the download again to resume"
-            ) from exc
-        data = reply.data
+        async with self.client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
+            data = await _nats.request_raw(
+                self.client.nats,
+                subject,
+                body.model_dump_json().encode(),
+                timeout=limits.CHUNK_TIMEOUT_S,
+                what="the catalog server",
+                lost="the connection to the hub was lost: run the download again to resume",
+            )
         if not data.startswith(b"xkv1"):
             wire.unwrap(data)  # raises the server's error
             raise TransferError("the server sent a chunk natster cannot read")
@@ -172,7 +162,7 @@ class _Session:
         opened, self.opened = self.opened, None
         if opened is not None:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
-            with contextlib.suppress(NatsterError, nats.errors.Error):
+            with contextlib.suppress(NatsterError):
                 await _request(self.client, self.ref, "transfer-close", body.model_dump())
 
 
@@ -307,7 +297,7 @@ async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryvi
         stale = session.opened.transfer if session.opened else None
         try:
             return await session.chunk(index, out)
-        except (nats.errors.TimeoutError, TimeoutError, ServiceUnavailable):
+        except (RequestTimeout, ServiceUnavailable):
             await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
         except ConnectionFailed:  # the hub went away: wait for the connection to come back
             waits += 1
@@ -322,7 +312,7 @@ async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryvi
             if exc.code != 404:  # 404: the server forgot the transfer (restarted)
                 raise
         attempt += 1
-        with contextlib.suppress(NatsterError, nats.errors.Error):
+        with contextlib.suppress(NatsterError):
             await session.reopen(stale)
     raise TransferStalled(
         f"the download stalled: no answer for chunk {index} after {limits.CHUNK_RETRIES + 1} tries"
