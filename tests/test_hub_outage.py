@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import NATSTER, free_port, natster
@@ -179,3 +181,55 @@ def test_a_download_rides_out_a_hub_restart(
     assert download.returncode == 0, stderr
     assert out.stat().st_size == size  # renamed only after its sha256 matched
     assert not part.exists()
+
+
+def test_a_web_stream_rides_out_a_hub_restart(
+    outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
+) -> None:
+    hub, alice, bob, _ = outage
+    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
+    size = 64 * 1024**2 + 333
+    with (media / "film.mp4").open("wb") as handle:
+        handle.truncate(size)
+    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    alice_key = json.loads(natster("whoami", "--json", home=alice).stdout)["account"]
+    rows = json.loads(natster("catalog", "contents", "films", "--json", home=bob).stdout)
+    digest = next(row["hash"] for row in rows if row["path"] == "film.mp4")
+    port, web_log = free_port(), tmp_path / "web.log"
+    web = subprocess.Popen(
+        [*NATSTER, "web", "--port", str(port)],
+        env={**os.environ, "NATSTER_HOME": str(bob)},
+        stdout=web_log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for("the web UI listens", lambda: "Ctrl-C stops it" in web_log.read_text(), 30)
+        link = natster("login", "--no-browser", home=bob).stdout.strip().splitlines()[-1]
+        with httpx.Client(timeout=60) as browser:
+            assert browser.get(link).status_code == 303
+            url = f"http://127.0.0.1:{port}/api/files/{alice_key}/films/{digest}"
+            received = hashlib.sha256()
+            count = 0
+            with browser.stream("GET", url) as response:
+                assert response.status_code == 200
+                chunks = response.iter_bytes()
+                while count < 4 * 1024**2:  # the player has begun
+                    piece = next(chunks)
+                    received.update(piece)
+                    count += len(piece)
+                hub.down()
+                wait_for(
+                    "the web says it is reconnecting",
+                    lambda: "reconnecting" in web_log.read_text(),
+                    10,
+                )
+                hub.up()
+                for piece in chunks:
+                    received.update(piece)
+                    count += len(piece)
+        assert count == size
+        assert received.hexdigest() == digest
+        assert "reconnected" in web_log.read_text()
+    finally:
+        web.send_signal(signal.SIGINT)
+        web.wait(timeout=20)
