@@ -16,8 +16,7 @@ from typing import Any
 from natster import _nats
 from natster import events as ev
 from natster.catalog import Catalogs, Entry
-from natster.client import Home, NatsterClient, join
-from natster.client import catalogs as api
+from natster.client import Home, NatsterClient, join, remote
 from natster.hub import mint_invite
 from natster.security import KeyKind, KeyPair
 from natster.services.catalog_service import CatalogServer
@@ -163,7 +162,7 @@ class SharedCatalog:
     homes: dict[str, Home]
     alice: NatsterClient
     bob: NatsterClient
-    ref: api.CatalogRef  # bob's view of alice's "big"
+    ref: remote.CatalogRef  # bob's view of alice's "big"
 
 
 @contextlib.asynccontextmanager
@@ -185,8 +184,8 @@ async def big_catalog_shared(
         server = CatalogServer(alice, homes["alice"].path, ["big"])
         await server.start()
         try:
-            await api.share(alice, "big", bob.account)
-            await api.import_catalog(bob, "big", alice.account)
-            yield SharedCatalog(homes, alice, bob, await api.resolve(bob, "big"))
+            await remote.share(alice, "big", bob.account)
+            await remote.import_catalog(bob, "big", alice.account)
+            yield SharedCatalog(homes, alice, bob, await remote.resolve(bob, "big"))
         finally:
             await server.stop()

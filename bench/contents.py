@@ -14,24 +14,30 @@ import argparse
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from natster.client import NatsterClient
-from natster.client import catalogs as api
+if not __package__:  # run as `python bench/contents.py`: be `bench.contents` all the same
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
+from natster.client import NatsterClient, remote
 
 from ._platform import big_catalog_shared, echo_baseline, percentiles, start
 
 
-async def page_all(client: NatsterClient, ref: api.CatalogRef, size: int, **kw: Any) -> list[float]:
+async def page_all(
+    client: NatsterClient, ref: remote.CatalogRef, size: int, **kw: Any
+) -> list[float]:
     samples = []
     after = ""
     endpoint = "search" if kw.get("text") else "contents"
     while True:
         began = time.perf_counter()
-        data = await api._request(client, ref, endpoint, {"after": after, "limit": size, **kw})
+        data = await remote._request(client, ref, endpoint, {"after": after, "limit": size, **kw})
         samples.append((time.perf_counter() - began) * 1000)
         if data["next"] is None:
             return samples

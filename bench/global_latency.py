@@ -14,11 +14,16 @@ import argparse
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as `python bench/global_latency.py`: be `bench.global_latency`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
 
 from natster import _nats
 from natster import events as ev

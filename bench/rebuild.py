@@ -14,9 +14,14 @@ import argparse
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+if not __package__:  # run as `python bench/rebuild.py`: be `bench.rebuild` all the same
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
 
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig

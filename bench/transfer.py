@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as `python bench/transfer.py`: be `bench.transfer` all the same
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
 from natster import limits
 from natster.catalog import Catalogs
 from natster.client import Home, join
@@ -74,11 +78,11 @@ from pathlib import Path
 from natster import limits
 limits.CHUNK_SIZE = int(os.environ.get("NATSTER_BENCH_CHUNK", limits.CHUNK_SIZE))
 from natster.client import Home, NatsterClient
-from natster.client import catalogs as api
+from natster.client import remote
 from natster.client.download import download, find_entry
 async def main(home, out):
     async with await NatsterClient.connect(Home(Path(home))) as client:
-        ref = await api.resolve(client, "big")
+        ref = await remote.resolve(client, "big")
         entry = await find_entry(client, ref, "big.img")
         began, cpu = time.perf_counter(), time.process_time()
         window = int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW))

@@ -22,10 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+if not __package__:  # run as `python bench/web.py`: be `bench.web` all the same
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
 import httpx
 from playwright.async_api import async_playwright
 
-from natster.client import catalogs as api
+from natster.client import remote
 
 from ._platform import big_catalog_shared, percentiles, start
 
@@ -79,7 +83,7 @@ async def main(entries: int, samples: int) -> dict[str, object]:
             nats_ms = []
             for _ in range(samples):
                 began = time.perf_counter()
-                await api.page(bob, ref, after=middle, limit=500)
+                await remote.page(bob, ref, after=middle, limit=500)
                 nats_ms.append((time.perf_counter() - began) * 1000)
 
             port = 18000 + os.getpid() % 1000

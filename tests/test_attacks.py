@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from natster import limits, wire
-from natster.client import catalogs as api
+from natster.client import remote
 from natster.client.download import download, find_entry
 from natster.errors import ProtocolError
 
@@ -31,7 +31,7 @@ async def evil(world: World) -> AsyncIterator[HostileServer]:
     server = HostileServer(world.carol.nats, "evil", [], {})
     await server.start()
     await world.carol.share("evil", key(world.bob))  # no local catalog needed: she lies
-    await api.import_catalog(world.bob, "evil", key(world.carol))
+    await remote.import_catalog(world.bob, "evil", key(world.carol))
     try:
         yield server
     finally:
@@ -144,7 +144,7 @@ async def test_impossible_transfer_answers_are_refused(
 ) -> None:
     serve_files(evil, ("f.bin", os.urandom(CHUNK * 3)))
     evil.opened = override
-    ref = await api.resolve(world.bob, "evil")
+    ref = await remote.resolve(world.bob, "evil")
     found = await find_entry(world.bob, ref, "f.bin")
     with pytest.raises(ProtocolError, match=words):
         await download(world.bob, ref, found, tmp_path / "f.bin")
@@ -215,9 +215,9 @@ async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
     world.server = CatalogServer(world.alice, world.alice.home.path, ["films", "second"])
     await world.server.start()
     for name in ("films", "second"):
-        await api.share(world.alice, name, key(world.bob))
-        await api.import_catalog(world.bob, name, key(world.alice))
-    films = await api.resolve(world.bob, "films")
+        await remote.share(world.alice, name, key(world.bob))
+        await remote.import_catalog(world.bob, name, key(world.alice))
+    films = await remote.resolve(world.bob, "films")
     big = await find_entry(world.bob, films, "big.bin")
 
     nc, me = world.bob.nats, key(world.bob)
@@ -229,8 +229,8 @@ async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
     )
     assert first.data.startswith(b"xkv1")
 
-    await api.unshare(world.alice, "films", key(world.bob))
-    second_ref = await api.resolve(world.bob, "second")
+    await remote.unshare(world.alice, "films", key(world.bob))
+    second_ref = await remote.resolve(world.bob, "second")
     # The films import is gone; the attack goes through the catalog still shared.
     reply = await nc.request(
         second_ref.subject(me, "transfer-chunk"), chunk_body(transfer, 1), timeout=5
@@ -270,7 +270,7 @@ async def test_a_share_flood_is_cut_off(world: World) -> None:
         codes.append(json.loads((await nc.request(subject, body, timeout=10)).data)["code"])
     assert codes.count(200) <= limits.EVENTS_BURST + 2
     assert codes[-1] == 429
-    spam = [r for r in await api.inbox(world.bob) if r.catalog.startswith("spam")]
+    spam = [r for r in await remote.inbox(world.bob) if r.catalog.startswith("spam")]
     assert len(spam) == codes.count(200)
     assert (await world.alice.my_shares()) is not None  # others are served as before
 

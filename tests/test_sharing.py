@@ -13,8 +13,7 @@ import pytest
 
 from natster import _nats, subjects
 from natster.catalog import Catalogs
-from natster.client import Home, NatsterClient
-from natster.client import catalogs as api
+from natster.client import Home, NatsterClient, remote
 from natster.errors import (
     CatalogError,
     CatalogOffline,
@@ -71,50 +70,50 @@ async def world(hub: RunningHub, join_user: JoinUser, tmp_path: Path) -> AsyncIt
             await client.close()
 
 
-async def shared_and_imported(world: World) -> api.CatalogRef:
-    await api.share(world.alice, "films", key(world.bob))
-    await api.import_catalog(world.bob, "films", key(world.alice))
-    return await api.resolve(world.bob, "films")
+async def shared_and_imported(world: World) -> remote.CatalogRef:
+    await remote.share(world.alice, "films", key(world.bob))
+    await remote.import_catalog(world.bob, "films", key(world.alice))
+    return await remote.resolve(world.bob, "films")
 
 
-async def listing(client: NatsterClient, ref: api.CatalogRef, **options: str) -> list[str]:
-    return [e.path async for page in api.pages(client, ref, **options) for e in page.entries]
+async def listing(client: NatsterClient, ref: remote.CatalogRef, **options: str) -> list[str]:
+    return [e.path async for page in remote.pages(client, ref, **options) for e in page.entries]
 
 
 async def test_share_inbox_import_ls_contents_search(world: World) -> None:
     alice, bob = world.alice, world.bob
-    await api.share(alice, "films", key(bob))
-    waiting = await api.inbox(bob)
+    await remote.share(alice, "films", key(bob))
+    waiting = await remote.inbox(bob)
     films = [r for r in waiting if r.catalog == "films"]
     assert [(r.owner, r.online, r.description) for r in films] == [
         (key(alice), True, "Alice's films")
     ]
-    await api.import_catalog(bob, "films", key(alice))
-    assert [r.catalog for r in await api.inbox(bob)] == ["hub"]
+    await remote.import_catalog(bob, "films", key(alice))
+    assert [r.catalog for r in await remote.inbox(bob)] == ["hub"]
     rows = [r for r in await bob.my_shares() if r.catalog == "films"]
     assert rows[0].online
     assert rows[0].imported
-    ref = await api.resolve(bob, "films")
+    ref = await remote.resolve(bob, "films")
     assert ref.owner == key(alice)
     assert not ref.local
     assert await listing(bob, ref) == ["music.mp3", "trips/lake.mp4", "trips/notes.txt"]
     assert await listing(bob, ref, prefix="trips/") == ["trips/lake.mp4", "trips/notes.txt"]
     assert await listing(bob, ref, search="NOTES") == ["trips/notes.txt"]
-    summary = await api.summary(bob, ref)
+    summary = await remote.summary(bob, ref)
     assert (summary.files, summary.owner, summary.description) == (3, key(alice), "Alice's films")
 
 
 async def test_the_owner_browses_through_the_same_api(world: World) -> None:
-    ref = await api.resolve(world.alice, "films")
+    ref = await remote.resolve(world.alice, "films")
     assert ref.local
     assert len(await listing(world.alice, ref)) == 3
 
 
 async def test_carol_can_neither_import_nor_reach(world: World) -> None:
     alice, carol = world.alice, world.carol
-    await api.share(alice, "films", key(world.bob))
+    await remote.share(alice, "films", key(world.bob))
     with pytest.raises(RemoteError, match="not shared with you") as refused:
-        await api.import_catalog(carol, "films", key(alice))
+        await remote.import_catalog(carol, "films", key(alice))
     assert refused.value.code == 403
 
     # A rogue hub gives carol routes anyway. A truthful import (her own key in token 1)
@@ -140,26 +139,26 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
         )
     finally:
         await sys_nc.close()
-    truthful = api.CatalogRef(key(alice), "films", "films", local=False)
+    truthful = remote.CatalogRef(key(alice), "films", "films", local=False)
     with pytest.raises(NotShared):
-        await api.summary(carol, truthful)
-    stolen = api.CatalogRef(key(alice), "films", "stolen", local=False)
+        await remote.summary(carol, truthful)
+    stolen = remote.CatalogRef(key(alice), "films", "stolen", local=False)
     with pytest.raises(NotShared):  # no route at all: NATS dropped the lying import
-        await api.summary(carol, stolen)
+        await remote.summary(carol, stolen)
 
 
 async def test_unshare_revokes_within_two_seconds(world: World) -> None:
     ref = await shared_and_imported(world)
     assert len(await listing(world.bob, ref)) == 3
     began = time.monotonic()
-    await api.unshare(world.alice, "films", key(world.bob))
+    await remote.unshare(world.alice, "films", key(world.bob))
     with pytest.raises(NotShared):
-        await api.summary(world.bob, ref)
+        await remote.summary(world.bob, ref)
     assert time.monotonic() - began < 2
     info = await world.bob.account_info()
     assert info.catalogs == []  # the hub removed bob's import
     with pytest.raises(NotShared, match="not shared"):
-        await api.resolve(world.bob, "films")
+        await remote.resolve(world.bob, "films")
 
 
 async def test_the_running_server_refuses_at_once_after_unshare(world: World) -> None:
@@ -175,9 +174,9 @@ async def test_the_running_server_refuses_at_once_after_unshare(world: World) ->
     while not await refused():
         assert time.monotonic() < deadline, "the server still lets bob in"
         await asyncio.sleep(0.05)
-    ref = api.CatalogRef(key(world.alice), "films", "films", local=False)
+    ref = remote.CatalogRef(key(world.alice), "films", "films", local=False)
     with pytest.raises(NotShared):
-        await api.summary(world.bob, ref)
+        await remote.summary(world.bob, ref)
 
 
 async def test_offline_is_said_at_once(world: World) -> None:
@@ -187,11 +186,11 @@ async def test_offline_is_said_at_once(world: World) -> None:
     assert rows[0].online is False  # a clean stop: offline at once
     began = time.monotonic()
     with pytest.raises(CatalogOffline, match="offline"):
-        await api.summary(world.bob, ref)
+        await remote.summary(world.bob, ref)
     assert time.monotonic() - began < 1
     world.server = CatalogServer(world.alice, world.alice.home.path, ["films"])
     await world.server.start()  # so the fixture can stop it again
-    assert (await api.summary(world.bob, ref)).files == 3
+    assert (await remote.summary(world.bob, ref)).files == 3
 
 
 async def test_two_catalogs_of_one_name_from_two_owners(world: World, tmp_path: Path) -> None:
@@ -203,14 +202,16 @@ async def test_two_catalogs_of_one_name_from_two_owners(world: World, tmp_path: 
     await carol_server.start()
     try:
         await shared_and_imported(world)
-        await api.share(carol, "films", key(bob))
+        await remote.share(carol, "films", key(bob))
         with pytest.raises(RemoteError, match="another catalog"):
-            await api.import_catalog(bob, "films", key(carol))
-        await api.import_catalog(bob, "films", key(carol), alias="films2")
-        assert (await api.summary(bob, await api.resolve(bob, "films2"))).owner == key(carol)
-        by_owner = await api.resolve(bob, "films", owner=key(carol))
-        assert (await api.summary(bob, by_owner)).description == "Carol's films"
-        assert (await api.summary(bob, await api.resolve(bob, "films"))).owner == key(world.alice)
+            await remote.import_catalog(bob, "films", key(carol))
+        await remote.import_catalog(bob, "films", key(carol), alias="films2")
+        assert (await remote.summary(bob, await remote.resolve(bob, "films2"))).owner == key(carol)
+        by_owner = await remote.resolve(bob, "films", owner=key(carol))
+        assert (await remote.summary(bob, by_owner)).description == "Carol's films"
+        assert (await remote.summary(bob, await remote.resolve(bob, "films"))).owner == key(
+            world.alice
+        )
     finally:
         await carol_server.stop()
 
@@ -224,10 +225,10 @@ async def test_a_large_catalog_pages(world: World, tmp_path: Path) -> None:
     server = CatalogServer(alice, alice.home.path, ["big"])
     await server.start()
     try:
-        await api.share(alice, "big", key(world.bob))
-        await api.import_catalog(world.bob, "big", key(alice))
-        ref = await api.resolve(world.bob, "big")
-        pages = [page async for page in api.pages(world.bob, ref, page_size=1000)]
+        await remote.share(alice, "big", key(world.bob))
+        await remote.import_catalog(world.bob, "big", key(alice))
+        ref = await remote.resolve(world.bob, "big")
+        pages = [page async for page in remote.pages(world.bob, ref, page_size=1000)]
         assert [len(p.entries) for p in pages] == [1000, 1000, 503]
         assert [e.path for p in pages for e in p.entries] == expected
     finally:
@@ -266,16 +267,18 @@ async def test_hostile_requests_get_4xx(world: World, endpoint: str, payload: by
     else:
         assert code == 200 if endpoint == "summary" else 400 <= code < 500
     assert time.monotonic() - began < 1
-    assert (await api.summary(world.alice, await api.resolve(world.alice, "films"))).files == 3
+    assert (
+        await remote.summary(world.alice, await remote.resolve(world.alice, "films"))
+    ).files == 3
 
 
 async def test_share_refuses_bad_input(world: World) -> None:
     with pytest.raises(CatalogError, match="own account"):
-        await api.share(world.alice, "films", key(world.alice))
+        await remote.share(world.alice, "films", key(world.alice))
     with pytest.raises(Exception, match="account public key"):
-        await api.share(world.alice, "films", "bob")
+        await remote.share(world.alice, "films", "bob")
     with pytest.raises(CatalogError, match="no catalog"):
-        await api.share(world.alice, "music", key(world.bob))
+        await remote.share(world.alice, "music", key(world.bob))
 
 
 async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> None:
@@ -288,7 +291,7 @@ async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> N
         ref = await shared_and_imported(world)
         await world.server.stop()  # one machine goes away; the other still answers
         world.server = second
-        assert (await api.summary(world.bob, ref)).files == 3
+        assert (await remote.summary(world.bob, ref)).files == 3
     finally:
         pass
     world.server = second
@@ -306,11 +309,11 @@ async def test_the_hub_catalog_is_served_and_shared_with_everyone(
     server, client = await serve_hub_catalog(world.hub.dir, world.hub.info.local_url, welcome)
     try:
         hub_key = world.hub.dir.load().accounts["hub"]
-        rows = [r for r in await api.inbox(world.bob) if r.catalog == "hub"]
+        rows = [r for r in await remote.inbox(world.bob) if r.catalog == "hub"]
         assert rows[0].online
         assert rows[0].owner == hub_key
-        await api.import_catalog(world.bob, "hub", hub_key)
-        ref = await api.resolve(world.bob, "hub")
+        await remote.import_catalog(world.bob, "hub", hub_key)
+        ref = await remote.resolve(world.bob, "hub")
         assert await listing(world.bob, ref) == ["README.txt"]
     finally:
         await server.stop()
@@ -324,7 +327,7 @@ async def test_a_served_folder_is_watched(world: World) -> None:
         await asyncio.sleep(0.1)
         if "probe.txt" in await listing(world.bob, ref):
             break
-    before = (await api.summary(world.bob, ref)).revision
+    before = (await remote.summary(world.bob, ref)).revision
     (world.media / "new-film.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 10)
     deadline = time.monotonic() + 3
     while "new-film.mp4" not in await listing(world.bob, ref):
@@ -353,8 +356,8 @@ async def test_the_hub_catalog_reaches_accounts_made_after_it_started(
     try:
         async with await NatsterClient.connect(await join_user("dave")) as dave:
             hub_key = world.hub.dir.load().accounts["hub"]
-            await api.import_catalog(dave, "hub", hub_key)
-            assert await listing(dave, await api.resolve(dave, "hub")) == ["hi.txt"]
+            await remote.import_catalog(dave, "hub", hub_key)
+            assert await listing(dave, await remote.resolve(dave, "hub")) == ["hi.txt"]
     finally:
         await server.stop()
         await client.close()

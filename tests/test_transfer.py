@@ -11,7 +11,7 @@ import pytest
 
 from natster import limits, wire
 from natster.catalog import Catalogs
-from natster.client import catalogs as api
+from natster.client import remote
 from natster.client.download import _Session, download, find_entry, stop_if_cancelled
 from natster.client.stream import FileReader
 from natster.errors import (
@@ -31,7 +31,7 @@ CHUNK = limits.CHUNK_SIZE
 SIZES = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk+1": CHUNK + 1, "3.5 chunks": CHUNK * 7 // 2}
 
 
-async def add_files(w: World, files: dict[str, bytes]) -> api.CatalogRef:
+async def add_files(w: World, files: dict[str, bytes]) -> remote.CatalogRef:
     for name, data in files.items():
         (w.media / name).write_bytes(data)
     with Catalogs(w.alice.home.path) as mine:
@@ -39,7 +39,7 @@ async def add_files(w: World, files: dict[str, bytes]) -> api.CatalogRef:
     return await shared_and_imported(w)
 
 
-async def fetch(w: World, ref: api.CatalogRef, path: str, out: Path) -> int:
+async def fetch(w: World, ref: remote.CatalogRef, path: str, out: Path) -> int:
     entry = await find_entry(w.bob, ref, path)
     return await download(w.bob, ref, entry, out)
 
@@ -197,7 +197,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
     data = os.urandom(CHUNK * 12)
     ref = await add_files(world, {"f.bin": data})
     entry = await find_entry(world.bob, ref, "f.bin")
-    carol_ref = api.CatalogRef(key(world.alice), "films", "films", local=False)
+    carol_ref = remote.CatalogRef(key(world.alice), "films", "films", local=False)
     with pytest.raises(NotShared):
         await download(world.carol, carol_ref, entry, tmp_path / "carol")
     from natster.client.download import _Session
@@ -240,13 +240,13 @@ async def test_busy_stalled_and_abandoned(
     monkeypatch.setattr(limits, "MAX_TRANSFERS_PER_ACCOUNT", 1)
     body = {"hash": entry.hash, "xkey": "X" + "A" * 55}
     with pytest.raises(RemoteError):
-        await api._request(world.bob, ref, "transfer-open", body)  # not a valid xkey
+        await remote._request(world.bob, ref, "transfer-open", body)  # not a valid xkey
     from natster.security import XKey
 
     body["xkey"] = XKey.create().public_key
-    await api._request(world.bob, ref, "transfer-open", body)  # one, left open
+    await remote._request(world.bob, ref, "transfer-open", body)  # one, left open
     with pytest.raises(RemoteError, match="busy") as busy:
-        await api._request(world.bob, ref, "transfer-open", body)
+        await remote._request(world.bob, ref, "transfer-open", body)
     assert busy.value.code == 429
     monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 0)
     assert world.server.transfers.reap() == 1  # the abandoned one is freed
@@ -401,7 +401,7 @@ async def test_a_name_of_255_bytes_downloads(world: World, tmp_path: Path) -> No
     data = os.urandom(CHUNK + 5)
     ref = await add_files(world, {name: data, "short.bin": b"s"})
     out = tmp_path / "mirror"
-    for entry in [e async for page in api.pages(world.bob, ref) for e in page.entries]:
+    for entry in [e async for page in remote.pages(world.bob, ref) for e in page.entries]:
         await download(world.bob, ref, entry, out / entry.path)
     assert (out / name).read_bytes() == data
     assert sorted(p.name for p in out.iterdir()) == sorted(

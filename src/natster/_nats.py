@@ -56,12 +56,12 @@ async def connect(
         "reconnect_time_wait": limits.RECONNECT_WAIT_S,
         "error_cb": _quiet,
     }
+    client = Client()
     if reconnect:
-        options["disconnected_cb"] = _say(f"lost the hub at {url}: reconnecting", logging.WARNING)
-        options["reconnected_cb"] = _say(f"reconnected to the hub at {url}", logging.WARNING)
+        options["disconnected_cb"] = _say(client, f"lost the hub at {url}: reconnecting")
+        options["reconnected_cb"] = _say(client, f"reconnected to the hub at {url}")
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
-    client = Client()
     if urlsplit(url).scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
         _natsio.tune(client)
     try:
@@ -84,9 +84,13 @@ async def connect(
     return client
 
 
-def _say(message: str, level: int) -> Callable[[], Awaitable[None]]:
+def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
+    """A warning for a connection's state change; nats-py also calls "disconnected" when
+    we close the connection ourselves, which is not news."""
+
     async def callback() -> None:
-        log.log(level, "%s", message)
+        if not client.is_closed:
+            log.warning("%s", message)
 
     return callback
 

@@ -37,7 +37,7 @@ EventType = Literal[
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 AccountKey = AccountField
@@ -82,7 +82,7 @@ DATA: dict[str, type[_Data]] = {
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 event in JSON (structured mode)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     specversion: Literal["1.0"] = SPEC_VERSION
     id: str = Field(min_length=1, max_length=64)
@@ -143,6 +143,8 @@ FeedKind = Literal["online", "offline", "revision", "shared", "unshared"]
 
 class FeedEvent(BaseModel):
     """What an account receives on ``natster.feed.<kind>`` (through its import)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: FeedKind
     owner: str

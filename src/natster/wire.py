@@ -50,11 +50,17 @@ Count = Field(ge=0, le=2**53)
 DescriptionField = Field(default="", max_length=limits.MAX_DESCRIPTION)
 
 
-class Request(BaseModel):
+class Model(BaseModel):
+    """Every wire model: validators are built on first use, so importing is cheap."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Request(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Envelope(BaseModel):
+class Envelope(Model):
     code: int
     error: str | None = None
     data: Any = None
@@ -124,7 +130,7 @@ class SignupRequest(Request):
     signature: str = Field(min_length=1, max_length=256)  # base64url, account key signs proof
 
 
-class SignupReply(BaseModel):
+class SignupReply(Model):
     account: str
     name: str
     created_at: str
@@ -136,13 +142,13 @@ class AccountUpdateRequest(Request):
     name: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
 
 
-class ImportedCatalog(BaseModel):
+class ImportedCatalog(Model):
     owner: str
     catalog: str
     alias: str
 
 
-class AccountInfo(BaseModel):
+class AccountInfo(Model):
     """``natster.accounts.info``: what the hub knows of my account."""
 
     account: str
@@ -190,7 +196,7 @@ class EventsPutRequest(Request):
     data: dict[str, Any]
 
 
-class EventsPutReply(BaseModel):
+class EventsPutReply(Model):
     id: str | None
     seq: int | None
     duplicate: bool = False  # nothing to record: it already was so
@@ -213,7 +219,7 @@ class ShareCheckRequest(Request):
     target: str = AccountField
 
 
-class ShareCheck(BaseModel):
+class ShareCheck(Model):
     shared: bool
     imported: bool
 
@@ -222,7 +228,7 @@ class ValidateNameRequest(Request):
     name: str = Field(max_length=1024)
 
 
-class ValidateNameReply(BaseModel):
+class ValidateNameReply(Model):
     valid: bool
     reason: str | None = None
 
@@ -234,17 +240,17 @@ class OtcClaimRequest(Request):
     client: str = Field(default="", max_length=128)
 
 
-class OtcCode(BaseModel):
+class OtcCode(Model):
     code: str
     expires_in: int
 
 
-class OtcClaimed(BaseModel):
+class OtcClaimed(Model):
     account: str
     bound_at: str
 
 
-class ShareRow(BaseModel):
+class ShareRow(Model):
     """One row of ``my.shares``: a catalog shared by me, or with me."""
 
     catalog: str
@@ -258,7 +264,7 @@ class ShareRow(BaseModel):
     owner_name: str = ""  # the name the owner joined with (names are not unique: keys are)
 
 
-class LibraryItem(BaseModel):
+class LibraryItem(Model):
     """One catalog of my library (``GET /api/catalogs``): mine, or shared with me."""
 
     owner: str
@@ -277,7 +283,7 @@ class LibraryItem(BaseModel):
 # --- the catalog service ------------------------------------------------------------------
 
 
-class CatalogSummary(BaseModel):
+class CatalogSummary(Model):
     """``<catalog>.summary``."""
 
     name: str = CatalogField
@@ -288,7 +294,7 @@ class CatalogSummary(BaseModel):
     bytes: int = Count
 
 
-class EntryRow(BaseModel):
+class EntryRow(Model):
     path: EntryPath
     size: int = Count
     hash: str = HashField
@@ -305,20 +311,20 @@ class ContentsRequest(Request):
     text: str = Field(default="", max_length=256)
 
 
-class ContentsPage(BaseModel):
+class ContentsPage(Model):
     entries: list[EntryRow] = Field(max_length=limits.CONTENTS_PAGE_MAX)
     next: EntryPath | None  # pass as ``after`` for the next page; None at the end
     revision: int = Count
 
 
-class GlobalWhoami(BaseModel):
+class GlobalWhoami(Model):
     account: str
     name: str
     initialized_at: str
     bound_login: dict[str, str] | None
 
 
-class Stats(BaseModel):
+class Stats(Model):
     accounts: int
     catalogs_online: int
     shares: int
@@ -342,7 +348,7 @@ def chunk_size_within(wanted: int, max_payload: int) -> int:
     return max(limits.MIN_CHUNK_SIZE, min(wanted, max_payload - limits.CHUNK_HEADROOM))
 
 
-class TransferOpened(BaseModel):
+class TransferOpened(Model):
     transfer: str = TransferIdField
     xkey: str = XKeyField  # the server's fresh xkey for this transfer only
     size: int = Count

@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, hub, sharing, web
+from . import account, catalog, hub, web
 
 app = typer.Typer(
     name="natster",
@@ -20,7 +20,6 @@ app = typer.Typer(
 )
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
-_ = sharing  # registers its commands on the catalog group
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 app.command("stats")(account.stats_command)

@@ -1,29 +1,63 @@
-"""Output and error plumbing shared by every command."""
+"""Output and error plumbing shared by every command.
+
+Nothing heavy is imported here at module level: ``natster --help`` must start fast, so
+rich, asyncio and the client are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import sys
 from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from natster.errors import NatsterError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
 T = TypeVar("T")
 
-# No markup or emoji codes anywhere: text from other accounts (names, paths,
-# descriptions, a server's error messages) must print as what it is. Styles are
-# explicit (Text), never parsed out of strings.
-out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+JsonOption = typer.Option(False, "--json", help="Machine-readable output (stable keys).")
+OwnerOption = typer.Option(None, "--owner", help="The owner's account, when names clash.")
+LogFormatOption = typer.Option(
+    "text", "--log-format", help="text, or json (one object per line) for log collectors."
+)
+
+
+class _Console:
+    """A rich console made on first use.
+
+    No markup or emoji codes anywhere: text from other accounts (names, paths,
+    descriptions, a server's error messages) must print as what it is. Styles are
+    explicit (Text), never parsed out of strings.
+    """
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                stderr=self._stderr, highlight=False, markup=False, emoji=False, soft_wrap=True
+            )
+        return self._console
+
+    def print(self, *objects: Any) -> None:
+        self.console.print(*objects)
+
+
+out = _Console(stderr=False)
+err = _Console(stderr=True)
 
 
 def visible(text: str) -> str:
@@ -36,11 +70,15 @@ def visible(text: str) -> str:
 
 def plain(text: str, style: str = "") -> Text:
     """Text for the terminal, printed exactly (see :func:`visible`)."""
+    from rich.text import Text
+
     return Text(visible(text), style=style)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; natster errors become one line and exit 1."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except NatsterError as exc:
@@ -52,6 +90,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def fail(message: str) -> NoReturn:
     """One line on stderr, exit 1 (the message may carry a peer's words: shown exactly)."""
+    from rich.text import Text
+
     err.print(Text.assemble(("error:", "red"), " ", plain(message)))
     raise typer.Exit(1)
 
@@ -60,13 +100,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def print_fields(rows: dict[str, Any], title: str | None = None) -> None:
-    table = Table(show_header=False, box=None, title=title, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+def print_fields(rows: dict[str, Any]) -> None:
+    """``key  value`` lines, aligned (plain text: no table to load for a few facts)."""
+    width = max((len(key) for key in rows), default=0)
     for key, value in rows.items():
-        table.add_row(key, plain("-" if value is None else str(value)))
-    out.print(table)
+        sys.stdout.write(f"{key:<{width}}  {visible('-' if value is None else str(value))}\n")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -93,11 +140,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-LogFormatOption = typer.Option(
-    "text", "--log-format", help="text, or json (one object per line) for log collectors."
-)
 
 
 def setup_logging(verbose: bool = False, log_format: str = "text") -> None:

@@ -28,7 +28,7 @@ class ScanBar:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=err.console,
             transient=True,
         )
         self._label = label
@@ -67,7 +67,7 @@ class TransferBar:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=err.console,
             transient=True,
         )
         self._task: TaskID | None = None

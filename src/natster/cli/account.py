@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from natster import limits
-from natster.client import Home, NatsterClient, join, whoami
 from natster.errors import NatsterError
-from natster.wire import Stats
 
-from ._out import fail, out, print_fields, print_json, run
+from ._out import JsonOption, fail, out, print_fields, print_json, run
+
+if TYPE_CHECKING:
+    from natster.wire import Stats
 
 
 def init(
@@ -25,6 +27,8 @@ def init(
     url: str | None = typer.Option(None, help="Reach the hub at this URL instead of the invite's."),
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
+    from natster.client import Home, join
+
     home = Home.default()
     if invite in (None, "-"):
         invite = _read_invite()
@@ -45,10 +49,10 @@ def _read_invite() -> str:
     return text
 
 
-def whoami_command(
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def whoami_command(json_: bool = JsonOption) -> None:
     """Show this machine's account."""
+    from natster.client import whoami
+
     try:
         facts: dict[str, object] = dict(whoami())
     except NatsterError as exc:
@@ -72,6 +76,8 @@ def whoami_command(
 
 async def _remote_whoami() -> dict[str, object]:
     """What the global service knows; whoami still works (locally) with the hub down."""
+    from natster.client import NatsterClient
+
     try:
         async with await NatsterClient.connect() as client:
             remote = await client.global_whoami()
@@ -86,9 +92,7 @@ def _login(bound: object) -> str:
     return "never"
 
 
-def stats_command(
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def stats_command(json_: bool = JsonOption) -> None:
     """Platform statistics: accounts, catalogs online, active shares."""
     numbers = run(_stats())
     if json_:
@@ -104,5 +108,7 @@ def stats_command(
 
 
 async def _stats() -> Stats:
+    from natster.client import NatsterClient
+
     async with await NatsterClient.connect() as client:
         return await client.stats()

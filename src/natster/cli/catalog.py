@@ -1,188 +1,33 @@
-"""``natster catalog ...``: my catalogs, on this machine."""
+"""``natster catalog ...``: the command group, its commands gathered from three modules."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from natster.catalog import Catalogs, ScanReport
-from natster.client import Home, NatsterClient
-from natster.errors import NatsterError
-from natster.wire import ShareRow
-
-from ._out import err, fail, out, plain, print_json, run
-from ._progress import ScanBar
+from . import local, sharing, transfer
 
 app = typer.Typer(help="Turn folders into catalogs and share them.", no_args_is_help=True)
 
-JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
-
-
-def _catalogs() -> Catalogs:
-    try:
-        return Catalogs()
-    except NatsterError as exc:
-        fail(str(exc))
-
-
-def _summary(report: ScanReport, verbose: bool) -> None:
-    parts = [
-        f"{report.added} added",
-        f"{report.changed} changed",
-        f"{report.removed} removed",
-        f"{report.renamed} renamed",
-        f"{report.unchanged} unchanged",
-        f"{len(report.skipped)} skipped",
-    ]
-    out.print(", ".join(parts) + f" in {report.seconds:.1f} s (revision {report.revision})")
-    shown = report.skipped if verbose else report.skipped[:10]
-    for item in shown:
-        err.print(plain(f"  skipped {item.path}: {item.reason}"))
-    if len(report.skipped) > len(shown):
-        err.print(f"  ... and {len(report.skipped) - len(shown)} more (--verbose lists all)")
-
-
-@app.command()
-def new(
-    name: str = typer.Argument(..., help="1-64 of a-z, 0-9, '-' and '_'."),
-    description: str = typer.Argument(...),
-    path: Path = typer.Argument(..., help="The folder to catalog."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file."),
-    json_: bool = JsonOption,
-) -> None:
-    """Scan a folder into a new catalog."""
-    with _catalogs() as catalogs:
-        try:
-            with ScanBar(f"scanning {path}") as bar:
-                report = catalogs.new(name, description, path, bar)
-        except NatsterError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted: the catalog was not created")
-    if json_:
-        print_json(report.as_dict())
-    else:
-        out.print(f"catalog {name} created")
-        _summary(report, verbose)
-
-
-@app.command()
-def rescan(
-    name: str,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file."),
-    json_: bool = JsonOption,
-) -> None:
-    """Bring a catalog in line with its folder (only changed files are hashed)."""
-    with _catalogs() as catalogs:
-        try:
-            with ScanBar(f"rescanning {name}") as bar:
-                report = catalogs.rescan(name, bar)
-        except NatsterError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted: the catalog is as it was before the rescan")
-    if json_:
-        print_json(report.as_dict())
-    else:
-        _summary(report, verbose)
-
-
-@app.command()
-def describe(name: str, path_or_hash: str, description: str) -> None:
-    """Describe a file (by path, or every file with that hash)."""
-    with _catalogs() as catalogs:
-        try:
-            paths = catalogs.describe(name, path_or_hash, description)
-        except NatsterError as exc:
-            fail(str(exc))
-    for path in paths:
-        out.print(plain(f"described {path}"))
-
-
-@app.command()
-def rm(name: str) -> None:
-    """Forget a catalog (the files in its folder are never touched)."""
-    with _catalogs() as catalogs:
-        try:
-            catalogs.remove(name)
-        except NatsterError as exc:
-            fail(str(exc))
-    out.print(f"catalog {name} forgotten; its files are untouched")
-
-
-@app.command()
-def local(json_: bool = JsonOption) -> None:
-    """My catalogs on this machine."""
-    with _catalogs() as catalogs:
-        infos = catalogs.local()
-    if json_:
-        print_json([info.as_dict() for info in infos])
-        return
-    if not infos:
-        out.print("no catalogs yet: natster catalog new NAME DESCRIPTION PATH")
-        return
-    table = Table("name", "description", "files", "size", "last modified", "folder")
-    for info in infos:
-        table.add_row(
-            info.name,
-            plain(info.description),
-            str(info.files),
-            human_size(info.bytes),
-            info.last_modified,
-            plain(info.root),
-        )
-    out.print(table)
-
-
-@app.command()
-def ls(json_: bool = JsonOption) -> None:
-    """Catalogs shared by me and with me, with a green dot when online."""
-    rows = run(_my_shares())
-    if json_:
-        print_json([row.model_dump() for row in rows])
-        return
-    if not rows:
-        out.print("nothing shared by you or with you yet")
-        return
-    me = Home.default().load().account
-    table = Table("", "catalog", "owner", "shared with", "imported", "revision")
-    for row in rows:
-        dot = Text("●", "green") if row.online else Text("○", "bright_black")
-        table.add_row(
-            dot,
-            row.catalog,
-            "me" if row.owner == me else plain(row.owner),
-            "me" if row.to == me else plain(row.to),
-            "yes" if row.imported else "no",
-            "-" if row.revision is None else str(row.revision),
-        )
-    out.print(table)
-
-
-async def _my_shares() -> list[ShareRow]:
-    async with await NatsterClient.connect() as client:
-        return await client.my_shares()
-
-
-@app.command()
-def export(name: str) -> None:
-    """Print a catalog as JSON in the original Natster's shape."""
-    with _catalogs() as catalogs:
-        try:
-            for piece in catalogs.export(name):
-                sys.stdout.write(piece)
-        except NatsterError as exc:
-            fail(str(exc))
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+COMMANDS: dict[str, Callable[..., None]] = {
+    # this machine (local.py)
+    "new": local.new,
+    "rescan": local.rescan,
+    "describe": local.describe,
+    "rm": local.rm,
+    "local": local.local,
+    "export": local.export,
+    # between people (sharing.py)
+    "ls": sharing.ls,
+    "share": sharing.share,
+    "unshare": sharing.unshare,
+    "inbox": sharing.inbox,
+    "import": sharing.import_,
+    "contents": sharing.contents,
+    # files (transfer.py)
+    "download": transfer.download,
+    "serve": transfer.serve,
+}
+for name, command in COMMANDS.items():
+    app.command(name)(command)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from natster._nats import connect
-from natster.client.hub_catalog import serve_hub_catalog
-from natster.hub import HubDir, mint_invite
-from natster.services.global_service.rebuild import rebuild as rebuild_projections
-from natster.services.platform import Platform, start_global
-
 from ._out import (
+    JsonOption,
     LogFormatOption,
     err,
     fail,
@@ -25,6 +19,10 @@ from ._out import (
     run,
     setup_logging,
 )
+from ._signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from natster.hub import HubDir
 
 app = typer.Typer(help="Run a natster hub and invite people to it.", no_args_is_help=True)
 
@@ -63,7 +61,10 @@ async def _up(
     binary: str | None,
     catalog: Path | None,
 ) -> None:
-    stop = _stop_on_signals()
+    from natster.client.hub_catalog import serve_hub_catalog
+    from natster.services.platform import Platform
+
+    stop = stop_on_signals()
     platform = Platform(dir, host=host, port=port, advertise=advertise, nats_server=binary)
     async with platform as info:
         verb = "created" if info.created else "started"
@@ -99,8 +100,10 @@ def invite(
     json_: bool = typer.Option(False, "--json", help='Print {"invite": ...}.'),
 ) -> None:
     """Print a single-use invite (last line of output)."""
+    from natster.hub import mint_invite
+
     seconds = parse_duration(ttl)
-    made = run(mint_invite(HubDir(dir.expanduser().resolve()), seconds, url))
+    made = run(mint_invite(_hub(dir), seconds, url))
     text = made.encode()
     if json_:
         print_json({"invite": text, "expires_at": made.expires_at, "url": made.url})
@@ -111,12 +114,9 @@ def invite(
 
 
 @app.command()
-def status(
-    dir: Path = DirOption,
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
     """Is the hub running, where, with how many accounts."""
-    hub = HubDir(dir.expanduser().resolve())
+    hub = _hub(dir)
     if not hub.exists():
         fail(f"{hub.path} is not a natster hub directory (start one with `natster hub up`)")
     facts = hub.describe()
@@ -143,12 +143,14 @@ def global_(
 ) -> None:
     """Run one more global service instance for a running hub, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    run(_global(HubDir(dir.expanduser().resolve())))
+    run(_global(_hub(dir)))
 
 
 async def _global(hub: HubDir) -> None:
+    from natster.services.platform import start_global
+
     state = hub.require_running()
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     service, nc = await start_global(hub, state.local_url)
     out.print(f"global service instance running for {state.url}")
     try:
@@ -160,12 +162,9 @@ async def _global(hub: HubDir) -> None:
 
 
 @app.command()
-def rebuild(
-    dir: Path = DirOption,
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def rebuild(dir: Path = DirOption, json_: bool = JsonOption) -> None:
     """Delete the projections and rebuild them by replaying the event log."""
-    facts = run(_rebuild(HubDir(dir.expanduser().resolve())))
+    facts = run(_rebuild(_hub(dir)))
     if json_:
         print_json(facts)
     else:
@@ -176,6 +175,9 @@ def rebuild(
 
 
 async def _rebuild(hub: HubDir) -> dict[str, float]:
+    from natster._nats import connect
+    from natster.services.global_service.rebuild import rebuild as rebuild_projections
+
     state = hub.require_running()
     nc = await connect(state.local_url, hub.creds("global"), name="natster-rebuild")
     try:
@@ -184,12 +186,10 @@ async def _rebuild(hub: HubDir) -> dict[str, float]:
         await nc.close()
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+def _hub(dir: Path) -> HubDir:
+    from natster.hub import HubDir
+
+    return HubDir(dir.expanduser().resolve())
 
 
 def _uptime(seconds: int | None) -> str | None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import socket
-import webbrowser
+from typing import TYPE_CHECKING
 
-import segno
 import typer
-from rich.text import Text
 
 from natster import limits
-from natster.client import Home, NatsterClient
-from natster.web import serve
-from natster.web._server import running_url
 
 from ._out import err, fail, out, run
+
+if TYPE_CHECKING:
+    from natster.client import Home
 
 
 def web(
@@ -22,6 +20,9 @@ def web(
     port: int = typer.Option(limits.WEB_PORT, min=1, max=65535, help="Port to listen on"),
 ) -> None:
     """Serve the web UI for this machine's user; `natster login` signs a browser in."""
+    from natster.client import Home
+    from natster.web import serve
+
     home = Home.default()
     home.load()  # fails clearly before anything listens
     try:
@@ -35,6 +36,8 @@ def web(
 
 
 def _port_busy(host: str, port: int, exc: OSError) -> int:
+    from rich.text import Text
+
     reason = f" cannot listen on {host}:{port} ({exc.strerror}): pass --port"
     err.print(Text.assemble(("error:", "red"), reason))
     return 1
@@ -45,6 +48,13 @@ def login(
     url: str | None = typer.Option(None, help="The UI's address, if not this machine's"),
 ) -> None:
     """Print a single-use sign-in link for the web UI (valid 5 minutes) and a QR code."""
+    import webbrowser
+
+    import segno
+
+    from natster.client import Home
+    from natster.web._server import running_url
+
     home = Home.default()
     base = url or running_url(home)
     if base is None:
@@ -59,5 +69,7 @@ def login(
 
 
 async def _otc(home: Home) -> str:
+    from natster.client import NatsterClient
+
     async with await NatsterClient.connect(home) as client:
         return (await client.otc_generate()).code

@@ -35,8 +35,8 @@ from natster.errors import (
 from natster.security import Channel, XKey, xkeys
 
 from . import _part, _target
-from .api import NatsterClient
-from .catalogs import CatalogRef, _request, pages
+from ._client import NatsterClient
+from .remote import CatalogRef, _request, pages
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024

@@ -16,7 +16,7 @@ from natster.hub.state import now_iso
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.service import HUB_CATALOG
 
-from .api import NatsterClient
+from ._client import NatsterClient
 from .context import Context, Home
 
 DESCRIPTION = "Welcome material from this hub"

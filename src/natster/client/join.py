@@ -17,7 +17,7 @@ from natster.hub.invites import Invite
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
-from .api import ACCOUNT_SERVICE, account_info
+from ._client import ACCOUNT_SERVICE, account_info
 from .context import Context, Home
 
 

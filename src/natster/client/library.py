@@ -9,8 +9,8 @@ from natster import wire
 from natster.catalog import Catalogs
 from natster.errors import NatsterError
 
-from .api import NatsterClient
-from .catalogs import CatalogRef, summary
+from ._client import NatsterClient
+from .remote import CatalogRef, summary
 
 SUMMARY_TIMEOUT_S = 2.0
 

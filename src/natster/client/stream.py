@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from natster import limits
 
-from .api import NatsterClient
-from .catalogs import CatalogRef
+from ._client import NatsterClient
 from .download import _fetch, _Session, stop_if_cancelled
+from .remote import CatalogRef
 
 
 @dataclass(frozen=True)

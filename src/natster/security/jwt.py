@@ -28,7 +28,7 @@ UNLIMITED = -1
 
 class _Model(BaseModel):
     # Keep what we do not model: a JWT read back must re-encode without loss.
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class Permission(_Model):

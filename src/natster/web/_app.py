@@ -22,10 +22,9 @@ from starlette.responses import StreamingResponse
 from starlette.staticfiles import StaticFiles
 
 from natster import errors, limits, wire
-from natster.client import Home, NatsterClient
-from natster.client import catalogs as api
-from natster.client.catalogs import CatalogRef
+from natster.client import Home, NatsterClient, remote
 from natster.client.library import library
+from natster.client.remote import CatalogRef
 from natster.client.stream import FileReader, OpenedFile
 
 from ._events import Broadcaster
@@ -132,7 +131,7 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
         cached = me().refs.get((owner, catalog))
         if cached and time.monotonic() - cached[0] < 5:
             return cached[1]
-        ref = await api.resolve(me().client, catalog, owner)
+        ref = await remote.resolve(me().client, catalog, owner)
         me().refs[(owner, catalog)] = (time.monotonic(), ref)
         return ref
 
@@ -195,23 +194,25 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
     ) -> wire.ContentsPage:
         """One page of a catalog's entries in path order (``next`` is the next ``after``)."""
         ref = await ref_of(owner, catalog)
-        return await api.page(me().client, ref, prefix=prefix, search=q, after=after, limit=limit)
+        return await remote.page(
+            me().client, ref, prefix=prefix, search=q, after=after, limit=limit
+        )
 
     @app.post("/api/catalogs/{catalog}/shares")
     async def share(catalog: str, body: ShareBody) -> wire.EventsPutReply:
         """Share my catalog with an account."""
-        return await api.share(me().client, catalog, body.account)
+        return await remote.share(me().client, catalog, body.account)
 
     @app.delete("/api/catalogs/{catalog}/shares/{account}")
     async def unshare(catalog: str, account: str) -> dict[str, bool]:
         """Stop sharing my catalog with an account."""
-        await api.unshare(me().client, catalog, account)
+        await remote.unshare(me().client, catalog, account)
         return {"ok": True}
 
     @app.post("/api/imports")
     async def import_(body: ImportBody) -> wire.ImportedCatalog:
         """Import a catalog from my inbox."""
-        return await api.import_catalog(me().client, body.catalog, body.owner, body.alias)
+        return await remote.import_catalog(me().client, body.catalog, body.owner, body.alias)
 
     @app.get("/api/stats")
     async def stats() -> wire.Stats:

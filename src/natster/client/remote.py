@@ -21,7 +21,7 @@ from natster.errors import (
 )
 from natster.security import KeyKind, is_public_key
 
-from .api import ACCOUNT_SERVICE, NatsterClient
+from ._client import ACCOUNT_SERVICE, NatsterClient
 
 
 @dataclass(frozen=True)

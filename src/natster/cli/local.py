@@ -1,0 +1,144 @@
+"""``natster catalog new|rescan|describe|rm|local|export``: my catalogs, on this machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from natster.errors import NatsterError
+
+from ._out import JsonOption, err, fail, human_size, out, plain, print_json
+
+if TYPE_CHECKING:
+    from natster.catalog import Catalogs, ScanReport
+
+
+def _catalogs() -> Catalogs:
+    from natster.catalog import Catalogs
+
+    try:
+        return Catalogs()
+    except NatsterError as exc:
+        fail(str(exc))
+
+
+def _summary(report: ScanReport, verbose: bool) -> None:
+    parts = [
+        f"{report.added} added",
+        f"{report.changed} changed",
+        f"{report.removed} removed",
+        f"{report.renamed} renamed",
+        f"{report.unchanged} unchanged",
+        f"{len(report.skipped)} skipped",
+    ]
+    out.print(", ".join(parts) + f" in {report.seconds:.1f} s (revision {report.revision})")
+    shown = report.skipped if verbose else report.skipped[:10]
+    for item in shown:
+        err.print(plain(f"  skipped {item.path}: {item.reason}"))
+    if len(report.skipped) > len(shown):
+        err.print(f"  ... and {len(report.skipped) - len(shown)} more (--verbose lists all)")
+
+
+VerboseOption = typer.Option(False, "--verbose", "-v", help="List every skipped file.")
+
+
+def new(
+    name: str = typer.Argument(..., help="1-64 of a-z, 0-9, '-' and '_'."),
+    description: str = typer.Argument(...),
+    path: Path = typer.Argument(..., help="The folder to catalog."),
+    verbose: bool = VerboseOption,
+    json_: bool = JsonOption,
+) -> None:
+    """Scan a folder into a new catalog."""
+    from ._progress import ScanBar
+
+    with _catalogs() as catalogs:
+        try:
+            with ScanBar(f"scanning {path}") as bar:
+                report = catalogs.new(name, description, path, bar)
+        except NatsterError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted: the catalog was not created")
+    if json_:
+        print_json(report.as_dict())
+    else:
+        out.print(f"catalog {name} created")
+        _summary(report, verbose)
+
+
+def rescan(name: str, verbose: bool = VerboseOption, json_: bool = JsonOption) -> None:
+    """Bring a catalog in line with its folder (only changed files are hashed)."""
+    from ._progress import ScanBar
+
+    with _catalogs() as catalogs:
+        try:
+            with ScanBar(f"rescanning {name}") as bar:
+                report = catalogs.rescan(name, bar)
+        except NatsterError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted: the catalog is as it was before the rescan")
+    if json_:
+        print_json(report.as_dict())
+    else:
+        _summary(report, verbose)
+
+
+def describe(name: str, path_or_hash: str, description: str) -> None:
+    """Describe a file (by path, or every file with that hash)."""
+    with _catalogs() as catalogs:
+        try:
+            paths = catalogs.describe(name, path_or_hash, description)
+        except NatsterError as exc:
+            fail(str(exc))
+    for path in paths:
+        out.print(plain(f"described {path}"))
+
+
+def rm(name: str) -> None:
+    """Forget a catalog (the files in its folder are never touched)."""
+    with _catalogs() as catalogs:
+        try:
+            catalogs.remove(name)
+        except NatsterError as exc:
+            fail(str(exc))
+    out.print(f"catalog {name} forgotten; its files are untouched")
+
+
+def local(json_: bool = JsonOption) -> None:
+    """My catalogs on this machine."""
+    with _catalogs() as catalogs:
+        infos = catalogs.local()
+    if json_:
+        print_json([info.as_dict() for info in infos])
+        return
+    if not infos:
+        out.print("no catalogs yet: natster catalog new NAME DESCRIPTION PATH")
+        return
+    from rich.table import Table
+
+    table = Table("name", "description", "files", "size", "last modified", "folder")
+    for info in infos:
+        table.add_row(
+            info.name,
+            plain(info.description),
+            str(info.files),
+            human_size(info.bytes),
+            info.last_modified,
+            plain(info.root),
+        )
+    out.print(table)
+
+
+def export(name: str) -> None:
+    """Print a catalog as JSON in the original Natster's shape."""
+    with _catalogs() as catalogs:
+        try:
+            for piece in catalogs.export(name):
+                sys.stdout.write(piece)
+        except NatsterError as exc:
+            fail(str(exc))

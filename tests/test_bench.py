@@ -1,0 +1,31 @@
+"""The benchmarks run as their docstrings and the README say: as scripts and as modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHES = sorted(p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_"))
+
+
+def test_every_benchmark_is_listed() -> None:
+    assert {"startup", "transfer", "contents", "scan"} <= set(BENCHES)
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_a_benchmark_runs_as_a_script_and_as_a_module(name: str, tmp_path: Path) -> None:
+    for argv in ([f"{ROOT}/bench/{name}.py"], ["-m", f"bench.{name}"]):
+        result = subprocess.run(
+            [sys.executable, *argv, "--help"],
+            cwd=ROOT if argv[0] == "-m" else tmp_path,  # a script runs from anywhere
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, (argv, result.stderr)
+        assert "usage:" in result.stdout, argv
