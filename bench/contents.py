@@ -24,6 +24,7 @@ if not __package__:  # run as `python bench/contents.py`: be `bench.contents` al
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+from natster import wire
 from natster.client import NatsterClient, remote
 
 from ._platform import big_catalog_shared, echo_baseline, percentiles, start
@@ -37,7 +38,8 @@ async def page_all(
     endpoint = "search" if kw.get("text") else "contents"
     while True:
         began = time.perf_counter()
-        data = await remote._request(client, ref, endpoint, {"after": after, "limit": size, **kw})
+        body = wire.ContentsRequest(after=after, limit=size, **kw)
+        data = await remote._request(client, ref, endpoint, body)
         samples.append((time.perf_counter() - began) * 1000)
         if data["next"] is None:
             return samples

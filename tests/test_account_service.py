@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from natster import _nats, subjects, wire
 from natster.client import NatsterClient
-from natster.errors import RemoteError
+from natster.errors import Refused, RemoteError
 from natster.hub.invites import Invite
 from natster.security import KeyKind, KeyPair, jwt
 
@@ -67,7 +67,7 @@ async def test_signup_refuses_hostile_requests(hub: RunningHub, payload: bytes) 
     try:
         with pytest.raises(RemoteError) as refused:
             await _nats.request(nc, subjects.SIGNUP, payload)
-        assert 400 <= refused.value.code < 500
+        assert 400 <= refused.value.status < 500
     finally:
         await nc.close()
     assert hub.dir.user_accounts() == []
@@ -85,7 +85,7 @@ async def test_existing_and_hub_accounts_cannot_sign_up_again(
         token = Invite.decode(made).token
         with pytest.raises(RemoteError, match="already exists") as again:
             await _nats.request(nc, subjects.SIGNUP, _signup(token, home.account_key()))
-        assert again.value.code == 409
+        assert again.value.status == 409
         hub_account = hub.dir.seed("hub")
         with pytest.raises(RemoteError, match="belongs to the hub"):
             await _nats.request(nc, subjects.SIGNUP, _signup(token, hub_account))
@@ -163,7 +163,7 @@ async def test_update_refuses_bad_requests(join_user: JoinUser, payload: bytes) 
     async with await NatsterClient.connect(alice) as client:
         with pytest.raises(RemoteError) as refused:
             await _nats.request(client.nats, subjects.accounts_local("update"), payload)
-    assert 400 <= refused.value.code < 500
+    assert 400 <= refused.value.status < 500
 
 
 async def test_two_service_instances_racing_for_one_invite_refuse_the_loser(
@@ -180,5 +180,5 @@ async def test_two_service_instances_racing_for_one_invite_refuse_the_loser(
     assert results.count(None) == 1
     refused = [r for r in results if r is not None]
     assert len(refused) == 1
-    assert isinstance(refused[0], wire.BadRequest)
-    assert refused[0].code == 403
+    assert isinstance(refused[0], Refused)
+    assert refused[0].status == 403

@@ -303,7 +303,7 @@ async def test_nobody_can_take_a_name_already_held(world: World, tmp_path: Path,
     invite = await world.hub.invite()
     with pytest.raises(RemoteError, match="taken") as taken:
         await join(invite, home=Home(tmp_path / "mallory"), name=copy)
-    assert taken.value.code == 409
+    assert taken.value.status == 409
     joined = await join(invite, home=Home(tmp_path / "mallory2"), name="mallory")
     assert joined.name == "mallory"  # the same invite still works
 

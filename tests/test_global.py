@@ -75,7 +75,7 @@ async def test_share_unshare_and_real_numbers(
     assert (await alice.stats()).shares == base.shares  # unshares subtract
     with pytest.raises(RemoteError, match="not shared") as refused:
         await alice.unshare("films", key(bob))
-    assert refused.value.code == 404
+    assert refused.value.status == 404
 
 
 async def test_the_hub_catalog_is_shared_with_every_newcomer(
@@ -129,7 +129,7 @@ async def test_bad_events_are_refused_at_write_time(
     body = {k: names.get(v, v) if isinstance(v, str) else v for k, v in data.items()}
     with pytest.raises(RemoteError) as refused:
         await trio["alice"]._put(event_type, body)
-    assert refused.value.code == code
+    assert refused.value.status == code
 
 
 HOSTILE = [
@@ -169,7 +169,7 @@ async def _code(client: NatsterClient, endpoint: str, payload: bytes) -> int:
     try:
         await _nats.request(client.nats, subjects.global_local(endpoint), payload)
     except RemoteError as exc:
-        return exc.code
+        return exc.status
     return 200
 
 
@@ -199,7 +199,7 @@ async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
     assert claimed.account == key(alice)
     with pytest.raises(RemoteError, match="already used") as again:
         await alice.otc_claim(issued.code)
-    assert again.value.code == 404
+    assert again.value.status == 404
     bound = (await alice.global_whoami()).bound_login
     assert bound is not None
     assert bound["client"] == "web on laptop"
@@ -207,7 +207,7 @@ async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
     assert len(codes) == limits.OTC_BURST - 1  # all different
     with pytest.raises(RemoteError, match="too many login codes") as flood:
         await alice.otc_generate()  # the burst is spent
-    assert flood.value.code == 429
+    assert flood.value.status == 429
 
 
 async def _collect(client: NatsterClient, into: list[ev.FeedEvent]) -> asyncio.Task[None]:
@@ -432,7 +432,7 @@ async def test_rebuild_equals_live_after_random_histories(
             else:
                 await me.record_import(key(them), catalog)
         except RemoteError as exc:
-            refused.append(exc.code)
+            refused.append(exc.status)
     assert all(400 <= code < 500 for code in refused), refused
     nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
     try:

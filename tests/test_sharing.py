@@ -114,7 +114,7 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
     await remote.share(alice, "films", key(world.bob))
     with pytest.raises(RemoteError, match="not shared with you") as refused:
         await remote.import_catalog(carol, "films", key(alice))
-    assert refused.value.code == 403
+    assert refused.value.status == 403
 
     # A rogue hub gives carol routes anyway. A truthful import (her own key in token 1)
     # reaches the server, which refuses her; a lying one (bob's key) NATS drops.
@@ -257,7 +257,7 @@ async def test_hostile_requests_get_4xx(world: World, endpoint: str, payload: by
     try:
         await _nats.request(world.alice.nats, subject, payload)
     except RemoteError as exc:
-        code = exc.code
+        code = exc.status
     except ServiceUnavailable:
         code = 0  # no such endpoint: no responders, at once
     else:

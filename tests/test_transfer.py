@@ -214,7 +214,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
         await session.chunk(
             1, bytearray(CHUNK)
         )  # an unshare stops new chunks of a running transfer
-    assert refused.value.code == 403
+    assert refused.value.status == 403
 
 
 async def test_twenty_downloads_at_once(world: World, tmp_path: Path) -> None:
@@ -238,16 +238,16 @@ async def test_busy_stalled_and_abandoned(
     ref = await add_files(world, {"f.bin": os.urandom(CHUNK * 3)})
     entry = await find_entry(world.bob, ref, "f.bin")
     monkeypatch.setattr(limits, "MAX_TRANSFERS_PER_ACCOUNT", 1)
-    body = {"hash": entry.hash, "xkey": "X" + "A" * 55}
+    body = wire.TransferOpenRequest(hash=entry.hash, xkey="X" + "A" * 55)
     with pytest.raises(RemoteError):
         await remote._request(world.bob, ref, "transfer-open", body)  # not a valid xkey
     from natster.security import XKey
 
-    body["xkey"] = XKey.create().public_key
+    body = wire.TransferOpenRequest(hash=entry.hash, xkey=XKey.create().public_key)
     await remote._request(world.bob, ref, "transfer-open", body)  # one, left open
     with pytest.raises(RemoteError, match="busy") as busy:
         await remote._request(world.bob, ref, "transfer-open", body)
-    assert busy.value.code == 429
+    assert busy.value.status == 429
     monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 0)
     assert world.server.transfers.reap() == 1  # the abandoned one is freed
     monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 30)

@@ -125,7 +125,7 @@ def make_world(base: Path) -> Iterator[World]:
             try:
                 urllib.request.urlopen(world.url + "/api/me", timeout=2)
             except urllib.error.HTTPError as exc:
-                if exc.code == 401:
+                if exc.status == 401:
                     break
             except OSError:
                 if time.monotonic() > deadline:

@@ -1,28 +1,82 @@
 """The one place natster opens NATS connections and makes requests.
 
-nats-py's exceptions are mapped to natster's here, at the boundary, so every layer
-above sees :mod:`natster.errors` only.
+nats-py's exceptions are mapped to natster's here, at the boundary (:func:`mapped`,
+as httpx maps httpcore's), so every layer above sees :mod:`natster.errors` only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client, RawCredentials
+from nats.js.api import KeyValueConfig
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
 
 from natster import _natsio, limits, wire
-from natster.errors import ConnectionFailed, RequestTimeout, ServiceUnavailable
+from natster.errors import (
+    ConnectionFailed,
+    KeyMissing,
+    RequestTimeout,
+    ServiceUnavailable,
+    StoreError,
+    StoreMissing,
+    WrongRevision,
+)
 from natster.security import Creds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Client", "connect", "request", "request_raw"]
+__all__ = ["Client", "connect", "mapped", "request", "request_raw"]
+
+# JetStream's error codes for "wrong last sequence" (a KV delete or create reports these
+# as a plain BadRequestError, not as nats-py's KeyWrongLastSequenceError)
+JS_WRONG_LAST_SEQUENCE = (10071, 10164)
+LOST = "the connection to the hub was lost (reconnecting)"
+
+
+@contextlib.contextmanager
+def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
+    """Raise natster's error for any nats-py error raised inside: ``what`` names who was
+    asked, ``lost`` is what a dropped connection means to the caller."""
+    try:
+        yield
+    except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError) as exc:
+        marker = getattr(exc, "entry", None)  # a delete marker: its revision comes next
+        revision = marker.revision if marker is not None and marker.revision else 0
+        raise KeyMissing(revision=revision) from exc
+    except nats.js.errors.NoKeysError as exc:
+        raise KeyMissing("the bucket is empty") from exc
+    except nats.js.errors.KeyWrongLastSequenceError as exc:
+        raise WrongRevision from exc
+    except nats.js.errors.NotFoundError as exc:  # a bucket, stream or consumer
+        raise StoreMissing(f"{what}: {exc.description or exc}") from exc
+    except nats.js.errors.APIError as exc:
+        if exc.err_code in JS_WRONG_LAST_SEQUENCE:
+            raise WrongRevision from exc
+        raise StoreError(f"the hub's store refused: {exc.description or exc}") from exc
+    except nats.errors.NoRespondersError as exc:
+        raise ServiceUnavailable(f"{what} is not answering (no responders)") from exc
+    except (nats.errors.TimeoutError, TimeoutError) as exc:
+        raise RequestTimeout(f"{what} did not answer in time") from exc
+    except (
+        nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionDrainingError,
+        nats.errors.ConnectionReconnectingError,
+        nats.errors.StaleConnectionError,
+        nats.errors.OutboundBufferLimitError,
+    ) as exc:
+        raise ConnectionFailed(lost) from exc
+    except nats.errors.Error as exc:  # anything else nats-py raises is still a failed call
+        raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
 
 
 async def _quiet(exc: Exception) -> None:
@@ -95,6 +149,16 @@ def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
     return callback
 
 
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    """Open a key-value bucket, creating it (with ``config``) on first use."""
+    try:
+        with mapped():
+            return await js.key_value(config.bucket)
+    except StoreMissing:
+        with mapped():
+            return await js.create_key_value(config)
+
+
 async def request_raw(
     client: Client,
     subject: str,
@@ -102,26 +166,15 @@ async def request_raw(
     *,
     timeout: float = limits.REQUEST_TIMEOUT_S,
     what: str = "the service",
-    lost: str = "the connection to the hub was lost (reconnecting)",
+    lost: str = LOST,
 ) -> bytes:
-    """Send a request and return the reply's payload as it came (a chunk, or an envelope);
-    every nats-py error is mapped here. ``lost`` is what a dropped connection says."""
-    try:
-        reply = await client.request(subject, payload, timeout=timeout)
-    except nats.errors.NoRespondersError as exc:
-        raise ServiceUnavailable(f"{what} is not answering (no responders)") from exc
-    except (nats.errors.TimeoutError, TimeoutError) as exc:
-        raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
-    except (
-        nats.errors.ConnectionClosedError,
-        nats.errors.ConnectionDrainingError,
-        nats.errors.ConnectionReconnectingError,
-        nats.errors.StaleConnectionError,
-        nats.errors.OutboundBufferLimitError,
-    ) as exc:
-        raise ConnectionFailed(lost) from exc
-    except nats.errors.Error as exc:  # anything else nats-py raises is still a failed call
-        raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
+    """Send a request and return the reply's payload as it came (a chunk, or an envelope).
+    ``lost`` is what a dropped connection says."""
+    with mapped(what, lost):
+        try:
+            reply = await client.request(subject, payload, timeout=timeout)
+        except (nats.errors.TimeoutError, TimeoutError) as exc:
+            raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
     data: bytes = reply.data
     return data
 

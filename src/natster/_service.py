@@ -1,9 +1,10 @@
 """What every natster micro service shares: the envelope and never crashing on input.
 
 A handler takes the request's subject and payload and returns the ``data`` of a
-200 envelope, or raises :class:`natster.wire.BadRequest` for a 4xx. Anything else is
-logged and answered with a 500 that says no more than "internal error": a peer
-never crashes a service, and never learns its internals.
+200 envelope, or raises a :class:`natster.errors.NatsterError`, answered with its
+``status`` and message (:class:`~natster.errors.Refused` for a 4xx of the handler's
+own). Anything else is logged and answered with a 500 that says no more than
+"internal error": a peer never crashes a service, and never learns its internals.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest],
         try:
             data = await handler(request.subject, request.data)
             reply = data if isinstance(data, (bytes, bytearray)) else wire.ok(data)  # bytes go raw
-        except wire.BadRequest as exc:
-            reply = wire.fail(exc.code, str(exc))
         except NatsterError as exc:
-            log.warning("request on %s failed: %s", request.subject, exc)
-            reply = wire.fail(500, str(exc))
+            if exc.status >= 500:
+                log.warning("request on %s failed: %s", request.subject, exc)
+            reply = wire.fail(exc.status, str(exc))
         except Exception:
             log.exception("request on %s crashed", request.subject)
             reply = wire.fail(500, "internal error")

@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from natster import limits
+from natster import limits, subjects
 from natster.wire import AccountField, CatalogField
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
-STREAM = "NATSTER_EVENTS"
-SUBJECT_PREFIX = "natster.events"
+STREAM = subjects.EVENTS_STREAM
+SUBJECT_PREFIX = subjects.EVENTS_PREFIX
 
 ACCOUNT_INITIALIZED = "natster.account.initialized"
 CATALOG_SHARED = "natster.catalog.shared"

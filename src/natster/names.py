@@ -11,7 +11,20 @@ import re
 from natster import limits
 from natster.errors import CatalogError, InvalidCatalogName, UnsafePath
 
-_NAME = re.compile(rf"[a-z0-9_-]{{1,{limits.MAX_CATALOG_NAME}}}")
+# The shapes of what travels in requests, one definition each (wire.py's fields use them).
+CATALOG_PATTERN = rf"^[a-z0-9_-]{{1,{limits.MAX_CATALOG_NAME}}}$"
+ACCOUNT_PATTERN = r"^A[A-Z2-7]{55}$"  # an account's public key (checksum: natster.security)
+HASH_PATTERN = r"^[0-9a-f]{64}$"  # a sha256, lowercase hex
+
+_NAME = re.compile(CATALOG_PATTERN[1:-1])  # for fullmatch: Python's $ allows a final newline
+_HASH = re.compile(HASH_PATTERN[1:-1])
+
+
+def is_hash(text: str) -> bool:
+    """``text`` is a sha256 as natster writes it (64 lowercase hex digits)."""
+    return bool(_HASH.fullmatch(text))
+
+
 MAX_FILE_NAME_BYTES = 255  # one path part, as Linux, macOS and Windows file systems allow
 
 

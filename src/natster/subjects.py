@@ -66,6 +66,16 @@ def caller_of(subject: str) -> str:
     return subject.split(".", 1)[0]
 
 
+def global_listen(endpoint: str) -> str:
+    """The subject the global service listens on for that endpoint (any caller)."""
+    return f"*.{GLOBAL_PREFIX}.{endpoint}"
+
+
+def feed_for(account: str, kind: str) -> str:
+    """The exporter-side subject of one account's feed (``natster.feed.<kind>`` to it)."""
+    return for_account(FEED_EXPORT, account).replace(">", kind)
+
+
 def global_local(endpoint: str) -> str:
     """The subject an account requests a global-service endpoint on."""
     return f"{GLOBAL_PREFIX}.{endpoint}"
@@ -79,6 +89,20 @@ def accounts_local(endpoint: str) -> str:
 def accounts_listen(endpoint: str) -> str:
     """The subject the account service listens on for that endpoint (any caller)."""
     return f"*.{ACCOUNTS_PREFIX}.{endpoint}"
+
+
+# --- JetStream names in the hub's "global" account -------------------------------------
+EVENTS_STREAM = "NATSTER_EVENTS"  # the event log
+EVENTS_PREFIX = "natster.events"  # natster.events.<kind>.<origin>
+PRESENCE_BUCKET = "natster_presence"  # key: <owner>.<catalog>; per-key TTL
+OTC_BUCKET = "natster_otc"  # key: sha256(code); per-key TTL
+PRESENCE_REPUBLISH = "natster.presence.>"  # every presence write, republished (internal)
+REBUILT = "natster.internal.rebuilt"  # tells every instance's mirror to reload (internal)
+
+
+def kv_subject(bucket: str, key: str) -> str:
+    """The subject a key-value write to ``key`` of ``bucket`` is a message on."""
+    return f"$KV.{bucket}.{key}"
 
 
 # --- JetStream names (key-value buckets) in the hub's "accounts" account ---------------

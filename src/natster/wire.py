@@ -14,16 +14,22 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natster import limits
-from natster.errors import NatsterError, ProtocolError, RemoteError
-from natster.names import check_description, check_relpath
+from natster.errors import NatsterError, ProtocolError, Refused, RemoteError
+from natster.names import (
+    ACCOUNT_PATTERN,
+    CATALOG_PATTERN,
+    HASH_PATTERN,
+    check_description,
+    check_relpath,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
 
 # Fields shared by requests and events: an account public key, a catalog name.
-AccountField = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
-CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=r"^[a-z0-9_-]+$")
-HashField = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")  # sha256, hex
+AccountField = Field(min_length=56, max_length=56, pattern=ACCOUNT_PATTERN)
+CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=CATALOG_PATTERN)
+HashField = Field(min_length=64, max_length=64, pattern=HASH_PATTERN)  # sha256, hex
 TransferIdField = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
 XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
 
@@ -56,8 +62,21 @@ class Model(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
+def _first_error(exc: ValidationError, what: str) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc']) or what}: {first['msg']}"
+
+
 class Request(Model):
+    """A request body: built here from a user's input, or parsed there from a peer's."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # what a user typed does not fit: say so in one line
+            raise Refused(f"invalid request: {_first_error(exc, 'request')}") from exc
 
 
 class Envelope(Model):
@@ -66,23 +85,13 @@ class Envelope(Model):
     data: Any = None
 
 
-class BadRequest(Exception):
-    """A request a service refuses with a 4xx envelope (caught by the service loop)."""
-
-    def __init__(self, message: str, code: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def parse_request(payload: bytes, model: type[M]) -> M:
     if len(payload) > limits.MAX_REQUEST_BYTES:
-        raise BadRequest(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
+        raise Refused(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        raise BadRequest(f"invalid request: {where}: {first['msg']}") from exc
+        raise Refused(f"invalid request: {_first_error(exc, 'request')}") from exc
 
 
 def parse_reply(data: Any, model: type[M], who: str = "the service") -> M:
@@ -90,11 +99,8 @@ def parse_reply(data: Any, model: type[M], who: str = "the service") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "reply"
-        raise ProtocolError(
-            f"{who} sent an answer natster refuses ({where}: {first['msg']})"
-        ) from exc
+        reason = _first_error(exc, "reply")
+        raise ProtocolError(f"{who} sent an answer natster refuses ({reason})") from exc
 
 
 def ok(data: Any = None) -> bytes:
@@ -125,7 +131,7 @@ class SignupRequest(Request):
     """``natster.signup``: create my account from an invite."""
 
     token: str = Field(min_length=16, max_length=128)
-    account: str = Field(min_length=56, max_length=56)
+    account: str = AccountField
     name: str = Field(min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
     signature: str = Field(min_length=1, max_length=256)  # base64url, account key signs proof
 
@@ -205,7 +211,7 @@ class EventsPutReply(Model):
 class HeartbeatRequest(Request):
     """``natster.global.heartbeats.put``: my catalog is served (or, ``online`` false, no more)."""
 
-    catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
+    catalog: str = CatalogField
     revision: int = Field(ge=0, le=2**53)
     online: bool = True
     description: Description = ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
@@ -78,20 +77,20 @@ class NatsterClient:
         return wire.AccountInfo.model_validate(data)
 
     # --- the global service ------------------------------------------------------------
-    async def _global(self, endpoint: str, body: Any = None) -> Any:
-        payload = b"{}" if body is None else json.dumps(body).encode()
+    async def _global(self, endpoint: str, body: wire.Request | None = None) -> Any:
+        payload = b"{}" if body is None else body.model_dump_json().encode()
         subject = subjects.global_local(endpoint)
         try:
             return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
         except RemoteError as exc:
-            if exc.code not in (403, 404) or "not initialized" not in str(exc):
+            if exc.status not in (403, 404) or "not initialized" not in str(exc):
                 raise
         # Created while the global service was down: have the hub announce us, retry once.
         await self.update_account()
         return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
 
     async def _put(self, event_type: str, data: dict[str, Any]) -> wire.EventsPutReply:
-        reply = await self._global("events.put", {"type": event_type, "data": data})
+        reply = await self._global("events.put", wire.EventsPutRequest(type=event_type, data=data))
         return wire.EventsPutReply.model_validate(reply)
 
     async def share(self, catalog: str, target: str) -> wire.EventsPutReply:
@@ -116,7 +115,7 @@ class NatsterClient:
         return wire.Stats.model_validate(await self._global("stats"))
 
     async def validate_name(self, name: str) -> wire.ValidateNameReply:
-        reply = await self._global("catalogs.validatename", {"name": name})
+        reply = await self._global("catalogs.validatename", wire.ValidateNameRequest(name=name))
         return wire.ValidateNameReply.model_validate(reply)
 
     @property
@@ -126,19 +125,16 @@ class NatsterClient:
     async def heartbeat(
         self, catalog: str, revision: int, online: bool = True, description: str = ""
     ) -> None:
-        body = {
-            "catalog": catalog,
-            "revision": revision,
-            "online": online,
-            "description": description,
-        }
+        body = wire.HeartbeatRequest(
+            catalog=catalog, revision=revision, online=online, description=description
+        )
         await self._global("heartbeats.put", body)
 
     async def otc_generate(self) -> wire.OtcCode:
         return wire.OtcCode.model_validate(await self._global("otc.generate"))
 
     async def otc_claim(self, code: str, client: str = "") -> wire.OtcClaimed:
-        reply = await self._global("otc.claim", {"code": code, "client": client})
+        reply = await self._global("otc.claim", wire.OtcClaimRequest(code=code, client=client))
         return wire.OtcClaimed.model_validate(reply)
 
     async def feed(self) -> AsyncIterator[ev.FeedEvent]:

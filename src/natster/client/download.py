@@ -32,6 +32,7 @@ from natster.errors import (
     TransferError,
     TransferStalled,
 )
+from natster.names import is_hash
 from natster.security import Channel, XKey, xkeys
 
 from . import _part, _target
@@ -45,11 +46,11 @@ WRITES_AHEAD = 2  # chunks handed to the writer thread and not yet on disk
 
 async def find_entry(client: NatsterClient, ref: CatalogRef, hash_or_path: str) -> wire.EntryRow:
     """The catalog entry with that sha256 (hex), or at that path."""
-    is_hash = len(hash_or_path) == 64 and all(c in "0123456789abcdef" for c in hash_or_path)
-    prefix = "" if is_hash else hash_or_path.rsplit("/", 1)[0] + "/" if "/" in hash_or_path else ""
+    by_hash = is_hash(hash_or_path)
+    prefix = "" if by_hash else hash_or_path.rsplit("/", 1)[0] + "/" if "/" in hash_or_path else ""
     async for page in pages(client, ref, prefix=prefix):
         for entry in page.entries:
-            if (entry.hash == hash_or_path) if is_hash else (entry.path == hash_or_path):
+            if (entry.hash == hash_or_path) if by_hash else (entry.path == hash_or_path):
                 return entry
     raise TransferError(f"no file in that catalog has the path or hash {hash_or_path!r}")
 
@@ -115,7 +116,7 @@ class _Session:
         body = wire.TransferOpenRequest(
             hash=self.hash, xkey=key.public_key, chunk_size=self.chunk_size
         )
-        data = await _request(self.client, self.ref, "transfer-open", body.model_dump())
+        data = await _request(self.client, self.ref, "transfer-open", body)
         who = f"catalog {self.ref.display(self.client.account)}"
         opened = wire.parse_reply(data, wire.TransferOpened, who)
         if opened.chunk_size > self.chunk_size:  # the server may shrink chunks, never grow them
@@ -163,7 +164,7 @@ class _Session:
         if opened is not None:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
             with contextlib.suppress(NatsterError):
-                await _request(self.client, self.ref, "transfer-close", body.model_dump())
+                await _request(self.client, self.ref, "transfer-close", body)
 
 
 async def download(
@@ -305,11 +306,11 @@ async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryvi
                 raise
             continue
         except RemoteError as exc:
-            if exc.code == 503 and waits < limits.ACCESS_CHECK_WAITS:
+            if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
                 waits += 1  # the server is re-reading its shares (after a hub restart)
                 await asyncio.sleep(1.0)
                 continue
-            if exc.code != 404:  # 404: the server forgot the transfer (restarted)
+            if exc.status != 404:  # 404: the server forgot the transfer (restarted)
                 raise
         attempt += 1
         with contextlib.suppress(NatsterError):

@@ -53,7 +53,7 @@ async def join(
             nc, subjects.SIGNUP, request.model_dump_json().encode(), what=ACCOUNT_SERVICE
         )
     except RemoteError as exc:
-        if exc.code == 403 and "invite" in str(exc):
+        if exc.status == 403 and "invite" in str(exc):
             raise InviteError(str(exc)) from exc
         raise
     finally:

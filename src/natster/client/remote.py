@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -134,13 +133,15 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
     return CatalogRef(item.owner, item.catalog, item.alias, local=False)
 
 
-async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: Any) -> Any:
+async def _request(
+    client: NatsterClient, ref: CatalogRef, endpoint: str, body: wire.Request | None = None
+) -> Any:
     me = client.account
     try:
         return await _nats.request(
             client.nats,
             ref.subject(me, endpoint),
-            json.dumps(body).encode(),
+            b"{}" if body is None else body.model_dump_json().encode(),
             what=f"catalog {ref.display(me)}",
         )
     except ServiceUnavailable as exc:
@@ -159,9 +160,9 @@ async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: 
             f"{ref.display(me)} is offline: its owner is not serving it right now"
         ) from exc
     except RemoteError as exc:
-        if exc.code == 403:
+        if exc.status == 403:
             raise NotShared(f"{ref.display(me)} is not shared with you (any more)") from exc
-        if exc.code == 503:
+        if exc.status == 503:
             raise CatalogOffline(
                 f"{ref.display(me)}: its owner's server is checking who may see it (the hub "
                 "was away): try again in a moment"
@@ -170,7 +171,7 @@ async def _request(client: NatsterClient, ref: CatalogRef, endpoint: str, body: 
 
 
 async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
-    data = await _request(client, ref, "summary", {})
+    data = await _request(client, ref, "summary")
     return wire.parse_reply(data, wire.CatalogSummary, f"catalog {ref.display(client.account)}")
 
 
@@ -184,13 +185,10 @@ async def page(
     limit: int | None = None,
 ) -> wire.ContentsPage:
     """One page of a catalog's entries in path order (``search``: matching ones only)."""
-    body: dict[str, Any] = {"prefix": prefix, "after": after}
+    body = wire.ContentsRequest(prefix=prefix, after=after, text=search if search.strip() else "")
     if limit:
-        body["limit"] = limit
-    endpoint = "contents"
-    if search.strip():
-        endpoint, body["text"] = "search", search
-    data = await _request(client, ref, endpoint, body)
+        body.limit = limit
+    data = await _request(client, ref, "search" if body.text else "contents", body)
     return wire.parse_reply(data, wire.ContentsPage, f"catalog {ref.display(client.account)}")
 
 

@@ -19,7 +19,6 @@ import logging
 import unicodedata
 from datetime import UTC, datetime
 
-import nats.js.errors
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
@@ -27,9 +26,9 @@ from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from natster import __version__, _nats, subjects, wire
-from natster._nats import Client
+from natster._nats import Client, mapped
 from natster._service import endpoint
-from natster.errors import NatsterError
+from natster.errors import KeyMissing, NatsterError, Refused, StoreError, WrongRevision
 from natster.security import KeyKind, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
@@ -126,17 +125,17 @@ class AccountService:
         request = wire.parse_request(payload, wire.SignupRequest)
         account, name = request.account, _valid_name(request.name)
         if not is_public_key(account, KeyKind.ACCOUNT):
-            raise wire.BadRequest("account must be an account public key (A...)")
+            raise Refused("account must be an account public key (A...)")
         if account in self._config.accounts.values():
-            raise wire.BadRequest("that account key belongs to the hub", 409)
+            raise Refused("that account key belongs to the hub", 409)
         try:
             signature = base64.urlsafe_b64decode(request.signature + "==")
         except (binascii.Error, ValueError) as exc:
-            raise wire.BadRequest("signature must be base64url") from exc
+            raise Refused("signature must be base64url") from exc
         if not verify(account, wire.signup_proof(request.token, account), signature):
-            raise wire.BadRequest("the signature does not prove you hold that account key", 403)
+            raise Refused("the signature does not prove you hold that account key", 403)
         if await self._resolver.lookup(account) is not None:
-            raise wire.BadRequest("that account already exists on this hub", 409)
+            raise Refused("that account already exists on this hub", 409)
         await self._reserve_name(name, account)  # before the invite: a taken name burns none
         try:
             await self._consume_invite(request.token)
@@ -191,7 +190,7 @@ class AccountService:
         request = wire.parse_request(payload or b"{}", wire.AccountUpdateRequest)
         current = await self._resolver.lookup(account)
         if current is None:
-            raise wire.BadRequest("this account is not known to the hub", 404)
+            raise Refused("this account is not known to the hub", 404)
         record = await self._record(account)
         name = _valid_name(request.name) if request.name else record.get("name", current.name)
         renamed = bool(name) and name != record.get("name")
@@ -213,30 +212,25 @@ class AccountService:
     async def _consume_invite(self, token: str) -> None:
         """Delete the token if it is there; only one redeemer can win the revision race."""
         key = token_key(token)
-        refused = wire.BadRequest("this invite was already used or has expired", 403)
+        refused = Refused("this invite was already used or has expired", 403)
         try:
-            entry = await self._invites.get(key)
-        except nats.js.errors.KeyNotFoundError as exc:
+            with mapped():
+                entry = await self._invites.get(key)
+        except KeyMissing as exc:
             raise refused from exc
         if entry.value is None or entry.operation is not None:
             raise refused
         try:
-            await self._invites.delete(key, last=entry.revision)
-        except nats.js.errors.BadRequestError as exc:
-            # Another redeemer won: kv.delete reports it as a plain BadRequestError with
-            # JetStream's "wrong last sequence" code, not as KeyWrongLastSequenceError.
-            if isinstance(exc, nats.js.errors.KeyWrongLastSequenceError) or exc.err_code in (
-                10071,
-                10164,
-            ):
-                raise refused from exc
-            raise
+            with mapped():
+                await self._invites.delete(key, last=entry.revision)
+        except WrongRevision as exc:  # another redeemer won
+            raise refused from exc
 
     async def info(self, subject: str, payload: bytes) -> dict[str, object]:
         account = subjects.caller_of(subject)
         claims = await self._resolver.lookup(account)
         if claims is None:
-            raise wire.BadRequest("this account is not known to the hub", 404)
+            raise Refused("this account is not known to the hub", 404)
         record = await self._record(account)
         return wire.AccountInfo(
             account=account,
@@ -263,21 +257,19 @@ class AccountService:
         caller = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.ImportAddRequest)
         if request.owner == caller:
-            raise wire.BadRequest("that is your own catalog: it needs no import")
+            raise Refused("that is your own catalog: it needs no import")
         if not await self._shared(request.owner, request.catalog, caller):
-            raise wire.BadRequest(
-                f"{request.catalog!r} of {request.owner} is not shared with you", 403
-            )
+            raise Refused(f"{request.catalog!r} of {request.owner} is not shared with you", 403)
         current = await self._resolver.lookup(caller)
         if current is None:
-            raise wire.BadRequest("this account is not known to the hub", 404)
+            raise Refused("this account is not known to the hub", 404)
         existing = account_claims.imported_catalogs(current)
         for item in existing:
             same = (item.owner, item.catalog) == (request.owner, request.catalog)
             if same and item.alias == request.alias:
                 return item.model_dump()  # already there
             if not same and item.alias == request.alias:
-                raise wire.BadRequest(
+                raise Refused(
                     f"you already use the name {request.alias!r} for another catalog: "
                     "choose another (--as)",
                     409,
@@ -305,14 +297,14 @@ class AccountService:
         owner = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.ImportRevokeRequest)
         if await self._shared(owner, request.catalog, request.target):
-            raise wire.BadRequest("that catalog is still shared with that account", 409)
+            raise Refused("that catalog is still shared with that account", 409)
         await self._drop(request.target, owner, request.catalog)
         return {"removed": True}
 
     async def _drop(self, account: str, owner: str, catalog: str) -> None:
         current = await self._resolver.lookup(account)
         if current is None:
-            raise wire.BadRequest("that account is not known to the hub", 404)
+            raise Refused("that account is not known to the hub", 404)
         if not any(
             (i.owner, i.catalog) == (owner, catalog)
             for i in account_claims.imported_catalogs(current)
@@ -328,16 +320,16 @@ class AccountService:
         """Take ``name`` for ``account`` (atomically: of two racing signups, one wins)."""
         key = name_key(name)
         try:
-            await self._names.create(key, account.encode())
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise _name_taken(name) from exc
-        except nats.js.errors.BadRequestError as exc:
-            entry = await self._names.get(key)
-            if entry.value and entry.value.decode() != account:
+            with mapped():
+                await self._names.create(key, account.encode())
+        except WrongRevision as exc:  # held already: by this account is fine
+            with mapped():
+                entry = await self._names.get(key)
+            if entry.value is None or entry.value.decode() != account:
                 raise _name_taken(name) from exc
 
     async def _release_name(self, name: str, account: str) -> None:
-        with contextlib.suppress(nats.js.errors.Error):
+        with contextlib.suppress(StoreError), mapped():
             entry = await self._names.get(name_key(name))
             if entry.value and entry.value.decode() == account:
                 await self._names.delete(name_key(name), last=entry.revision)
@@ -346,20 +338,22 @@ class AccountService:
         """Accounts made before names were unique hold theirs (the first one wins)."""
         holders = {"hub": self._config.accounts["hub"]}
         try:
-            keys = await self._accounts.keys()
-        except nats.js.errors.NoKeysError:
+            with mapped():
+                keys = await self._accounts.keys()
+        except KeyMissing:
             keys = []
         for account in keys:
             holders.setdefault(str((await self._record(account)).get("name", "")), account)
         for name, account in holders.items():
             if name:
-                with contextlib.suppress(wire.BadRequest, nats.js.errors.Error):
+                with contextlib.suppress(Refused, StoreError):
                     await self._reserve_name(name, account)
 
     async def _record(self, account: str) -> dict[str, str]:
         try:
-            entry = await self._accounts.get(account)
-        except nats.js.errors.KeyNotFoundError:
+            with mapped():
+                entry = await self._accounts.get(account)
+        except KeyMissing:
             return {}
         try:
             value = json.loads(entry.value or b"{}")
@@ -374,8 +368,8 @@ def name_key(name: str) -> str:
     return hashlib.sha256(folded.encode()).hexdigest()
 
 
-def _name_taken(name: str) -> wire.BadRequest:
-    return wire.BadRequest(
+def _name_taken(name: str) -> Refused:
+    return Refused(
         f"the name {name!r} is taken on this hub (names are unique): choose another with --name",
         409,
     )
@@ -384,14 +378,10 @@ def _name_taken(name: str) -> wire.BadRequest:
 def _valid_name(name: str) -> str:
     name = name.strip()
     if not name or not name.isprintable():
-        raise wire.BadRequest("name must be printable text")
+        raise Refused("name must be printable text")
     return name
 
 
 async def ensure_bucket(js: JetStreamContext, bucket: str, description: str) -> KeyValue:
     """Open a KV bucket, creating it on first use."""
-    try:
-        kv: KeyValue = await js.key_value(bucket)
-    except nats.js.errors.BucketNotFoundError:
-        kv = await js.create_key_value(KeyValueConfig(bucket=bucket, description=description))
-    return kv
+    return await _nats.ensure_bucket(js, KeyValueConfig(bucket=bucket, description=description))

@@ -13,11 +13,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import nats.errors
-
-from natster import subjects
+from natster import _nats, subjects
 from natster._nats import Client
-from natster.errors import HubError, JwtError
+from natster.errors import HubError, JwtError, RequestTimeout, ServiceUnavailable
 from natster.security import KeyPair
 from natster.security import jwt as jwtlib
 from natster.security.jwt import AccountClaims
@@ -39,10 +37,12 @@ class Resolver:
     async def lookup_jwt(self, account: str) -> str | None:
         subject = subjects.SYS_CLAIMS_LOOKUP.format(account=account)
         try:
-            reply = await self._nc.request(subject, b"", timeout=LOOKUP_TIMEOUT_S)
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError):
+            data = await _nats.request_raw(
+                self._nc, subject, b"", timeout=LOOKUP_TIMEOUT_S, what="nats-server"
+            )
+        except (ServiceUnavailable, RequestTimeout):
             return None
-        text = reply.data.decode(errors="replace").strip()
+        text = data.decode(errors="replace").strip()
         return text if text.count(".") == 2 else None
 
     async def lookup(self, account: str) -> AccountClaims | None:
@@ -83,10 +83,12 @@ class Resolver:
         decoded = jwtlib.decode_account(token, trusted=self._trusted)
         subject = subjects.SYS_CLAIMS_UPDATE.format(account=claims.sub)
         try:
-            reply = await self._nc.request(subject, token.encode(), timeout=LOOKUP_TIMEOUT_S)
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError) as exc:
+            data = await _nats.request_raw(
+                self._nc, subject, token.encode(), timeout=LOOKUP_TIMEOUT_S, what="nats-server"
+            )
+        except (ServiceUnavailable, RequestTimeout) as exc:
             raise HubError("nats-server did not take the account update") from exc
-        _check_update_reply(reply.data)
+        _check_update_reply(data)
         held = await self.lookup_jwt(claims.sub)
         if held != token:
             raise HubError(f"nats-server did not apply the update of account {claims.sub}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from natster import wire
+from natster.errors import Refused
 
 MAX_TRACKED = 10_000  # accounts remembered per limit
 
@@ -28,7 +28,7 @@ class RateLimit:
         if tokens < 1:
             self._buckets[account] = (tokens, now)
             wait = (1 - tokens) / self.rate
-            raise wire.BadRequest(f"too many {self.what}: try again in {wait:.0f} s", 429)
+            raise Refused(f"too many {self.what}: try again in {wait:.0f} s", 429)
         self._buckets[account] = (tokens - 1, now)
         while len(self._buckets) > MAX_TRACKED:
             self._buckets.popitem(last=False)

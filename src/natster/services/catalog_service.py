@@ -26,7 +26,7 @@ from natster import events as ev
 from natster._nats import Client
 from natster._service import endpoint
 from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
-from natster.errors import NatsterError, UnsafePath
+from natster.errors import NatsterError, Refused, UnsafePath
 from natster.names import printable
 
 from .transfer import Transfers
@@ -91,8 +91,8 @@ class Access:
         if self.allows(requester, catalog):
             return
         if not self.ready:
-            raise wire.BadRequest("the owner's server is checking who may see it: try again", 503)
-        raise wire.BadRequest("that catalog is not shared with you", 403)
+            raise Refused("the owner's server is checking who may see it: try again", 503)
+        raise Refused("that catalog is not shared with you", 403)
 
 
 class CatalogServer:
@@ -244,10 +244,10 @@ class CatalogServer:
     async def _handle(self, subject: str, payload: bytes) -> Any:
         parts = subject.split(".")
         if len(parts) != 5:
-            raise wire.BadRequest("unknown endpoint", 404)
+            raise Refused("unknown endpoint", 404)
         requester, catalog, action = parts[0], parts[3], parts[4]
         if catalog not in self.names:
-            raise wire.BadRequest("no such catalog here", 404)
+            raise Refused("no such catalog here", 404)
         self.access.check(requester, catalog)
         if action == "summary":
             info = await self._in_db(lambda c: c.info(catalog))
@@ -270,7 +270,7 @@ class CatalogServer:
             closing = wire.parse_request(payload, wire.TransferCloseRequest)
             self.transfers.close(requester, catalog, closing.transfer)
             return {"closed": True}
-        raise wire.BadRequest("unknown endpoint", 404)
+        raise Refused("unknown endpoint", 404)
 
     async def _open_transfer(self, requester: str, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload, wire.TransferOpenRequest)
@@ -283,7 +283,7 @@ class CatalogServer:
 
         found = await self._in_db(find)
         if found is None:
-            raise wire.BadRequest("no file in that catalog has that hash", 404)
+            raise Refused("no file in that catalog has that hash", 404)
         root, path, size = found
         carried = self._client.nats.max_payload  # what this hub carries
         opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
@@ -297,9 +297,9 @@ class CatalogServer:
                 try:
                     check_relpath(value)
                 except UnsafePath as exc:
-                    raise wire.BadRequest(str(exc)) from exc
+                    raise Refused(str(exc)) from exc
         if action == "search" and not request.text.strip():
-            raise wire.BadRequest("search needs some text")
+            raise Refused("search needs some text")
         text = request.text.strip() if action == "search" else ""
 
         def query(c: Catalogs) -> tuple[list[Any], int]:

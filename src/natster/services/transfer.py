@@ -21,7 +21,7 @@ from pathlib import Path
 
 from natster import limits, wire
 from natster.catalog import resolve_inside
-from natster.errors import UnsafePath
+from natster.errors import Refused, UnsafePath
 from natster.security import Channel, XKey, xkeys
 
 
@@ -63,7 +63,7 @@ class Transfers:
     ) -> wire.TransferOpened:
         """Open a transfer of ``path``; chunks are the size asked, within ``max_payload``."""
         if self.count(requester) >= limits.MAX_TRANSFERS_PER_ACCOUNT:
-            raise wire.BadRequest(
+            raise Refused(
                 f"busy: you already have {limits.MAX_TRANSFERS_PER_ACCOUNT} downloads "
                 "running from this server; try again when one ends",
                 429,
@@ -72,16 +72,16 @@ class Transfers:
             real = resolve_inside(Path(root), path)
             fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except (UnsafePath, OSError) as exc:
-            raise wire.BadRequest("that file cannot be read on the server any more", 410) from exc
+            raise Refused("that file cannot be read on the server any more", 410) from exc
         if os.fstat(fd).st_size != size:
             os.close(fd)
-            raise wire.BadRequest("that file changed since it was catalogued", 409)
+            raise Refused("that file changed since it was catalogued", 409)
         mine = XKey.create()  # fresh, for this transfer only
         try:
             channel = mine.channel(request.xkey)
         except Exception as exc:
             os.close(fd)
-            raise wire.BadRequest("that is not a valid xkey") from exc
+            raise Refused("that is not a valid xkey") from exc
         chunk_size = wire.chunk_size_within(request.chunk_size, max_payload)
         transfer_id = secrets.token_hex(16)
         transfer = Transfer(transfer_id, requester, catalog, fd, size, chunk_size, channel)
@@ -103,7 +103,7 @@ class Transfers:
         """
         transfer = self._open.get(transfer_id)
         if transfer is None or (transfer.requester, transfer.catalog) != (requester, catalog):
-            raise wire.BadRequest("no such transfer (it ended, or expired)", 404)
+            raise Refused("no such transfer (it ended, or expired)", 404)
         return transfer
 
     async def chunk(
@@ -111,7 +111,7 @@ class Transfers:
     ) -> bytearray:
         transfer = self.get(requester, catalog, request.transfer)
         if request.index >= transfer.chunks:
-            raise wire.BadRequest("that chunk is past the end of the file", 416)
+            raise Refused("that chunk is past the end of the file", 416)
         transfer.last_used = time.monotonic()
         offset = request.index * transfer.chunk_size
         aad = wire.chunk_aad(transfer.id, request.index)

@@ -26,6 +26,7 @@ from natster.client import Home, NatsterClient, remote
 from natster.client.library import library
 from natster.client.remote import CatalogRef
 from natster.client.stream import FileReader, OpenedFile
+from natster.names import is_hash
 
 from ._events import Broadcaster
 from ._guard import COOKIE, CSRF_HEADER, Sessions, host_allowed, origin_allowed
@@ -53,25 +54,10 @@ SIGNED_OUT = """<!doctype html><meta charset="utf-8"><title>natster: sign in</ti
 <p>On the machine running <code>natster web</code>, run <code>natster login</code> and
 follow the link it prints (or scan its QR code).</p></body>"""
 
-# --- what the API says, status by status ---------------------------------------------------
-_STATUS: tuple[tuple[type[errors.NatsterError], int], ...] = (
-    (errors.NotShared, 403),
-    (errors.CatalogNotFound, 404),
-    (errors.EntryNotFound, 404),
-    (errors.CatalogOffline, 503),
-    (errors.ServiceUnavailable, 503),
-    (errors.ConnectionFailed, 503),
-    (errors.RequestTimeout, 504),
-    (errors.TransferError, 502),
-    (errors.InvalidKey, 400),
-    (errors.CatalogError, 400),
-)
-
 
 def status_of(exc: errors.NatsterError) -> int:
-    if isinstance(exc, errors.RemoteError) and 400 <= exc.code < 600:
-        return exc.code
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    """The error's own status (see :mod:`natster.errors`); a peer's nonsense is a 502."""
+    return exc.status if 400 <= exc.status < 600 else 502
 
 
 class ShareBody(BaseModel):
@@ -146,7 +132,7 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
             await me().client.otc_claim(code, client="natster web")
         except errors.RemoteError as exc:
             page = SIGNED_OUT.format(message="That sign-in link was already used or expired.")
-            return HTMLResponse(page, status_code=401 if exc.code in (403, 404) else 502)
+            return HTMLResponse(page, status_code=401 if exc.status in (403, 404) else 502)
         session = sessions.create()
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
@@ -243,7 +229,7 @@ def create_app(home: Home, *, port: int, names: frozenset[str] = frozenset()) ->
         mime: str | None = Query(None, max_length=128),
     ) -> Response:
         """A file's bytes, decrypted here; honours ``Range`` (the player's seeking)."""
-        if len(file_hash) != 64 or not all(c in "0123456789abcdef" for c in file_hash):
+        if not is_hash(file_hash):
             return JSONResponse({"error": "that is not a sha256"}, status_code=400)
         ref = await ref_of(owner, catalog)
         reader = FileReader(me().client, ref, file_hash)

@@ -18,14 +18,14 @@ import json
 import logging
 from typing import Any
 
-import nats.errors
-import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from natster import events as ev
 from natster import limits
+from natster._nats import mapped
+from natster.errors import KeyMissing, RequestTimeout
 
 from .projections import APPLIED_KEY, Projection, Record
 from .store import view_bucket
@@ -115,8 +115,9 @@ class Projector:
     async def step(self, timeout: float) -> int:
         """Fetch and apply one batch; returns its size (0 when there was nothing)."""
         try:
-            messages = await self._sub.fetch(limits.PROJECTION_BATCH, timeout=timeout)
-        except (nats.errors.TimeoutError, TimeoutError):
+            with mapped("the event log"):
+                messages = await self._sub.fetch(limits.PROJECTION_BATCH, timeout=timeout)
+        except RequestTimeout:
             return 0
         if not messages:
             return 0
@@ -164,8 +165,9 @@ class Projector:
 
         async def get(key: str) -> tuple[str, Record | None]:
             try:
-                entry = await kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
+                with mapped():
+                    entry = await kv.get(key)
+            except KeyMissing:
                 return key, None
             return key, json.loads(entry.value) if entry.value else None
 

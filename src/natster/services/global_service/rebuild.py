@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import time
 
-import nats.js.errors
-
 from natster import events as ev
-from natster._nats import Client
+from natster import subjects
+from natster._nats import Client, mapped
+from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
 from .projector import Projector, durable_prefix
-from .store import REBUILT_SUBJECT
 
 
 async def rebuild(nc: Client) -> dict[str, float]:
@@ -26,17 +25,17 @@ async def rebuild(nc: Client) -> dict[str, float]:
     began = time.monotonic()
     consumers = [c.name for c in await js.consumers_info(ev.STREAM)]
     for projection in PROJECTIONS:
-        with contextlib.suppress(nats.js.errors.NotFoundError):
+        with contextlib.suppress(StoreMissing), mapped():
             await js.delete_key_value(projection.bucket)
         for name in consumers:  # every incarnation's (see durable_name)
             prefix = durable_prefix(projection)
             if name.startswith(prefix) or name == prefix[:-1]:  # [:-1]: the earlier name
-                with contextlib.suppress(nats.js.errors.NotFoundError):
+                with contextlib.suppress(StoreMissing), mapped():
                     await js.delete_consumer(ev.STREAM, name)
     info = await js.stream_info(ev.STREAM)
     await asyncio.gather(*(Projector(js, p).catch_up() for p in PROJECTIONS))
     events = info.state.messages
-    await nc.publish(REBUILT_SUBJECT, b"")
+    await nc.publish(subjects.REBUILT, b"")
     await nc.flush()
     seconds = time.monotonic() - began
     return {

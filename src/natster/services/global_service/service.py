@@ -17,19 +17,17 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.errors
-import nats.js.errors
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
-from natster import __version__, limits, wire
+from natster import __version__, limits, subjects, wire
 from natster import events as ev
-from natster._nats import Client
+from natster._nats import Client, mapped
 from natster._service import endpoint
 from natster.catalog.names import check_name
-from natster.errors import InvalidCatalogName
+from natster.errors import InvalidCatalogName, KeyMissing, NatsterError, Refused, WrongRevision
 from natster.security import KeyKind, is_public_key
 from natster.services._rate import RateLimit
 
@@ -58,16 +56,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _caller(subject: str) -> str:
-    return subject.split(".", 1)[0]
-
-
 def _otc_key(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
-
-
-def _feed_subject(account: str, kind: str) -> str:
-    return f"{account}.natster.feed.{kind}"
 
 
 class GlobalService:
@@ -97,10 +87,10 @@ class GlobalService:
             self._tasks.append(asyncio.create_task(projector.run(self._stop)))
         self._subs.append(
             await self._nc.subscribe(
-                store.PRESENCE_REPUBLISH, queue=QUEUE, cb=self._on_presence_change
+                subjects.PRESENCE_REPUBLISH, queue=QUEUE, cb=self._on_presence_change
             )
         )
-        self._subs.append(await self._nc.subscribe(store.REBUILT_SUBJECT, cb=self._on_rebuilt))
+        self._subs.append(await self._nc.subscribe(subjects.REBUILT, cb=self._on_rebuilt))
         service = await add_service(
             self._nc,
             ServiceConfig(
@@ -124,7 +114,7 @@ class GlobalService:
             await service.add_endpoint(
                 EndpointConfig(
                     name=name.replace(".", "-"),
-                    subject=f"*.natster.global.{name}",
+                    subject=subjects.global_listen(name),
                     handler=endpoint(handler),
                 )
             )
@@ -160,17 +150,17 @@ class GlobalService:
         return int(ack.seq)
 
     async def events_put(self, subject: str, payload: bytes) -> dict[str, Any]:
-        caller = _caller(subject)
+        caller = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.EventsPutRequest)
         if caller not in (self._accounts_account, self._hub_account):  # the hub is not limited
             self._event_rate.spend(caller)
         data_model = ev.DATA.get(request.type)
         if data_model is None:
-            raise wire.BadRequest(f"unknown event type {request.type!r}")
+            raise Refused(f"unknown event type {request.type!r}")
         try:
             data = data_model.model_validate(request.data)
         except ValueError as exc:
-            raise wire.BadRequest(f"invalid {request.type} data: {exc}") from exc
+            raise Refused(f"invalid {request.type} data: {exc}") from exc
         event = self._check(caller, request.type, data)
         if event is None:
             return wire.EventsPutReply(id=None, seq=None, duplicate=True).model_dump()
@@ -183,37 +173,37 @@ class GlobalService:
         mirror = self.mirror
         if event_type == ev.ACCOUNT_INITIALIZED:
             if caller != self._accounts_account:
-                raise wire.BadRequest("only the hub's account service initializes accounts", 403)
+                raise Refused("only the hub's account service initializes accounts", 403)
             if data.account in mirror.accounts:
                 return None
             return ev.make_event(event_type, caller, data, data.account)
         if caller == self._accounts_account or caller not in mirror.accounts:
-            raise wire.BadRequest("this account is not initialized on this hub", 403)
+            raise Refused("this account is not initialized on this hub", 403)
         if event_type == ev.CONTEXT_BOUND:
-            raise wire.BadRequest("logins are bound with otc.claim", 403)
+            raise Refused("logins are bound with otc.claim", 403)
         if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
             if data.owner != caller:
-                raise wire.BadRequest("only a catalog's owner can share or unshare it", 403)
+                raise Refused("only a catalog's owner can share or unshare it", 403)
             if data.target == caller:
-                raise wire.BadRequest("a catalog cannot be shared with its owner")
+                raise Refused("a catalog cannot be shared with its owner")
             if data.target not in mirror.accounts:
-                raise wire.BadRequest("that account is not known to this hub", 404)
+                raise Refused("that account is not known to this hub", 404)
             active = mirror.share(data.owner, data.catalog, data.target) is not None
             if event_type == ev.CATALOG_SHARED and active:
                 return None
             if event_type == ev.CATALOG_UNSHARED and not active:
-                raise wire.BadRequest("that catalog is not shared with that account", 404)
+                raise Refused("that catalog is not shared with that account", 404)
             return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
         if event_type == ev.CATALOG_IMPORTED:
             if data.importer != caller:
-                raise wire.BadRequest("an import is recorded by the importing account", 403)
+                raise Refused("an import is recorded by the importing account", 403)
             share = mirror.share(data.owner, data.catalog, caller)
             if share is None:
-                raise wire.BadRequest("that catalog is not shared with you", 403)
+                raise Refused("that catalog is not shared with you", 403)
             if share.get("imported_at"):
                 return None
             return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        raise wire.BadRequest(f"{event_type} cannot be put", 403)
+        raise Refused(f"{event_type} cannot be put", 403)
 
     async def _after(self, event: ev.CloudEvent) -> None:
         """Consequences: the hub catalog for newcomers; the feed for shares."""
@@ -268,11 +258,11 @@ class GlobalService:
         )
         payload = message.model_dump_json().encode()
         for account in dict.fromkeys(accounts):
-            await self._nc.publish(_feed_subject(account, kind), payload)
+            await self._nc.publish(subjects.feed_for(account, kind), payload)
 
     # --- queries ---------------------------------------------------------------------------
     async def my_shares(self, subject: str, payload: bytes) -> list[dict[str, Any]]:
-        caller = _caller(subject)
+        caller = subjects.caller_of(subject)
         rows = []
         for share in self.mirror.shares_of(caller):
             presence = self.mirror.online(share["owner"], share["catalog"])
@@ -293,8 +283,8 @@ class GlobalService:
 
     async def check_share(self, subject: str, payload: bytes) -> dict[str, Any]:
         """For the hub's account service, before it adds or removes an import."""
-        if _caller(subject) != self._accounts_account:
-            raise wire.BadRequest("only the hub's account service may ask", 403)
+        if subjects.caller_of(subject) != self._accounts_account:
+            raise Refused("only the hub's account service may ask", 403)
         request = wire.parse_request(payload, wire.ShareCheckRequest)
         share = self.mirror.share(request.owner, request.catalog, request.target)
         return wire.ShareCheck(
@@ -302,9 +292,9 @@ class GlobalService:
         ).model_dump()
 
     async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
-        record = self.mirror.accounts.get(_caller(subject))
+        record = self.mirror.accounts.get(subjects.caller_of(subject))
         if record is None:
-            raise wire.BadRequest("this account is not initialized on this hub", 404)
+            raise Refused("this account is not initialized on this hub", 404)
         return wire.GlobalWhoami(
             account=record["account"],
             name=record["name"],
@@ -329,9 +319,9 @@ class GlobalService:
 
     # --- one-time codes --------------------------------------------------------------------
     async def otc_generate(self, subject: str, payload: bytes) -> dict[str, Any]:
-        caller = _caller(subject)
+        caller = subjects.caller_of(subject)
         if caller not in self.mirror.accounts:
-            raise wire.BadRequest("this account is not initialized on this hub", 403)
+            raise Refused("this account is not initialized on this hub", 403)
         self._otc_rate.spend(caller)
         assert self._otc is not None
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
@@ -340,22 +330,24 @@ class GlobalService:
         return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
 
     async def otc_claim(self, subject: str, payload: bytes) -> dict[str, Any]:
-        caller = _caller(subject)
+        caller = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.OtcClaimRequest)
         code = request.code.strip().upper().replace("-", "")
         assert self._otc is not None
-        gone = wire.BadRequest("that code is unknown, expired or already used", 404)
+        gone = Refused("that code is unknown, expired or already used", 404)
         try:
-            entry = await self._otc.get(_otc_key(code))
-        except nats.js.errors.KeyNotFoundError as exc:
+            with mapped():
+                entry = await self._otc.get(_otc_key(code))
+        except KeyMissing as exc:
             raise gone from exc
         if not entry.value:
             raise gone
         if json.loads(entry.value).get("account") != caller:
             raise gone  # as if unknown: whether a code exists is nobody else's business
         try:
-            await self._otc.delete(_otc_key(code), last=entry.revision)
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            with mapped():
+                await self._otc.delete(_otc_key(code), last=entry.revision)
+        except WrongRevision as exc:
             raise gone from exc
         data = ev.ContextBound(account=caller, client=request.client)
         event = ev.make_event(ev.CONTEXT_BOUND, caller, data, caller)
@@ -365,18 +357,14 @@ class GlobalService:
     # --- presence ----------------------------------------------------------------------------
     async def heartbeat(self, subject: str, payload: bytes) -> dict[str, Any]:
         """Only an owner heartbeats its catalog: the owner is the caller NATS named."""
-        owner = _caller(subject)
-        request = wire.parse_request(payload, wire.HeartbeatRequest)
-        try:
-            check_name(request.catalog)
-        except InvalidCatalogName as exc:
-            raise wire.BadRequest(str(exc)) from exc
+        owner = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.HeartbeatRequest)  # its name checked there
         if not is_public_key(owner, KeyKind.ACCOUNT) or owner not in self.mirror.accounts:
-            raise wire.BadRequest("this account is not initialized on this hub", 403)
+            raise Refused("this account is not initialized on this hub", 403)
         key = f"{owner}.{request.catalog}"
         assert self._presence is not None
         if not request.online:
-            with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+            with contextlib.suppress(KeyMissing), mapped():
                 await self._presence.delete(key)
             presence = self.mirror.presence  # read your writes: answer once it is gone here
             await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
@@ -384,7 +372,7 @@ class GlobalService:
         for _ in range(5):  # compare-and-set against concurrent heartbeats of the same key
             if await self._beat(key, owner, request.catalog, request.revision, request.description):
                 return {"online": True}
-        raise wire.BadRequest("too many concurrent heartbeats for that catalog", 409)
+        raise Refused("too many concurrent heartbeats for that catalog", 409)
 
     async def _beat(
         self, key: str, owner: str, catalog: str, revision: int, description: str
@@ -393,13 +381,12 @@ class GlobalService:
         previous: dict[str, Any] | None = None
         last = 0  # the subject's last sequence, for compare-and-set
         try:
-            entry = await self._presence.get(key)
+            with mapped():
+                entry = await self._presence.get(key)
             previous = json.loads(entry.value) if entry.value else None
             last = entry.revision or 0
-        except nats.js.errors.KeyNotFoundError as exc:
-            # a delete marker may be there: its sequence is the one to expect
-            marker = getattr(exc, "entry", None)
-            last = marker.revision if marker is not None else 0
+        except KeyMissing as exc:
+            last = exc.revision  # a delete marker may be there: its sequence is the one to expect
         change = (
             "online"
             if previous is None
@@ -418,16 +405,15 @@ class GlobalService:
         }
         headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
         try:
-            ack = await self._js.publish(
-                f"$KV.{store.PRESENCE_BUCKET}.{key}",
-                json.dumps(record).encode(),
-                headers=headers,
-                msg_ttl=limits.PRESENCE_TTL_S,
-            )
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == 10071:  # wrong last sequence: someone else wrote first
-                return False
-            raise
+            with mapped():
+                ack = await self._js.publish(
+                    subjects.kv_subject(subjects.PRESENCE_BUCKET, key),
+                    json.dumps(record).encode(),
+                    headers=headers,
+                    msg_ttl=limits.PRESENCE_TTL_S,
+                )
+        except WrongRevision:
+            return False  # someone else wrote first
         # read your writes: answer once this instance's mirror shows the heartbeat
         seen = self.mirror.presence_rev
         await self.mirror.wait_until(lambda: seen.get(key, 0) >= ack.seq, limits.READ_YOUR_WRITES_S)
@@ -453,5 +439,5 @@ class GlobalService:
                 kind, revision = record["change"], record["revision"]
             audience = [owner, *self.mirror.targets(owner, catalog)]
             await self._feed(audience, kind, owner, catalog, revision=revision)
-        except (ValueError, KeyError, nats.errors.Error):
+        except (ValueError, KeyError, NatsterError):
             log.exception("could not relay a presence change on %s", msg.subject)

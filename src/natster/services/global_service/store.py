@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-import nats.js.errors
 from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from natster import events as ev
-from natster import limits
+from natster import limits, subjects
+from natster._nats import ensure_bucket, mapped
+from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
 
-PRESENCE_BUCKET = "natster_presence"
-OTC_BUCKET = "natster_otc"
-PRESENCE_REPUBLISH = "natster.presence.>"  # internal to the global account
-REBUILT_SUBJECT = "natster.internal.rebuilt"  # tells mirrors to reload
+PRESENCE_BUCKET = subjects.PRESENCE_BUCKET
+OTC_BUCKET = subjects.OTC_BUCKET
 
 
 async def ensure_stream(js: JetStreamContext) -> None:
     config = StreamConfig(
         name=ev.STREAM,
-        subjects=[f"{ev.SUBJECT_PREFIX}.>"],
+        subjects=[f"{subjects.EVENTS_PREFIX}.>"],
         storage=StorageType.FILE,
         duplicate_window=120,
         max_msg_size=limits.MAX_REQUEST_BYTES,
         description="natster: every state change, as CloudEvents",
     )
     try:
-        await js.stream_info(ev.STREAM)
-    except nats.js.errors.NotFoundError:
-        await js.add_stream(config)
+        with mapped():
+            await js.stream_info(ev.STREAM)
+    except StoreMissing:
+        with mapped():
+            await js.add_stream(config)
 
 
-async def bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
-    try:
-        kv: KeyValue = await js.key_value(config.bucket)
-    except nats.js.errors.BucketNotFoundError:
-        kv = await js.create_key_value(config)
-    return kv
+bucket = ensure_bucket
 
 
 async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
@@ -55,7 +51,9 @@ async def presence_bucket(js: JetStreamContext) -> KeyValue:
             history=1,
             description="natster: catalogs online (per-key TTL)",
             limit_marker_ttl=limits.PRESENCE_MARKER_TTL_S,
-            republish=RePublish(src=f"$KV.{PRESENCE_BUCKET}.>", dest=PRESENCE_REPUBLISH),
+            republish=RePublish(
+                src=subjects.kv_subject(PRESENCE_BUCKET, ">"), dest=subjects.PRESENCE_REPUBLISH
+            ),
         ),
     )
 
