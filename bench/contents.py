@@ -5,7 +5,7 @@
 
 Prints JSON: per-page latency (p50/p99 ms) for pages of 500 and 2000 entries and for a
 search, and the baseline measured in the same run: a raw NATS request/reply to an echo
-responder on the recipient's own connection. Goal (issue 5): p99 < 50 ms per page.
+responder on the recipient's own connection. Goal: p99 < 50 ms per page.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 Prints JSON: p50/p99 in ms of my.shares, whoami and stats from a real user, and the
 baseline measured in the same run, a raw NATS request/reply to an echo responder on the
-same server. Goal (issue 4): p99 < 50 ms.
+same server. Goal: p99 < 50 ms.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 Prints one JSON object. Every figure comes from this run on this machine: the page
 cache is warmed first, so both natster and the sha256sum baseline read hot files.
-Goals (issue 3): hashing >= 80% of sha256sum's throughput; an unchanged rescan takes
+Goals: hashing >= 80% of sha256sum's throughput; an unchanged rescan takes
 < 5% of the cold scan.
 """
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import nats
@@ -179,13 +179,14 @@ async def request_raw(
     return data
 
 
+class RequestOptions(TypedDict, total=False):
+    timeout: float  # seconds to wait for the reply
+    what: str  # who is asked, in an error's words
+    lost: str  # what a dropped connection means to the caller
+
+
 async def request(
-    client: Client,
-    subject: str,
-    payload: bytes,
-    *,
-    timeout: float = limits.REQUEST_TIMEOUT_S,
-    what: str = "the service",
+    client: Client, subject: str, payload: bytes, **options: Unpack[RequestOptions]
 ) -> Any:
     """Send a request and return the ``data`` of its envelope (see :mod:`natster.wire`)."""
-    return wire.unwrap(await request_raw(client, subject, payload, timeout=timeout, what=what))
+    return wire.unwrap(await request_raw(client, subject, payload, **options))

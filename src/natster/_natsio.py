@@ -1,4 +1,4 @@
-"""nats-py's receive path, tuned for natster's large messages (1 MiB transfer chunks).
+"""nats-py's receive path, tuned for natster's large messages (transfer chunks of up to 8 MiB).
 
 Stock nats-py copies each received byte about six times on its way to a message: the
 stream reader appends every socket read to one buffer and copies it out again, the

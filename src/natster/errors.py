@@ -20,6 +20,11 @@ class NatsterError(Exception):
 
     status = 500
 
+    def __init_subclass__(cls, status: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     def __init__(self, message: str | None = None) -> None:
         doc = (type(self).__doc__ or "").strip()
         super().__init__(message or doc)
@@ -47,10 +52,8 @@ class AlreadyInitialized(ConfigError):
 # --- keys, JWTs and credentials --------------------------------------------------
 
 
-class SecurityError(NatsterError):
+class SecurityError(NatsterError, status=400):
     """A key, signature or token is not valid."""
-
-    status = 400
 
 
 class InvalidKey(SecurityError):
@@ -61,16 +64,12 @@ class JwtError(SecurityError):
     """That JWT is malformed, expired, or not signed by who it claims."""
 
 
-class CredsError(SecurityError):
+class CredsError(SecurityError, status=500):
     """That credentials file is malformed."""
 
-    status = 500
 
-
-class CryptoError(SecurityError):
+class CryptoError(SecurityError, status=502):
     """A sealed message could not be opened: it was damaged, tampered with, or not for us."""
-
-    status = 502
 
 
 # --- the hub -----------------------------------------------------------------------
@@ -92,69 +91,51 @@ class HubAlreadyRunning(HubError):
     """A hub is already running from that directory."""
 
 
-class InviteError(NatsterError):
+class InviteError(NatsterError, status=403):
     """That invite is not valid: ask the hub's owner for a new one."""
-
-    status = 403
 
 
 # --- catalogs -----------------------------------------------------------------------
 
 
-class CatalogError(NatsterError):
+class CatalogError(NatsterError, status=400):
     """Something is wrong with that catalog."""
-
-    status = 400
 
 
 class InvalidCatalogName(CatalogError):
     """A catalog name is 1 to 64 characters of lowercase letters, digits, '-' and '_'."""
 
 
-class CatalogExists(CatalogError):
+class CatalogExists(CatalogError, status=409):
     """A catalog with that name already exists."""
 
-    status = 409
 
-
-class CatalogNotFound(CatalogError):
+class CatalogNotFound(CatalogError, status=404):
     """There is no catalog with that name: see `natster catalog local`."""
 
-    status = 404
 
-
-class EntryNotFound(CatalogError):
+class EntryNotFound(CatalogError, status=404):
     """No file in that catalog has that path or hash."""
 
-    status = 404
 
-
-class CatalogOffline(CatalogError):
+class CatalogOffline(CatalogError, status=503):
     """That catalog is offline: its owner is not serving it right now."""
 
-    status = 503
 
-
-class NotShared(CatalogError):
+class NotShared(CatalogError, status=403):
     """That catalog is not shared with you (or no longer)."""
 
-    status = 403
 
-
-class TransferError(CatalogError):
+class TransferError(CatalogError, status=502):
     """The download failed."""
-
-    status = 502
 
 
 class IntegrityError(TransferError):
     """The downloaded file does not match the catalog's hash: nothing was kept."""
 
 
-class TransferStalled(TransferError):
+class TransferStalled(TransferError, status=504):
     """The download stalled: the catalog server stopped answering."""
-
-    status = 504
 
 
 class UnsafePath(CatalogError):
@@ -164,28 +145,20 @@ class UnsafePath(CatalogError):
 # --- talking to services -----------------------------------------------------------
 
 
-class ConnectionFailed(NatsterError):
+class ConnectionFailed(NatsterError, status=503):
     """Could not connect to the hub: check the URL and that the hub is running."""
 
-    status = 503
 
-
-class RequestTimeout(NatsterError):
+class RequestTimeout(NatsterError, status=504):
     """The service did not answer in time."""
 
-    status = 504
 
-
-class ServiceUnavailable(NatsterError):
+class ServiceUnavailable(NatsterError, status=503):
     """No service is answering on that subject (no responders)."""
 
-    status = 503
 
-
-class ProtocolError(NatsterError):
+class ProtocolError(NatsterError, status=502):
     """The other side sent an answer natster refuses (malformed or out of bounds)."""
-
-    status = 502
 
 
 class RemoteError(NatsterError):
@@ -207,10 +180,8 @@ class Refused(NatsterError):
 # --- the hub's store (JetStream key-value buckets and streams) ----------------------
 
 
-class StoreError(NatsterError):
+class StoreError(NatsterError, status=503):
     """The hub's store failed."""
-
-    status = 503
 
 
 class KeyMissing(StoreError):
@@ -221,10 +192,8 @@ class KeyMissing(StoreError):
         self.revision = revision  # a delete marker's, else 0
 
 
-class WrongRevision(StoreError):
+class WrongRevision(StoreError, status=409):
     """Someone else wrote that key first."""
-
-    status = 409
 
 
 class StoreMissing(StoreError):

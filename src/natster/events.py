@@ -9,12 +9,12 @@ field the caller fills in. Projections are rebuilt from these events alone.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from natster import limits, subjects
+from natster._clock import now_iso
 from natster.wire import AccountField, CatalogField
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
@@ -120,7 +120,7 @@ def make_event(event_type: str, origin: str, data: _Data, subject: str) -> Cloud
         id=uuid.uuid4().hex,
         source=f"natster://account/{origin}",
         type=event_type,  # type: ignore[arg-type]
-        time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        time=now_iso("milliseconds"),
         subject=subject,
         data=data.model_dump(),
     )

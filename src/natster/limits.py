@@ -102,3 +102,16 @@ MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...
 CHUNK_RETRIES = 3  # ...this many times, then the download fails as stalled
 ACCESS_CHECK_WAITS = 30  # seconds a download waits for a server re-reading its shares
+
+# Waiting on the hub and on peers
+RESOLVER_TIMEOUT_S = 2.0  # nats-server's answer to an account JWT lookup or update
+SUMMARY_TIMEOUT_S = 2.0  # a catalog server's summary, for the web UI's library
+FEED_RETRY_S = 1.0  # a catalog server re-subscribes to its live feed this often when lost
+HEARTBEAT_CAS_TRIES = 5  # compare-and-set tries against concurrent heartbeats of one key
+PROJECTION_ACK_WAIT_S = 30  # a batch not acknowledged in this time goes to another instance
+SQLITE_BUSY_S = 10  # how long a catalog index waits for another writer
+
+# What one process remembers or buffers
+RATE_TRACKED = 10_000  # accounts a rate limit remembers (the least recent are forgotten)
+RANGE_HEADER_MAX = 128  # characters of an HTTP Range header the web UI reads
+WEB_EVENTS_QUEUE = 256  # live events a slow page may lag behind before it is told to reload

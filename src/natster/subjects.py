@@ -9,7 +9,6 @@ from __future__ import annotations
 
 # --- exports of every user account (the catalog server) ----------------------------
 CATALOG_EXPORT = "*.natster.catalog.>"  # service, token position 1
-MEDIA_EXPORT = "*.natster.media.>"  # stream, token position 1
 
 CATALOG_PREFIX = "natster.catalog"  # <requester>.natster.catalog.<catalog>.<endpoint>
 REMOTE_PREFIX = "natster.remote"  # an importer's view: natster.remote.<alias>.<endpoint>
@@ -41,7 +40,7 @@ ACCOUNTS_LOCAL = "natster.accounts.>"  # what a user account sees
 ACCOUNTS_PREFIX = "natster.accounts"
 SIGNUP = "natster.signup"  # public service export, imported by the signup account
 
-# --- the global service (in the hub's "global" account; issue 4) -------------------
+# --- the global service (in the hub's "global" account) ----------------------------
 GLOBAL_EXPORT = "*.natster.global.>"  # service, token position 1
 GLOBAL_LOCAL = "natster.global.>"
 GLOBAL_PREFIX = "natster.global"

@@ -1,7 +1,7 @@
 """Catalogs: a folder turned into an index of its files (no network here)."""
 
-from .catalogs import Catalogs
 from .index import CatalogInfo, Entry
+from .local import Catalogs
 from .names import check_name, check_relpath, resolve_inside
 from .scan import ScanReport
 from .walk import Skipped

@@ -12,9 +12,10 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from natster import limits
+from natster._clock import now_iso
 from natster.errors import CatalogError, CatalogExists, CatalogNotFound
 
 from .names import check_name
@@ -40,10 +41,6 @@ CREATE TABLE IF NOT EXISTS entries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_hash ON entries (catalog, hash);
 """
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +102,7 @@ class Index:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=limits.SQLITE_BUSY_S)
         except sqlite3.Error as exc:
             raise CatalogError(f"cannot open the catalog index {path}: {exc}") from exc
         if fresh:

@@ -17,7 +17,7 @@ import watchfiles
 
 from natster import limits
 
-from .catalogs import Catalogs
+from .local import Catalogs
 from .scan import ScanReport
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from ._out import JsonOption, err, fail, human_size, out, plain, print_json
 
 if TYPE_CHECKING:
     from natster.catalog import Catalogs, ScanReport
+
+    from ._progress import ScanBar
 
 
 def _catalogs() -> Catalogs:
@@ -53,35 +56,43 @@ def new(
     json_: bool = JsonOption,
 ) -> None:
     """Scan a folder into a new catalog."""
-    from ._progress import ScanBar
-
-    with _catalogs() as catalogs:
-        try:
-            with ScanBar(f"scanning {path}") as bar:
-                report = catalogs.new(name, description, path, bar)
-        except NatsterError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted: the catalog was not created")
-    if json_:
-        print_json(report.as_dict())
-    else:
+    report = _scan(
+        f"scanning {path}",
+        lambda catalogs, bar: catalogs.new(name, description, path, bar),
+        "interrupted: the catalog was not created",
+    )
+    if not json_:
         out.print(f"catalog {name} created")
-        _summary(report, verbose)
+    _report(report, verbose, json_)
 
 
 def rescan(name: str, verbose: bool = VerboseOption, json_: bool = JsonOption) -> None:
     """Bring a catalog in line with its folder (only changed files are hashed)."""
+    report = _scan(
+        f"rescanning {name}",
+        lambda catalogs, bar: catalogs.rescan(name, bar),
+        "interrupted: the catalog is as it was before the rescan",
+    )
+    _report(report, verbose, json_)
+
+
+def _scan(
+    label: str, scan: Callable[[Catalogs, ScanBar], ScanReport], interrupted: str
+) -> ScanReport:
+    """Run a scan with a progress bar; an error or Ctrl-C is one line (nothing is half done)."""
     from ._progress import ScanBar
 
     with _catalogs() as catalogs:
         try:
-            with ScanBar(f"rescanning {name}") as bar:
-                report = catalogs.rescan(name, bar)
+            with ScanBar(label) as bar:
+                return scan(catalogs, bar)
         except NatsterError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            fail("interrupted: the catalog is as it was before the rescan")
+            fail(interrupted)
+
+
+def _report(report: ScanReport, verbose: bool, json_: bool) -> None:
     if json_:
         print_json(report.as_dict())
     else:

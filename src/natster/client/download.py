@@ -37,7 +37,7 @@ from natster.security import Channel, XKey, xkeys
 
 from . import _part, _target
 from ._client import NatsterClient
-from .remote import CatalogRef, _request, pages
+from .remote import CatalogRef, _request, ask, pages
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
@@ -116,9 +116,8 @@ class _Session:
         body = wire.TransferOpenRequest(
             hash=self.hash, xkey=key.public_key, chunk_size=self.chunk_size
         )
-        data = await _request(self.client, self.ref, "transfer-open", body)
+        opened = await ask(self.client, self.ref, "transfer-open", wire.TransferOpened, body)
         who = f"catalog {self.ref.display(self.client.account)}"
-        opened = wire.parse_reply(data, wire.TransferOpened, who)
         if opened.chunk_size > self.chunk_size:  # the server may shrink chunks, never grow them
             raise ProtocolError(f"{who} sent chunks larger than asked for")
         if self.size is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from natster._clock import now_iso
 from natster.catalog import Catalogs
 from natster.hub import HubDir
-from natster.hub.state import now_iso
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.service import HUB_CATALOG
 

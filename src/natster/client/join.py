@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import getpass
-from datetime import UTC, datetime
 
 from natster import _nats, subjects, wire
+from natster._clock import now_iso
 from natster.errors import InviteError, RemoteError
 from natster.hub.invites import Invite
 from natster.security import Creds, KeyKind, KeyPair
@@ -68,7 +68,7 @@ async def join(
         name=reply.name,
         url=hub_url,
         user=user.public_key,
-        initialized_at=reply.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        initialized_at=reply.created_at or now_iso(),
     )
     await _verify(hub_url, creds, account.public_key)
     home.save(context, account, creds)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from natster import wire
+from natster import limits, wire
 from natster.catalog import Catalogs
 from natster.errors import NatsterError
 
 from ._client import NatsterClient
 from .remote import CatalogRef, summary
-
-SUMMARY_TIMEOUT_S = 2.0
 
 
 async def library(client: NatsterClient) -> list[wire.LibraryItem]:
@@ -75,7 +73,7 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
 
 async def _answers(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary | None:
     with contextlib.suppress(NatsterError, TimeoutError):
-        return await asyncio.wait_for(summary(client, ref), SUMMARY_TIMEOUT_S)
+        return await asyncio.wait_for(summary(client, ref), limits.SUMMARY_TIMEOUT_S)
     return None
 
 

@@ -170,9 +170,20 @@ async def _request(
         raise
 
 
+async def ask(
+    client: NatsterClient,
+    ref: CatalogRef,
+    endpoint: str,
+    reply: type[wire.M],
+    body: wire.Request | None = None,
+) -> wire.M:
+    """Ask a catalog server and check its answer as strictly as it checks requests."""
+    data = await _request(client, ref, endpoint, body)
+    return wire.parse_reply(data, reply, f"catalog {ref.display(client.account)}")
+
+
 async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
-    data = await _request(client, ref, "summary")
-    return wire.parse_reply(data, wire.CatalogSummary, f"catalog {ref.display(client.account)}")
+    return await ask(client, ref, "summary", wire.CatalogSummary)
 
 
 async def page(
@@ -188,8 +199,7 @@ async def page(
     body = wire.ContentsRequest(prefix=prefix, after=after, text=search if search.strip() else "")
     if limit:
         body.limit = limit
-    data = await _request(client, ref, "search" if body.text else "contents", body)
-    return wire.parse_reply(data, wire.ContentsPage, f"catalog {ref.display(client.account)}")
+    return await ask(client, ref, "search" if body.text else "contents", wire.ContentsPage, body)
 
 
 async def pages(

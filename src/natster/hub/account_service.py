@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import unicodedata
-from datetime import UTC, datetime
 
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
@@ -26,6 +25,7 @@ from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from natster import __version__, _nats, subjects, wire
+from natster._clock import now_iso
 from natster._nats import Client, mapped
 from natster._service import endpoint
 from natster.errors import KeyMissing, NatsterError, Refused, StoreError, WrongRevision
@@ -40,10 +40,6 @@ from .state import HubConfig
 log = logging.getLogger(__name__)
 
 QUEUE = "natster-accounts"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class AccountService:
@@ -143,7 +139,7 @@ class AccountService:
             await self._release_name(name, account)
             raise
         await self._resolver.push(self._standard(account, name))
-        created = _now()
+        created = now_iso()
         record = {"name": name, "created_at": created}
         await self._accounts.put(account, json.dumps(record).encode())
         log.info("created account %s (%s)", account, name)

@@ -41,7 +41,6 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
     """
     exports = [
         _tp("natster-catalog", subjects.CATALOG_EXPORT, "service", response_type="Stream"),
-        _tp("natster-media", subjects.MEDIA_EXPORT, "stream"),
     ]
     imports = [
         _own(
@@ -155,7 +154,7 @@ def accounts_account(account: str, *, global_: str) -> AccountClaims:
 
 
 def global_account(account: str) -> AccountClaims:
-    """The global service's unprivileged account (issue 4 fills in the service)."""
+    """The global service's unprivileged account."""
     return AccountClaims(
         sub=account,
         name="natster-global",

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from natster import _nats, subjects
+from natster import _nats, limits, subjects
 from natster._nats import Client
 from natster.errors import HubError, JwtError, RequestTimeout, ServiceUnavailable
 from natster.security import KeyPair
@@ -21,8 +21,6 @@ from natster.security import jwt as jwtlib
 from natster.security.jwt import AccountClaims
 
 from .claims import check_account
-
-LOOKUP_TIMEOUT_S = 2.0
 
 
 class Resolver:
@@ -38,7 +36,7 @@ class Resolver:
         subject = subjects.SYS_CLAIMS_LOOKUP.format(account=account)
         try:
             data = await _nats.request_raw(
-                self._nc, subject, b"", timeout=LOOKUP_TIMEOUT_S, what="nats-server"
+                self._nc, subject, b"", timeout=limits.RESOLVER_TIMEOUT_S, what="nats-server"
             )
         except (ServiceUnavailable, RequestTimeout):
             return None
@@ -84,7 +82,11 @@ class Resolver:
         subject = subjects.SYS_CLAIMS_UPDATE.format(account=claims.sub)
         try:
             data = await _nats.request_raw(
-                self._nc, subject, token.encode(), timeout=LOOKUP_TIMEOUT_S, what="nats-server"
+                self._nc,
+                subject,
+                token.encode(),
+                timeout=limits.RESOLVER_TIMEOUT_S,
+                what="nats-server",
             )
         except (ServiceUnavailable, RequestTimeout) as exc:
             raise HubError("nats-server did not take the account update") from exc

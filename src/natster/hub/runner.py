@@ -9,9 +9,9 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
+from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, connect
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
@@ -22,7 +22,7 @@ from .account_service import AccountService
 from .binary import find_nats_server
 from .resolver import Resolver
 from .server import NatsServer, render_config, stop_leftover
-from .state import HubConfig, HubDir, RunState, now_iso
+from .state import HubConfig, HubDir, RunState
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,7 @@ class Hub:
     async def __aenter__(self) -> HubInfo:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     async def start(self) -> HubInfo:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster.errors import ConfigError, HubNotRunning
 from natster.security import Creds, KeyKind, KeyPair
@@ -48,10 +49,6 @@ class RunState(BaseModel):
     url: str  # what invites carry (``--advertise``, or the listen address)
     local_url: str  # how processes on this machine reach it
     started_at: str
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _pid_alive(pid: int) -> bool:

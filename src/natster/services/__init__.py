@@ -1,1 +1,1 @@
-"""Services on NATS: the global service (and, later, the catalog service and transfers)."""
+"""Services on NATS: the global service, the catalog service and the sending side of transfers."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from natster import limits
 from natster.errors import Refused
-
-MAX_TRACKED = 10_000  # accounts remembered per limit
 
 
 class RateLimit:
@@ -30,5 +29,5 @@ class RateLimit:
             wait = (1 - tokens) / self.rate
             raise Refused(f"too many {self.what}: try again in {wait:.0f} s", 429)
         self._buckets[account] = (tokens - 1, now)
-        while len(self._buckets) > MAX_TRACKED:
+        while len(self._buckets) > limits.RATE_TRACKED:
             self._buckets.popitem(last=False)

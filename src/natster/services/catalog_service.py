@@ -37,7 +37,7 @@ T = TypeVar("T")
 ENDPOINTS = ("summary", "contents", "search", "transfer-open", "transfer-chunk", "transfer-close")
 
 
-class Platform(Protocol):
+class ServingClient(Protocol):
     """What the catalog server needs from the client API (NatsterClient has it)."""
 
     @property
@@ -96,7 +96,7 @@ class Access:
 
 
 class CatalogServer:
-    def __init__(self, client: Platform, home: Path, names: list[str]) -> None:
+    def __init__(self, client: ServingClient, home: Path, names: list[str]) -> None:
         self._client = client
         self._home = home
         self.names = list(dict.fromkeys(names))
@@ -216,7 +216,7 @@ class CatalogServer:
             except Exception as exc:  # a broken feed makes us unsure: refuse until reloaded
                 self.access.ready = False
                 log.warning("live feed lost (%s); refusing others until it is back", exc)
-                await asyncio.sleep(1)
+                await asyncio.sleep(limits.FEED_RETRY_S)
 
     async def _refresh_shares(self) -> None:
         """Re-read my shares now and then; while they cannot be read (the hub is away or

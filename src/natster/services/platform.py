@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from types import TracebackType
 
 from natster._nats import Client, connect
 from natster.hub import Hub, HubDir, HubInfo
@@ -68,10 +67,5 @@ class Platform:
     async def __aenter__(self) -> HubInfo:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()

@@ -12,8 +12,6 @@ from natster.client import NatsterClient
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 256  # events a slow page may lag behind before it is told to reload
-
 
 class Broadcaster:
     """One feed subscription for the server; one queue per listening page."""
@@ -50,7 +48,7 @@ class Broadcaster:
 
     async def stream(self) -> AsyncIterator[str]:
         """``text/event-stream`` lines for one page, until it goes away."""
-        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(limits.WEB_EVENTS_QUEUE)
         self._queues.add(queue)
         try:
             yield "retry: 2000\n\n"

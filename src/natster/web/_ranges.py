@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from natster import limits
+
 # At most 18 digits a number (any file size fits): a longer one is not read, never
 # converted (Python's int() refuses over 4,300 digits, and a peer's header is no reason
 # to spend time on it). A header natster does not read means "the whole file".
-MAX_RANGE_HEADER = 128
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 # Shown in the page; anything else is downloaded, never rendered on the UI's origin
@@ -44,7 +45,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     A header natster cannot read (several ranges, other units) is ignored, as RFC 9110
     allows: the whole file is sent. A range wholly past the end is not satisfiable.
     """
-    if not header or len(header) > MAX_RANGE_HEADER:
+    if not header or len(header) > limits.RANGE_HEADER_MAX:
         return None
     match = _RANGE.match(header.strip())
     if match is None or match.group(1) == match.group(2) == "":

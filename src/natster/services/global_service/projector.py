@@ -70,7 +70,7 @@ class Projector:
                 ack_policy=AckPolicy.ALL,
                 deliver_policy=DeliverPolicy.ALL,
                 max_ack_pending=limits.PROJECTION_BATCH,
-                ack_wait=30,
+                ack_wait=limits.PROJECTION_ACK_WAIT_S,
             ),
         )
 

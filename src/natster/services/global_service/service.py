@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from nats.js.client import JetStreamContext
@@ -24,6 +23,7 @@ from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from natster import __version__, limits, subjects, wire
 from natster import events as ev
+from natster._clock import now_iso
 from natster._nats import Client, mapped
 from natster._service import endpoint
 from natster.catalog.names import check_name
@@ -50,10 +50,6 @@ _FEEDS = {
     ev.CATALOG_UNSHARED: [SHARES.name],
     ev.CATALOG_IMPORTED: [SHARES.name],
 }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _otc_key(code: str) -> str:
@@ -253,7 +249,7 @@ class GlobalService:
                 "catalog": catalog,
                 "revision": revision,
                 "target": target,
-                "at": _now(),
+                "at": now_iso("milliseconds"),
             }
         )
         payload = message.model_dump_json().encode()
@@ -325,7 +321,7 @@ class GlobalService:
         self._otc_rate.spend(caller)
         assert self._otc is not None
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
-        record = json.dumps({"account": caller, "created_at": _now()}).encode()
+        record = json.dumps({"account": caller, "created_at": now_iso("milliseconds")}).encode()
         await self._otc.create(_otc_key(code), record, msg_ttl=limits.OTC_TTL_S)
         return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
 
@@ -369,7 +365,7 @@ class GlobalService:
             presence = self.mirror.presence  # read your writes: answer once it is gone here
             await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
             return {"online": False}
-        for _ in range(5):  # compare-and-set against concurrent heartbeats of the same key
+        for _ in range(limits.HEARTBEAT_CAS_TRIES):  # CAS against concurrent heartbeats of one key
             if await self._beat(key, owner, request.catalog, request.revision, request.description):
                 return {"online": True}
         raise Refused("too many concurrent heartbeats for that catalog", 409)
@@ -400,8 +396,8 @@ class GlobalService:
             "description": description,
             "revision": revision,
             "change": change,
-            "since": previous["since"] if previous else _now(),
-            "at": _now(),
+            "since": previous["since"] if previous else now_iso("milliseconds"),
+            "at": now_iso("milliseconds"),
         }
         headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
         try:
