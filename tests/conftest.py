@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from natster.client import Home, join
+from natster.catalog import Catalogs
+from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
+from natster.services.catalog_service import CatalogServer
 from natster.services.platform import Platform
 
 NATSTER = [sys.executable, "-m", "natster"]
@@ -81,3 +83,54 @@ def join_user(hub: RunningHub, tmp_path: Path) -> JoinUser:
         return home
 
     return make
+
+
+# --- a sharing world: alice serves "films"; bob and carol are on the same hub ------------
+
+
+@dataclass
+class World:
+    hub: RunningHub
+    alice: NatsterClient
+    bob: NatsterClient
+    carol: NatsterClient
+    server: CatalogServer
+    media: Path
+
+
+def key(client: NatsterClient) -> str:
+    return client.account
+
+
+def make_media(root: Path, count: int = 0) -> None:
+    (root / "trips").mkdir(parents=True)
+    (root / "trips" / "lake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    (root / "trips" / "notes.txt").write_text("day one")
+    (root / "music.mp3").write_bytes(b"ID3" + b"\x00" * 100)
+    for i in range(count):
+        (root / "many").mkdir(exist_ok=True)
+        (root / "many" / f"f{i:05}.txt").write_text(str(i))
+
+
+@pytest.fixture
+async def world(hub: RunningHub, join_user: JoinUser, tmp_path: Path) -> AsyncIterator[World]:
+    clients = [await NatsterClient.connect(await join_user(n)) for n in ("alice", "bob", "carol")]
+    alice = clients[0]
+    media = tmp_path / "media"
+    make_media(media)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("films", "Alice's films", media)
+    server = CatalogServer(alice, alice.home.path, ["films"])
+    await server.start()
+    try:
+        yield World(hub, *clients, server, media)
+    finally:
+        await server.stop()
+        for client in clients:
+            await client.close()
+
+
+async def shared_and_imported(world: World) -> remote.CatalogRef:
+    await remote.share(world.alice, "films", key(world.bob))
+    await remote.import_catalog(world.bob, "films", key(world.alice))
+    return await remote.resolve(world.bob, "films")

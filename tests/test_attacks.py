@@ -19,8 +19,8 @@ from natster.client import remote
 from natster.client.download import download, find_entry
 from natster.errors import ProtocolError
 
+from .conftest import World, key
 from .hostile import CHUNK, HostileServer, cli, entry
-from .test_sharing import World, key, world  # noqa: F401 (fixture)
 
 PAYLOAD = b"owned " * 100
 

@@ -25,7 +25,7 @@ from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.transfer import Transfers
 
-from .test_sharing import World, key, shared_and_imported, world  # noqa: F401 (fixture)
+from .conftest import World, key, shared_and_imported
 
 CHUNK = limits.CHUNK_SIZE
 SIZES = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk+1": CHUNK + 1, "3.5 chunks": CHUNK * 7 // 2}
