@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -376,3 +377,17 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         assert out.stat().st_size == size
         assert not part.exists()
         assert kept >= size * 0.4
+
+
+def test_commands_import_only_what_they_use() -> None:
+    """--help loads no network or web code; a download never loads the web stack."""
+    probe = (
+        "import sys, natster.cli; print(sorted(m for m in ('asyncio', 'nats', 'rich.table', "
+        "'fastapi', 'natster.client._client') if m in sys.modules)); "
+        "import natster.cli.transfer, natster.client.download, natster.cli._progress; "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'natster.web') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == ["[]", "[]"], result.stdout
