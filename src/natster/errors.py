@@ -25,9 +25,11 @@ class NatsterError(Exception):
         if status is not None:
             cls.status = status
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, status: int | None = None) -> None:
         doc = (type(self).__doc__ or "").strip()
         super().__init__(message or doc)
+        if status is not None:  # this one error's status, else its class's
+            self.status = status
 
     @property
     def message(self) -> str:
@@ -161,20 +163,12 @@ class ProtocolError(NatsterError, status=502):
     """The other side sent an answer natster refuses (malformed or out of bounds)."""
 
 
-class RemoteError(NatsterError):
+class RemoteError(NatsterError, status=500):
     """A service refused the request."""
 
-    def __init__(self, message: str | None = None, status: int = 500) -> None:
-        super().__init__(message)
-        self.status = status
 
-
-class Refused(NatsterError):
+class Refused(NatsterError, status=400):
     """That request is not valid."""
-
-    def __init__(self, message: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --- the hub's store (JetStream key-value buckets and streams) ----------------------

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -20,6 +20,8 @@ from natster.errors import NatsterError
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
+
+    from natster.client import Home, NatsterClient
 
 T = TypeVar("T")
 
@@ -86,6 +88,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+async def with_client(call: Callable[[NatsterClient], Awaitable[T]], home: Home | None = None) -> T:
+    """``call`` with a connection to the hub as this machine's user, closed afterwards."""
+    from natster.client import NatsterClient
+
+    async with await NatsterClient.connect(home) as client:
+        return await call(client)
 
 
 def fail(message: str) -> NoReturn:

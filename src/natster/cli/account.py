@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import typer
 
 from natster import limits
 from natster.errors import NatsterError
 
-from ._out import JsonOption, fail, out, print_fields, print_json, run
-
-if TYPE_CHECKING:
-    from natster.wire import Stats
+from ._out import JsonOption, fail, out, print_fields, print_json, run, with_client
 
 
 def init(
@@ -76,11 +72,8 @@ def whoami_command(json_: bool = JsonOption) -> None:
 
 async def _remote_whoami() -> dict[str, object]:
     """What the global service knows; whoami still works (locally) with the hub down."""
-    from natster.client import NatsterClient
-
     try:
-        async with await NatsterClient.connect() as client:
-            remote = await client.global_whoami()
+        remote = await with_client(lambda client: client.global_whoami())
     except NatsterError as exc:
         return {"hub_error": str(exc)}
     return {"initialized_at": remote.initialized_at, "bound_login": remote.bound_login}
@@ -94,7 +87,7 @@ def _login(bound: object) -> str:
 
 def stats_command(json_: bool = JsonOption) -> None:
     """Platform statistics: accounts, catalogs online, active shares."""
-    numbers = run(_stats())
+    numbers = run(with_client(lambda client: client.stats()))
     if json_:
         print_json(numbers.model_dump())
         return
@@ -105,10 +98,3 @@ def stats_command(json_: bool = JsonOption) -> None:
             "active shares": numbers.shares,
         }
     )
-
-
-async def _stats() -> Stats:
-    from natster.client import NatsterClient
-
-    async with await NatsterClient.connect() as client:
-        return await client.stats()

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 
-from ._out import JsonOption, OwnerOption, human_size, out, plain, print_json, run
+from ._out import JsonOption, OwnerOption, human_size, out, plain, print_json, run, with_client
 
 if TYPE_CHECKING:
     from natster.client import NatsterClient
 
-T = TypeVar("T")
-
-
-async def _with_client(call: Callable[[NatsterClient], Awaitable[T]]) -> T:
-    from natster.client import NatsterClient
-
-    async with await NatsterClient.connect() as client:
-        return await call(client)
-
 
 def ls(json_: bool = JsonOption) -> None:
     """Catalogs shared by me and with me, with a green dot when online."""
-    rows = run(_with_client(lambda client: client.my_shares()))
+    rows = run(with_client(lambda client: client.my_shares()))
     if json_:
         print_json([row.model_dump() for row in rows])
         return
@@ -56,7 +46,7 @@ def share(name: str, account: str) -> None:
     """Share one of my catalogs with an account."""
     from natster.client import remote
 
-    reply = run(_with_client(lambda client: remote.share(client, name, account)))
+    reply = run(with_client(lambda client: remote.share(client, name, account)))
     note = " (it already was)" if reply.duplicate else ""
     out.print(f"shared {name} with {account}{note}")
 
@@ -65,7 +55,7 @@ def unshare(name: str, account: str) -> None:
     """Stop sharing a catalog with an account (their access ends at once)."""
     from natster.client import remote
 
-    run(_with_client(lambda client: remote.unshare(client, name, account)))
+    run(with_client(lambda client: remote.unshare(client, name, account)))
     out.print(f"{name} is no longer shared with {account}")
 
 
@@ -73,7 +63,7 @@ def inbox(json_: bool = JsonOption) -> None:
     """Catalogs shared with me that I have not imported yet."""
     from natster.client import remote
 
-    rows = run(_with_client(remote.inbox))
+    rows = run(with_client(remote.inbox))
     if json_:
         keys = ("catalog", "owner", "description", "online", "shared_at")
         print_json([row.model_dump(include=set(keys)) for row in rows])
@@ -103,7 +93,7 @@ def import_(
     """Import a catalog shared with me (it appears under NAME, or --as)."""
     from natster.client import remote
 
-    imported = run(_with_client(lambda client: remote.import_catalog(client, name, owner, as_)))
+    imported = run(with_client(lambda client: remote.import_catalog(client, name, owner, as_)))
     out.print(f"imported {name} of {owner} as {imported.alias}")
 
 
@@ -116,7 +106,7 @@ def contents(
 ) -> None:
     """The files of a catalog I own or imported (fetched page by page)."""
     prefix = path.strip("/") + "/" if path.strip("/") else ""
-    run(_with_client(lambda client: _contents(client, name, owner, prefix, search, json_)))
+    run(with_client(lambda client: _contents(client, name, owner, prefix, search, json_)))
 
 
 async def _contents(

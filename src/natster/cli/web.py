@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
 
 import typer
 
 from natster import limits
 
-from ._out import err, fail, out, run
-
-if TYPE_CHECKING:
-    from natster.client import Home
+from ._out import err, fail, out, run, with_client
 
 
 def web(
@@ -59,17 +55,10 @@ def login(
     base = url or running_url(home)
     if base is None:
         fail("natster web is not running for this user: start it with `natster web`")
-    code = run(_otc(home))
+    code = run(with_client(lambda client: client.otc_generate(), home)).code
     link = f"{base.rstrip('/')}/login?code={code}"
     qr = segno.make(link, error="l")
     qr.terminal(compact=True)
     out.print(link)
     if not no_browser:
         webbrowser.open(link)
-
-
-async def _otc(home: Home) -> str:
-    from natster.client import NatsterClient
-
-    async with await NatsterClient.connect(home) as client:
-        return (await client.otc_generate()).code

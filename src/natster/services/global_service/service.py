@@ -253,8 +253,9 @@ class GlobalService:
             }
         )
         payload = message.model_dump_json().encode()
-        for account in dict.fromkeys(accounts):
-            await self._nc.publish(subjects.feed_for(account, kind), payload)
+        with mapped():
+            for account in dict.fromkeys(accounts):
+                await self._nc.publish(subjects.feed_for(account, kind), payload)
 
     # --- queries ---------------------------------------------------------------------------
     async def my_shares(self, subject: str, payload: bytes) -> list[dict[str, Any]]:

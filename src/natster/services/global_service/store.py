@@ -34,17 +34,14 @@ async def ensure_stream(js: JetStreamContext) -> None:
             await js.add_stream(config)
 
 
-bucket = ensure_bucket
-
-
 async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
-    return await bucket(
+    return await ensure_bucket(
         js, KeyValueConfig(bucket=name, history=1, description="natster projection")
     )
 
 
 async def presence_bucket(js: JetStreamContext) -> KeyValue:
-    return await bucket(
+    return await ensure_bucket(
         js,
         KeyValueConfig(
             bucket=PRESENCE_BUCKET,
@@ -59,7 +56,7 @@ async def presence_bucket(js: JetStreamContext) -> KeyValue:
 
 
 async def otc_bucket(js: JetStreamContext) -> KeyValue:
-    return await bucket(
+    return await ensure_bucket(
         js, KeyValueConfig(bucket=OTC_BUCKET, history=1, description="natster: one-time codes")
     )
 
