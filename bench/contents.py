@@ -54,7 +54,7 @@ async def main(entries: int) -> dict[str, object]:
             bob, ref = shared.bob, shared.ref
             result: dict[str, object] = {
                 "entries": entries,
-                "baseline_raw_request": await echo_baseline(bob.nats, 400),
+                "baseline_raw_request": await echo_baseline(bob.connection, 400),
                 "pages_of_500": percentiles(await page_all(bob, ref, 500)),
                 "pages_of_2000": percentiles(await page_all(bob, ref, 2000)),
                 "search_pages_of_500": percentiles(await page_all(bob, ref, 500, text="file 01")),

@@ -65,7 +65,7 @@ async def main(accounts: int, shares: int, count: int) -> dict[str, object]:
             await wait_applied(service, ack.seq)
             await nc.close()
 
-            baseline = await echo_baseline(me.nats, count)
+            baseline = await echo_baseline(me.connection, count)
             rows = len(await me.my_shares())
             result = {
                 "loaded": loaded,

@@ -112,7 +112,7 @@ async def test_info_ignores_its_payload_and_answers_for_the_caller(
     alice, bob = await join_user("alice"), await join_user("bob")
     async with await NatsterClient.connect(alice) as client:
         for payload in (b"", b"garbage", json.dumps({"account": bob.load().account}).encode()):
-            data = await _nats.request(client.nats, subjects.accounts_local("info"), payload)
+            data = await _nats.request(client.connection, subjects.accounts_local("info"), payload)
             assert data["account"] == alice.load().account
     # and the service still works after all of it
     async with await NatsterClient.connect(bob) as client:
@@ -162,7 +162,7 @@ async def test_update_refuses_bad_requests(join_user: JoinUser, payload: bytes) 
     alice = await join_user("alice")
     async with await NatsterClient.connect(alice) as client:
         with pytest.raises(RemoteError) as refused:
-            await _nats.request(client.nats, subjects.accounts_local("update"), payload)
+            await _nats.request(client.connection, subjects.accounts_local("update"), payload)
     assert 400 <= refused.value.status < 500
 
 

@@ -28,7 +28,7 @@ PAYLOAD = b"owned " * 100
 @pytest.fixture
 async def evil(world: World) -> AsyncIterator[HostileServer]:
     """Carol's catalog "evil", shared with and imported by bob, served by her own code."""
-    server = HostileServer(world.carol.nats, "evil", [], {})
+    server = HostileServer(world.carol.connection, "evil", [], {})
     await server.start()
     await world.carol.share("evil", key(world.bob))  # no local catalog needed: she lies
     await remote.import_catalog(world.bob, "evil", key(world.carol))
@@ -183,7 +183,7 @@ async def test_a_servers_error_text_is_one_visible_line(world: World, evil: Host
         await msg.respond(wire.fail(400, "line one\n\x1b[2Jline two"))  # type: ignore[attr-defined]
 
     await evil.stop()
-    sub = await world.carol.nats.subscribe("*.natster.catalog.evil.*", cb=refuse)
+    sub = await world.carol.connection.subscribe("*.natster.catalog.evil.*", cb=refuse)
     try:
         code, _, stderr = await cli(world.bob.home.path, "catalog", "contents", "evil")
     finally:
@@ -220,7 +220,7 @@ async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
     films = await remote.resolve(world.bob, "films")
     big = await find_entry(world.bob, films, "big.bin")
 
-    nc, me = world.bob.nats, key(world.bob)
+    nc, me = world.bob.connection, key(world.bob)
     xkey = XKeyPair()
     opened = await request(nc, films.subject(me, "transfer-open"), {"hash": big.hash, "xkey": xkey})
     transfer = opened["transfer"]
@@ -261,7 +261,7 @@ _ = asyncio
 
 async def test_a_share_flood_is_cut_off(world: World) -> None:
     """Carol floods bob's inbox with shares, as fast as raw requests go."""
-    nc = world.carol.nats
+    nc = world.carol.connection
     subject = "natster.global.events.put"
     codes = []
     for i in range(limits.EVENTS_BURST + 20):
@@ -291,7 +291,7 @@ async def test_accounts_carry_explicit_limits(world: World) -> None:
     assert signup is not None
     assert signup.nats.limits.payload == limits.SIGNUP_PAYLOAD
     # nats-server applies them: bob's connection is told its largest message
-    assert world.bob.nats.max_payload == limits.HUB_MAX_PAYLOAD
+    assert world.bob.connection.max_payload == limits.HUB_MAX_PAYLOAD
 
 
 @pytest.mark.parametrize("copy", ["bob", "BOB", " Bob ", "ｂｏｂ", "hub"])
@@ -315,7 +315,7 @@ async def test_descriptions_are_printable_where_they_are_set(world: World, tmp_p
     from natster.errors import CatalogError
 
     body = {"catalog": "evil", "revision": 1, "description": "hi\x1b]0;pwned\x07"}
-    reply = await world.carol.nats.request(
+    reply = await world.carol.connection.request(
         "natster.global.heartbeats.put", json.dumps(body).encode(), timeout=5
     )
     answer = json.loads(reply.data)

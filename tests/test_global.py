@@ -167,7 +167,7 @@ async def test_every_endpoint_survives_hostile_payloads(
 
 async def _code(client: NatsterClient, endpoint: str, payload: bytes) -> int:
     try:
-        await _nats.request(client.nats, subjects.global_local(endpoint), payload)
+        await _nats.request(client.connection, subjects.global_local(endpoint), payload)
     except RemoteError as exc:
         return exc.status
     return 200
@@ -191,7 +191,7 @@ async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
     answers = []
     for code in (issued.code, "ZZZZZZZZZZ"):
         request = json.dumps({"code": code}).encode()
-        reply = await bob.nats.request(subjects.global_local("otc.claim"), request, timeout=5)
+        reply = await bob.connection.request(subjects.global_local("otc.claim"), request, timeout=5)
         answers.append(reply.data)
     assert answers[0] == answers[1]
     assert json.loads(answers[0])["code"] == 404

@@ -25,12 +25,12 @@ async def test_one_account_cannot_publish_into_another(join_user: JoinUser) -> N
         got.append(msg.data)  # type: ignore[attr-defined]
 
     try:
-        await a.nats.subscribe("chat.>", cb=collect)
-        await a.nats.flush()
-        await b.nats.publish("chat.alice", b"from bob")
-        await b.nats.flush()
-        await a.nats.publish("chat.alice", b"from alice")  # the control
-        await a.nats.flush()
+        await a.connection.subscribe("chat.>", cb=collect)
+        await a.connection.flush()
+        await b.connection.publish("chat.alice", b"from bob")
+        await b.connection.flush()
+        await a.connection.publish("chat.alice", b"from alice")  # the control
+        await a.connection.flush()
         await asyncio.sleep(0.3)
     finally:
         await a.close()

@@ -206,7 +206,7 @@ async def test_hostile_requests_get_4xx(world: World, endpoint: str, payload: by
     subject = subjects.catalog_local(me, "films", endpoint)
     began = time.monotonic()
     try:
-        await _nats.request(world.alice.nats, subject, payload)
+        await _nats.request(world.alice.connection, subject, payload)
     except RemoteError as exc:
         code = exc.status
     except ServiceUnavailable:
@@ -233,7 +233,7 @@ async def test_share_refuses_bad_input(world: World) -> None:
 
 
 async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> None:
-    reply = await world.alice.nats.request("$SRV.PING.natster-catalog", b"", timeout=2)
+    reply = await world.alice.connection.request("$SRV.PING.natster-catalog", b"", timeout=2)
     assert json.loads(reply.data)["name"] == "natster-catalog"
     second_client = await NatsterClient.connect(Home(world.alice.home.path))
     second = CatalogServer(second_client, world.alice.home.path, ["films"])

@@ -12,8 +12,8 @@ import pytest
 from natster import limits, wire
 from natster.catalog import Catalogs
 from natster.client import remote
-from natster.client.download import _Session, download, find_entry, stop_if_cancelled
-from natster.client.stream import FileReader
+from natster.client.download import download, find_entry
+from natster.client.transfer import Transfer, stop_if_cancelled
 from natster.errors import (
     IntegrityError,
     NotShared,
@@ -200,10 +200,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
     carol_ref = remote.CatalogRef(key(world.alice), "films", "films", local=False)
     with pytest.raises(NotShared):
         await download(world.carol, carol_ref, entry, tmp_path / "carol")
-    from natster.client.download import _Session
-
-    session = _Session(world.bob, ref, entry.hash, entry.size)
-    await session.open()
+    session = await Transfer.open(world.bob, ref, entry.hash, size=entry.size)
     assert len(await session.chunk(0, bytearray(CHUNK))) == CHUNK
     await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
     for _ in range(40):
@@ -334,17 +331,18 @@ async def test_a_network_cut_mid_download(world: World, tmp_path: Path, lasting:
 async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path) -> None:
     ref = await add_files(world, {"a.bin": os.urandom(10)})
     entry = await find_entry(world.bob, ref, "a.bin")
-    assert world.bob.nats.max_payload == limits.HUB_MAX_PAYLOAD
-    session = _Session(world.bob, ref, entry.hash)  # a download: large chunks
-    assert (await session.open()).chunk_size == limits.CHUNK_SIZE
-    await session.close()
-    reader = FileReader(world.bob, ref, entry.hash)  # a player's range: smaller ones
-    await reader.open()
-    pieces = [bytes(piece) async for piece in reader.read(0, 10)]
+    assert world.bob.connection.max_payload == limits.HUB_MAX_PAYLOAD
+    async with await Transfer.open(world.bob, ref, entry.hash) as download_:
+        assert download_.chunk_size == limits.CHUNK_SIZE  # a download: large chunks
+    assert world.server.transfers.count(key(world.bob)) == 0  # closed on leaving
+    player = await Transfer.open(world.bob, ref, entry.hash, chunk_size=limits.STREAM_CHUNK_SIZE)
+    assert player.chunk_size == limits.STREAM_CHUNK_SIZE  # a player's range: smaller ones
+    pieces = [piece async for piece in player.read(0, 10)]
     assert pieces == [(world.media / "a.bin").read_bytes()]
-    assert reader._session.opened is not None
-    assert reader._session.opened.chunk_size == limits.STREAM_CHUNK_SIZE
-    await reader.close()
+    assert [piece async for piece in player.read(3, 5)] == [pieces[0][3:5]]
+    await player.close()
+    with pytest.raises(TransferError, match="closed"):
+        await player.chunk(0, bytearray(limits.STREAM_CHUNK_SIZE))
 
 
 def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Unpack
 
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
@@ -53,8 +54,46 @@ class NatsterClient:
         await self.close()
 
     @property
-    def nats(self) -> Client:
+    def connection(self) -> Client:
+        """The raw NATS connection, for what serves on it (the catalog server's micro
+        service) and for tests that speak the wire themselves. natster's client modules
+        go through the methods below, where nats-py's errors become natster's."""
         return self._nc
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the hub carries for this account."""
+        return int(self._nc.max_payload)
+
+    @property
+    def reconnects(self) -> int:
+        """How often the connection came back since it was made."""
+        return int(self._nc.stats.get("reconnects", 0))
+
+    async def reconnected(self) -> bool:
+        """Wait while the connection reconnects: True once it is back, False if it closed
+        or stayed away too long."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.CHUNK_TIMEOUT_S * 2
+        while loop.time() < deadline:
+            if self._nc.is_connected:
+                return True
+            if self._nc.is_closed:
+                return False
+            await asyncio.sleep(0.2)
+        return False
+
+    async def request(
+        self, subject: str, payload: bytes, **options: Unpack[_nats.RequestOptions]
+    ) -> Any:
+        """A request to a natster service: its answer's data, or its error raised."""
+        return await _nats.request(self._nc, subject, payload, **options)
+
+    async def request_raw(
+        self, subject: str, payload: bytes, **options: Unpack[_nats.RequestOptions]
+    ) -> bytes:
+        """A request whose reply is returned as it came (a sealed chunk, or an envelope)."""
+        return await _nats.request_raw(self._nc, subject, payload, **options)
 
     async def account_info(self) -> wire.AccountInfo:
         return await account_info(self._nc)

@@ -11,33 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import mmap
 import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from natster import _nats, limits, wire
-from natster._nats import Client
-from natster.errors import (
-    ConnectionFailed,
-    CryptoError,
-    IntegrityError,
-    NatsterError,
-    ProtocolError,
-    RemoteError,
-    RequestTimeout,
-    ServiceUnavailable,
-    TransferError,
-    TransferStalled,
-)
+from natster import limits, wire
+from natster.errors import IntegrityError, TransferError
 from natster.names import is_hash
-from natster.security import Channel, XKey, xkeys
+from natster.security import xkeys
 
 from . import _part, _target
 from ._client import NatsterClient
-from .remote import CatalogRef, _request, ask, pages
+from .remote import CatalogRef, pages
+from .transfer import Buffers, Transfer, stop_if_cancelled
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
@@ -88,84 +76,6 @@ def verified(path: Path, expected: str) -> bool:
     return bool(_sha256_of(path, path.stat().st_size).hexdigest() == expected)
 
 
-class _Session:
-    """One open transfer: its id and its key, replaced when the server restarts."""
-
-    def __init__(
-        self,
-        client: NatsterClient,
-        ref: CatalogRef,
-        file_hash: str,
-        size: int | None = None,
-        chunk_size: int = limits.CHUNK_SIZE,
-    ) -> None:
-        self.client, self.ref, self.hash, self.size = client, ref, file_hash, size
-        self.chunk_size = wire.chunk_size_within(chunk_size, client.nats.max_payload)
-        self.opened: wire.TransferOpened | None = None
-        self.channel: Channel | None = None
-        self._reopening = asyncio.Lock()
-
-    async def reopen(self, stale: str | None) -> None:
-        """Open a new transfer, once, however many chunk tasks found the old one gone."""
-        async with self._reopening:
-            if self.opened is None or self.opened.transfer == stale:
-                await self.open()
-
-    async def open(self) -> wire.TransferOpened:
-        key = XKey.create()  # fresh for every transfer: never reused
-        body = wire.TransferOpenRequest(
-            hash=self.hash, xkey=key.public_key, chunk_size=self.chunk_size
-        )
-        opened = await ask(self.client, self.ref, "transfer-open", wire.TransferOpened, body)
-        who = f"catalog {self.ref.display(self.client.account)}"
-        if opened.chunk_size > self.chunk_size:  # the server may shrink chunks, never grow them
-            raise ProtocolError(f"{who} sent chunks larger than asked for")
-        if self.size is None:
-            self.size = opened.size  # the first open fixes it: a reopen must agree
-        if opened.size != self.size:
-            raise TransferError("the server's file is not the catalog's: ask for a rescan")
-        self.opened, self.channel = opened, key.channel(opened.xkey)
-        return opened
-
-    async def chunk(self, index: int, out: xkeys.Writable) -> memoryview:
-        opened, channel = self.opened, self.channel
-        if opened is None or channel is None:
-            raise TransferError("no open transfer")
-        body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
-        subject = self.ref.subject(self.client.account, "transfer-chunk")
-        async with self.client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
-            data = await _nats.request_raw(
-                self.client.nats,
-                subject,
-                body.model_dump_json().encode(),
-                timeout=limits.CHUNK_TIMEOUT_S,
-                what="the catalog server",
-                lost="the connection to the hub was lost: run the download again to resume",
-            )
-        if not data.startswith(b"xkv1"):
-            wire.unwrap(data)  # raises the server's error
-            raise TransferError("the server sent a chunk natster cannot read")
-        try:
-            length = channel.open_into(data, out, aad=wire.chunk_aad(opened.transfer, index))
-        except CryptoError as exc:
-            raise IntegrityError(
-                f"chunk {index} failed its check (tampered with, replayed or misplaced): "
-                "nothing was kept"
-            ) from exc
-        expected = min(opened.chunk_size, opened.size - index * opened.chunk_size)
-        if length != expected:
-            raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
-        return memoryview(out)[:length]
-
-    async def close(self) -> None:
-        """Tell the server this transfer is done (once; later calls do nothing)."""
-        opened, self.opened = self.opened, None
-        if opened is not None:
-            body = wire.TransferCloseRequest(transfer=opened.transfer)
-            with contextlib.suppress(NatsterError):
-                await _request(self.client, self.ref, "transfer-close", body)
-
-
 async def download(
     client: NatsterClient,
     ref: CatalogRef,
@@ -187,10 +97,8 @@ async def download(
             raise TransferError(f"{part} is not a regular file: move it away first")
     except OSError as exc:
         raise TransferError(f"cannot write to {final.parent}: {exc.strerror or exc}") from exc
-    session = _Session(client, ref, entry.hash, entry.size)
-    try:
-        opened = await session.open()
-        size, chunk_size = opened.size, opened.chunk_size
+    async with await Transfer.open(client, ref, entry.hash, size=entry.size) as transfer:
+        size, chunk_size = transfer.size, transfer.chunk_size
         # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
         have = min(held - held % chunk_size, size - size % chunk_size if size else 0)
         try:
@@ -204,12 +112,10 @@ async def download(
             raise TransferError(f"cannot write {part}: {exc.strerror or exc}") from exc
         sink = _part.PartFile(part, have, digest)
         try:
-            await _receive(session, opened, sink, have // chunk_size, window, progress)
+            await _receive(transfer, sink, have // chunk_size, window, progress)
             await sink.finish()
         finally:
             sink.close()
-    finally:
-        await session.close()
     if digest.hexdigest() != entry.hash:
         part.unlink(missing_ok=True)
         raise IntegrityError(f"{entry.path} does not match the catalog's sha256: nothing was kept")
@@ -221,99 +127,32 @@ async def download(
 
 
 async def _receive(
-    session: _Session,
-    opened: wire.TransferOpened,
+    transfer: Transfer,
     sink: _part.PartFile,
     first: int,
     window: int,
     progress: Progress | None,
 ) -> None:
     """Fetch chunks ``first`` on, ``window`` at a time, and hand them to ``sink`` in order."""
-    size, chunk_size = opened.size, opened.chunk_size
-    pending: dict[int, asyncio.Task[memoryview]] = {}
-    writes: deque[tuple[asyncio.Task[None], int]] = deque()
+    size, chunk_size, chunks = transfer.size, transfer.chunk_size, transfer.chunks
+    writes: deque[tuple[asyncio.Task[None], int, memoryview]] = deque()
     # Reused, never reallocated: `window` chunks in flight plus those being written.
-    free = [_part.buffer(chunk_size) for _ in range(window + WRITES_AHEAD)]
-    lent: dict[int, mmap.mmap] = {}
-    next_index = index_to_write = first
+    free: Buffers = [_part.buffer(chunk_size) for _ in range(window + WRITES_AHEAD)]
     try:
-        while index_to_write < opened.chunks:
-            while next_index < opened.chunks and len(pending) < window and free:
-                lent[next_index] = free.pop()
-                fetch = _fetch(session, next_index, lent[next_index])
-                pending[next_index] = asyncio.create_task(fetch)
-                next_index += 1
-            data = await pending.pop(index_to_write)
-            stop_if_cancelled()
-            writes.append((asyncio.create_task(sink.write(data)), index_to_write))
-            index_to_write += 1
-            while writes and (len(writes) > WRITES_AHEAD or index_to_write == opened.chunks):
-                task, index = writes.popleft()
-                await task
-                stop_if_cancelled()
-                free.append(lent.pop(index))
-                if progress:
-                    progress(min(size, (index + 1) * chunk_size), size)
+        fetched = transfer.fetch(first, chunks, window=window, buffers=free)
+        async with contextlib.aclosing(fetched):
+            async for index, data in fetched:
+                writes.append((asyncio.create_task(sink.write(data)), index, data))
+                while writes and (len(writes) > WRITES_AHEAD or index + 1 == chunks):
+                    task, written, done = writes.popleft()
+                    await task
+                    stop_if_cancelled()
+                    free.append(cast(xkeys.Writable, done.obj))  # its buffer, free again
+                    if progress:
+                        progress(min(size, (written + 1) * chunk_size), size)
     except BaseException:
-        tasks: list[asyncio.Task[Any]] = [*pending.values(), *(write for write, _ in writes)]
+        tasks = [write for write, _, _ in writes]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-async def _reconnected(nc: Client) -> bool:
-    """Wait while the connection reconnects; True once it is back, False if it closed."""
-    deadline = asyncio.get_running_loop().time() + limits.CHUNK_TIMEOUT_S * 2
-    while asyncio.get_running_loop().time() < deadline:
-        if nc.is_connected:
-            return True
-        if nc.is_closed:
-            return False
-        await asyncio.sleep(0.2)
-    return False
-
-
-def stop_if_cancelled() -> None:
-    """Raise the cancellation (Ctrl-C) that nats-py's request may have swallowed.
-
-    On Python 3.11, ``asyncio.wait_for`` returns the result instead of raising when a
-    cancel races the reply (CPython gh-86296), and nats-py's request waits with it; at
-    this speed that race is common. The task still counts the cancel: honour it here.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-async def _fetch(session: _Session, index: int, out: xkeys.Writable) -> memoryview:
-    """One chunk, asked again on timeouts, the transfer reopened if the server restarted.
-
-    Waiting out a hub that is reconnecting, or a server re-reading its shares (503),
-    costs no try: those end on their own (or the connection closes, and that is final).
-    """
-    attempt, waits = 0, 0
-    while attempt <= limits.CHUNK_RETRIES:
-        stale = session.opened.transfer if session.opened else None
-        try:
-            return await session.chunk(index, out)
-        except (RequestTimeout, ServiceUnavailable):
-            await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
-        except ConnectionFailed:  # the hub went away: wait for the connection to come back
-            waits += 1
-            if waits > limits.ACCESS_CHECK_WAITS or not await _reconnected(session.client.nats):
-                raise
-            continue
-        except RemoteError as exc:
-            if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
-                waits += 1  # the server is re-reading its shares (after a hub restart)
-                await asyncio.sleep(1.0)
-                continue
-            if exc.status != 404:  # 404: the server forgot the transfer (restarted)
-                raise
-        attempt += 1
-        with contextlib.suppress(NatsterError):
-            await session.reopen(stale)
-    raise TransferStalled(
-        f"the download stalled: no answer for chunk {index} after {limits.CHUNK_RETRIES + 1} tries"
-    )

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from natster import _nats, subjects, wire
+from natster import subjects, wire
 from natster.catalog import Catalogs, check_name
 from natster.errors import (
     CatalogError,
@@ -94,8 +94,7 @@ async def import_catalog(
 
 
 async def _accounts(client: NatsterClient, endpoint: str, body: wire.Request) -> Any:
-    return await _nats.request(
-        client.nats,
+    return await client.request(
         subjects.accounts_local(endpoint),
         body.model_dump_json().encode(),
         what=ACCOUNT_SERVICE,
@@ -138,8 +137,7 @@ async def _request(
 ) -> Any:
     me = client.account
     try:
-        return await _nats.request(
-            client.nats,
+        return await client.request(
             ref.subject(me, endpoint),
             b"{}" if body is None else body.model_dump_json().encode(),
             what=f"catalog {ref.display(me)}",

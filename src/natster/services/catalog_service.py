@@ -41,7 +41,13 @@ class ServingClient(Protocol):
     """What the catalog server needs from the client API (NatsterClient has it)."""
 
     @property
-    def nats(self) -> Client: ...
+    def connection(self) -> Client: ...
+
+    @property
+    def max_payload(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
 
     @property
     def account(self) -> str: ...
@@ -127,7 +133,7 @@ class CatalogServer:
         self._tasks.append(asyncio.create_task(self._follow_feed()))
         self._tasks.append(asyncio.create_task(self._refresh_shares()))
         service = await add_service(
-            self._client.nats,
+            self._client.connection,
             ServiceConfig(
                 name="natster-catalog",
                 version=__version__,
@@ -221,24 +227,21 @@ class CatalogServer:
     async def _refresh_shares(self) -> None:
         """Re-read my shares now and then; while they cannot be read (the hub is away or
         restarting), others are refused and the shares are tried again every second."""
-        last, reconnects = time.monotonic(), self._reconnects()
+        last, reconnects = time.monotonic(), self._client.reconnects
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), limits.SHARE_RETRY_S)
             # Re-read when unsure, when due, and after a reconnect (feed events may be lost).
             stale = time.monotonic() - last >= limits.SHARE_CACHE_REFRESH_S
-            if self.access.ready and not stale and self._reconnects() == reconnects:
+            if self.access.ready and not stale and self._client.reconnects == reconnects:
                 continue
-            last, reconnects = time.monotonic(), self._reconnects()
+            last, reconnects = time.monotonic(), self._client.reconnects
             try:
                 self.access.load(await self._client.my_shares())
             except Exception as exc:
                 if self.access.ready:
                     log.warning("could not refresh shares (%s); refusing others", exc)
                 self.access.ready = False
-
-    def _reconnects(self) -> int:
-        return int(self._client.nats.stats.get("reconnects", 0))
 
     # --- requests ----------------------------------------------------------------------------
     async def _handle(self, subject: str, payload: bytes) -> Any:
@@ -285,7 +288,7 @@ class CatalogServer:
         if found is None:
             raise Refused("no file in that catalog has that hash", 404)
         root, path, size = found
-        carried = self._client.nats.max_payload  # what this hub carries
+        carried = self._client.max_payload  # what this hub carries
         opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
         log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
         return opened.model_dump()

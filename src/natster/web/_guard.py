@@ -20,6 +20,12 @@ from natster import limits
 
 COOKIE = "natster_session"
 CSRF_HEADER = "x-natster-csrf"
+SIGNED_OUT = """<!doctype html><meta charset="utf-8"><title>natster: sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">
+<h1>natster</h1><p>{message}</p>
+<p>On the machine running <code>natster web</code>, run <code>natster login</code> and
+follow the link it prints (or scan its QR code).</p></body>"""
 
 
 @dataclass(frozen=True)

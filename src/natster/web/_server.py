@@ -15,7 +15,7 @@ import uvicorn
 
 from natster import limits
 from natster._fs import write_atomic
-from natster.client import Home
+from natster.client import Home, NatsterClient
 
 from ._app import Guarded, create_app
 
@@ -66,13 +66,19 @@ class _Server(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         with contextlib.suppress(RuntimeError):  # no loop running: nothing is open
-            asyncio.get_running_loop().call_soon_threadsafe(self._app.broadcaster.end_streams)
+            asyncio.get_running_loop().call_soon_threadsafe(self._app.state.broadcaster.end_streams)
         super().handle_exit(sig, frame)
 
 
 async def serve(home: Home, host: str, port: int, *, log_level: str = "warning") -> None:
     """Serve the UI until cancelled (Ctrl-C)."""
-    app = create_app(home, port=port, names=allowed_names(host))
+    async with await NatsterClient.connect(home, reconnect=True) as client:
+        await _serve(
+            create_app(client, port=port, names=allowed_names(host)), home, host, port, log_level
+        )
+
+
+async def _serve(app: Guarded, home: Home, host: str, port: int, log_level: str) -> None:
     config = uvicorn.Config(
         app,
         host=host,

@@ -1,0 +1,253 @@
+"""One open transfer of a shared file: the public API for every way of receiving bytes.
+
+A :class:`Transfer` is opened with a fresh xkey (never reused), fetches chunks by index,
+a window of them in flight at a time, and is closed when done (``async with`` does it).
+A whole download (:mod:`.download`) writes the chunks to disk and checks the file's
+sha256; the web UI's range reader (:meth:`Transfer.read`) hands any byte range to the
+browser. Every chunk is authenticated (sealed for this transfer and this position), so
+each byte comes from the owner's server unaltered; only a whole download can also be
+checked against the catalog's sha256.
+
+Faults are ridden out here: timeouts are asked again, a hub that is reconnecting is
+waited for, and a transfer the server forgot (it restarted) is opened again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+
+from natster import limits, wire
+from natster.errors import (
+    ConnectionFailed,
+    CryptoError,
+    IntegrityError,
+    NatsterError,
+    ProtocolError,
+    RemoteError,
+    RequestTimeout,
+    ServiceUnavailable,
+    TransferError,
+    TransferStalled,
+)
+from natster.security import Channel, XKey, xkeys
+
+from ._client import NatsterClient
+from .remote import CatalogRef, _request, ask
+
+Buffers = list[xkeys.Writable]
+
+
+class Transfer:
+    """An open transfer of the file with ``file_hash`` in ``ref``; make one with :meth:`open`.
+
+    ``size``, if known from the catalog, must be the server's (a rescan changes it);
+    ``chunk_size`` is what this use wants (large for downloads, smaller for seeking), capped
+    at what the hub carries; the server may shrink it, never grow it.
+    """
+
+    def __init__(
+        self,
+        client: NatsterClient,
+        ref: CatalogRef,
+        file_hash: str,
+        *,
+        size: int | None = None,
+        chunk_size: int = limits.CHUNK_SIZE,
+    ) -> None:
+        self._client, self._ref, self._hash, self._size = client, ref, file_hash, size
+        self._wanted = wire.chunk_size_within(chunk_size, client.max_payload)
+        self._opened: wire.TransferOpened | None = None
+        self._channel: Channel | None = None
+        self._reopening = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        client: NatsterClient,
+        ref: CatalogRef,
+        file_hash: str,
+        *,
+        size: int | None = None,
+        chunk_size: int = limits.CHUNK_SIZE,
+    ) -> Transfer:
+        """Open a transfer (NotShared, CatalogOffline, ... if the server will not)."""
+        transfer = cls(client, ref, file_hash, size=size, chunk_size=chunk_size)
+        await transfer._open()
+        return transfer
+
+    async def __aenter__(self) -> Transfer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- what the server said --------------------------------------------------------------
+    @property
+    def _current(self) -> wire.TransferOpened:
+        if self._opened is None:
+            raise TransferError("this transfer is closed")
+        return self._opened
+
+    @property
+    def path(self) -> str:
+        """The file's path in its catalog, as the server names it (untrusted: see _target)."""
+        return self._current.path
+
+    @property
+    def size(self) -> int:
+        return self._current.size
+
+    @property
+    def chunk_size(self) -> int:
+        return self._current.chunk_size
+
+    @property
+    def chunks(self) -> int:
+        return self._current.chunks
+
+    # --- fetching ------------------------------------------------------------------------
+    async def fetch(
+        self, first: int, stop: int, *, window: int, buffers: Buffers | None = None
+    ) -> AsyncGenerator[tuple[int, memoryview], None]:
+        """Chunks ``first`` to ``stop`` (exclusive) in order, ``window`` asked at a time.
+
+        With ``buffers``, each chunk is decrypted into one taken from that list, and only
+        while one is free is another asked for: the caller puts it back when done with
+        the chunk. Without, each chunk gets a new one.
+        """
+        stop = min(stop, self.chunks)
+        pending: dict[int, asyncio.Task[memoryview]] = {}
+        next_index = first
+        try:
+            for index in range(first, stop):
+                while next_index < stop and len(pending) < window and (buffers is None or buffers):
+                    out = buffers.pop() if buffers else bytearray(self.chunk_size)
+                    pending[next_index] = asyncio.create_task(self.chunk(next_index, out))
+                    next_index += 1
+                if index not in pending:
+                    raise RuntimeError("no buffer free: put the chunks' buffers back")
+                data = await pending.pop(index)
+                stop_if_cancelled()
+                yield index, data
+        finally:
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
+
+    async def read(
+        self, start: int, end: int, *, window: int = limits.STREAM_WINDOW
+    ) -> AsyncGenerator[bytes, None]:
+        """The bytes ``start`` to ``end`` (exclusive), a chunk's worth at a time."""
+        end = min(end, self.size)
+        if start >= end:
+            return
+        size = self.chunk_size
+        fetched = self.fetch(start // size, (end - 1) // size + 1, window=window)
+        async with contextlib.aclosing(fetched):
+            async for index, data in fetched:
+                base = index * size
+                yield bytes(data[max(start, base) - base : min(end, base + len(data)) - base])
+
+    async def chunk(self, index: int, out: xkeys.Writable) -> memoryview:
+        """Chunk ``index``, decrypted into ``out``: asked again on timeouts, the transfer
+        reopened if the server restarted. Waiting out a hub that is reconnecting, or a
+        server re-reading its shares (503), costs no try: those end on their own (or the
+        connection closes, and that is final)."""
+        attempt, waits = 0, 0
+        while attempt <= limits.CHUNK_RETRIES:
+            stale = self._opened.transfer if self._opened else None
+            try:
+                return await self._chunk_once(index, out)
+            except (RequestTimeout, ServiceUnavailable):
+                await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
+            except ConnectionFailed:  # the hub went away: wait for the connection to return
+                waits += 1
+                if waits > limits.ACCESS_CHECK_WAITS or not await self._client.reconnected():
+                    raise
+                continue
+            except RemoteError as exc:
+                if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
+                    waits += 1  # the server is re-reading its shares (after a hub restart)
+                    await asyncio.sleep(1.0)
+                    continue
+                if exc.status != 404:  # 404: the server forgot the transfer (restarted)
+                    raise
+            attempt += 1
+            with contextlib.suppress(NatsterError):
+                await self._reopen(stale)
+        raise TransferStalled(
+            f"the transfer stalled: no answer for chunk {index} after "
+            f"{limits.CHUNK_RETRIES + 1} tries"
+        )
+
+    async def close(self) -> None:
+        """Tell the server this transfer is done (once; later calls do nothing)."""
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            body = wire.TransferCloseRequest(transfer=opened.transfer)
+            with contextlib.suppress(NatsterError):
+                await _request(self._client, self._ref, "transfer-close", body)
+
+    # --- the protocol ------------------------------------------------------------------------
+    async def _open(self) -> None:
+        key = XKey.create()  # fresh for every transfer: never reused
+        body = wire.TransferOpenRequest(
+            hash=self._hash, xkey=key.public_key, chunk_size=self._wanted
+        )
+        opened = await ask(self._client, self._ref, "transfer-open", wire.TransferOpened, body)
+        if opened.chunk_size > self._wanted:
+            who = f"catalog {self._ref.display(self._client.account)}"
+            raise ProtocolError(f"{who} sent chunks larger than asked for")
+        if self._size is None:
+            self._size = opened.size  # the first open fixes it: a reopen must agree
+        if opened.size != self._size:
+            raise TransferError("the server's file is not the catalog's: ask for a rescan")
+        self._opened, self._channel = opened, key.channel(opened.xkey)
+
+    async def _reopen(self, stale: str | None) -> None:
+        """Open a new transfer, once, however many chunk tasks found the old one gone."""
+        async with self._reopening:
+            if self._opened is None or self._opened.transfer == stale:
+                await self._open()
+
+    async def _chunk_once(self, index: int, out: xkeys.Writable) -> memoryview:
+        opened, channel = self._opened, self._channel
+        if opened is None or channel is None:
+            raise TransferError("this transfer is closed")
+        body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
+        async with self._client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
+            data = await self._client.request_raw(
+                self._ref.subject(self._client.account, "transfer-chunk"),
+                body.model_dump_json().encode(),
+                timeout=limits.CHUNK_TIMEOUT_S,
+                what="the catalog server",
+                lost="the connection to the hub was lost: run the download again to resume",
+            )
+        if not data.startswith(b"xkv1"):
+            wire.unwrap(data)  # raises the server's error
+            raise TransferError("the server sent a chunk natster cannot read")
+        try:
+            length = channel.open_into(data, out, aad=wire.chunk_aad(opened.transfer, index))
+        except CryptoError as exc:
+            raise IntegrityError(
+                f"chunk {index} failed its check (tampered with, replayed or misplaced): "
+                "nothing was kept"
+            ) from exc
+        expected = min(opened.chunk_size, opened.size - index * opened.chunk_size)
+        if length != expected:
+            raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
+        return memoryview(out)[:length]
+
+
+def stop_if_cancelled() -> None:
+    """Raise the cancellation (Ctrl-C) that nats-py's request may have swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` returns the result instead of raising when a
+    cancel races the reply (CPython gh-86296), and nats-py's request waits with it; at
+    this speed that race is common. The task still counts the cancel: honour it here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -1,0 +1,101 @@
+"""The JSON API under /api: who I am, my library, catalogs' entries, shares, the feed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import StreamingResponse
+
+from natster import limits, wire
+from natster.client import remote
+from natster.client.library import library
+
+from ._state import State
+
+router = APIRouter(prefix="/api")
+
+
+class ShareBody(BaseModel):
+    account: str = Field(min_length=56, max_length=56)
+
+
+class ImportBody(BaseModel):
+    owner: str = Field(min_length=56, max_length=56)
+    catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
+    alias: str | None = Field(default=None, max_length=limits.MAX_CATALOG_NAME)
+
+
+class Me(BaseModel):
+    account: str
+    name: str
+    hub: str
+    csrf: str  # send back in the X-Natster-CSRF header on POST and DELETE
+
+
+@router.get("/me")
+async def whoami(state: State, request: Request) -> Me:
+    """Who this UI acts as, and the CSRF token for changes."""
+    client = state.client
+    return Me(
+        account=client.account,
+        name=client.context.name,
+        hub=client.context.url,
+        csrf=request.state.session.csrf,
+    )
+
+
+@router.get("/catalogs")
+async def catalogs(state: State) -> list[wire.LibraryItem]:
+    """My library: my catalogs, the ones I imported and the ones in my inbox."""
+    return await library(state.client)
+
+
+@router.get("/catalogs/{owner}/{catalog}/entries")
+async def entries(
+    state: State,
+    owner: str,
+    catalog: str,
+    prefix: str = Query("", max_length=limits.MAX_PATH_CHARS),
+    q: str = Query("", max_length=256),
+    after: str = Query("", max_length=limits.MAX_PATH_CHARS),
+    limit: int = Query(limits.CONTENTS_PAGE, ge=1, le=limits.CONTENTS_PAGE_MAX),
+) -> wire.ContentsPage:
+    """One page of a catalog's entries in path order (``next`` is the next ``after``)."""
+    ref = await state.ref_of(owner, catalog)
+    return await remote.page(state.client, ref, prefix=prefix, search=q, after=after, limit=limit)
+
+
+@router.post("/catalogs/{catalog}/shares")
+async def share(state: State, catalog: str, body: ShareBody) -> wire.EventsPutReply:
+    """Share my catalog with an account."""
+    return await remote.share(state.client, catalog, body.account)
+
+
+@router.delete("/catalogs/{catalog}/shares/{account}")
+async def unshare(state: State, catalog: str, account: str) -> dict[str, bool]:
+    """Stop sharing my catalog with an account."""
+    await remote.unshare(state.client, catalog, account)
+    return {"ok": True}
+
+
+@router.post("/imports")
+async def import_(state: State, body: ImportBody) -> wire.ImportedCatalog:
+    """Import a catalog from my inbox."""
+    return await remote.import_catalog(state.client, body.catalog, body.owner, body.alias)
+
+
+@router.get("/stats")
+async def stats(state: State) -> wire.Stats:
+    """Platform numbers from the global service."""
+    return await state.client.stats()
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(state: State) -> StreamingResponse:
+    """Server-sent events: ``feed`` (a catalog went online or offline, was shared,
+    unshared or changed) and ``resync`` (missed events: fetch the library again)."""
+    return StreamingResponse(
+        state.broadcaster.stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

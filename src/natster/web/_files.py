@@ -1,0 +1,95 @@
+"""A shared file's bytes, decrypted on this machine, with HTTP Range (the player seeks)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.responses import StreamingResponse
+
+from natster import limits
+from natster.client.transfer import Transfer
+from natster.names import is_hash
+
+from ._ranges import RangeNotSatisfiable, disposition, parse_range, presentation
+from ._state import State
+
+FILE_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+)
+
+router = APIRouter(prefix="/api")
+
+
+@router.api_route(
+    "/files/{owner}/{catalog}/{file_hash}",
+    methods=["GET", "HEAD"],
+    response_class=StreamingResponse,
+)
+async def file(
+    state: State,
+    request: Request,
+    owner: str,
+    catalog: str,
+    file_hash: str,
+    download: bool = False,
+    mime: str | None = Query(None, max_length=128),
+) -> Response:
+    """A file's bytes, decrypted here; honours ``Range`` (the player's seeking)."""
+    if not is_hash(file_hash):
+        return JSONResponse({"error": "that is not a sha256"}, status_code=400)
+    ref = await state.ref_of(owner, catalog)
+    transfer = await Transfer.open(
+        state.client, ref, file_hash, chunk_size=limits.STREAM_CHUNK_SIZE
+    )
+    try:  # from here on, the transfer is closed however the request ends
+        return _response(request, transfer, mime, download)
+    except BaseException:
+        await transfer.close()
+        raise
+
+
+def _response(request: Request, transfer: Transfer, mime: str | None, download: bool) -> Response:
+    """The answer for an opened file: its headers, and its bytes unless HEAD or 416."""
+    size = transfer.size
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        return _Closing(transfer, status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    content_type, inline = presentation(transfer.path, mime)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": disposition(transfer.path, inline and not download),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+    }
+    if content_type != "application/pdf":  # a sandboxed PDF would not display
+        headers["Content-Security-Policy"] = FILE_CSP
+    start, end, status = 0, size, 200
+    if wanted is not None:
+        start, end, status = wanted.start, wanted.end, 206
+        headers["Content-Range"] = wanted.content_range(size)
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":  # what a GET would answer, without the bytes
+        return _Closing(transfer, status_code=status, headers=headers, media_type=content_type)
+    body = transfer.read(start, end)
+    return _Closing(transfer, body, status, headers=headers, media_type=content_type)
+
+
+class _Closing(StreamingResponse):
+    """A response that closes its file's transfer when it ends, however it ends (sent,
+    failed, or the browser gone before the first byte)."""
+
+    def __init__(self, transfer: Transfer, content: Any = (), *args: Any, **kwargs: Any) -> None:
+        super().__init__(content, *args, **kwargs)
+        self._transfer, self._content = transfer, content
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if isinstance(self._content, AsyncGenerator):  # its chunks in flight stop now
+                await self._content.aclose()
+            await self._transfer.close()
