@@ -200,7 +200,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
     carol_ref = remote.CatalogRef(key(world.alice), "films", "films", local=False)
     with pytest.raises(NotShared):
         await download(world.carol, carol_ref, entry, tmp_path / "carol")
-    session = await Transfer.open(world.bob, ref, entry.hash, size=entry.size)
+    session = await Transfer(world.bob, ref, entry.hash, size=entry.size).open()
     assert len(await session.chunk(0, bytearray(CHUNK))) == CHUNK
     await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
     for _ in range(40):
@@ -332,10 +332,10 @@ async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path)
     ref = await add_files(world, {"a.bin": os.urandom(10)})
     entry = await find_entry(world.bob, ref, "a.bin")
     assert world.bob.connection.max_payload == limits.HUB_MAX_PAYLOAD
-    async with await Transfer.open(world.bob, ref, entry.hash) as download_:
+    async with await Transfer(world.bob, ref, entry.hash).open() as download_:
         assert download_.chunk_size == limits.CHUNK_SIZE  # a download: large chunks
     assert world.server.transfers.count(key(world.bob)) == 0  # closed on leaving
-    player = await Transfer.open(world.bob, ref, entry.hash, chunk_size=limits.STREAM_CHUNK_SIZE)
+    player = await Transfer(world.bob, ref, entry.hash, chunk_size=limits.STREAM_CHUNK_SIZE).open()
     assert player.chunk_size == limits.STREAM_CHUNK_SIZE  # a player's range: smaller ones
     pieces = [piece async for piece in player.read(0, 10)]
     assert pieces == [(world.media / "a.bin").read_bytes()]

@@ -97,7 +97,7 @@ async def download(
             raise TransferError(f"{part} is not a regular file: move it away first")
     except OSError as exc:
         raise TransferError(f"cannot write to {final.parent}: {exc.strerror or exc}") from exc
-    async with await Transfer.open(client, ref, entry.hash, size=entry.size) as transfer:
+    async with await Transfer(client, ref, entry.hash, size=entry.size).open() as transfer:
         size, chunk_size = transfer.size, transfer.chunk_size
         # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
         have = min(held - held % chunk_size, size - size % chunk_size if size else 0)

@@ -40,12 +40,19 @@ Buffers = list[xkeys.Writable]
 
 
 class Transfer:
-    """An open transfer of the file with ``file_hash`` in ``ref``; make one with :meth:`open`.
+    """A transfer of the file with ``file_hash`` in ``ref``: ``await Transfer(...).open()``.
 
     ``size``, if known from the catalog, must be the server's (a rescan changes it);
     ``chunk_size`` is what this use wants (large for downloads, smaller for seeking), capped
-    at what the hub carries; the server may shrink it, never grow it.
+    at what the hub carries; the server may shrink it, never grow it. Once open, ``path``
+    (as the server names it: untrusted, see ``_target``), ``size``, ``chunk_size`` and
+    ``chunks`` say what the server is sending; a reopen must agree with them.
     """
+
+    path: str = ""
+    size: int = 0
+    chunk_size: int = 0
+    chunks: int = 0
 
     def __init__(
         self,
@@ -62,50 +69,16 @@ class Transfer:
         self._channel: Channel | None = None
         self._reopening = asyncio.Lock()
 
-    @classmethod
-    async def open(
-        cls,
-        client: NatsterClient,
-        ref: CatalogRef,
-        file_hash: str,
-        *,
-        size: int | None = None,
-        chunk_size: int = limits.CHUNK_SIZE,
-    ) -> Transfer:
-        """Open a transfer (NotShared, CatalogOffline, ... if the server will not)."""
-        transfer = cls(client, ref, file_hash, size=size, chunk_size=chunk_size)
-        await transfer._open()
-        return transfer
+    async def open(self) -> Transfer:
+        """Open the transfer (NotShared, CatalogOffline, ... if the server will not)."""
+        await self._open()
+        return self
 
     async def __aenter__(self) -> Transfer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    # --- what the server said --------------------------------------------------------------
-    @property
-    def _current(self) -> wire.TransferOpened:
-        if self._opened is None:
-            raise TransferError("this transfer is closed")
-        return self._opened
-
-    @property
-    def path(self) -> str:
-        """The file's path in its catalog, as the server names it (untrusted: see _target)."""
-        return self._current.path
-
-    @property
-    def size(self) -> int:
-        return self._current.size
-
-    @property
-    def chunk_size(self) -> int:
-        return self._current.chunk_size
-
-    @property
-    def chunks(self) -> int:
-        return self._current.chunks
 
     # --- fetching ------------------------------------------------------------------------
     async def fetch(
@@ -200,10 +173,13 @@ class Transfer:
         if opened.chunk_size > self._wanted:
             who = f"catalog {self._ref.display(self._client.account)}"
             raise ProtocolError(f"{who} sent chunks larger than asked for")
-        if self._size is None:
-            self._size = opened.size  # the first open fixes it: a reopen must agree
-        if opened.size != self._size:
+        if opened.size != (self._size if self._size is not None else opened.size):
             raise TransferError("the server's file is not the catalog's: ask for a rescan")
+        if not self.chunk_size:  # the first open fixes what a reopen must agree with
+            self._size, self.path, self.size = opened.size, opened.path, opened.size
+            self.chunk_size, self.chunks = opened.chunk_size, opened.chunks
+        elif opened.chunk_size != self.chunk_size:
+            raise TransferError("the server changed its chunk size: run it again")
         self._opened, self._channel = opened, key.channel(opened.xkey)
 
     async def _reopen(self, stale: str | None) -> None:

@@ -41,9 +41,9 @@ async def file(
     if not is_hash(file_hash):
         return JSONResponse({"error": "that is not a sha256"}, status_code=400)
     ref = await state.ref_of(owner, catalog)
-    transfer = await Transfer.open(
+    transfer = await Transfer(
         state.client, ref, file_hash, chunk_size=limits.STREAM_CHUNK_SIZE
-    )
+    ).open()
     try:  # from here on, the transfer is closed however the request ends
         return _response(request, transfer, mime, download)
     except BaseException:
