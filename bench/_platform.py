@@ -45,7 +45,9 @@ async def load(platform: Platform, accounts: int, shares: int, seed: int = 7) ->
     rng = random.Random(seed)
     keys = [KeyPair.create(KeyKind.ACCOUNT).public_key for _ in range(accounts)]
     config = platform.dir.load()
-    nc = await _nats.connect(_url(platform), platform.dir.creds("global"), name="bench-load")
+    nc = await _nats.connect(
+        _url(platform), platform.dir.creds("global"), trust=platform.dir.trust(), name="bench-load"
+    )
     js = nc.jetstream()
     pending: list[asyncio.Future[object]] = []
     began = time.perf_counter()

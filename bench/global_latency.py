@@ -55,7 +55,9 @@ async def main(accounts: int, shares: int, count: int) -> dict[str, object]:
             others = list(service.mirror.accounts)[:25]
             state = platform.dir.run_state()
             assert state is not None
-            nc = await _nats.connect(state.local_url, platform.dir.creds("global"), name="b")
+            nc = await _nats.connect(
+                state.local_url, platform.dir.creds("global"), trust=platform.dir.trust(), name="b"
+            )
             for owner in others:  # this user is shared some catalogs, like anyone
                 share = ev.CatalogShared(owner=owner, catalog="films", target=me.context.account)
                 event = ev.make_event(ev.CATALOG_SHARED, owner, share, f"{owner}/films")

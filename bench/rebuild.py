@@ -60,7 +60,9 @@ async def main(events: int) -> dict[str, object]:
         state = platform.dir.run_state()
         assert state is not None
         baseline = await raw_read(state.local_url, platform.dir.creds("global"), events)
-        nc = await _nats.connect(state.local_url, platform.dir.creds("global"), name="bench")
+        nc = await _nats.connect(
+            state.local_url, platform.dir.creds("global"), trust=platform.dir.trust(), name="bench"
+        )
         try:
             # as `natster hub rebuild` runs: a global service instance is up and competes
             with_instance = await rebuild(nc)

@@ -63,7 +63,9 @@ HOSTILE = {
 @pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
 async def test_signup_refuses_hostile_requests(hub: RunningHub, payload: bytes) -> None:
     # Sent from inside the accounts account so even oversized payloads reach the handler.
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="hostile")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), trust=hub.dir.trust(), name="hostile"
+    )
     try:
         with pytest.raises(RemoteError) as refused:
             await _nats.request(nc, subjects.SIGNUP, payload)
@@ -77,7 +79,9 @@ async def test_existing_and_hub_accounts_cannot_sign_up_again(
     hub: RunningHub, join_user: JoinUser
 ) -> None:
     home = await join_user("alice")
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="t")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), trust=hub.dir.trust(), name="t"
+    )
     try:
         made = (await hub.invite()).strip()
         from natster.hub import Invite
@@ -98,7 +102,9 @@ async def test_existing_and_hub_accounts_cannot_sign_up_again(
 )
 @given(payload=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode))
 async def test_signup_survives_fuzz(hub: RunningHub, payload: bytes) -> None:
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="fuzz")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), trust=hub.dir.trust(), name="fuzz"
+    )
     try:
         with pytest.raises(RemoteError):
             await _nats.request(nc, subjects.SIGNUP, payload)

@@ -77,7 +77,7 @@ def test_the_whole_join_story(
     me = json.loads(natster("whoami", "--json", home=alice).stdout)
     assert me["name"] == "alice"
     assert me["account"].startswith("A")
-    assert me["url"].startswith("nats://127.0.0.1:")
+    assert me["url"].startswith("tls://127.0.0.1:")
     assert "Traceback" not in natster("whoami", home=alice).stderr
 
     again = _one_line_error(natster("init", "--invite", text, home=tmp_path / "bob"))

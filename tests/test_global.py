@@ -316,7 +316,9 @@ async def test_two_instances_agree(hub: RunningHub, trio: dict[str, NatsterClien
 async def test_a_malformed_event_in_the_stream_does_not_poison(
     hub: RunningHub, trio: dict[str, NatsterClient]
 ) -> None:
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
     try:
         await nc.jetstream().publish("natster.events.shared.X", b"{not an event")
     finally:
@@ -378,7 +380,9 @@ async def test_rebuild_gives_the_live_state(
     await alice.unshare("a", key(carol))
     await alice.share("a", key(carol))
     await carol.otc_claim((await carol.otc_generate()).code, client="c")
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
     try:
         live = await snapshot(nc)
         facts = await rebuild(nc)
@@ -434,7 +438,9 @@ async def test_rebuild_equals_live_after_random_histories(
         except RemoteError as exc:
             refused.append(exc.status)
     assert all(400 <= code < 500 for code in refused), refused
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("global"), name="t")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
     try:
         live = await snapshot(nc)
         await rebuild(nc)

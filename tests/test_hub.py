@@ -146,7 +146,9 @@ async def test_jetstream_works_in_the_platform_accounts(hub: RunningHub) -> None
     from natster import _nats
 
     for role in ("accounts", "global"):
-        nc = await _nats.connect(hub.info.local_url, hub.dir.creds(role), name="t")
+        nc = await _nats.connect(
+            hub.info.local_url, hub.dir.creds(role), trust=hub.dir.trust(), name="t"
+        )
         try:
             info = await nc.jetstream().account_info()
             assert info.limits.max_memory > 0, role

@@ -102,7 +102,7 @@ def test_an_unreachable_hub_is_one_line_within_seconds_and_servers_ride_it_out(
 ) -> None:
     hub, _alice, bob, serve_log = outage
     hub.down()
-    url = f"nats://127.0.0.1:{hub.port}"
+    url = f"tls://127.0.0.1:{hub.port}"
     for command in COMMANDS:
         began = time.monotonic()
         result = natster(*command, home=bob, timeout=30)

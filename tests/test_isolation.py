@@ -62,7 +62,9 @@ async def test_an_import_lying_about_the_token_position(
         await resolver.push(lying)
 
     forged = jwt.encode(lying, hub.dir.seed("operator-signing"), iat=current.iat + 10)
-    sys_nc = await _nats.connect(hub.info.local_url, hub.dir.creds("sys"), name="rogue")
+    sys_nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("sys"), trust=hub.dir.trust(), name="rogue"
+    )
     try:
         subject = subjects.SYS_CLAIMS_UPDATE.format(account=carol_key)
         await sys_nc.request(subject, forged.encode(), timeout=2)

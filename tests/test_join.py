@@ -63,14 +63,17 @@ async def test_garbage_invite_is_refused(tmp_path: Path, garbage: str) -> None:
 
 async def test_expired_token_is_refused(hub: RunningHub, tmp_path: Path) -> None:
     """The token's KV entry expires by its per-key TTL; the invite then no longer works."""
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="test")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), trust=hub.dir.trust(), name="test"
+    )
     try:
         kv = await nc.jetstream().key_value(subjects.INVITES_BUCKET)
         await kv.create(token_key("t" * 32), json.dumps({}).encode(), msg_ttl=1)
     finally:
         await nc.close()
     expires = int(time.time()) + 600
-    invite = Invite(hub.info.url, "t" * 32, signup_user(hub.dir.seed("signup"), expires), expires)
+    user = signup_user(hub.dir.seed("signup"), expires)
+    invite = Invite(hub.info.url, "t" * 32, user, expires, ca=hub.info.ca_pin)
     await asyncio.sleep(2.5)
     home = Home(tmp_path / "late")
     with pytest.raises(InviteError, match="expired"):
@@ -80,7 +83,7 @@ async def test_expired_token_is_refused(hub: RunningHub, tmp_path: Path) -> None
 
 async def test_locally_expired_invite_is_refused(hub: RunningHub, tmp_path: Path) -> None:
     made = await mint_invite(hub.dir, 600)
-    stale = Invite(made.url, made.token, made.creds, int(time.time()) - 1)
+    stale = Invite(made.url, made.token, made.creds, int(time.time()) - 1, ca=made.ca)
     with pytest.raises(InviteError, match="expired"):
         await join(stale.encode(), home=Home(tmp_path / "h"), name="x")
 
@@ -110,7 +113,9 @@ async def test_a_home_holds_one_account(hub: RunningHub, join_user: JoinUser) ->
 async def test_the_account_seed_never_leaves_the_machine(hub: RunningHub, tmp_path: Path) -> None:
     """Listen (outside the service's queue group) to every signup request the hub gets."""
     seen: list[bytes] = []
-    nc = await _nats.connect(hub.info.local_url, hub.dir.creds("accounts"), name="spy")
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), trust=hub.dir.trust(), name="spy"
+    )
 
     async def spy(msg: object) -> None:
         seen.append(msg.data)  # type: ignore[attr-defined]
@@ -133,7 +138,9 @@ async def test_the_account_seed_never_leaves_the_machine(hub: RunningHub, tmp_pa
 
 async def test_invite_user_can_do_nothing_but_sign_up(hub: RunningHub) -> None:
     made = await mint_invite(hub.dir, 600)
-    nc = await _nats.connect(made.url, made.creds, name="t", inbox_prefix=made.inbox_prefix)
+    nc = await _nats.connect(
+        made.url, made.creds, name="t", trust=hub.dir.trust(), inbox_prefix=made.inbox_prefix
+    )
     errors: list[Exception] = []
 
     async def on_error(exc: Exception) -> None:

@@ -133,8 +133,9 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
     creds = parse_creds(home.creds_file.read_text())
     bodies = {n: os.urandom(n) for n in (0, 1, LARGE - 1, LARGE, 1_000_000)}
     running = first
-    answering = await _nats.connect(info.url, creds, name="answering", reconnect=True)
-    asking = await _nats.connect(info.url, creds, name="asking", reconnect=True)
+    trust = home.trust(home.load())
+    answering = await _nats.connect(info.url, creds, name="answering", trust=trust, reconnect=True)
+    asking = await _nats.connect(info.url, creds, name="asking", trust=trust, reconnect=True)
     try:
         assert isinstance(asking._ps, _natsio.BulkParser)
         assert isinstance(asking._transport, _natsio.BulkTransport)

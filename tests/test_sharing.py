@@ -83,7 +83,9 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
     )
     claims.nats.imports.append(lying)
     token = jwt.encode(claims, world.hub.dir.seed("operator-signing"), iat=claims.iat + 5)
-    sys_nc = await _nats.connect(world.hub.info.local_url, world.hub.dir.creds("sys"), name="x")
+    sys_nc = await _nats.connect(
+        world.hub.info.local_url, world.hub.dir.creds("sys"), trust=world.hub.dir.trust(), name="x"
+    )
     try:
         await sys_nc.request(
             subjects.SYS_CLAIMS_UPDATE.format(account=key(carol)), token.encode(), timeout=2

@@ -296,9 +296,9 @@ async def test_a_network_cut_mid_download(world: World, tmp_path: Path, lasting:
 
     cut: list[bool] = []
     proxy = await asyncio.start_server(accept, "127.0.0.1", 0)
-    url = f"nats://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+    url = f"tls://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
     home = world.bob.home
-    nc = await _nats.connect(url, home.creds(), name="bob-via-proxy")
+    nc = await _nats.connect(url, home.creds(), name="bob-via-proxy", trust=home.trust(home.load()))
     bob = NatsterClient(home, home.load(), nc)
 
     def cut_at_half(done: int, total: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from natster import _natsio, limits, wire
+from natster._tls import Trust
 from natster.errors import (
     ConnectionFailed,
     KeyMissing,
@@ -29,13 +31,14 @@ from natster.errors import (
     ServiceUnavailable,
     StoreError,
     StoreMissing,
+    UntrustedHub,
     WrongRevision,
 )
 from natster.security import Creds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Client", "connect", "mapped", "request", "request_raw"]
+__all__ = ["Client", "Trust", "connect", "mapped", "request", "request_raw"]
 
 # JetStream's error codes for "wrong last sequence" (a KV delete or create reports these
 # as a plain BadRequestError, not as nats-py's KeyWrongLastSequenceError)
@@ -79,20 +82,21 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
         raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
 
 
-async def _quiet(exc: Exception) -> None:
-    log.debug("nats: %s", exc)
-
-
 async def connect(
     url: str,
     creds: Creds,
     *,
     name: str,
+    trust: Trust | None = None,
     reconnect: bool = False,
     inbox_prefix: str | None = None,
     timeout: float = limits.CONNECT_TIMEOUT_S,
 ) -> Client:
     """Connect with in-memory ``creds`` (nothing is written to disk), within ``timeout``.
+
+    A ``tls://`` URL starts TLS first and believes ``trust`` (default: this system's
+    roots); a ``nats://`` URL is plain TCP, which a hub offers only when its operator
+    asked for it, and which a connection with a ``trust`` refuses.
 
     One-shot commands pass ``reconnect=False`` and fail fast; long-running services
     pass ``reconnect=True``, ride out a server restart, and log that they are
@@ -108,21 +112,44 @@ async def connect(
         "allow_reconnect": reconnect,
         "max_reconnect_attempts": -1 if reconnect else 1,
         "reconnect_time_wait": limits.RECONNECT_WAIT_S,
-        "error_cb": _quiet,
     }
+    scheme = urlsplit(url).scheme
+    if scheme in ("tls", "wss"):
+        trust = trust or Trust()
+        options["tls"] = trust.context()
+        options["tls_handshake_first"] = scheme == "tls"
+        if trust.hostname:
+            options["tls_hostname"] = trust.hostname
+    elif trust is not None:
+        raise ConnectionFailed(f"natster reaches this hub over TLS only, not at {url}")
+    seen: list[Exception] = []
+
+    async def record(exc: Exception) -> None:
+        seen.append(exc)
+        del seen[:-3]
+        log.debug("nats: %s", exc)
+
+    options["error_cb"] = record
     client = Client()
     if reconnect:
         options["disconnected_cb"] = _say(client, f"lost the hub at {url}: reconnecting")
         options["reconnected_cb"] = _say(client, f"reconnected to the hub at {url}")
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
-    if urlsplit(url).scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
+    if scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
         _natsio.tune(client)
     try:
         async with asyncio.timeout(timeout + limits.RECONNECT_WAIT_S * 2):
             await client.connect(**options)
     except (nats.errors.NoServersError, TimeoutError) as exc:
+        untrusted = [e for e in seen if isinstance(e, ssl.SSLCertVerificationError)]
+        if untrusted:
+            raise _untrusted(url, untrusted[-1]) from untrusted[-1]
+        if any(isinstance(e, ssl.SSLError) for e in seen):
+            raise ConnectionFailed(f"no TLS with the hub at {url}: {seen[-1]}") from exc
         raise ConnectionFailed(f"cannot reach the hub at {url}: is it running?") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise _untrusted(url, exc) from exc
     except OSError as exc:
         raise ConnectionFailed(f"cannot reach the hub at {url}: {exc.strerror or exc}") from exc
     except nats.errors.Error as exc:
@@ -136,6 +163,13 @@ async def connect(
         client.options["allow_reconnect"] = True
         client.options["max_reconnect_attempts"] = limits.COMMAND_RECONNECT_ATTEMPTS
     return client
+
+
+def _untrusted(url: str, exc: ssl.SSLCertVerificationError) -> UntrustedHub:
+    return UntrustedHub(
+        f"the hub at {url} presented a certificate natster does not trust "
+        f"({exc.verify_message}): someone may be in between; nothing was sent"
+    )
 
 
 def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:

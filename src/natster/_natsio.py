@@ -140,6 +140,15 @@ class BlockReader(asyncio.StreamReader):
         return super().at_eof() and not self._blocks
 
 
+class _TlsStreamProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol under TLS: the end of the stream closes the connection (asyncio
+    warns on every hub restart that it would have kept it half open otherwise)."""
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False
+
+
 class BulkTransport(TcpTransport):
     """nats-py's TCP transport reading through a :class:`BlockReader`.
 
@@ -159,6 +168,29 @@ class BulkTransport(TcpTransport):
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         self._bare_io_reader = self._io_reader = reader
         self._bare_io_writer = self._io_writer = writer
+
+    async def connect_tls(
+        self, uri: Any, ssl_context: Any, buffer_size: int, connect_timeout: int
+    ) -> None:
+        """nats-py's upgrade to TLS, reading through a :class:`BlockReader` as well."""
+        loop = asyncio.get_running_loop()
+        reader = BlockReader(max(buffer_size, READ_LIMIT))
+        protocol = _TlsStreamProtocol(reader)
+        if self._io_writer is None:
+            raise ConnectionError("no connection to upgrade to TLS")
+        transport = await asyncio.wait_for(
+            loop.start_tls(
+                self._io_writer.transport,
+                protocol,
+                ssl_context,
+                server_hostname=uri if isinstance(uri, str) else uri.hostname,
+            ),
+            connect_timeout,
+        )
+        if transport is None:
+            raise ConnectionError("the connection closed during the TLS handshake")
+        self._io_reader = reader
+        self._io_writer = asyncio.StreamWriter(transport, protocol, reader, loop)
 
     def writelines(self, payload: Any) -> Any:
         """Write nats-py's pending commands; large ones as they are, not joined (copied)."""

@@ -74,6 +74,10 @@ class CryptoError(SecurityError, status=502):
     """A sealed message could not be opened: it was damaged, tampered with, or not for us."""
 
 
+class UntrustedHub(SecurityError, status=502):
+    """The hub presented a certificate natster does not trust: someone may be in between."""
+
+
 # --- the hub -----------------------------------------------------------------------
 
 

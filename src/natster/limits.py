@@ -6,6 +6,7 @@ from __future__ import annotations
 MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
+TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,17 @@ def up(
     host: str | None = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
     port: int | None = typer.Option(None, help="Port to listen on [default: 4222]."),
     advertise: str | None = typer.Option(
-        None, help="The URL invites carry, when others reach the hub by another address."
+        None, help="The URL invites carry (tls://HOST:PORT), when others reach the hub by another."
+    ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Your own certificate chain (PEM) instead of the hub's own CA."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The key of --tls-cert (PEM)."),
+    tls_ca: Path | None = typer.Option(
+        None, "--tls-ca", help="The CA users should trust [default: the issuer in --tls-cert]."
+    ),
+    insecure_plain: bool = typer.Option(
+        False, "--insecure-plain", help="No TLS: plain TCP (only for tests on one machine)."
     ),
     nats_server: str | None = typer.Option(
         None, "--nats-server", help="nats-server binary (else $NATSTER_NATS_SERVER, else bundled)."
@@ -50,31 +61,39 @@ def up(
     setup_logging(verbose, log_format)
     if catalog is not None and not catalog.is_dir():
         fail(f"{catalog} is not a folder")
-    run(_up(dir, host, port, advertise, nats_server, catalog))
+    options = {
+        "host": host,
+        "port": port,
+        "advertise": advertise,
+        "nats_server": nats_server,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_ca": tls_ca,
+        "insecure_plain": insecure_plain,
+    }
+    run(_up(dir, options, catalog))
 
 
-async def _up(
-    dir: Path,
-    host: str | None,
-    port: int | None,
-    advertise: str | None,
-    binary: str | None,
-    catalog: Path | None,
-) -> None:
+async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) -> None:
     from natster.client.hub_catalog import serve_hub_catalog
     from natster.services.platform import Platform
 
     stop = stop_on_signals()
-    platform = Platform(dir, host=host, port=port, advertise=advertise, nats_server=binary)
+    platform = Platform(dir, **options)
     async with platform as info:
         verb = "created" if info.created else "started"
         out.print(f"hub {verb} in {info.dir}")
         out.print(f"listening on {info.local_url}")
+        if info.ca_pin is None:
+            err.print("warning: plain TCP, no TLS: names, lists and codes cross the network open")
+        else:
+            out.print(f"TLS: invites pin the CA with sha256 {info.ca_pin}")
         if info.url != info.local_url:
             out.print(f"invites carry {info.url}")
-        elif host in ("0.0.0.0", "::"):  # noqa: S104
+        elif options["host"] in ("0.0.0.0", "::"):  # noqa: S104
+            scheme = info.url.split("://")[0]
             err.print(
-                f"note: invites carry {info.url}; pass --advertise nats://HOST:PORT "
+                f"note: invites carry {info.url}; pass --advertise {scheme}://HOST:PORT "
                 "so others can reach this hub"
             )
         served = None
@@ -179,7 +198,9 @@ async def _rebuild(hub: HubDir) -> dict[str, float]:
     from natster.services.global_service.rebuild import rebuild as rebuild_projections
 
     state = hub.require_running()
-    nc = await connect(state.local_url, hub.creds("global"), name="natster-rebuild")
+    nc = await connect(
+        state.local_url, hub.creds("global"), name="natster-rebuild", trust=hub.trust()
+    )
     try:
         return await rebuild_projections(nc)
     finally:

@@ -40,7 +40,11 @@ class NatsterClient:
         home = home or Home.default()
         context = home.load()
         nc = await _nats.connect(
-            context.url, home.creds(), name=f"natster-{context.name}", reconnect=reconnect
+            context.url,
+            home.creds(),
+            name=f"natster-{context.name}",
+            trust=home.trust(context),
+            reconnect=reconnect,
         )
         return cls(home, context, nc)
 

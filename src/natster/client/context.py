@@ -5,6 +5,7 @@ the rest is complete)::
 
     account.nk     the account seed: never leaves this machine
     user.creds     this machine's user JWT (signed by the account key) and seed
+    hub-ca.pem     the CA the invite pinned: the only one trusted for the hub (TLS)
     context.json   account key, name, hub URL, user key, initialized at
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from natster._fs import ensure_dir, natster_home, write_atomic
+from natster._fs import PUBLIC_MODE, ensure_dir, natster_home, write_atomic
+from natster._tls import Trust
 from natster.errors import AlreadyInitialized, ConfigError, NatsterError, NotInitialized
 from natster.security import Creds, KeyPair, parse_creds
 
@@ -26,6 +28,7 @@ class Context(BaseModel):
     url: str
     user: str
     initialized_at: str
+    tls_name: str | None = None  # the name the hub's certificate must hold, if not url's
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,21 @@ class Home:
     @property
     def creds_file(self) -> Path:
         return self.path / "user.creds"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.path / "hub-ca.pem"
+
+    def trust(self, context: Context) -> Trust | None:
+        """Whom connections to the hub believe: the CA pinned at ``init`` (None: a hub
+        joined over plain TCP, which a tls:// URL refuses without a CA)."""
+        try:
+            ca_pem = self.ca_file.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"{self.ca_file} cannot be read: {exc.strerror}") from exc
+        return Trust(ca_pem, hostname=context.tls_name)
 
     def initialized(self) -> bool:
         return self.context_file.exists() or self.account_seed_file.exists()
@@ -80,8 +98,12 @@ class Home:
         except (OSError, NatsterError) as exc:
             raise ConfigError(f"{self.account_seed_file} is missing or damaged") from exc
 
-    def save(self, context: Context, account: KeyPair, creds: Creds) -> None:
+    def save(self, context: Context, account: KeyPair, creds: Creds, ca_pem: bytes | None) -> None:
         ensure_dir(self.path)
         write_atomic(self.account_seed_file, account.seed + "\n")
         write_atomic(self.creds_file, creds.format())
+        if ca_pem is not None:
+            write_atomic(self.ca_file, ca_pem, PUBLIC_MODE)
+        else:
+            self.ca_file.unlink(missing_ok=True)
         write_atomic(self.context_file, context.model_dump_json(indent=2) + "\n")

@@ -25,15 +25,16 @@ DESCRIPTION = "Welcome material from this hub"
 def hub_home(hub: HubDir, url: str) -> Home:
     home = Home(hub.path / "hub-home")
     creds = hub.creds("hub")
+    trust = hub.trust()
     context = Context(
         account=hub.load().accounts["hub"],
         name="hub",
         url=url,
         user=creds.public_key,
         initialized_at=now_iso(),
+        tls_name=None if trust is None else trust.hostname,
     )
-    if not home.context_file.exists() or home.load().url != url:
-        home.save(context, hub.seed("hub"), creds)
+    home.save(context, hub.seed("hub"), creds, None if trust is None else trust.ca_pem)
     return home
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import getpass
 
-from natster import _nats, subjects, wire
+from natster import _nats, _tls, subjects, wire
 from natster._clock import now_iso
+from natster._tls import Trust
 from natster.errors import InviteError, RemoteError
 from natster.hub.invites import Invite
 from natster.security import Creds, KeyKind, KeyPair
@@ -45,8 +46,19 @@ async def join(
         name=name,
         signature=base64.urlsafe_b64encode(proof).decode().rstrip("="),
     )
+    trust = None
+    if invite.ca is not None:  # the pin first: nothing is sent to a hub that fails it
+        if not hub_url.startswith("tls://"):
+            raise InviteError(f"this invite's hub speaks TLS: use a tls:// URL, not {hub_url}")
+        trust = Trust(await _tls.pinned_ca(hub_url, invite.ca))
+    elif hub_url.startswith("tls://"):
+        raise InviteError("this invite names no CA for a tls:// hub: ask for a new invite")
     nc = await _nats.connect(
-        hub_url, invite.creds, name="natster-init", inbox_prefix=invite.inbox_prefix
+        hub_url,
+        invite.creds,
+        name="natster-init",
+        trust=trust,
+        inbox_prefix=invite.inbox_prefix,
     )
     try:
         data = await _nats.request(
@@ -70,14 +82,14 @@ async def join(
         user=user.public_key,
         initialized_at=reply.created_at or now_iso(),
     )
-    await _verify(hub_url, creds, account.public_key)
-    home.save(context, account, creds)
+    await _verify(hub_url, creds, account.public_key, trust)
+    home.save(context, account, creds, None if trust is None else trust.ca_pem)
     return context
 
 
-async def _verify(url: str, creds: Creds, account: str) -> None:
+async def _verify(url: str, creds: Creds, account: str, trust: Trust | None) -> None:
     """Connect as the new user and ask the account service who we are."""
-    nc = await _nats.connect(url, creds, name="natster-init")
+    nc = await _nats.connect(url, creds, name="natster-init", trust=trust)
     try:
         info = await account_info(nc)
     finally:

@@ -1,8 +1,10 @@
 """Invites: everything a newcomer needs to join a hub, in one copy-pasteable string.
 
-An invite carries the hub's URL, a single-use token, and the creds of a throwaway
-user in the hub's signup account. That user may publish to ``natster.signup`` and
-read its own inbox, nothing else, and its JWT expires with the invite. The token is
+An invite carries the hub's URL, the pin of the CA its TLS certificate chains to (the
+sha256 of that CA's certificate: ``init`` trusts nothing else), a single-use token, and
+the creds of a throwaway user in the hub's signup account. That user may publish to
+``natster.signup`` and read its own inbox, nothing else, and its JWT expires with the
+invite. The token is
 kept in a KV bucket under its sha256 with a per-key TTL, and deleted when used.
 """
 
@@ -19,13 +21,14 @@ from dataclasses import dataclass, field
 from natster import limits, subjects
 from natster._nats import connect
 from natster.errors import InviteError, NatsterError
+from natster.names import is_hash
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
 from .state import HubDir
 
 PREFIX = "natster-invite-"
-VERSION = 1
+VERSION = 2  # 2: the CA pin
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Invite:
     token: str = field(repr=False)
     creds: Creds = field(repr=False)
     expires_at: int
+    ca: str | None = None  # the CA's pin, for a tls:// URL
 
     @property
     def inbox_prefix(self) -> str:
@@ -48,6 +52,7 @@ class Invite:
             "exp": self.expires_at,
             "jwt": self.creds.jwt,
             "seed": self.creds.seed,
+            **({"ca": self.ca} if self.ca else {}),
         }
         raw = json.dumps(body, separators=(",", ":")).encode()
         return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -66,12 +71,16 @@ class Invite:
                 token=_str(body, "token"),
                 creds=Creds(jwt=_str(body, "jwt"), seed=_str(body, "seed")),
                 expires_at=int(body["exp"]),  # type: ignore[call-overload]
+                ca=_str(body, "ca") if "ca" in body else None,
             )
             KeyPair.from_seed(invite.creds.seed)  # the seed must at least be a seed
         except (NatsterError, ValueError, KeyError, TypeError) as exc:
             raise InviteError("that invite is damaged: copy it again, whole") from exc
-        if not invite.url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        if not invite.url.startswith(("nats://", "tls://")):
             raise InviteError("that invite's hub URL is not a NATS URL")
+        tls = invite.url.startswith("tls://")
+        if tls != (invite.ca is not None) or (tls and not is_hash(invite.ca or "")):
+            raise InviteError("that invite is damaged: copy it again, whole")
         return invite
 
     @property
@@ -125,7 +134,9 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
     state = hub.require_running()
     token = secrets.token_urlsafe(32)
     expires_at = int(time.time() + ttl_s)
-    nc = await connect(state.url, hub.creds("accounts"), name="natster-invite")
+    nc = await connect(
+        state.local_url, hub.creds("accounts"), name="natster-invite", trust=hub.trust()
+    )
     try:
         kv = await nc.jetstream().key_value(subjects.INVITES_BUCKET)
         record = {"expires_at": expires_at, "created_at": int(time.time())}
@@ -133,4 +144,6 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
     finally:
         await nc.close()
     creds = signup_user(hub.seed("signup"), expires_at)
-    return Invite(url=url or state.url, token=token, creds=creds, expires_at=expires_at)
+    return Invite(
+        url=url or state.url, token=token, creds=creds, expires_at=expires_at, ca=state.ca_pin
+    )

@@ -10,19 +10,22 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
-from natster._nats import Client, connect
+from natster._nats import Client, Trust, connect
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
 from natster.security.jwt import AccountClaims
 
 from . import claims as platform_claims
+from . import tls
 from .account_service import AccountService
 from .binary import find_nats_server
 from .resolver import Resolver
 from .server import NatsServer, render_config, stop_leftover
 from .state import HubConfig, HubDir, RunState
+from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class HubInfo:
     local_url: str
     operator: str
     created: bool  # True on the very first start of this directory
+    ca_pin: str | None = None  # the sha256 of the CA invites pin (None: plain TCP)
 
 
 def desired_platform_accounts(config: HubConfig) -> list[AccountClaims]:
@@ -62,12 +66,17 @@ class Hub:
         port: int | None = None,
         advertise: str | None = None,
         nats_server: str | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        tls_ca: Path | None = None,
+        insecure_plain: bool = False,
     ) -> None:
         self.dir = HubDir(path.expanduser().resolve())
         self._host = host
         self._port = port
         self._advertise = advertise
         self._nats_server = nats_server
+        self._tls = _tls_settings(tls_cert, tls_key, tls_ca, insecure_plain)
         self._lock: IO[bytes] | None = None
         self._server: NatsServer | None = None
         self._clients: list[Client] = []
@@ -109,20 +118,20 @@ class Hub:
             config = hub.create(self._host or DEFAULT_HOST, self._port or DEFAULT_PORT)
         else:
             config = hub.load()
-            changed = {"host": self._host or config.host, "port": self._port or config.port}
-            if (changed["host"], changed["port"]) != (config.host, config.port):
-                config = config.model_copy(update=changed)
-                hub.save(config)
+        changed = {"host": self._host or config.host, "port": self._port or config.port}
+        config = config.model_copy(update={**changed, **self._tls})
+        hub.save(config)
+        local_url, url, files, tls_name = self._addresses(config)
+        trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
-        write_atomic(hub.server_conf, render_config(hub, config.host, config.port), PUBLIC_MODE)
-        local_url = f"nats://{_local_host(config.host)}:{config.port}"
-        url = self._advertise or local_url
+        conf = render_config(hub, config.host, config.port, files)
+        write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
         _check_port_free(config.host, config.port)
         self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)
         await self._server.start()
-        sys_client = await self._server.wait_ready(local_url, hub.creds("sys"))
+        sys_client = await self._server.wait_ready(local_url, hub.creds("sys"), trust)
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
         self.resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
@@ -132,7 +141,7 @@ class Hub:
                 await self.resolver.push(claims)
 
         accounts_client = await connect(
-            local_url, hub.creds("accounts"), name="natster-accounts", reconnect=True
+            local_url, hub.creds("accounts"), name="natster-accounts", trust=trust, reconnect=True
         )
         self._clients.append(accounts_client)
         self.account_service = await AccountService.open(accounts_client, self.resolver, config)
@@ -145,10 +154,30 @@ class Hub:
                 url=url,
                 local_url=local_url,
                 started_at=now_iso(),
+                ca_pin=None if files is None else tls.ca_pin(files),  # as HubInfo's
+                tls_name=tls_name,
             )
         )
         log.info("hub ready at %s (dir %s)", url, hub.path)
-        return HubInfo(hub.path, url, local_url, config.operator, created)
+        pin = None if files is None else tls.ca_pin(files)
+        return HubInfo(hub.path, url, local_url, config.operator, created, pin)
+
+    def _addresses(self, config: HubConfig) -> tuple[str, str, TlsFiles | None, str | None]:
+        """Where this machine reaches the hub, what invites carry, the TLS material, and
+        the name local connections check (when the certificate does not name 127.0.0.1)."""
+        scheme = "nats" if config.tls == "plain" else "tls"
+        local_url = f"{scheme}://{_local_host(config.host)}:{config.port}"
+        url = self._advertise or local_url
+        if urlsplit(url).scheme != scheme:
+            raise HubError(
+                f"invites would carry {url}, but this hub speaks "
+                f"{'plain TCP' if scheme == 'nats' else 'TLS'}: advertise {scheme}://HOST:PORT"
+            )
+        if config.tls == "own":
+            names = tls.default_names(config.host, self._advertise)
+            return local_url, url, tls.ensure_own(self.dir.tls_dir, names), None
+        files = self.dir.tls_files(config)
+        return local_url, url, files, None if files is None else urlsplit(url).hostname
 
     async def stop(self) -> None:
         if self.account_service is not None:
@@ -167,6 +196,22 @@ class Hub:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+
+def _tls_settings(
+    cert: Path | None, key: Path | None, ca: Path | None, plain: bool
+) -> dict[str, object]:
+    """The hub's TLS mode from ``hub up``'s options (each start says it anew)."""
+    if plain:
+        if cert or key:
+            raise HubError("--insecure-plain and a TLS certificate: choose one")
+        return {"tls": "plain", "tls_cert": None, "tls_key": None, "tls_ca": None}
+    if bool(cert) != bool(key):
+        raise HubError("--tls-cert and --tls-key go together")
+    if cert and key:
+        paths = [str(p.expanduser().resolve()) if p else None for p in (cert, key, ca)]
+        return {"tls": "operator", "tls_cert": paths[0], "tls_key": paths[1], "tls_ca": paths[2]}
+    return {"tls": "own", "tls_cert": None, "tls_key": None, "tls_ca": None}
 
 
 def _check_port_free(host: str, port: int) -> None:

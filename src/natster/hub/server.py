@@ -14,15 +14,17 @@ import time
 from pathlib import Path
 
 from natster import limits
-from natster._nats import Client, connect
+from natster._nats import Client, Trust, connect
 from natster.errors import ConnectionFailed, HubError
 from natster.security import Creds
 
 from .state import HubDir
+from .tls import TlsFiles
 
 
-def render_config(hub: HubDir, host: str, port: int) -> str:
-    """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir."""
+def render_config(hub: HubDir, host: str, port: int, tls: TlsFiles | None) -> str:
+    """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir;
+    TLS first on the client port (plain TCP only when ``tls`` is None)."""
     config = hub.load()
     sys_jwt = hub.sys_jwt.read_text().strip()
 
@@ -45,6 +47,15 @@ def render_config(hub: HubDir, host: str, port: int) -> str:
         '  interval: "2m"',
         "}",
     ]
+    if tls is not None:  # handshake_first: not even INFO in the clear (see natster._tls)
+        lines += [
+            "tls: {",
+            f"  cert_file: {q(tls.cert)}",
+            f"  key_file: {q(tls.key)}",
+            "  handshake_first: true",
+            f"  timeout: {limits.TLS_HANDSHAKE_S}",
+            "}",
+        ]
     lines += [
         "resolver_preload: {",
         f"  {config.accounts['sys']}: {q(sys_jwt)}",
@@ -119,7 +130,7 @@ class NatsServer:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
-    async def wait_ready(self, url: str, sys_creds: Creds) -> Client:
+    async def wait_ready(self, url: str, sys_creds: Creds, trust: Trust | None) -> Client:
         """Poll until a system-account connection succeeds; fail fast if the server dies."""
         deadline = asyncio.get_running_loop().time() + limits.HUB_READY_TIMEOUT_S
         last: Exception | None = None
@@ -131,7 +142,7 @@ class NatsServer:
                 continue
             try:
                 return await connect(
-                    url, sys_creds, name="natster-hub-sys", reconnect=True, timeout=1
+                    url, sys_creds, name="natster-hub-sys", trust=trust, reconnect=True, timeout=1
                 )
             except ConnectionFailed as exc:
                 last = exc

@@ -8,7 +8,8 @@ Layout under ``--dir``::
     nats.conf       generated on every start
     jwt/            the full resolver's account JWTs
     jetstream/      JetStream storage
-    run.json        present while the hub runs: pid, url, started_at
+    tls/            the hub's CA and server certificate (see natster.hub.tls)
+    run.json        present while the hub runs: pid, urls, TLS pin, started_at
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
+from natster._tls import Trust
 from natster.errors import ConfigError, HubNotRunning
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
 from . import claims as platform_claims
+from . import tls
+from .tls import TlsFiles
 
 PLATFORM = ("sys", "accounts", "global", "hub", "signup")
 SERVICE_USERS = ("sys", "accounts", "global", "hub")
@@ -41,6 +45,12 @@ class HubConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = 4222
     created_at: str
+    # "own": the hub's CA; "operator": tls_cert/tls_key (tls_ca: whom clients trust);
+    # "plain": no TLS, only when asked for (--insecure-plain)
+    tls: Literal["own", "operator", "plain"] = "own"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
 
 
 class RunState(BaseModel):
@@ -49,6 +59,8 @@ class RunState(BaseModel):
     url: str  # what invites carry (``--advertise``, or the listen address)
     local_url: str  # how processes on this machine reach it
     started_at: str
+    ca_pin: str | None = None  # the sha256 of the CA invites pin (None: plain TCP)
+    tls_name: str | None = None  # the name local connections check, if not local_url's
 
 
 def _pid_alive(pid: int) -> bool:
@@ -89,6 +101,27 @@ class HubDir:
     @property
     def resolver_dir(self) -> Path:
         return self.path / "jwt"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.path / "tls"
+
+    def tls_files(self, config: HubConfig) -> TlsFiles | None:
+        """The hub's TLS material as configured (None: plain TCP)."""
+        if config.tls == "plain":
+            return None
+        if config.tls == "operator" and config.tls_cert and config.tls_key:
+            ca = Path(config.tls_ca) if config.tls_ca else None
+            return tls.operator_files(Path(config.tls_cert), Path(config.tls_key), ca)
+        return tls.own_files(self.tls_dir)
+
+    def trust(self) -> Trust | None:
+        """What this machine's connections to the running hub believe (None: plain)."""
+        state = self.require_running()
+        files = self.tls_files(self.load())
+        if files is None or state.ca_pin is None:
+            return None
+        return Trust(tls.ca_pem(files), hostname=state.tls_name)
 
     @property
     def jetstream_dir(self) -> Path:

@@ -18,7 +18,9 @@ from .global_service import GlobalService
 async def start_global(hub: HubDir, url: str) -> tuple[GlobalService, Client]:
     """A global service instance for the hub in ``hub``, reached at ``url``."""
     config = hub.load()
-    nc = await connect(url, hub.creds("global"), name="natster-global", reconnect=True)
+    nc = await connect(
+        url, hub.creds("global"), name="natster-global", trust=hub.trust(), reconnect=True
+    )
     service = GlobalService(
         nc, accounts_account=config.accounts["accounts"], hub_account=config.accounts["hub"]
     )

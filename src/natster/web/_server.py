@@ -7,7 +7,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import socket
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +14,7 @@ import uvicorn
 
 from natster import limits
 from natster._fs import write_atomic
+from natster._net import lan_address
 from natster.client import Home, NatsterClient
 
 from ._app import Guarded, create_app
@@ -29,14 +29,6 @@ def allowed_names(host: str) -> frozenset[str]:
     except ValueError:
         return frozenset({host}) if host not in ("", "localhost") else frozenset()
     return frozenset()
-
-
-def lan_address() -> str:
-    """This machine's address on its network (no packet is sent), else 127.0.0.1."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("10.255.255.255", 1))  # UDP connect only picks a route
-        return str(probe.getsockname()[0])
-    return "127.0.0.1"
 
 
 def url_for(host: str, port: int) -> str:
