@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from natster import _nats
+from natster import _nats, _tls
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.client.download import download, find_entry
-from natster.errors import InviteError, UntrustedHub
-from natster.hub import mint_invite
+from natster.errors import HubError, InviteError, UntrustedHub
+from natster.hub import HubDir, mint_invite, rotate
 from natster.hub import tls as hub_tls
 from natster.hub.invites import Invite
 
-from .conftest import RunningHub, World, key, shared_and_imported
+from .conftest import RunningHub, World, free_port, key, natster, shared_and_imported
 
 
 @dataclass
@@ -153,3 +154,38 @@ async def test_a_wiretap_sees_no_names_files_or_codes(world: World, tmp_path: Pa
     for secret in (b"films", b"holiday", b"lake.mp4", b"notes.txt", b"trips", code.encode()):
         assert secret not in seen, secret
     assert (tmp_path / "lake.mp4").read_bytes() == (world.media / "trips/lake.mp4").read_bytes()
+
+
+async def test_rotation_changes_nothing_for_users(world: World, tmp_path: Path) -> None:
+    url = world.hub.info.local_url
+    before = _tls._chain_of(url, 2)[0]
+    assert rotate(world.hub.dir)
+    for _ in range(50):  # nats-server reloads on SIGHUP, in its own time
+        if _tls._chain_of(url, 2)[0] != before:
+            break
+        await asyncio.sleep(0.1)
+    assert _tls._chain_of(url, 2)[0] != before  # a new certificate, the same CA
+    assert not rotate(world.hub.dir, only_if_due=True)  # a fresh one is not due
+    shown = natster("hub", "tls", "show", "--json", "--dir", str(world.hub.dir.path))
+    assert json.loads(shown.stdout)["ca_pin"] == world.hub.info.ca_pin
+    async with await NatsterClient.connect(world.bob.home) as fresh:  # a new command
+        assert (await fresh.account_info()).account == key(world.bob)
+    ref = await shared_and_imported(world)  # the running server and client carry on
+    entry = await find_entry(world.bob, ref, "trips/notes.txt")
+    await download(world.bob, ref, entry, tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "day one"
+
+
+async def test_a_plain_hub_only_when_asked(tmp_path: Path) -> None:
+    from natster.hub import Hub
+
+    async with Hub(tmp_path / "plain", port=free_port(), insecure_plain=True) as info:
+        assert info.url.startswith("nats://")
+        assert info.ca_pin is None
+        made = await mint_invite(HubDir(tmp_path / "plain"), 600)
+        assert made.ca is None
+    async with Hub(tmp_path / "plain", port=free_port()) as info:  # the default again: TLS
+        assert info.url.startswith("tls://")
+        assert info.ca_pin is not None
+    with pytest.raises(HubError, match="advertise tls://"):
+        await Hub(tmp_path / "plain", port=free_port(), advertise="nats://x:1").start()

@@ -218,3 +218,40 @@ def _uptime(seconds: int | None) -> str | None:
         return None
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h {rest // 60}m {rest % 60}s"
+
+
+tls_app = typer.Typer(help="The hub's TLS: its certificate and the CA invites pin.")
+app.add_typer(tls_app, name="tls")
+
+
+@tls_app.command("show")
+def tls_show(dir: Path = DirOption, json_: bool = JsonOption) -> None:
+    """The CA invites pin, and the server certificate's names and expiry."""
+    from natster.hub.tls import describe
+
+    hub = _hub(dir)
+    files = hub.tls_files(hub.load())
+    if files is None:
+        fail("this hub runs without TLS (--insecure-plain)")
+    facts = describe(files)
+    if json_:
+        print_json(dict(facts))
+        return
+    print_fields(
+        {
+            "ca pin": facts["ca_pin"],
+            "names": ", ".join(facts["names"]),
+            "valid until": facts["not_after"],
+            "own ca": "yes" if facts["own"] else "no (the operator's certificate)",
+        }
+    )
+
+
+@tls_app.command("rotate")
+def tls_rotate(dir: Path = DirOption) -> None:
+    """Issue a new server certificate under the same CA; the running hub loads it and
+    users notice nothing (with your own certificate: reload its files)."""
+    from natster.hub import rotate
+
+    rotate(_hub(dir))
+    out.print("the hub now uses its new certificate; invites and users are unchanged")

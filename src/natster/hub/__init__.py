@@ -2,7 +2,7 @@
 
 from .binary import find_nats_server
 from .invites import Invite, mint_invite
-from .runner import Hub, HubInfo
+from .runner import Hub, HubInfo, rotate
 from .state import HubDir
 
-__all__ = ["Hub", "HubDir", "HubInfo", "Invite", "find_nats_server", "mint_invite"]
+__all__ = ["Hub", "HubDir", "HubInfo", "Invite", "find_nats_server", "mint_invite", "rotate"]

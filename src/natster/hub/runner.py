@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -23,7 +24,7 @@ from . import tls
 from .account_service import AccountService
 from .binary import find_nats_server
 from .resolver import Resolver
-from .server import NatsServer, render_config, stop_leftover
+from .server import NatsServer, reload, render_config, stop_leftover
 from .state import HubConfig, HubDir, RunState
 from .tls import TlsFiles
 
@@ -82,6 +83,7 @@ class Hub:
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
         self.resolver: Resolver | None = None
+        self._renewing: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> HubInfo:
         return await self.start()
@@ -158,9 +160,21 @@ class Hub:
                 tls_name=tls_name,
             )
         )
+        if config.tls == "own":
+            self._renewing = asyncio.create_task(self._renew_certificate())
         log.info("hub ready at %s (dir %s)", url, hub.path)
         pin = None if files is None else tls.ca_pin(files)
         return HubInfo(hub.path, url, local_url, config.operator, created, pin)
+
+    async def _renew_certificate(self) -> None:
+        """Renew the server certificate when a third of its life is left (while it runs)."""
+        while True:
+            await asyncio.sleep(tls.RENEW_CHECK_S)
+            try:
+                if rotate(self.dir, only_if_due=True):
+                    log.info("renewed the hub's TLS certificate")
+            except NatsterError as exc:
+                log.warning("could not renew the hub's TLS certificate: %s", exc)
 
     def _addresses(self, config: HubConfig) -> tuple[str, str, TlsFiles | None, str | None]:
         """Where this machine reaches the hub, what invites carry, the TLS material, and
@@ -180,6 +194,11 @@ class Hub:
         return local_url, url, files, None if files is None else urlsplit(url).hostname
 
     async def stop(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
         if self.account_service is not None:
             with contextlib.suppress(Exception):
                 await self.account_service.stop()
@@ -196,6 +215,26 @@ class Hub:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+
+def rotate(hub: HubDir, *, only_if_due: bool = False) -> bool:
+    """A new server certificate under the hub's CA, loaded by the running nats-server
+    (users notice nothing: the CA they trust is the same). With an operator's
+    certificate, the server reads its files again. False if nothing was due."""
+    state = hub.require_running()
+    config = hub.load()
+    if config.tls == "plain":
+        raise HubError("this hub runs without TLS (--insecure-plain): there is nothing to rotate")
+    if config.tls == "own":
+        advertised = state.url if state.url != state.local_url else None
+        names = tls.default_names(config.host, advertised)
+        if only_if_due and not tls.needs_renewal(hub.tls_dir, names):
+            return False
+        tls.issue_server(hub.tls_dir, names)
+    elif only_if_due:
+        return False
+    reload(state.server_pid, hub.server_conf)
+    return True
 
 
 def _tls_settings(

@@ -78,16 +78,29 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before 
         pass
 
 
+def _is_hub_server(pid: int, conf: Path) -> bool:
+    """``pid`` is a nats-server run with this hub's config (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(conf).encode() in cmdline and any(b"nats-server" in a for a in cmdline)
+
+
+def reload(pid: int, conf: Path) -> None:
+    """Have the hub's nats-server read its config and certificates again (SIGHUP):
+    connections stay up."""
+    if not _is_hub_server(pid, conf):
+        raise HubError(f"process {pid} is not this hub's nats-server: is the hub running?")
+    os.kill(pid, signal.SIGHUP)
+
+
 def stop_leftover(pid: int, conf: Path) -> bool:
     """Stop a nats-server that a crashed natster left running for this very hub.
 
     Only a process whose command line names this hub's config is touched.
     """
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    if str(conf).encode() not in cmdline or not any(b"nats-server" in a for a in cmdline):
+    if not _is_hub_server(pid, conf):
         return False
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):

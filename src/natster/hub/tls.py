@@ -22,6 +22,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,6 +37,7 @@ from natster.errors import HubError
 CA_DAYS = 3650
 SERVER_DAYS = 365
 RENEW_WHEN_LEFT = 1 / 3  # of the server certificate's life
+RENEW_CHECK_S = 12 * 3600  # how often a running hub looks
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -206,6 +208,34 @@ def ca_pem(files: TlsFiles) -> bytes:
     """The trusted CA certificate alone, in PEM."""
     certs = x509.load_pem_x509_certificates(files.ca.read_bytes())
     return _cert_pem(certs[-1])
+
+
+class TlsFacts(TypedDict):
+    ca_pin: str
+    names: list[str]
+    not_after: str
+    serial: str
+    own: bool
+
+
+def describe(files: TlsFiles) -> TlsFacts:
+    """What ``hub tls show`` prints: the pin, and the server certificate's names and end."""
+    try:
+        cert = x509.load_pem_x509_certificates(files.cert.read_bytes())[0]
+    except (OSError, ValueError) as exc:
+        raise HubError(f"cannot read the server certificate {files.cert}: {exc}") from exc
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(name.value) for name in san]
+    except x509.ExtensionNotFound:
+        names = []
+    return {  # `hub tls show --json`: stable keys
+        "ca_pin": ca_pin(files),
+        "names": names,
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "serial": format(cert.serial_number, "x"),
+        "own": files.own,
+    }
 
 
 def default_names(host: str, advertise: str | None) -> list[str]:
