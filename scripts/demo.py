@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,10 @@ def background(name: str, home: Path, *args: str, ready: bytes) -> subprocess.Po
 
 def main() -> None:
     wait = "--no-wait" not in sys.argv  # --no-wait: end after the login link (for scripts)
+    joined = [json.loads(ctx.read_text())["url"] for ctx in DEMO.glob("*/context.json")]
+    if any(url.startswith("nats://") for url in joined):
+        say("the demo's state is from before TLS: starting over")
+        shutil.rmtree(DEMO)
     DEMO.mkdir(exist_ok=True)
     hub = start_hub()
     running: list[subprocess.Popen[bytes]] = []

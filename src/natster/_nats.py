@@ -154,6 +154,11 @@ async def connect(
         raise ConnectionFailed(f"cannot reach the hub at {url}: {exc.strerror or exc}") from exc
     except nats.errors.Error as exc:
         text = str(exc).lower()
+        if scheme == "nats" and "empty response" in text:
+            raise ConnectionFailed(
+                f"the hub at {url} does not answer plain NATS: it may require TLS now; "
+                "join it again with a new invite (natster init, in a new NATSTER_HOME)"
+            ) from exc
         if "authorization" in text or "authentication" in text or "expired" in text:
             raise ConnectionFailed(
                 f"the hub at {url} refused these credentials (they may have expired)"
