@@ -31,8 +31,9 @@ def free_port() -> int:
         return port
 
 
-async def start(path: Path) -> Platform:
-    platform = Platform(path, port=free_port())
+async def start(path: Path, *, plain: bool = False) -> Platform:
+    """A hub and global service in ``path``: TLS as users run it, or plain TCP (``plain``)."""
+    platform = Platform(path, port=free_port(), insecure_plain=plain)
     await platform.start()
     return platform
 

@@ -33,8 +33,8 @@ from natster.services.global_service.rebuild import rebuild
 from ._platform import load, start
 
 
-async def raw_read(url: str, creds: object, expected: int) -> float:
-    nc = await _nats.connect(url, creds, name="bench-raw")  # type: ignore[arg-type]
+async def raw_read(url: str, creds: object, trust: object, expected: int) -> float:
+    nc = await _nats.connect(url, creds, name="bench-raw", trust=trust)  # type: ignore[arg-type]
     js = nc.jetstream()
     sub = await js.pull_subscribe(
         f"{ev.SUBJECT_PREFIX}.>", stream=ev.STREAM, config=ConsumerConfig(ack_policy=AckPolicy.NONE)
@@ -59,7 +59,8 @@ async def main(events: int) -> dict[str, object]:
         loaded = await load(platform, accounts, events - accounts)
         state = platform.dir.run_state()
         assert state is not None
-        baseline = await raw_read(state.local_url, platform.dir.creds("global"), events)
+        creds, trust = platform.dir.creds("global"), platform.dir.trust()
+        baseline = await raw_read(state.local_url, creds, trust, events)
         nc = await _nats.connect(
             state.local_url, platform.dir.creds("global"), trust=platform.dir.trust(), name="bench"
         )

@@ -163,7 +163,7 @@ def peak_rss_mb(pid: int) -> float:
 
 async def main(size: int, chunk: int) -> dict[str, object]:
     base = Path(tempfile.mkdtemp(prefix="natster-bench-transfer-"))
-    platform = await start(base / "hub")
+    platform = await start(base / "hub", plain=True)  # plain TCP: TLS is not measured yet
     server = None
     try:
         homes = {}
