@@ -173,10 +173,11 @@ class Transfer:
         if opened.chunk_size > self._wanted:
             who = f"catalog {self._ref.display(self._client.account)}"
             raise ProtocolError(f"{who} sent chunks larger than asked for")
-        if opened.size != (self._size if self._size is not None else opened.size):
+        expected = self.size if self.chunk_size else self._size  # a reopen: the first's
+        if expected is not None and opened.size != expected:
             raise TransferError("the server's file is not the catalog's: ask for a rescan")
         if not self.chunk_size:  # the first open fixes what a reopen must agree with
-            self._size, self.path, self.size = opened.size, opened.path, opened.size
+            self.path, self.size = opened.path, opened.size
             self.chunk_size, self.chunks = opened.chunk_size, opened.chunks
         elif opened.chunk_size != self.chunk_size:
             raise TransferError("the server changed its chunk size: run it again")

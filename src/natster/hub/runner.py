@@ -125,6 +125,7 @@ class Hub:
         hub.save(config)
         local_url, url, files, tls_name = self._addresses(config)
         trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
+        pin = None if files is None else tls.ca_pin(files)  # what invites carry
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
         conf = render_config(hub, config.host, config.port, files)
@@ -156,14 +157,13 @@ class Hub:
                 url=url,
                 local_url=local_url,
                 started_at=now_iso(),
-                ca_pin=None if files is None else tls.ca_pin(files),  # as HubInfo's
+                ca_pin=pin,
                 tls_name=tls_name,
             )
         )
         if config.tls == "own":
             self._renewing = asyncio.create_task(self._renew_certificate())
         log.info("hub ready at %s (dir %s)", url, hub.path)
-        pin = None if files is None else tls.ca_pin(files)
         return HubInfo(hub.path, url, local_url, config.operator, created, pin)
 
     async def _renew_certificate(self) -> None:
