@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,9 +10,11 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from natster import _nats
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
@@ -59,6 +62,18 @@ class RunningHub:
 
     async def invite(self, ttl: float = 3600) -> str:
         return (await mint_invite(self.dir, ttl)).encode()
+
+    async def account_info(self, account: str) -> dict[str, Any]:
+        """nats-server's own view of an account, asked through the system account."""
+        sys_nc = await _nats.connect(
+            self.info.local_url, self.dir.creds("sys"), trust=self.dir.trust(), name="test-sys"
+        )
+        try:
+            reply = await sys_nc.request(f"$SYS.REQ.ACCOUNT.{account}.INFO", b"", timeout=5)
+        finally:
+            await sys_nc.close()
+        data: dict[str, Any] = json.loads(reply.data)["data"]
+        return data
 
 
 @pytest.fixture

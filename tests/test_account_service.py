@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from natster import _nats, subjects, wire
+from natster import _nats, limits, subjects, wire
 from natster.client import NatsterClient
 from natster.errors import Refused, RemoteError
 from natster.hub.invites import Invite
@@ -158,6 +158,35 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
     assert after.name == "Alice Liddell"
     assert "extra" in {i.name for i in after.nats.imports}  # other imports are kept
     assert await resolver.lookup_jwt(bob.load().account) == bob_before
+
+
+async def test_a_hub_brings_accounts_of_an_older_natster_up_to_date(
+    hub: RunningHub, join_user: JoinUser
+) -> None:
+    """An account signed before the catalog export became Singleton is re-signed."""
+    alice, bob = await join_user("alice"), await join_user("bob")
+    service, resolver = hub.hub.account_service, hub.hub.resolver
+    assert service is not None
+    assert resolver is not None
+    assert hub.hub.accounts_refreshed is not None
+    assert await hub.hub.accounts_refreshed == 0  # a new hub: nothing was out of date
+    alice_key, bob_before = alice.load().account, await resolver.lookup_jwt(bob.load().account)
+
+    def older(claims: jwt.AccountClaims) -> jwt.AccountClaims:
+        (export,) = claims.nats.exports
+        claims.nats.exports = [export.model_copy(update={"response_type": "Stream"})]
+        claims.nats.limits = jwt.AccountLimits()
+        return claims
+
+    await resolver.edit(alice_key, older)
+    assert await service.refresh_accounts() == 1
+    after = await resolver.lookup(alice_key)
+    assert after is not None
+    assert [e.response_type for e in after.nats.exports] == ["Singleton"]
+    assert after.nats.limits.conn == limits.ACCOUNT_CONNECTIONS
+    assert after.name == "alice"
+    assert await resolver.lookup_jwt(bob.load().account) == bob_before  # already current
+    assert await service.refresh_accounts() == 0
 
 
 @pytest.mark.parametrize(

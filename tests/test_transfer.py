@@ -55,6 +55,7 @@ async def test_sizes_around_chunk_boundaries(world: World, tmp_path: Path) -> No
 
 
 async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> None:
+    """256 chunk requests, and nats-server keeps no reply mapping of any of them."""
     big = world.media / "big.img"
     with big.open("wb") as handle:
         handle.truncate(256 * 1024 * 1024 + 123)
@@ -68,6 +69,10 @@ async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> No
     out = tmp_path / "big.img"
     await download(world.bob, ref, entry, out)
     assert out.stat().st_size == big.stat().st_size
+    alice = await world.hub.account_info(key(world.alice))
+    (export,) = alice["decoded_jwt"]["nats"]["exports"]
+    assert export["response_type"] == "Singleton"
+    assert not alice.get("responses"), f"{len(alice['responses'])} reply mappings left behind"
 
 
 def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:

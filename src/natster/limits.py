@@ -102,6 +102,10 @@ TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for 
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...
 CHUNK_RETRIES = 3  # ...this many times, then the download fails as stalled
+# nats-server keeps a reply mapping for each catalog request until its one reply (the
+# export's response type is Singleton); one never answered is dropped after this long,
+# longer than any client waits for a catalog server's answer
+CATALOG_RESPONSE_THRESHOLD_S = 15.0
 ACCESS_CHECK_WAITS = 30  # seconds a download waits for a server re-reading its shares
 
 # Waiting on the hub and on peers

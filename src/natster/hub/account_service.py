@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -344,6 +345,37 @@ class AccountService:
             if name:
                 with contextlib.suppress(Refused, StoreError):
                     await self._reserve_name(name, account)
+
+    async def refresh_accounts(self) -> int:
+        """Re-sign every account whose exports, imports or limits are not today's standard.
+
+        A hub started by a newer natster brings older accounts up to date this way (for
+        instance the catalog export's response type); the number re-signed is returned.
+        """
+        try:
+            with mapped():
+                keys = await self._accounts.keys()
+        except KeyMissing:
+            keys = []
+        changed = 0
+        for account in keys:  # the hub's own account is a platform account: the Hub's job
+            try:
+                current = await self._resolver.lookup(account)
+                if current is None:
+                    continue
+                name = str((await self._record(account)).get("name", "")) or current.name
+                standard = self._standard(account, name or "natster")
+                if account_claims.is_standard(current, standard):
+                    continue
+                await self._resolver.edit(
+                    account, functools.partial(account_claims.refreshed, standard=standard)
+                )
+            except NatsterError as exc:
+                log.warning("could not bring account %s up to date: %s", account, exc)
+            else:
+                changed += 1
+                log.info("brought account %s up to date", account)
+        return changed
 
     async def _record(self, account: str) -> dict[str, str]:
         try:

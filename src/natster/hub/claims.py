@@ -40,7 +40,13 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
     Every import of a token-position export carries this account's own key in token 1.
     """
     exports = [
-        _tp("natster-catalog", subjects.CATALOG_EXPORT, "service", response_type="Stream"),
+        _tp(
+            "natster-catalog",
+            subjects.CATALOG_EXPORT,
+            "service",
+            response_type="Singleton",
+            response_threshold=int(limits.CATALOG_RESPONSE_THRESHOLD_S * 1e9),
+        ),
     ]
     imports = [
         _own(
@@ -71,6 +77,11 @@ def user_limits() -> AccountLimits:
         exports=limits.ACCOUNT_EXPORTS,
         leaf=0,
     )
+
+
+def is_standard(current: AccountClaims, standard: AccountClaims) -> bool:
+    """Whether ``current`` already has what :func:`refreshed` would give it."""
+    return refreshed(current, standard) == current
 
 
 def refreshed(current: AccountClaims, standard: AccountClaims) -> AccountClaims:

@@ -83,7 +83,9 @@ class Hub:
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
         self.resolver: Resolver | None = None
-        self._renewing: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[object]] = []
+        # re-signs accounts made by an older natster; await it to know they are current
+        self.accounts_refreshed: asyncio.Task[int] | None = None
 
     async def __aenter__(self) -> HubInfo:
         return await self.start()
@@ -161,8 +163,10 @@ class Hub:
                 tls_name=tls_name,
             )
         )
+        self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
+        self._background.append(self.accounts_refreshed)
         if config.tls == "own":
-            self._renewing = asyncio.create_task(self._renew_certificate())
+            self._background.append(asyncio.create_task(self._renew_certificate()))
         log.info("hub ready at %s (dir %s)", url, hub.path)
         return HubInfo(hub.path, url, local_url, config.operator, created, pin)
 
@@ -194,11 +198,11 @@ class Hub:
         return local_url, url, files, None if files is None else urlsplit(url).hostname
 
     async def stop(self) -> None:
-        if self._renewing is not None:
-            self._renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewing
-            self._renewing = None
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
         if self.account_service is not None:
             with contextlib.suppress(Exception):
                 await self.account_service.stop()
