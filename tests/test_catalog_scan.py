@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -288,13 +289,11 @@ def test_describe_rm_export_and_errors(catalogs: Catalogs, tmp_path: Path) -> No
         catalogs.new("n", "x" * 5000, root)
 
     exported = json.loads("".join(catalogs.export("m")))
-    assert set(exported) == {"name", "description", "root_dir", "last_modified", "entries"}
     assert exported["name"] == "m"
     assert exported["root_dir"] == str(root.resolve())
     first = exported["entries"][0]
-    assert set(first) == {"path", "description", "mime_type", "hash", "byte_size"}
     assert first == {
-        "path": "a.txt",
+        "path": "/a.txt",
         "description": "twins",
         "mime_type": "text/plain",
         "hash": digest,
@@ -304,6 +303,38 @@ def test_describe_rm_export_and_errors(catalogs: Catalogs, tmp_path: Path) -> No
     catalogs.remove("m")
     assert catalogs.local() == []
     assert (root / "a.txt").read_bytes() == b"same"  # the media is never touched
+
+
+# The original Natster's Go struct (medialibrary.MediaLibrary, REFERENCE.md): JSON key ->
+# the JSON type Go's encoding/json reads into that field without an error
+ORIGINAL_LIBRARY = {
+    "name": str,
+    "root_dir": str,
+    "description": str,
+    "last_modified": int,  # int64, Unix seconds
+    "entries": list,
+}
+ORIGINAL_ENTRY = {"path": str, "description": str, "mime_type": str, "hash": str, "byte_size": int}
+
+
+def test_export_has_the_original_natsters_field_types(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    for path in ("a.txt", "deeper/b.mp4", "ü ber/c d.mp3"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(path.encode())
+    before = int(time.time())
+    with Catalogs(tmp_path / "home") as catalogs:
+        catalogs.new("m", "mixed", root)
+        exported = json.loads("".join(catalogs.export("m")))
+    assert {k: type(v) for k, v in exported.items()} == ORIGINAL_LIBRARY
+    assert before - 1 <= exported["last_modified"] <= time.time() + 1
+    assert len(exported["entries"]) == 3
+    for entry in exported["entries"]:
+        assert {k: type(v) for k, v in entry.items()} == ORIGINAL_ENTRY
+        assert entry["path"].startswith("/")
+        full = Path(exported["root_dir"] + entry["path"])  # the original's TrimPrefix, undone
+        assert hashlib.sha256(full.read_bytes()).hexdigest() == entry["hash"]
+        assert entry["byte_size"] == full.stat().st_size
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "forked"])

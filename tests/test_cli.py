@@ -179,7 +179,10 @@ def test_catalog_commands(tmp_path: Path) -> None:
     assert json.loads(made.stdout)["added"] == 1
     rows = json.loads(natster("catalog", "local", "--json", home=home).stdout)
     assert [(r["name"], r["files"], r["bytes"]) for r in rows] == [("films", 1, 5)]
-    described = natster("catalog", "describe", "films", "sub/a.txt", "a greeting", home=home)
+    exported = json.loads(natster("catalog", "export", "films", home=home).stdout)
+    path = exported["entries"][0]["path"]
+    assert path == "/sub/a.txt"
+    described = natster("catalog", "describe", "films", path, "a greeting", home=home)
     assert described.returncode == 0, described.stderr
     exported = json.loads(natster("catalog", "export", "films", home=home).stdout)
     assert exported["entries"][0]["description"] == "a greeting"

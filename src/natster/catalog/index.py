@@ -53,9 +53,9 @@ class Entry:
     description: str = ""
 
     def export(self) -> dict[str, object]:
-        """The original Natster's entry shape."""
+        """The original Natster's entry shape (its paths start with ``/``)."""
         return {
-            "path": self.path,
+            "path": "/" + self.path,
             "description": self.description,
             "mime_type": self.mime,
             "hash": self.hash,

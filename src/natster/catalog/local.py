@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from natster._fs import natster_home
@@ -68,9 +69,11 @@ class Catalogs:
         return [e.path for e in matches]
 
     def find(self, name: str, path_or_hash: str) -> list[Entry]:
+        """The entry at a path (``/a/b`` as ``catalog export`` writes it, or ``a/b``), or
+        every entry with a hash or a unique prefix of one."""
         self.index.info(name)
         try:
-            entry = self.index.get(name, check_relpath(path_or_hash))
+            entry = self.index.get(name, check_relpath(path_or_hash.removeprefix("/")))
         except UnsafePath:
             entry = None
         if entry is not None:
@@ -98,13 +101,18 @@ class Catalogs:
         return [self.index.info(name) for name in self.index.names()]
 
     def export(self, name: str) -> Iterator[str]:
-        """The catalog as JSON in the original Natster's shape, in pieces (any size)."""
+        """The catalog as JSON in the original Natster's shape, in pieces (any size).
+
+        The original's ``MediaLibrary`` struct: ``last_modified`` is Unix seconds, and an
+        entry's path is the file's path with ``root_dir`` cut off (so it starts with
+        ``/``). docs/protocol.md lists what differs (descriptions, MIME types).
+        """
         info = self.index.info(name)
         head = {
             "name": info.name,
-            "description": info.description,
             "root_dir": info.root,
-            "last_modified": info.last_modified,
+            "description": info.description,
+            "last_modified": int(datetime.fromisoformat(info.last_modified).timestamp()),
         }
         yield json.dumps(head)[:-1] + ', "entries": ['
         for i, entry in enumerate(self.index.entries(name)):
