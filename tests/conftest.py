@@ -63,17 +63,32 @@ class RunningHub:
     async def invite(self, ttl: float = 3600) -> str:
         return (await mint_invite(self.dir, ttl)).encode()
 
-    async def account_info(self, account: str) -> dict[str, Any]:
-        """nats-server's own view of an account, asked through the system account."""
+    async def system_request(self, subject: str, body: object = None) -> dict[str, Any]:
+        """Ask nats-server something through its system account (``server``, ``data``)."""
         sys_nc = await _nats.connect(
             self.info.local_url, self.dir.creds("sys"), trust=self.dir.trust(), name="test-sys"
         )
         try:
-            reply = await sys_nc.request(f"$SYS.REQ.ACCOUNT.{account}.INFO", b"", timeout=5)
+            payload = b"" if body is None else json.dumps(body).encode()
+            reply = await sys_nc.request(subject, payload, timeout=5)
         finally:
             await sys_nc.close()
-        data: dict[str, Any] = json.loads(reply.data)["data"]
-        return data
+        answer: dict[str, Any] = json.loads(reply.data)
+        if "error" in answer:
+            raise AssertionError(f"nats-server refused {subject}: {answer['error']}")
+        return answer
+
+    async def account_info(self, account: str) -> dict[str, Any]:
+        """nats-server's own view of an account."""
+        info: dict[str, Any] = (await self.system_request(f"$SYS.REQ.ACCOUNT.{account}.INFO"))[
+            "data"
+        ]
+        return info
+
+    async def kick(self, client_id: int) -> None:
+        """nats-server drops one client connection (which then reconnects on its own)."""
+        server = (await self.system_request("$SYS.REQ.SERVER.PING.IDZ"))["id"]
+        await self.system_request(f"$SYS.REQ.SERVER.{server}.KICK", {"cid": client_id})
 
 
 @pytest.fixture

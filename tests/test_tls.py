@@ -170,7 +170,19 @@ async def test_rotation_changes_nothing_for_users(world: World, tmp_path: Path) 
     assert json.loads(shown.stdout)["ca_pin"] == world.hub.info.ca_pin
     async with await NatsterClient.connect(world.bob.home) as fresh:  # a new command
         assert (await fresh.account_info()).account == key(world.bob)
-    ref = await shared_and_imported(world)  # the running server and client carry on
+    # the running catalog server and client lose their connections, and come back
+    # through a handshake with the new certificate, by themselves
+    for client in (world.alice, world.bob):
+        before_reconnects = client.reconnects
+        client_id = client.connection.client_id
+        assert client_id is not None
+        await world.hub.kick(client_id)
+        for _ in range(100):
+            if client.reconnects > before_reconnects and client.connection.is_connected:
+                break
+            await asyncio.sleep(0.05)
+        assert client.reconnects == before_reconnects + 1
+    ref = await shared_and_imported(world)
     entry = await find_entry(world.bob, ref, "trips/notes.txt")
     await download(world.bob, ref, entry, tmp_path / "notes.txt")
     assert (tmp_path / "notes.txt").read_text() == "day one"
