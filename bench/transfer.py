@@ -1,14 +1,19 @@
-"""Benchmark: natster's encrypted, verified download against raw NATS, in one run.
+"""Benchmark: natster's encrypted, verified download against raw NATS, TLS and plain,
+in one run.
 
     python -m bench.transfer                 # 1 GiB
     python -m bench.transfer --size 10GiB    # peak RSS must stay < 200 MB on each side
+    python -m bench.transfer --only tls      # one hub only
 
-Two processes each time, on a local hub: (1) the baseline, raw nats-py (as it comes)
-publish -> subscribe of the same number of bytes in chunk-sized payloads; (2) `natster
-catalog serve` in one process and a download in another. Prints JSON with MB/s of both,
-their ratio (goal >= 0.5) and the peak RSS (VmHWM) of both download sides. For
-reference it also measures raw publish -> subscribe with natster's receive path
-(`natster._natsio`) on the subscriber, and the ratio to that.
+Each hub (TLS as users run it, then plain TCP as only a loopback test may), two
+processes each time: (1) the baseline, raw nats-py (as it comes) publish -> subscribe of
+the same number of bytes in chunk-sized payloads; (2) `natster catalog serve` in one
+process and a download in another. Prints JSON with MB/s of both, their ratio (goal
+>= 0.5) and the peak RSS (VmHWM) of both download sides, per hub; then the TLS download
+against the plain one (goal >= 0.8) and against the plain raw baseline (goal >= 0.5).
+For reference it also measures raw publish -> subscribe with natster's receive path
+(`natster._natsio`) on the subscriber, and the reply mappings nats-server still holds
+for the catalog export once the download is done (goal: 0).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ if not __package__:  # run as `python bench/transfer.py`: be `bench.transfer` al
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-from natster import limits
+from natster import _nats, _tls, limits
 from natster.catalog import Catalogs
 from natster.client import Home, join
 from natster.hub import mint_invite
+from natster.services.platform import Platform
 
 from ._platform import start
 
@@ -41,12 +47,15 @@ RAW_SUB = r"""
 import asyncio, contextlib, json, sys, time, resource
 import nats
 from natster.security import parse_creds
-from natster import _nats
-async def main(url, creds, total, reader):
+from natster import _nats, _tls
+async def main(url, creds, total, reader, ca):
+    trust = _tls.Trust(open(ca, "rb").read()) if ca else None
     if reader == "natster":  # nats-py with natster's receive path (natster._natsio)
-        nc = await _nats.connect(url, parse_creds(open(creds).read()), name="raw-sub")
+        nc = await _nats.connect(url, parse_creds(open(creds).read()), name="raw-sub",
+                                 trust=trust)
     else:  # nats-py as it comes
-        nc = await nats.connect(url, user_credentials=creds, name="raw-sub")
+        tls = {"tls": trust.context(), "tls_handshake_first": True} if trust else {}
+        nc = await nats.connect(url, user_credentials=creds, name="raw-sub", **tls)
     got, first, done, ended = 0, None, asyncio.Event(), []
     async def cb(msg):
         nonlocal got, first
@@ -66,7 +75,7 @@ async def main(url, creds, total, reader):
     print(json.dumps({"seconds": end - first, "bytes": got}), flush=True)
     await nc.close()
 ACK_EVERY = int(sys.argv[5])
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[6]))
 """
 
 RAW_ACK_EVERY = 8 * 1024 * 1024  # the raw subscriber says how far it got this often...
@@ -101,10 +110,16 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
-async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: str) -> float:
-    """MB/s of raw publish -> subscribe; ``reader``: "stock" nats-py, or "natster"'s."""
+async def raw_baseline(
+    url: str, creds: Path, total: int, chunk: int, reader: str, ca: Path | None
+) -> float:
+    """MB/s of raw publish -> subscribe; ``reader``: "stock" nats-py, or "natster"'s;
+    ``ca``: the hub's CA (TLS), or None (plain TCP)."""
     sub = subprocess.Popen(
-        [sys.executable, "-c", RAW_SUB, url, str(creds), str(total), reader, str(RAW_ACK_EVERY)],
+        [
+            *(sys.executable, "-c", RAW_SUB, url, str(creds), str(total), reader),
+            *(str(RAW_ACK_EVERY), str(ca or "")),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -112,7 +127,10 @@ async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: st
     assert (await asyncio.to_thread(sub.stdout.readline)).strip() == "ready"
     import nats
 
-    nc = await nats.connect(url, user_credentials=str(creds), name="raw-pub")
+    tls: dict[str, Any] = {}
+    if ca is not None:
+        tls = {"tls": _tls.Trust(ca.read_bytes()).context(), "tls_handshake_first": True}
+    nc = await nats.connect(url, user_credentials=str(creds), name="raw-pub", **tls)
     payload = os.urandom(chunk)
     sent, acked, moved = 0, 0, asyncio.Event()
 
@@ -134,7 +152,7 @@ async def raw_baseline(url: str, creds: Path, total: int, chunk: int, reader: st
         raise SystemExit(f"the raw baseline lost messages ({result['bytes']} of {total})")
     sub.wait(timeout=60)
     await nc.close()
-    return float(result["bytes"]) / result["seconds"] / 1e6
+    return float(result["bytes"] / result["seconds"] / 1e6)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -161,9 +179,41 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def main(size: int, chunk: int) -> dict[str, object]:
+async def reply_mappings(platform: Platform, account: str) -> int:
+    """How many reply mappings nats-server holds for ``account``'s exports right now."""
+    trust = platform.dir.trust()
+    state = platform.dir.require_running()
+    nc = await _nats.connect(state.local_url, platform.dir.creds("sys"), name="bench", trust=trust)
+    try:
+        reply = await nc.request(f"$SYS.REQ.ACCOUNT.{account}.INFO", b"", timeout=5)
+    finally:
+        await nc.close()
+    return len(json.loads(reply.data)["data"].get("responses") or {})
+
+
+async def main(size: int, chunk: int, only: str | None = None) -> dict[str, Any]:
+    if only:
+        return await scenario(size, chunk, plain=only == "plain")
+    hubs = {name: await scenario(size, chunk, plain=name == "plain") for name in HUBS}
+    tls, plain = hubs["tls"], hubs["plain"]
+    tls_mb_s, plain_mb_s = tls["natster_download_mb_s"], plain["natster_download_mb_s"]
+    raw_plain = plain["baseline_raw_pub_sub_mb_s"]
+    return {
+        **hubs,
+        "tls_vs_plain_download": round(tls_mb_s / plain_mb_s, 3),
+        "tls_download_vs_plain_raw": round(tls_mb_s / raw_plain, 3),
+        "goal_tls_vs_plain_ge_0.8": tls_mb_s / plain_mb_s >= 0.8,
+        "goal_tls_vs_raw_ge_0.5": tls_mb_s / raw_plain >= 0.5,
+    }
+
+
+HUBS = ("tls", "plain")
+
+
+async def scenario(size: int, chunk: int, *, plain: bool) -> dict[str, Any]:
+    """One hub (TLS, or plain TCP), its raw baselines and one download."""
     base = Path(tempfile.mkdtemp(prefix="natster-bench-transfer-"))
-    platform = await start(base / "hub", plain=True)  # plain TCP: TLS is not measured yet
+    platform = await start(base / "hub", plain=plain)
     server = None
     try:
         homes = {}
@@ -241,11 +291,16 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         )
 
         creds = homes["bob"].creds_file
+        trust = platform.dir.trust()
+        ca = None
+        if trust is not None and trust.ca_pem is not None:
+            ca = base / "ca.pem"
+            ca.write_bytes(trust.ca_pem)
         nats_pid = nats_server_pid(platform.dir.server_conf)
         nats_cpu = cpu_seconds(nats_pid)
-        baseline = await raw_baseline(state.local_url, creds, size, chunk, "stock")
+        baseline = await raw_baseline(state.local_url, creds, size, chunk, "stock", ca)
         raw_nats_cpu = cpu_seconds(nats_pid) - nats_cpu
-        tuned = await raw_baseline(state.local_url, creds, size, chunk, "natster")
+        tuned = await raw_baseline(state.local_url, creds, size, chunk, "natster", ca)
         began = time.perf_counter()
         cpu_before = {"server": cpu_seconds(server.pid), "nats-server": cpu_seconds(nats_pid)}
         profile = os.environ.get("NATSTER_BENCH_PROFILE")
@@ -292,6 +347,7 @@ async def main(size: int, chunk: int) -> dict[str, object]:
         }
         mb_s = ours["bytes"] / ours["seconds"] / 1e6
         return {
+            "hub": "plain TCP" if plain else "TLS",
             "size_bytes": size,
             "chunk_size": chunk,
             "window": int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW)),
@@ -308,6 +364,7 @@ async def main(size: int, chunk: int) -> dict[str, object]:
             "cpu_seconds_per_gb": {k: round(v / (size / 1e9), 2) for k, v in cpu.items()},
             "baseline_nats_server_cpu_seconds_per_gb": round(raw_nats_cpu / (size / 1e9), 2),
             "goal_ratio_ge_0.5": mb_s / baseline >= 0.5,
+            "reply_mappings_left": await reply_mappings(platform, alice_key),
         }
     finally:
         if server is not None:
@@ -322,7 +379,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--chunk", default=str(limits.CHUNK_SIZE), help="bytes per chunk")
+    parser.add_argument("--only", choices=HUBS, help="measure one hub only")
     args = parser.parse_args()
     chunk = parse_size(args.chunk)
     os.environ["NATSTER_BENCH_CHUNK"] = str(chunk)
-    print(json.dumps(asyncio.run(main(parse_size(args.size), chunk)), indent=2))
+    print(json.dumps(asyncio.run(main(parse_size(args.size), chunk, args.only)), indent=2))

@@ -70,23 +70,27 @@ def frames(draw: st.DrawFn) -> bytes:
     return f"MSG s.{sid} {sid}{reply} {size}\r\n".encode() + body + b"\r\n"
 
 
-async def feed(parser: Parser, stream: bytes, cuts: list[int]) -> None:
+async def feed(parser: Parser, stream: bytes, cuts: list[int], blocks: type = bytes) -> None:
     at = 0
     for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
-        await parser.parse(stream[at:cut])
+        await parser.parse(blocks(stream[at:cut]))
         at = cut
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(frames(), max_size=8), st.lists(st.integers(0, 4 * LARGE), max_size=12))
+@given(
+    st.lists(frames(), max_size=8),
+    st.lists(st.integers(0, 4 * LARGE), max_size=12),
+    st.sampled_from([bytes, bytearray]),  # a socket's reads, or TLS's decrypted blocks
+)
 async def test_any_split_of_any_stream_parses_as_nats_py_does(
-    stream_frames: list[bytes], cuts: list[int]
+    stream_frames: list[bytes], cuts: list[int], blocks: type
 ) -> None:
     stream = b"".join(stream_frames)
     stock, bulk = Recorder(), Recorder()
     await feed(Parser(stock), stream, cuts)
     ours = _natsio.BulkParser(bulk)
-    await feed(ours, stream, cuts)
+    await feed(ours, stream, cuts, blocks)
     assert bulk.seen == stock.seen
     assert len(bulk.seen) == len(stream_frames) - sum(f == b"+OK\r\n" for f in stream_frames)
     assert ours.state == AWAITING_CONTROL_LINE

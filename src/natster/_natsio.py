@@ -35,6 +35,7 @@ from nats.protocol import parser as _parser
 CHECKED_NATS_PY = ("2.16.",)  # nats-py releases whose internals this module was tested on
 LARGE = 64 * 1024  # payloads from this size on are gathered into their own buffer
 READ_LIMIT = 1024 * 1024  # bytes a connection buffers before it stops reading the socket
+TLS_BLOCK = 64 * 1024  # the least a TLS connection decrypts into one block
 _CRLF = 2
 
 
@@ -94,13 +95,14 @@ class BulkParser(_parser.Parser):
 class BlockReader(asyncio.StreamReader):
     """An asyncio stream reader that, after the handshake, queues reads without copying.
 
-    ``read(n)`` then returns the next block the socket gave, whatever ``n`` (nats-py's
-    read loop is its only caller, and parses whatever it gets).
+    ``read(n)`` then returns the next block the socket (or TLS) gave, whatever ``n``
+    (nats-py's read loop is its only caller, and parses whatever it gets, ``bytes`` or
+    ``bytearray``).
     """
 
     def __init__(self, limit: int) -> None:
         super().__init__(limit=limit)
-        self._blocks: deque[bytes] = deque()
+        self._blocks: deque[bytes | bytearray] = deque()
         self._queued = 0
         self._by_block = False  # the handshake reads lines from the stock buffer
 
@@ -108,7 +110,8 @@ class BlockReader(asyncio.StreamReader):
         if not self._by_block:
             super().feed_data(data)
             return
-        block = data if type(data) is bytes else bytes(data)  # a socket's read: bytes
+        # a socket's read (bytes), or a block TLS decrypted into (bytearray): as it is
+        block = data if isinstance(data, bytes | bytearray) else bytes(data)
         if not block:
             return
         self._blocks.append(block)
@@ -134,15 +137,42 @@ class BlockReader(asyncio.StreamReader):
         if self._paused and self._queued <= self._limit:
             self._paused = False
             self._transport.resume_reading()
-        return block
+        return cast(bytes, block)  # or a bytearray: the parser reads either
 
     def at_eof(self) -> bool:
         return super().at_eof() and not self._blocks
 
 
-class _TlsStreamProtocol(asyncio.StreamReaderProtocol):
-    """A stream protocol under TLS: the end of the stream closes the connection (asyncio
-    warns on every hub restart that it would have kept it half open otherwise)."""
+class _TlsStreamProtocol(asyncio.StreamReaderProtocol, asyncio.BufferedProtocol):
+    """A stream protocol under TLS that takes what TLS decrypts into buffers of its own.
+
+    As a buffered protocol, asyncio's TLS layer decrypts straight into the buffer this
+    hands out (one block for the :class:`BlockReader`), instead of into a new ``bytes``
+    per TLS record that are then joined (copied) into one. The end of the stream closes
+    the connection (asyncio warns on every hub restart that it would have kept it half
+    open otherwise).
+    """
+
+    def __init__(self, reader: BlockReader) -> None:
+        super().__init__(reader)
+        self._block_reader = reader
+        self._block = bytearray()
+        self._view = memoryview(self._block)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # sizehint: the encrypted bytes waiting, a little more than they decrypt to
+        self._block = bytearray(min(max(sizehint, TLS_BLOCK), READ_LIMIT))
+        self._view = memoryview(self._block)
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        block = self._block
+        try:
+            self._view.release()  # asyncio is done writing into it: it may shrink
+            del block[nbytes:]
+        except BufferError:  # still looked at: hand over a copy instead
+            block = bytearray(self._view[:nbytes])
+        self._block_reader.feed_data(block)
 
     def eof_received(self) -> bool:
         super().eof_received()
