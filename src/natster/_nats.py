@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,6 +25,7 @@ from nats.js.kv import KeyValue
 
 from natster import _natsio, limits, wire
 from natster._tls import Trust
+from natster._urls import split_urls
 from natster.errors import (
     ConnectionFailed,
     KeyMissing,
@@ -104,8 +106,9 @@ async def connect(
     alone would retry a refused connection forever (it gives up on a server only when
     ``max_reconnect_attempts`` is positive).
     """
+    servers = split_urls(url)
     options: dict[str, Any] = {
-        "servers": [url],
+        "servers": servers,
         "name": name,
         "user_credentials": RawCredentials(creds.format()),
         "connect_timeout": max(1, int(timeout)),
@@ -113,7 +116,7 @@ async def connect(
         "max_reconnect_attempts": -1 if reconnect else 1,
         "reconnect_time_wait": limits.RECONNECT_WAIT_S,
     }
-    scheme = urlsplit(url).scheme
+    scheme = urlsplit(servers[0]).scheme
     if scheme in ("tls", "wss"):
         trust = trust or Trust()
         options["tls"] = trust.context()
@@ -189,13 +192,72 @@ def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
-    """Open a key-value bucket, creating it (with ``config``) on first use."""
+    """Open a key-value bucket, creating it (with ``config``) on first use; one with fewer
+    replicas than ``config`` asks for gets them (a hub that grew to three nodes).
+
+    A cluster that is just forming answers slowly for a while: timeouts are retried.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.HUB_READY_TIMEOUT_S * 3
+    while True:
+        try:
+            return await _ensure_bucket(js, config)
+        except (RequestTimeout, ServiceUnavailable):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
     try:
         with mapped():
-            return await js.key_value(config.bucket)
+            bucket = await js.key_value(config.bucket)
     except StoreMissing:
         with mapped():
-            return await js.create_key_value(config)
+            bucket = await js.create_key_value(config)
+    await ensure_replicas(js, f"KV_{config.bucket}", config.replicas)
+    return bucket
+
+
+async def ensure_replicas(js: JetStreamContext, stream: str, replicas: int) -> None:
+    """Give ``stream`` at least ``replicas`` copies (nats-server copies what it holds to
+    the new replicas; nothing is lost, writes go on)."""
+    with mapped():
+        info = await js.stream_info(stream)
+        if (info.config.num_replicas or 1) < replicas:
+            log.info("%s: %d replicas -> %d", stream, info.config.num_replicas or 1, replicas)
+            await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))
+    if replicas > 1:
+        await _wait_for_leader(js, stream)
+
+
+async def _wait_for_leader(js: JetStreamContext, stream: str) -> None:
+    """A replicated stream takes writes once its replicas elected a leader."""
+    for _ in range(int(limits.HUB_READY_TIMEOUT_S / 0.1)):
+        with mapped():
+            info = await js.stream_info(stream)
+        if info.cluster is None or info.cluster.leader:
+            return
+        await asyncio.sleep(0.1)
+    raise StoreError(f"{stream} has no leader: are most of the hub's nodes up?")
+
+
+async def wait_for_jetstream(client: Client, *, say_every: float = 5.0) -> None:
+    """Wait until JetStream answers: in a cluster it needs most of its nodes up (a node
+    started alone waits for the others, and says so)."""
+    js = client.jetstream(timeout=2)
+    loop = asyncio.get_running_loop()
+    said = loop.time()
+    while True:
+        try:  # a stream's info comes from the cluster's metadata leader, once there is one
+            await js.stream_info("natster-probe")
+        except nats.js.errors.NotFoundError:
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            if loop.time() - said >= say_every:
+                log.warning("waiting for the cluster: JetStream needs most nodes up (%s)", exc)
+                said = loop.time()
+            await asyncio.sleep(0.25)
 
 
 async def request_raw(

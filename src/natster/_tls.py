@@ -10,6 +10,7 @@ required. The server's chain must lead to the CA this machine stored when it joi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from natster import limits
+from natster._urls import split_urls
 from natster.errors import ConnectionFailed, UntrustedHub
 
 DER = 2  # _ssl.ENCODING_DER: how Python 3.11's chain objects give their bytes
@@ -66,7 +68,16 @@ def _chain_of(url: str, timeout: float) -> list[bytes]:
 
 async def pinned_ca(url: str, pin: str, timeout: float = limits.CONNECT_TIMEOUT_S) -> bytes:
     """The CA certificate (PEM) in the chain the hub at ``url`` presents whose sha256 is
-    ``pin``. Only a TLS handshake is made: nothing of natster's is sent."""
+    ``pin``. Only a TLS handshake is made: nothing of natster's is sent. Of a cluster's
+    URLs, the first node that answers is asked (any node that answers falsely stops it)."""
+    urls = split_urls(url)
+    for at in urls[:-1]:
+        with contextlib.suppress(ConnectionFailed):
+            return await _pinned_ca(at, pin, timeout)
+    return await _pinned_ca(urls[-1], pin, timeout)
+
+
+async def _pinned_ca(url: str, pin: str, timeout: float) -> bytes:
     try:
         chain = await asyncio.wait_for(asyncio.to_thread(_chain_of, url, timeout), timeout + 1)
     except ssl.SSLError as exc:

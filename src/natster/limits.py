@@ -113,7 +113,8 @@ RESOLVER_TIMEOUT_S = 2.0  # nats-server's answer to an account JWT lookup or upd
 SUMMARY_TIMEOUT_S = 2.0  # a catalog server's summary, for the web UI's library
 FEED_RETRY_S = 1.0  # a catalog server re-subscribes to its live feed this often when lost
 HEARTBEAT_CAS_TRIES = 5  # compare-and-set tries against concurrent heartbeats of one key
-PROJECTION_ACK_WAIT_S = 30  # a batch not acknowledged in this time goes to another instance
+PROJECTION_ACK_WAIT_S = 5  # a batch not acknowledged in this time goes to another instance
+# (a batch takes well under a second; one held by a node that died comes back this soon)
 SQLITE_BUSY_S = 10  # how long a catalog index waits for another writer
 
 # What one process remembers or buffers

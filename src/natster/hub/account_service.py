@@ -35,6 +35,7 @@ from natster.security.jwt import AccountClaims
 
 from . import claims as account_claims
 from .invites import token_key
+from .nodes import replicas
 from .resolver import Resolver
 from .state import HubConfig
 
@@ -64,9 +65,15 @@ class AccountService:
     @classmethod
     async def open(cls, client: Client, resolver: Resolver, config: HubConfig) -> AccountService:
         js = client.jetstream()
-        invites = await ensure_bucket(js, subjects.INVITES_BUCKET, "invite tokens (sha256)")
-        accounts = await ensure_bucket(js, subjects.ACCOUNTS_BUCKET, "natster accounts")
-        names = await ensure_bucket(js, subjects.NAMES_BUCKET, "account names, one holder each")
+        copies = replicas(config)
+        invites, accounts, names = [
+            await ensure_bucket(js, bucket, description, copies)
+            for bucket, description in (
+                (subjects.INVITES_BUCKET, "invite tokens (sha256)"),
+                (subjects.ACCOUNTS_BUCKET, "natster accounts"),
+                (subjects.NAMES_BUCKET, "account names, one holder each"),
+            )
+        ]
         service = cls(client, resolver, config, invites, accounts, names)
         await service._reserve_existing_names()
         return service
@@ -410,6 +417,10 @@ def _valid_name(name: str) -> str:
     return name
 
 
-async def ensure_bucket(js: JetStreamContext, bucket: str, description: str) -> KeyValue:
-    """Open a KV bucket, creating it on first use."""
-    return await _nats.ensure_bucket(js, KeyValueConfig(bucket=bucket, description=description))
+async def ensure_bucket(
+    js: JetStreamContext, bucket: str, description: str, replicas: int = 1
+) -> KeyValue:
+    """Open a KV bucket, creating it on first use (with ``replicas`` copies at least)."""
+    return await _nats.ensure_bucket(
+        js, KeyValueConfig(bucket=bucket, description=description, replicas=replicas)
+    )

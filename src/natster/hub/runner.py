@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
-from natster._nats import Client, Trust, connect
+from natster._nats import Client, Trust, connect, wait_for_jetstream
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
 from natster.security.jwt import AccountClaims
 
@@ -149,6 +149,8 @@ class Hub:
             local_url, hub.creds("accounts"), name="natster-accounts", trust=trust, reconnect=True
         )
         self._clients.append(accounts_client)
+        if config.clustered:  # JetStream answers once most nodes are up
+            await wait_for_jetstream(accounts_client)
         self.account_service = await AccountService.open(accounts_client, self.resolver, config)
         await self.account_service.start()
 

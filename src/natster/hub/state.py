@@ -35,6 +35,8 @@ from . import tls
 from .tls import TlsFiles
 
 PLATFORM = ("sys", "accounts", "global", "hub", "signup")
+DEFAULT_NODE = "natster-hub"
+CLUSTER_NAME = "natster"
 SERVICE_USERS = ("sys", "accounts", "global", "hub")
 
 
@@ -51,6 +53,16 @@ class HubConfig(BaseModel):
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
+    # a cluster (docs/deploy.md): this node's name (nats-server's server_name, unique in
+    # the cluster), the port its routes listen on (None: a hub of one node), and the
+    # route URLs of every node it knows (its own too: nats-server skips itself)
+    node: str = DEFAULT_NODE
+    cluster_port: int | None = None
+    routes: list[str] = []
+
+    @property
+    def clustered(self) -> bool:
+        return self.cluster_port is not None
 
 
 class RunState(BaseModel):

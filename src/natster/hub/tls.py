@@ -146,7 +146,8 @@ def issue_server(folder: Path, names: list[str]) -> None:
         .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
         .add_extension(_san(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        # clientAuth too: a node presents the same certificate on the routes it dials
+        .add_extension(x509.ExtendedKeyUsage(_USAGES), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
         )
@@ -157,14 +158,19 @@ def issue_server(folder: Path, names: list[str]) -> None:
     write_atomic(files.cert, _cert_pem(cert) + _cert_pem(ca_cert), PUBLIC_MODE)
 
 
+_USAGES = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
 def needs_renewal(folder: Path, names: list[str]) -> bool:
-    """No server certificate, one for other names, or one with a third of its life left."""
+    """No server certificate, one for other names or uses (a node's routes need client
+    authentication), or one with a third of its life left."""
     try:
         cert = x509.load_pem_x509_certificate(own_files(folder).cert.read_bytes())
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except (OSError, ValueError, x509.ExtensionNotFound):
         return True
-    if set(_san(names)) - set(san):
+    if set(_san(names)) - set(san) or set(_USAGES) - set(usages):
         return True
     life = cert.not_valid_after_utc - cert.not_valid_before_utc
     return cert.not_valid_after_utc - _now() < life * RENEW_WHEN_LEFT

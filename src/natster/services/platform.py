@@ -11,6 +11,7 @@ from pathlib import Path
 
 from natster._nats import Client, connect
 from natster.hub import Hub, HubDir, HubInfo
+from natster.hub.nodes import replicas
 
 from .global_service import GlobalService
 
@@ -22,7 +23,10 @@ async def start_global(hub: HubDir, url: str) -> tuple[GlobalService, Client]:
         url, hub.creds("global"), name="natster-global", trust=hub.trust(), reconnect=True
     )
     service = GlobalService(
-        nc, accounts_account=config.accounts["accounts"], hub_account=config.accounts["hub"]
+        nc,
+        accounts_account=config.accounts["accounts"],
+        hub_account=config.accounts["hub"],
+        replicas=replicas(config),
     )
     try:
         await service.start()

@@ -33,7 +33,7 @@ from natster.services._rate import RateLimit
 
 from . import store
 from .mirror import Mirror
-from .projections import ACCOUNTS, PROJECTIONS, SHARES
+from .projections import ACCOUNTS, PROJECTIONS, SHARES, share_key
 from .projector import Projector
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,11 @@ def _otc_key(code: str) -> str:
 
 
 class GlobalService:
-    def __init__(self, nc: Client, *, accounts_account: str, hub_account: str) -> None:
+    def __init__(
+        self, nc: Client, *, accounts_account: str, hub_account: str, replicas: int = 1
+    ) -> None:
         self._nc = nc
+        self._replicas = replicas  # of the event log and every bucket (3 in a cluster)
         self._js: JetStreamContext = nc.jetstream()
         self._accounts_account = accounts_account  # the hub's account service
         self._hub_account = hub_account
@@ -71,12 +74,14 @@ class GlobalService:
         self._subs: list[Any] = []
         self._presence: KeyValue | None = None
         self._otc: KeyValue | None = None
+        self._shares: KeyValue | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        await store.ensure_all(self._js)
+        await store.ensure_all(self._js, self._replicas)
         self._presence = await store.presence_bucket(self._js)
         self._otc = await store.otc_bucket(self._js)
+        self._shares = await store.view_bucket(self._js, SHARES.bucket)
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
             projector = Projector(self._js, projection)
@@ -283,10 +288,27 @@ class GlobalService:
         if subjects.caller_of(subject) != self._accounts_account:
             raise Refused("only the hub's account service may ask", 403)
         request = wire.parse_request(payload, wire.ShareCheckRequest)
-        share = self.mirror.share(request.owner, request.catalog, request.target)
+        share = await self._current_share(request.owner, request.catalog, request.target)
         return wire.ShareCheck(
             shared=share is not None, imported=bool(share and share.get("imported_at"))
         ).model_dump()
+
+    async def _current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
+        """The share as its bucket holds it now, not as this instance's mirror last saw
+        it: in a cluster, the share may have been recorded by another instance a moment
+        ago (its ``events.put`` returned once the bucket held it)."""
+        if self._shares is None:
+            return self.mirror.share(owner, catalog, target)
+        try:
+            with mapped():
+                entry = await self._shares.get(share_key(owner, catalog, target))
+        except KeyMissing:
+            return None
+        try:
+            record = json.loads(entry.value or b"null")
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) and record.get("shared") is True else None
 
     async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
         record = self.mirror.accounts.get(subjects.caller_of(subject))

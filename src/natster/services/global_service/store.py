@@ -8,7 +8,7 @@ from nats.js.kv import KeyValue
 
 from natster import events as ev
 from natster import limits, subjects
-from natster._nats import ensure_bucket, mapped
+from natster._nats import ensure_bucket, ensure_replicas, mapped
 from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
@@ -17,7 +17,8 @@ PRESENCE_BUCKET = subjects.PRESENCE_BUCKET
 OTC_BUCKET = subjects.OTC_BUCKET
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """The event log, with ``replicas`` copies (more if it already has them)."""
     config = StreamConfig(
         name=ev.STREAM,
         subjects=[f"{subjects.EVENTS_PREFIX}.>"],
@@ -25,6 +26,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
         duplicate_window=120,
         max_msg_size=limits.MAX_REQUEST_BYTES,
         description="natster: every state change, as CloudEvents",
+        num_replicas=replicas,
     )
     try:
         with mapped():
@@ -32,11 +34,23 @@ async def ensure_stream(js: JetStreamContext) -> None:
     except StoreMissing:
         with mapped():
             await js.add_stream(config)
+    await ensure_replicas(js, ev.STREAM, replicas)
+
+
+async def _replicas(js: JetStreamContext) -> int:
+    """The hub's replication, as the event log has it: every bucket keeps as many copies
+    (so a bucket made again, by a rebuild, keeps them too)."""
+    with mapped():
+        info = await js.stream_info(ev.STREAM)
+    return info.config.num_replicas or 1
 
 
 async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
     return await ensure_bucket(
-        js, KeyValueConfig(bucket=name, history=1, description="natster projection")
+        js,
+        KeyValueConfig(
+            bucket=name, history=1, description="natster projection", replicas=await _replicas(js)
+        ),
     )
 
 
@@ -51,18 +65,25 @@ async def presence_bucket(js: JetStreamContext) -> KeyValue:
             republish=RePublish(
                 src=subjects.kv_subject(PRESENCE_BUCKET, ">"), dest=subjects.PRESENCE_REPUBLISH
             ),
+            replicas=await _replicas(js),
         ),
     )
 
 
 async def otc_bucket(js: JetStreamContext) -> KeyValue:
     return await ensure_bucket(
-        js, KeyValueConfig(bucket=OTC_BUCKET, history=1, description="natster: one-time codes")
+        js,
+        KeyValueConfig(
+            bucket=OTC_BUCKET,
+            history=1,
+            description="natster: one-time codes",
+            replicas=await _replicas(js),
+        ),
     )
 
 
-async def ensure_all(js: JetStreamContext) -> None:
-    await ensure_stream(js)
+async def ensure_all(js: JetStreamContext, replicas: int = 1) -> None:
+    await ensure_stream(js, replicas)
     for projection in PROJECTIONS:
         await view_bucket(js, projection.bucket)
     await presence_bucket(js)
