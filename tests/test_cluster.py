@@ -4,10 +4,11 @@ JetStream replicated three ways, and a node killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,47 @@ async def _leader(cluster: Cluster) -> int:
     return int(str(info.cluster.leader).removeprefix("n")) - 1
 
 
+@contextlib.asynccontextmanager
+async def _alice_shares_with_bob(
+    cluster: Cluster, tmp_path: Path
+) -> AsyncIterator[tuple[NatsterClient, NatsterClient, Path]]:
+    """alice serves "films" and has shared it with bob, who imported it."""
+    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
+    media = tmp_path / "media"
+    make_media(media)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("films", "", media)
+    server = CatalogServer(alice, alice.home.path, ["films"])
+    await server.start()
+    try:
+        await remote.share(alice, "films", key(bob))
+        await remote.import_catalog(bob, "films", key(alice))
+        yield alice, bob, media
+    finally:
+        await server.stop()
+        await alice.close()
+        await bob.close()
+
+
+async def _fetch(bob: NatsterClient, path: str, out: Path) -> bytes:
+    ref = await remote.resolve(bob, "films")
+    await download(bob, ref, await find_entry(bob, ref, path), out)
+    return out.read_bytes()
+
+
+async def _retried(call: Callable[[], Awaitable[object]], until: float, tries: list[str]) -> None:
+    """``call`` until it works, each failure noted in ``tries``; none after ``until``."""
+    while True:
+        try:
+            await call()
+        except NatsterError as exc:
+            tries.append(f"{until - time.monotonic():.1f}s left: {exc}")
+            assert time.monotonic() < until, tries
+            await asyncio.sleep(0.25)
+        else:
+            return
+
+
 async def test_three_nodes_serve_users_from_replicated_state(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -134,24 +176,9 @@ async def test_three_nodes_serve_users_from_replicated_state(
             assert info.config.num_replicas == NODES
     finally:
         await nc.close()
-    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
-    media = tmp_path / "media"
-    make_media(media)
-    with Catalogs(alice.home.path) as mine:
-        mine.new("films", "", media)
-    server = CatalogServer(alice, alice.home.path, ["films"])
-    await server.start()
-    try:
-        await remote.share(alice, "films", key(bob))
-        await remote.import_catalog(bob, "films", key(alice))
-        ref = await remote.resolve(bob, "films")
-        entry = await find_entry(bob, ref, "trips/lake.mp4")
-        await download(bob, ref, entry, tmp_path / "lake.mp4")
-        assert (tmp_path / "lake.mp4").read_bytes() == (media / "trips/lake.mp4").read_bytes()
-    finally:
-        await server.stop()
-        await alice.close()
-        await bob.close()
+    async with _alice_shares_with_bob(cluster, tmp_path) as (_alice, bob, media):
+        got = await _fetch(bob, "trips/lake.mp4", tmp_path / "lake.mp4")
+        assert got == (media / "trips/lake.mp4").read_bytes()
 
 
 @pytest.mark.skip(
@@ -162,54 +189,21 @@ async def test_three_nodes_serve_users_from_replicated_state(
 async def test_three_nodes_replicate_and_survive_a_killed_node(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
-    media = tmp_path / "media"
-    make_media(media)
-    with Catalogs(alice.home.path) as mine:
-        mine.new("films", "", media)
-    server = CatalogServer(alice, alice.home.path, ["films"])
-    await server.start()
-    try:
-        await remote.share(alice, "films", key(bob))
-        await remote.import_catalog(bob, "films", key(alice))
+    async with _alice_shares_with_bob(cluster, tmp_path) as (alice, bob, _media):
         os.kill(cluster.server_pid(await _leader(cluster)), signal.SIGKILL)
-        began, tries = time.monotonic(), []
-        while True:  # the event log takes writes again within a few seconds
-            try:
-                await alice.unshare("films", key(bob))
-                break
-            except NatsterError as exc:
-                tries.append(f"{time.monotonic() - began:.1f}s {exc}")
-                assert time.monotonic() - began < WRITES_BACK_S, tries
-                await asyncio.sleep(0.25)
+        tries: list[str] = []
+        # the event log takes writes again within a few seconds
+        await _retried(
+            lambda: alice.unshare("films", key(bob)), time.monotonic() + WRITES_BACK_S, tries
+        )
         # the recipient's import goes once the projections caught up (a batch the
         # killed node's projector held comes back after the consumer's ack wait)
-        deadline = time.monotonic() + CONVERGED_S
+        converged = time.monotonic() + CONVERGED_S
         revoke = wire.ImportRevokeRequest(catalog="films", target=key(bob))
-        while True:
-            try:
-                await alice.request(
-                    subjects.accounts_local("imports.revoke"), revoke.model_dump_json().encode()
-                )
-                break
-            except NatsterError as exc:
-                tries.append(f"{time.monotonic() - began:.1f}s {exc}")
-                assert time.monotonic() < deadline, tries
-                await asyncio.sleep(0.5)
+        subject = subjects.accounts_local("imports.revoke")
+        await _retried(
+            lambda: alice.request(subject, revoke.model_dump_json().encode()), converged, tries
+        )
         await remote.share(alice, "films", key(bob))
-        while True:  # right after a failover the share may take the ack wait to show
-            try:
-                await remote.import_catalog(bob, "films", key(alice))
-                break
-            except NatsterError as exc:
-                tries.append(f"{time.monotonic() - began:.1f}s {exc}")
-                assert time.monotonic() < deadline, tries
-                await asyncio.sleep(0.5)
-        ref = await remote.resolve(bob, "films")
-        entry = await find_entry(bob, ref, "trips/notes.txt")
-        await download(bob, ref, entry, tmp_path / "notes.txt")
-        assert (tmp_path / "notes.txt").read_text() == "day one"
-    finally:
-        await server.stop()
-        await alice.close()
-        await bob.close()
+        await _retried(lambda: remote.import_catalog(bob, "films", key(alice)), converged, tries)
+        assert await _fetch(bob, "trips/notes.txt", tmp_path / "notes.txt") == b"day one"

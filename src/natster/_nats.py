@@ -222,13 +222,14 @@ async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyVal
 async def ensure_replicas(js: JetStreamContext, stream: str, replicas: int) -> None:
     """Give ``stream`` at least ``replicas`` copies (nats-server copies what it holds to
     the new replicas; nothing is lost, writes go on)."""
+    if replicas <= 1:  # every stream has one copy at least: nothing to ask
+        return
     with mapped():
         info = await js.stream_info(stream)
         if (info.config.num_replicas or 1) < replicas:
             log.info("%s: %d replicas -> %d", stream, info.config.num_replicas or 1, replicas)
             await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))
-    if replicas > 1:
-        await _wait_for_leader(js, stream)
+    await _wait_for_leader(js, stream)
 
 
 async def _wait_for_leader(js: JetStreamContext, stream: str) -> None:

@@ -13,7 +13,3 @@ def split_urls(url: str) -> list[str]:
     if not urls or len({urlsplit(u).scheme for u in urls}) != 1:
         raise ConnectionFailed(f"not a hub address: {url!r}")
     return urls
-
-
-def join_urls(urls: list[str]) -> str:
-    return ",".join(dict.fromkeys(urls))

@@ -200,10 +200,7 @@ class AccountService:
         renamed = bool(name) and name != record.get("name")
         if renamed and name:
             await self._reserve_name(name, account)  # first: a taken name changes nothing
-        standard = self._standard(account, name or "natster")
-        await self._resolver.edit(
-            account, lambda claims: account_claims.refreshed(claims, standard)
-        )
+        await self._resign(account, self._standard(account, name or "natster"))
         if renamed:
             if record.get("name"):
                 await self._release_name(record["name"], account)
@@ -374,15 +371,20 @@ class AccountService:
                 standard = self._standard(account, name or "natster")
                 if account_claims.is_standard(current, standard):
                     continue
-                await self._resolver.edit(
-                    account, functools.partial(account_claims.refreshed, standard=standard)
-                )
+                await self._resign(account, standard)
             except NatsterError as exc:
                 log.warning("could not bring account %s up to date: %s", account, exc)
             else:
                 changed += 1
                 log.info("brought account %s up to date", account)
         return changed
+
+    async def _resign(self, account: str, standard: AccountClaims) -> None:
+        """Give ``account`` the standard exports, imports and limits (its other imports,
+        the catalogs it imported, are kept)."""
+        await self._resolver.edit(
+            account, functools.partial(account_claims.refreshed, standard=standard)
+        )
 
     async def _record(self, account: str) -> dict[str, str]:
         try:

@@ -3,8 +3,8 @@
 Every node is a whole hub: it runs nats-server, the account service and a global
 service instance, so it holds the hub's authority (the operator signing key, the
 platform accounts' seeds and service creds) and, with the hub's own CA, the CA key to
-issue its own certificate. docs/security.md says why: a node that runs the account
-service can sign any account anyway. A node's directory is as secret as the first one.
+issue its own certificate: a node that runs the account service can sign any account
+anyway (docs/security.md). A node's directory is as secret as the first one.
 
 What differs per node: its name (nats-server's ``server_name``), its addresses and
 ports, its certificate and its JetStream storage; never copied.
@@ -28,7 +28,8 @@ CLUSTER_REPLICAS = 3  # replicas of every stream and bucket once the hub has thi
 
 
 class NodeBundle(BaseModel):
-    """A hub's shared state, as a joining node receives it (sealed: see protocol.md)."""
+    """A hub's shared state, as a joining node receives it (how it travels, sealed to the
+    new node, is not built yet: issue 15)."""
 
     config: HubConfig  # the founding node's, as a template: keys, accounts, TLS mode
     files: dict[str, str]  # relative path -> content

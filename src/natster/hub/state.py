@@ -53,7 +53,7 @@ class HubConfig(BaseModel):
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
-    # a cluster (docs/deploy.md): this node's name (nats-server's server_name, unique in
+    # a cluster (docs/architecture.md): this node's name (nats-server's server_name, unique in
     # the cluster), the port its routes listen on (None: a hub of one node), and the
     # route URLs of every node it knows (its own too: nats-server skips itself)
     node: str = DEFAULT_NODE

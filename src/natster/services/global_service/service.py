@@ -297,8 +297,7 @@ class GlobalService:
         """The share as its bucket holds it now, not as this instance's mirror last saw
         it: in a cluster, the share may have been recorded by another instance a moment
         ago (its ``events.put`` returned once the bucket held it)."""
-        if self._shares is None:
-            return self.mirror.share(owner, catalog, target)
+        assert self._shares is not None  # set at start, before any request is served
         try:
             with mapped():
                 entry = await self._shares.get(share_key(owner, catalog, target))
