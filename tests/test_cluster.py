@@ -29,10 +29,12 @@ from natster.services.platform import Platform
 from .conftest import free_port, key, make_media
 
 NODES = 3
-WRITES_BACK_S = 8  # the node leading the event log is killed: writes go on within this
-# ...and their effects (projections, imports) show within this; measured 2-20 s here: the
-# projection consumers' failover is slower than the stream's (closing note, issue 15)
-CONVERGED_S = 60
+# the node leading the event log is killed: writes go on within this. nats-server's raft
+# elects a new leader 4-9 s after the last heartbeat; one request may wait out its 5 s.
+WRITES_BACK_S = 15
+# ...and their effects (projections, imports) show within this: a projection consumer or
+# a mirror's watch the dead node held resumes within a few seconds
+CONVERGED_S = 15
 
 
 @dataclass
@@ -181,10 +183,11 @@ async def test_three_nodes_serve_users_from_replicated_state(
         assert got == (media / "trips/lake.mp4").read_bytes()
 
 
-@pytest.mark.skip(
+@pytest.mark.skipif(
+    False,
     reason="known bug (issue 15, open): after a node is killed, a projection consumer "
     "can stall for over a minute, so shares stop showing; writes themselves resume in "
-    "~5-8 s"
+    "~5-8 s",
 )
 async def test_three_nodes_replicate_and_survive_a_killed_node(
     cluster: Cluster, tmp_path: Path

@@ -313,6 +313,27 @@ async def test_two_instances_agree(hub: RunningHub, trio: dict[str, NatsterClien
         await nc.close()
 
 
+async def test_a_stale_mirror_loses_no_write(
+    hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance whose watches stopped (their node died; they resume seconds later)
+    still decides from the buckets: no share refused as a duplicate, no unshare or import
+    refused, while its mirror knows nothing of them."""
+    monkeypatch.setattr(limits, "READ_YOUR_WRITES_S", 0.1)  # the stale mirror never catches up
+    service = hub.platform.global_service
+    assert service is not None
+    await service.mirror.stop()
+    alice, bob = trio["alice"], trio["bob"]
+    assert (await alice.share("films", key(bob))).seq is not None
+    await alice.unshare("films", key(bob))
+    again = await alice.share("films", key(bob))
+    assert again.seq is not None
+    assert not again.duplicate
+    assert (await alice.share("films", key(bob))).duplicate
+    await bob.record_import(key(alice), "films")
+    assert not any(s["catalog"] == "films" for s in service.mirror.shares.values())  # stale
+
+
 async def test_a_malformed_event_in_the_stream_does_not_poison(
     hub: RunningHub, trio: dict[str, NatsterClient]
 ) -> None:

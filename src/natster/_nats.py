@@ -62,6 +62,11 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
         raise KeyMissing("the bucket is empty") from exc
     except nats.js.errors.KeyWrongLastSequenceError as exc:
         raise WrongRevision from exc
+    except nats.js.errors.NoStreamResponseError as exc:  # a stream without a leader
+        raise ServiceUnavailable(
+            f"{what} is not answering: the hub may be electing a new leader after losing "
+            "a node; try again in a few seconds"
+        ) from exc
     except nats.js.errors.NotFoundError as exc:  # a bucket, stream or consumer
         raise StoreMissing(f"{what}: {exc.description or exc}") from exc
     except nats.js.errors.APIError as exc:
@@ -209,27 +214,44 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValu
 
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    # reads served by any replica (as the Go client's buckets are): they go on while a
+    # cluster elects a new leader, and when only a minority of its nodes is left
+    config = dataclasses.replace(config, direct=True)
     try:
         with mapped():
             bucket = await js.key_value(config.bucket)
     except StoreMissing:
         with mapped():
             bucket = await js.create_key_value(config)
-    await ensure_replicas(js, f"KV_{config.bucket}", config.replicas)
+    if await ensure_replicas(js, f"KV_{config.bucket}", config.replicas, direct=True):
+        with mapped():  # opened anew: a handle reads directly only if its stream allowed it
+            bucket = await js.key_value(config.bucket)
     return bucket
 
 
-async def ensure_replicas(js: JetStreamContext, stream: str, replicas: int) -> None:
+async def ensure_replicas(
+    js: JetStreamContext, stream: str, replicas: int, *, direct: bool = False
+) -> bool:
     """Give ``stream`` at least ``replicas`` copies (nats-server copies what it holds to
-    the new replicas; nothing is lost, writes go on)."""
+    the new replicas; nothing is lost, writes go on) and, with ``direct``, reads from any
+    of them; returns whether the stream had to change."""
     if replicas <= 1:  # every stream has one copy at least: nothing to ask
-        return
+        return False
+    changed = False
     with mapped():
         info = await js.stream_info(stream)
-        if (info.config.num_replicas or 1) < replicas:
-            log.info("%s: %d replicas -> %d", stream, info.config.num_replicas or 1, replicas)
-            await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))
+        old = info.config
+        if (old.num_replicas or 1) < replicas or (direct and not old.allow_direct):
+            log.info("%s: %d replicas -> %d", stream, old.num_replicas or 1, replicas)
+            new = dataclasses.replace(
+                old,
+                num_replicas=max(replicas, old.num_replicas or 1),
+                allow_direct=old.allow_direct or direct,
+            )
+            await js.update_stream(new)
+            changed = True
     await _wait_for_leader(js, stream)
+    return changed
 
 
 async def _wait_for_leader(js: JetStreamContext, stream: str) -> None:

@@ -77,6 +77,9 @@ SSE_KEEPALIVE_S = 15.0  # a comment line on the event stream keeps proxies from 
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
 PROJECTION_BATCH = 256  # events applied per batch (and the consumer's max ack pending)
 READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to catch up
+WATCH_HEARTBEAT_S = 1.0  # a mirror's bucket watch is made anew after two missed heartbeats
+WATCH_INACTIVE_S = 300  # nats-server drops a watch nobody has followed for this long
+MIRROR_READY_S = 30  # how long a starting global service waits for its buckets' values
 
 # The catalog service
 CONTENTS_PAGE = 500  # entries per contents page by default

@@ -2,13 +2,14 @@
 
 Queries are answered from here (microseconds, whatever the load), kept current by
 watching the key-value buckets. Two instances watch the same buckets, so they agree
-within the time a watch update takes to arrive.
+within the time a watch update takes to arrive; after a node of a cluster dies, a watch
+it held resumes within a few seconds (``watch``). A decision that writes (is this
+catalog shared already?) reads the bucket itself, never only this mirror.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -16,10 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
+
+from natster import limits
 
 from .projections import ACCOUNTS, APPLIED_KEY, SHARES, Record
-from .store import presence_bucket, view_bucket
+from .store import PRESENCE_BUCKET
+from .watch import BucketWatch, OnEntry
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +37,26 @@ class Mirror:
         self.presence_rev: dict[str, int] = {}  # the KV revision last seen per presence key
         self.applied: dict[str, int] = {ACCOUNTS.name: 0, SHARES.name: 0}
         self._changed = asyncio.Condition()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._ready: list[asyncio.Event] = []
+        self._watches: list[BucketWatch] = []
 
     # --- running -------------------------------------------------------------------
     async def start(self, js: JetStreamContext) -> None:
-        buckets = [
-            (await view_bucket(js, ACCOUNTS.bucket), self._on_account, None),
-            (await view_bucket(js, SHARES.bucket), self._on_share, None),
-            (await presence_bucket(js), self._on_presence, self.presence_rev),
-        ]
-        for kv, handler, revisions in buckets:
-            ready = asyncio.Event()
-            self._ready.append(ready)
-            self._tasks.append(asyncio.create_task(self._watch(kv, handler, ready, revisions)))
-        for ready in self._ready:  # every bucket's existing values are in
-            await asyncio.wait_for(ready.wait(), 30)
+        """Follow the buckets (which exist: ``store.ensure_all`` or a rebuild made them)."""
+        for bucket, handler, revisions in (
+            (ACCOUNTS.bucket, self._on_account, None),
+            (SHARES.bucket, self._on_share, None),
+            (PRESENCE_BUCKET, self._on_presence, self.presence_rev),
+        ):
+            self._watches.append(
+                await BucketWatch.start(js, bucket, self._entry(bucket, handler, revisions))
+            )
+        for watch in self._watches:  # every bucket's existing values are in
+            await asyncio.wait_for(watch.ready.wait(), limits.MIRROR_READY_S)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        for watch in self._watches:
+            await watch.stop()
+        self._watches.clear()
 
     async def reload(self, js: JetStreamContext) -> None:
         """Start over (after a rebuild replaced the buckets)."""
@@ -65,29 +64,23 @@ class Mirror:
         self.__init__()  # type: ignore[misc]
         await self.start(js)
 
-    async def _watch(
+    def _entry(
         self,
-        kv: KeyValue,
-        handler: Any,
-        ready: asyncio.Event,
-        revisions: dict[str, int] | None = None,
-    ) -> None:
-        watcher = await kv.watchall()
-        async for entry in watcher:
-            if entry is None:  # the end of the values that were already there
-                ready.set()
-                continue
-            deleted = entry.operation in ("DEL", "PURGE") or not entry.value
+        bucket: str,
+        handler: Callable[[str, Record | None], None],
+        revisions: dict[str, int] | None,
+    ) -> OnEntry:
+        async def on_entry(key: str, value: bytes | None, revision: int) -> None:
             if revisions is not None:
-                revisions[entry.key] = entry.revision or 0
+                revisions[key] = revision
             try:
-                handler(entry.key, None if deleted else json.loads(entry.value))
+                handler(key, None if value is None else json.loads(value))
             except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a malformed record %s in %s", entry.key, kv._name)
+                log.warning("ignoring a malformed record %s in %s", key, bucket)
             async with self._changed:
                 self._changed.notify_all()
-            if not ready.is_set() and entry.delta == 0:
-                ready.set()
+
+        return on_entry
 
     # --- updates ---------------------------------------------------------------------
     def _applied(self, projection: str, key: str, value: Any) -> bool:

@@ -75,6 +75,7 @@ class GlobalService:
         self._presence: KeyValue | None = None
         self._otc: KeyValue | None = None
         self._shares: KeyValue | None = None
+        self._accounts: KeyValue | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -82,6 +83,7 @@ class GlobalService:
         self._presence = await store.presence_bucket(self._js)
         self._otc = await store.otc_bucket(self._js)
         self._shares = await store.view_bucket(self._js, SHARES.bucket)
+        self._accounts = await store.view_bucket(self._js, ACCOUNTS.bucket)
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
             projector = Projector(self._js, projection)
@@ -141,12 +143,13 @@ class GlobalService:
     # --- events ----------------------------------------------------------------------------
     async def record(self, event: ev.CloudEvent) -> int:
         """Store an event with a JetStream ack; wait until its projections show it."""
-        ack = await self._js.publish(
-            event.stream_subject(),
-            event.model_dump_json().encode(),
-            stream=ev.STREAM,
-            headers={"Nats-Msg-Id": event.id},
-        )
+        with mapped("the event log"):
+            ack = await self._js.publish(
+                event.stream_subject(),
+                event.model_dump_json().encode(),
+                stream=ev.STREAM,
+                headers={"Nats-Msg-Id": event.id},
+            )
         await self.mirror.wait_applied(ack.seq, _FEEDS[event.type], limits.READ_YOUR_WRITES_S)
         return int(ack.seq)
 
@@ -162,23 +165,27 @@ class GlobalService:
             data = data_model.model_validate(request.data)
         except ValueError as exc:
             raise Refused(f"invalid {request.type} data: {exc}") from exc
-        event = self._check(caller, request.type, data)
+        event = await self._check(caller, request.type, data)
         if event is None:
             return wire.EventsPutReply(id=None, seq=None, duplicate=True).model_dump()
         seq = await self.record(event)
         await self._after(event)
         return wire.EventsPutReply(id=event.id, seq=seq).model_dump()
 
-    def _check(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
-        """Validate an event against the caller and the current state (4xx if wrong)."""
-        mirror = self.mirror
+    async def _check(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
+        """Validate an event against the caller and the current state (4xx if wrong).
+
+        The state is read from the buckets, not from this instance's mirror: a mirror
+        may lag (a watch resuming after a node died), and a share refused as a duplicate
+        on a stale view would be a write lost while its caller was told it happened.
+        """
         if event_type == ev.ACCOUNT_INITIALIZED:
             if caller != self._accounts_account:
                 raise Refused("only the hub's account service initializes accounts", 403)
-            if data.account in mirror.accounts:
+            if await self._known(data.account):
                 return None
             return ev.make_event(event_type, caller, data, data.account)
-        if caller == self._accounts_account or caller not in mirror.accounts:
+        if caller == self._accounts_account or not await self._known(caller):
             raise Refused("this account is not initialized on this hub", 403)
         if event_type == ev.CONTEXT_BOUND:
             raise Refused("logins are bound with otc.claim", 403)
@@ -187,9 +194,9 @@ class GlobalService:
                 raise Refused("only a catalog's owner can share or unshare it", 403)
             if data.target == caller:
                 raise Refused("a catalog cannot be shared with its owner")
-            if data.target not in mirror.accounts:
+            if not await self._known(data.target):
                 raise Refused("that account is not known to this hub", 404)
-            active = mirror.share(data.owner, data.catalog, data.target) is not None
+            active = await self._current_share(data.owner, data.catalog, data.target) is not None
             if event_type == ev.CATALOG_SHARED and active:
                 return None
             if event_type == ev.CATALOG_UNSHARED and not active:
@@ -198,7 +205,7 @@ class GlobalService:
         if event_type == ev.CATALOG_IMPORTED:
             if data.importer != caller:
                 raise Refused("an import is recorded by the importing account", 403)
-            share = mirror.share(data.owner, data.catalog, caller)
+            share = await self._current_share(data.owner, data.catalog, caller)
             if share is None:
                 raise Refused("that catalog is not shared with you", 403)
             if share.get("imported_at"):
@@ -292,6 +299,19 @@ class GlobalService:
         return wire.ShareCheck(
             shared=share is not None, imported=bool(share and share.get("imported_at"))
         ).model_dump()
+
+    async def _known(self, account: str) -> bool:
+        """Whether ``account`` was initialized: this mirror knows it, or (a newcomer it
+        has not seen yet) its bucket does."""
+        if account in self.mirror.accounts:
+            return True
+        assert self._accounts is not None  # set at start, before any request is served
+        try:
+            with mapped():
+                entry = await self._accounts.get(account)
+        except KeyMissing:
+            return False
+        return bool(entry.value)
 
     async def _current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
         """The share as its bucket holds it now, not as this instance's mirror last saw
