@@ -4,6 +4,7 @@ JetStream replicated three ways, and a node killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import signal
@@ -19,10 +20,13 @@ from natster import events as ev
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.client.download import download, find_entry
-from natster.errors import ConfigError, NatsterError
-from natster.hub import HubDir, mint_invite
+from natster.errors import ConfigError, InviteError, NatsterError, RemoteError
+from natster.hub import HubDir, HubInfo, mint_invite
 from natster.hub import tls as hub_tls
+from natster.hub.node_join import join as join_node
+from natster.hub.node_join import mint_node_token
 from natster.hub.nodes import bundle, install
+from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.platform import Platform
 
@@ -56,31 +60,45 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    """Three nodes made as a joining node is: the first node's shared files, installed."""
-    ports = [(free_port(), free_port()) for _ in range(NODES)]
-    routes = [f"nats-route://127.0.0.1:{cluster_port}" for _, cluster_port in ports]
-    first = HubDir(tmp_path / "n1")
-    config = first.create("127.0.0.1", ports[0][0])
-    hub_tls.make_ca(first.tls_dir)
-    update = {"node": "n1", "cluster_port": ports[0][1], "routes": routes}
-    first.save(config.model_copy(update=update))
-    shared = bundle(first, routes)
-    for i in range(1, NODES):
-        install(
-            tmp_path / f"n{i + 1}",
-            shared,
-            node=f"n{i + 1}",
-            host="127.0.0.1",
-            port=ports[i][0],
-            cluster_port=ports[i][1],
-            route=routes[i],
-        )
-    nodes = [Platform(tmp_path / f"n{i + 1}") for i in range(NODES)]
-    try:  # together: JetStream answers once most nodes are up
-        infos = await asyncio.wait_for(asyncio.gather(*(n.start() for n in nodes)), 60)
+    """Three nodes as an operator makes them: the first founds the cluster (its JetStream
+    waits for peers), the others join it with node tokens it minted."""
+    nodes: list[Platform] = []
+    starting: list[asyncio.Task[HubInfo]] = []
+    try:
+        for i in range(NODES):
+            path = tmp_path / f"n{i + 1}"
+            port, cluster_port = free_port(), free_port()
+            if i:
+                text = mint_node_token(nodes[0].dir, 600).encode()
+                await join_node(
+                    path,
+                    text,
+                    node=f"n{i + 1}",
+                    host="127.0.0.1",
+                    port=port,
+                    cluster_port=cluster_port,
+                )
+                platform = Platform(path)
+            else:
+                platform = Platform(path, port=port, cluster_port=cluster_port, node="n1")
+            nodes.append(platform)
+            starting.append(asyncio.create_task(platform.start()))
+            if not i:  # the founder can invite once its server runs
+                await _eventually(lambda: nodes[0].dir.run_state() is not None, 30)
+        infos = await asyncio.wait_for(asyncio.gather(*starting), 60)
         yield Cluster(nodes, [info.local_url for info in infos])
     finally:
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
         await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
+
+
+async def _eventually(check: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.05)
 
 
 def test_a_node_takes_only_the_hubs_shared_files(tmp_path: Path) -> None:
@@ -210,3 +228,75 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
         await remote.share(alice, "films", key(bob))
         await _retried(lambda: remote.import_catalog(bob, "films", key(alice)), converged, tries)
         assert await _fetch(bob, "trips/notes.txt", tmp_path / "notes.txt") == b"day one"
+
+
+async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    text = mint_node_token(cluster.nodes[1].dir, 600).encode()  # any node can invite
+    port = free_port()
+    await join_node(
+        tmp_path / "n4", text, node="n4", host="127.0.0.1", port=port, cluster_port=free_port()
+    )
+    fourth = Platform(tmp_path / "n4")
+    try:
+        info = await asyncio.wait_for(fourth.start(), 30)
+        home = Home(tmp_path / "dave")
+        invite = await mint_invite(cluster.nodes[0].dir, 600)
+        await join(invite.encode(), home=home, name="dave", url=info.local_url)
+        dave = await NatsterClient.connect(home)
+        try:
+            assert (await dave.global_whoami()).name == "dave"
+        finally:
+            await dave.close()
+        assert time.monotonic() - started < 10  # the issue's bound for a fresh node
+        inviter = cluster.nodes[1].dir.load().routes  # the inviting node knows the new route
+        assert any(r.endswith(f":{fourth.dir.load().cluster_port}") for r in inviter)
+    finally:
+        await fourth.stop()
+
+
+async def test_a_node_token_is_single_use_and_opens_nothing_else(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    token = mint_node_token(cluster.nodes[0].dir, 600)
+    subject = subjects.NODE_JOIN.format(node=token.node)
+    trust = cluster.trust()
+    nc = await _nats.connect(
+        token.url,
+        token.creds,
+        name="attacker",
+        trust=trust,
+        inbox_prefix=f"_INBOX_{token.creds.public_key}",
+    )
+    try:
+        # the attack: the token's user asks JetStream, or another node's join, directly
+        for forbidden in ("$JS.API.INFO", "natster.signup", subjects.NODE_JOIN.format(node="n2")):
+            with pytest.raises(NatsterError):
+                await _nats.request(nc, forbidden, b"{}", timeout=1)
+        xkey = XKey.create().public_key
+        body = wire.NodeJoinRequest(
+            token=token.token, node="n9", route="nats-route://127.0.0.1:1", xkey=xkey
+        )
+        clash = body.model_copy(update={"node": "n1"})
+        with pytest.raises(RemoteError, match="already has a node named"):
+            await _nats.request(nc, subject, clash.model_dump_json().encode())
+        sealed = wire.NodeJoinReply.model_validate(
+            await _nats.request(nc, subject, body.model_dump_json().encode())
+        )
+        assert b"operator-signing" not in base64.urlsafe_b64decode(sealed.sealed)  # sealed
+        with pytest.raises(RemoteError, match="unknown, used or expired"):
+            await _nats.request(nc, subject, body.model_dump_json().encode())
+        for hostile in (b"", b"{", b'{"token": 1}', body.model_dump_json().encode() + b" "):
+            with pytest.raises(RemoteError):
+                await _nats.request(nc, subject, hostile)
+    finally:
+        await nc.close()
+    # a user's invite token is not a node token
+    invite = await mint_invite(cluster.nodes[0].dir, 600)
+    with pytest.raises(InviteError):
+        await join_node(
+            tmp_path / "x", invite.encode(), node="x", host="127.0.0.1", port=1, cluster_port=2
+        )
+    assert not (tmp_path / "x").exists()

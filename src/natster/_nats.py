@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import nats
@@ -44,7 +44,9 @@ __all__ = ["Client", "Trust", "connect", "mapped", "request", "request_raw"]
 
 # JetStream's error codes for "wrong last sequence" (a KV delete or create reports these
 # as a plain BadRequestError, not as nats-py's KeyWrongLastSequenceError)
+T = TypeVar("T")
 JS_WRONG_LAST_SEQUENCE = (10071, 10164)
+JS_NO_PEERS = 10005  # no suitable peers for placement: too few nodes up for the replicas
 LOST = "the connection to the hub was lost (reconnecting)"
 
 
@@ -72,6 +74,10 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
     except nats.js.errors.APIError as exc:
         if exc.err_code in JS_WRONG_LAST_SEQUENCE:
             raise WrongRevision from exc
+        if exc.err_code == JS_NO_PEERS:
+            raise ServiceUnavailable(
+                f"{what}: too few of the hub's nodes are up to keep every copy"
+            ) from exc
         raise StoreError(f"the hub's store refused: {exc.description or exc}") from exc
     except nats.errors.NoRespondersError as exc:
         raise ServiceUnavailable(f"{what} is not answering (no responders)") from exc
@@ -198,15 +204,18 @@ def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
     """Open a key-value bucket, creating it (with ``config``) on first use; one with fewer
-    replicas than ``config`` asks for gets them (a hub that grew to three nodes).
+    replicas than ``config`` asks for gets them (a hub that grew to three nodes)."""
+    return await forming(lambda: _ensure_bucket(js, config))
 
-    A cluster that is just forming answers slowly for a while: timeouts are retried.
-    """
+
+async def forming(make: Callable[[], Awaitable[T]]) -> T:
+    """``make()``, retried while a cluster is forming: it answers slowly for a while, and a
+    node that just joined is not yet a place for a replica."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.HUB_READY_TIMEOUT_S * 3
     while True:
         try:
-            return await _ensure_bucket(js, config)
+            return await make()
         except (RequestTimeout, ServiceUnavailable):
             if loop.time() > deadline:
                 raise

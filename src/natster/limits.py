@@ -17,6 +17,7 @@ MAX_ACCOUNT_NAME = 64
 DEFAULT_INVITE_TTL_S = 24 * 3600
 MAX_INVITE_TTL_S = 30 * 24 * 3600
 MIN_INVITE_TTL_S = 60
+MAX_NODE_TOKEN_TTL_S = 24 * 3600  # a node token carries the way to the hub's keys: short
 MAX_INVITE_CHARS = 8192
 
 # The hub

@@ -136,6 +136,20 @@ class SignupRequest(Request):
     signature: str = Field(min_length=1, max_length=256)  # base64url, account key signs proof
 
 
+class NodeJoinRequest(Request):
+    """``natster.node.join.<node>``: make me a node of this hub (a node token's holder)."""
+
+    token: str = Field(min_length=16, max_length=128)
+    node: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    route: str = Field(min_length=1, max_length=300, pattern=r"^nats-route://[^\s,/]+:[0-9]+$")
+    xkey: str = XKeyField  # the joining node's fresh xkey: the bundle is sealed to it
+
+
+class NodeJoinReply(Model):
+    xkey: str  # the answering node's fresh xkey (the sender of ``sealed``)
+    sealed: str  # base64url: the hub's node bundle, JSON, sealed to the request's xkey
+
+
 class SignupReply(Model):
     account: str
     name: str

@@ -54,6 +54,17 @@ def up(
     catalog: Path | None = typer.Option(
         None, "--catalog", help="Serve this folder as the hub's catalog, shared with everyone."
     ),
+    cluster_port: int | None = typer.Option(
+        None,
+        "--cluster-port",
+        help="Found a cluster (a new hub) or join one: the port routes listen on [join: 6222].",
+    ),
+    join: str | None = typer.Option(
+        None, "--join", help="Join a hub as one more node (a token from `hub node invite`)."
+    ),
+    node: str | None = typer.Option(
+        None, "--node", help="This node's name in the cluster [default: HOSTNAME-CLUSTERPORT]."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     log_format: str = LogFormatOption,
 ) -> None:
@@ -61,6 +72,23 @@ def up(
     setup_logging(verbose, log_format)
     if catalog is not None and not catalog.is_dir():
         fail(f"{catalog} is not a folder")
+    if join is not None:
+        from natster.hub.node_join import join as join_hub
+
+        routes_port = cluster_port or DEFAULT_CLUSTER_PORT
+        joined = run(
+            join_hub(
+                dir,
+                join,
+                node=node or _node_name(routes_port),
+                host=host or "127.0.0.1",
+                port=port or 4222,
+                cluster_port=routes_port,
+                advertise=advertise,
+            )
+        )
+        out.print(f"joined the hub as node {joined.load().node}")
+        cluster_port = node = None  # the bundle set them
     options = {
         "host": host,
         "port": port,
@@ -70,8 +98,21 @@ def up(
         "tls_key": tls_key,
         "tls_ca": tls_ca,
         "insecure_plain": insecure_plain,
+        "cluster_port": cluster_port,
+        "node": node,
     }
     run(_up(dir, options, catalog))
+
+
+DEFAULT_CLUSTER_PORT = 6222
+
+
+def _node_name(cluster_port: int) -> str:
+    import re
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).strip("-.") or "node"
+    return f"{host}-{cluster_port}"
 
 
 async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) -> None:
@@ -129,6 +170,31 @@ def invite(
         return
     err.print(f"single-use invite for {made.url}, valid for {ttl}; join with:")
     err.print("  natster init --invite INVITE")
+    print(text)
+
+
+node_app = typer.Typer(help="The nodes of a clustered hub.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+
+
+@node_app.command("invite")
+def node_invite(
+    dir: Path = DirOption,
+    ttl: str = typer.Option("1h", help="How long the token stays valid (at most 24h)."),
+    json_: bool = typer.Option(False, "--json", help='Print {"token": ...}.'),
+) -> None:
+    """Print a single-use token that lets another machine join as a node (last line)."""
+    from natster.hub.node_join import mint_node_token
+
+    made = mint_node_token(_hub(dir), parse_duration(ttl))
+    text = made.encode()
+    if json_:
+        print_json({"token": text, "expires_at": made.expires_at, "url": made.url})
+        return
+    err.print(f"single-use node token for {made.url}, valid for {ttl}; it opens the hub's keys:")
+    err.print(
+        "  natster hub up --dir DIR --join TOKEN --host ... --cluster-port ... --advertise ..."
+    )
     print(text)
 
 

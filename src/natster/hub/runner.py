@@ -23,6 +23,7 @@ from . import claims as platform_claims
 from . import tls
 from .account_service import AccountService
 from .binary import find_nats_server
+from .node_join import JoinService, route_url
 from .resolver import Resolver
 from .server import NatsServer, reload, render_config, stop_leftover
 from .state import HubConfig, HubDir, RunState
@@ -71,8 +72,12 @@ class Hub:
         tls_key: Path | None = None,
         tls_ca: Path | None = None,
         insecure_plain: bool = False,
+        cluster_port: int | None = None,
+        node: str | None = None,
     ) -> None:
         self.dir = HubDir(path.expanduser().resolve())
+        self._cluster_port = cluster_port
+        self._node = node
         self._host = host
         self._port = port
         self._advertise = advertise
@@ -82,6 +87,7 @@ class Hub:
         self._server: NatsServer | None = None
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
+        self._join_service: JoinService | None = None
         self.resolver: Resolver | None = None
         self._background: list[asyncio.Task[object]] = []
         # re-signs accounts made by an older natster; await it to know they are current
@@ -123,7 +129,9 @@ class Hub:
         else:
             config = hub.load()
         changed = {"host": self._host or config.host, "port": self._port or config.port}
-        config = config.model_copy(update={**changed, **self._tls})
+        config = config.model_copy(
+            update={**changed, **self._tls, **self._cluster(config, created)}
+        )
         hub.save(config)
         local_url, url, files, tls_name = self._addresses(config)
         trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
@@ -149,11 +157,6 @@ class Hub:
             local_url, hub.creds("accounts"), name="natster-accounts", trust=trust, reconnect=True
         )
         self._clients.append(accounts_client)
-        if config.clustered:  # JetStream answers once most nodes are up
-            await wait_for_jetstream(accounts_client)
-        self.account_service = await AccountService.open(accounts_client, self.resolver, config)
-        await self.account_service.start()
-
         hub.write_run_state(
             RunState(
                 pid=os.getpid(),
@@ -165,12 +168,38 @@ class Hub:
                 tls_name=tls_name,
             )
         )
+        if config.clustered:  # nodes may join before JetStream answers (most nodes up)
+            self._join_service = JoinService(hub)
+            await self._join_service.start(accounts_client)
+            await wait_for_jetstream(accounts_client)
+        self.account_service = await AccountService.open(accounts_client, self.resolver, config)
+        await self.account_service.start()
         self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
         self._background.append(self.accounts_refreshed)
         if config.tls == "own":
             self._background.append(asyncio.create_task(self._renew_certificate()))
         log.info("hub ready at %s (dir %s)", url, hub.path)
         return HubInfo(hub.path, url, local_url, config.operator, created, pin)
+
+    def _cluster(self, config: HubConfig, created: bool) -> dict[str, object]:
+        """What ``cluster_port``/``node`` change: a new hub founds a cluster (its JetStream
+        waits for a second node); a hub of one node with its data cannot become one yet."""
+        if self._cluster_port is None or self._cluster_port == config.cluster_port:
+            return {}
+        if not created and not config.clustered:
+            raise HubError(
+                "this hub runs as a single node with its data: turning it into a cluster "
+                "is not built yet (found a cluster in a new directory: docs/deploy.md)"
+            )
+        host = config.host if self._host is None else self._host
+        route = route_url(host, self._cluster_port, self._advertise)
+        own = [] if config.cluster_port is None else [route_url(host, config.cluster_port)]
+        routes = [r for r in config.routes if r not in own]
+        return {
+            "cluster_port": self._cluster_port,
+            "node": self._node or config.node,
+            "routes": list(dict.fromkeys([route, *routes])),
+        }
 
     async def _renew_certificate(self) -> None:
         """Renew the server certificate when a third of its life is left (while it runs)."""
@@ -209,6 +238,10 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self.account_service.stop()
             self.account_service = None
+        if self._join_service is not None:
+            with contextlib.suppress(Exception):
+                await self._join_service.stop()
+            self._join_service = None
         for client in reversed(self._clients):
             with contextlib.suppress(Exception):
                 await client.close()

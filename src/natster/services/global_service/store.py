@@ -8,7 +8,7 @@ from nats.js.kv import KeyValue
 
 from natster import events as ev
 from natster import limits, subjects
-from natster._nats import ensure_bucket, ensure_replicas, mapped
+from natster._nats import ensure_bucket, ensure_replicas, forming, mapped
 from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
@@ -19,6 +19,10 @@ OTC_BUCKET = subjects.OTC_BUCKET
 
 async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
     """The event log, with ``replicas`` copies (more if it already has them)."""
+    await forming(lambda: _ensure_stream(js, replicas))
+
+
+async def _ensure_stream(js: JetStreamContext, replicas: int) -> None:
     config = StreamConfig(
         name=ev.STREAM,
         subjects=[f"{subjects.EVENTS_PREFIX}.>"],
