@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ import nats.js.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nats.js.api import DiscardPolicy
 
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
@@ -360,6 +362,8 @@ async def test_restart_keeps_every_event(hub: RunningHub, tmp_path: Any) -> None
         homes.append(home)
     async with await NatsterClient.connect(homes[0]) as x:
         await x.share("keep", homes[1].load().account)
+    log = await _event_log(hub)  # as a natster before the log had limits made it
+    await _update_event_log(hub, max_bytes=-1, discard=DiscardPolicy.OLD)
     await hub.platform.stop()
     again = Platform(hub.dir.path)
     await again.start()
@@ -367,8 +371,34 @@ async def test_restart_keeps_every_event(hub: RunningHub, tmp_path: Any) -> None
         async with await NatsterClient.connect(homes[1]) as y:
             rows = [r for r in await y.my_shares() if r.catalog == "keep"]
             assert [r.owner for r in rows] == [homes[0].load().account]
+        now = await _event_log(hub)
+        assert now.config.max_bytes == limits.EVENT_LOG_MAX_BYTES  # full: refuse, never drop
+        assert now.config.discard == DiscardPolicy.NEW
+        assert now.state.messages >= log.state.messages
     finally:
         await again.stop()
+
+
+async def _event_log(hub: RunningHub) -> Any:
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    try:
+        return await nc.jetstream().stream_info(ev.STREAM)
+    finally:
+        await nc.close()
+
+
+async def _update_event_log(hub: RunningHub, **changes: Any) -> None:
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(ev.STREAM)
+        await js.update_stream(dataclasses.replace(info.config, **changes))
+    finally:
+        await nc.close()
 
 
 async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:

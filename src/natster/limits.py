@@ -31,6 +31,9 @@ ACCOUNTS_JS_MEM = 32 * 1024 * 1024
 ACCOUNTS_JS_DISK = 1024 * 1024 * 1024
 GLOBAL_JS_MEM = 256 * 1024 * 1024
 GLOBAL_JS_DISK = 32 * 1024 * 1024 * 1024
+# the event log's own size (x3 replicas it fits in GLOBAL_JS_DISK, with the buckets);
+# when full, new events are refused (discard new): the log is never cut short
+EVENT_LOG_MAX_BYTES = 8 * 1024 * 1024 * 1024
 
 # What one user account may use of the hub (its JWT's limits, enforced by nats-server).
 # payload must carry a chunk reply (a catalog server answers with 4 MiB chunks).

@@ -29,7 +29,14 @@ from natster import __version__, _nats, subjects, wire
 from natster._clock import now_iso
 from natster._nats import Client, mapped
 from natster._service import endpoint
-from natster.errors import KeyMissing, NatsterError, Refused, StoreError, WrongRevision
+from natster.errors import (
+    KeyMissing,
+    NatsterError,
+    Refused,
+    ServiceUnavailable,
+    StoreError,
+    WrongRevision,
+)
 from natster.security import KeyKind, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
@@ -387,11 +394,20 @@ class AccountService:
         )
 
     async def _record(self, account: str) -> dict[str, str]:
-        try:
-            with mapped():
-                entry = await self._accounts.get(account)
-        except KeyMissing:
-            return {}
+        """The hub's record of ``account`` (its name, when it was made); {} if none, or if
+        no replica answers within a moment (a cluster electing a leader): the account's
+        JWT still names it."""
+        for attempt in range(4):
+            try:
+                with mapped():
+                    entry = await self._accounts.get(account)
+                break
+            except KeyMissing:
+                return {}
+            except ServiceUnavailable:
+                if attempt == 3:
+                    return {}
+                await asyncio.sleep(0.5)
         try:
             value = json.loads(entry.value or b"{}")
         except ValueError:

@@ -92,8 +92,11 @@ class Resolver:
             raise HubError("nats-server did not take the account update") from exc
         _check_update_reply(data)
         held = await self.lookup_jwt(claims.sub)
-        if held != token:
-            raise HubError(f"nats-server did not apply the update of account {claims.sub}")
+        if held != token:  # in a cluster, another node may have pushed the same a moment later
+            newer = None if held is None else jwtlib.decode_account(held, trusted=self._trusted)
+            if newer is None or newer.nats != decoded.nats:
+                raise HubError(f"nats-server did not apply the update of account {claims.sub}")
+            return newer
         return decoded
 
 

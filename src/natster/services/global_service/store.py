@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nats.js.api import KeyValueConfig, RePublish, StorageType, StreamConfig
+import dataclasses
+
+from nats.js.api import DiscardPolicy, KeyValueConfig, RePublish, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
@@ -31,13 +33,23 @@ async def _ensure_stream(js: JetStreamContext, replicas: int) -> None:
         max_msg_size=limits.MAX_REQUEST_BYTES,
         description="natster: every state change, as CloudEvents",
         num_replicas=replicas,
+        # the truth is never cut short: when full, new events are refused, none dropped
+        max_bytes=limits.EVENT_LOG_MAX_BYTES,
+        discard=DiscardPolicy.NEW,
     )
     try:
         with mapped():
-            await js.stream_info(ev.STREAM)
+            info = await js.stream_info(ev.STREAM)
     except StoreMissing:
         with mapped():
             await js.add_stream(config)
+    else:
+        old = info.config
+        if old.max_bytes != config.max_bytes or old.discard != config.discard:
+            with mapped():  # a log made before its limits were set
+                await js.update_stream(
+                    dataclasses.replace(old, max_bytes=config.max_bytes, discard=config.discard)
+                )
     await ensure_replicas(js, ev.STREAM, replicas)
 
 
