@@ -97,6 +97,13 @@ def test_the_whole_join_story(
     status = json.loads(natster("hub", "status", "--dir", str(hub_dir), "--json").stdout)
     assert status["running"] is True
     assert status["accounts"] == 2
+    assert [(n["name"], n["up"]) for n in status["nodes"]] == [("natster-hub", True)]
+    assert status["nodes"][0]["connections"] >= 3  # the hub's services, the catalog server
+    events = next(s for s in status["streams"] if s["name"] == "NATSTER_EVENTS")
+    assert (events["replicas"], events["account"]) == (1, "global")
+    table = natster("hub", "status", "--dir", str(hub_dir))
+    assert "NATSTER_EVENTS" in table.stdout
+    assert "natster-hub (this one)" in table.stdout
 
     rows = json.loads(natster("catalog", "ls", "--json", home=alice).stdout)
     assert [(r["catalog"], r["to"], r["online"]) for r in rows] == [("hub", me["account"], True)]

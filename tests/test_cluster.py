@@ -23,6 +23,7 @@ from natster.client.download import download, find_entry
 from natster.errors import ConfigError, InviteError, NatsterError, RemoteError
 from natster.hub import HubDir, HubInfo, mint_invite
 from natster.hub import tls as hub_tls
+from natster.hub.health import hub_health
 from natster.hub.node_join import join as join_node
 from natster.hub.node_join import mint_node_token
 from natster.hub.nodes import bundle, install
@@ -199,6 +200,21 @@ async def test_three_nodes_serve_users_from_replicated_state(
     async with _alice_shares_with_bob(cluster, tmp_path) as (_alice, bob, media):
         got = await _fetch(bob, "trips/lake.mp4", tmp_path / "lake.mp4")
         assert got == (media / "trips/lake.mp4").read_bytes()
+    health = await hub_health(cluster.nodes[1].dir)  # what `hub status --json` prints
+    assert [(n["name"], n["up"]) for n in health["nodes"]] == [
+        ("n1", True),
+        ("n2", True),
+        ("n3", True),
+    ]
+    assert health["meta_leader"] in {"n1", "n2", "n3"}
+    events = next(s for s in health["streams"] if s["name"] == ev.STREAM)
+    assert events["replicas"] == NODES
+    assert events["leader"] in {"n1", "n2", "n3"}
+    assert events["messages"] > 0
+    assert {s["name"] for s in health["streams"]} >= {
+        "KV_natster_invites",
+        "KV_natster_view_shares",
+    }
 
 
 @pytest.mark.skipif(
@@ -211,7 +227,8 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     async with _alice_shares_with_bob(cluster, tmp_path) as (alice, bob, _media):
-        os.kill(cluster.server_pid(await _leader(cluster)), signal.SIGKILL)
+        killed = await _leader(cluster)
+        os.kill(cluster.server_pid(killed), signal.SIGKILL)
         tries: list[str] = []
         # the event log takes writes again within a few seconds
         await _retried(
@@ -228,6 +245,22 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
         await remote.share(alice, "films", key(bob))
         await _retried(lambda: remote.import_catalog(bob, "films", key(alice)), converged, tries)
         assert await _fetch(bob, "trips/notes.txt", tmp_path / "notes.txt") == b"day one"
+    alive = cluster.nodes[(killed + 1) % NODES]
+    health = await hub_health(alive.dir)
+    assert {n["name"]: n["up"] for n in health["nodes"]}[f"n{killed + 1}"] is False
+    # the node comes back: it catches up, and its status says so
+    await cluster.nodes[killed].stop()
+    await asyncio.wait_for(cluster.nodes[killed].start(), 60)
+
+    async def caught_up() -> bool:
+        health = await hub_health(cluster.nodes[killed].dir)
+        events = next(s for s in health["streams"] if s["name"] == ev.STREAM)
+        return all(n["up"] for n in health["nodes"]) and events["current"]
+
+    deadline = time.monotonic() + CONVERGED_S
+    while not await caught_up():
+        assert time.monotonic() < deadline, await hub_health(cluster.nodes[killed].dir)
+        await asyncio.sleep(0.5)
 
 
 async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(

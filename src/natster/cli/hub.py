@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from ._out import (
     fail,
     out,
     parse_duration,
+    plain,
     print_fields,
     print_json,
     run,
@@ -200,11 +201,15 @@ def node_invite(
 
 @app.command()
 def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
-    """Is the hub running, where, with how many accounts."""
+    """Is the hub running, where, with how many accounts; its nodes and their copies."""
     hub = _hub(dir)
     if not hub.exists():
         fail(f"{hub.path} is not a natster hub directory (start one with `natster hub up`)")
     facts = hub.describe()
+    if facts["running"]:
+        from natster.hub.health import hub_health
+
+        facts.update(run(hub_health(hub)))
     if json_:
         print_json(facts)
         return
@@ -218,6 +223,37 @@ def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
             "dir": facts["dir"],
         }
     )
+    if facts["running"]:
+        _print_health(facts)
+
+
+def _print_health(facts: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    nodes = Table("node", "up", "connections", "routes")
+    for node in facts["nodes"]:
+        name = node["name"] + (" (this one)" if node["name"] == facts["node"] else "")
+        up = "[green]up[/]" if node["up"] else "[red]down[/]"
+        nodes.add_row(name, up, str(node["connections"] or "-"), str(node["routes"] or "-"))
+    out.print(nodes)
+    streams = Table("stream", "account", "replicas", "leader", "messages", "lag")
+    for row in facts["streams"]:
+        if row.get("error"):
+            streams.add_row("?", row["account"], "-", "-", "-", plain(row["error"]))
+            continue
+        behind = {name: lag for name, lag in row["lag"].items() if lag}
+        lag = ", ".join(f"{n}: {v}" for n, v in behind.items()) or (
+            "current" if row["current"] else "catching up"
+        )
+        streams.add_row(
+            row["name"],
+            row["account"],
+            str(row["replicas"]),
+            row["leader"] or "-",
+            str(row["messages"]),
+            lag,
+        )
+    out.print(streams)
 
 
 @app.command("global")

@@ -19,6 +19,7 @@ import base64
 import binascii
 import fcntl
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ from .nodes import NodeBundle, bundle, install
 from .state import HubDir
 
 PREFIX = "natster-node-"
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # as wire.NodeJoinRequest.node
 VERSION = 1
 _INVITES = "node-invites.json"
 
