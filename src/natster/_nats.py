@@ -251,11 +251,17 @@ async def ensure_replicas(
         info = await js.stream_info(stream)
         old = info.config
         if (old.num_replicas or 1) < replicas or (direct and not old.allow_direct):
-            log.info("%s: %d replicas -> %d", stream, old.num_replicas or 1, replicas)
             new = dataclasses.replace(
                 old,
                 num_replicas=max(replicas, old.num_replicas or 1),
                 allow_direct=old.allow_direct or direct,
+            )
+            log.info(
+                "%s: %d replicas -> %d, direct reads: %s",
+                stream,
+                old.num_replicas or 1,
+                new.num_replicas,
+                new.allow_direct,
             )
             await js.update_stream(new)
             changed = True

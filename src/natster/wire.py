@@ -31,6 +31,7 @@ AccountField = Field(min_length=56, max_length=56, pattern=ACCOUNT_PATTERN)
 CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=CATALOG_PATTERN)
 HashField = Field(min_length=64, max_length=64, pattern=HASH_PATTERN)  # sha256, hex
 TransferIdField = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+NODE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a hub node's name (nats-server's server_name)
 XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
 
 
@@ -140,7 +141,7 @@ class NodeJoinRequest(Request):
     """``natster.node.join.<node>``: make me a node of this hub (a node token's holder)."""
 
     token: str = Field(min_length=16, max_length=128)
-    node: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    node: str = Field(pattern=f"^{NODE_NAME}$")
     route: str = Field(min_length=1, max_length=300, pattern=r"^nats-route://[^\s,/]+:[0-9]+$")
     xkey: str = XKeyField  # the joining node's fresh xkey: the bundle is sealed to it
 

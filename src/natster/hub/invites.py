@@ -17,6 +17,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar, Self
 
 from natster import limits, subjects
 from natster._nats import connect
@@ -32,22 +33,44 @@ VERSION = 2  # 2: the CA pin
 
 
 @dataclass(frozen=True)
-class Invite:
+class Pasted:
+    """What every pasteable token carries (an invite, a node token): a hub URL and the
+    pin of its CA, a single-use secret, and a throwaway user's creds, until ``expires_at``.
+    One line: ``PREFIX`` and base64url (no padding) of its JSON."""
+
     url: str
     token: str = field(repr=False)
     creds: Creds = field(repr=False)
     expires_at: int
     ca: str | None = None  # the CA's pin, for a tls:// URL
 
+    PREFIX: ClassVar[str]
+    VERSION: ClassVar[int]
+    WHAT: ClassVar[str]  # what users call it
+    BAD_URL: ClassVar[str]  # what a URL that is not a NATS URL is called
+
     @property
     def inbox_prefix(self) -> str:
-        """The only inbox this invite's user may read (so invitees can't read each other's)."""
+        """The only inbox this token's user may read (so holders can't read each other's)."""
         return f"_INBOX_{self.creds.public_key}"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= time.time()
+
+    def _extra(self) -> dict[str, object]:
+        """A subclass's own fields, in the JSON."""
+        return {}
+
+    @classmethod
+    def _parse_extra(cls, body: dict[str, object]) -> dict[str, object]:
+        return {}
 
     def encode(self) -> str:
         body = {
-            "v": VERSION,
+            "v": self.VERSION,
             "url": self.url,
+            **self._extra(),
             "token": self.token,
             "exp": self.expires_at,
             "jwt": self.creds.jwt,
@@ -55,50 +78,59 @@ class Invite:
             **({"ca": self.ca} if self.ca else {}),
         }
         raw = json.dumps(body, separators=(",", ":")).encode()
-        return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        return self.PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
     @classmethod
-    def decode(cls, text: str) -> Invite:
+    def decode(cls, text: str) -> Self:
         text = text.strip()
-        if len(text) > limits.MAX_INVITE_CHARS or not text.startswith(PREFIX):
-            raise InviteError("that is not a natster invite (it starts with 'natster-invite-')")
-        body = _body(text[len(PREFIX) :])
-        if body.get("v") != VERSION:
-            raise InviteError("that invite is from another version of natster")
+        if len(text) > limits.MAX_INVITE_CHARS or not text.startswith(cls.PREFIX):
+            raise InviteError(f"that is not a natster {cls.WHAT} (it starts with '{cls.PREFIX}')")
+        body = cls._body(text[len(cls.PREFIX) :])
+        if body.get("v") != cls.VERSION:
+            raise InviteError(f"that {cls.WHAT} is from another version of natster")
         try:
-            invite = cls(
-                url=_str(body, "url"),
-                token=_str(body, "token"),
-                creds=Creds(jwt=_str(body, "jwt"), seed=_str(body, "seed")),
+            made = cls(
+                url=str_field(body, "url"),
+                token=str_field(body, "token"),
+                creds=Creds(jwt=str_field(body, "jwt"), seed=str_field(body, "seed")),
                 expires_at=int(body["exp"]),  # type: ignore[call-overload]
-                ca=_str(body, "ca") if "ca" in body else None,
+                ca=str_field(body, "ca") if "ca" in body else None,
+                **cls._parse_extra(body),
             )
-            KeyPair.from_seed(invite.creds.seed)  # the seed must at least be a seed
+            KeyPair.from_seed(made.creds.seed)  # the seed must at least be a seed
         except (NatsterError, ValueError, KeyError, TypeError) as exc:
-            raise InviteError("that invite is damaged: copy it again, whole") from exc
-        if not invite.url.startswith(("nats://", "tls://")):
-            raise InviteError("that invite's hub URL is not a NATS URL")
-        tls = invite.url.startswith("tls://")
-        if tls != (invite.ca is not None) or (tls and not is_hash(invite.ca or "")):
-            raise InviteError("that invite is damaged: copy it again, whole")
-        return invite
+            raise cls._damaged() from exc
+        if not made.url.startswith(("nats://", "tls://")):
+            raise InviteError(cls.BAD_URL)
+        tls = made.url.startswith("tls://")
+        if tls != (made.ca is not None) or (tls and not is_hash(made.ca or "")):
+            raise cls._damaged()
+        return made
 
-    @property
-    def expired(self) -> bool:
-        return self.expires_at <= time.time()
+    @classmethod
+    def _damaged(cls) -> InviteError:
+        return InviteError(f"that {cls.WHAT} is damaged: copy it again, whole")
+
+    @classmethod
+    def _body(cls, payload: str) -> dict[str, object]:
+        try:
+            body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (binascii.Error, ValueError) as exc:
+            raise cls._damaged() from exc
+        if not isinstance(body, dict):
+            raise cls._damaged()
+        return body
 
 
-def _body(payload: str) -> dict[str, object]:
-    try:
-        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise InviteError("that invite is damaged: copy it again, whole") from exc
-    if not isinstance(body, dict):
-        raise InviteError("that invite is damaged: copy it again, whole")
-    return body
+@dataclass(frozen=True)
+class Invite(Pasted):
+    PREFIX = PREFIX
+    VERSION = VERSION
+    WHAT = "invite"
+    BAD_URL = "that invite's hub URL is not a NATS URL"
 
 
-def _str(body: dict[str, object], key: str) -> str:
+def str_field(body: dict[str, object], key: str) -> str:
     value = body[key]
     if not isinstance(value, str) or not value:
         raise ValueError(key)
@@ -110,18 +142,36 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
+def throwaway_user(
+    account: KeyPair,
+    expires_at: int,
+    *,
+    name: str,
+    subject: str,
+    caps: tuple[int, int, int],
+) -> Creds:
+    """A user of ``account`` until ``expires_at`` that may publish to ``subject`` and
+    read its own inbox, nothing else: what a pasteable token carries."""
     user = KeyPair.create(KeyKind.USER)
-    inbox = f"_INBOX_{user.public_key}.>"
     claims = jwtlib.user_claims(
         user.public_key,
-        name="natster-invitee",
+        name=name,
         expires=expires_at,
-        pub_allow=[subjects.SIGNUP],
-        sub_allow=[inbox],
-        limits=(8, 1024 * 1024, limits.MAX_REQUEST_BYTES),
+        pub_allow=[subject],
+        sub_allow=[f"_INBOX_{user.public_key}.>"],
+        limits=caps,
     )
-    return Creds(jwt=jwtlib.encode(claims, signup_account), seed=user.seed)
+    return Creds(jwt=jwtlib.encode(claims, account), seed=user.seed)
+
+
+def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
+    return throwaway_user(
+        signup_account,
+        expires_at,
+        name="natster-invitee",
+        subject=subjects.SIGNUP,
+        caps=(8, 1024 * 1024, limits.MAX_REQUEST_BYTES),
+    )
 
 
 async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invite:

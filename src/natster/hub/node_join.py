@@ -19,7 +19,6 @@ import base64
 import binascii
 import fcntl
 import json
-import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -38,73 +37,30 @@ from natster._nats import Client, connect, request
 from natster._service import endpoint
 from natster._tls import Trust, pinned_ca
 from natster.errors import ConfigError, HubError, InviteError, NatsterError, Refused
-from natster.names import is_hash
-from natster.security import Creds, KeyKind, KeyPair, XKey
-from natster.security import jwt as jwtlib
+from natster.security import XKey
 
-from .invites import _body, _str, token_key
+from .invites import Pasted, str_field, throwaway_user, token_key
 from .nodes import NodeBundle, bundle, install
 from .state import HubDir
 
-PREFIX = "natster-node-"
-NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # as wire.NodeJoinRequest.node
-VERSION = 1
 _INVITES = "node-invites.json"
 
 
 @dataclass(frozen=True)
-class NodeToken:
-    url: str  # the inviting node's client URL
-    node: str  # its name: only it answers the join
-    token: str = field(repr=False)
-    creds: Creds = field(repr=False)
-    expires_at: int
-    ca: str | None = None  # the CA's pin, for a tls:// URL
+class NodeToken(Pasted):
+    node: str = field(kw_only=True)  # the inviting node's name: only it answers the join
 
-    def encode(self) -> str:
-        body = {
-            "v": VERSION,
-            "url": self.url,
-            "node": self.node,
-            "token": self.token,
-            "exp": self.expires_at,
-            "jwt": self.creds.jwt,
-            "seed": self.creds.seed,
-            **({"ca": self.ca} if self.ca else {}),
-        }
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        return PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    PREFIX = "natster-node-"
+    VERSION = 1
+    WHAT = "node token"
+    BAD_URL = "that node token is damaged: copy it again, whole"
+
+    def _extra(self) -> dict[str, object]:
+        return {"node": self.node}
 
     @classmethod
-    def decode(cls, text: str) -> NodeToken:
-        text = text.strip()
-        if len(text) > limits.MAX_INVITE_CHARS or not text.startswith(PREFIX):
-            raise InviteError("that is not a natster node token (it starts with 'natster-node-')")
-        body = _body(text[len(PREFIX) :])
-        if body.get("v") != VERSION:
-            raise InviteError("that node token is from another version of natster")
-        try:
-            made = cls(
-                url=_str(body, "url"),
-                node=_str(body, "node"),
-                token=_str(body, "token"),
-                creds=Creds(jwt=_str(body, "jwt"), seed=_str(body, "seed")),
-                expires_at=int(body["exp"]),  # type: ignore[call-overload]
-                ca=_str(body, "ca") if "ca" in body else None,
-            )
-            KeyPair.from_seed(made.creds.seed)
-        except (NatsterError, ValueError, KeyError, TypeError) as exc:
-            raise InviteError("that node token is damaged: copy it again, whole") from exc
-        tls = made.url.startswith("tls://")
-        if not made.url.startswith(("nats://", "tls://")) or tls != (made.ca is not None):
-            raise InviteError("that node token is damaged: copy it again, whole")
-        if tls and not is_hash(made.ca or ""):
-            raise InviteError("that node token is damaged: copy it again, whole")
-        return made
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at <= time.time()
+    def _parse_extra(cls, body: dict[str, object]) -> dict[str, object]:
+        return {"node": str_field(body, "node")}
 
 
 # --- the inviting node -----------------------------------------------------------------
@@ -142,17 +98,21 @@ def mint_node_token(hub: HubDir, ttl_s: float) -> NodeToken:
     expires_at = int(time.time() + ttl_s)
     with _invites(hub) as tokens:
         tokens[token_key(secret)] = expires_at
-    user = KeyPair.create(KeyKind.USER)
-    claims = jwtlib.user_claims(
-        user.public_key,
+    creds = throwaway_user(
+        hub.seed("accounts"),
+        expires_at,
         name="natster-joining-node",
-        expires=expires_at,
-        pub_allow=[subjects.NODE_JOIN.format(node=config.node)],
-        sub_allow=[f"_INBOX_{user.public_key}.>"],
-        limits=(4, 4 * limits.MAX_REQUEST_BYTES, limits.MAX_REQUEST_BYTES),
+        subject=subjects.NODE_JOIN.format(node=config.node),
+        caps=(4, 4 * limits.MAX_REQUEST_BYTES, limits.MAX_REQUEST_BYTES),
     )
-    creds = Creds(jwt=jwtlib.encode(claims, hub.seed("accounts")), seed=user.seed)
-    return NodeToken(state.url, config.node, secret, creds, expires_at, state.ca_pin)
+    return NodeToken(
+        url=state.url,
+        token=secret,
+        creds=creds,
+        expires_at=expires_at,
+        ca=state.ca_pin,
+        node=config.node,
+    )
 
 
 class JoinService:
@@ -234,7 +194,7 @@ async def join(
         token.creds,
         name="natster-joining-node",
         trust=trust,
-        inbox_prefix=f"_INBOX_{token.creds.public_key}",
+        inbox_prefix=token.inbox_prefix,
     )
     try:
         data = await request(

@@ -7,12 +7,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+from natster import wire
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
@@ -23,7 +25,7 @@ from . import claims as platform_claims
 from . import tls
 from .account_service import AccountService
 from .binary import find_nats_server
-from .node_join import NODE_NAME, JoinService, route_url
+from .node_join import JoinService, route_url
 from .resolver import Resolver
 from .server import NatsServer, reload, render_config, stop_leftover
 from .state import HubConfig, HubDir, RunState
@@ -191,7 +193,7 @@ class Hub:
                 "this hub runs as a single node with its data: turning it into a cluster "
                 "is not built yet (found a cluster in a new directory: docs/deploy.md)"
             )
-        if self._node is not None and not NODE_NAME.fullmatch(self._node):
+        if self._node is not None and not re.fullmatch(wire.NODE_NAME, self._node):
             raise HubError("a node's name is letters, digits, '_', '.' and '-'")
         host = config.host if self._host is None else self._host
         route = route_url(host, self._cluster_port, self._advertise)
