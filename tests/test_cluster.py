@@ -217,12 +217,6 @@ async def test_three_nodes_serve_users_from_replicated_state(
     }
 
 
-@pytest.mark.skipif(
-    False,
-    reason="known bug (issue 15, open): after a node is killed, a projection consumer "
-    "can stall for over a minute, so shares stop showing; writes themselves resume in "
-    "~5-8 s",
-)
 async def test_three_nodes_replicate_and_survive_a_killed_node(
     cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -19,9 +19,7 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client, RawCredentials
-from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
 from natster import _natsio, limits, wire
 from natster._tls import Trust
@@ -202,12 +200,6 @@ def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
     return callback
 
 
-async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
-    """Open a key-value bucket, creating it (with ``config``) on first use; one with fewer
-    replicas than ``config`` asks for gets them (a hub that grew to three nodes)."""
-    return await forming(lambda: _ensure_bucket(js, config))
-
-
 async def forming(make: Callable[[], Awaitable[T]]) -> T:
     """``make()``, retried while a cluster is forming: it answers slowly for a while, and a
     node that just joined is not yet a place for a replica."""
@@ -220,22 +212,6 @@ async def forming(make: Callable[[], Awaitable[T]]) -> T:
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.25)
-
-
-async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
-    # reads served by any replica (as the Go client's buckets are): they go on while a
-    # cluster elects a new leader, and when only a minority of its nodes is left
-    config = dataclasses.replace(config, direct=True)
-    try:
-        with mapped():
-            bucket = await js.key_value(config.bucket)
-    except StoreMissing:
-        with mapped():
-            bucket = await js.create_key_value(config)
-    if await ensure_replicas(js, f"KV_{config.bucket}", config.replicas, direct=True):
-        with mapped():  # opened anew: a handle reads directly only if its stream allowed it
-            bucket = await js.key_value(config.bucket)
-    return bucket
 
 
 async def ensure_replicas(

@@ -23,6 +23,9 @@ MAX_INVITE_CHARS = 8192
 # The hub
 HUB_READY_TIMEOUT_S = 10.0
 HUB_STOP_TIMEOUT_S = 10.0
+# a bucket call waits out a cluster's election this long: less than REQUEST_TIMEOUT_S, so
+# the one who asked still hears 'try again' rather than nothing
+STORE_RIDE_OUT_S = 3.0
 # nats-server reserves each account's JetStream limits out of these: the platform
 # accounts' reservations below must add up to no more (tests/test_hub.py checks).
 HUB_JETSTREAM_MAX_MEM = 512 * 1024 * 1024

@@ -21,18 +21,19 @@ import unicodedata
 
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
-from natster import __version__, _nats, subjects, wire
+from natster import __version__, _bucket, _nats, subjects, wire
+from natster._bucket import Bucket
 from natster._clock import now_iso
-from natster._nats import Client, mapped
+from natster._nats import Client
 from natster._service import endpoint
 from natster.errors import (
     KeyMissing,
     NatsterError,
     Refused,
+    RequestTimeout,
     ServiceUnavailable,
     StoreError,
     WrongRevision,
@@ -57,9 +58,9 @@ class AccountService:
         client: Client,
         resolver: Resolver,
         config: HubConfig,
-        invites: KeyValue,
-        accounts: KeyValue,
-        names: KeyValue,
+        invites: Bucket,
+        accounts: Bucket,
+        names: Bucket,
     ) -> None:
         self._nc = client
         self._resolver = resolver
@@ -82,7 +83,7 @@ class AccountService:
             )
         ]
         service = cls(client, resolver, config, invites, accounts, names)
-        await service._reserve_existing_names()
+        await service.reserve_existing_names()
         return service
 
     async def start(self) -> None:
@@ -222,15 +223,13 @@ class AccountService:
         key = token_key(token)
         refused = Refused("this invite was already used or has expired", 403)
         try:
-            with mapped():
-                entry = await self._invites.get(key)
+            entry = await self._invites.get(key)
         except KeyMissing as exc:
             raise refused from exc
         if entry.value is None or entry.operation is not None:
             raise refused
         try:
-            with mapped():
-                await self._invites.delete(key, last=entry.revision)
+            await self._invites.delete(key, last=entry.revision)
         except WrongRevision as exc:  # another redeemer won
             raise refused from exc
 
@@ -328,34 +327,31 @@ class AccountService:
         """Take ``name`` for ``account`` (atomically: of two racing signups, one wins)."""
         key = name_key(name)
         try:
-            with mapped():
-                await self._names.create(key, account.encode())
+            await self._names.create(key, account.encode())
         except WrongRevision as exc:  # held already: by this account is fine
-            with mapped():
-                entry = await self._names.get(key)
-            if entry.value is None or entry.value.decode() != account:
+            holder = await self._names.value(key)
+            if holder is None or holder.decode() != account:
                 raise _name_taken(name) from exc
 
     async def _release_name(self, name: str, account: str) -> None:
-        with contextlib.suppress(StoreError), mapped():
+        with contextlib.suppress(StoreError, ServiceUnavailable, RequestTimeout):
             entry = await self._names.get(name_key(name))
             if entry.value and entry.value.decode() == account:
                 await self._names.delete(name_key(name), last=entry.revision)
 
-    async def _reserve_existing_names(self) -> None:
-        """Accounts made before names were unique hold theirs (the first one wins)."""
+    async def reserve_existing_names(self) -> None:
+        """Accounts made before names were unique hold theirs (the first one wins); a
+        store not answering now (a cluster electing) is asked again at the next start."""
         holders = {"hub": self._config.accounts["hub"]}
         try:
-            with mapped():
-                keys = await self._accounts.keys()
-        except KeyMissing:
-            keys = []
-        for account in keys:
-            holders.setdefault(str((await self._record(account)).get("name", "")), account)
-        for name, account in holders.items():
-            if name:
-                with contextlib.suppress(Refused, StoreError):
-                    await self._reserve_name(name, account)
+            for account in await self._accounts.keys():
+                holders.setdefault(str((await self._record(account)).get("name", "")), account)
+            for name, account in holders.items():
+                if name:
+                    with contextlib.suppress(Refused, WrongRevision):
+                        await self._reserve_name(name, account)
+        except NatsterError as exc:
+            log.warning("older accounts' names are not all reserved yet: %s", exc)
 
     async def refresh_accounts(self) -> int:
         """Re-sign every account whose exports, imports or limits are not today's standard.
@@ -364,10 +360,10 @@ class AccountService:
         instance the catalog export's response type); the number re-signed is returned.
         """
         try:
-            with mapped():
-                keys = await self._accounts.keys()
-        except KeyMissing:
-            keys = []
+            keys = await self._accounts.keys()
+        except NatsterError as exc:
+            log.warning("accounts not brought up to date (the next start tries again): %s", exc)
+            return 0
         changed = 0
         for account in keys:  # the hub's own account is a platform account: the Hub's job
             try:
@@ -397,19 +393,12 @@ class AccountService:
         """The hub's record of ``account`` (its name, when it was made); {} if none, or if
         no replica answers within a moment (a cluster electing a leader): the account's
         JWT still names it."""
-        for attempt in range(4):
-            try:
-                with mapped():
-                    entry = await self._accounts.get(account)
-                break
-            except KeyMissing:
-                return {}
-            except ServiceUnavailable:
-                if attempt == 3:
-                    return {}
-                await asyncio.sleep(0.5)
         try:
-            value = json.loads(entry.value or b"{}")
+            stored = await self._accounts.value(account)
+        except (ServiceUnavailable, RequestTimeout):
+            return {}
+        try:
+            value = json.loads(stored or b"{}")
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
@@ -437,8 +426,8 @@ def _valid_name(name: str) -> str:
 
 async def ensure_bucket(
     js: JetStreamContext, bucket: str, description: str, replicas: int = 1
-) -> KeyValue:
+) -> Bucket:
     """Open a KV bucket, creating it on first use (with ``replicas`` copies at least)."""
-    return await _nats.ensure_bucket(
+    return await _bucket.ensure_bucket(
         js, KeyValueConfig(bucket=bucket, description=description, replicas=replicas)
     )

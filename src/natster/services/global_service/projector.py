@@ -20,12 +20,12 @@ from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
 from natster import events as ev
 from natster import limits
+from natster._bucket import Bucket
 from natster._nats import mapped
-from natster.errors import KeyMissing, RequestTimeout
+from natster.errors import RequestTimeout, StoreMissing
 
 from .projections import APPLIED_KEY, Projection, Record
 from .store import view_bucket
@@ -58,7 +58,7 @@ class Projector:
         self._js = js
         self.projection = projection
         self._sub: Any = None
-        self._kv: KeyValue | None = None
+        self._kv: Bucket | None = None
 
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
@@ -88,6 +88,11 @@ class Projector:
                 await self._reset()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
+
+    def _bucket(self) -> Bucket:
+        if self._kv is None:  # opened with the subscription, before any step
+            raise StoreMissing(f"projection {self.projection.name} is not subscribed yet")
+        return self._kv
 
     async def _reset(self) -> None:
         if self._sub is not None:
@@ -121,7 +126,7 @@ class Projector:
             return 0
         if not messages:
             return 0
-        assert self._kv is not None  # set with the subscription
+        kv = self._bucket()
         parsed: list[tuple[Any, int, ev.CloudEvent | None]] = []
         for message in messages:
             seq = message.metadata.sequence.stream
@@ -152,24 +157,19 @@ class Projector:
                     seq,
                 )
         await asyncio.gather(
-            *(self._kv.put(key, json.dumps(value).encode()) for key, value in changed.items())
+            *(kv.put(key, json.dumps(value).encode()) for key, value in changed.items())
         )
-        await self._kv.put(APPLIED_KEY, str(parsed[-1][1]).encode())
+        await kv.put(APPLIED_KEY, str(parsed[-1][1]).encode())
         await parsed[-1][0].ack()  # ack-all: the whole batch at once
         return len(parsed)
 
     async def _load(self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]) -> dict[str, Record]:
         keys = {k for _, _, e in parsed if e is not None for k in self.projection.keys(e)}
-        assert self._kv is not None
-        kv = self._kv
+        kv = self._bucket()
 
         async def get(key: str) -> tuple[str, Record | None]:
-            try:
-                with mapped():
-                    entry = await kv.get(key)
-            except KeyMissing:
-                return key, None
-            return key, json.loads(entry.value) if entry.value else None
+            stored = await kv.value(key)
+            return key, json.loads(stored) if stored else None
 
         found = await asyncio.gather(*(get(key) for key in keys))
         return {key: record for key, record in found if record is not None}

@@ -14,20 +14,28 @@ import hashlib
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from natster import __version__, limits, subjects, wire
 from natster import events as ev
+from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client, mapped
 from natster._service import endpoint
 from natster.catalog.names import check_name
-from natster.errors import InvalidCatalogName, KeyMissing, NatsterError, Refused, WrongRevision
+from natster.errors import (
+    InvalidCatalogName,
+    KeyMissing,
+    NatsterError,
+    Refused,
+    ServiceUnavailable,
+    WrongRevision,
+)
 from natster.security import KeyKind, is_public_key
 from natster.services._rate import RateLimit
 
@@ -52,6 +60,16 @@ _FEEDS = {
 }
 
 
+@dataclass(frozen=True)
+class _Buckets:
+    """The buckets requests read and write (the mirror follows them too)."""
+
+    presence: Bucket
+    otc: Bucket
+    shares: Bucket
+    accounts: Bucket
+
+
 def _otc_key(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
@@ -72,18 +90,23 @@ class GlobalService:
         self._tasks: list[asyncio.Task[None]] = []
         self._service: Service | None = None
         self._subs: list[Any] = []
-        self._presence: KeyValue | None = None
-        self._otc: KeyValue | None = None
-        self._shares: KeyValue | None = None
-        self._accounts: KeyValue | None = None
+        self._opened: _Buckets | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
+    @property
+    def _buckets(self) -> _Buckets:
+        if self._opened is None:  # requests are served only once start opened them
+            raise ServiceUnavailable("the global service is starting: try again")
+        return self._opened
+
     async def start(self) -> None:
         await store.ensure_all(self._js, self._replicas)
-        self._presence = await store.presence_bucket(self._js)
-        self._otc = await store.otc_bucket(self._js)
-        self._shares = await store.view_bucket(self._js, SHARES.bucket)
-        self._accounts = await store.view_bucket(self._js, ACCOUNTS.bucket)
+        self._opened = _Buckets(
+            presence=await store.presence_bucket(self._js),
+            otc=await store.otc_bucket(self._js),
+            shares=await store.view_bucket(self._js, SHARES.bucket),
+            accounts=await store.view_bucket(self._js, ACCOUNTS.bucket),
+        )
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
             projector = Projector(self._js, projection)
@@ -305,26 +328,15 @@ class GlobalService:
         has not seen yet) its bucket does."""
         if account in self.mirror.accounts:
             return True
-        assert self._accounts is not None  # set at start, before any request is served
-        try:
-            with mapped():
-                entry = await self._accounts.get(account)
-        except KeyMissing:
-            return False
-        return bool(entry.value)
+        return await self._buckets.accounts.value(account) is not None
 
     async def _current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
         """The share as its bucket holds it now, not as this instance's mirror last saw
         it: in a cluster, the share may have been recorded by another instance a moment
         ago (its ``events.put`` returned once the bucket held it)."""
-        assert self._shares is not None  # set at start, before any request is served
+        stored = await self._buckets.shares.value(share_key(owner, catalog, target))
         try:
-            with mapped():
-                entry = await self._shares.get(share_key(owner, catalog, target))
-        except KeyMissing:
-            return None
-        try:
-            record = json.loads(entry.value or b"null")
+            record = json.loads(stored or b"null")
         except ValueError:
             return None
         return record if isinstance(record, dict) and record.get("shared") is True else None
@@ -361,21 +373,18 @@ class GlobalService:
         if caller not in self.mirror.accounts:
             raise Refused("this account is not initialized on this hub", 403)
         self._otc_rate.spend(caller)
-        assert self._otc is not None
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
         record = json.dumps({"account": caller, "created_at": now_iso("milliseconds")}).encode()
-        await self._otc.create(_otc_key(code), record, msg_ttl=limits.OTC_TTL_S)
+        await self._buckets.otc.create(_otc_key(code), record, ttl=limits.OTC_TTL_S)
         return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
 
     async def otc_claim(self, subject: str, payload: bytes) -> dict[str, Any]:
         caller = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.OtcClaimRequest)
         code = request.code.strip().upper().replace("-", "")
-        assert self._otc is not None
         gone = Refused("that code is unknown, expired or already used", 404)
         try:
-            with mapped():
-                entry = await self._otc.get(_otc_key(code))
+            entry = await self._buckets.otc.get(_otc_key(code))
         except KeyMissing as exc:
             raise gone from exc
         if not entry.value:
@@ -383,8 +392,7 @@ class GlobalService:
         if json.loads(entry.value).get("account") != caller:
             raise gone  # as if unknown: whether a code exists is nobody else's business
         try:
-            with mapped():
-                await self._otc.delete(_otc_key(code), last=entry.revision)
+            await self._buckets.otc.delete(_otc_key(code), last=entry.revision)
         except WrongRevision as exc:
             raise gone from exc
         data = ev.ContextBound(account=caller, client=request.client)
@@ -400,10 +408,9 @@ class GlobalService:
         if not is_public_key(owner, KeyKind.ACCOUNT) or owner not in self.mirror.accounts:
             raise Refused("this account is not initialized on this hub", 403)
         key = f"{owner}.{request.catalog}"
-        assert self._presence is not None
         if not request.online:
-            with contextlib.suppress(KeyMissing), mapped():
-                await self._presence.delete(key)
+            with contextlib.suppress(KeyMissing):
+                await self._buckets.presence.delete(key)
             presence = self.mirror.presence  # read your writes: answer once it is gone here
             await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
             return {"online": False}
@@ -415,12 +422,10 @@ class GlobalService:
     async def _beat(
         self, key: str, owner: str, catalog: str, revision: int, description: str
     ) -> bool:
-        assert self._presence is not None
         previous: dict[str, Any] | None = None
         last = 0  # the subject's last sequence, for compare-and-set
         try:
-            with mapped():
-                entry = await self._presence.get(key)
+            entry = await self._buckets.presence.get(key)
             previous = json.loads(entry.value) if entry.value else None
             last = entry.revision or 0
         except KeyMissing as exc:

@@ -6,11 +6,11 @@ import dataclasses
 
 from nats.js.api import DiscardPolicy, KeyValueConfig, RePublish, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
 from natster import events as ev
 from natster import limits, subjects
-from natster._nats import ensure_bucket, ensure_replicas, forming, mapped
+from natster._bucket import Bucket, ensure_bucket
+from natster._nats import ensure_replicas, forming, mapped
 from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
@@ -61,7 +61,7 @@ async def _replicas(js: JetStreamContext) -> int:
     return info.config.num_replicas or 1
 
 
-async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
+async def view_bucket(js: JetStreamContext, name: str) -> Bucket:
     return await ensure_bucket(
         js,
         KeyValueConfig(
@@ -70,7 +70,7 @@ async def view_bucket(js: JetStreamContext, name: str) -> KeyValue:
     )
 
 
-async def presence_bucket(js: JetStreamContext) -> KeyValue:
+async def presence_bucket(js: JetStreamContext) -> Bucket:
     return await ensure_bucket(
         js,
         KeyValueConfig(
@@ -86,7 +86,7 @@ async def presence_bucket(js: JetStreamContext) -> KeyValue:
     )
 
 
-async def otc_bucket(js: JetStreamContext) -> KeyValue:
+async def otc_bucket(js: JetStreamContext) -> Bucket:
     return await ensure_bucket(
         js,
         KeyValueConfig(

@@ -1,0 +1,104 @@
+"""Key-value buckets behind natster's error boundary.
+
+Every call on a :class:`Bucket` maps nats-py's errors (:func:`natster._nats.mapped`) and
+rides out a replicated bucket's election for a moment: while a cluster elects a new
+leader after losing a node, a write finds nobody to take it ("no responders"; it was
+delivered to nobody, so asking again cannot apply it twice) and a read may find no
+replica. The wait is shorter than a client's request timeout, so a caller still hears
+"try again" rather than silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from nats.js.api import KeyValueConfig
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+
+from natster import limits
+from natster._nats import ensure_replicas, forming, mapped
+from natster.errors import KeyMissing, RequestTimeout, ServiceUnavailable, StoreMissing
+
+__all__ = ["Bucket", "ensure_bucket"]
+
+T = TypeVar("T")
+Entry = KeyValue.Entry
+
+
+class Bucket:
+    """One KV bucket: ``get`` raises :class:`KeyMissing`, a compare-and-set that lost
+    raises :class:`WrongRevision`; nothing of nats-py's leaks."""
+
+    def __init__(self, kv: KeyValue, what: str = "the hub's store") -> None:
+        self._kv = kv
+        self._what = what
+
+    async def get(self, key: str) -> Entry:
+        return await self._ride_out(lambda: self._kv.get(key), reads=True)
+
+    async def value(self, key: str) -> bytes | None:
+        """The key's value, or None when it is missing, deleted or empty."""
+        try:
+            entry = await self.get(key)
+        except KeyMissing:
+            return None
+        return entry.value or None
+
+    async def keys(self) -> list[str]:
+        """Every key holding a value ([] for an empty bucket)."""
+        try:
+            return await self._ride_out(self._kv.keys, reads=True)
+        except KeyMissing:
+            return []
+
+    async def create(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        """Write ``key`` only if it holds no value; returns the new revision."""
+        return await self._ride_out(lambda: self._kv.create(key, value, msg_ttl=ttl))
+
+    async def put(self, key: str, value: bytes) -> int:
+        return await self._ride_out(lambda: self._kv.put(key, value))
+
+    async def delete(self, key: str, *, last: int | None = None) -> None:
+        """Delete ``key`` (only at revision ``last`` when given)."""
+        await self._ride_out(lambda: self._kv.delete(key, last=last))
+
+    async def _ride_out(self, call: Callable[[], Awaitable[T]], *, reads: bool = False) -> T:
+        """``call()``, asked again while the bucket has no leader (and, for a read, while
+        no replica answered in time) for up to ``limits.STORE_RIDE_OUT_S``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.STORE_RIDE_OUT_S
+        retried = (ServiceUnavailable, RequestTimeout) if reads else (ServiceUnavailable,)
+        while True:
+            try:
+                with mapped(self._what):
+                    return await call()
+            except retried:
+                if loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(0.25)
+
+
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> Bucket:
+    """Open a key-value bucket, creating it (with ``config``) on first use; one with fewer
+    replicas than ``config`` asks for gets them (a hub that grew to three nodes)."""
+    return Bucket(await forming(lambda: _ensure_bucket(js, config)))
+
+
+async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    # reads served by any replica (as the Go client's buckets are): they go on while a
+    # cluster elects a new leader, and when only a minority of its nodes is left
+    config = dataclasses.replace(config, direct=True)
+    try:
+        with mapped():
+            bucket = await js.key_value(config.bucket)
+    except StoreMissing:
+        with mapped():
+            bucket = await js.create_key_value(config)
+    if await ensure_replicas(js, f"KV_{config.bucket}", config.replicas, direct=True):
+        with mapped():  # opened anew: a handle reads directly only if its stream allowed it
+            bucket = await js.key_value(config.bucket)
+    return bucket
