@@ -18,6 +18,8 @@ from natster import events as ev
 from natster.catalog import Catalogs, Entry
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import mint_invite
+from natster.hub.node_join import join as join_node
+from natster.hub.node_join import mint_node_token
 from natster.security import KeyKind, KeyPair
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service import GlobalService
@@ -36,6 +38,45 @@ async def start(path: Path, *, plain: bool = False) -> Platform:
     platform = Platform(path, port=free_port(), insecure_plain=plain)
     await platform.start()
     return platform
+
+
+@contextlib.asynccontextmanager
+async def local_cluster(base: Path, nodes: int = 3) -> AsyncIterator[list[Platform]]:
+    """``nodes`` hub nodes on loopback ports, made as an operator makes them: the first
+    founds the cluster (its JetStream waits for peers), the others join it with node
+    tokens it minted. Each node is a whole platform (account and global service)."""
+    made: list[Platform] = []
+    starting: list[asyncio.Task[object]] = []
+    try:
+        for i in range(nodes):
+            path = base / f"n{i + 1}"
+            port, cluster_port = free_port(), free_port()
+            if i:
+                text = mint_node_token(made[0].dir, 600).encode()
+                await join_node(
+                    path,
+                    text,
+                    node=f"n{i + 1}",
+                    host="127.0.0.1",
+                    port=port,
+                    cluster_port=cluster_port,
+                )
+                platform = Platform(path)
+            else:
+                platform = Platform(path, port=port, cluster_port=cluster_port, node="n1")
+            made.append(platform)
+            starting.append(asyncio.create_task(platform.start()))
+            while not i and made[0].dir.run_state() is None:  # the founder invites once up
+                if starting[0].done():
+                    starting[0].result()  # its failure, said
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(asyncio.gather(*starting), 90)
+        yield made
+    finally:
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
+        await asyncio.gather(*(n.stop() for n in made), return_exceptions=True)
 
 
 async def load(platform: Platform, accounts: int, shares: int, seed: int = 7) -> dict[str, float]:
@@ -138,6 +179,16 @@ async def echo_baseline(nc: Any, count: int) -> dict[str, float]:
         samples.append((time.perf_counter() - began) * 1000)
     await sub.unsubscribe()
     return percentiles(samples)
+
+
+def big_sparse_catalog(home: Home, media: Path, size: int) -> None:
+    """The catalog "big" of ``home``: one file, big.img, of ``size`` bytes, sparse (the
+    disk is not what is measured)."""
+    media.mkdir()
+    with (media / "big.img").open("wb") as handle:
+        handle.truncate(size)
+    with Catalogs(home.path) as mine:
+        mine.new("big", "", media)
 
 
 def fill_catalog(catalogs: Catalogs, name: str, entries: int) -> None:

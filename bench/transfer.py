@@ -36,12 +36,11 @@ if not __package__:  # run as `python bench/transfer.py`: be `bench.transfer` al
     __package__ = "bench"
 
 from natster import _nats, _tls, limits
-from natster.catalog import Catalogs
 from natster.client import Home, join
 from natster.hub import mint_invite
 from natster.services.platform import Platform
 
-from ._platform import start
+from ._platform import big_sparse_catalog, start
 
 RAW_SUB = r"""
 import asyncio, contextlib, json, sys, time, resource
@@ -220,12 +219,7 @@ async def scenario(size: int, chunk: int, *, plain: bool) -> dict[str, Any]:
         for name in ("alice", "bob"):
             homes[name] = Home(base / name)
             await join((await mint_invite(platform.dir, 600)).encode(), home=homes[name], name=name)
-        media = base / "media"
-        media.mkdir()
-        with (media / "big.img").open("wb") as handle:
-            handle.truncate(size)  # sparse: the disk is not what is measured
-        with Catalogs(homes["alice"].path) as mine:
-            mine.new("big", "", media)
+        big_sparse_catalog(homes["alice"], base / "media", size)
         state = platform.dir.run_state()
         assert state is not None
         env = {**os.environ, "NATSTER_HOME": str(homes["alice"].path)}

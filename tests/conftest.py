@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nats.js.errors
 import pytest
 
 from natster import _nats
@@ -19,6 +20,7 @@ from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
 from natster.services.catalog_service import CatalogServer
+from natster.services.global_service.projections import PROJECTIONS
 from natster.services.platform import Platform
 
 NATSTER = [sys.executable, "-m", "natster"]
@@ -164,3 +166,23 @@ async def shared_and_imported(world: World) -> remote.CatalogRef:
     await remote.share(world.alice, "films", key(world.bob))
     await remote.import_catalog(world.bob, "films", key(world.alice))
     return await remote.resolve(world.bob, "films")
+
+
+async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:
+    js = nc.jetstream()
+    state: dict[str, dict[str, Any]] = {}
+    for projection in PROJECTIONS:
+        # Not kv.keys(): nats-py's watcher can report "no more keys" before the messages
+        # already on their way are handed over, and an empty list came back now and then.
+        # The stream's own list of subjects is exact.
+        kv = await js.key_value(projection.bucket)
+        prefix = f"$KV.{projection.bucket}."
+        info = await js.stream_info(f"KV_{projection.bucket}", subjects_filter=prefix + ">")
+        keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
+        state[projection.name] = {}
+        for k in keys:
+            try:
+                state[projection.name][k] = json.loads((await kv.get(k)).value)
+            except nats.js.errors.KeyNotFoundError:  # a deleted key's marker
+                continue
+    return state

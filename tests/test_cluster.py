@@ -6,33 +6,48 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import json
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from bench._platform import local_cluster
 
-from natster import _nats, subjects, wire
+from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.client.download import download, find_entry
-from natster.errors import ConfigError, InviteError, NatsterError, RemoteError
-from natster.hub import HubDir, HubInfo, mint_invite
+from natster.errors import (
+    ConfigError,
+    ConnectionFailed,
+    InviteError,
+    NatsterError,
+    RemoteError,
+    RequestTimeout,
+    ServiceUnavailable,
+)
+from natster.hub import HubDir, mint_invite
 from natster.hub import tls as hub_tls
 from natster.hub.health import hub_health
+from natster.hub.invites import Invite
 from natster.hub.node_join import join as join_node
 from natster.hub.node_join import mint_node_token
 from natster.hub.nodes import bundle, install
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
+from natster.services.global_service.rebuild import rebuild
 from natster.services.platform import Platform
 
-from .conftest import free_port, key, make_media
+from .conftest import free_port, key, make_media, snapshot
 
+T = TypeVar("T")
 NODES = 3
 # the node leading the event log is killed: writes go on within this. nats-server's raft
 # elects a new leader 4-9 s after the last heartbeat; one request may wait out its 5 s.
@@ -61,45 +76,9 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    """Three nodes as an operator makes them: the first founds the cluster (its JetStream
-    waits for peers), the others join it with node tokens it minted."""
-    nodes: list[Platform] = []
-    starting: list[asyncio.Task[HubInfo]] = []
-    try:
-        for i in range(NODES):
-            path = tmp_path / f"n{i + 1}"
-            port, cluster_port = free_port(), free_port()
-            if i:
-                text = mint_node_token(nodes[0].dir, 600).encode()
-                await join_node(
-                    path,
-                    text,
-                    node=f"n{i + 1}",
-                    host="127.0.0.1",
-                    port=port,
-                    cluster_port=cluster_port,
-                )
-                platform = Platform(path)
-            else:
-                platform = Platform(path, port=port, cluster_port=cluster_port, node="n1")
-            nodes.append(platform)
-            starting.append(asyncio.create_task(platform.start()))
-            if not i:  # the founder can invite once its server runs
-                await _eventually(lambda: nodes[0].dir.run_state() is not None, 30)
-        infos = await asyncio.wait_for(asyncio.gather(*starting), 60)
-        yield Cluster(nodes, [info.local_url for info in infos])
-    finally:
-        for task in starting:
-            task.cancel()
-        await asyncio.gather(*starting, return_exceptions=True)
-        await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
-
-
-async def _eventually(check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(0.05)
+    """Three nodes as an operator makes them (``bench._platform.local_cluster``)."""
+    async with local_cluster(tmp_path, NODES) as nodes:
+        yield Cluster(nodes, [n.dir.require_running().local_url for n in nodes])
 
 
 def test_a_node_takes_only_the_hubs_shared_files(tmp_path: Path) -> None:
@@ -242,7 +221,11 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
     alive = cluster.nodes[(killed + 1) % NODES]
     health = await hub_health(alive.dir)
     assert {n["name"]: n["up"] for n in health["nodes"]}[f"n{killed + 1}"] is False
-    # the node comes back: it catches up, and its status says so
+    await _restart_and_catch_up(cluster, killed)
+
+
+async def _restart_and_catch_up(cluster: Cluster, killed: int) -> None:
+    """The killed node comes back: it catches up, and its status says so."""
     await cluster.nodes[killed].stop()
     await asyncio.wait_for(cluster.nodes[killed].start(), 60)
 
@@ -255,6 +238,186 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
     while not await caught_up():
         assert time.monotonic() < deadline, await hub_health(cluster.nodes[killed].dir)
         await asyncio.sleep(0.5)
+
+
+SHARE_OPS = 1000
+INVITES = 4
+BUSY_S = 120  # every operation is done (or definitely refused) within this
+
+
+@pytest.fixture
+async def busy_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    """A cluster whose global services take a thousand changes a minute from one account."""
+    monkeypatch.setattr(limits, "EVENTS_PER_MINUTE", 100_000)
+    monkeypatch.setattr(limits, "EVENTS_BURST", 100_000)
+    async with local_cluster(tmp_path, NODES) as nodes:
+        yield Cluster(nodes, [n.dir.require_running().local_url for n in nodes])
+
+
+async def _definitely(
+    call: Callable[[], Awaitable[T]],
+    retries: list[str],
+    *,
+    done_if: str | None = None,
+    asked: bool = False,
+) -> T | None:
+    """``call()`` until the hub answers it for sure: asked again while it cannot answer
+    (503, 504, a lost connection), each such answer noted in ``retries``. ``done_if``: a
+    refusal that, once the call was asked before (``asked``: by the caller already),
+    means an earlier try was applied and its answer lost (returns None)."""
+    until = time.monotonic() + BUSY_S
+    while True:
+        try:
+            return await call()
+        except RemoteError as exc:
+            if asked and done_if is not None and done_if in str(exc):
+                return None
+            if exc.status not in (503, 504):
+                raise
+            retries.append(str(exc))
+        except (ServiceUnavailable, RequestTimeout, ConnectionFailed) as exc:
+            retries.append(str(exc))
+        asked = True
+        assert time.monotonic() < until, retries[-5:]
+        await asyncio.sleep(0.2)
+
+
+async def test_a_node_killed_mid_work_loses_nothing_and_does_nothing_twice(
+    busy_cluster: Cluster, tmp_path: Path
+) -> None:
+    """kill -9 the event log's leader while a thousand shares and unshares are written,
+    invites are redeemed (two people race for each) and a login code is claimed: every
+    acknowledged change is in the log, each invite made exactly one account, the code
+    was claimed once, and the projections equal a replay of the log."""
+    cluster = busy_cluster
+    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
+    code = (await alice.otc_generate()).code
+    invites = [await mint_invite(cluster.nodes[0].dir, 600) for _ in range(INVITES)]
+    nc = await _nats.connect(
+        cluster.url,
+        cluster.nodes[0].dir.creds("global"),
+        name="t",
+        trust=cluster.trust(),
+        reconnect=True,
+    )
+    sys_nc = await _nats.connect(
+        cluster.url, cluster.nodes[0].dir.creds("sys"), name="t", trust=cluster.trust()
+    )
+
+    async def accounts() -> set[str]:  # every account JWT the hub's resolver holds
+        reply = await sys_nc.request("$SYS.REQ.CLAIMS.LIST", b"", timeout=5)
+        return set(json.loads(reply.data)["data"])
+
+    before = await accounts()
+    retries: list[str] = []
+    acknowledged: dict[int, tuple[str, str]] = {}  # seq -> (event type, catalog)
+    warmed = asyncio.Event()
+
+    async def changes() -> None:
+        for i in range(SHARE_OPS):
+            catalog = f"c{(i // 2) % 10}"
+            if i % 2 == 0:
+                kind, done_if, call = ev.CATALOG_SHARED, None, alice.share
+            else:
+                kind, done_if, call = ev.CATALOG_UNSHARED, "not shared", alice.unshare
+            change = functools.partial(call, catalog, key(bob))
+            reply = await _definitely(change, retries, done_if=done_if)
+            if reply is not None and reply.seq is not None:
+                acknowledged[reply.seq] = (kind, catalog)
+            if i == SHARE_OPS // 5:
+                warmed.set()
+
+    async def redeem(invite: Invite, who: str) -> str | None:
+        home = Home(tmp_path / who)
+        try:
+            await _definitely(
+                lambda: join(invite.encode(), home=home, name=who, url=cluster.url), retries
+            )
+        except InviteError:
+            return None  # the other one won
+        return home.load().account
+
+    async def claim() -> None:
+        await _definitely(
+            lambda: alice.otc_claim(code, client="phone"), retries, done_if="already used"
+        )
+
+    writing = asyncio.create_task(changes())
+    await asyncio.wait_for(warmed.wait(), BUSY_S)
+    killed = await _leader(cluster)
+    os.kill(cluster.server_pid(killed), signal.SIGKILL)
+    racing = [redeem(invite, f"p{i}{side}") for i, invite in enumerate(invites) for side in "ab"]
+    joined, *_ = await asyncio.gather(asyncio.gather(*racing), writing, claim())
+    try:
+        # every acknowledged change is in the log, as it was acknowledged
+        js = nc.jetstream()
+        for seq, (kind, catalog) in acknowledged.items():
+            stored = ev.parse_event((await js.get_msg(ev.STREAM, seq)).data or b"")
+            assert (stored.type, stored.data["catalog"]) == (kind, catalog), seq
+        assert len(acknowledged) >= SHARE_OPS - len(retries)
+        assert not any(s.catalog.startswith("c") for s in await bob.my_shares())  # all unshared
+        # each invite made exactly one account; each winner's is among them
+        made = await accounts() - before
+        assert len(made) == INVITES, (made, joined, retries[-5:])
+        winners = [account for account in joined if account is not None]
+        assert set(winners) <= made
+        assert len(winners) <= INVITES
+        assert (await alice.global_whoami()).bound_login["client"] == "phone"
+        with pytest.raises(RemoteError, match="already used"):
+            await alice.otc_claim(code)
+        await _restart_and_catch_up(cluster, killed)
+        live = await snapshot(nc)  # the projections, as replaying the log makes them
+        await rebuild(nc)
+        assert await snapshot(nc) == live
+    finally:
+        await nc.close()
+        await sys_nc.close()
+        await alice.close()
+        await bob.close()
+
+
+async def test_two_nodes_of_three_down_refuse_writes_and_serve_reads(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """No split brain: with one node of three left nothing is written, and the writer
+    hears why; what that node can serve (shares, a download) it serves. One node back
+    restores writes."""
+    async with _alice_shares_with_bob(cluster, tmp_path) as (alice, bob, media):
+        down = [1, 2]
+        for index in down:
+            os.kill(cluster.server_pid(index), signal.SIGKILL)
+        started = time.monotonic()
+        errors: list[str] = []
+        # each try ends within a client's timeout; once the writer's connection moved to
+        # the last node (its own may have died), the hub itself says to try again
+        while time.monotonic() - started < 30 and not all(
+            "try again" in e for e in errors[-2:] or ["not yet"]
+        ):
+            began = time.monotonic()
+            with pytest.raises(NatsterError) as refused:
+                await alice.unshare("films", key(bob))
+            errors.append(str(refused.value))
+            assert time.monotonic() - began < limits.REQUEST_TIMEOUT_S + 1, errors
+        assert all("try again" in e for e in errors[-2:]), errors
+        # reads the last node can serve, it serves
+        assert any(s.catalog == "films" for s in await bob.my_shares())
+        got = await _fetch(bob, "trips/notes.txt", tmp_path / "notes.txt")
+        assert got == (media / "trips/notes.txt").read_bytes()
+        # one node back: a majority again, writes go on
+        await cluster.nodes[down[0]].stop()
+        await asyncio.wait_for(cluster.nodes[down[0]].start(), 60)
+        # (an unshare that timed out above may have been kept: raft commits what the last
+        # node had proposed once a majority is back; its caller was told to try again)
+        retries: list[str] = []
+        await _definitely(
+            functools.partial(alice.unshare, "films", key(bob)),
+            retries,
+            done_if="not shared",
+            asked=True,
+        )
+        assert not any(s.catalog == "films" for s in await bob.my_shares())
+        assert (await alice.share("films", key(bob))).seq is not None  # a new write
+        assert any(s.catalog == "films" for s in await bob.my_shares())
 
 
 async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(

@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import nats.js.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,12 +16,14 @@ from nats.js.api import DiscardPolicy
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster.client import Home, NatsterClient
-from natster.errors import RemoteError
-from natster.services.global_service.projections import PROJECTIONS
+from natster.errors import RemoteError, WrongRevision
+from natster.services.global_service.projections import APPLIED_KEY, SHARES, share_key
+from natster.services.global_service.projector import Projector
 from natster.services.global_service.rebuild import rebuild
+from natster.services.global_service.store import view_bucket
 from natster.services.platform import start_global
 
-from .conftest import JoinUser, RunningHub
+from .conftest import JoinUser, RunningHub, snapshot
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
@@ -336,6 +337,45 @@ async def test_a_stale_mirror_loses_no_write(
     assert not any(s["catalog"] == "films" for s in service.mirror.shares.values())  # stale
 
 
+async def test_a_decision_waits_for_lagging_projections(
+    hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share acknowledged while the projections lag (their consumer sat on a node that
+    died) is seen by the unshare that follows: the decision waits for the buckets to hold
+    the whole log, and says "try again" if they do not within a moment (never a wrong
+    "not shared")."""
+    monkeypatch.setattr(limits, "READ_YOUR_WRITES_S", 0.1)
+    monkeypatch.setattr(limits, "DECIDE_CATCH_UP_S", 1.0)
+    service = hub.platform.global_service
+    assert service is not None
+    for task in service._tasks:  # its projectors stop: nothing reaches the buckets
+        task.cancel()
+    await asyncio.gather(*service._tasks, return_exceptions=True)
+    alice, bob = trio["alice"], trio["bob"]
+    assert (await alice.share("films", key(bob))).seq is not None
+    with pytest.raises(RemoteError, match="catching up") as lagging:
+        await alice.unshare("films", key(bob))
+    assert lagging.value.status == 503
+    second, nc = await start_global(hub.dir, hub.info.local_url)  # projectors resume
+    try:
+        statuses = []
+        for _ in range(40):  # a batch the stopped projector held returns after its ack wait
+            try:
+                await alice.unshare("films", key(bob))
+                break
+            except RemoteError as exc:
+                statuses.append(exc.status)
+                await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("the projections never caught up")
+        assert set(statuses) <= {503}, statuses
+        with pytest.raises(RemoteError, match="not shared"):
+            await alice.unshare("films", key(bob))
+    finally:
+        await second.stop()
+        await nc.close()
+
+
 async def test_a_malformed_event_in_the_stream_does_not_poison(
     hub: RunningHub, trio: dict[str, NatsterClient]
 ) -> None:
@@ -399,26 +439,6 @@ async def _update_event_log(hub: RunningHub, **changes: Any) -> None:
         await js.update_stream(dataclasses.replace(info.config, **changes))
     finally:
         await nc.close()
-
-
-async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:
-    js = nc.jetstream()
-    state: dict[str, dict[str, Any]] = {}
-    for projection in PROJECTIONS:
-        # Not kv.keys(): nats-py's watcher can report "no more keys" before the messages
-        # already on their way are handed over, and an empty list came back now and then.
-        # The stream's own list of subjects is exact.
-        kv = await js.key_value(projection.bucket)
-        prefix = f"$KV.{projection.bucket}."
-        info = await js.stream_info(f"KV_{projection.bucket}", subjects_filter=prefix + ">")
-        keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
-        state[projection.name] = {}
-        for k in keys:
-            try:
-                state[projection.name][k] = json.loads((await kv.get(k)).value)
-            except nats.js.errors.KeyNotFoundError:  # a deleted key's marker
-                continue
-    return state
 
 
 async def test_rebuild_gives_the_live_state(
@@ -519,4 +539,45 @@ async def test_an_account_made_while_the_global_service_was_down_heals(
     finally:
         await hub.platform.global_service.stop()
         hub.platform.global_service = None
+        await nc.close()
+
+
+async def test_a_late_projector_never_puts_back_older_state(
+    hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances apply overlapping batches (a batch redelivered while its first
+    taker was slow, as after a node died): the slower one's writes are compare-and-set
+    on what it read, so neither a record nor the applied mark goes back in time."""
+    alice, bob = trio["alice"], trio["bob"]
+    shared = (await alice.share("films", key(bob))).seq
+    unshared = (await alice.unshare("films", key(bob))).seq
+    assert shared is not None
+    assert unshared is not None
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    try:
+        js = nc.jetstream()
+        events = {
+            seq: ev.parse_event((await js.get_msg(ev.STREAM, seq)).data or b"")
+            for seq in (shared, unshared)
+        }
+        bucket = await view_bucket(js, SHARES.bucket)
+        share = share_key(key(alice), "films", key(bob))
+        assert json.loads(await bucket.value(share) or b"{}")["shared"] is False
+        late = Projector(js, SHARES)
+        late._kv = bucket
+        load = late._load
+
+        async def stale_load(parsed: Any) -> Any:  # what it read before the share applied
+            return {k: (None, 0) for k in await load(parsed)}
+
+        monkeypatch.setattr(late, "_load", stale_load)
+        with pytest.raises(WrongRevision):  # the share, computed on what it had read
+            await late._apply([(None, shared, events[shared])])
+        assert json.loads(await bucket.value(share) or b"{}")["shared"] is False  # not revived
+        monkeypatch.setattr(late, "_load", load)
+        await late._apply([(None, shared, events[shared])])  # an old batch, applied late
+        assert int(await bucket.value(APPLIED_KEY) or b"0") >= unshared  # the mark held
+    finally:
         await nc.close()

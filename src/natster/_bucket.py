@@ -33,9 +33,17 @@ class Bucket:
     """One KV bucket: ``get`` raises :class:`KeyMissing`, a compare-and-set that lost
     raises :class:`WrongRevision`; nothing of nats-py's leaks."""
 
-    def __init__(self, kv: KeyValue, what: str = "the hub's store") -> None:
+    def __init__(self, js: JetStreamContext, name: str, kv: KeyValue) -> None:
+        self._js = js
+        self._name = name
         self._kv = kv
-        self._what = what
+        self._what = "the hub's store"
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, name: str) -> Bucket:
+        """An existing bucket (:class:`StoreMissing` if there is none)."""
+        with mapped():
+            return cls(js, name, await js.key_value(name))
 
     async def get(self, key: str) -> Entry:
         return await self._ride_out(lambda: self._kv.get(key), reads=True)
@@ -49,15 +57,37 @@ class Bucket:
         return entry.value or None
 
     async def keys(self) -> list[str]:
-        """Every key holding a value ([] for an empty bucket)."""
-        try:
-            return await self._ride_out(self._kv.keys, reads=True)
-        except KeyMissing:
-            return []
+        """Every key holding a value, sorted ([] for an empty bucket).
+
+        Read from the stream's own list of subjects, then each key's value: nats-py's
+        ``KeyValue.keys`` may end before every key arrived (an empty list came back now
+        and then). nats-server lists up to 100,000 subjects in one answer.
+        """
+        prefix = f"$KV.{self._name}."
+        info = await self._ride_out(
+            lambda: self._js.stream_info(f"KV_{self._name}", subjects_filter=prefix + ">"),
+            reads=True,
+        )
+        candidates = sorted(s.removeprefix(prefix) for s in info.state.subjects or {})
+        values = await asyncio.gather(*(self.value(key) for key in candidates))
+        return [key for key, value in zip(candidates, values, strict=True) if value is not None]
 
     async def create(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
         """Write ``key`` only if it holds no value; returns the new revision."""
         return await self._ride_out(lambda: self._kv.create(key, value, msg_ttl=ttl))
+
+    async def update(self, key: str, value: bytes, *, last: int) -> int:
+        """Write ``key`` only if its revision is still ``last`` (0: never written; a
+        delete marker's revision: deleted); :class:`WrongRevision` otherwise."""
+        return await self._ride_out(lambda: self._kv.update(key, value, last=last))
+
+    async def revision(self, key: str) -> tuple[bytes | None, int]:
+        """The key's value (None if missing or deleted) and the revision to write after."""
+        try:
+            entry = await self.get(key)
+        except KeyMissing as exc:
+            return None, exc.revision
+        return entry.value or None, entry.revision or 0
 
     async def put(self, key: str, value: bytes) -> int:
         return await self._ride_out(lambda: self._kv.put(key, value))
@@ -85,7 +115,7 @@ class Bucket:
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> Bucket:
     """Open a key-value bucket, creating it (with ``config``) on first use; one with fewer
     replicas than ``config`` asks for gets them (a hub that grew to three nodes)."""
-    return Bucket(await forming(lambda: _ensure_bucket(js, config)))
+    return Bucket(js, config.bucket, await forming(lambda: _ensure_bucket(js, config)))
 
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:

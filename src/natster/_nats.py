@@ -62,7 +62,10 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
         raise KeyMissing("the bucket is empty") from exc
     except nats.js.errors.KeyWrongLastSequenceError as exc:
         raise WrongRevision from exc
-    except nats.js.errors.NoStreamResponseError as exc:  # a stream without a leader
+    except (
+        nats.js.errors.NoStreamResponseError,  # a stream without a leader
+        nats.js.errors.ServiceUnavailableError,  # JetStream's API: no leader (nobody / 503)
+    ) as exc:
         raise ServiceUnavailable(
             f"{what} is not answering: the hub may be electing a new leader after losing "
             "a node; try again in a few seconds"

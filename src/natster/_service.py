@@ -22,20 +22,37 @@ from natster.errors import NatsterError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Awaitable[Any]]
+_TOO_LONG = (
+    "the hub could not finish that within {deadline:g} s (it may be short of nodes, or "
+    "electing a leader after losing one): try again in a few seconds"
+)
 
 
-def endpoint(handler: Handler, concurrency: int = 0) -> Callable[[MicroRequest], Awaitable[None]]:
+def endpoint(
+    handler: Handler, concurrency: int = 0, *, deadline: float | None = None
+) -> Callable[[MicroRequest], Awaitable[None]]:
     """A micro-service handler. nats-py hands a subscription its messages one at a time;
-    with ``concurrency``, up to that many requests are served at once (each in a task)."""
+    with ``concurrency``, up to that many requests are served at once (each in a task).
+    With ``deadline`` (seconds, less than the caller's timeout), a request not done by
+    then is stopped and answered 503 "try again": the caller hears why, not silence."""
 
     async def serve(request: MicroRequest) -> None:
+        limit = asyncio.timeout(deadline)
         try:
-            data = await handler(request.subject, request.data)
+            async with limit:
+                data = await handler(request.subject, request.data)
             reply = data if isinstance(data, (bytes, bytearray)) else wire.ok(data)  # bytes go raw
         except NatsterError as exc:
             if exc.status >= 500:
                 log.warning("request on %s failed: %s", request.subject, exc)
             reply = wire.fail(exc.status, str(exc))
+        except TimeoutError:
+            if not limit.expired():
+                log.exception("request on %s crashed", request.subject)
+                reply = wire.fail(500, "internal error")
+            else:
+                log.warning("request on %s stopped after %g s", request.subject, deadline)
+                reply = wire.fail(503, _TOO_LONG.format(deadline=deadline))
         except Exception:
             log.exception("request on %s crashed", request.subject)
             reply = wire.fail(500, "internal error")

@@ -113,11 +113,15 @@ class EventError(ValueError):
     """An event that does not fit its schema."""
 
 
-def make_event(event_type: str, origin: str, data: _Data, subject: str) -> CloudEvent:
+def make_event(
+    event_type: str, origin: str, data: _Data, subject: str, *, id: str | None = None
+) -> CloudEvent:
+    """A new event; ``id`` (default: a random one) is also its message id in the log,
+    so an event written twice under one id is stored once."""
     if DATA.get(event_type) is not type(data):
         raise EventError(f"{event_type} does not carry {type(data).__name__}")
     return CloudEvent(
-        id=uuid.uuid4().hex,
+        id=id or uuid.uuid4().hex,
         source=f"natster://account/{origin}",
         type=event_type,  # type: ignore[arg-type]
         time=now_iso("milliseconds"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 # Requests to natster services
 MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
+SERVICE_DEADLINE_S = 4.0  # the hub's services answer within this, if only 'try again'
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
+JOIN_RETRY_S = 20.0  # `init` asks again this long while a hub elects a leader (4-9 s)
 TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
@@ -84,6 +86,7 @@ SSE_KEEPALIVE_S = 15.0  # a comment line on the event stream keeps proxies from 
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
 PROJECTION_BATCH = 256  # events applied per batch (and the consumer's max ack pending)
 READ_YOUR_WRITES_S = 2.0  # how long events.put waits for its projections to catch up
+DECIDE_CATCH_UP_S = 3.0  # a share decision waits this long for the projections to catch up
 WATCH_HEARTBEAT_S = 1.0  # a mirror's bucket watch is made anew after two missed heartbeats
 WATCH_INACTIVE_S = 300  # nats-server drops a watch nobody has followed for this long
 MIRROR_READY_S = 30  # how long a starting global service waits for its buckets' values
@@ -124,6 +127,7 @@ SUMMARY_TIMEOUT_S = 2.0  # a catalog server's summary, for the web UI's library
 FEED_RETRY_S = 1.0  # a catalog server re-subscribes to its live feed this often when lost
 HEARTBEAT_CAS_TRIES = 5  # compare-and-set tries against concurrent heartbeats of one key
 PROJECTION_ACK_WAIT_S = 5  # a batch not acknowledged in this time goes to another instance
+PROJECTION_CAS_TRIES = 5  # a batch is applied again this often when another instance wrote first
 # (a batch takes well under a second; one held by a node that died comes back this soon)
 SQLITE_BUSY_S = 10  # how long a catalog index waits for another writer
 

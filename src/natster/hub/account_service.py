@@ -24,7 +24,7 @@ from nats.js.client import JetStreamContext
 from nats.micro import add_service
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
-from natster import __version__, _bucket, _nats, subjects, wire
+from natster import __version__, _bucket, _nats, limits, subjects, wire
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client
@@ -69,6 +69,7 @@ class AccountService:
         self._accounts = accounts
         self._names = names
         self._service: Service | None = None
+        self._creating: dict[str, asyncio.Task[dict[str, object]]] = {}  # by account key
 
     @classmethod
     async def open(cls, client: Client, resolver: Resolver, config: HubConfig) -> AccountService:
@@ -97,20 +98,24 @@ class AccountService:
             ),
         )
         await service.add_endpoint(
-            EndpointConfig(name="signup", subject=subjects.SIGNUP, handler=endpoint(self.signup))
+            EndpointConfig(
+                name="signup",
+                subject=subjects.SIGNUP,
+                handler=endpoint(self.signup, deadline=limits.SERVICE_DEADLINE_S),
+            )
         )
         await service.add_endpoint(
             EndpointConfig(
                 name="info",
                 subject=subjects.accounts_listen("info"),
-                handler=endpoint(self.info),
+                handler=endpoint(self.info, deadline=limits.SERVICE_DEADLINE_S),
             )
         )
         await service.add_endpoint(
             EndpointConfig(
                 name="update",
                 subject=subjects.accounts_listen("update"),
-                handler=endpoint(self.update),
+                handler=endpoint(self.update, deadline=limits.SERVICE_DEADLINE_S),
             )
         )
         for name, handler in (
@@ -122,7 +127,7 @@ class AccountService:
                 EndpointConfig(
                     name=name.replace(".", "-"),
                     subject=subjects.accounts_listen(name),
-                    handler=endpoint(handler),
+                    handler=endpoint(handler, deadline=limits.SERVICE_DEADLINE_S),
                 )
             )
         self._service = service
@@ -131,6 +136,11 @@ class AccountService:
         if self._service is not None:
             await self._service.stop()
             self._service = None
+        if self._creating:  # accounts being made get a moment to be whole
+            await asyncio.wait(list(self._creating.values()), timeout=limits.SERVICE_DEADLINE_S)
+        for task in list(self._creating.values()):
+            task.cancel()
+        await asyncio.gather(*self._creating.values(), return_exceptions=True)
 
     # --- endpoints -------------------------------------------------------------------
     async def signup(self, subject: str, payload: bytes) -> dict[str, object]:
@@ -146,18 +156,32 @@ class AccountService:
             raise Refused("signature must be base64url") from exc
         if not verify(account, wire.signup_proof(request.token, account), signature):
             raise Refused("the signature does not prove you hold that account key", 403)
+        if account in self._creating:  # a try whose answer ran out of time, asked again
+            return await asyncio.shield(self._creating[account])
         if await self._resolver.lookup(account) is not None:
             raise Refused("that account already exists on this hub", 409)
+        creating = asyncio.create_task(self._create(account, name, request.token))
+        self._creating[account] = creating
+        creating.add_done_callback(lambda _: self._creating.pop(account, None))
+        return await asyncio.shield(creating)
+
+    async def _create(self, account: str, name: str, token: str) -> dict[str, object]:
+        """Make the account. Once begun it finishes even if the request's answer runs out
+        of time: an invite is never spent on an account half made. The caller asking
+        again is answered with this outcome, or told its account exists."""
         await self._reserve_name(name, account)  # before the invite: a taken name burns none
         try:
-            await self._consume_invite(request.token)
+            await self._consume_invite(token)
         except BaseException:
             await self._release_name(name, account)
             raise
         await self._resolver.push(self._standard(account, name))
         created = now_iso()
         record = {"name": name, "created_at": created}
-        await self._accounts.put(account, json.dumps(record).encode())
+        try:
+            await self._accounts.put(account, json.dumps(record).encode())
+        except NatsterError as exc:  # the account's JWT names it all the same
+            log.warning("account %s made, its record not kept: %s", account, exc)
         log.info("created account %s (%s)", account, name)
         await self.announce(account, name)
         return wire.SignupReply(account=account, name=name, created_at=created).model_dump()

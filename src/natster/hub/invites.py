@@ -21,7 +21,7 @@ from typing import ClassVar, Self
 
 from natster import limits, subjects
 from natster._bucket import Bucket
-from natster._nats import connect, mapped
+from natster._nats import connect
 from natster.errors import InviteError, NatsterError
 from natster.names import is_hash
 from natster.security import Creds, KeyKind, KeyPair
@@ -189,8 +189,7 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
         state.local_url, hub.creds("accounts"), name="natster-invite", trust=hub.trust()
     )
     try:
-        with mapped():
-            kv = Bucket(await nc.jetstream().key_value(subjects.INVITES_BUCKET))
+        kv = await Bucket.open(nc.jetstream(), subjects.INVITES_BUCKET)
         record = {"expires_at": expires_at, "created_at": int(time.time())}
         await kv.create(token_key(token), json.dumps(record).encode(), ttl=ttl_s)
     finally:

@@ -24,8 +24,8 @@ from nats.js.client import JetStreamContext
 from natster import events as ev
 from natster import limits
 from natster._bucket import Bucket
-from natster._nats import mapped
-from natster.errors import RequestTimeout, StoreMissing
+from natster._nats import forming, mapped
+from natster.errors import RequestTimeout, StoreError, StoreMissing, WrongRevision
 
 from .projections import APPLIED_KEY, Projection, Record
 from .store import view_bucket
@@ -62,17 +62,21 @@ class Projector:
 
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
-        self._sub = await self._js.pull_subscribe(
-            f"{ev.SUBJECT_PREFIX}.>",
-            durable=await durable_name(self._js, self.projection),
-            stream=ev.STREAM,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.ALL,
-                deliver_policy=DeliverPolicy.ALL,
-                max_ack_pending=limits.PROJECTION_BATCH,
-                ack_wait=limits.PROJECTION_ACK_WAIT_S,
-            ),
-        )
+        self._sub = await forming(self._pull_subscribe)  # slow while a cluster re-forms
+
+    async def _pull_subscribe(self) -> Any:
+        with mapped("the event log"):
+            return await self._js.pull_subscribe(
+                f"{ev.SUBJECT_PREFIX}.>",
+                durable=await durable_name(self._js, self.projection),
+                stream=ev.STREAM,
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.ALL,
+                    deliver_policy=DeliverPolicy.ALL,
+                    max_ack_pending=limits.PROJECTION_BATCH,
+                    ack_wait=limits.PROJECTION_ACK_WAIT_S,
+                ),
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply events until ``stop``; survives the consumer or bucket being recreated."""
@@ -110,10 +114,11 @@ class Projector:
             await self._subscribe()
         total = 0
         while True:
-            count = await self.step(timeout=0.2)
+            count = await forming(lambda: self.step(timeout=0.2))  # rides out an election
             total += count
             if count == 0:
-                info = await self._sub.consumer_info()
+                with mapped("the event log"):
+                    info = await self._sub.consumer_info()
                 if info.num_pending == 0 and info.num_ack_pending == 0:
                     return total
 
@@ -126,7 +131,6 @@ class Projector:
             return 0
         if not messages:
             return 0
-        kv = self._bucket()
         parsed: list[tuple[Any, int, ev.CloudEvent | None]] = []
         for message in messages:
             seq = message.metadata.sequence.stream
@@ -140,7 +144,24 @@ class Projector:
                     exc,
                 )
                 parsed.append((message, seq, None))
-        records = await self._load(parsed)
+        for _ in range(limits.PROJECTION_CAS_TRIES):
+            try:
+                await self._apply(parsed)
+                break
+            except WrongRevision:  # another instance wrote these keys meanwhile: again,
+                continue  # on what it wrote (applying is idempotent by sequence)
+        else:
+            raise StoreError(f"projection {self.projection.name}: its keys kept changing")
+        await parsed[-1][0].ack()  # ack-all: the whole batch at once
+        return len(parsed)
+
+    async def _apply(self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]) -> None:
+        """Apply a batch; every write is a compare-and-set on the revision it was computed
+        from, so a late write (an instance that was slow, or whose batch was redelivered
+        to another meanwhile) never puts back an older record or an older mark."""
+        kv = self._bucket()
+        loaded = await self._load(parsed)
+        records = {key: record for key, (record, _) in loaded.items() if record is not None}
         changed: dict[str, Record] = {}
         for _message, seq, event in parsed:
             if event is None:
@@ -157,19 +178,28 @@ class Projector:
                     seq,
                 )
         await asyncio.gather(
-            *(kv.put(key, json.dumps(value).encode()) for key, value in changed.items())
+            *(
+                kv.update(key, json.dumps(value).encode(), last=loaded[key][1])
+                for key, value in changed.items()
+            )
         )
-        await kv.put(APPLIED_KEY, str(parsed[-1][1]).encode())
-        await parsed[-1][0].ack()  # ack-all: the whole batch at once
-        return len(parsed)
+        stored, revision = await kv.revision(APPLIED_KEY)
+        try:
+            applied = int(stored or b"0")
+        except ValueError:
+            applied = 0
+        if applied < parsed[-1][1]:  # the mark only moves forward
+            await kv.update(APPLIED_KEY, str(parsed[-1][1]).encode(), last=revision)
 
-    async def _load(self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]) -> dict[str, Record]:
+    async def _load(
+        self, parsed: list[tuple[Any, int, ev.CloudEvent | None]]
+    ) -> dict[str, tuple[Record | None, int]]:
+        """Each key the batch touches: its record (None if none) and its revision."""
         keys = {k for _, _, e in parsed if e is not None for k in self.projection.keys(e)}
         kv = self._bucket()
 
-        async def get(key: str) -> tuple[str, Record | None]:
-            stored = await kv.value(key)
-            return key, json.loads(stored) if stored else None
+        async def get(key: str) -> tuple[str, tuple[Record | None, int]]:
+            stored, revision = await kv.revision(key)
+            return key, (json.loads(stored) if stored else None, revision)
 
-        found = await asyncio.gather(*(get(key) for key in keys))
-        return {key: record for key, record in found if record is not None}
+        return dict(await asyncio.gather(*(get(key) for key in keys)))

@@ -40,8 +40,9 @@ from natster.security import KeyKind, is_public_key
 from natster.services._rate import RateLimit
 
 from . import store
+from .decisions import Decisions
 from .mirror import Mirror
-from .projections import ACCOUNTS, PROJECTIONS, SHARES, share_key
+from .projections import ACCOUNTS, PROJECTIONS, SHARES
 from .projector import Projector
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,12 @@ _FEEDS = {
 
 
 @dataclass(frozen=True)
-class _Buckets:
-    """The buckets requests read and write (the mirror follows them too)."""
+class _Opened:
+    """What start opens before any request is served."""
 
     presence: Bucket
     otc: Bucket
-    shares: Bucket
-    accounts: Bucket
+    decisions: Decisions
 
 
 def _otc_key(code: str) -> str:
@@ -90,22 +90,28 @@ class GlobalService:
         self._tasks: list[asyncio.Task[None]] = []
         self._service: Service | None = None
         self._subs: list[Any] = []
-        self._opened: _Buckets | None = None
+        self._opened: _Opened | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
-    def _buckets(self) -> _Buckets:
+    def _buckets(self) -> _Opened:
         if self._opened is None:  # requests are served only once start opened them
             raise ServiceUnavailable("the global service is starting: try again")
         return self._opened
 
     async def start(self) -> None:
         await store.ensure_all(self._js, self._replicas)
-        self._opened = _Buckets(
+        decisions = Decisions(
+            self._js,
+            accounts=await store.view_bucket(self._js, ACCOUNTS.bucket),
+            shares=await store.view_bucket(self._js, SHARES.bucket),
+            mirror=self.mirror,
+            accounts_account=self._accounts_account,
+        )
+        self._opened = _Opened(
             presence=await store.presence_bucket(self._js),
             otc=await store.otc_bucket(self._js),
-            shares=await store.view_bucket(self._js, SHARES.bucket),
-            accounts=await store.view_bucket(self._js, ACCOUNTS.bucket),
+            decisions=decisions,
         )
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
@@ -141,7 +147,7 @@ class GlobalService:
                 EndpointConfig(
                     name=name.replace(".", "-"),
                     subject=subjects.global_listen(name),
-                    handler=endpoint(handler),
+                    handler=endpoint(handler, deadline=limits.SERVICE_DEADLINE_S),
                 )
             )
         self._service = service
@@ -188,53 +194,12 @@ class GlobalService:
             data = data_model.model_validate(request.data)
         except ValueError as exc:
             raise Refused(f"invalid {request.type} data: {exc}") from exc
-        event = await self._check(caller, request.type, data)
+        event = await self._buckets.decisions.event_for(caller, request.type, data)
         if event is None:
             return wire.EventsPutReply(id=None, seq=None, duplicate=True).model_dump()
         seq = await self.record(event)
         await self._after(event)
         return wire.EventsPutReply(id=event.id, seq=seq).model_dump()
-
-    async def _check(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
-        """Validate an event against the caller and the current state (4xx if wrong).
-
-        The state is read from the buckets, not from this instance's mirror: a mirror
-        may lag (a watch resuming after a node died), and a share refused as a duplicate
-        on a stale view would be a write lost while its caller was told it happened.
-        """
-        if event_type == ev.ACCOUNT_INITIALIZED:
-            if caller != self._accounts_account:
-                raise Refused("only the hub's account service initializes accounts", 403)
-            if await self._known(data.account):
-                return None
-            return ev.make_event(event_type, caller, data, data.account)
-        if caller == self._accounts_account or not await self._known(caller):
-            raise Refused("this account is not initialized on this hub", 403)
-        if event_type == ev.CONTEXT_BOUND:
-            raise Refused("logins are bound with otc.claim", 403)
-        if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
-            if data.owner != caller:
-                raise Refused("only a catalog's owner can share or unshare it", 403)
-            if data.target == caller:
-                raise Refused("a catalog cannot be shared with its owner")
-            if not await self._known(data.target):
-                raise Refused("that account is not known to this hub", 404)
-            active = await self._current_share(data.owner, data.catalog, data.target) is not None
-            if event_type == ev.CATALOG_SHARED and active:
-                return None
-            if event_type == ev.CATALOG_UNSHARED and not active:
-                raise Refused("that catalog is not shared with that account", 404)
-            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        if event_type == ev.CATALOG_IMPORTED:
-            if data.importer != caller:
-                raise Refused("an import is recorded by the importing account", 403)
-            share = await self._current_share(data.owner, data.catalog, caller)
-            if share is None:
-                raise Refused("that catalog is not shared with you", 403)
-            if share.get("imported_at"):
-                return None
-            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        raise Refused(f"{event_type} cannot be put", 403)
 
     async def _after(self, event: ev.CloudEvent) -> None:
         """Consequences: the hub catalog for newcomers; the feed for shares."""
@@ -318,28 +283,11 @@ class GlobalService:
         if subjects.caller_of(subject) != self._accounts_account:
             raise Refused("only the hub's account service may ask", 403)
         request = wire.parse_request(payload, wire.ShareCheckRequest)
-        share = await self._current_share(request.owner, request.catalog, request.target)
+        decisions = self._buckets.decisions
+        share = await decisions.current_share(request.owner, request.catalog, request.target)
         return wire.ShareCheck(
             shared=share is not None, imported=bool(share and share.get("imported_at"))
         ).model_dump()
-
-    async def _known(self, account: str) -> bool:
-        """Whether ``account`` was initialized: this mirror knows it, or (a newcomer it
-        has not seen yet) its bucket does."""
-        if account in self.mirror.accounts:
-            return True
-        return await self._buckets.accounts.value(account) is not None
-
-    async def _current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
-        """The share as its bucket holds it now, not as this instance's mirror last saw
-        it: in a cluster, the share may have been recorded by another instance a moment
-        ago (its ``events.put`` returned once the bucket held it)."""
-        stored = await self._buckets.shares.value(share_key(owner, catalog, target))
-        try:
-            record = json.loads(stored or b"null")
-        except ValueError:
-            return None
-        return record if isinstance(record, dict) and record.get("shared") is True else None
 
     async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
         record = self.mirror.accounts.get(subjects.caller_of(subject))
@@ -391,13 +339,17 @@ class GlobalService:
             raise gone
         if json.loads(entry.value).get("account") != caller:
             raise gone  # as if unknown: whether a code exists is nobody else's business
-        try:
-            await self._buckets.otc.delete(_otc_key(code), last=entry.revision)
-        except WrongRevision as exc:
-            raise gone from exc
+        # The binding first, under an id of the code's own, then the code goes: a claim
+        # whose answer was lost (a node died) and is asked again finds the code still
+        # there or gone with its binding written, and writes the binding once (JetStream
+        # drops a repeated message id within the stream's duplicate window).
         data = ev.ContextBound(account=caller, client=request.client)
-        event = ev.make_event(ev.CONTEXT_BOUND, caller, data, caller)
+        event = ev.make_event(
+            ev.CONTEXT_BOUND, caller, data, caller, id=f"otc-{_otc_key(code)[:60]}"
+        )
         await self.record(event)
+        with contextlib.suppress(WrongRevision):  # the same account's claim at the same time
+            await self._buckets.otc.delete(_otc_key(code), last=entry.revision)
         return wire.OtcClaimed(account=caller, bound_at=event.time).model_dump()
 
     # --- presence ----------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""What a write may do, decided on the buckets once they hold the whole event log.
+
+A decision (is this catalog shared already? is that account known?) never reads only an
+instance's mirror, which may lag (a watch resuming after a node died), nor a bucket that
+has not yet applied what the log holds (a projection consumer resuming): a share refused
+as a duplicate, or an unshare refused as "not shared", on a stale view would be a write
+lost while its caller was told something untrue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from nats.js.client import JetStreamContext
+
+from natster import events as ev
+from natster import limits
+from natster._bucket import Bucket
+from natster._nats import mapped
+from natster.errors import Refused, ServiceUnavailable
+
+from .mirror import Mirror
+from .projections import APPLIED_KEY, share_key
+
+
+class Decisions:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        accounts: Bucket,
+        shares: Bucket,
+        mirror: Mirror,
+        accounts_account: str,
+    ) -> None:
+        self._js = js
+        self._accounts = accounts
+        self._shares = shares
+        self._mirror = mirror
+        self._accounts_account = accounts_account  # the hub's account service
+
+    async def event_for(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
+        """The event ``caller`` may write (None: it would change nothing), or
+        :class:`Refused` (4xx) when the caller or the current state does not allow it."""
+        await self.caught_up()
+        if event_type == ev.ACCOUNT_INITIALIZED:
+            if caller != self._accounts_account:
+                raise Refused("only the hub's account service initializes accounts", 403)
+            if await self._known(data.account):
+                return None
+            return ev.make_event(event_type, caller, data, data.account)
+        if caller == self._accounts_account or not await self._known(caller):
+            raise Refused("this account is not initialized on this hub", 403)
+        if event_type == ev.CONTEXT_BOUND:
+            raise Refused("logins are bound with otc.claim", 403)
+        if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
+            if data.owner != caller:
+                raise Refused("only a catalog's owner can share or unshare it", 403)
+            if data.target == caller:
+                raise Refused("a catalog cannot be shared with its owner")
+            if not await self._known(data.target):
+                raise Refused("that account is not known to this hub", 404)
+            active = await self._share(data.owner, data.catalog, data.target) is not None
+            if event_type == ev.CATALOG_SHARED and active:
+                return None
+            if event_type == ev.CATALOG_UNSHARED and not active:
+                raise Refused("that catalog is not shared with that account", 404)
+            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        if event_type == ev.CATALOG_IMPORTED:
+            if data.importer != caller:
+                raise Refused("an import is recorded by the importing account", 403)
+            share = await self._share(data.owner, data.catalog, caller)
+            if share is None:
+                raise Refused("that catalog is not shared with you", 403)
+            if share.get("imported_at"):
+                return None
+            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        raise Refused(f"{event_type} cannot be put", 403)
+
+    async def current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
+        """The share as the log says it is now (None: not shared)."""
+        await self.caught_up()
+        return await self._share(owner, catalog, target)
+
+    async def caught_up(self) -> None:
+        """Wait until the buckets hold every event the log held when asked: a write
+        acknowledged a moment ago (by any instance) is seen by the decision that follows
+        it, even while projections lag (a node died holding their consumer)."""
+        with mapped("the event log"):
+            last = (await self._js.stream_info(ev.STREAM)).state.last_seq
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.DECIDE_CATCH_UP_S
+        while True:
+            applied = [int(await b.value(APPLIED_KEY) or 0) for b in (self._accounts, self._shares)]
+            if min(applied) >= last:
+                return
+            if loop.time() >= deadline:
+                raise ServiceUnavailable(
+                    "the hub is catching up with its event log (after losing a node?): "
+                    "try again in a few seconds"
+                )
+            await asyncio.sleep(0.05)
+
+    async def _known(self, account: str) -> bool:
+        """Whether ``account`` was initialized: the mirror knows it, or (a newcomer it has
+        not seen yet) its bucket does."""
+        if account in self._mirror.accounts:
+            return True
+        return await self._accounts.value(account) is not None
+
+    async def _share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
+        stored = await self._shares.value(share_key(owner, catalog, target))
+        try:
+            record = json.loads(stored or b"null")
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) and record.get("shared") is True else None
