@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from bench._platform import local_cluster
 
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
+from natster._urls import split_urls
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.client.download import download, find_entry
@@ -104,7 +106,9 @@ def test_a_node_takes_only_the_hubs_shared_files(tmp_path: Path) -> None:
 async def _user(cluster: Cluster, tmp_path: Path, name: str) -> NatsterClient:
     home = Home(tmp_path / name)
     invite = await mint_invite(cluster.nodes[0].dir, 600)
-    await join(invite.encode(), home=home, name=name, url=cluster.url)
+    assert sorted(split_urls(invite.url)) == sorted(cluster.urls)  # every node, from gossip
+    await join(invite.encode(), home=home, name=name)
+    assert sorted(split_urls(home.load().url)) == sorted(cluster.urls)
     return await NatsterClient.connect(home, reconnect=True)
 
 
@@ -418,6 +422,51 @@ async def test_two_nodes_of_three_down_refuse_writes_and_serve_reads(
         assert not any(s.catalog == "films" for s in await bob.my_shares())
         assert (await alice.share("films", key(bob))).seq is not None  # a new write
         assert any(s.catalog == "films" for s in await bob.my_shares())
+
+
+async def test_a_download_goes_on_when_the_downloaders_node_dies(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """alice's catalog server on node 1, bob on node 2: node 2 is killed while bob
+    downloads 1 GiB; his connection moves to another node (gossip) and the same call
+    completes, every chunk authenticated and the whole file checked against its sha256."""
+    homes = {}
+    for name, node in (("alice", 0), ("bob", 1)):
+        homes[name] = Home(tmp_path / name)
+        invite = await mint_invite(cluster.nodes[0].dir, 600)
+        await join(invite.encode(), home=homes[name], name=name, url=cluster.urls[node])
+    media = tmp_path / "media"
+    media.mkdir()
+    with (media / "big.img").open("wb") as handle:
+        handle.truncate(1024**3)  # sparse: encrypted and checked like any other file
+    with Catalogs(homes["alice"].path) as mine:
+        mine.new("films", "", media)
+    alice = await NatsterClient.connect(homes["alice"], reconnect=True)
+    bob = await NatsterClient.connect(homes["bob"], reconnect=True)
+    server = CatalogServer(alice, alice.home.path, ["films"])
+    await server.start()
+    try:
+        await remote.share(alice, "films", key(bob))
+        await remote.import_catalog(bob, "films", key(alice))
+        ref = await remote.resolve(bob, "films")
+        entry = await find_entry(bob, ref, "big.img")
+        out = tmp_path / "got" / "big.img"
+        out.parent.mkdir()
+        downloading = asyncio.create_task(download(bob, ref, entry, out))
+        deadline = time.monotonic() + 60
+        while sum(p.stat().st_size for p in out.parent.iterdir()) < 128 * 1024**2:
+            assert not downloading.done(), downloading
+            assert time.monotonic() < deadline, "the download did not start"
+            await asyncio.sleep(0.05)
+        os.kill(cluster.server_pid(1), signal.SIGKILL)  # bob's node
+        await asyncio.wait_for(downloading, 180)
+        assert out.stat().st_size == 1024**3
+        assert bob.connection.connected_url is not None
+        assert bob.connection.connected_url.port != urlsplit(cluster.urls[1]).port
+    finally:
+        await server.stop()
+        await alice.close()
+        await bob.close()
 
 
 async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(

@@ -176,7 +176,9 @@ def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
 
 
 async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invite:
-    """Create an invite on a running hub: store its token, issue its signup user."""
+    """Create an invite on a running hub: store its token, issue its signup user. It
+    carries ``url``, else this node's address and those of the other nodes of its
+    cluster (as their servers gossip them), so its holder fails over from the start."""
     if not limits.MIN_INVITE_TTL_S <= ttl_s <= limits.MAX_INVITE_TTL_S:
         raise InviteError(
             f"an invite lives between {limits.MIN_INVITE_TTL_S} s and "
@@ -192,9 +194,14 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
         kv = await Bucket.open(nc.jetstream(), subjects.INVITES_BUCKET)
         record = {"expires_at": expires_at, "created_at": int(time.time())}
         await kv.create(token_key(token), json.dumps(record).encode(), ttl=ttl_s)
+        nodes = [state.url, *(f"{u.scheme}://{u.netloc}" for u in nc.discovered_servers)]
     finally:
         await nc.close()
     creds = signup_user(hub.seed("signup"), expires_at)
     return Invite(
-        url=url or state.url, token=token, creds=creds, expires_at=expires_at, ca=state.ca_pin
+        url=url or ",".join(dict.fromkeys(nodes)),
+        token=token,
+        creds=creds,
+        expires_at=expires_at,
+        ca=state.ca_pin,
     )

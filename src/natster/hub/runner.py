@@ -140,7 +140,7 @@ class Hub:
         pin = None if files is None else tls.ca_pin(files)  # what invites carry
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
-        conf = render_config(hub, config.host, config.port, files)
+        conf = render_config(hub, config.host, config.port, files, url)
         write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
         _check_port_free(config.host, config.port)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from natster import limits
 from natster._nats import Client, Trust, connect
@@ -23,9 +24,12 @@ from .state import CLUSTER_NAME, HubConfig, HubDir
 from .tls import TlsFiles
 
 
-def render_config(hub: HubDir, host: str, port: int, tls: TlsFiles | None) -> str:
+def render_config(
+    hub: HubDir, host: str, port: int, tls: TlsFiles | None, url: str | None = None
+) -> str:
     """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir;
-    TLS first on the client port (plain TCP only when ``tls`` is None)."""
+    TLS first on the client port (plain TCP only when ``tls`` is None). In a cluster,
+    ``url`` (what invites carry) is what the server gossips to clients about this node."""
     config = hub.load()
     sys_jwt = hub.sys_jwt.read_text().strip()
 
@@ -58,6 +62,8 @@ def render_config(hub: HubDir, host: str, port: int, tls: TlsFiles | None) -> st
             "}",
         ]
     if config.cluster_port is not None:
+        if url is not None:  # clients learn every node's address from any node
+            lines.append(f"client_advertise: {q(urlsplit(url).netloc)}")
         lines += _cluster(config, host, tls, q)
     lines += [
         "resolver_preload: {",
