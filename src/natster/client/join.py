@@ -134,6 +134,8 @@ async def _verify(url: str, creds: Creds, account: str, trust: Trust | None) -> 
     nc = await _nats.connect(url, creds, name="natster-init", trust=trust)
     try:
         info = await account_info(nc)
+    except ConnectionFailed as exc:  # its node went down while we asked: ask another
+        raise ServiceUnavailable(str(exc)) from exc
     finally:
         await nc.close()
     if info.account != account:

@@ -91,13 +91,22 @@ class Resolver:
         except (ServiceUnavailable, RequestTimeout) as exc:
             raise HubError("nats-server did not take the account update") from exc
         _check_update_reply(data)
-        held = await self.lookup_jwt(claims.sub)
-        if held != token:  # in a cluster, another node may have pushed the same a moment later
+        # Read back. In a cluster the answer may come from a node the update has not
+        # reached yet (the full resolver passes it on within moments), or another node
+        # may have pushed the same claims a moment later: either is fine, a difference
+        # that lasts is not.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.RESOLVER_TIMEOUT_S
+        while True:
+            held = await self.lookup_jwt(claims.sub)
+            if held == token:
+                return decoded
             newer = None if held is None else jwtlib.decode_account(held, trusted=self._trusted)
-            if newer is None or newer.nats != decoded.nats:
+            if newer is not None and newer.nats == decoded.nats:
+                return newer
+            if loop.time() >= deadline:
                 raise HubError(f"nats-server did not apply the update of account {claims.sub}")
-            return newer
-        return decoded
+            await asyncio.sleep(0.1)
 
 
 def _check_update_reply(data: bytes) -> None:
