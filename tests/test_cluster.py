@@ -18,7 +18,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
-from bench._platform import local_cluster
+from bench._platform import big_sparse_catalog, local_cluster
 
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
@@ -435,20 +435,15 @@ async def test_a_download_goes_on_when_the_downloaders_node_dies(
         homes[name] = Home(tmp_path / name)
         invite = await mint_invite(cluster.nodes[0].dir, 600)
         await join(invite.encode(), home=homes[name], name=name, url=cluster.urls[node])
-    media = tmp_path / "media"
-    media.mkdir()
-    with (media / "big.img").open("wb") as handle:
-        handle.truncate(1024**3)  # sparse: encrypted and checked like any other file
-    with Catalogs(homes["alice"].path) as mine:
-        mine.new("films", "", media)
+    big_sparse_catalog(homes["alice"], tmp_path / "media", 1024**3)  # checked like any file
     alice = await NatsterClient.connect(homes["alice"], reconnect=True)
     bob = await NatsterClient.connect(homes["bob"], reconnect=True)
-    server = CatalogServer(alice, alice.home.path, ["films"])
+    server = CatalogServer(alice, alice.home.path, ["big"])
     await server.start()
     try:
-        await remote.share(alice, "films", key(bob))
-        await remote.import_catalog(bob, "films", key(alice))
-        ref = await remote.resolve(bob, "films")
+        await remote.share(alice, "big", key(bob))
+        await remote.import_catalog(bob, "big", key(alice))
+        ref = await remote.resolve(bob, "big")
         entry = await find_entry(bob, ref, "big.img")
         out = tmp_path / "got" / "big.img"
         out.parent.mkdir()

@@ -20,8 +20,8 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from natster import limits
-from natster._nats import ensure_replicas, forming, mapped
-from natster.errors import KeyMissing, RequestTimeout, ServiceUnavailable, StoreMissing
+from natster._nats import asking_again, ensure_replicas, forming, mapped, slow_or_leaderless
+from natster.errors import KeyMissing, ServiceUnavailable, StoreMissing
 
 __all__ = ["Bucket", "ensure_bucket"]
 
@@ -50,11 +50,7 @@ class Bucket:
 
     async def value(self, key: str) -> bytes | None:
         """The key's value, or None when it is missing, deleted or empty."""
-        try:
-            entry = await self.get(key)
-        except KeyMissing:
-            return None
-        return entry.value or None
+        return (await self.revision(key))[0]
 
     async def keys(self) -> list[str]:
         """Every key holding a value, sorted ([] for an empty bucket).
@@ -99,17 +95,21 @@ class Bucket:
     async def _ride_out(self, call: Callable[[], Awaitable[T]], *, reads: bool = False) -> T:
         """``call()``, asked again while the bucket has no leader (and, for a read, while
         no replica answered in time) for up to ``limits.STORE_RIDE_OUT_S``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.STORE_RIDE_OUT_S
-        retried = (ServiceUnavailable, RequestTimeout) if reads else (ServiceUnavailable,)
-        while True:
-            try:
-                with mapped(self._what):
-                    return await call()
-            except retried:
-                if loop.time() >= deadline:
-                    raise
-            await asyncio.sleep(0.25)
+
+        async def mapped_call() -> T:
+            with mapped(self._what):
+                return await call()
+
+        return await asking_again(
+            mapped_call,
+            within=limits.STORE_RIDE_OUT_S,
+            transient=slow_or_leaderless if reads else _leaderless,
+        )
+
+
+def _leaderless(exc: Exception) -> bool:
+    """Nobody took the request (it reached nobody: asking again cannot apply it twice)."""
+    return isinstance(exc, ServiceUnavailable)
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> Bucket:

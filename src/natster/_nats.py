@@ -203,18 +203,37 @@ def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:
     return callback
 
 
+async def asking_again(
+    call: Callable[[], Awaitable[T]],
+    *,
+    within: float,
+    transient: Callable[[Exception], bool],
+    pause: float = 0.25,
+) -> T:
+    """``call()``, asked again after ``pause`` while what it raises is ``transient``, until
+    ``within`` seconds have passed; then that error is raised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not transient(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+
+
+def slow_or_leaderless(exc: Exception) -> bool:
+    """The hub answered late or had nobody to answer: worth asking again."""
+    return isinstance(exc, (RequestTimeout, ServiceUnavailable))
+
+
 async def forming(make: Callable[[], Awaitable[T]]) -> T:
     """``make()``, retried while a cluster is forming: it answers slowly for a while, and a
     node that just joined is not yet a place for a replica."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.HUB_READY_TIMEOUT_S * 3
-    while True:
-        try:
-            return await make()
-        except (RequestTimeout, ServiceUnavailable):
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.25)
+    return await asking_again(
+        make, within=limits.HUB_READY_TIMEOUT_S * 3, transient=slow_or_leaderless
+    )
 
 
 async def ensure_replicas(

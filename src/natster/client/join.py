@@ -7,7 +7,6 @@ machine signs its own user JWT with the account key.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import getpass
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,6 @@ from natster.errors import (
     ConnectionFailed,
     InviteError,
     RemoteError,
-    RequestTimeout,
     ServiceUnavailable,
 )
 from natster.hub.invites import Invite
@@ -117,16 +115,15 @@ async def _signup(
 async def _riding_out(call: Callable[[], Awaitable[T]]) -> T:
     """``call()``, asked again while the hub is reachable but cannot answer yet (a
     cluster electing a new leader after losing a node), for ``limits.JOIN_RETRY_S``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.JOIN_RETRY_S
-    while True:
-        try:
-            return await call()
-        except (RequestTimeout, ServiceUnavailable, RemoteError) as exc:
-            transient = not isinstance(exc, RemoteError) or exc.status in (503, 504)
-            if not transient or loop.time() >= deadline:
-                raise
-        await asyncio.sleep(0.5)
+    return await _nats.asking_again(
+        call, within=limits.JOIN_RETRY_S, transient=_not_answering_yet, pause=0.5
+    )
+
+
+def _not_answering_yet(exc: Exception) -> bool:
+    if isinstance(exc, RemoteError):
+        return exc.status in (503, 504)
+    return _nats.slow_or_leaderless(exc)
 
 
 async def _verify(url: str, creds: Creds, account: str, trust: Trust | None) -> None:

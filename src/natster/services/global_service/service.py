@@ -94,7 +94,7 @@ class GlobalService:
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
-    def _buckets(self) -> _Opened:
+    def _started(self) -> _Opened:
         if self._opened is None:  # requests are served only once start opened them
             raise ServiceUnavailable("the global service is starting: try again")
         return self._opened
@@ -194,7 +194,7 @@ class GlobalService:
             data = data_model.model_validate(request.data)
         except ValueError as exc:
             raise Refused(f"invalid {request.type} data: {exc}") from exc
-        event = await self._buckets.decisions.event_for(caller, request.type, data)
+        event = await self._started.decisions.event_for(caller, request.type, data)
         if event is None:
             return wire.EventsPutReply(id=None, seq=None, duplicate=True).model_dump()
         seq = await self.record(event)
@@ -283,7 +283,7 @@ class GlobalService:
         if subjects.caller_of(subject) != self._accounts_account:
             raise Refused("only the hub's account service may ask", 403)
         request = wire.parse_request(payload, wire.ShareCheckRequest)
-        decisions = self._buckets.decisions
+        decisions = self._started.decisions
         share = await decisions.current_share(request.owner, request.catalog, request.target)
         return wire.ShareCheck(
             shared=share is not None, imported=bool(share and share.get("imported_at"))
@@ -323,7 +323,7 @@ class GlobalService:
         self._otc_rate.spend(caller)
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
         record = json.dumps({"account": caller, "created_at": now_iso("milliseconds")}).encode()
-        await self._buckets.otc.create(_otc_key(code), record, ttl=limits.OTC_TTL_S)
+        await self._started.otc.create(_otc_key(code), record, ttl=limits.OTC_TTL_S)
         return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
 
     async def otc_claim(self, subject: str, payload: bytes) -> dict[str, Any]:
@@ -332,7 +332,7 @@ class GlobalService:
         code = request.code.strip().upper().replace("-", "")
         gone = Refused("that code is unknown, expired or already used", 404)
         try:
-            entry = await self._buckets.otc.get(_otc_key(code))
+            entry = await self._started.otc.get(_otc_key(code))
         except KeyMissing as exc:
             raise gone from exc
         if not entry.value:
@@ -349,7 +349,7 @@ class GlobalService:
         )
         await self.record(event)
         with contextlib.suppress(WrongRevision):  # the same account's claim at the same time
-            await self._buckets.otc.delete(_otc_key(code), last=entry.revision)
+            await self._started.otc.delete(_otc_key(code), last=entry.revision)
         return wire.OtcClaimed(account=caller, bound_at=event.time).model_dump()
 
     # --- presence ----------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class GlobalService:
         key = f"{owner}.{request.catalog}"
         if not request.online:
             with contextlib.suppress(KeyMissing):
-                await self._buckets.presence.delete(key)
+                await self._started.presence.delete(key)
             presence = self.mirror.presence  # read your writes: answer once it is gone here
             await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
             return {"online": False}
@@ -377,7 +377,7 @@ class GlobalService:
         previous: dict[str, Any] | None = None
         last = 0  # the subject's last sequence, for compare-and-set
         try:
-            entry = await self._buckets.presence.get(key)
+            entry = await self._started.presence.get(key)
             previous = json.loads(entry.value) if entry.value else None
             last = entry.revision or 0
         except KeyMissing as exc:
