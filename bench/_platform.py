@@ -41,15 +41,18 @@ async def start(path: Path, *, plain: bool = False) -> Platform:
 
 
 @contextlib.asynccontextmanager
-async def local_cluster(base: Path, nodes: int = 3) -> AsyncIterator[list[Platform]]:
+async def local_cluster(
+    base: Path, nodes: int = 3, founder: Path | None = None
+) -> AsyncIterator[list[Platform]]:
     """``nodes`` hub nodes on loopback ports, made as an operator makes them: the first
     founds the cluster (its JetStream waits for peers), the others join it with node
-    tokens it minted. Each node is a whole platform (account and global service)."""
+    tokens it minted. Each node is a whole platform (account and global service).
+    ``founder``: a hub of one node that grows into the cluster (on its own port)."""
     made: list[Platform] = []
     starting: list[asyncio.Task[object]] = []
     try:
         for i in range(nodes):
-            path = base / f"n{i + 1}"
+            path = founder if founder is not None and not i else base / f"n{i + 1}"
             port, cluster_port = free_port(), free_port()
             if i:
                 text = mint_node_token(made[0].dir, 600).encode()
@@ -63,7 +66,8 @@ async def local_cluster(base: Path, nodes: int = 3) -> AsyncIterator[list[Platfo
                 )
                 platform = Platform(path)
             else:
-                platform = Platform(path, port=port, cluster_port=cluster_port, node="n1")
+                own = None if founder is not None else port  # a grown hub keeps its port
+                platform = Platform(path, port=own, cluster_port=cluster_port, node="n1")
             made.append(platform)
             starting.append(asyncio.create_task(platform.start()))
             while not i and made[0].dir.run_state() is None:  # the founder invites once up

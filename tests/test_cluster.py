@@ -44,6 +44,7 @@ from natster.hub.node_join import mint_node_token
 from natster.hub.nodes import bundle, install
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
+from natster.services.global_service.projections import PROJECTIONS
 from natster.services.global_service.rebuild import rebuild
 from natster.services.platform import Platform
 
@@ -489,6 +490,98 @@ async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(
         assert any(r.endswith(f":{fourth.dir.load().cluster_port}") for r in inviter)
     finally:
         await fourth.stop()
+
+
+async def test_a_single_node_hub_grows_into_a_cluster_with_its_data(tmp_path: Path) -> None:
+    """A hub of one node with users, shares and a login code becomes the first of three
+    nodes: nothing is lost (the log, its sequences, the projections, accounts, codes),
+    a first try cut short while it waits for a second node resumes, and the streams end
+    with three replicas."""
+    founder = tmp_path / "n1"
+    single = Platform(founder, port=free_port())
+    info = await single.start()
+    homes = {name: Home(tmp_path / name) for name in ("alice", "bob")}
+    for name, home in homes.items():
+        invite = await mint_invite(single.dir, 600)
+        await join(invite.encode(), home=home, name=name, url=info.local_url)
+    alice, bob = [await NatsterClient.connect(h) for h in homes.values()]
+    try:
+        with Catalogs(alice.home.path) as mine:
+            make_media(tmp_path / "media")
+            mine.new("films", "", tmp_path / "media")
+        await remote.share(alice, "films", key(bob))
+        code = (await bob.otc_generate()).code
+        trust = single.dir.trust()
+        nc = await _nats.connect(info.local_url, single.dir.creds("global"), name="t", trust=trust)
+        before = await snapshot(nc)
+        last_seq = (await nc.jetstream().stream_info(ev.STREAM)).state.last_seq
+        await nc.close()
+    finally:
+        await alice.close()
+        await bob.close()
+        await single.stop()
+
+    first = Platform(founder, cluster_port=free_port(), node="n1")
+    starting = asyncio.create_task(first.start())  # waits for a second node: cut short
+    while single.dir.run_state() is None:
+        assert not starting.done(), starting.result()
+        await asyncio.sleep(0.05)
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    await first.stop()
+    assert set(single.dir.load().moving_in) >= {
+        f"global/{ev.STREAM}",
+        "accounts/KV_natster_invites",
+    }
+    assert (founder / "migrate" / "manifest.json").is_file()
+
+    async with local_cluster(tmp_path, NODES, founder=founder) as nodes:
+        assert all(not n.dir.load().moving_in for n in nodes)
+        assert not (founder / "migrate").exists()
+        kept = list((founder / "backups").glob("single-node-*/manifest.json"))
+        assert len(kept) == 1
+        urls = ",".join(n.dir.require_running().local_url for n in nodes)
+        trust = nodes[0].dir.trust()
+        nc = await _nats.connect(urls, nodes[0].dir.creds("global"), name="t", trust=trust)
+        try:
+            info_after = await nc.jetstream().stream_info(ev.STREAM)
+            assert info_after.state.last_seq == last_seq  # the same log, the same sequences
+            assert await snapshot(nc) == before
+            await _until_replicated(nc, NODES)
+            # each projection reads on from its restored mark, through one consumer
+            deadline = time.monotonic() + CONVERGED_S
+            while len(names := await _consumers(nc)) != len(PROJECTIONS):
+                assert time.monotonic() < deadline, names
+                await asyncio.sleep(0.25)
+        finally:
+            await nc.close()
+        alice, bob = [await NatsterClient.connect(h) for h in homes.values()]  # old contexts
+        try:
+            assert "films" in [s.catalog for s in await bob.my_shares()]
+            await bob.otc_claim(code, client="phone")  # a login code made before: still good
+            assert (await bob.global_whoami()).bound_login["client"] == "phone"
+            dave = Home(tmp_path / "dave")  # invites go on, from any node
+            await join((await mint_invite(nodes[2].dir, 600)).encode(), home=dave, name="dave")
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def _consumers(nc: _nats.Client) -> list[str]:
+    return [c.name for c in await nc.jetstream().consumers_info(ev.STREAM)]
+
+
+async def _until_replicated(nc: _nats.Client, replicas: int) -> None:
+    """Every stream of the account ``nc`` is in keeps ``replicas`` copies, soon."""
+    js = nc.jetstream()
+    deadline = time.monotonic() + CONVERGED_S
+    while True:
+        infos = await js.streams_info()
+        counts = {i.config.name: i.config.num_replicas for i in infos}
+        if all(n == replicas for n in counts.values()):
+            return
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.5)
 
 
 async def test_a_node_token_is_single_use_and_opens_nothing_else(

@@ -91,8 +91,8 @@ def mint_node_token(hub: HubDir, ttl_s: float) -> NodeToken:
     config = hub.load()
     if not config.clustered:
         raise HubError(
-            "this hub runs as a single node: a cluster is founded with `natster hub up "
-            "--cluster-port PORT` in a new hub directory (docs/deploy.md)"
+            "this hub runs as a single node: restart it with `natster hub up --cluster-port "
+            "PORT` to make it a cluster's first node, its data with it (docs/deploy.md)"
         )
     secret = secrets.token_urlsafe(32)
     expires_at = int(time.time() + ttl_s)

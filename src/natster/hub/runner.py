@@ -22,7 +22,7 @@ from natster.errors import HubAlreadyRunning, HubError, NatsterError
 from natster.security.jwt import AccountClaims
 
 from . import claims as platform_claims
-from . import tls
+from . import growth, tls
 from .account_service import AccountService
 from .binary import find_nats_server
 from .node_join import JoinService, route_url
@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4222
+
+
+@dataclass(frozen=True)
+class _Launched:
+    local_url: str
+    url: str  # what invites carry
+    trust: Trust | None
+    pin: str | None
+    tls_name: str | None
+    server_pid: int
+    resolver: Resolver
 
 
 @dataclass(frozen=True)
@@ -131,13 +142,58 @@ class Hub:
         else:
             config = hub.load()
         changed = {"host": self._host or config.host, "port": self._port or config.port}
-        config = config.model_copy(
-            update={**changed, **self._tls, **self._cluster(config, created)}
-        )
+        cluster = self._cluster(config, created)
+        config = config.model_copy(update={**changed, **self._tls})
+        if cluster and not created and not config.clustered:  # one node grows: its data too
+            hub.save(config)
+            cluster["moving_in"] = (await self._save_single_node(binary, config)).awaited()
+        config = config.model_copy(update=cluster)
         hub.save(config)
+        if config.moving_in:
+            growth.set_aside(hub)
+        up = await self._launch(binary, config)
+        local_url, url, trust = up.local_url, up.url, up.trust
+        self.resolver = up.resolver
+
+        accounts_client = await connect(
+            local_url, hub.creds("accounts"), name="natster-accounts", trust=trust, reconnect=True
+        )
+        self._clients.append(accounts_client)
+        hub.write_run_state(
+            RunState(
+                pid=os.getpid(),
+                server_pid=up.server_pid,
+                url=url,
+                local_url=local_url,
+                started_at=now_iso(),
+                ca_pin=up.pin,
+                tls_name=up.tls_name,
+            )
+        )
+        if config.clustered:  # nodes may join before JetStream answers (most nodes up)
+            self._join_service = JoinService(hub)
+            await self._join_service.start(accounts_client)
+            await wait_for_jetstream(accounts_client)
+            if config.moving_in:
+                await growth.bring_in(hub, config.moving_in, self._connector(local_url, trust))
+                hub.save(hub.load().model_copy(update={"moving_in": {}}))
+                kept = growth.finish(hub)
+                if kept is not None:
+                    log.info("the single node's data is in the cluster; its snapshots: %s", kept)
+        self.account_service = await AccountService.open(accounts_client, up.resolver, config)
+        await self.account_service.start()
+        self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
+        self._background.append(self.accounts_refreshed)
+        if config.tls == "own":
+            self._background.append(asyncio.create_task(self._renew_certificate()))
+        log.info("hub ready at %s (dir %s)", url, hub.path)
+        return HubInfo(hub.path, url, local_url, config.operator, created, up.pin)
+
+    async def _launch(self, binary: Path, config: HubConfig) -> _Launched:
+        """nats-server started with ``config``, answering, the platform accounts current."""
+        hub = self.dir
         local_url, url, files, tls_name = self._addresses(config)
         trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
-        pin = None if files is None else tls.ca_pin(files)  # what invites carry
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
         conf = render_config(hub, config.host, config.port, files, url)
@@ -149,50 +205,42 @@ class Hub:
         sys_client = await self._server.wait_ready(local_url, hub.creds("sys"), trust)
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
-        self.resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
+        resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
         for claims in desired_platform_accounts(config):
-            current = await self.resolver.lookup(claims.sub)
+            current = await resolver.lookup(claims.sub)
             if current is None or current.nats != claims.nats:
-                await self.resolver.push(claims)
+                await resolver.push(claims)
+        pin = None if files is None else tls.ca_pin(files)  # what invites carry
+        return _Launched(local_url, url, trust, pin, tls_name, self._server.pid, resolver)
 
-        accounts_client = await connect(
-            local_url, hub.creds("accounts"), name="natster-accounts", trust=trust, reconnect=True
-        )
-        self._clients.append(accounts_client)
-        hub.write_run_state(
-            RunState(
-                pid=os.getpid(),
-                server_pid=self._server.pid,
-                url=url,
-                local_url=local_url,
-                started_at=now_iso(),
-                ca_pin=pin,
-                tls_name=tls_name,
+    async def _save_single_node(self, binary: Path, config: HubConfig) -> growth.Manifest:
+        """The hub runs once more as one node, only to save its streams (hub/growth.py)."""
+        log.info("saving this hub's data to bring it into the cluster")
+        up = await self._launch(binary, config)
+        try:
+            return await growth.save_all(
+                self.dir, self._connector(up.local_url, up.trust), config.node
             )
-        )
-        if config.clustered:  # nodes may join before JetStream answers (most nodes up)
-            self._join_service = JoinService(hub)
-            await self._join_service.start(accounts_client)
-            await wait_for_jetstream(accounts_client)
-        self.account_service = await AccountService.open(accounts_client, self.resolver, config)
-        await self.account_service.start()
-        self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
-        self._background.append(self.accounts_refreshed)
-        if config.tls == "own":
-            self._background.append(asyncio.create_task(self._renew_certificate()))
-        log.info("hub ready at %s (dir %s)", url, hub.path)
-        return HubInfo(hub.path, url, local_url, config.operator, created, pin)
+        finally:
+            for client in self._clients:
+                with contextlib.suppress(Exception):
+                    await client.close()
+            self._clients.clear()
+            if self._server is not None:
+                await self._server.stop()
+                self._server = None
+
+    def _connector(self, url: str, trust: Trust | None) -> growth.Connect:
+        async def connect_as(role: str) -> Client:
+            return await connect(url, self.dir.creds(role), name=f"natster-{role}", trust=trust)
+
+        return connect_as
 
     def _cluster(self, config: HubConfig, created: bool) -> dict[str, object]:
         """What ``cluster_port``/``node`` change: a new hub founds a cluster (its JetStream
-        waits for a second node); a hub of one node with its data cannot become one yet."""
+        waits for a second node); a hub of one node grows into one, its data with it."""
         if self._cluster_port is None or self._cluster_port == config.cluster_port:
             return {}
-        if not created and not config.clustered:
-            raise HubError(
-                "this hub runs as a single node with its data: turning it into a cluster "
-                "is not built yet (found a cluster in a new directory: docs/deploy.md)"
-            )
         if self._node is not None and not re.fullmatch(wire.NODE_NAME, self._node):
             raise HubError("a node's name is letters, digits, '_', '.' and '-'")
         host = config.host if self._host is None else self._host

@@ -53,6 +53,12 @@ async def durable_name(js: JetStreamContext, projection: Projection) -> str:
     return durable_prefix(projection) + str(int(created.timestamp() * 1_000_000))
 
 
+def stale_consumers(names: list[str], projection: Projection, keep: str = "") -> list[str]:
+    """Of the event log's consumers ``names``, the projection's other than ``keep``."""
+    prefix = durable_prefix(projection)
+    return [n for n in names if (n.startswith(prefix) or n == prefix[:-1]) and n != keep]
+
+
 class Projector:
     def __init__(self, js: JetStreamContext, projection: Projection) -> None:
         self._js = js
@@ -63,20 +69,47 @@ class Projector:
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
         self._sub = await forming(self._pull_subscribe)  # slow while a cluster re-forms
+        await self._drop_stale_consumers()
 
     async def _pull_subscribe(self) -> Any:
+        durable = await durable_name(self._js, self.projection)
+        # a new consumer starts after what the bucket already holds: nothing for a new
+        # bucket, everything up to its mark for one restored from a snapshot (hub/growth)
+        applied = await self._applied()
+        where = (
+            {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": applied + 1}
+            if applied
+            else {"deliver_policy": DeliverPolicy.ALL}
+        )
         with mapped("the event log"):
             return await self._js.pull_subscribe(
                 f"{ev.SUBJECT_PREFIX}.>",
-                durable=await durable_name(self._js, self.projection),
+                durable=durable,
                 stream=ev.STREAM,
                 config=ConsumerConfig(
                     ack_policy=AckPolicy.ALL,
-                    deliver_policy=DeliverPolicy.ALL,
                     max_ack_pending=limits.PROJECTION_BATCH,
                     ack_wait=limits.PROJECTION_ACK_WAIT_S,
+                    **where,
                 ),
             )
+
+    async def _applied(self) -> int:
+        """The last event sequence the bucket holds the effect of (0: none)."""
+        try:
+            return int(await self._bucket().value(APPLIED_KEY) or b"0")
+        except ValueError:
+            return 0
+
+    async def _drop_stale_consumers(self) -> None:
+        """Delete this projection's consumers of earlier bucket incarnations (a rebuilt
+        or restored bucket has a new one): nothing reads them any more."""
+        current = await durable_name(self._js, self.projection)
+        with mapped("the event log"):
+            names = [c.name for c in await self._js.consumers_info(ev.STREAM)]
+        for name in stale_consumers(names, self.projection, keep=current):
+            with contextlib.suppress(StoreMissing), mapped("the event log"):
+                await self._js.delete_consumer(ev.STREAM, name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply events until ``stop``; survives the consumer or bucket being recreated."""

@@ -12,7 +12,7 @@ from natster._nats import Client, mapped
 from natster.errors import StoreMissing
 
 from .projections import PROJECTIONS
-from .projector import Projector, durable_prefix
+from .projector import Projector, stale_consumers
 
 
 async def rebuild(nc: Client) -> dict[str, float]:
@@ -27,11 +27,9 @@ async def rebuild(nc: Client) -> dict[str, float]:
     for projection in PROJECTIONS:
         with contextlib.suppress(StoreMissing), mapped():
             await js.delete_key_value(projection.bucket)
-        for name in consumers:  # every incarnation's (see durable_name)
-            prefix = durable_prefix(projection)
-            if name.startswith(prefix) or name == prefix[:-1]:  # [:-1]: the earlier name
-                with contextlib.suppress(StoreMissing), mapped():
-                    await js.delete_consumer(ev.STREAM, name)
+        for name in stale_consumers(consumers, projection):  # every incarnation's
+            with contextlib.suppress(StoreMissing), mapped():
+                await js.delete_consumer(ev.STREAM, name)
     info = await js.stream_info(ev.STREAM)
     await asyncio.gather(*(Projector(js, p).catch_up() for p in PROJECTIONS))
     events = info.state.messages
