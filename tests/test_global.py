@@ -17,6 +17,7 @@ from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster.client import Home, NatsterClient
 from natster.errors import RemoteError, WrongRevision
+from natster.services.global_service import rebuild as rebuild_module
 from natster.services.global_service.projections import APPLIED_KEY, SHARES, share_key
 from natster.services.global_service.projector import Projector
 from natster.services.global_service.rebuild import rebuild
@@ -470,6 +471,48 @@ async def test_rebuild_gives_the_live_state(
         await eventually(mirrored, 5)  # the running instance reloaded its mirror
         await alice.share("b", key(bob))  # and keeps working after the rebuild
         assert "b" in [r.catalog for r in await bob.my_shares()]
+    finally:
+        await nc.close()
+
+
+async def test_events_written_during_a_rebuild_reach_the_projections(
+    hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running instance holds off while a rebuild replays, then goes on from the
+    rebuilt mark: an event landing after the replay read the log is applied by it."""
+    alice, bob = trio["alice"], trio["bob"]
+    await alice.share("a", key(bob))
+    service = hub.platform.global_service
+    assert service is not None
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    held_off: list[bool] = []
+    replay = rebuild_module._replay
+
+    async def replay_then_write(js: Any, last: int) -> Any:
+        records = await replay(js, last)
+        held_off.append(service._rebuilding())  # the live projectors wait meanwhile
+        late = ev.make_event(
+            ev.CATALOG_SHARED,
+            key(alice),
+            ev.CatalogShared(owner=key(alice), catalog="late", target=key(bob)),
+            f"{key(alice)}/late",
+        )
+        await js.publish(late.stream_subject(), late.model_dump_json().encode())
+        return records
+
+    monkeypatch.setattr(rebuild_module, "_replay", replay_then_write)
+    try:
+        await rebuild(nc)
+        assert held_off == [True]
+
+        async def applied() -> bool:
+            return "late" in [r.catalog for r in await bob.my_shares()]
+
+        await eventually(applied, 5)
+        assert not service._rebuilding()  # REBUILT ended the hold at once
+        assert "a" in [r.catalog for r in await bob.my_shares()]
     finally:
         await nc.close()
 

@@ -98,6 +98,7 @@ PRESENCE_BUCKET = "natster_presence"  # key: <owner>.<catalog>; per-key TTL
 OTC_BUCKET = "natster_otc"  # key: sha256(code); per-key TTL
 PRESENCE_REPUBLISH = "natster.presence.>"  # every presence write, republished (internal)
 REBUILT = "natster.internal.rebuilt"  # tells every instance's mirror to reload (internal)
+REBUILDING = "natster.internal.rebuilding"  # a rebuild runs: projectors hold off (internal)
 
 
 def kv_subject(bucket: str, key: str) -> str:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -51,6 +52,29 @@ async def durable_name(js: JetStreamContext, projection: Projection) -> str:
     if created is None:  # a server too old to say: one name for every incarnation
         return durable_prefix(projection) + "0"
     return durable_prefix(projection) + str(int(created.timestamp() * 1_000_000))
+
+
+def apply_events(
+    projection: Projection,
+    events: Iterable[tuple[int, ev.CloudEvent | None]],
+    records: dict[str, Record],
+) -> dict[str, Record]:
+    """Apply ``(sequence, event)`` in order to ``records`` (in place); returns the records
+    that changed. An event that cannot be applied is logged and skipped."""
+    changed: dict[str, Record] = {}
+    for seq, event in events:
+        if event is None:
+            continue
+        try:
+            for key in projection.keys(event):
+                updated = projection.apply(event, seq, records.get(key))
+                if updated is not None:
+                    records[key] = changed[key] = updated
+        except Exception:
+            log.exception(
+                "projection %s: event %d could not be applied; skipped", projection.name, seq
+            )
+    return changed
 
 
 def stale_consumers(names: list[str], projection: Projection, keep: str = "") -> list[str]:
@@ -111,9 +135,16 @@ class Projector:
             with contextlib.suppress(StoreMissing), mapped("the event log"):
                 await self._js.delete_consumer(ev.STREAM, name)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Apply events until ``stop``; survives the consumer or bucket being recreated."""
+    async def run(self, stop: asyncio.Event, paused: Callable[[], bool] = lambda: False) -> None:
+        """Apply events until ``stop``; survives the consumer or bucket being recreated.
+        While ``paused()`` (a rebuild replays the log: rebuild.py) it holds off, and then
+        subscribes anew to the rebuilt bucket's consumer."""
         while not stop.is_set():
+            if paused():
+                await self._reset()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+                continue
             try:
                 if self._sub is None:
                     await self._subscribe()
@@ -195,21 +226,7 @@ class Projector:
         kv = self._bucket()
         loaded = await self._load(parsed)
         records = {key: record for key, (record, _) in loaded.items() if record is not None}
-        changed: dict[str, Record] = {}
-        for _message, seq, event in parsed:
-            if event is None:
-                continue
-            try:
-                for key in self.projection.keys(event):
-                    updated = self.projection.apply(event, seq, records.get(key))
-                    if updated is not None:
-                        records[key] = changed[key] = updated
-            except Exception:
-                log.exception(
-                    "projection %s: event %d could not be applied; skipped",
-                    self.projection.name,
-                    seq,
-                )
+        changed = apply_events(self.projection, ((seq, e) for _, seq, e in parsed), records)
         await asyncio.gather(
             *(
                 kv.update(key, json.dumps(value).encode(), last=loaded[key][1])

@@ -87,6 +87,7 @@ class GlobalService:
         self._otc_rate = RateLimit("login codes", limits.OTC_PER_MINUTE, limits.OTC_BURST)
         self.mirror = Mirror()
         self._stop = asyncio.Event()
+        self._paused_until = 0.0  # the projectors hold off until then: a rebuild runs
         self._tasks: list[asyncio.Task[None]] = []
         self._service: Service | None = None
         self._subs: list[Any] = []
@@ -116,13 +117,14 @@ class GlobalService:
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
             projector = Projector(self._js, projection)
-            self._tasks.append(asyncio.create_task(projector.run(self._stop)))
+            self._tasks.append(asyncio.create_task(projector.run(self._stop, self._rebuilding)))
         self._subs.append(
             await self._nc.subscribe(
                 subjects.PRESENCE_REPUBLISH, queue=QUEUE, cb=self._on_presence_change
             )
         )
         self._subs.append(await self._nc.subscribe(subjects.REBUILT, cb=self._on_rebuilt))
+        self._subs.append(await self._nc.subscribe(subjects.REBUILDING, cb=self._on_rebuilding))
         service = await add_service(
             self._nc,
             ServiceConfig(
@@ -167,7 +169,15 @@ class GlobalService:
         await self.mirror.stop()
 
     async def _on_rebuilt(self, _msg: Any) -> None:
+        self._paused_until = 0.0
         await self.mirror.reload(self._js)
+
+    async def _on_rebuilding(self, _msg: Any) -> None:
+        """A rebuild runs (and says so every few seconds): the projectors hold off."""
+        self._paused_until = asyncio.get_running_loop().time() + limits.REBUILD_PAUSE_S
+
+    def _rebuilding(self) -> bool:
+        return asyncio.get_running_loop().time() < self._paused_until
 
     # --- events ----------------------------------------------------------------------------
     async def record(self, event: ev.CloudEvent) -> int:
