@@ -401,6 +401,50 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         assert kept >= size * 0.4
 
 
+def test_a_device_is_added_listed_and_revoked(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir, _proc = hub_process
+    alice = _alice(hub_dir, tmp_path)
+    phone = tmp_path / "phone"
+    adding = subprocess.Popen(
+        [*NATSTER, "device", "add", "phone", "--read-only", "--expires", "7d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NATSTER_HOME": str(alice)},
+    )
+    try:
+        assert adding.stdout is not None
+        code = ""
+        deadline = time.monotonic() + 30
+        while not code:
+            line = adding.stdout.readline()
+            assert line or time.monotonic() < deadline, "device add printed no code"
+            if "natster init --device" in line:
+                code = line.split("--device", 1)[1].strip()
+        # the code travels on standard input: it holds a secret for ten minutes
+        joined = natster("init", "--device", "-", home=phone, input=code)
+        assert joined.returncode == 0, joined.stderr
+        assert "read-only device of alice" in joined.stdout
+        rest, errors = adding.communicate(timeout=30)
+        assert adding.returncode == 0, errors
+        assert "added phone: read-only" in rest
+    finally:
+        adding.kill()
+    assert not (phone / "account.nk").exists()
+    listed = json.loads(natster("device", "ls", "--json", home=alice).stdout)
+    assert [d["name"] for d in listed] == ["this machine", "phone"]
+    assert listed[1]["rights"] == "read-only"
+    assert listed[1]["expires_at"] > time.time() + 6 * 86400
+    assert natster("whoami", home=phone).returncode == 0  # the device works
+    refused = _one_line_error(natster("device", "revoke", "phone", home=phone))
+    assert "account key" in refused  # devices are managed from the key's machine
+    assert natster("device", "revoke", "phone", home=alice).returncode == 0
+    said = natster("whoami", home=phone).stdout  # local facts, then the hub's word
+    assert "revoked or has expired" in said
+
+
 def test_commands_import_only_what_they_use() -> None:
     """--help loads no network or web code; a download never loads the web stack."""
     probe = (

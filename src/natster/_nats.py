@@ -26,6 +26,7 @@ from natster._tls import Trust
 from natster._urls import split_urls
 from natster.errors import (
     ConnectionFailed,
+    CredentialsRefused,
     KeyMissing,
     RequestTimeout,
     ServiceUnavailable,
@@ -175,7 +176,7 @@ async def connect(
                 "join it again with a new invite (natster init, in a new NATSTER_HOME)"
             ) from exc
         if "authorization" in text or "authentication" in text or "expired" in text:
-            raise ConnectionFailed(
+            raise CredentialsRefused(
                 f"the hub at {url} refused these credentials (they may have expired)"
             ) from exc
         raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc

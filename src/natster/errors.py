@@ -155,6 +155,10 @@ class ConnectionFailed(NatsterError, status=503):
     """Could not connect to the hub: check the URL and that the hub is running."""
 
 
+class CredentialsRefused(ConnectionFailed, status=401):
+    """The hub refused these credentials: expired, revoked or not of this hub."""
+
+
 class RequestTimeout(NatsterError, status=504):
     """The service did not answer in time."""
 

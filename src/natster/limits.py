@@ -19,6 +19,8 @@ MAX_ACCOUNT_NAME = 64
 DEFAULT_INVITE_TTL_S = 24 * 3600
 MAX_INVITE_TTL_S = 30 * 24 * 3600
 MIN_INVITE_TTL_S = 60
+DEVICE_CODE_TTL_S = 600  # `device add` waits this long for the new machine
+DEVICE_SEEN_WAIT_S = 0.5  # `device ls` gathers the nodes' connection lists this long
 MAX_NODE_TOKEN_TTL_S = 24 * 3600  # a node token carries the way to the hub's keys: short
 MAX_INVITE_CHARS = 8192
 

@@ -48,6 +48,10 @@ GLOBAL_PREFIX = "natster.global"
 FEED_EXPORT = "*.natster.feed.>"  # stream, token position 1
 FEED_LOCAL = "natster.feed.>"
 
+# --- devices (inside a user account) -----------------------------------------------
+DEVICE_REDEEM = "natster.device.redeem"  # .<id>: a device code's holder asks `device add`
+ACCOUNT_CONNZ = "$SYS.REQ.ACCOUNT.PING.CONNZ"  # nats-server: my account's connections
+
 # --- nats-server's system account --------------------------------------------------
 SYS_CLAIMS_UPDATE = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.UPDATE"
 SYS_CLAIMS_LOOKUP = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.LOOKUP"

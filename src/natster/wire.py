@@ -151,6 +151,32 @@ class NodeJoinReply(Model):
     sealed: str  # base64url: the hub's node bundle, JSON, sealed to the request's xkey
 
 
+UserKeyField = Field(min_length=56, max_length=56, pattern=r"^U[A-Z2-7]{55}$")
+DEVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a device's name, unique per account
+
+
+class DeviceRedeemRequest(Request):
+    """``natster.device.redeem.<id>`` (in the account itself): make me a device of this
+    account (a device code's holder: its own fresh user key and xkey, no secret)."""
+
+    user: str = UserKeyField
+    xkey: str = XKeyField  # the grant is sealed to it
+    host: str = Field(default="", max_length=64)  # what the new machine calls itself
+
+
+class DeviceGrant(Model):
+    """The answer to a redeem: the device's user JWT, signed by the account key."""
+
+    xkey: str  # the sender of ``sealed`` (the adding machine's fresh xkey)
+    sealed: str  # base64url: {"jwt": ..., "name": ..., "rights": ..., "account_name": ...}
+
+
+class DeviceRevokeRequest(Request):
+    """``natster.accounts.devices.revoke``: cut one of my users (a device) off for good."""
+
+    user: str = UserKeyField
+
+
 class SignupReply(Model):
     account: str
     name: str

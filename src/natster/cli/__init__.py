@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, hub, web
+from . import account, catalog, device, hub, web
 
 app = typer.Typer(
     name="natster",
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(device.app, name="device")
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 app.command("stats")(account.stats_command)

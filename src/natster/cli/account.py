@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,9 @@ from natster import limits
 from natster.errors import NatsterError
 
 from ._out import JsonOption, fail, out, print_fields, print_json, run, with_client
+
+if TYPE_CHECKING:
+    from natster.client import Home
 
 
 def init(
@@ -21,11 +25,20 @@ def init(
     ),
     name: str | None = typer.Option(None, help="Your display name [default: your login]."),
     url: str | None = typer.Option(None, help="Reach the hub at this URL instead of the invite's."),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Join an account you have as one more device: the code `natster device add` "
+        "printed ('-' reads it from standard input).",
+    ),
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
     from natster.client import Home, join
 
     home = Home.default()
+    if device is not None:
+        _init_device(home, device)
+        return
     if invite in (None, "-"):
         invite = _read_invite()
     context = run(join(invite, home=home, name=name, url=url))
@@ -33,15 +46,29 @@ def init(
     out.print(f"state saved in {home.path}")
 
 
-def _read_invite() -> str:
+def _init_device(home: Home, code: str) -> None:
+    import socket
+
+    from natster.client.devices import redeem
+
+    if code == "-":
+        code = _read_invite("device code")
+    context = run(redeem(code, home=home, host=socket.gethostname()[:64]))
+    out.print(
+        f"this machine is now {context.device!r}, a {context.rights} device of {context.name}"
+    )
+    out.print(f"state saved in {home.path} (no account key: that stays on the first machine)")
+
+
+def _read_invite(what: str = "invite") -> str:
     """The invite from standard input (piped), or typed at a prompt that does not echo it."""
     if sys.stdin.isatty():
-        text = str(typer.prompt("Paste your invite", hide_input=True))
+        text = str(typer.prompt(f"Paste your {what}", hide_input=True))
     else:
         text = sys.stdin.read(limits.MAX_INVITE_CHARS + 1)
     text = text.strip()
     if not text:
-        fail("no invite given: paste it, pipe it in, or pass --invite")
+        fail(f"no {what} given: paste it, pipe it in, or pass it as an option")
     return text
 
 

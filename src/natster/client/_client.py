@@ -9,7 +9,7 @@ from typing import Any, Unpack
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
-from natster.errors import RemoteError
+from natster.errors import CredentialsRefused, RemoteError
 
 from ._budget import ByteBudget
 from .context import Context, Home
@@ -39,13 +39,22 @@ class NatsterClient:
         """Connect as this machine's user; long-running servers pass ``reconnect``."""
         home = home or Home.default()
         context = home.load()
-        nc = await _nats.connect(
-            context.url,
-            home.creds(),
-            name=f"natster-{context.name}",
-            trust=home.trust(context),
-            reconnect=reconnect,
-        )
+        try:
+            nc = await _nats.connect(
+                context.url,
+                home.creds(),
+                name=f"natster-{context.name}",
+                trust=home.trust(context),
+                reconnect=reconnect,
+            )
+        except CredentialsRefused as exc:
+            if context.device is None:
+                raise
+            raise CredentialsRefused(
+                f"the hub no longer accepts this device ({context.device!r} of "
+                f"{context.name}): it was revoked or has expired; add it again from the "
+                "machine holding the account key (natster device add)"
+            ) from exc
         return cls(home, context, nc)
 
     async def close(self) -> None:

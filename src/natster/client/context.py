@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +30,11 @@ class Context(BaseModel):
     user: str
     initialized_at: str
     tls_name: str | None = None  # the name the hub's certificate must hold, if not url's
+    # a device of the account (client/devices.py): its name, rights and JWT's expiry;
+    # None for the machine holding the account key
+    device: str | None = None
+    rights: Literal["full", "read-only"] = "full"
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,13 +64,17 @@ class Home:
     def trust(self, context: Context) -> Trust | None:
         """Whom connections to the hub believe: the CA pinned at ``init`` (None: a hub
         joined over plain TCP, which a tls:// URL refuses without a CA)."""
+        ca_pem = self.ca_pem()
+        return None if ca_pem is None else Trust(ca_pem, hostname=context.tls_name)
+
+    def ca_pem(self) -> bytes | None:
+        """The CA pinned at ``init`` (None: a hub joined over plain TCP)."""
         try:
-            ca_pem = self.ca_file.read_bytes()
+            return self.ca_file.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise ConfigError(f"{self.ca_file} cannot be read: {exc.strerror}") from exc
-        return Trust(ca_pem, hostname=context.tls_name)
 
     def initialized(self) -> bool:
         return self.context_file.exists() or self.account_seed_file.exists()
@@ -98,9 +108,13 @@ class Home:
         except (OSError, NatsterError) as exc:
             raise ConfigError(f"{self.account_seed_file} is missing or damaged") from exc
 
-    def save(self, context: Context, account: KeyPair, creds: Creds, ca_pem: bytes | None) -> None:
+    def save(
+        self, context: Context, account: KeyPair | None, creds: Creds, ca_pem: bytes | None
+    ) -> None:
+        """Write the context (a device has no ``account`` key: it signs nothing)."""
         ensure_dir(self.path)
-        write_atomic(self.account_seed_file, account.seed + "\n")
+        if account is not None:
+            write_atomic(self.account_seed_file, account.seed + "\n")
         write_atomic(self.creds_file, creds.format())
         if ca_pem is not None:
             write_atomic(self.ca_file, ca_pem, PUBLIC_MODE)

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import unicodedata
 
 from nats.js.api import KeyValueConfig
@@ -122,6 +123,7 @@ class AccountService:
             ("imports.add", self.import_add),
             ("imports.remove", self.import_remove),
             ("imports.revoke", self.import_revoke),
+            ("devices.revoke", self.device_revoke),
         ):
             await service.add_endpoint(
                 EndpointConfig(
@@ -331,6 +333,19 @@ class AccountService:
             raise Refused("that catalog is still shared with that account", 409)
         await self._drop(request.target, owner, request.catalog)
         return {"removed": True}
+
+    async def device_revoke(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Revoke one user (a device) of the caller's own account."""
+        caller = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.DeviceRevokeRequest)
+        if await self._resolver.lookup(caller) is None:
+            raise Refused("this account is not known to the hub", 404)
+        at = int(time.time())
+        await self._resolver.edit(
+            caller, lambda claims: account_claims.with_revocation(claims, request.user, at)
+        )
+        log.info("%s revoked its device %s", caller, request.user)
+        return {"revoked": request.user, "at": at}
 
     async def _drop(self, account: str, owner: str, catalog: str) -> None:
         current = await self._resolver.lookup(account)

@@ -133,6 +133,15 @@ def with_catalog_import(
     return claims
 
 
+def with_revocation(claims: AccountClaims, user: str, at: int) -> AccountClaims:
+    """``claims`` revoking every JWT of ``user`` issued up to ``at`` (unix seconds):
+    nats-server closes that user's connections and refuses it from then on."""
+    revocations = dict(claims.nats.revocations or {})
+    revocations[user] = max(at, revocations.get(user, 0))
+    claims.nats.revocations = revocations
+    return claims
+
+
 def without_catalog_import(claims: AccountClaims, owner: str, catalog: str) -> AccountClaims:
     name = _catalog_import_name(owner, catalog)
     claims.nats.imports = [i for i in claims.nats.imports if i.name != name]

@@ -267,6 +267,8 @@ def user_claims(
     expires: int | None = None,
     pub_allow: list[str] | None = None,
     sub_allow: list[str] | None = None,
+    pub_deny: list[str] | None = None,
+    sub_deny: list[str] | None = None,
     limits: tuple[int, int, int] = (UNLIMITED, UNLIMITED, UNLIMITED),
 ) -> UserClaims:
     """Claims for a user: bearer off, explicit limits (subs, data, payload)."""
@@ -276,8 +278,8 @@ def user_claims(
         name=name,
         exp=expires,
         nats=UserNats(
-            pub=Permission(allow=pub_allow),
-            sub=Permission(allow=sub_allow),
+            pub=Permission(allow=pub_allow, deny=pub_deny),
+            sub=Permission(allow=sub_allow, deny=sub_deny),
             subs=subs,
             data=data,
             payload=payload,

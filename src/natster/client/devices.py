@@ -1,0 +1,421 @@
+"""Devices: more machines of one account, each with its own key, rights and expiry.
+
+The machine holding the account key adds a device (``natster device add``). It makes a
+one-line device code carrying the hub's address, the pin of its CA and the creds of a
+throwaway user of the account, who may publish to one rendezvous subject
+(``natster.device.redeem.<id>``) and read its own inbox until the code expires, and
+waits. The new machine (``natster init --device CODE``) makes its own user key and
+xkey and sends only their public keys there; the adding machine answers with a user JWT
+for that key, signed by the account key, with the rights and expiry asked for, sealed
+to the new machine's xkey, and records the device in ``devices.json``. The account seed
+never leaves its machine, nor a device's seed its device.
+
+A device's rights are its JWT's permissions, so nats-server enforces them whatever the
+device runs: no device manages devices; a read-only one also cannot share, unshare,
+import, rename the account or serve. ``device revoke`` has the account service put the
+device's key in the account JWT's revocation list: nats-server closes its connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import re
+import secrets
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import BaseModel, ValidationError
+
+from natster import _nats, _tls, limits, subjects, wire
+from natster._clock import now_iso
+from natster._fs import write_atomic
+from natster._tls import Trust
+from natster.errors import ConfigError, InviteError, NatsterError, Refused, RemoteError
+from natster.hub.invites import Pasted, str_field, throwaway_user
+from natster.security import Creds, KeyKind, KeyPair, XKey
+from natster.security import jwt as jwtlib
+
+from ._client import ACCOUNT_SERVICE, NatsterClient
+from .context import Context, Home
+from .join import _riding_out, _verify
+
+Rights = Literal["full", "read-only"]
+REDEEM = subjects.DEVICE_REDEEM  # .<id>: inside the account, answered by `device add`
+DEVICES_FILE = "devices.json"
+THIS_MACHINE = "this machine"  # how `device ls` names the machine holding the key
+
+# every device: managing devices is for the machine holding the account key
+_DEVICE_PUB_DENY = [subjects.accounts_local("devices.>"), f"{REDEEM}.>"]
+# a read-only device also may not change what is shared or imported, nor serve
+_READ_ONLY_PUB_DENY = [
+    subjects.global_local("events.put"),  # shares, unshares, imports
+    subjects.global_local("heartbeats.put"),  # a catalog server's presence
+    subjects.accounts_local("imports.>"),
+    subjects.accounts_local("update"),
+]
+_READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # a catalog server listens there
+
+
+def device_permissions(rights: Rights) -> tuple[list[str], list[str]]:
+    """What a device's JWT denies it: (publish, subscribe)."""
+    if rights == "read-only":
+        return [*_DEVICE_PUB_DENY, *_READ_ONLY_PUB_DENY], list(_READ_ONLY_SUB_DENY)
+    return list(_DEVICE_PUB_DENY), []
+
+
+@dataclass(frozen=True)
+class DeviceCode(Pasted):
+    """What ``init --device`` redeems: the hub, the account, the rendezvous id (token)."""
+
+    account: str = field(kw_only=True)
+
+    PREFIX = "natster-device-"
+    VERSION = 1
+    WHAT = "device code"
+    BAD_URL = "that device code's hub URL is not a NATS URL"
+
+    def _extra(self) -> dict[str, object]:
+        return {"account": self.account}
+
+    @classmethod
+    def _parse_extra(cls, body: dict[str, object]) -> dict[str, object]:
+        return {"account": str_field(body, "account")}
+
+
+class Device(BaseModel):
+    name: str
+    user: str  # the device's user public key
+    rights: Rights
+    host: str = ""  # what the device called itself
+    added_at: str
+    expires_at: int | None = None  # unix seconds (None: never)
+    revoked_at: str | None = None
+
+
+class DeviceView(Device):
+    """A device as ``device ls`` shows it."""
+
+    this_machine: bool = False
+    online: bool = False
+    last_seen: str | None = None  # a connection's end, as the hub remembers it
+
+
+class _Grant(BaseModel):
+    jwt: str
+    name: str
+    rights: Rights
+    account_name: str
+
+
+# --- the machine holding the account key -----------------------------------------------
+class DeviceBook:
+    """``devices.json`` beside the context: the devices this machine added."""
+
+    def __init__(self, home: Home) -> None:
+        self._path = home.path / DEVICES_FILE
+
+    def load(self) -> dict[str, Device]:
+        try:
+            raw = json.loads(self._path.read_text())
+            return {name: Device.model_validate(item) for name, item in dict(raw).items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, ValidationError) as exc:
+            raise ConfigError(f"{self._path} is damaged: {exc}") from exc
+
+    def save(self, devices: dict[str, Device]) -> None:
+        body = {name: d.model_dump() for name, d in sorted(devices.items())}
+        write_atomic(self._path, json.dumps(body, indent=2) + "\n")
+
+
+@dataclass
+class DeviceOffer:
+    """A device code, and the wait for the one machine that redeems it."""
+
+    code: DeviceCode
+    name: str
+    _client: NatsterClient
+    _rights: Rights
+    _expires_s: float | None
+    _requests: asyncio.Queue[Msg]
+    _sub: Subscription
+
+    async def wait(self) -> Device:
+        """Answer the first valid redeem (then the code is spent); the device, recorded."""
+        try:
+            while True:
+                left = self.code.expires_at - time.time()
+                if left <= 0:
+                    raise InviteError("the device code expired before a machine used it")
+                try:
+                    msg = await asyncio.wait_for(self._requests.get(), left)
+                except TimeoutError:
+                    continue
+                device = await self._answer(msg)
+                if device is not None:
+                    return device
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # the connection may be gone: nothing to undo
+            await self._sub.unsubscribe()
+
+    async def _answer(self, msg: Msg) -> Device | None:
+        try:
+            request = wire.parse_request(msg.data, wire.DeviceRedeemRequest)
+        except Refused as exc:  # a damaged request: said to its sender, the code stays
+            await _reply(msg, wire.fail(exc.status, str(exc)))
+            return None
+        home = self._client.home
+        context = home.load()
+        expires_at = None if self._expires_s is None else int(time.time() + self._expires_s)
+        pub_deny, sub_deny = device_permissions(self._rights)
+        claims = jwtlib.user_claims(
+            request.user,
+            name=self.name,
+            expires=expires_at,
+            pub_deny=pub_deny,
+            sub_deny=sub_deny,
+        )
+        grant = _Grant(
+            jwt=jwtlib.encode(claims, home.account_key()),
+            name=self.name,
+            rights=self._rights,
+            account_name=context.name,
+        )
+        sender = XKey.create()
+        sealed = sender.seal(grant.model_dump_json().encode(), request.xkey)
+        reply = wire.DeviceGrant(
+            xkey=sender.public_key, sealed=base64.urlsafe_b64encode(sealed).decode("ascii")
+        )
+        device = Device(
+            name=self.name,
+            user=request.user,
+            rights=self._rights,
+            host=request.host,
+            added_at=now_iso(),
+            expires_at=expires_at,
+        )
+        book = DeviceBook(home)
+        devices = book.load()
+        devices[self.name] = device
+        book.save(devices)  # recorded before the device can use it: revocable at once
+        await _reply(msg, wire.ok(reply.model_dump()))
+        return device
+
+
+async def _reply(msg: Msg, body: bytes) -> None:
+    if msg.reply:
+        with _nats.mapped():
+            await msg.respond(body)
+
+
+async def offer_device(
+    client: NatsterClient,
+    name: str,
+    *,
+    rights: Rights = "full",
+    expires_s: float | None = None,
+    code_ttl_s: float = limits.DEVICE_CODE_TTL_S,
+) -> DeviceOffer:
+    """Make a device code for ``name`` and listen for its redeem (``device add``)."""
+    home = client.home
+    _require_account_key(home)
+    if not re.fullmatch(wire.DEVICE_NAME, name):
+        raise ConfigError("a device's name is letters, digits, '_', '.' and '-' (64 at most)")
+    existing = DeviceBook(home).load().get(name)
+    if existing is not None and existing.revoked_at is None:
+        raise ConfigError(f"this account already has a device named {name!r}: revoke it first")
+    context = home.load()
+    token = secrets.token_hex(16)
+    expires_at = int(time.time() + code_ttl_s)
+    creds = throwaway_user(
+        home.account_key(),
+        expires_at,
+        name="natster-new-device",
+        subject=f"{REDEEM}.{token}",
+        caps=(4, 64 * 1024, limits.MAX_REQUEST_BYTES),
+    )
+    requests: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def arrived(msg: Msg) -> None:
+        requests.put_nowait(msg)
+
+    with _nats.mapped():
+        sub = await client.connection.subscribe(f"{REDEEM}.{token}", cb=arrived)
+        await client.connection.flush()
+    code = DeviceCode(
+        url=context.url,
+        token=token,
+        creds=creds,
+        expires_at=expires_at,
+        ca=_pin(home),
+        account=context.account,
+    )
+    return DeviceOffer(code, name, client, rights, expires_s, requests, sub)
+
+
+def _require_account_key(home: Home) -> None:
+    if not home.account_seed_file.exists():
+        raise ConfigError(
+            "devices are managed from the machine that holds the account key "
+            "(this machine is itself a device)"
+        )
+
+
+def _pin(home: Home) -> str | None:
+    pem = home.ca_pem()
+    if pem is None:
+        return None
+    try:
+        return _tls.fingerprint(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{home.ca_file} is damaged: {exc}") from exc
+
+
+# --- the new machine -------------------------------------------------------------------
+async def redeem(code_text: str, *, home: Home, host: str = "") -> Context:
+    """``natster init --device CODE``: become a device of the account that made CODE."""
+    home.require_empty()
+    code = DeviceCode.decode(code_text)
+    if code.expired:
+        raise InviteError("this device code has expired: run `natster device add` again")
+    trust = None
+    if code.ca is not None:  # the pin first: nothing is sent to a hub that fails it
+        trust = Trust(await _tls.pinned_ca(code.url, code.ca))
+    user, xkey = KeyPair.create(KeyKind.USER), XKey.create()
+    request = wire.DeviceRedeemRequest(user=user.public_key, xkey=xkey.public_key, host=host[:64])
+    nc = await _nats.connect(
+        code.url, code.creds, name="natster-new-device", trust=trust, inbox_prefix=code.inbox_prefix
+    )
+    try:
+        data = await _nats.request(
+            nc,
+            f"{REDEEM}.{code.token}",
+            request.model_dump_json().encode(),
+            what="the machine that made this device code (is `natster device add` running?)",
+        )
+    finally:
+        await nc.close()
+    grant = _open(data, xkey)
+    claims = jwtlib.decode_user(grant.jwt)
+    if claims.sub != user.public_key or claims.iss != code.account:
+        raise RemoteError("the device grant is not for this machine's key and account")
+    creds = Creds(jwt=grant.jwt, seed=user.seed)
+    await _riding_out(lambda: _verify(code.url, creds, code.account, trust))
+    context = Context(
+        account=code.account,
+        name=grant.account_name,
+        url=code.url,
+        user=user.public_key,
+        initialized_at=now_iso(),
+        device=grant.name,
+        rights=grant.rights,
+        expires_at=claims.exp,
+    )
+    home.save(context, None, creds, None if trust is None else trust.ca_pem)
+    return context
+
+
+def _open(data: object, xkey: XKey) -> _Grant:
+    try:
+        reply = wire.DeviceGrant.model_validate(data)
+        sealed = base64.urlsafe_b64decode(reply.sealed)
+        return _Grant.model_validate_json(xkey.open(sealed, reply.xkey))
+    except (ValidationError, binascii.Error, ValueError, NatsterError) as exc:
+        raise RemoteError(f"the device grant cannot be opened: {exc}") from exc
+
+
+# --- listing and revoking --------------------------------------------------------------
+async def list_devices(client: NatsterClient) -> list[DeviceView]:
+    """This machine, then every device it added, with what the hub says of their use."""
+    home = client.home
+    context = home.load()
+    seen = await _connections(client)
+    me = DeviceView(
+        name=context.device or THIS_MACHINE,
+        user=context.user,
+        rights=context.rights,
+        added_at=context.initialized_at,
+        expires_at=context.expires_at,
+        this_machine=True,
+    )
+    views = [me]
+    if home.account_seed_file.exists():
+        views += [DeviceView(**d.model_dump()) for d in DeviceBook(home).load().values()]
+    for view in views:
+        online, last = seen.get(view.user, (False, None))
+        view.online, view.last_seen = online, last
+    return views
+
+
+async def revoke_device(client: NatsterClient, name: str) -> Device:
+    """Cut the device ``name`` off: nats-server closes its connections at once."""
+    home = client.home
+    _require_account_key(home)
+    if name in (THIS_MACHINE, home.load().device):
+        raise ConfigError(
+            "that is this machine, which holds the account key: revoking it would lock "
+            "you out of your own account"
+        )
+    book = DeviceBook(home)
+    devices = book.load()
+    device = devices.get(name)
+    if device is None:
+        raise ConfigError(f"this machine added no device named {name!r} (`natster device ls`)")
+    request = wire.DeviceRevokeRequest(user=device.user)
+    await client.request(
+        subjects.accounts_local("devices.revoke"),
+        request.model_dump_json().encode(),
+        what=ACCOUNT_SERVICE,
+    )
+    devices[name] = device.model_copy(update={"revoked_at": now_iso()})
+    book.save(devices)
+    return devices[name]
+
+
+async def _connections(client: NatsterClient) -> dict[str, tuple[bool, str | None]]:
+    """user key -> (connected now, when a connection of it last ended), from every node's
+    account-scoped CONNZ (nats-server's own; each account sees only its own)."""
+    nc = client.connection
+    inbox = nc.new_inbox()
+    answers: list[bytes] = []
+
+    async def arrived(msg: Msg) -> None:
+        answers.append(msg.data)
+
+    options = json.dumps({"state": 2, "auth": True, "limit": 1024}).encode()  # 2: open, closed
+    with _nats.mapped():
+        sub = await nc.subscribe(inbox, cb=arrived)
+        await nc.publish(subjects.ACCOUNT_CONNZ, options, reply=inbox)
+        await nc.flush()
+    await asyncio.sleep(limits.DEVICE_SEEN_WAIT_S)  # every node answers, or is not asked
+    with _nats.mapped():
+        await sub.unsubscribe()
+    seen: dict[str, tuple[bool, str | None]] = {}
+    for data in answers:
+        try:
+            connections = json.loads(data)["data"]["connections"] or []
+        except (ValueError, KeyError, TypeError):
+            continue
+        for conn in connections:
+            user = conn.get("authorized_user") if isinstance(conn, dict) else None
+            if not isinstance(user, str):
+                continue
+            online, last = seen.get(user, (False, None))
+            stop = conn.get("stop")
+            if stop is None:
+                online = True
+            elif isinstance(stop, str) and (last is None or stop > last):
+                last = stop[:19] + "Z" if len(stop) >= 19 else stop
+            seen[user] = (online, last)
+    return seen
