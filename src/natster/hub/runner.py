@@ -222,13 +222,17 @@ class Hub:
                 self.dir, self._connector(up.local_url, up.trust), config.node
             )
         finally:
-            for client in self._clients:
-                with contextlib.suppress(Exception):
-                    await client.close()
-            self._clients.clear()
-            if self._server is not None:
-                await self._server.stop()
-                self._server = None
+            await self._stop_server()
+
+    async def _stop_server(self) -> None:
+        """Close this hub's own connections, then stop its nats-server."""
+        for client in reversed(self._clients):
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._clients.clear()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     def _connector(self, url: str, trust: Trust | None) -> growth.Connect:
         async def connect_as(role: str) -> Client:
@@ -294,13 +298,7 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self._join_service.stop()
             self._join_service = None
-        for client in reversed(self._clients):
-            with contextlib.suppress(Exception):
-                await client.close()
-        self._clients.clear()
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
+        await self._stop_server()
         if self._lock is not None:
             self.dir.clear_run_state()
             fcntl.flock(self._lock, fcntl.LOCK_UN)

@@ -92,10 +92,11 @@ class Projector:
 
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
-        self._sub = await forming(self._pull_subscribe)  # slow while a cluster re-forms
-        await self._drop_stale_consumers()
+        self._sub, durable = await forming(self._pull_subscribe)  # slow while re-forming
+        await self._drop_stale_consumers(keep=durable)
 
-    async def _pull_subscribe(self) -> Any:
+    async def _pull_subscribe(self) -> tuple[Any, str]:
+        """The subscription to this bucket incarnation's consumer, and its name."""
         durable = await durable_name(self._js, self.projection)
         # a new consumer starts after what the bucket already holds: nothing for a new
         # bucket, everything up to its mark for one restored from a snapshot (hub/growth)
@@ -106,7 +107,7 @@ class Projector:
             else {"deliver_policy": DeliverPolicy.ALL}
         )
         with mapped("the event log"):
-            return await self._js.pull_subscribe(
+            sub = await self._js.pull_subscribe(
                 f"{ev.SUBJECT_PREFIX}.>",
                 durable=durable,
                 stream=ev.STREAM,
@@ -117,6 +118,7 @@ class Projector:
                     **where,
                 ),
             )
+        return sub, durable
 
     async def _applied(self) -> int:
         """The last event sequence the bucket holds the effect of (0: none)."""
@@ -125,13 +127,12 @@ class Projector:
         except ValueError:
             return 0
 
-    async def _drop_stale_consumers(self) -> None:
-        """Delete this projection's consumers of earlier bucket incarnations (a rebuilt
-        or restored bucket has a new one): nothing reads them any more."""
-        current = await durable_name(self._js, self.projection)
+    async def _drop_stale_consumers(self, keep: str) -> None:
+        """Delete this projection's consumers other than ``keep``, those of earlier bucket
+        incarnations (a rebuilt or restored bucket has a new one): nothing reads them."""
         with mapped("the event log"):
             names = [c.name for c in await self._js.consumers_info(ev.STREAM)]
-        for name in stale_consumers(names, self.projection, keep=current):
+        for name in stale_consumers(names, self.projection, keep=keep):
             with contextlib.suppress(StoreMissing), mapped("the event log"):
                 await self._js.delete_consumer(ev.STREAM, name)
 
