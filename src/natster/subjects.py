@@ -45,6 +45,7 @@ NODE_JOIN = "natster.node.join.{node}"  # in the accounts account; answered by t
 GLOBAL_EXPORT = "*.natster.global.>"  # service, token position 1
 GLOBAL_LOCAL = "natster.global.>"
 GLOBAL_PREFIX = "natster.global"
+SIGNIN_LOCAL = "natster.global.signin.>"  # what a sign-in page may ask (signup account)
 FEED_EXPORT = "*.natster.feed.>"  # stream, token position 1
 FEED_LOCAL = "natster.feed.>"
 
@@ -100,6 +101,7 @@ EVENTS_STREAM = "NATSTER_EVENTS"  # the event log
 EVENTS_PREFIX = "natster.events"  # natster.events.<kind>.<origin>
 PRESENCE_BUCKET = "natster_presence"  # key: <owner>.<catalog>; per-key TTL
 OTC_BUCKET = "natster_otc"  # key: sha256(code); per-key TTL
+SIGNIN_BUCKET = "natster_signin"  # key: sha256(code) of a browser's sign-in; max age
 PRESENCE_REPUBLISH = "natster.presence.>"  # every presence write, republished (internal)
 REBUILT = "natster.internal.rebuilt"  # tells every instance's mirror to reload (internal)
 REBUILDING = "natster.internal.rebuilding"  # a rebuild runs: projectors hold off (internal)

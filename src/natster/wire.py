@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -169,6 +169,54 @@ class DeviceGrant(Model):
 
     xkey: str  # the sender of ``sealed`` (the adding machine's fresh xkey)
     sealed: str  # base64url: {"jwt": ..., "name": ..., "rights": ..., "account_name": ...}
+
+
+# --- signing a browser in (the global service's signin.* endpoints) -------------------
+SIGNIN_CODE = r"[A-Z2-9]{4}-?[A-Z2-9]{4}"  # what a sign-in page shows: ABCD-EFGH
+
+
+class SigninOffer(Request):
+    """``natster.global.signin.offer`` (a sign-in page, as a guest of the hub): my fresh
+    user key and xkey, waiting for an account to sign me in."""
+
+    user: str = UserKeyField
+    xkey: str = XKeyField  # the grant is sealed to it
+    label: str = Field(default="", max_length=64)  # what the browser calls itself
+
+
+class SigninCode(Model):
+    code: str
+    expires_in: int
+
+
+class SigninCodeRequest(Request):
+    """``signin.wait`` (the page) and ``signin.take`` (a signed-in machine): one code."""
+
+    code: str = Field(pattern=f"^{SIGNIN_CODE}$")
+
+
+class SigninWaiting(Model):
+    """The answer to ``signin.wait``: ``waiting``, or ``granted`` with the sealed grant."""
+
+    state: Literal["waiting", "granted"]
+    xkey: str | None = None  # the sender of ``sealed``
+    sealed: str | None = None  # base64url, as a DeviceGrant's
+
+
+class SigninTaken(Model):
+    """The answer to ``signin.take``: the keys the page made (now this account's to sign)."""
+
+    user: str = UserKeyField
+    xkey: str = XKeyField
+    label: str = Field(default="", max_length=64)
+
+
+class SigninGrantRequest(Request):
+    """``signin.grant``: the user JWT for a code this account took, sealed to the page."""
+
+    code: str = Field(pattern=f"^{SIGNIN_CODE}$")
+    xkey: str = XKeyField
+    sealed: str = Field(min_length=1, max_length=16 * 1024)
 
 
 class DeviceRevokeRequest(Request):

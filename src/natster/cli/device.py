@@ -63,11 +63,12 @@ def ls(json_: bool = JsonOption) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "rights", "expires", "seen", "host")
+    table = Table("name", "kind", "rights", "expires", "seen", "host")
     for view in views:
         mine = view.this_machine and view.name != THIS_MACHINE
         table.add_row(
             plain(view.name + (" (this machine)" if mine else "")),
+            view.kind,
             view.rights,
             _expiry(view.expires_at),
             _seen(view),
@@ -89,6 +90,7 @@ def _row(view: DeviceView) -> dict[str, object]:
     return {
         "name": view.name,
         "user": view.user,
+        "kind": view.kind,
         "rights": view.rights,
         "host": view.host,
         "added_at": view.added_at,

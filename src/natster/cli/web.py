@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 import typer
 
 from natster import limits
 
-from ._out import err, fail, out, run, with_client
+from ._out import err, fail, out, parse_duration, plain, run, with_client
+
+if TYPE_CHECKING:
+    from natster.client.devices import Rights
 
 
 def web(
@@ -40,10 +44,23 @@ def _port_busy(host: str, port: int, exc: OSError) -> int:
 
 
 def login(
+    code: str | None = typer.Argument(
+        None, help="The code a browser's sign-in page shows (the hub's web app)."
+    ),
+    name: str | None = typer.Option(None, help="What to call that browser in `device ls`."),
+    full: bool = typer.Option(
+        False, "--full", help="Let that browser share, unshare and import too [default: read-only]."
+    ),
+    expires: str = typer.Option("24h", "--expires", help="That browser is signed out after this."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Only print the link"),
     url: str | None = typer.Option(None, help="The UI's address, if not this machine's"),
 ) -> None:
-    """Print a single-use sign-in link for the web UI (valid 5 minutes) and a QR code."""
+    """Sign a browser in. With CODE: the browser showing it, on the hub's web app, as a
+    device of this account. Without: print a single-use link (valid 5 minutes) and a QR
+    code for `natster web` on this machine."""
+    if code is not None:
+        _sign_in_browser(code, name, "full" if full else "read-only", parse_duration(expires))
+        return
     import webbrowser
 
     import segno
@@ -62,3 +79,23 @@ def login(
     out.print(link)
     if not no_browser:
         webbrowser.open(link)
+
+
+def _sign_in_browser(code: str, name: str | None, rights: Rights, expires_s: float) -> None:
+    from natster.client.browsers import sign_in_browser
+
+    device = run(
+        with_client(
+            lambda client: sign_in_browser(
+                client, code, name=name, rights=rights, expires_s=expires_s
+            )
+        )
+    )
+    out.print(plain(f"signed in {device.name}: {device.rights}, for {_span(expires_s)}"))
+    out.print("`natster device revoke " + device.name + "` signs it out at once")
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g} d"
+    return f"{seconds / 3600:g} h"

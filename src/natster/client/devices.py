@@ -48,6 +48,7 @@ from .context import Context, Home
 from .join import _riding_out, _verify
 
 Rights = Literal["full", "read-only"]
+Kind = Literal["machine", "browser"]
 REDEEM = subjects.DEVICE_REDEEM  # .<id>: inside the account, answered by `device add`
 DEVICES_FILE = "devices.json"
 THIS_MACHINE = "this machine"  # how `device ls` names the machine holding the key
@@ -94,6 +95,7 @@ class Device(BaseModel):
     name: str
     user: str  # the device's user public key
     rights: Rights
+    kind: Kind = "machine"  # a machine (`init --device`) or a browser (`login CODE`)
     host: str = ""  # what the device called itself
     added_at: str
     expires_at: int | None = None  # unix seconds (None: never)
@@ -175,42 +177,63 @@ class DeviceOffer:
         except Refused as exc:  # a damaged request: said to its sender, the code stays
             await _reply(msg, wire.fail(exc.status, str(exc)))
             return None
-        home = self._client.home
-        context = home.load()
-        expires_at = None if self._expires_s is None else int(time.time() + self._expires_s)
-        pub_deny, sub_deny = device_permissions(self._rights)
-        claims = jwtlib.user_claims(
-            request.user,
-            name=self.name,
-            expires=expires_at,
-            pub_deny=pub_deny,
-            sub_deny=sub_deny,
-        )
-        grant = _Grant(
-            jwt=jwtlib.encode(claims, home.account_key()),
-            name=self.name,
-            rights=self._rights,
-            account_name=context.name,
-        )
-        sender = XKey.create()
-        sealed = sender.seal(grant.model_dump_json().encode(), request.xkey)
-        reply = wire.DeviceGrant(
-            xkey=sender.public_key, sealed=base64.urlsafe_b64encode(sealed).decode("ascii")
-        )
-        device = Device(
-            name=self.name,
+        reply, device = grant_device(
+            self._client.home,
+            self.name,
             user=request.user,
+            xkey=request.xkey,
             rights=self._rights,
+            expires_s=self._expires_s,
             host=request.host,
-            added_at=now_iso(),
-            expires_at=expires_at,
         )
-        book = DeviceBook(home)
-        devices = book.load()
-        devices[self.name] = device
-        book.save(devices)  # recorded before the device can use it: revocable at once
         await _reply(msg, wire.ok(reply.model_dump()))
         return device
+
+
+def grant_device(
+    home: Home,
+    name: str,
+    *,
+    user: str,
+    xkey: str,
+    rights: Rights,
+    expires_s: float | None,
+    host: str = "",
+    kind: Kind = "machine",
+) -> tuple[wire.DeviceGrant, Device]:
+    """Sign a user JWT for a device's key with the account key, seal it to the device's
+    xkey, and record the device (before it can use the JWT: revocable at once)."""
+    context = home.load()
+    expires_at = None if expires_s is None else int(time.time() + expires_s)
+    pub_deny, sub_deny = device_permissions(rights)
+    claims = jwtlib.user_claims(
+        user, name=name, expires=expires_at, pub_deny=pub_deny, sub_deny=sub_deny
+    )
+    grant = _Grant(
+        jwt=jwtlib.encode(claims, home.account_key()),
+        name=name,
+        rights=rights,
+        account_name=context.name,
+    )
+    sender = XKey.create()
+    sealed = sender.seal(grant.model_dump_json().encode(), xkey)
+    reply = wire.DeviceGrant(
+        xkey=sender.public_key, sealed=base64.urlsafe_b64encode(sealed).decode("ascii")
+    )
+    device = Device(
+        name=name,
+        user=user,
+        rights=rights,
+        kind=kind,
+        host=host,
+        added_at=now_iso(),
+        expires_at=expires_at,
+    )
+    book = DeviceBook(home)
+    devices = book.load()
+    devices[name] = device
+    book.save(devices)
+    return reply, device
 
 
 async def _reply(msg: Msg, body: bytes) -> None:
@@ -229,12 +252,7 @@ async def offer_device(
 ) -> DeviceOffer:
     """Make a device code for ``name`` and listen for its redeem (``device add``)."""
     home = client.home
-    _require_account_key(home)
-    if not re.fullmatch(wire.DEVICE_NAME, name):
-        raise ConfigError("a device's name is letters, digits, '_', '.' and '-' (64 at most)")
-    existing = DeviceBook(home).load().get(name)
-    if existing is not None and existing.revoked_at is None:
-        raise ConfigError(f"this account already has a device named {name!r}: revoke it first")
+    check_new_device(home, name)
     context = home.load()
     token = secrets.token_hex(16)
     expires_at = int(time.time() + code_ttl_s)
@@ -264,7 +282,17 @@ async def offer_device(
     return DeviceOffer(code, name, client, rights, expires_s, requests, sub)
 
 
-def _require_account_key(home: Home) -> None:
+def check_new_device(home: Home, name: str) -> None:
+    """``name`` may name a new device of this machine's account (it holds the key)."""
+    require_account_key(home)
+    if not re.fullmatch(wire.DEVICE_NAME, name):
+        raise ConfigError("a device's name is letters, digits, '_', '.' and '-' (64 at most)")
+    existing = DeviceBook(home).load().get(name)
+    if existing is not None and existing.revoked_at is None:
+        raise ConfigError(f"this account already has a device named {name!r}: revoke it first")
+
+
+def require_account_key(home: Home) -> None:
     if not home.account_seed_file.exists():
         raise ConfigError(
             "devices are managed from the machine that holds the account key "
@@ -361,7 +389,7 @@ async def list_devices(client: NatsterClient) -> list[DeviceView]:
 async def revoke_device(client: NatsterClient, name: str) -> Device:
     """Cut the device ``name`` off: nats-server closes its connections at once."""
     home = client.home
-    _require_account_key(home)
+    require_account_key(home)
     if name in (THIS_MACHINE, home.load().device):
         raise ConfigError(
             "that is this machine, which holds the account key: revoking it would lock "

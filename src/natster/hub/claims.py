@@ -190,8 +190,10 @@ def global_account(account: str) -> AccountClaims:
     )
 
 
-def signup_account(account: str, *, accounts: str) -> AccountClaims:
-    """Where invite holders connect before they have an account: signup and nothing else."""
+def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaims:
+    """Where people connect before they have an account of their own: invite holders
+    (signup) and browsers' sign-in pages (the global service's ``signin.*``); what each
+    guest may publish is its user JWT's own business."""
     return AccountClaims(
         sub=account,
         name="natster-signup",
@@ -202,13 +204,20 @@ def signup_account(account: str, *, accounts: str) -> AccountClaims:
                     type="service",
                     account=accounts,
                     subject=subjects.SIGNUP,
-                )
+                ),
+                Import(
+                    name="natster-signin",
+                    type="service",
+                    account=global_,
+                    subject=f"{account}.{subjects.SIGNIN_LOCAL}",
+                    local_subject=subjects.SIGNIN_LOCAL,
+                ),
             ],
             limits=AccountLimits(
                 conn=limits.SIGNUP_CONNECTIONS,
                 subs=limits.SIGNUP_SUBSCRIPTIONS,
                 payload=limits.SIGNUP_PAYLOAD,
-                imports=1,
+                imports=2,
                 exports=0,
                 leaf=0,
             ),

@@ -175,6 +175,20 @@ def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
     )
 
 
+def signin_guest(signup_account: KeyPair, user_public_key: str, expires_at: int) -> str:
+    """The JWT of a browser's sign-in page, for the key the page made (its seed stays
+    there): it may offer a sign-in code and wait for it, and read its own inbox."""
+    claims = jwtlib.user_claims(
+        user_public_key,
+        name="natster-signin-page",
+        expires=expires_at,
+        pub_allow=[subjects.global_local("signin.offer"), subjects.global_local("signin.wait")],
+        sub_allow=[f"_INBOX_{user_public_key}.>"],
+        limits=(4, 256 * 1024, limits.MAX_REQUEST_BYTES),
+    )
+    return jwtlib.encode(claims, signup_account)
+
+
 async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invite:
     """Create an invite on a running hub: store its token, issue its signup user. It
     carries ``url``, else this node's address and those of the other nodes of its

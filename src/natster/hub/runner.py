@@ -63,7 +63,9 @@ def desired_platform_accounts(config: HubConfig) -> list[AccountClaims]:
     return [
         platform_claims.accounts_account(accounts["accounts"], global_=accounts["global"]),
         platform_claims.global_account(accounts["global"]),
-        platform_claims.signup_account(accounts["signup"], accounts=accounts["accounts"]),
+        platform_claims.signup_account(
+            accounts["signup"], accounts=accounts["accounts"], global_=accounts["global"]
+        ),
         platform_claims.user_account(
             accounts["hub"], "hub", accounts=accounts["accounts"], global_=accounts["global"]
         ),

@@ -44,6 +44,7 @@ from .decisions import Decisions
 from .mirror import Mirror
 from .projections import ACCOUNTS, PROJECTIONS, SHARES
 from .projector import Projector
+from .signin import Signins
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class _Opened:
 
     presence: Bucket
     otc: Bucket
+    signins: Signins
     decisions: Decisions
 
 
@@ -76,13 +78,20 @@ def _otc_key(code: str) -> str:
 
 class GlobalService:
     def __init__(
-        self, nc: Client, *, accounts_account: str, hub_account: str, replicas: int = 1
+        self,
+        nc: Client,
+        *,
+        accounts_account: str,
+        hub_account: str,
+        guests_account: str = "",
+        replicas: int = 1,
     ) -> None:
         self._nc = nc
         self._replicas = replicas  # of the event log and every bucket (3 in a cluster)
         self._js: JetStreamContext = nc.jetstream()
         self._accounts_account = accounts_account  # the hub's account service
         self._hub_account = hub_account
+        self._guests_account = guests_account  # sign-in pages connect there (signup)
         self._event_rate = RateLimit("changes", limits.EVENTS_PER_MINUTE, limits.EVENTS_BURST)
         self._otc_rate = RateLimit("login codes", limits.OTC_PER_MINUTE, limits.OTC_BURST)
         self.mirror = Mirror()
@@ -112,6 +121,7 @@ class GlobalService:
         self._opened = _Opened(
             presence=await store.presence_bucket(self._js),
             otc=await store.otc_bucket(self._js),
+            signins=Signins(await store.signin_bucket(self._js), guests=self._guests_account),
             decisions=decisions,
         )
         await self.mirror.start(self._js)
@@ -144,6 +154,10 @@ class GlobalService:
             ("otc.claim", self.otc_claim),
             ("heartbeats.put", self.heartbeat),
             ("shares.check", self.check_share),
+            ("signin.offer", lambda s, p: self._started.signins.offer(s, p)),
+            ("signin.wait", lambda s, p: self._started.signins.wait(s, p)),
+            ("signin.take", lambda s, p: self._started.signins.take(s, p)),
+            ("signin.grant", lambda s, p: self._started.signins.grant(s, p)),
         ):
             await service.add_endpoint(
                 EndpointConfig(

@@ -98,9 +98,23 @@ async def otc_bucket(js: JetStreamContext) -> Bucket:
     )
 
 
+async def signin_bucket(js: JetStreamContext) -> Bucket:
+    return await ensure_bucket(
+        js,
+        KeyValueConfig(
+            bucket=subjects.SIGNIN_BUCKET,
+            history=1,
+            ttl=limits.SIGNIN_TTL_S,  # every record goes with its code
+            description="natster: browsers waiting to be signed in",
+            replicas=await _replicas(js),
+        ),
+    )
+
+
 async def ensure_all(js: JetStreamContext, replicas: int = 1) -> None:
     await ensure_stream(js, replicas)
     for projection in PROJECTIONS:
         await view_bucket(js, projection.bucket)
     await presence_bucket(js)
     await otc_bucket(js)
+    await signin_bucket(js)
