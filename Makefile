@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo screenshots clean
+.PHONY: install test lint demo screenshots bundle clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ demo: install
 # The main screens of the web UI, from the browser tests (needs /usr/bin/chromium).
 screenshots: install
 	NATSTER_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
+
+# The web app's service worker, from js/ (needs node and npm; the built file is committed,
+# so installing natster never needs them). tests/test_bundle.py says when it is stale.
+bundle:
+	cd js && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

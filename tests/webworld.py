@@ -64,6 +64,15 @@ class World:
     alice_key: str
     bob_key: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    hub_web_port: int | None = None  # the hub's web app (HTTPS), if it serves one
+
+    @property
+    def hub_dir(self) -> Path:
+        return self.base / "hub"
+
+    @property
+    def hub_url(self) -> str:
+        return f"https://localhost:{self.hub_web_port}"
 
     @property
     def url(self) -> str:
@@ -93,12 +102,17 @@ def _account(home: Path) -> str:
     return str(json.loads((home / "context.json").read_text())["account"])
 
 
-def make_world(base: Path) -> Iterator[World]:
+def make_world(base: Path, *, hub_web: bool = False) -> Iterator[World]:
+    """The world; with ``hub_web``, the hub also serves its web app (``--web-port``)."""
     hub_dir = base / "hub"
     world = World(base, base / "alice", base / "bob", base / "media", free_port(), "", "")
+    web_args: list[str] = []
+    if hub_web:
+        world.hub_web_port = free_port()
+        web_args = ["--web-port", str(world.hub_web_port), "--ws-port", str(free_port())]
     try:
         world.processes["hub"] = start(
-            ["hub", "up", "--dir", str(hub_dir), "--port", str(free_port())],
+            ["hub", "up", "--dir", str(hub_dir), "--port", str(free_port()), *web_args],
             None,
             base / "hub.log",
             "invite someone",

@@ -25,6 +25,8 @@ from ._signals import stop_on_signals
 
 if TYPE_CHECKING:
     from natster.hub import HubDir
+    from natster.services.platform import Platform
+    from natster.web._hub import HubWeb
 
 app = typer.Typer(help="Run a natster hub and invite people to it.", no_args_is_help=True)
 
@@ -66,6 +68,20 @@ def up(
     node: str | None = typer.Option(
         None, "--node", help="This node's name in the cluster [default: HOSTNAME-CLUSTERPORT]."
     ),
+    web_port: int | None = typer.Option(
+        None,
+        "--web-port",
+        min=1,
+        max=65535,
+        help="Serve the web app on this port (HTTPS), for browsers anywhere; kept for next time.",
+    ),
+    ws_port: int | None = typer.Option(
+        None,
+        "--ws-port",
+        min=1,
+        max=65535,
+        help="The web app's NATS over WebSocket (wss) listens here [default: --web-port + 1].",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     log_format: str = LogFormatOption,
 ) -> None:
@@ -101,6 +117,8 @@ def up(
         "insecure_plain": insecure_plain,
         "cluster_port": cluster_port,
         "node": node,
+        "web_port": web_port,
+        "ws_port": ws_port,
     }
     run(_up(dir, options, catalog))
 
@@ -138,6 +156,7 @@ async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) ->
                 f"note: invites carry {info.url}; pass --advertise {scheme}://HOST:PORT "
                 "so others can reach this hub"
             )
+        web = await _web_app(platform, info.local_url)
         served = None
         if catalog is not None:
             served = await serve_hub_catalog(platform.dir, info.local_url, catalog)
@@ -147,10 +166,37 @@ async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) ->
             await stop.wait()
         finally:
             err.print("stopping hub")
+            if web is not None:
+                await web.stop()
             if served is not None:
                 await served[0].stop()
                 await served[1].close()
     out.print("hub stopped")
+
+
+async def _web_app(platform: Platform, local_url: str) -> HubWeb | None:
+    """The web app, if this hub serves one (``--web-port``, now or before)."""
+    from urllib.parse import urlsplit
+
+    from natster.web._hub import HubWeb
+
+    config = platform.dir.load()
+    if config.web_port is None or config.ws_port is None:
+        return None
+    files = platform.hub.tls_files
+    web = HubWeb(platform.dir, config.host, config.web_port, config.ws_port, files)
+    await web.start()
+    scheme = "https" if files is not None else "http"
+    shown = urlsplit(local_url).hostname
+    out.print(
+        f"web app on {scheme}://{shown}:{config.web_port} (NATS over WebSocket: {config.ws_port})"
+    )
+    if files is not None and files.own:
+        err.print(
+            "note: browsers trust only a certificate from a public CA: give the hub one with "
+            "--tls-cert/--tls-key (e.g. from Let's Encrypt) for phones and friends' browsers"
+        )
+    return web
 
 
 @app.command()

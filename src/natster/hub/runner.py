@@ -89,8 +89,11 @@ class Hub:
         insecure_plain: bool = False,
         cluster_port: int | None = None,
         node: str | None = None,
+        web_port: int | None = None,
+        ws_port: int | None = None,
     ) -> None:
         self.dir = HubDir(path.expanduser().resolve())
+        self._web = _web_ports(web_port, ws_port)
         self._cluster_port = cluster_port
         self._node = node
         self._host = host
@@ -99,6 +102,7 @@ class Hub:
         self._nats_server = nats_server
         self._tls = _tls_settings(tls_cert, tls_key, tls_ca, insecure_plain)
         self._lock: IO[bytes] | None = None
+        self.tls_files: TlsFiles | None = None  # what the server presents (None: plain)
         self._server: NatsServer | None = None
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
@@ -145,7 +149,7 @@ class Hub:
             config = hub.load()
         changed = {"host": self._host or config.host, "port": self._port or config.port}
         cluster = self._cluster(config, created)
-        config = config.model_copy(update={**changed, **self._tls})
+        config = config.model_copy(update={**changed, **self._tls, **self._web})
         if cluster and not created and not config.clustered:  # one node grows: its data too
             hub.save(config)
             cluster["moving_in"] = (await self._save_single_node(binary, config)).awaited()
@@ -196,12 +200,15 @@ class Hub:
         hub = self.dir
         local_url, url, files, tls_name = self._addresses(config)
         trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
+        self.tls_files = files
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
         conf = render_config(hub, config.host, config.port, files, url)
         write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
         _check_port_free(config.host, config.port)
+        if config.ws_port is not None:
+            _check_port_free(config.host, config.ws_port, "--ws-port")
         self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)
         await self._server.start()
         sys_client = await self._server.wait_ready(local_url, hub.creds("sys"), trust)
@@ -308,6 +315,18 @@ class Hub:
             self._lock = None
 
 
+def _web_ports(web_port: int | None, ws_port: int | None) -> dict[str, int]:
+    """``--web-port`` (and ``--ws-port``, else the next port) as HubConfig fields."""
+    if web_port is None:
+        if ws_port is not None:
+            raise HubError("--ws-port goes with --web-port (the web app's own port)")
+        return {}
+    ws = web_port + 1 if ws_port is None else ws_port
+    if ws == web_port:
+        raise HubError("the web app and its WebSocket listener need two ports")
+    return {"web_port": web_port, "ws_port": ws}
+
+
 def rotate(hub: HubDir, *, only_if_due: bool = False) -> bool:
     """A new server certificate under the hub's CA, loaded by the running nats-server
     (users notice nothing: the CA they trust is the same). With an operator's
@@ -344,7 +363,7 @@ def _tls_settings(
     return {"tls": "own", "tls_cert": None, "tls_key": None, "tls_ca": None}
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, option: str = "--port") -> None:
     """Refuse at once, in words, when something already listens on the hub's port."""
     try:
         with socket.create_server((host or "0.0.0.0", port)):  # noqa: S104 (what nats-server binds)
@@ -352,7 +371,7 @@ def _check_port_free(host: str, port: int) -> None:
     except OSError as exc:
         raise HubError(
             f"port {port} on {host or 'all addresses'} is already in use ({exc.strerror}): "
-            "another hub or program listens there; choose another with --port"
+            f"another hub or program listens there; choose another with {option}"
         ) from exc
 
 

@@ -61,6 +61,8 @@ def render_config(
             f"  timeout: {limits.TLS_HANDSHAKE_S}",
             "}",
         ]
+    if config.ws_port is not None:  # the web app's NATS: browsers speak WebSocket
+        lines += _websocket(host, config.ws_port, tls, q)
     if config.cluster_port is not None:
         if url is not None:  # clients learn every node's address from any node
             lines.append(f"client_advertise: {q(urlsplit(url).netloc)}")
@@ -76,6 +78,21 @@ def render_config(
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _websocket(host: str, port: int, tls: TlsFiles | None, q: Callable[[object], str]) -> list[str]:
+    lines = ["websocket: {", f"  host: {q(host)}", f"  port: {port}", "  compression: false"]
+    if tls is None:
+        lines.append("  no_tls: true")
+    else:
+        lines += [
+            "  tls: {",
+            f"    cert_file: {q(tls.cert)}",
+            f"    key_file: {q(tls.key)}",
+            f"    timeout: {limits.TLS_HANDSHAKE_S}",
+            "  }",
+        ]
+    return [*lines, "}"]
 
 
 def _cluster(

@@ -59,6 +59,9 @@ class HubConfig(BaseModel):
     node: str = DEFAULT_NODE
     cluster_port: int | None = None
     routes: list[str] = []
+    # the web app (`hub up --web-port`): HTTPS for its pages, WebSocket (wss) for NATS
+    web_port: int | None = None
+    ws_port: int | None = None
     # a hub of one node growing into a cluster (hub/growth.py): the streams its data
     # brings in ("role/stream" -> last sequence), awaited before any service starts
     moving_in: dict[str, int] = {}

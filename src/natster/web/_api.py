@@ -8,6 +8,8 @@ from starlette.responses import StreamingResponse
 
 from natster import limits, wire
 from natster.client import remote
+from natster.client.browsers import sign_in_browser
+from natster.client.devices import Device, Rights
 from natster.client.library import library
 
 from ._state import State
@@ -23,6 +25,11 @@ class ImportBody(BaseModel):
     owner: str = Field(min_length=56, max_length=56)
     catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
     alias: str | None = Field(default=None, max_length=limits.MAX_CATALOG_NAME)
+
+
+class BrowserBody(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+    full: bool = False
 
 
 class Me(BaseModel):
@@ -82,6 +89,13 @@ async def unshare(state: State, catalog: str, account: str) -> dict[str, bool]:
 async def import_(state: State, body: ImportBody) -> wire.ImportedCatalog:
     """Import a catalog from my inbox."""
     return await remote.import_catalog(state.client, body.catalog, body.owner, body.alias)
+
+
+@router.post("/browsers")
+async def add_browser(state: State, body: BrowserBody) -> Device:
+    """Sign in the browser showing ``code`` on the hub's web app, as a device of mine."""
+    rights: Rights = "full" if body.full else "read-only"
+    return await sign_in_browser(state.client, body.code, rights=rights)
 
 
 @router.get("/stats")

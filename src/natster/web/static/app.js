@@ -1,7 +1,10 @@
 "use strict";
 // natster web UI: plain DOM, no build step. Peer-controlled text only ever goes
-// through textContent (never innerHTML).
+// through textContent (never innerHTML). One page for both: the local `natster web`
+// (its Python server answers /api) and the hub's web app (a service worker, sw.js,
+// answers the same /api over NATS in the browser; data-mode="hosted" on <html>).
 
+const hosted = document.documentElement.dataset.mode === "hosted";
 const state = { me: null, library: [], view: null };
 const main = document.getElementById("main");
 const statusLine = document.getElementById("status");
@@ -43,7 +46,10 @@ async function call(method, url, body) {
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status === 401) location.reload();
+    if (response.status === 401) {
+      if (hosted) { signIn(typeof data.error === "string" ? data.error : ""); throw new Error("sign in first"); }
+      location.reload();
+    }
     const message = typeof data.error === "string" ? data.error
       : (data.detail ? "the request was not valid" : `error ${response.status}`);
     throw new Error(message);
@@ -101,7 +107,17 @@ function catalogLink(item) {
   return el("a", { href: `#/c/${enc(item.owner)}/${enc(item.catalog)}` }, item.alias);
 }
 
+const canChange = () => !state.me || state.me.rights !== "read-only";
+
 function myCard(item) {
+  if (!canChange()) {
+    return el("article", { class: "card", "data-catalog": item.catalog },
+      el("h3", {}, dot(item), catalogLink(item)),
+      item.description ? el("p", {}, item.description) : null,
+      counts(item),
+      el("p", { class: "muted" }, item.shared_with.length
+        ? `Shared with ${item.shared_with.length} account${item.shared_with.length > 1 ? "s" : ""}.` : "Not shared with anyone."));
+  }
   const input = el("input", { type: "text", placeholder: "account key (A…)", "aria-label": `Share ${item.catalog} with account` });
   const form = el("form", { class: "inline", onsubmit: async (event) => {
     event.preventDefault();
@@ -136,7 +152,7 @@ function inboxCard(item) {
   return el("article", { class: "card", "data-inbox": item.catalog },
     el("h3", {}, dot(item), item.catalog),
     from(item),
-    el("button", { type: "button", onclick: async (event) => {
+    !canChange() ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.") : el("button", { type: "button", onclick: async (event) => {
       event.target.disabled = true;
       try { await call("POST", "/api/imports", { owner: item.owner, catalog: item.catalog });
         say(""); await renderLibrary(); } catch (error) { say(error.message); event.target.disabled = false; }
@@ -248,7 +264,81 @@ function renderMe() {
         catch { getSelection().selectAllChildren(key); event.target.textContent = "Selected: copy it"; }
       } }, "Copy")),
     el("p", { class: "muted" }, "Give this key to a friend so they can share catalogs with you."),
-    el("p", {}, "Hub: ", el("code", {}, state.me.hub)));
+    el("p", {}, "Hub: ", el("code", {}, state.me.hub)),
+    hosted ? thisBrowser() : addBrowser());
+}
+
+function thisBrowser() {
+  const until = state.me.expires_at ? new Date(state.me.expires_at * 1000).toLocaleString() : "revoked";
+  return el("section", { "aria-label": "This browser" },
+    el("h2", {}, "This browser"),
+    el("p", {}, "Device: ", el("strong", { id: "device-name" }, state.me.device || "–"), " · ",
+      el("span", { id: "device-rights" }, state.me.rights), " · signed in until ", until),
+    el("button", { type: "button", onclick: async () => {
+      await call("POST", "/api/signout").catch(() => {});
+      signIn("You signed this browser out.");
+    } }, "Sign out"));
+}
+
+function addBrowser() {
+  const input = el("input", { type: "text", placeholder: "ABCD-EFGH", "aria-label": "Sign-in code", autocomplete: "off" });
+  const full = el("input", { type: "checkbox", "aria-label": "Full rights" });
+  const result = el("p", { role: "status" });
+  return el("section", { "aria-label": "Add this browser" },
+    el("h2", {}, "Add a browser"),
+    el("p", { class: "muted" }, "A browser on your hub's web app shows a code: enter it to sign that browser in to this account (read-only and for 24 hours unless you choose otherwise)."),
+    el("form", { class: "inline", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const device = await call("POST", "/api/browsers", { code: input.value.trim(), full: full.checked });
+        result.textContent = `Signed in ${device.name} (${device.rights}). natster device revoke ${device.name} signs it out.`;
+        input.value = "";
+      } catch (error) { result.textContent = error.message; }
+    } }, input, el("label", {}, full, " full rights"), el("button", { type: "submit" }, "Add this browser")),
+    result);
+}
+
+// --- signing in (the hub's web app) ------------------------------------------------------
+let signingIn = null;
+
+function signIn(reason) {
+  if (signingIn) return;
+  signingIn = {};
+  document.body.classList.add("signed-out");
+  const area = el("div", { class: "signin" }, el("p", { class: "muted" }, "Making a sign-in code…"));
+  show(el("h1", {}, "Sign in"), reason ? el("p", { class: "notice", id: "signin-reason" }, reason) : null, area);
+  const begin = async () => {
+    try {
+      const offered = await call("POST", "/api/signin/start");
+      const until = Date.now() + offered.expires_in * 1000;
+      const left = el("span", {});
+      area.replaceChildren(
+        el("p", {}, "On a machine signed in to your account, run:"),
+        el("pre", { class: "command" }, "natster login ", el("strong", { id: "signin-code", class: "code" }, offered.code)),
+        el("p", { class: "muted" }, "or enter the code in your own natster web under “Who am I” → Add this browser."),
+        el("img", { class: "qr", src: `/signin/qr.svg?code=${enc(offered.code)}`, alt: `QR code of ${offered.code}` }),
+        el("p", { class: "muted" }, "This browser gets its own key: your account's key never leaves your machine. The code works once, ", left, "."));
+      const tick = () => { left.textContent = `for ${Math.max(0, Math.round((until - Date.now()) / 1000))} more seconds`; };
+      tick();
+      signingIn.timer = setInterval(tick, 1000);
+      while (signingIn) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const answer = await call("POST", "/api/signin/wait");
+        if (answer.state === "granted") {
+          clearInterval(signingIn.timer);
+          signingIn = null;
+          document.body.classList.remove("signed-out");
+          await boot();
+          return;
+        }
+      }
+    } catch (error) {
+      if (signingIn) clearInterval(signingIn.timer);
+      area.replaceChildren(el("p", { class: "notice" }, error.message),
+        el("button", { type: "button", onclick: () => { area.replaceChildren(el("p", { class: "muted" }, "Making a sign-in code…")); signingIn = {}; begin(); } }, "New code"));
+    }
+  };
+  begin();
 }
 
 async function renderStats() {
@@ -276,6 +366,12 @@ async function route() {
 
 function live() {
   const source = new EventSource("/api/events");
+  source.addEventListener("signedout", (message) => {
+    source.close();
+    let reason = "This browser was signed out.";
+    try { reason = JSON.parse(message.data).reason || reason; } catch { /* the default */ }
+    signIn(reason);
+  });
   source.addEventListener("feed", (message) => {
     const event = JSON.parse(message.data);
     if (event.kind === "online" || event.kind === "offline") {
@@ -297,11 +393,31 @@ function live() {
     }
   });
   source.addEventListener("resync", () => { if (!state.view) renderLibrary(); });
+  return source;
+}
+
+let events = null;
+let routed = false;
+
+async function boot() {
+  try { state.me = await call("GET", "/api/me"); } catch (error) { if (!signingIn) say(error.message); return; }
+  if (!routed) { window.addEventListener("hashchange", route); routed = true; }
+  if (events) events.close();
+  events = live();
+  await route();
+}
+
+async function worker() {
+  // the hub's web app: its service worker answers /api; wait until it controls the page
+  if (!("serviceWorker" in navigator)) throw new Error("This browser cannot run natster's web app (no service workers).");
+  await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+  if (navigator.serviceWorker.controller) return;
+  await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
 }
 
 (async () => {
-  try { state.me = await call("GET", "/api/me"); } catch (error) { say(error.message); return; }
-  window.addEventListener("hashchange", route);
-  live();
-  await route();
+  if (hosted) {
+    try { await worker(); } catch (error) { say(error.message); return; }
+  }
+  await boot();
 })();

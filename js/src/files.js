@@ -1,0 +1,167 @@
+// A shared file's bytes over NATS, decrypted here, for the page's <video>, <audio>, <img>
+// and downloads (the transfer protocol of docs/protocol.md, chunk binding checked).
+import { ask, askRaw, connection } from "./conn.js";
+import { refused } from "./errors.js";
+import * as check from "./check.js";
+import { disposition, FILE_CSP, NotSatisfiable, parseRange, presentation } from "./http.js";
+import { refOf, subjectOf } from "./library.js";
+import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
+
+const HEADROOM = 4096;
+const STREAM_CHUNK = 1024 * 1024 - HEADROOM; // a player's ranges: less to wait for after a seek
+const DOWNLOAD_CHUNK = 4 * 1024 * 1024 - HEADROOM;
+const STREAM_WINDOW = 4;
+const DOWNLOAD_WINDOW = 8;
+const CHUNK_TIMEOUT_MS = 10000;
+const CHUNK_RETRIES = 3;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class Transfer {
+  constructor(ref, me, hash, wanted) {
+    Object.assign(this, { ref, me, hash, wanted, opened: null, shared: null, size: null });
+  }
+
+  subject(endpoint) {
+    return subjectOf(this.ref, this.me, endpoint);
+  }
+
+  async open() {
+    const kp = freshKey(); // one per transfer, never reused
+    try {
+      const data = await ask(this.subject("transfer-open"),
+        { hash: this.hash, xkey: kp.getPublicKey(), chunk_size: this.wanted });
+      const opened = check.transferOpened(data, `catalog ${this.ref.catalog}`, this.wanted);
+      if (this.opened && (opened.size !== this.size || opened.chunk_size !== this.opened.chunk_size)) {
+        throw refused(409, "the file changed on its owner's machine: open it again");
+      }
+      this.size = opened.size;
+      this.opened = opened;
+      this.shared = sharedKey(kp, opened.xkey);
+    } finally {
+      kp.clear();
+    }
+    return this;
+  }
+
+  async chunk(index) {
+    for (let attempt = 0; attempt <= CHUNK_RETRIES; attempt++) {
+      const { transfer } = this.opened;
+      let raw;
+      try {
+        raw = await askRaw(this.subject("transfer-chunk"),
+          encoder.encode(JSON.stringify({ transfer, index })), CHUNK_TIMEOUT_MS);
+      } catch (error) {
+        if (error.status === 504 || error.status === 503) continue;
+        throw error;
+      }
+      if (!(raw[0] === 120 && raw[1] === 107 && raw[2] === 118 && raw[3] === 49)) {
+        let envelope = null;
+        try { envelope = JSON.parse(decoder.decode(raw)); } catch { /* below */ }
+        if (envelope && envelope.code === 404) { // the server forgot it (restarted)
+          if (this.opened.transfer === transfer) await this.open();
+          continue;
+        }
+        const status = envelope && envelope.code >= 400 && envelope.code < 600 ? envelope.code : 502;
+        throw refused(status, envelope && typeof envelope.error === "string"
+          ? envelope.error.slice(0, 300) : "the server sent a chunk natster cannot read");
+      }
+      const plain = openChunk(raw, this.shared, `${transfer}:${index}`);
+      const expected = Math.min(this.opened.chunk_size, this.size - index * this.opened.chunk_size);
+      if (plain.length !== expected) throw refused(502, `chunk ${index} has the wrong length`);
+      return plain;
+    }
+    throw refused(504, `the transfer stalled: no answer for chunk ${index}`);
+  }
+
+  close() {
+    if (!this.opened) return;
+    const body = { transfer: this.opened.transfer };
+    this.opened = null;
+    ask(this.subject("transfer-close"), body).catch(() => {});
+  }
+}
+
+/** A stream of bytes [start, end), a window of chunks asked ahead; hashed if asked. */
+function byteStream(transfer, start, end, window, verify) {
+  const size = transfer.opened.chunk_size;
+  let next = Math.floor(start / size);
+  const last = end > start ? Math.floor((end - 1) / size) : next - 1;
+  const pending = [];
+  const hash = verify ? sha256() : null;
+  const ask = () => {
+    while (pending.length < window && next <= last) {
+      const index = next++;
+      const promise = transfer.chunk(index).then((data) => [index, data]);
+      promise.catch(() => {});
+      pending.push(promise);
+    }
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        ask();
+        if (!pending.length) {
+          if (hash && hash.hex() !== transfer.hash) {
+            throw refused(502, "the file does not match its sha256: nothing was kept");
+          }
+          transfer.close();
+          controller.close();
+          return;
+        }
+        const [index, data] = await pending.shift();
+        ask();
+        const base = index * size;
+        const piece = data.subarray(Math.max(start, base) - base, Math.min(end, base + data.length) - base);
+        if (hash) hash.update(piece);
+        controller.enqueue(piece);
+      } catch (error) {
+        transfer.close();
+        controller.error(error);
+      }
+    },
+    cancel() {
+      transfer.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+export async function file(request, owner, catalog, fileHash, params) {
+  if (!check.isHash(fileHash)) throw refused(400, "that is not a sha256");
+  const download = params.get("download") === "1";
+  const ref = await refOf(owner, catalog);
+  const { nc, session } = await connection();
+  const cap = Math.max(64 * 1024, (nc.info ? nc.info.max_payload : 1024 * 1024) - HEADROOM);
+  const wanted = Math.min(download ? DOWNLOAD_CHUNK : STREAM_CHUNK, cap);
+  const transfer = await new Transfer(ref, session.account, fileHash, wanted).open();
+  const size = transfer.size;
+  const [type, inline] = presentation(params.get("mime"));
+  const headers = {
+    "Accept-Ranges": "bytes",
+    "Content-Type": type,
+    "Content-Disposition": disposition(transfer.opened.path, inline && !download),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+  };
+  if (type !== "application/pdf") headers["Content-Security-Policy"] = FILE_CSP;
+  let range;
+  try {
+    range = download ? null : parseRange(request.headers.get("range"), size);
+  } catch (error) {
+    transfer.close();
+    if (error instanceof NotSatisfiable) {
+      return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${size}` } });
+    }
+    throw error;
+  }
+  const [start, end] = range || [0, size];
+  headers["Content-Length"] = String(end - start);
+  if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${size}`;
+  if (request.method === "HEAD") {
+    transfer.close();
+    return new Response(null, { status: range ? 206 : 200, headers });
+  }
+  const body = byteStream(transfer, start, end, download ? DOWNLOAD_WINDOW : STREAM_WINDOW,
+    download);
+  return new Response(body, { status: range ? 206 : 200, headers });
+}

@@ -1,0 +1,140 @@
+// The library over NATS, as the Python client's library() builds it: my catalogs (those
+// my servers announce, and those I share), the ones imported from others, the inbox.
+import { ask, connection } from "./conn.js";
+import { refused } from "./errors.js";
+import * as check from "./check.js";
+
+const SUMMARY_TIMEOUT_MS = 2000;
+const SERVERS_WAIT_MS = 400;
+const GLOBAL = "the hub's global service";
+const decoder = new TextDecoder();
+
+export const globalSubject = (endpoint) => `natster.global.${endpoint}`;
+
+/** Where a catalog answers: mine (in my own account), or an import under its alias. */
+export function subjectOf(ref, me, endpoint) {
+  return ref.local ? `${me}.natster.catalog.${ref.catalog}.${endpoint}`
+    : `natster.remote.${ref.alias}.${endpoint}`;
+}
+
+export async function me() {
+  const { session } = await connection();
+  let name = session.account_name;
+  try {
+    name = (await ask(globalSubject("whoami"))).name;
+  } catch { /* the name from the sign-in will do */ }
+  return {
+    account: session.account, name, hub: location.host, csrf: "",
+    device: session.name, rights: session.rights, expires_at: session.exp || null, hosted: true,
+  };
+}
+
+async function myServers(nc, me) {
+  // $SRV.INFO inside my account: my catalog servers say which catalogs they serve
+  const names = new Set();
+  try {
+    const replies = await nc.requestMany("$SRV.INFO.natster-catalog", new Uint8Array(0),
+      { strategy: "timer", maxWait: SERVERS_WAIT_MS });
+    for await (const msg of replies) {
+      try {
+        const info = JSON.parse(decoder.decode(msg.data));
+        const listed = String((info.metadata && info.metadata.catalogs) || "");
+        for (const name of listed.split(",")) if (check.isCatalogName(name)) names.add(name);
+      } catch { /* a reply that is not an INFO: ignored */ }
+    }
+  } catch { /* nobody serves: no catalog of mine is online */ }
+  return names;
+}
+
+async function summaryOf(ref, me) {
+  try {
+    const data = await ask(subjectOf(ref, me, "summary"), {}, SUMMARY_TIMEOUT_MS);
+    return check.summary(data, `catalog ${ref.catalog}`);
+  } catch {
+    return null;
+  }
+}
+
+export async function accountInfo() {
+  const info = await ask("natster.accounts.info");
+  return Array.isArray(info && info.catalogs) ? info.catalogs.filter((c) =>
+    check.isAccount(c.owner) && check.isCatalogName(c.catalog) && check.isCatalogName(c.alias)) : [];
+}
+
+export async function library() {
+  const { nc, session } = await connection();
+  const me = session.account;
+  const [rows, imported, served] = await Promise.all([
+    ask(globalSubject("my.shares")).then((data) => check.shareRows(data, GLOBAL)),
+    accountInfo(),
+    myServers(nc, me),
+  ]);
+  const mineNames = new Set(served);
+  for (const row of rows) if (row.owner === me) mineNames.add(row.catalog);
+  const mine = [...mineNames].sort();
+  const mySummaries = await Promise.all(mine.map((catalog) =>
+    served.has(catalog) ? summaryOf({ catalog, local: true }, me) : null));
+  const items = mine.map((catalog, i) => {
+    const found = mySummaries[i];
+    return {
+      owner: me, owner_name: session.account_name, catalog, alias: catalog, mine: true,
+      imported: true, online: found !== null, description: found ? found.description : "",
+      files: found ? found.files : null, bytes: found ? found.bytes : null,
+      shared_with: [...new Set(rows.filter((r) => r.owner === me && r.catalog === catalog)
+        .map((r) => r.to))].sort(),
+    };
+  });
+  const aliases = new Map(imported.map((c) => [`${c.owner}/${c.catalog}`, c.alias]));
+  const theirs = rows.filter((r) => r.to === me && r.owner !== me);
+  const found = await Promise.all(theirs.map((row) => {
+    const alias = aliases.get(`${row.owner}/${row.catalog}`);
+    return row.online && alias ? summaryOf({ catalog: row.catalog, alias, local: false }, me) : null;
+  }));
+  theirs.forEach((row, i) => {
+    const alias = aliases.get(`${row.owner}/${row.catalog}`);
+    items.push({
+      owner: row.owner, owner_name: String(row.owner_name || "").slice(0, 64),
+      catalog: row.catalog, alias: alias || row.catalog, mine: false, imported: Boolean(alias),
+      online: row.online,
+      description: found[i] ? found[i].description : String(row.description || "").slice(0, 1024),
+      files: found[i] ? found[i].files : null, bytes: found[i] ? found[i].bytes : null,
+      shared_with: [],
+    });
+  });
+  return items;
+}
+
+/** The route to owner's catalog: mine, or my import of it (404 and words if none). */
+export async function refOf(owner, catalog) {
+  const { session } = await connection();
+  if (!check.isAccount(owner) || !check.isCatalogName(catalog)) {
+    throw refused(400, "that is not a catalog");
+  }
+  if (owner === session.account) return { owner, catalog, alias: catalog, local: true };
+  const found = (await accountInfo()).find((c) => c.owner === owner && c.catalog === catalog);
+  if (!found) throw refused(404, `${catalog} is not imported here: import it on a signed-in machine`);
+  return { owner, catalog, alias: found.alias, local: false };
+}
+
+export async function entries(owner, catalog, params) {
+  const ref = await refOf(owner, catalog);
+  const { session } = await connection();
+  const text = (params.get("q") || "").trim();
+  const body = { after: params.get("after") || "", prefix: params.get("prefix") || "", limit: 500, text };
+  if (body.after.length > 4096 || body.prefix.length > 4096 || text.length > 256) {
+    throw refused(400, "the request was not valid");
+  }
+  const endpoint = text ? "search" : "contents";
+  if (!text) delete body.text;
+  try {
+    const data = await ask(subjectOf(ref, session.account, endpoint), body);
+    return check.contentsPage(data, `catalog ${catalog}`);
+  } catch (error) {
+    if (error.status === 503) throw refused(503, `${catalog} is offline: its owner is not serving it right now`);
+    throw error;
+  }
+}
+
+export async function stats() {
+  return await ask(globalSubject("stats"));
+}

@@ -1,0 +1,94 @@
+// natster's service worker: the hub's web app's backend, in the browser. The page (the
+// same views as the local `natster web`) asks /api/... as it would ask the local UI;
+// this worker answers over NATS (wss to the hub) as this browser's own user, and
+// decrypts files here, with HTTP Range for the player. Nothing is decrypted by the hub.
+import { connection, onSignedOut, signedOutReason } from "./conn.js";
+import { refused } from "./errors.js";
+import { file } from "./files.js";
+import { json, problem } from "./http.js";
+import { entries, library, me, stats } from "./library.js";
+import * as changes from "./changes.js";
+import * as signin from "./signin.js";
+import { ready } from "./xkv1.js";
+
+const encoder = new TextEncoder();
+const KEEPALIVE_MS = 15000;
+
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (url.origin !== self.location.origin || !url.pathname.startsWith("/api/")) return;
+  event.respondWith(answer(event.request, url).catch(problem));
+});
+
+const routes = [
+  ["GET", /^\/api\/me$/, () => me().then(json)],
+  ["POST", /^\/api\/signin\/start$/, (req) => signin.start(req.headers.get("user-agent") || navigator.userAgent).then(json)],
+  ["POST", /^\/api\/signin\/wait$/, () => signin.wait().then(json)],
+  ["POST", /^\/api\/signout$/, () => signin.signOut().then(() => json({ ok: true }))],
+  ["GET", /^\/api\/catalogs$/, () => library().then(json)],
+  ["GET", /^\/api\/catalogs\/([^/]+)\/([^/]+)\/entries$/, (req, url, m) => entries(m[1], m[2], url.searchParams).then(json)],
+  ["GET", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
+  ["HEAD", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
+  ["GET", /^\/api\/stats$/, () => stats().then(json)],
+  ["GET", /^\/api\/events$/, () => events()],
+  ["POST", /^\/api\/catalogs\/([^/]+)\/shares$/, async (req, url, m) => json(await changes.share(m[1], await req.json()))],
+  ["DELETE", /^\/api\/catalogs\/([^/]+)\/shares\/([^/]+)$/, (req, url, m) => changes.unshare(m[1], m[2]).then(json)],
+  ["POST", /^\/api\/imports$/, async (req) => json(await changes.importCatalog(await req.json()))],
+];
+
+async function answer(request, url) {
+  await ready;
+  for (const [method, pattern, handler] of routes) {
+    const match = pattern.exec(url.pathname);
+    if (match && method === request.method) {
+      const parts = match.map((part, i) => (i ? decodeURIComponent(part) : part));
+      return await handler(request, url, parts);
+    }
+  }
+  throw refused(404, "no such page");
+}
+
+/** Server-sent events, as the local UI's /api/events: `feed`, and `signedout` in words. */
+async function events() {
+  const { nc } = await connection();
+  let sub = null;
+  let timer = null;
+  let stopWatching = null;
+  const stream = new ReadableStream({
+    start(controller) {
+      const send = (event, data) => controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+      controller.enqueue(encoder.encode("retry: 2000\n\n"));
+      sub = nc.subscribe("natster.feed.>", {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            const event = msg.json();
+            if (event && typeof event.kind === "string" && typeof event.owner === "string") send("feed", event);
+          } catch { /* not an event: dropped */ }
+        },
+      });
+      timer = setInterval(() => controller.enqueue(encoder.encode(": keepalive\n\n")), KEEPALIVE_MS);
+      stopWatching = onSignedOut((reason) => {
+        send("signedout", { reason });
+        clearInterval(timer);
+        controller.close();
+      });
+      nc.closed().then(() => {
+        if (signedOutReason()) return;
+        clearInterval(timer);
+        try { controller.close(); } catch { /* already closed */ }
+      });
+    },
+    cancel() {
+      clearInterval(timer);
+      if (stopWatching) stopWatching();
+      if (sub) sub.unsubscribe();
+    },
+  });
+  return new Response(stream, {
+    headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store" },
+  });
+}

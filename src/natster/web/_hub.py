@@ -1,0 +1,221 @@
+"""The hub's web app (``hub up --web-port``): the same page as ``natster web``, served
+over HTTPS with the hub's certificate, whose service worker speaks NATS over wss.
+
+This server holds no session and decrypts nothing: it serves static files, tells the
+page where the hub's WebSocket listener is, and signs a sign-in page's guest JWT (for
+the key the page made; see docs/protocol.md "Signing a browser in"), at most a few a
+minute per address. Everything else happens in the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import ssl
+import time
+from collections.abc import Generator
+from importlib import resources
+from pathlib import Path
+
+import segno
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from natster import limits, wire
+from natster.errors import HubError, Refused
+from natster.hub import HubDir
+from natster.hub.invites import signin_guest
+from natster.hub.tls import TlsFiles
+from natster.services._rate import RateLimit
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("natster.web") / "static"
+HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+CERT_CHECK_S = 300.0  # a renewed certificate is picked up within this long
+_COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+
+
+def _hostname(request: Request) -> str:
+    """The name the browser used for this server (the WebSocket listener shares it)."""
+    host = request.url.hostname or ""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+        return host
+    if not HOSTNAME.fullmatch(host):
+        raise Refused("that Host is not a host name", 400)
+    return host
+
+
+def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlette:
+    """The app for the hub in ``hub`` whose WebSocket listener is ``ws_port``."""
+    guests = RateLimit("sign-ins from this address", limits.GUESTS_PER_MINUTE, limits.GUESTS_BURST)
+    scheme = "wss" if secure else "ws"
+
+    def ws_url(request: Request) -> str:
+        return f"{scheme}://{_hostname(request)}:{ws_port}"
+
+    def page_csp(request: Request) -> str:
+        return (
+            f"default-src 'self'; connect-src 'self' {ws_url(request)}; img-src 'self' data: "
+            "blob:; media-src 'self' blob:; frame-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+
+    async def index(request: Request) -> Response:
+        page = (STATIC / "index.html").read_text(encoding="utf-8")
+        page = page.replace('<html lang="en">', '<html lang="en" data-mode="hosted">', 1)
+        headers = {**_COMMON, "Content-Security-Policy": page_csp(request)}
+        return Response(page, media_type="text/html", headers=headers)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("app.js", "app.css"):
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        body = (STATIC / name).read_bytes()
+        return Response(body, media_type=media, headers={**_COMMON, "Cache-Control": "no-cache"})
+
+    async def worker(request: Request) -> Response:
+        headers = {
+            **_COMMON,
+            "Cache-Control": "no-cache",
+            "Service-Worker-Allowed": "/",
+            # the worker's own policy: its NATS connection, and libsodium's WebAssembly
+            "Content-Security-Policy": (
+                f"default-src 'self'; connect-src 'self' {ws_url(request)}; "
+                "script-src 'self' 'wasm-unsafe-eval'"
+            ),
+        }
+        body = (STATIC / "sw.js").read_bytes()
+        return Response(body, media_type="text/javascript", headers=headers)
+
+    async def config(request: Request) -> Response:
+        body = {"servers": [ws_url(request)]}
+        return JSONResponse(body, headers={**_COMMON, "Cache-Control": "no-store"})
+
+    async def guest(request: Request) -> Response:
+        address = request.client.host if request.client else "?"
+        guests.spend(address)
+        body = await request.body()
+        offer = wire.parse_request(body, _GuestRequest)
+        expires = int(time.time()) + limits.SIGNIN_TTL_S + 60
+        jwt = signin_guest(hub.seed("signup"), offer.user, expires)
+        return JSONResponse({"jwt": jwt}, headers={**_COMMON, "Cache-Control": "no-store"})
+
+    async def qr(request: Request) -> Response:
+        code = request.query_params.get("code", "")
+        if not re.fullmatch(wire.SIGNIN_CODE, code):
+            raise Refused("that is not a sign-in code", 400)
+        svg = segno.make(f"natster login {code}", error="m").svg_inline(scale=6, border=2)
+        return Response(
+            svg, media_type="image/svg+xml", headers={**_COMMON, "Cache-Control": "no-store"}
+        )
+
+    async def refused(_request: Request, exc: Exception) -> Response:
+        status = exc.status if isinstance(exc, Refused) else 500
+        return JSONResponse({"error": str(exc)}, status_code=status, headers=_COMMON)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/static/{name}", static),
+            Route("/sw.js", worker),
+            Route("/config.json", config),
+            Route("/signin/guest", guest, methods=["POST"]),
+            Route("/signin/qr.svg", qr),
+        ],
+        exception_handlers={Refused: refused},
+    )
+
+
+class _GuestRequest(wire.Request):
+    user: str = wire.UserKeyField
+
+
+def _ssl_context(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.cert, files.key)
+    return context
+
+
+class _Quiet(uvicorn.Server):
+    """uvicorn inside the hub's process: the hub handles Ctrl-C, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HubWeb:
+    """The web app's HTTPS server: ``await start()``, ``await stop()``."""
+
+    def __init__(
+        self, hub: HubDir, host: str, port: int, ws_port: int, files: TlsFiles | None
+    ) -> None:
+        app = create_hub_app(hub, ws_port=ws_port, secure=files is not None)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", server_header=False
+        )
+        config.load()
+        self._files = files
+        if files is not None:
+            config.ssl = _ssl_context(files)  # uvicorn serves TLS with this context
+        self._server = _Quiet(config)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._server.serve()))
+        while not self._server.started:
+            if self._tasks[0].done():  # it could not listen: say why
+                self._tasks[0].result()
+                raise HubError(f"the web app could not listen on port {self._server.config.port}")
+            await asyncio.sleep(0.02)
+        if self._files is not None and self._server.config.ssl is not None:
+            self._tasks.append(
+                asyncio.create_task(_reload_when_renewed(self._server.config.ssl, self._files))
+            )
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        for task in reversed(self._tasks):
+            if task is not self._tasks[0]:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, limits.WEB_SHUTDOWN_S + 1)
+        self._tasks.clear()
+
+
+async def _reload_when_renewed(context: ssl.SSLContext, files: TlsFiles) -> None:
+    """``hub tls rotate`` (or the twice-daily renewal) writes new files: load them."""
+    seen = _mtime(files.cert)
+    while True:
+        await asyncio.sleep(CERT_CHECK_S)
+        now = _mtime(files.cert)
+        if now != seen:
+            try:
+                context.load_cert_chain(files.cert, files.key)
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("could not load the renewed certificate for the web app: %s", exc)
+                continue
+            seen = now
+            log.info("the web app serves the renewed certificate")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
