@@ -2,7 +2,7 @@
 // device of the account: its JWT and seed, from IndexedDB). Requests use natster's
 // envelope; a connection the hub cut off (revoked, expired) says so in words.
 import { wsconnect, jwtAuthenticator, errors as natsErrors } from "@nats-io/nats-core";
-import { load } from "./store.js";
+import { forget, load } from "./store.js";
 import { refused } from "./errors.js";
 
 export const REQUEST_TIMEOUT_MS = 5000;
@@ -53,8 +53,11 @@ async function signOut(session, error) {
   cutOff = reasonFor(session, error);
   const nc = current && current.nc;
   current = null;
+  await forget("session").catch(() => {}); // dead for good: a new sign-in makes new keys
   if (nc) nc.close().catch(() => {});
-  for (const listener of listeners) listener(cutOff);
+  for (const listener of [...listeners]) {
+    try { listener(cutOff); } catch { /* a stream already gone */ }
+  }
 }
 
 export async function connectAs(servers, jwt, seed, options = {}) {
@@ -81,7 +84,7 @@ export async function connection() {
     const signedIn = await session();
     if (!signedIn) throw refused(401, cutOff || "This browser is not signed in.");
     if (signedIn.exp && Date.now() / 1000 >= signedIn.exp) {
-      cutOff = reasonFor(signedIn, null);
+      await signOut(signedIn, null);
       throw refused(401, cutOff);
     }
     const { servers } = await hubConfig();
@@ -163,7 +166,9 @@ export async function askRaw(subject, payload, timeout = REQUEST_TIMEOUT_MS, nc 
       || (error && error.cause instanceof natsErrors.TimeoutError)) {
       throw refused(504, "no answer in time: try again");
     }
-    if (error instanceof natsErrors.PermissionViolationError) {
+    if (error instanceof natsErrors.PermissionViolationError
+      || error?.cause instanceof natsErrors.PermissionViolationError
+      || /permissions violation/i.test(String(error?.message))) {
       throw refused(403, "this browser may not do that (its rights are read-only)");
     }
     throw refused(503, `the connection to the hub failed: ${error && error.message}`);

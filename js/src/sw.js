@@ -72,12 +72,15 @@ async function events() {
       });
       timer = setInterval(() => controller.enqueue(encoder.encode(": keepalive\n\n")), KEEPALIVE_MS);
       stopWatching = onSignedOut((reason) => {
-        send("signedout", { reason });
+        stopWatching();
         clearInterval(timer);
+        if (sub) sub.unsubscribe();
+        send("signedout", { reason });
         controller.close();
       });
       nc.closed().then(() => {
         if (signedOutReason()) return;
+        stopWatching();
         clearInterval(timer);
         try { controller.close(); } catch { /* already closed */ }
       });

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import ipaddress
 import logging
 import re
@@ -118,9 +119,12 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
         code = request.query_params.get("code", "")
         if not re.fullmatch(wire.SIGNIN_CODE, code):
             raise Refused("that is not a sign-in code", 400)
-        svg = segno.make(f"natster login {code}", error="m").svg_inline(scale=6, border=2)
+        svg = io.BytesIO()
+        segno.make(f"natster login {code}", error="m").save(svg, kind="svg", scale=6, border=2)
         return Response(
-            svg, media_type="image/svg+xml", headers={**_COMMON, "Cache-Control": "no-store"}
+            svg.getvalue(),
+            media_type="image/svg+xml",
+            headers={**_COMMON, "Cache-Control": "no-store"},
         )
 
     async def refused(_request: Request, exc: Exception) -> Response:

@@ -236,7 +236,10 @@ async function openViewer(owner, catalog, entry) {
   document.getElementById("viewer-title").textContent = entry.path;
   const download = document.getElementById("viewer-download");
   download.href = url + "&download=1";
-  download.setAttribute("download", name);
+  // the hub's app: a navigation reaches the service worker (an <a download> would not),
+  // and its answer (an attachment) becomes the download, once its sha256 matched
+  if (hosted) download.removeAttribute("download");
+  else download.setAttribute("download", name);
   const box = document.getElementById("viewer-body");
   const type = entry.mime || "";
   let content;

@@ -1,0 +1,332 @@
+"""The hub's web app in a real browser: a hub with TLS and wss (`hub up --web-port`),
+alice serving her catalogs, bob signing a browser in with `natster login CODE`.
+
+Chromium trusts the hub's own certificate by its key (--ignore-certificate-errors-spki-
+list), as a browser trusts a public CA's; nothing else is relaxed: the page runs under
+its real CSP, the service worker speaks NATS over wss and decrypts in the browser.
+Chromium's NetLog (capture mode Everything: every byte after TLS) records what crossed
+the wire, to look for seeds and plaintext in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .test_web_browser import ARGS, CHROMIUM, playwright_sync, until
+from .webworld import World, make_world, run
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@dataclass
+class Browser:
+    page: playwright_sync.Page
+    context: playwright_sync.BrowserContext
+    netlog: Path
+    profile: Path
+
+
+def _spki_pin(certificate: Path) -> str:
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from make_world(tmp_path_factory.mktemp("web-anywhere"), hub_web=True)
+
+
+@pytest.fixture(scope="module")
+def browser(world: World) -> Iterator[Browser]:
+    netlog, profile = world.base / "netlog.json", world.base / "profile"
+    pin = _spki_pin(world.hub_dir / "tls" / "server.pem")
+    with playwright_sync.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=[
+                *ARGS,
+                f"--ignore-certificate-errors-spki-list={pin}",
+                f"--log-net-log={netlog}",
+                "--net-log-capture-mode=Everything",
+            ],
+            headless=True,
+            viewport={"width": 1100, "height": 760},
+            accept_downloads=True,
+        )
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield Browser(page, context, netlog, profile)
+        context.close()
+
+
+def sign_in(world: World, page: playwright_sync.Page, *options: str) -> str:
+    """Bob signs the page in with the code it shows; the device's name."""
+    page.goto(world.hub_url + "/")
+    page.wait_for_selector("#signin-code")
+    code = page.inner_text("#signin-code")
+    said = run("login", code, *options, home=world.bob)
+    page.wait_for_selector("h1:text('Library')")
+    return said.split()[2].rstrip(":")
+
+
+def api(page: playwright_sync.Page, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """What the page's own fetch of ``path`` gets (through the service worker)."""
+    answer: dict[str, Any] = page.evaluate(
+        """async ([method, path, body]) => {
+            const r = await fetch(path, { method, headers: { "Content-Type": "application/json" },
+              body: body === null ? undefined : JSON.stringify(body) });
+            const text = await r.text();
+            return { status: r.status, type: r.headers.get("content-type"), text };
+        }""",
+        [method, path, body],
+    )
+    return answer
+
+
+def open_file(world: World, page: playwright_sync.Page, name: str) -> None:
+    page.goto(f"{world.hub_url}/#/c/{world.alice_key}/demo")
+    page.get_by_role("button", name=name, exact=True).click()
+    page.wait_for_selector("dialog[open]")
+
+
+def test_a_browser_without_a_session_sees_only_the_sign_in_page(
+    world: World, browser: Browser
+) -> None:
+    page = browser.page
+    page.goto(world.hub_url + "/")
+    code = page.wait_for_selector("#signin-code").inner_text()
+    assert len(code) == 9
+    assert code[4] == "-"
+    assert page.evaluate("document.body.classList.contains('signed-out')")
+    assert "natster login" in page.inner_text("main")
+    until(page, "document.querySelector('img.qr').naturalWidth > 0", 5)
+    assert api(page, "GET", "/api/catalogs")["status"] == 401
+    assert api(page, "GET", "/api/stats")["status"] == 401
+
+
+def test_wrong_and_used_codes_sign_nothing_in(world: World, browser: Browser) -> None:
+    wrong = run_fails("login", "ABCD-EFGH", home=world.bob)
+    assert "unknown, expired or already used" in wrong
+    page = browser.page
+    page.goto(world.hub_url + "/")
+    code = page.wait_for_selector("#signin-code").inner_text()
+    assert "signed in" in run("login", code, home=world.bob)
+    page.wait_for_selector("h1:text('Library')")
+    assert "unknown, expired or already used" in run_fails("login", code, home=world.bob)
+
+
+def run_fails(*args: str, home: Path) -> str:
+    from .conftest import natster
+
+    result = natster(*args, home=home)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_the_library_shows_who_is_online(world: World, browser: Browser) -> None:
+    page = browser.page
+    page.goto(world.hub_url + "/#/")
+    page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online")
+    card = page.locator(".card[data-catalog='demo']")
+    assert "Alice's media" in card.inner_text()
+    assert page.locator(".card[data-inbox='extra']").count() == 1
+    assert "read-only" in page.inner_text(".card[data-inbox='extra']")
+    page.goto(world.hub_url + "/#/me")
+    assert page.locator("#account-key").inner_text() == world.bob_key
+    assert page.locator("#device-rights").inner_text() == "read-only"
+
+
+def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(
+    world: World, browser: Browser
+) -> None:
+    page = browser.page
+    open_file(world, page, "test-pattern.mp4")
+    until(page, "document.querySelector('video').currentTime > 0.3")
+    target = page.evaluate(
+        "() => { const v = document.querySelector('video');"
+        " const t = v.duration * 0.8; v.currentTime = t; return t; }"
+    )
+    took = until(page, f"document.querySelector('video').currentTime > {target} + 0.05", 5)
+    assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
+    page.keyboard.press("Escape")
+
+
+def test_audio_image_pdf_and_text(world: World, browser: Browser) -> None:
+    page = browser.page
+    open_file(world, page, "a-note.mp3")
+    until(page, "document.querySelector('audio').currentTime > 0.3")
+    page.keyboard.press("Escape")
+    open_file(world, page, "sunset.png")
+    until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")
+    page.keyboard.press("Escape")
+    open_file(world, page, "welcome.txt")
+    until(page, "document.querySelector('#viewer-body pre').textContent.includes('Hello')")
+    page.keyboard.press("Escape")
+    open_file(world, page, "leaflet.pdf")
+    source = page.locator("#viewer-body iframe").get_attribute("src")
+    assert source is not None
+    pdf = api(page, "GET", source)
+    assert (pdf["status"], pdf["type"]) == (200, "application/pdf")
+    assert pdf["text"].startswith("%PDF")
+    page.keyboard.press("Escape")
+
+
+def test_a_download_is_the_file_its_sha256_names(world: World, browser: Browser) -> None:
+    page = browser.page
+    open_file(world, page, "sea.jpg")
+    with page.expect_download() as info:
+        page.locator("#viewer-download").click()
+    download = info.value
+    assert download.suggested_filename == "sea.jpg"
+    got = Path(download.path()).read_bytes()
+    assert got == (world.media / "pictures" / "sea.jpg").read_bytes()
+    page.keyboard.press("Escape")
+
+
+def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Browser) -> None:
+    page = browser.page
+    page.goto(world.hub_url + "/#/")
+    page.wait_for_selector(".card[data-inbox='extra']")
+    assert page.get_by_role("button", name="Import extra").count() == 0  # not offered...
+    # ...and asked anyway, nats-server refuses: the JWT's permissions, not the page
+    imported = api(page, "POST", "/api/imports", {"owner": world.alice_key, "catalog": "extra"})
+    assert imported["status"] == 403, imported
+    assert "read-only" in json.loads(imported["text"])["error"]
+    shared = api(page, "POST", "/api/catalogs/mine/shares", {"account": world.alice_key})
+    assert shared["status"] == 403, shared
+
+
+def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:
+    page = browser.page
+    page.goto(world.hub_url + "/#/")
+    page.wait_for_selector(".card[data-catalog='demo']")
+    devices = json.loads(run("device", "ls", "--json", home=world.bob))
+    name = next(d["name"] for d in devices if d["kind"] == "browser" and not d["revoked_at"])
+    began = time.monotonic()
+    run("device", "revoke", name, home=world.bob)
+    reason = page.wait_for_selector("#signin-reason", timeout=5_000).inner_text()
+    assert time.monotonic() - began < 5
+    assert "revoked" in reason
+    assert page.locator("#signin-code").count() == 1  # and it may sign in again
+
+
+def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:
+    page = browser.page
+    sign_in(world, page, "--expires", "6s")
+    reason = page.wait_for_selector("#signin-reason", timeout=15_000).inner_text()
+    assert "expired" in reason
+
+
+def test_storage_and_frames_hold_no_seed_and_no_plaintext(world: World, browser: Browser) -> None:
+    page = browser.page
+    sign_in(world, page)
+    open_file(world, page, "test-pattern.mp4")
+    until(page, "document.querySelector('video').currentTime > 0.3")
+    page.keyboard.press("Escape")
+    stored = page.evaluate(
+        """async () => {
+            const db = await new Promise((ok, no) => {
+              const r = indexedDB.open("natster"); r.onsuccess = () => ok(r.result);
+              r.onerror = () => no(r.error); });
+            const all = await new Promise((ok) => {
+              const r = db.transaction("kv").objectStore("kv").getAll();
+              r.onsuccess = () => ok(r.result); });
+            return { kv: all, local: JSON.stringify(localStorage),
+                     caches: await caches.keys() };
+        }"""
+    )
+    secrets = _secrets(world)
+    text = json.dumps(stored)
+    for name, secret in secrets.items():
+        assert secret not in text, f"the browser's storage holds {name}"
+    (session,) = stored["kv"]  # its own session only: its own seed, for its own key
+    assert session["seed"].startswith("SU")
+    assert stored["caches"] == []
+    assert stored["local"] == "{}"
+    browser.context.close()  # NetLog is complete once the browser exits
+    sent, received = _wire(browser.netlog)
+    assert len(received) > 200_000  # the video's chunks did cross it (sealed)
+    assert session["jwt"].encode() in sent  # what was sent is read as NATS saw it
+    sample = _samples(world.media / "videos" / "test-pattern.mp4")
+    needles = {name: secret.encode() for name, secret in secrets.items()}
+    needles["a plaintext piece of the video"] = sample
+    for name, needle in needles.items():
+        assert needle not in sent, f"{name} was sent"
+        assert needle not in received, f"{name} was received"
+    for path in browser.profile.rglob("*"):
+        if path.is_file():
+            assert sample not in path.read_bytes(), f"{path} holds plaintext of the video"
+
+
+def _secrets(world: World) -> dict[str, str]:
+    """Seeds that must never reach a browser: accounts' and other devices' user seeds."""
+    found = {}
+    for who, home in (("alice", world.alice), ("bob", world.bob)):
+        found[f"{who}'s account seed"] = (home / "account.nk").read_text().strip()
+        creds = (home / "user.creds").read_text()
+        found[f"{who}'s own user seed"] = next(
+            line.strip() for line in creds.splitlines() if line.strip().startswith("SU")
+        )
+    return found
+
+
+def _samples(path: Path) -> bytes:
+    """64 bytes from the middle of a file: plaintext nobody but its owner should see."""
+    data = path.read_bytes()
+    return data[len(data) // 2 : len(data) // 2 + 64]
+
+
+def _wire(netlog: Path) -> tuple[bytes, bytes]:
+    """Every byte Chromium sent and received on TLS sockets, after decryption (WebSocket
+    frames from the browser unmasked, so their payloads read as they were written)."""
+    log = json.loads(netlog.read_text(errors="replace") or "{}")
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    streams: dict[tuple[int, str], bytearray] = {}
+    for event in log["events"]:
+        kind = names.get(event["type"], "")
+        if kind not in ("SSL_SOCKET_BYTES_SENT", "SSL_SOCKET_BYTES_RECEIVED"):
+            continue
+        data = base64.b64decode(event.get("params", {}).get("bytes", ""))
+        streams.setdefault((event["source"]["id"], kind), bytearray()).extend(data)
+    sent, received = bytearray(), bytearray()
+    for (_, kind), data in streams.items():
+        if kind.endswith("SENT"):
+            sent += data + _unmasked(bytes(data))
+        else:
+            received += data
+    return bytes(sent), bytes(received)
+
+
+def _unmasked(stream: bytes) -> bytes:
+    """The payloads of a client's WebSocket frames after its HTTP upgrade request."""
+    start = stream.find(b"\r\n\r\n")
+    if not stream.startswith(b"GET ") or b"websocket" not in stream[:start].lower():
+        return b""
+    out, i = bytearray(), start + 4
+    while i + 2 <= len(stream):
+        length, i = stream[i + 1] & 0x7F, i + 2
+        if length == 126:
+            length, i = int.from_bytes(stream[i : i + 2], "big"), i + 2
+        elif length == 127:
+            length, i = int.from_bytes(stream[i : i + 8], "big"), i + 8
+        mask, i = stream[i : i + 4], i + 4
+        payload = stream[i : i + length]
+        out += bytes(b ^ mask[n % 4] for n, b in enumerate(payload))
+        i += length
+    return bytes(out)
