@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -76,6 +77,9 @@ def browser(world: World) -> Iterator[Browser]:
 
 def sign_in(world: World, page: playwright_sync.Page, *options: str) -> str:
     """Bob signs the page in with the code it shows; the device's name."""
+    page.goto(world.hub_url + "/")
+    page.wait_for_selector("#signin-code, h1:text('Library')")
+    api(page, "POST", "/api/signout")  # whoever it was
     page.goto(world.hub_url + "/")
     page.wait_for_selector("#signin-code")
     code = page.inner_text("#signin-code")
@@ -224,6 +228,22 @@ def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser
     assert time.monotonic() - began < 5
     assert "revoked" in reason
     assert page.locator("#signin-code").count() == 1  # and it may sign in again
+
+
+def test_add_this_browser_from_the_local_web_ui(world: World, browser: Browser) -> None:
+    page = browser.page
+    page.goto(world.hub_url + "/")
+    code = page.wait_for_selector("#signin-code").inner_text()
+    link = run("login", "--no-browser", home=world.bob).strip().splitlines()[-1]
+    with httpx.Client(base_url=world.url, timeout=15) as local:  # bob's own `natster web`
+        local.get(link.removeprefix(world.url))
+        csrf = local.get("/api/me").json()["csrf"]
+        added = local.post("/api/browsers", json={"code": code}, headers={"X-Natster-CSRF": csrf})
+        assert added.status_code == 200, added.text
+        assert (added.json()["kind"], added.json()["rights"]) == ("browser", "read-only")
+        again = local.post("/api/browsers", json={"code": code}, headers={"X-Natster-CSRF": csrf})
+        assert again.status_code == 404  # once
+    page.wait_for_selector("h1:text('Library')")
 
 
 def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:

@@ -109,8 +109,12 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
     async def guest(request: Request) -> Response:
         address = request.client.host if request.client else "?"
         guests.spend(address)
-        body = await request.body()
-        offer = wire.parse_request(body, _GuestRequest)
+        body = bytearray()
+        async for piece in request.stream():  # never more than a request may be
+            body += piece
+            if len(body) > limits.MAX_REQUEST_BYTES:
+                raise Refused(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
+        offer = wire.parse_request(bytes(body), _GuestRequest)
         expires = int(time.time()) + limits.SIGNIN_TTL_S + 60
         jwt = signin_guest(hub.seed("signup"), offer.user, expires)
         return JSONResponse({"jwt": jwt}, headers={**_COMMON, "Cache-Control": "no-store"})
