@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,40 +314,57 @@ def _samples(path: Path) -> bytes:
 
 
 def _wire(netlog: Path) -> tuple[bytes, bytes]:
-    """Every byte Chromium sent and received on TLS sockets, after decryption (WebSocket
-    frames from the browser unmasked, so their payloads read as they were written)."""
+    """Every byte Chromium sent and received on TLS sockets, after decryption; on
+    WebSocket connections also each message as NATS saw it (unmasked, inflated)."""
     log = json.loads(netlog.read_text(errors="replace") or "{}")
     names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    streams: dict[tuple[int, str], bytearray] = {}
+    streams: dict[int, dict[str, bytearray]] = {}
     for event in log["events"]:
         kind = names.get(event["type"], "")
         if kind not in ("SSL_SOCKET_BYTES_SENT", "SSL_SOCKET_BYTES_RECEIVED"):
             continue
         data = base64.b64decode(event.get("params", {}).get("bytes", ""))
-        streams.setdefault((event["source"]["id"], kind), bytearray()).extend(data)
+        way = "sent" if kind.endswith("SENT") else "received"
+        streams.setdefault(event["source"]["id"], {"sent": bytearray(), "received": bytearray()})
+        streams[event["source"]["id"]][way].extend(data)
     sent, received = bytearray(), bytearray()
-    for (_, kind), data in streams.items():
-        if kind.endswith("SENT"):
-            sent += data + _unmasked(bytes(data))
-        else:
-            received += data
+    for both in streams.values():
+        sent += both["sent"]
+        received += both["received"]
+        if both["sent"].startswith(b"GET ") and b"websocket" in both["sent"][:2000].lower():
+            sent += _messages(bytes(both["sent"]))
+            received += _messages(bytes(both["received"]))
     return bytes(sent), bytes(received)
 
 
-def _unmasked(stream: bytes) -> bytes:
-    """The payloads of a client's WebSocket frames after its HTTP upgrade request."""
-    start = stream.find(b"\r\n\r\n")
-    if not stream.startswith(b"GET ") or b"websocket" not in stream[:start].lower():
-        return b""
-    out, i = bytearray(), start + 4
+def _messages(stream: bytes) -> bytes:
+    """The messages of one direction of a WebSocket connection, after its HTTP part:
+    frames unmasked, fragments joined, permessage-deflate inflated."""
+    out, message, inflate = bytearray(), bytearray(), zlib.decompressobj(-15)
+    compressed, i = False, stream.find(b"\r\n\r\n") + 4
     while i + 2 <= len(stream):
-        length, i = stream[i + 1] & 0x7F, i + 2
+        first, second = stream[i], stream[i + 1]
+        length, i = second & 0x7F, i + 2
         if length == 126:
             length, i = int.from_bytes(stream[i : i + 2], "big"), i + 2
         elif length == 127:
             length, i = int.from_bytes(stream[i : i + 8], "big"), i + 8
-        mask, i = stream[i : i + 4], i + 4
+        mask = b""
+        if second & 0x80:
+            mask, i = stream[i : i + 4], i + 4
         payload = stream[i : i + length]
-        out += bytes(b ^ mask[n % 4] for n, b in enumerate(payload))
         i += length
+        if mask:
+            payload = bytes(b ^ mask[n % 4] for n, b in enumerate(payload))
+        if first & 0x0F in (1, 2):  # a new text or binary message
+            compressed = bool(first & 0x40)
+        elif first & 0x0F != 0:  # control frames: as they are
+            out += payload
+            continue
+        message += payload
+        if first & 0x80:  # its last fragment
+            out += (
+                inflate.decompress(bytes(message) + b"\x00\x00\xff\xff") if compressed else message
+            )
+            message.clear()
     return bytes(out)

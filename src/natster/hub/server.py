@@ -81,7 +81,11 @@ def render_config(
 
 
 def _websocket(host: str, port: int, tls: TlsFiles | None, q: Callable[[object], str]) -> list[str]:
-    lines = ["websocket: {", f"  host: {q(host)}", f"  port: {port}", "  compression: false"]
+    # compression: nats-server sends a browser (a "Mozilla/" User-Agent) every message
+    # cut into 4 KiB frames, each one WebSocket message unless compressed, when they are
+    # fragments of one; Chromium pays per message, so compressed (sealed chunks do not
+    # shrink; only the framing changes) streams 1.6 times faster (bench/web_anywhere.py)
+    lines = ["websocket: {", f"  host: {q(host)}", f"  port: {port}", "  compression: true"]
     if tls is None:
         lines.append("  no_tls: true")
     else:
