@@ -117,6 +117,27 @@ def join_user(hub: RunningHub, tmp_path: Path) -> JoinUser:
     return make
 
 
+async def _connected(join_user: JoinUser, name: str) -> AsyncIterator[NatsterClient]:
+    client = await NatsterClient.connect(await join_user(name))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def alice(join_user: JoinUser) -> AsyncIterator[NatsterClient]:
+    """A new user, alice, connected (the users of a `world` are its own)."""
+    async for client in _connected(join_user, "alice"):
+        yield client
+
+
+@pytest.fixture
+async def bob(join_user: JoinUser) -> AsyncIterator[NatsterClient]:
+    async for client in _connected(join_user, "bob"):
+        yield client
+
+
 # --- a sharing world: alice serves "films"; bob and carol are on the same hub ------------
 
 

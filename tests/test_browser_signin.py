@@ -31,7 +31,7 @@ from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.services.global_service import signin
 
-from .conftest import JoinUser, RunningHub
+from .conftest import RunningHub
 
 
 @dataclass
@@ -76,24 +76,6 @@ async def page(hub: RunningHub) -> AsyncIterator[Page]:
         yield made
     finally:
         await made.nc.close()
-
-
-@pytest.fixture
-async def alice(join_user: JoinUser) -> AsyncIterator[NatsterClient]:
-    client = await NatsterClient.connect(await join_user("alice"))
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def bob(join_user: JoinUser) -> AsyncIterator[NatsterClient]:
-    client = await NatsterClient.connect(await join_user("bob"))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def _open(waiting: dict[str, Any], page: Page) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ from natster.errors import ConfigError, InviteError, NatsterError
 from natster.security import KeyKind, KeyPair, XKey
 
 from .conftest import JoinUser, RunningHub, key
-
-
-@pytest.fixture
-async def alice(join_user: JoinUser) -> AsyncIterator[NatsterClient]:
-    client = await NatsterClient.connect(await join_user("alice"))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def _add(
