@@ -25,6 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from . import test_web_browser as web_browser
 from .test_web_browser import ARGS, CHROMIUM, playwright_sync, until
 from .webworld import World, make_world, run
 
@@ -104,9 +105,7 @@ def api(page: playwright_sync.Page, method: str, path: str, body: Any = None) ->
 
 
 def open_file(world: World, page: playwright_sync.Page, name: str) -> None:
-    page.goto(f"{world.hub_url}/#/c/{world.alice_key}/demo")
-    page.get_by_role("button", name=name, exact=True).click()
-    page.wait_for_selector("dialog[open]")
+    web_browser.open_file(page, world, name, base=world.hub_url)
 
 
 def test_a_browser_without_a_session_sees_only_the_sign_in_page(
@@ -162,12 +161,7 @@ def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(
 ) -> None:
     page = browser.page
     open_file(world, page, "test-pattern.mp4")
-    until(page, "document.querySelector('video').currentTime > 0.3")
-    target = page.evaluate(
-        "() => { const v = document.querySelector('video');"
-        " const t = v.duration * 0.8; v.currentTime = t; return t; }"
-    )
-    took = until(page, f"document.querySelector('video').currentTime > {target} + 0.05", 5)
+    took = web_browser.plays_then_seeks_to_80_percent(page)
     assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
     page.keyboard.press("Escape")
 

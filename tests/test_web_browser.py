@@ -82,10 +82,21 @@ def dot(world: World, catalog: str) -> str:
     return f".card [data-dot='{world.alice_key}/{catalog}']"
 
 
-def open_file(page: playwright_sync.Page, world: World, name: str) -> None:
-    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+def open_file(page: playwright_sync.Page, world: World, name: str, base: str = "") -> None:
+    """Open alice's ``name`` in the viewer, on ``base`` (the hub's app) or ``natster web``."""
+    page.goto(f"{base or world.url}/#/c/{world.alice_key}/demo")
     page.get_by_role("button", name=name, exact=True).click()
     page.wait_for_selector("dialog[open]")
+
+
+def plays_then_seeks_to_80_percent(page: playwright_sync.Page) -> float:
+    """The open video plays; the seconds from a jump to 80% until it plays there."""
+    until(page, "document.querySelector('video').currentTime > 0.3")
+    target = page.evaluate(
+        "() => { const v = document.querySelector('video');"
+        " const t = v.duration * 0.8; v.currentTime = t; return t; }"
+    )
+    return until(page, f"document.querySelector('video').currentTime > {target} + 0.05", 5)
 
 
 def test_library_shows_the_shared_catalog_online(world: World, page: playwright_sync.Page) -> None:
@@ -113,13 +124,8 @@ def test_catalog_tree_and_search(world: World, page: playwright_sync.Page) -> No
 
 def test_video_plays_and_seeks(world: World, page: playwright_sync.Page) -> None:
     open_file(page, world, "test-pattern.mp4")
-    until(page, "document.querySelector('video').currentTime > 0.3")
+    took = plays_then_seeks_to_80_percent(page)
     shot(page, "video")
-    target = page.evaluate(
-        "() => { const v = document.querySelector('video');"
-        " const t = v.duration * 0.8; v.currentTime = t; return t; }"
-    )
-    took = until(page, f"document.querySelector('video').currentTime > {target} + 0.05", 5)
     assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
     page.keyboard.press("Escape")
 
