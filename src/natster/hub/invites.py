@@ -154,15 +154,30 @@ def throwaway_user(
     """A user of ``account`` until ``expires_at`` that may publish to ``subject`` and
     read its own inbox, nothing else: what a pasteable token carries."""
     user = KeyPair.create(KeyKind.USER)
+    jwt = inbox_user(account, user.public_key, expires_at, name=name, pub=[subject], caps=caps)
+    return Creds(jwt=jwt, seed=user.seed)
+
+
+def inbox_user(
+    account: KeyPair,
+    user: str,
+    expires_at: int,
+    *,
+    name: str,
+    pub: list[str],
+    caps: tuple[int, int, int],
+) -> str:
+    """The JWT of ``user`` in ``account`` until ``expires_at``: it may publish to
+    ``pub`` and read its own inbox (``_INBOX_<its key>``), nothing else."""
     claims = jwtlib.user_claims(
-        user.public_key,
+        user,
         name=name,
         expires=expires_at,
-        pub_allow=[subject],
-        sub_allow=[f"_INBOX_{user.public_key}.>"],
+        pub_allow=pub,
+        sub_allow=[f"_INBOX_{user}.>"],
         limits=caps,
     )
-    return Creds(jwt=jwtlib.encode(claims, account), seed=user.seed)
+    return jwtlib.encode(claims, account)
 
 
 def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
@@ -178,15 +193,14 @@ def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
 def signin_guest(signup_account: KeyPair, user_public_key: str, expires_at: int) -> str:
     """The JWT of a browser's sign-in page, for the key the page made (its seed stays
     there): it may offer a sign-in code and wait for it, and read its own inbox."""
-    claims = jwtlib.user_claims(
+    return inbox_user(
+        signup_account,
         user_public_key,
+        expires_at,
         name="natster-signin-page",
-        expires=expires_at,
-        pub_allow=[subjects.global_local("signin.offer"), subjects.global_local("signin.wait")],
-        sub_allow=[f"_INBOX_{user_public_key}.>"],
-        limits=(4, 256 * 1024, limits.MAX_REQUEST_BYTES),
+        pub=[subjects.global_local("signin.offer"), subjects.global_local("signin.wait")],
+        caps=(4, 256 * 1024, limits.MAX_REQUEST_BYTES),
     )
-    return jwtlib.encode(claims, signup_account)
 
 
 async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invite:

@@ -179,31 +179,31 @@ class HubWeb:
         )
         config.load()
         self._files = files
-        if files is not None:
-            config.ssl = _ssl_context(files)  # uvicorn serves TLS with this context
+        self._context = None if files is None else _ssl_context(files)
+        config.ssl = self._context  # uvicorn serves TLS with this context (None: plain)
         self._server = _Quiet(config)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._serving: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._server.serve()))
+        self._serving = asyncio.create_task(self._server.serve())
         while not self._server.started:
-            if self._tasks[0].done():  # it could not listen: say why
-                self._tasks[0].result()
+            if self._serving.done():  # it could not listen: say why
+                self._serving.result()
                 raise HubError(f"the web app could not listen on port {self._server.config.port}")
             await asyncio.sleep(0.02)
-        if self._files is not None and self._server.config.ssl is not None:
-            self._tasks.append(
-                asyncio.create_task(_reload_when_renewed(self._server.config.ssl, self._files))
-            )
+        if self._files is not None and self._context is not None:
+            self._watching = asyncio.create_task(_reload_when_renewed(self._context, self._files))
 
     async def stop(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         self._server.should_exit = True
-        for task in reversed(self._tasks):
-            if task is not self._tasks[0]:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, limits.WEB_SHUTDOWN_S + 1)
-        self._tasks.clear()
+        for task in (self._watching, self._serving):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, limits.WEB_SHUTDOWN_S + 1)
+        self._watching = self._serving = None
 
 
 async def _reload_when_renewed(context: ssl.SSLContext, files: TlsFiles) -> None:
