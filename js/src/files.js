@@ -89,7 +89,7 @@ function byteStream(transfer, start, end, window, verify) {
   const last = end > start ? Math.floor((end - 1) / size) : next - 1;
   const pending = [];
   const hash = verify ? sha256() : null;
-  const ask = () => {
+  const askAhead = () => {
     while (pending.length < window && next <= last) {
       const index = next++;
       const promise = transfer.chunk(index).then((data) => [index, data]);
@@ -100,7 +100,7 @@ function byteStream(transfer, start, end, window, verify) {
   return new ReadableStream({
     async pull(controller) {
       try {
-        ask();
+        askAhead();
         if (!pending.length) {
           if (hash && hash.hex() !== transfer.hash) {
             throw refused(502, "the file does not match its sha256: nothing was kept");
@@ -110,7 +110,7 @@ function byteStream(transfer, start, end, window, verify) {
           return;
         }
         const [index, data] = await pending.shift();
-        ask();
+        askAhead();
         const base = index * size;
         const piece = data.subarray(Math.max(start, base) - base, Math.min(end, base + data.length) - base);
         if (hash) hash.update(piece);

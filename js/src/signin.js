@@ -1,13 +1,11 @@
 // Signing this browser in (docs/protocol.md, "Signing a browser in"): a fresh user key
 // and xkey made here, their public halves offered through the hub as its guest, the
 // grant opened with the xkey. No seed leaves the browser; no other seed enters it.
-import { createUser } from "@nats-io/nkeys";
-import { connectAs, dropConnection, hubConfig } from "./conn.js";
-import { ask } from "./conn.js";
+import { createUser, fromCurveSeed } from "@nats-io/nkeys";
+import { ask, connectAs, dropConnection, hubConfig } from "./conn.js";
 import { refused } from "./errors.js";
 import { forget, load, save } from "./store.js";
 import { freshKey, openFrom } from "./xkv1.js";
-import { fromCurveSeed } from "@nats-io/nkeys";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -22,10 +20,14 @@ function label(userAgent) {
   return system ? `${browser} on ${system}` : browser;
 }
 
+/** base64url (padded or not) to bytes: JWT parts and sealed grants. */
+function fromBase64url(text) {
+  const b64 = String(text).replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
+}
+
 function payloadOf(jwt) {
-  const part = String(jwt).split(".")[1] || "";
-  const padded = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
-  return JSON.parse(decoder.decode(Uint8Array.from(atob(padded), (c) => c.charCodeAt(0))));
+  return JSON.parse(decoder.decode(fromBase64url(String(jwt).split(".")[1] || "")));
 }
 
 async function guestConnection(pending) {
@@ -91,7 +93,7 @@ export async function wait() {
     throw error;
   }
   if (answer.state !== "granted") return { state: "waiting" };
-  const sealed = Uint8Array.from(atob(answer.sealed.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const sealed = fromBase64url(answer.sealed);
   const xkey = fromCurveSeed(encoder.encode(pending.xkey_seed));
   let grant;
   try {
