@@ -130,6 +130,16 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def expiry(expires_at: int | None) -> str:
+    """When something expires (unix seconds), in UTC to the minute; None is never."""
+    import datetime
+
+    if expires_at is None:
+        return "never"
+    when = datetime.datetime.fromtimestamp(expires_at, tz=datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def parse_duration(text: str) -> float:
     match = _DURATION.match(text.lower())
     if match is None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING
 
 import typer
 
-from ._out import JsonOption, err, out, parse_duration, plain, print_json, run, with_client
+from ._out import (
+    JsonOption,
+    err,
+    expiry,
+    out,
+    parse_duration,
+    plain,
+    print_json,
+    run,
+    with_client,
+)
 
 if TYPE_CHECKING:
     from natster.client import NatsterClient
@@ -46,9 +55,9 @@ def add(
         return await offered.wait()
 
     device = run(with_client(offer))
-    expiry = _expiry(device.expires_at)
+    until = expiry(device.expires_at)
     host = f" (the machine calls itself {device.host!r})" if device.host else ""
-    out.print(plain(f"added {device.name}: {device.rights}, expires {expiry}{host}"))
+    out.print(plain(f"added {device.name}: {device.rights}, expires {until}{host}"))
     out.print("not yours? `natster device revoke " + device.name + "` cuts it off at once")
 
 
@@ -70,7 +79,7 @@ def ls(json_: bool = JsonOption) -> None:
             plain(view.name + (" (this machine)" if mine else "")),
             view.kind,
             view.rights,
-            _expiry(view.expires_at),
+            expiry(view.expires_at),
             _seen(view),
             plain(view.host or "-"),
         )
@@ -100,13 +109,6 @@ def _row(view: DeviceView) -> dict[str, object]:
         "online": view.online,
         "last_seen": view.last_seen,
     }
-
-
-def _expiry(expires_at: int | None) -> str:
-    if expires_at is None:
-        return "never"
-    when = datetime.datetime.fromtimestamp(expires_at, tz=datetime.UTC)
-    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _seen(view: DeviceView) -> str:

@@ -9,7 +9,7 @@ import typer
 
 from natster import limits
 
-from ._out import err, fail, out, parse_duration, plain, run, with_client
+from ._out import err, expiry, fail, out, parse_duration, plain, run, with_client
 
 if TYPE_CHECKING:
     from natster.client.devices import Rights
@@ -91,11 +91,5 @@ def _sign_in_browser(code: str, name: str | None, rights: Rights, expires_s: flo
             )
         )
     )
-    out.print(plain(f"signed in {device.name}: {device.rights}, for {_span(expires_s)}"))
+    out.print(plain(f"signed in {device.name}: {device.rights}, until {expiry(device.expires_at)}"))
     out.print("`natster device revoke " + device.name + "` signs it out at once")
-
-
-def _span(seconds: float) -> str:
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{seconds / 86400:g} d"
-    return f"{seconds / 3600:g} h"
