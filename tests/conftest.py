@@ -15,10 +15,12 @@ from typing import Any
 import nats.js.errors
 import pytest
 
-from natster import _nats
+from natster import _nats, subjects
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
+from natster.hub import claims as hub_claims
+from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS
 from natster.services.platform import Platform
@@ -187,6 +189,29 @@ async def shared_and_imported(world: World) -> remote.CatalogRef:
     await remote.share(world.alice, "films", key(world.bob))
     await remote.import_catalog(world.bob, "films", key(world.alice))
     return await remote.resolve(world.bob, "films")
+
+
+async def rogue_import(
+    world: World, who: NatsterClient, catalog: str, also: list[jwt.Import] | None = None
+) -> None:
+    """A rogue hub gives ``who`` an import of alice's ``catalog`` that alice never shared
+    (with ``who``'s own key in token 1, so NATS lets it through to alice's server)."""
+    resolver = world.hub.hub.resolver
+    assert resolver is not None
+    claims = await resolver.lookup(key(who))
+    assert claims is not None
+    claims = hub_claims.with_catalog_import(claims, key(world.alice), catalog, catalog)
+    claims.nats.imports.extend(also or [])
+    token = jwt.encode(claims, world.hub.dir.seed("operator-signing"), iat=claims.iat + 5)
+    sys_nc = await _nats.connect(
+        world.hub.info.local_url, world.hub.dir.creds("sys"), trust=world.hub.dir.trust(), name="x"
+    )
+    try:
+        await sys_nc.request(
+            subjects.SYS_CLAIMS_UPDATE.format(account=key(who)), token.encode(), timeout=2
+        )
+    finally:
+        await sys_nc.close()
 
 
 async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:

@@ -20,11 +20,10 @@ from natster.errors import (
     RemoteError,
     ServiceUnavailable,
 )
-from natster.hub import claims as hub_claims
 from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 
-from .conftest import JoinUser, World, key, make_media, shared_and_imported
+from .conftest import JoinUser, World, key, make_media, rogue_import, shared_and_imported
 
 
 async def listing(client: NatsterClient, ref: remote.CatalogRef, **options: str) -> list[str]:
@@ -69,11 +68,6 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
 
     # A rogue hub gives carol routes anyway. A truthful import (her own key in token 1)
     # reaches the server, which refuses her; a lying one (bob's key) NATS drops.
-    resolver = world.hub.hub.resolver
-    assert resolver is not None
-    claims = await resolver.lookup(key(carol))
-    assert claims is not None
-    claims = hub_claims.with_catalog_import(claims, key(alice), "films", "films")
     lying = jwt.Import(
         name="lie",
         type="service",
@@ -81,17 +75,7 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
         subject=subjects.catalog_import(key(world.bob), "films"),
         local_subject=subjects.remote_local("stolen"),
     )
-    claims.nats.imports.append(lying)
-    token = jwt.encode(claims, world.hub.dir.seed("operator-signing"), iat=claims.iat + 5)
-    sys_nc = await _nats.connect(
-        world.hub.info.local_url, world.hub.dir.creds("sys"), trust=world.hub.dir.trust(), name="x"
-    )
-    try:
-        await sys_nc.request(
-            subjects.SYS_CLAIMS_UPDATE.format(account=key(carol)), token.encode(), timeout=2
-        )
-    finally:
-        await sys_nc.close()
+    await rogue_import(world, carol, "films", also=[lying])
     truthful = remote.CatalogRef(key(alice), "films", "films", local=False)
     with pytest.raises(NotShared):
         await remote.summary(carol, truthful)

@@ -110,6 +110,22 @@ MIRROR_READY_S = 30  # how long a starting global service waits for its buckets'
 # The catalog service
 CONTENTS_PAGE = 500  # entries per contents page by default
 CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
+SEARCH_WORDS = 8  # words a search matches at most (every one must be in a path or description)
+SEARCH_ALL_PER_CATALOG = 50  # hits one catalog gives a search over everything
+SEARCH_ALL_TIMEOUT_S = 3.0  # a search over everything waits this long for each catalog
+
+# Media: facts and thumbnails, made on the owner's machine
+THUMB_BOX = 320  # pixels a thumbnail's longer side has at most
+THUMB_MAX_BYTES = 64 * 1024  # a thumbnail's JPEG (a peer's bigger one is refused)
+THUMB_SOURCE_MAX = 16 * 1024 * 1024  # bytes of a frame ffmpeg hands over, at most
+THUMBS_MAX_BYTES = 256 * 1024 * 1024  # the owner's thumbnail cache (least recently used go)
+THUMB_TIMEOUT_S = 20.0  # ffmpeg's time for one frame (then: no thumbnail)
+THUMB_WORKERS = 2  # threads making thumbnails and facts, at lowered priority
+THUMBS_AT_ONCE = 8  # thumbnail requests a catalog server handles at once (others wait)
+THUMB_REQUEST_TIMEOUT_S = 25.0  # a requester waits this long for one thumbnail
+PROBE_TIMEOUT_S = 20.0  # ffmpeg's time to read one file's facts
+MEDIA_NICE = 10  # how much lower the priority of thumbnail and facts work is
+FACTS_BATCH = 64  # files whose facts are written to the index at once
 SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often
 SHARE_RETRY_S = 1.0  # ...and this often while it cannot (others are refused meanwhile)
 

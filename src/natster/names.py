@@ -7,6 +7,7 @@ peer says (a catalog server's paths, a requester's prefixes) before it is used.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from natster import limits
 from natster.errors import CatalogError, InvalidCatalogName, UnsafePath
@@ -73,3 +74,12 @@ def printable(text: str) -> str:
     """``text`` with anything not printable turned into a space (for text from before
     descriptions were checked)."""
     return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+
+
+def fold(text: str) -> str:
+    """``text`` as search compares it: case and accents folded ("Été" -> "ete", "ß" ->
+    "ss"), compatibility forms unified ("ﬁ" -> "fi")."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -389,12 +389,33 @@ class CatalogSummary(Model):
     bytes: int = Count
 
 
+CodecField = Field(default=None, pattern=r"^[a-z0-9_]{1,32}$")
+Pixels = Field(default=None, ge=1, le=1_000_000)
+
+
+class MediaInfo(Model):
+    """What the owner's machine knows of a picture, film or song (where it knows it)."""
+
+    kind: Literal["image", "video", "audio"]
+    width: int | None = Pixels
+    height: int | None = Pixels
+    duration: float | None = Field(default=None, ge=0, le=10**8)  # seconds
+    video: str | None = CodecField  # codec names as ffmpeg says them: h264, hevc, vp9...
+    audio: str | None = CodecField
+
+
 class EntryRow(Model):
     path: EntryPath
     size: int = Count
     hash: str = HashField
     mime: str = Field(max_length=255)
     description: str = DescriptionField
+    mtime: int | None = Field(default=None, ge=0, le=2**53)  # Unix seconds
+    media: MediaInfo | None = None
+
+
+SearchKind = Literal["video", "audio", "image", "document"]
+FolderSort = Literal["name", "size", "type", "date"]
 
 
 class ContentsRequest(Request):
@@ -404,6 +425,72 @@ class ContentsRequest(Request):
     limit: int = Field(default=limits.CONTENTS_PAGE, ge=1, le=limits.CONTENTS_PAGE_MAX)
     prefix: str = Field(default="", max_length=limits.MAX_PATH_CHARS)
     text: str = Field(default="", max_length=256)
+    kind: SearchKind | None = None  # search: only this kind of media
+
+
+class FolderRequest(Request):
+    """``<catalog>.folder``: one page of a folder, its subfolders first, then its files."""
+
+    path: str = Field(default="", max_length=limits.MAX_PATH_CHARS)  # "": the top
+    sort: FolderSort = "name"
+    reverse: bool = False
+    offset: int = Field(default=0, ge=0, le=2**40)
+    limit: int = Field(default=limits.CONTENTS_PAGE, ge=1, le=limits.CONTENTS_PAGE_MAX)
+
+
+class FolderRow(Model):
+    path: EntryPath  # the folder's full path, no trailing "/"
+    files: int = Count  # every file below it
+    bytes: int = Count
+    mtime: int | None = Field(default=None, ge=0, le=2**53)  # its newest file's
+
+
+class FolderPage(Model):
+    folders: list[FolderRow] = Field(max_length=limits.CONTENTS_PAGE_MAX)
+    entries: list[EntryRow] = Field(max_length=limits.CONTENTS_PAGE_MAX)
+    total: int = Count  # folders and files directly in it
+    next: int | None = Field(ge=0, le=2**40)  # pass as ``offset`` for the next page
+    revision: int = Count
+
+
+class SearchedCatalog(Model):
+    """One catalog's part of a search over everything I can see."""
+
+    owner: str = AccountField
+    owner_name: str = Field(default="", max_length=64)
+    catalog: str = CatalogField
+    alias: str = CatalogField
+    mine: bool
+    state: Literal["found", "offline", "failed"]  # failed: see error
+    error: str | None = None
+    entries: list[EntryRow] = Field(default_factory=list)
+    more: bool = False  # it has more hits than it was asked for
+
+
+class SearchResults(Model):
+    text: str
+    kind: SearchKind | None = None
+    catalogs: list[SearchedCatalog]
+
+
+class ThumbnailRequest(Request):
+    """``<catalog>.thumbnail``: a small JPEG of the file with this hash, sealed to
+    ``xkey`` (the requester's fresh xkey, for this request only)."""
+
+    hash: str = HashField
+    xkey: str = XKeyField
+
+
+class Thumbnail(Model):
+    xkey: str = XKeyField  # the server's fresh xkey, for this reply only
+    data: str = Field(  # base64 of the JPEG, sealed (xkv1) bound to thumb_aad(hash)
+        max_length=4 * -(-(limits.THUMB_MAX_BYTES + 44) // 3), pattern=r"^[A-Za-z0-9+/]*=*$"
+    )
+
+
+def thumb_aad(digest: str) -> bytes:
+    """What a thumbnail's seal is bound to: it opens only as this file's thumbnail."""
+    return f"thumb:{digest}".encode()
 
 
 class ContentsPage(Model):

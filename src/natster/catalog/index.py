@@ -17,10 +17,13 @@ from pathlib import Path
 from natster import limits
 from natster._clock import now_iso
 from natster.errors import CatalogError, CatalogExists, CatalogNotFound
+from natster.names import fold
 
+from .facts import MEDIA_SCHEMA
 from .names import check_name
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS catalogs (
     name          TEXT PRIMARY KEY,
     description   TEXT NOT NULL,
@@ -37,10 +40,21 @@ CREATE TABLE IF NOT EXISTS entries (
     hash        TEXT NOT NULL,
     mime        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    folded      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (catalog, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_hash ON entries (catalog, hash);
 """
+    + MEDIA_SCHEMA
+)
+
+SCHEMA_VERSION = 2  # 2: entries.folded (search text), the media table (facts by hash)
+ENTRY_COLUMNS = "path, size, mtime_ns, hash, mime, description"
+
+
+def searchable(path: str, description: str) -> str:
+    """What search matches an entry against: its path and description, folded."""
+    return fold(path) + "\n" + fold(description) if description else fold(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +125,36 @@ class Index:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._upgrade()
         self.path = path
+
+    def _upgrade(self) -> None:
+        """Bring an index made by an older natster to this schema (once, atomically)."""
+        with self.transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return  # another process did it first
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(entries)")}
+            if columns and "folded" not in columns:
+                self._db.execute("ALTER TABLE entries ADD COLUMN folded TEXT NOT NULL DEFAULT ''")
+                rows = self._db.execute("SELECT catalog, path, description FROM entries")
+                self._db.executemany(
+                    "UPDATE entries SET folded = ? WHERE catalog = ? AND path = ?",
+                    [(searchable(p, d), c, p) for c, p, d in rows.fetchall()],
+                )
+            for statement in SCHEMA.split(";"):  # not executescript: it would commit
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def query(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:
+        """A read of the index (for the modules that list and search it)."""
+        return self._db.execute(sql, tuple(params))
+
+    def execute_many(self, sql: str, rows: Iterable[Iterable[object]]) -> None:
+        """One write statement for many rows (for the modules that keep derived data)."""
+        self._db.executemany(sql, [tuple(row) for row in rows])
 
     def close(self) -> None:
         self._db.close()
@@ -264,22 +306,13 @@ class Index:
         for row in self._db.execute(sql, params):
             yield Entry(*row)
 
-    def page(
-        self, name: str, after: str, limit: int, prefix: str = "", text: str = ""
-    ) -> list[Entry]:
-        """One page of entries in path order: below ``prefix``, matching ``text``."""
-        sql = (
-            "SELECT path, size, mtime_ns, hash, mime, description FROM entries"
-            " WHERE catalog = ? AND path > ?"
-        )
+    def page(self, name: str, after: str, limit: int, prefix: str = "") -> list[Entry]:
+        """One page of entries in path order, below ``prefix``."""
+        sql = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE catalog = ? AND path > ?"  # noqa: S608
         params: list[object] = [name, after]
         if prefix:
             sql += " AND path >= ? AND path < ?"
             params += [prefix, prefix + "\U0010ffff"]
-        if text:
-            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            sql += " AND (path LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')"
-            params += [like, like]
         sql += " ORDER BY path LIMIT ?"
         params.append(limit)
         return [Entry(*row) for row in self._db.execute(sql, params)]
@@ -312,9 +345,13 @@ class Index:
         """Insert or replace entries (one statement for the lot)."""
         self._db.executemany(
             "INSERT OR REPLACE INTO entries"
-            " (catalog, path, size, mtime_ns, hash, mime, description)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(name, e.path, e.size, e.mtime_ns, e.hash, e.mime, e.description) for e in entries],
+            " (catalog, path, size, mtime_ns, hash, mime, description, folded)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (name, e.path, e.size, e.mtime_ns, e.hash, e.mime, e.description, folded)
+                for e in entries
+                for folded in (searchable(e.path, e.description),)
+            ],
         )
 
     def delete(self, name: str, path: str) -> None:
@@ -322,6 +359,6 @@ class Index:
 
     def set_description(self, name: str, paths: Iterable[str], description: str) -> None:
         self._db.executemany(
-            "UPDATE entries SET description = ? WHERE catalog = ? AND path = ?",
-            [(description, name, path) for path in paths],
+            "UPDATE entries SET description = ?, folded = ? WHERE catalog = ? AND path = ?",
+            [(description, searchable(path, description), name, path) for path in paths],
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from natster import subjects, wire
+from natster._nats import RequestOptions
 from natster.catalog import Catalogs, check_name
 from natster.errors import (
     CatalogError,
@@ -133,14 +134,21 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
 
 
 async def _request(
-    client: NatsterClient, ref: CatalogRef, endpoint: str, body: wire.Request | None = None
+    client: NatsterClient,
+    ref: CatalogRef,
+    endpoint: str,
+    body: wire.Request | None = None,
+    timeout: float | None = None,
 ) -> Any:
     me = client.account
+    options: RequestOptions = {"what": f"catalog {ref.display(me)}"}
+    if timeout is not None:
+        options["timeout"] = timeout
     try:
         return await client.request(
             ref.subject(me, endpoint),
             b"{}" if body is None else body.model_dump_json().encode(),
-            what=f"catalog {ref.display(me)}",
+            **options,
         )
     except ServiceUnavailable as exc:
         if ref.local:
@@ -174,9 +182,10 @@ async def ask(
     endpoint: str,
     reply: type[wire.M],
     body: wire.Request | None = None,
+    timeout: float | None = None,
 ) -> wire.M:
     """Ask a catalog server and check its answer as strictly as it checks requests."""
-    data = await _request(client, ref, endpoint, body)
+    data = await _request(client, ref, endpoint, body, timeout)
     return wire.parse_reply(data, reply, f"catalog {ref.display(client.account)}")
 
 

@@ -26,15 +26,27 @@ from natster import events as ev
 from natster._nats import Client
 from natster._service import endpoint
 from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
+from natster.catalog.browse import Listed
 from natster.errors import NatsterError, Refused, UnsafePath
 from natster.names import printable
 
+from .browsing import Browsing, entry_row
 from .transfer import Transfers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ENDPOINTS = ("summary", "contents", "search", "transfer-open", "transfer-chunk", "transfer-close")
+ENDPOINTS = (
+    "summary",
+    "contents",
+    "folder",
+    "search",
+    "thumbnail",
+    "transfer-open",
+    "transfer-chunk",
+    "transfer-close",
+)
+CONCURRENCY = {"transfer-chunk": limits.CHUNKS_AT_ONCE, "thumbnail": limits.THUMBS_AT_ONCE}
 
 
 class ServingClient(Protocol):
@@ -115,6 +127,8 @@ class CatalogServer:
         self._stop = asyncio.Event()
         self._revisions: dict[str, int] = {}
         self.transfers = Transfers()
+        self.browsing = Browsing(home, self._in_db)
+        self._facts_due: dict[str, asyncio.Event] = {}
 
     async def _in_db(self, fn: Callable[[Catalogs], T]) -> T:
         def run() -> T:
@@ -144,18 +158,20 @@ class CatalogServer:
         )
         for name in self.names:
             for action in ENDPOINTS:
-                concurrency = limits.CHUNKS_AT_ONCE if action == "transfer-chunk" else 0
                 await service.add_endpoint(
                     EndpointConfig(
                         name=f"{name}-{action}",
                         subject=subjects.catalog_listen(name, action),
-                        handler=endpoint(self._handle, concurrency),
+                        handler=endpoint(self._handle, CONCURRENCY.get(action, 0)),
                     )
                 )
         self._service = service
         for name in self.names:
             await self._beat(name)
             self._tasks.append(asyncio.create_task(self._watch(name)))
+            self._facts_due[name] = asyncio.Event()
+            self._facts_due[name].set()
+            self._tasks.append(asyncio.create_task(self._facts(name)))
         self._tasks.append(asyncio.create_task(self._heartbeats()))
         self._tasks.append(asyncio.create_task(self._reap()))
         log.info("serving %s", ", ".join(self.names))
@@ -174,6 +190,7 @@ class CatalogServer:
             with contextlib.suppress(NatsterError):
                 await self._client.heartbeat(name, self._revisions.get(name, 0), online=False)
         self.transfers.close_all()
+        self.browsing.close()
         self._db.shutdown(wait=True)
         log.info("stopped serving %s", ", ".join(self.names))
 
@@ -203,8 +220,23 @@ class CatalogServer:
             log.info("catalog %s changed: revision %d", name, report.revision)
             with contextlib.suppress(NatsterError):
                 await self._beat(name)  # publishes the new revision at once
+            self._facts_due[name].set()
 
         await watch_catalog(self._home, name, changed, self._stop)
+
+    async def _facts(self, name: str) -> None:
+        """Media facts of new files, after each scan, in the background."""
+        due = self._facts_due[name]
+        while not self._stop.is_set():
+            await due.wait()
+            due.clear()
+            try:
+                found = await self.browsing.compute_facts(name)
+            except Exception as exc:  # an index busy for long: the next change tries again
+                log.warning("media facts of %s: %s", name, exc)
+                continue
+            if found:
+                log.info("catalog %s: media facts of %d files", name, found)
 
     async def _reap(self) -> None:
         while not self._stop.is_set():
@@ -262,8 +294,14 @@ class CatalogServer:
                 files=info.files,
                 bytes=info.bytes,
             ).model_dump()
-        if action in ("contents", "search"):
-            return await self._page(catalog, action, payload)
+        if action == "contents":
+            return await self._page(catalog, payload)
+        if action == "folder":
+            return await self.browsing.folder(catalog, payload)
+        if action == "search":
+            return await self.browsing.search(catalog, payload)
+        if action == "thumbnail":
+            return await self.browsing.thumbnail(catalog, payload)
         if action == "transfer-chunk":  # the hot path: checked above, then straight to disk
             request = wire.parse_request(payload, wire.TransferChunkRequest)
             return await self.transfers.chunk(requester, catalog, request)
@@ -293,7 +331,7 @@ class CatalogServer:
         log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
         return opened.model_dump()
 
-    async def _page(self, catalog: str, action: str, payload: bytes) -> Any:
+    async def _page(self, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload or b"{}", wire.ContentsRequest)
         for value in (request.after, request.prefix.rstrip("/")):
             if value:
@@ -301,20 +339,15 @@ class CatalogServer:
                     check_relpath(value)
                 except UnsafePath as exc:
                     raise Refused(str(exc)) from exc
-        if action == "search" and not request.text.strip():
-            raise Refused("search needs some text")
-        text = request.text.strip() if action == "search" else ""
+        if request.text or request.kind:
+            raise Refused("contents lists everything: search with the search endpoint")
 
         def query(c: Catalogs) -> tuple[list[Any], int]:
-            rows = c.index.page(catalog, request.after, request.limit, request.prefix, text)
+            rows = c.index.page(catalog, request.after, request.limit, request.prefix)
             return rows, c.index.root_and_revision(catalog)[1]
 
         rows, revision = await self._in_db(query)
-        entries = [
-            wire.EntryRow(
-                path=e.path, size=e.size, hash=e.hash, mime=e.mime, description=e.description
-            )
-            for e in rows
-        ]
+        entries = [entry_row(Listed(e, None)) for e in rows]
         last = entries[-1].path if len(entries) == request.limit else None
-        return wire.ContentsPage(entries=entries, next=last, revision=revision).model_dump()
+        page = wire.ContentsPage(entries=entries, next=last, revision=revision)
+        return page.model_dump()

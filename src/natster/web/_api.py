@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import StreamingResponse
 
 from natster import limits, wire
-from natster.client import remote
+from natster.client import browse, remote
 from natster.client.browsers import sign_in_browser
 from natster.client.devices import Device, Rights
 from natster.client.library import library
@@ -70,6 +70,34 @@ async def entries(
     """One page of a catalog's entries in path order (``next`` is the next ``after``)."""
     ref = await state.ref_of(owner, catalog)
     return await remote.page(state.client, ref, prefix=prefix, search=q, after=after, limit=limit)
+
+
+@router.get("/catalogs/{owner}/{catalog}/folder")
+async def folder(
+    state: State,
+    owner: str,
+    catalog: str,
+    path: str = Query("", max_length=limits.MAX_PATH_CHARS),
+    sort: wire.FolderSort = "name",
+    reverse: bool = False,
+    offset: int = Query(0, ge=0, le=2**40),
+    limit: int = Query(limits.CONTENTS_PAGE, ge=1, le=limits.CONTENTS_PAGE_MAX),
+) -> wire.FolderPage:
+    """One page of a folder: its subfolders (with counts and sizes), then its files."""
+    ref = await state.ref_of(owner, catalog)
+    return await browse.folder(
+        state.client, ref, path, sort=sort, reverse=reverse, offset=offset, limit=limit
+    )
+
+
+@router.get("/search")
+async def search(
+    state: State,
+    q: str = Query(min_length=1, max_length=256),
+    kind: wire.SearchKind | None = None,
+) -> wire.SearchResults:
+    """``q`` in every catalog of mine and every imported one, grouped by catalog."""
+    return await browse.search_everywhere(state.client, q, kind)
 
 
 @router.post("/catalogs/{catalog}/shares")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.responses import StreamingResponse
 
 from natster import limits
+from natster.client import browse
 from natster.client.transfer import Transfer
 from natster.names import is_hash
 
@@ -49,6 +50,21 @@ async def file(
     except BaseException:
         await transfer.close()
         raise
+
+
+@router.get("/thumbs/{owner}/{catalog}/{file_hash}", response_class=Response)
+async def thumb(state: State, owner: str, catalog: str, file_hash: str) -> Response:
+    """A file's thumbnail (a small JPEG), made and sealed on its owner's machine."""
+    if not is_hash(file_hash):
+        return JSONResponse({"error": "that is not a sha256"}, status_code=400)
+    ref = await state.ref_of(owner, catalog)
+    jpeg = await browse.thumbnail(state.client, ref, file_hash)
+    headers = {
+        "Cache-Control": "private, max-age=86400",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": FILE_CSP,
+    }
+    return Response(jpeg, media_type="image/jpeg", headers=headers)
 
 
 def _response(request: Request, transfer: Transfer, mime: str | None, download: bool) -> Response:
