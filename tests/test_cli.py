@@ -334,6 +334,17 @@ def test_download_a_file_and_mirror_a_catalog(
         again = natster("catalog", "download", "films", "--all", str(mirror), home=alice)
         assert again.returncode == 0
         assert (mirror / "a.txt").stat().st_mtime_ns == before  # verified, not fetched again
+        (media / "Été à la plage.txt").write_text("sea")
+        assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+        found = natster("search", "ETE", "--json", home=alice)
+        assert found.returncode == 0, found.stderr
+        results = json.loads(found.stdout)
+        assert [c["state"] for c in results["catalogs"]] == ["found"]
+        assert [e["path"] for e in results["catalogs"][0]["entries"]] == ["Été à la plage.txt"]
+        table = natster("search", "plage", "--type", "document", home=alice)
+        assert "Été à la plage.txt" in table.stdout
+        none = natster("search", "plage", "--type", "video", home=alice)
+        assert "nothing matches 'plage'" in none.stdout
         line = _one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
         assert "no file" in line
         blocked = tmp_path / "a-file"

@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, device, hub, web
+from . import account, catalog, device, hub, search, web
 
 app = typer.Typer(
     name="natster",
@@ -26,6 +26,7 @@ app.command("whoami")(account.whoami_command)
 app.command("stats")(account.stats_command)
 app.command("web")(web.web)
 app.command("login")(web.login)
+app.command("search")(search.search)
 
 
 def _version(value: bool) -> None:
