@@ -23,7 +23,9 @@ def _ffmpeg(*args: str, out: Path) -> None:
     tmp.replace(out)
 
 
-def _picture(out: Path, colour: tuple[int, int, int], label: str) -> None:
+def _picture(
+    out: Path, colour: tuple[int, int, int], label: str, orientation: int | None = None
+) -> None:
     if out.exists():
         return
     image = Image.new("RGB", (640, 400), colour)
@@ -33,8 +35,23 @@ def _picture(out: Path, colour: tuple[int, int, int], label: str) -> None:
     draw.rectangle([(170, 160), (470, 240)], fill=(20, 20, 20))
     draw.text((190, 190), label, fill=(255, 255, 255))
     tmp = out.with_name("tmp-" + out.name)
-    image.save(tmp)
+    if orientation is None:
+        image.save(tmp)
+    else:  # a camera's portrait photo: stored sideways, turned by its EXIF Orientation
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        image.save(tmp, "JPEG", exif=exif)
     tmp.replace(out)
+
+
+SUBTITLES = """1
+00:00:00,500 --> 00:00:02,500
+A test pattern, from alice's machine
+
+2
+00:00:03,000 --> 00:00:05,000
+Nothing was uploaded
+"""
 
 
 def make_media(root: Path, seconds: int = 8) -> Path:
@@ -53,8 +70,17 @@ def make_media(root: Path, seconds: int = 8) -> Path:
         *("-t", str(seconds), "-c:a", "libmp3lame", "-b:a", "128k"),
         out=root / "music" / "a-note.mp3",
     )
+    subtitles = root / "videos" / "test-pattern.srt"
+    if not subtitles.exists():
+        subtitles.write_text(SUBTITLES)
+    _ffmpeg(  # HEVC in Matroska: what most browsers cannot play
+        *("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10", "-t", "1"),
+        *("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none"),
+        out=root / "videos" / "hevc-sample.mkv",
+    )
     _picture(root / "pictures" / "sunset.png", (214, 104, 65), "natster: sunset.png")
     _picture(root / "pictures" / "sea.jpg", (40, 110, 170), "natster: sea.jpg")
+    _picture(root / "pictures" / "Été à la plage.jpg", (230, 190, 90), "natster: été", 6)
     pdf = root / "documents" / "leaflet.pdf"
     if not pdf.exists():
         page = Image.new("RGB", (595, 842), (255, 255, 255))

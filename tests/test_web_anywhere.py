@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -156,46 +157,61 @@ def test_the_library_shows_who_is_online(world: World, browser: Browser) -> None
     assert page.locator("#device-rights").inner_text() == "read-only"
 
 
+def test_the_library_views_work_through_the_service_worker(world: World, browser: Browser) -> None:
+    """Folders, thumbnails and search over everything: answered in the browser over NATS."""
+    page = browser.page
+    page.goto(f"{world.hub_url}/#/c/{world.alice_key}/demo")
+    page.wait_for_selector("[data-folder='videos']")
+    folders = page.locator("[data-folder]").evaluate_all("ns => ns.map(n => n.dataset.folder)")
+    assert folders == ["documents", "music", "pictures", "videos"]
+    page.goto(f"{world.hub_url}/#/c/{world.alice_key}/demo?path=pictures")
+    until(page, "[...document.querySelectorAll('img.art')].length === 3")
+    until(page, "[...document.querySelectorAll('img.art')].every(i => i.naturalWidth > 0)")
+    page.goto(f"{world.hub_url}/#/search?q=ete")
+    page.wait_for_selector("section.hits[data-catalog='demo'] .hit")
+    assert "Été à la plage.jpg" in page.locator("section.hits").inner_text()
+
+
 def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(
     world: World, browser: Browser
 ) -> None:
     page = browser.page
-    open_file(world, page, "test-pattern.mp4")
+    open_file(world, page, "videos/test-pattern.mp4")
     took = web_browser.plays_then_seeks_to_80_percent(page)
     assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
-    page.keyboard.press("Escape")
+    web_browser.close_viewer(page)
 
 
 def test_audio_image_pdf_and_text(world: World, browser: Browser) -> None:
     page = browser.page
-    open_file(world, page, "a-note.mp3")
+    open_file(world, page, "music/a-note.mp3")
     until(page, "document.querySelector('audio').currentTime > 0.3")
-    page.keyboard.press("Escape")
-    open_file(world, page, "sunset.png")
+    web_browser.close_viewer(page)
+    open_file(world, page, "pictures/sunset.png")
     until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")
-    page.keyboard.press("Escape")
-    open_file(world, page, "welcome.txt")
+    web_browser.close_viewer(page)
+    open_file(world, page, "documents/notes/welcome.txt")
     until(page, "document.querySelector('#viewer-body pre').textContent.includes('Hello')")
-    page.keyboard.press("Escape")
-    open_file(world, page, "leaflet.pdf")
+    web_browser.close_viewer(page)
+    open_file(world, page, "documents/leaflet.pdf")
     source = page.locator("#viewer-body iframe").get_attribute("src")
     assert source is not None
     pdf = api(page, "GET", source)
     assert (pdf["status"], pdf["type"]) == (200, "application/pdf")
     assert pdf["text"].startswith("%PDF")
-    page.keyboard.press("Escape")
+    web_browser.close_viewer(page)
 
 
 def test_a_download_is_the_file_its_sha256_names(world: World, browser: Browser) -> None:
     page = browser.page
-    open_file(world, page, "sea.jpg")
+    open_file(world, page, "pictures/sea.jpg")
     with page.expect_download() as info:
         page.locator("#viewer-download").click()
     download = info.value
     assert download.suggested_filename == "sea.jpg"
     got = Path(download.path()).read_bytes()
     assert got == (world.media / "pictures" / "sea.jpg").read_bytes()
-    page.keyboard.press("Escape")
+    web_browser.close_viewer(page)
 
 
 def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Browser) -> None:
@@ -251,9 +267,9 @@ def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browse
 def test_storage_and_frames_hold_no_seed_and_no_plaintext(world: World, browser: Browser) -> None:
     page = browser.page
     sign_in(world, page)
-    open_file(world, page, "test-pattern.mp4")
+    open_file(world, page, "videos/test-pattern.mp4")
     until(page, "document.querySelector('video').currentTime > 0.3")
-    page.keyboard.press("Escape")
+    web_browser.close_viewer(page)
     stored = page.evaluate(
         """async () => {
             const db = await new Promise((ok, no) => {
@@ -273,7 +289,9 @@ def test_storage_and_frames_hold_no_seed_and_no_plaintext(world: World, browser:
     (session,) = stored["kv"]  # its own session only: its own seed, for its own key
     assert session["seed"].startswith("SU")
     assert stored["caches"] == []
-    assert stored["local"] == "{}"
+    kept = json.loads(stored["local"])  # where this browser left each film, and no more
+    assert all(re.fullmatch(r"natster:at:[0-9a-f]{64}", k) for k in kept), kept
+    assert all(set(json.loads(v)) == {"t", "at"} for v in kept.values()), kept
     browser.context.close()  # NetLog is complete once the browser exits
     sent, received = _wire(browser.netlog)
     assert len(received) > 200_000  # the video's chunks did cross it (sealed)

@@ -268,7 +268,7 @@ def test_the_page_has_a_strict_csp(world: World) -> None:
     policy = response.headers["content-security-policy"]
     assert "default-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
-    assert "<script src=" in response.text
+    assert '<script type="module" src=' in response.text
     assert "<script>" not in response.text  # no inline script for the CSP to allow
 
 

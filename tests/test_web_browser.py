@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -82,11 +83,19 @@ def dot(world: World, catalog: str) -> str:
     return f".card [data-dot='{world.alice_key}/{catalog}']"
 
 
-def open_file(page: playwright_sync.Page, world: World, name: str, base: str = "") -> None:
-    """Open alice's ``name`` in the viewer, on ``base`` (the hub's app) or ``natster web``."""
-    page.goto(f"{base or world.url}/#/c/{world.alice_key}/demo")
+def open_file(page: playwright_sync.Page, world: World, path: str, base: str = "") -> None:
+    """Open alice's file at ``path`` in the viewer from its folder, on ``base`` (the hub's
+    app) or ``natster web``."""
+    folder, _, name = path.rpartition("/")
+    page.goto(f"{base or world.url}/#/c/{world.alice_key}/demo?path={quote(folder)}")
     page.get_by_role("button", name=name, exact=True).click()
     page.wait_for_selector("dialog[open]")
+
+
+def close_viewer(page: playwright_sync.Page) -> None:
+    """Escape closes the viewer, and the URL goes back to the folder (Back, in effect)."""
+    page.keyboard.press("Escape")
+    until(page, "!document.querySelector('dialog').open && !location.hash.includes('open=')")
 
 
 def plays_then_seeks_to_80_percent(page: playwright_sync.Page) -> float:
@@ -112,42 +121,41 @@ def test_library_shows_the_shared_catalog_online(world: World, page: playwright_
 def test_catalog_tree_and_search(world: World, page: playwright_sync.Page) -> None:
     page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
     page.wait_for_selector("tr.folder")
-    folders = page.locator("tr.folder").all_inner_texts()
-    assert any("videos/" in f for f in folders)
-    assert any("pictures/" in f for f in folders)
+    folders = page.locator("tr.folder").evaluate_all("rows => rows.map(r => r.dataset.folder)")
+    assert folders == ["documents", "music", "pictures", "videos"]  # the top level only
     shot(page, "catalog")
-    page.get_by_role("searchbox").fill("sunset")
-    page.get_by_role("button", name="Search").click()
-    until(page, "document.querySelectorAll('td.name').length === 1")
-    assert page.locator("td.name").inner_text() == "sunset.png"
+    page.get_by_role("searchbox", name="Search this catalog").fill("sunset")
+    page.get_by_role("searchbox", name="Search this catalog").press("Enter")
+    until(page, "document.querySelectorAll('[data-path]').length === 1")
+    assert page.locator("[data-path]").get_attribute("data-path") == "pictures/sunset.png"
 
 
 def test_video_plays_and_seeks(world: World, page: playwright_sync.Page) -> None:
-    open_file(page, world, "test-pattern.mp4")
+    open_file(page, world, "videos/test-pattern.mp4")
     took = plays_then_seeks_to_80_percent(page)
     shot(page, "video")
     assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
-    page.keyboard.press("Escape")
+    close_viewer(page)
 
 
 def test_audio_plays(world: World, page: playwright_sync.Page) -> None:
-    open_file(page, world, "a-note.mp3")
+    open_file(page, world, "music/a-note.mp3")
     until(page, "document.querySelector('audio').currentTime > 0.3")
-    page.keyboard.press("Escape")
+    close_viewer(page)
 
 
 def test_image_and_text_render(world: World, page: playwright_sync.Page) -> None:
-    open_file(page, world, "sunset.png")
+    open_file(page, world, "pictures/sunset.png")
     until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")
     shot(page, "image")
-    page.keyboard.press("Escape")
-    open_file(page, world, "welcome.txt")
+    close_viewer(page)
+    open_file(page, world, "documents/notes/welcome.txt")
     until(page, "document.querySelector('#viewer-body pre').textContent.includes('Hello')")
-    page.keyboard.press("Escape")
+    close_viewer(page)
 
 
 def test_download_bytes_match(world: World, page: playwright_sync.Page) -> None:
-    open_file(page, world, "sea.jpg")
+    open_file(page, world, "pictures/sea.jpg")
     with page.expect_download() as info:
         page.locator("#viewer-download").click()
     download = info.value
@@ -155,7 +163,7 @@ def test_download_bytes_match(world: World, page: playwright_sync.Page) -> None:
     got = Path(download.path()).read_bytes()
     expected = (world.media / "pictures" / "sea.jpg").read_bytes()
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(expected).hexdigest()
-    page.keyboard.press("Escape")
+    close_viewer(page)
 
 
 def test_import_from_the_inbox(world: World, page: playwright_sync.Page) -> None:
@@ -175,14 +183,14 @@ def test_who_am_i_and_stats(world: World, page: playwright_sync.Page) -> None:
 
 def test_keyboard_only(world: World, page: playwright_sync.Page) -> None:
     """A file opens with Enter, the viewer closes with Escape, focus comes back."""
-    page.goto(f"{world.url}/#/c/{world.alice_key}/demo")
+    page.goto(f"{world.url}/#/c/{world.alice_key}/demo?path=pictures")
     button = page.get_by_role("button", name="sunset.png", exact=True)
     button.focus()
     page.keyboard.press("Enter")
     page.wait_for_selector("dialog[open]")
     page.keyboard.press("Escape")
     page.wait_for_selector("dialog:not([open])", state="attached")
-    assert page.evaluate("document.activeElement.textContent") == "sunset.png"
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "sunset.png"
 
 
 def test_phone_sized_screen(world: World, page: playwright_sync.Page) -> None:

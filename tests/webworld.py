@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import imageio_ffmpeg
 from scripts.media import make_media
 
 from .conftest import NATSTER, free_port, natster
@@ -30,8 +31,10 @@ def run(*args: str, home: Path | None = None) -> str:
     return result.stdout
 
 
-def start(args: list[str], home: Path | None, log: Path, ready: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **({"NATSTER_HOME": str(home)} if home else {})}
+def start(
+    args: list[str], home: Path | None, log: Path, ready: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **(env or {}), **({"NATSTER_HOME": str(home)} if home else {})}
     proc = subprocess.Popen(
         [*NATSTER, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
@@ -85,8 +88,12 @@ class World:
         return link
 
     def serve(self) -> None:
-        self.processes["serve"] = start(
-            ["catalog", "serve", "demo", "extra"], self.alice, self.base / "serve.log", "serving"
+        self.processes["serve"] = start(  # with ffmpeg, as if installed: film thumbnails
+            ["catalog", "serve", "demo", "extra"],
+            self.alice,
+            self.base / "serve.log",
+            "serving",
+            env={"NATSTER_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe()},
         )
 
     def stop_serving(self) -> None:

@@ -41,14 +41,60 @@ export function summary(data, who) {
   return data;
 }
 
+const optional = (v, ok) => v === null || v === undefined || ok(v);
+const CODEC = /^[a-z0-9_]{1,32}$/;
+const pixels = (v) => Number.isSafeInteger(v) && v >= 1 && v <= 1000000;
+
+/** A media fact sheet, copied field by field (nothing a peer adds reaches the page). */
+function media(m, who) {
+  if (m === null || m === undefined) return null;
+  if (!isObject(m) || !["image", "video", "audio"].includes(m.kind)
+    || !optional(m.width, pixels) || !optional(m.height, pixels)
+    || !optional(m.duration, (d) => Number.isFinite(d) && d >= 0 && d <= 1e8)
+    || !optional(m.video, (c) => typeof c === "string" && CODEC.test(c))
+    || !optional(m.audio, (c) => typeof c === "string" && CODEC.test(c))) fail(who, "media facts");
+  return { kind: m.kind, width: m.width ?? null, height: m.height ?? null, duration: m.duration ?? null,
+    video: m.video ?? null, audio: m.audio ?? null };
+}
+
+/** An entry, checked and copied field by field. */
+function entryRow(entry, who) {
+  if (!isObject(entry) || !safePath(entry.path) || !count(entry.size) || !isHash(entry.hash)
+    || !text(entry.mime, 255) || !text(entry.description, 1024)
+    || !optional(entry.mtime, count)) fail(who, "an entry");
+  return { path: entry.path, size: entry.size, hash: entry.hash, mime: entry.mime,
+    description: entry.description, mtime: entry.mtime ?? null, media: media(entry.media, who) };
+}
+
 export function contentsPage(data, who) {
   if (!isObject(data) || !Array.isArray(data.entries) || data.entries.length > 2000) fail(who, "page");
-  for (const entry of data.entries) {
-    if (!isObject(entry) || !safePath(entry.path) || !count(entry.size) || !isHash(entry.hash)
-      || !text(entry.mime, 255) || !text(entry.description, 1024)) fail(who, "an entry");
-  }
+  const entries = data.entries.map((entry) => entryRow(entry, who));
   if (data.next !== null && !safePath(data.next)) fail(who, "next");
   if (!count(data.revision)) fail(who, "revision");
+  return { entries, next: data.next, revision: data.revision };
+}
+
+/** A folder page: every row directly in ``path`` (as the Python client checks it). */
+export function folderPage(data, who, path, offset) {
+  if (!isObject(data) || !Array.isArray(data.folders) || !Array.isArray(data.entries)
+    || data.folders.length > 2000 || data.entries.length > 2000) fail(who, "folder");
+  const prefix = path ? `${path}/` : "";
+  const inside = (p) => p.startsWith(prefix) && !p.slice(prefix.length).includes("/");
+  const folders = data.folders.map((f) => {
+    if (!isObject(f) || !safePath(f.path) || !inside(f.path) || !count(f.files) || !count(f.bytes)
+      || !optional(f.mtime, count)) fail(who, "a folder");
+    return { path: f.path, files: f.files, bytes: f.bytes, mtime: f.mtime ?? null };
+  });
+  const entries = data.entries.map((entry) => entryRow(entry, who));
+  if (entries.some((e) => !inside(e.path))) fail(who, "an entry outside the folder");
+  if (!count(data.total) || !count(data.revision)) fail(who, "folder");
+  if (data.next !== null && !(count(data.next) && data.next > offset)) fail(who, "next");
+  return { folders, entries, total: data.total, next: data.next, revision: data.revision };
+}
+
+export function thumbnail(data, who) {
+  if (!isObject(data) || !XKEY.test(data.xkey) || typeof data.data !== "string"
+    || data.data.length > 90000 || !/^[A-Za-z0-9+/]*=*$/.test(data.data)) fail(who, "thumbnail");
   return data;
 }
 

@@ -165,3 +165,37 @@ export async function file(request, owner, catalog, fileHash, params) {
     download);
   return new Response(body, { status: range ? 206 : 200, headers });
 }
+
+const THUMB_TIMEOUT_MS = 25000;
+const THUMB_MAX = 64 * 1024;
+const THUMBS_KEPT = 400;
+const thumbs = new Map(); // decrypted thumbnails, in this worker's memory only (never on disk)
+
+/** A file's thumbnail: made and sealed on its owner's machine, opened here. */
+export async function thumb(owner, catalog, fileHash) {
+  if (!check.isHash(fileHash)) throw refused(400, "that is not a sha256");
+  const ref = await refOf(owner, catalog);
+  const key = `${owner}/${catalog}/${fileHash}`;
+  let jpeg = thumbs.get(key);
+  if (!jpeg) {
+    const { session } = await connection();
+    const kp = freshKey(); // this request's only
+    try {
+      const data = check.thumbnail(await ask(subjectOf(ref, session.account, "thumbnail"),
+        { hash: fileHash, xkey: kp.getPublicKey() }, THUMB_TIMEOUT_MS), `catalog ${catalog}`);
+      const sealed = Uint8Array.from(atob(data.data), (c) => c.charCodeAt(0));
+      jpeg = openChunk(sealed, sharedKey(kp, data.xkey), `thumb:${fileHash}`);
+    } finally {
+      kp.clear();
+    }
+    if (jpeg.length > THUMB_MAX || jpeg[0] !== 0xff || jpeg[1] !== 0xd8 || jpeg[2] !== 0xff) {
+      throw refused(502, `catalog ${catalog} sent a thumbnail that is not a small JPEG`);
+    }
+    thumbs.set(key, jpeg);
+    if (thumbs.size > THUMBS_KEPT) thumbs.delete(thumbs.keys().next().value);
+  }
+  return new Response(jpeg, { headers: {
+    "Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, max-age=86400", "Content-Security-Policy": FILE_CSP,
+  } });
+}

@@ -135,6 +135,69 @@ export async function entries(owner, catalog, params) {
   }
 }
 
+const SORTS = new Set(["name", "size", "type", "date"]);
+
+export async function folder(owner, catalog, params) {
+  const ref = await refOf(owner, catalog);
+  const { session } = await connection();
+  const path = (params.get("path") || "").replace(/^\/+|\/+$/g, "");
+  const sort = params.get("sort") || "name";
+  const offset = Number(params.get("offset") || 0);
+  if (path.length > 4096 || (path && !check.safePath(path)) || !SORTS.has(sort)
+    || !Number.isSafeInteger(offset) || offset < 0) throw refused(400, "the request was not valid");
+  const body = { path, sort, reverse: params.get("reverse") === "true", offset, limit: 500 };
+  try {
+    const data = await ask(subjectOf(ref, session.account, "folder"), body);
+    return check.folderPage(data, `catalog ${catalog}`, path, offset);
+  } catch (error) {
+    if (error.status === 503) throw refused(503, `${catalog} is offline: its owner is not serving it right now`);
+    throw error;
+  }
+}
+
+const KINDS = new Set(["video", "audio", "image", "document"]);
+const SEARCH_PER_CATALOG = 50;
+const SEARCH_TIMEOUT_MS = 3000;
+
+/** One search over every catalog I can see, as the Python client's search_everywhere. */
+export async function searchAll(params) {
+  const text = (params.get("q") || "").trim();
+  const kind = params.get("kind") || null;
+  if (!text || text.length > 256 || (kind && !KINDS.has(kind))) throw refused(400, "the request was not valid");
+  const { nc, session } = await connection();
+  const me = session.account;
+  const [rows, imported, served] = await Promise.all([
+    ask(globalSubject("my.shares")).then((data) => check.shareRows(data, GLOBAL)),
+    accountInfo(),
+    myServers(nc, me),
+  ]);
+  const mine = new Set(served);
+  for (const row of rows) if (row.owner === me) mine.add(row.catalog);
+  const targets = [...mine].sort().map((catalog) => ({
+    ref: { owner: me, catalog, alias: catalog, local: true }, ownerName: session.account_name, up: served.has(catalog) }));
+  const shared = new Map(rows.filter((r) => r.to === me).map((r) => [`${r.owner}/${r.catalog}`, r]));
+  for (const item of [...imported].sort((a, b) => a.alias.localeCompare(b.alias))) {
+    const row = shared.get(`${item.owner}/${item.catalog}`);
+    if (row) targets.push({ ref: { owner: item.owner, catalog: item.catalog, alias: item.alias, local: false },
+      ownerName: String(row.owner_name || "").slice(0, 64), up: row.online });
+  }
+  const body = { text, limit: SEARCH_PER_CATALOG };
+  if (kind) body.kind = kind;
+  const catalogs = await Promise.all(targets.map(async ({ ref, ownerName, up }) => {
+    const head = { owner: ref.owner, owner_name: ownerName, catalog: ref.catalog, alias: ref.alias, mine: ref.local,
+      error: null, entries: [], more: false };
+    if (!up) return { ...head, state: "offline" };
+    try {
+      const page = check.contentsPage(await ask(subjectOf(ref, me, "search"), body, SEARCH_TIMEOUT_MS), `catalog ${ref.catalog}`);
+      return { ...head, state: "found", entries: page.entries, more: page.next !== null };
+    } catch (error) {
+      const offline = error.status === 503;
+      return { ...head, state: offline ? "offline" : "failed", error: String(error.message || error).slice(0, 300) };
+    }
+  }));
+  return { text, kind, catalogs };
+}
+
 export async function stats() {
   return await ask(globalSubject("stats"));
 }

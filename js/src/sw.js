@@ -4,9 +4,9 @@
 // decrypts files here, with HTTP Range for the player. Nothing is decrypted by the hub.
 import { connection, onSignedOut, signedOutReason } from "./conn.js";
 import { refused } from "./errors.js";
-import { file } from "./files.js";
+import { file, thumb } from "./files.js";
 import { json, problem } from "./http.js";
-import { entries, library, me, stats } from "./library.js";
+import { entries, folder, library, me, searchAll, stats } from "./library.js";
 import * as changes from "./changes.js";
 import * as signin from "./signin.js";
 import { ready } from "./xkv1.js";
@@ -30,6 +30,9 @@ const routes = [
   ["POST", /^\/api\/signout$/, () => signin.signOut().then(() => json({ ok: true }))],
   ["GET", /^\/api\/catalogs$/, () => library().then(json)],
   ["GET", /^\/api\/catalogs\/([^/]+)\/([^/]+)\/entries$/, (req, url, m) => entries(m[1], m[2], url.searchParams).then(json)],
+  ["GET", /^\/api\/catalogs\/([^/]+)\/([^/]+)\/folder$/, (req, url, m) => folder(m[1], m[2], url.searchParams).then(json)],
+  ["GET", /^\/api\/search$/, (req, url) => searchAll(url.searchParams).then(json)],
+  ["GET", /^\/api\/thumbs\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => thumb(m[1], m[2], m[3])],
   ["GET", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
   ["HEAD", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
   ["GET", /^\/api\/stats$/, () => stats().then(json)],

@@ -38,6 +38,9 @@ from natster.services._rate import RateLimit
 log = logging.getLogger(__name__)
 
 STATIC = resources.files("natster.web") / "static"
+PAGE_FILES = frozenset(  # the page's modules and style (sw.js is served at /sw.js only)
+    f.name for f in STATIC.iterdir() if f.name.endswith((".js", ".css")) and f.name != "sw.js"
+)
 HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 CERT_CHECK_S = 300.0  # a renewed certificate is picked up within this long
 _COMMON = {
@@ -82,7 +85,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in ("app.js", "app.css"):
+        if name not in PAGE_FILES:
             return JSONResponse({"error": "no such file"}, status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         body = (STATIC / name).read_bytes()

@@ -14,7 +14,7 @@ from ._state import State
 
 STATIC = resources.files("natster.web") / "static"
 PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data:; media-src 'self'; frame-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 

@@ -1,0 +1,191 @@
+// One catalog, folder by folder: breadcrumbs, subfolders with their counts and sizes,
+// files sorted by name, size, type or date, as a list or a grid of thumbnails. The URL
+// says all of it (#/c/OWNER/CATALOG?path=&sort=&rev=&view=&q=&open=), so Back works and
+// a link can be shared with someone who has access.
+import { baseName, call, clock, day, dot, el, enc, icon, kindOf, libraryItem, show, size, stale, state, thumbUrl } from "./core.js";
+import { openViewer } from "./viewer.js";
+
+const SORTS = [["name", "Name"], ["type", "Type"], ["size", "Size"], ["date", "Date"]];
+
+export function folderHash(owner, catalog, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) query.set(key, value);
+  const text = query.toString();
+  return `#/c/${enc(owner)}/${enc(catalog)}${text ? "?" + text : ""}`;
+}
+
+/** The view's URL parameters, without the open file. */
+export function listingParams(params) {
+  return { path: params.path || "", sort: params.sort || "", rev: params.rev || "", view: params.view || "", q: params.q || "" };
+}
+
+export async function renderFolder(owner, catalog, params) {
+  const route = state.route;
+  if (!state.library.length) state.library = await call("GET", "/api/catalogs").catch(() => []);
+  if (stale(route)) return null;
+  const item = libraryItem(owner, catalog);
+  const path = (params.path || "").replace(/^\/+|\/+$/g, "");
+  const sort = SORTS.some(([key]) => key === params.sort) ? params.sort : "name";
+  const reverse = params.rev === "1";
+  const query = params.q || "";
+  const link = (changes) => folderHash(owner, catalog, { ...listingParams(params), ...changes });
+  const title = item ? item.alias : catalog;
+
+  const crumbs = el("nav", { class: "crumbs", "aria-label": "Folder" },
+    el("a", { href: link({ path: "", q: "" }) }, title));
+  let so_far = "";
+  for (const part of path.split("/").filter(Boolean)) {
+    so_far = so_far ? `${so_far}/${part}` : part;
+    crumbs.append(el("span", { class: "sep", "aria-hidden": "true" }, "›"), el("a", { href: link({ path: so_far, q: "" }) }, part));
+  }
+  const search = el("input", { type: "search", value: query, placeholder: `Search ${title}`, "aria-label": "Search this catalog" });
+  const sortSelect = el("select", { "aria-label": "Sort by", onchange: () => { location.hash = link({ sort: sortSelect.value === "name" ? "" : sortSelect.value }); } },
+    SORTS.map(([key, label]) => el("option", { value: key, selected: key === sort }, label)));
+  const toolbar = el("div", { class: "toolbar" },
+    el("form", { class: "grow", role: "search", onsubmit: (event) => {
+      event.preventDefault();
+      location.hash = link({ q: search.value.trim() });
+    } }, search),
+    sortSelect,
+    el("button", { type: "button", class: "plain", "aria-label": reverse ? "Ascending" : "Descending", title: "Reverse the order",
+      onclick: () => { location.hash = link({ rev: reverse ? "" : "1" }); } }, reverse ? "↓" : "↑"),
+    el("button", { type: "button", class: "plain", "aria-pressed": params.view === "grid" ? "true" : "false",
+      onclick: () => { location.hash = link({ view: params.view === "grid" ? "list" : "grid" }); } },
+      params.view === "grid" ? "List" : "Grid"));
+  const box = el("div", { class: "listing" });
+  const more = el("button", { type: "button", class: "plain more" }, "Load more");
+  show(el("h1", {}, item ? dot(item) : null, " ", title), crumbs, toolbar, box, el("p", {}, more));
+
+  const view = {
+    owner, catalog, path, sort, reverse, query, params, box, more,
+    entries: [], folders: 0, next: 0, loading: false, done: false, grid: params.view === "grid",
+    key: JSON.stringify([owner, catalog, listingParams(params)]),
+  };
+  state.view = view;
+  more.addEventListener("click", () => loadMore(view));
+  new IntersectionObserver((seen) => { if (seen.some((s) => s.isIntersecting)) loadMore(view); }).observe(more);
+  await loadMore(view);
+  return view;
+}
+
+async function fetchPage(view) {
+  const { owner, catalog } = view;
+  if (view.query) {
+    const page = await call("GET", `/api/catalogs/${enc(owner)}/${enc(catalog)}/entries?q=${enc(view.query)}&after=${enc(view.next || "")}`);
+    return { folders: [], entries: page.entries, next: page.next, total: null };
+  }
+  return await call("GET", `/api/catalogs/${enc(owner)}/${enc(catalog)}/folder?path=${enc(view.path)}&sort=${view.sort}&reverse=${view.reverse}&offset=${view.next || 0}`);
+}
+
+export async function loadMore(view) {
+  if (view.loading || view.done || state.view !== view) return;
+  view.loading = true;
+  try {
+    const page = await fetchPage(view);
+    if (state.view !== view) return;
+    if (view.params.view === undefined || view.params.view === "") {
+      // no choice made: pictures and films come as a grid
+      const media = page.entries.filter((e) => ["image", "video"].includes(kindOf(e.mime))).length;
+      view.grid = view.entries.length === 0 && page.entries.length > 0 && media * 2 >= page.entries.length;
+    }
+    if (!view.container) {
+      view.container = view.grid ? el("ul", { class: "grid", "aria-label": "Files" }) : listTable(view);
+      view.box.replaceChildren(view.container);
+    }
+    for (const folder of page.folders) addFolder(view, folder);
+    for (const entry of page.entries) addEntry(view, entry);
+    view.next = page.next;
+    view.done = page.next === null || page.next === undefined;
+    if (view.done) view.more.remove();
+    if (!view.folders && !view.entries.length) {
+      view.box.replaceChildren(el("p", { class: "muted empty" }, view.query ? "Nothing matches." : "This folder is empty."));
+    }
+  } catch (error) {
+    view.box.replaceChildren(el("div", { class: "offline" }, error.message));
+    view.more.remove();
+  } finally { view.loading = false; }
+}
+
+function listTable(view) {
+  const header = (key, label, cls) => {
+    const active = view.sort === key;
+    const rev = active && !view.reverse ? "1" : "";
+    return el("th", { class: cls, "aria-sort": active ? (view.reverse ? "descending" : "ascending") : "none" },
+      view.query ? label : el("a", { href: folderHash(view.owner, view.catalog, { ...listingParams(view.params), sort: key === "name" ? "" : key, rev }) },
+        label, active ? (view.reverse ? " ↓" : " ↑") : ""));
+  };
+  view.body = el("tbody");
+  return el("table", { class: "files" },
+    el("thead", {}, el("tr", {}, header("name", "Name", "name"), header("type", "Type", "hide-narrow"),
+      header("size", "Size", "num"), header("date", "Date", "hide-narrow num"))), view.body);
+}
+
+function folderLink(view, folder) {
+  return folderHash(view.owner, view.catalog, { ...listingParams(view.params), path: folder.path, q: "" });
+}
+
+function addFolder(view, folder) {
+  view.folders++;
+  const name = baseName(folder.path);
+  const detail = `${folder.files} file${folder.files === 1 ? "" : "s"} · ${size(folder.bytes)}`;
+  if (view.grid) {
+    view.container.append(el("li", { class: "tile folder", "data-folder": folder.path },
+      el("a", { href: folderLink(view, folder) }, el("span", { class: "art icon", "aria-hidden": "true" }, icon("folder")),
+        el("span", { class: "title" }, name), el("span", { class: "facts" }, detail))));
+    return;
+  }
+  view.body.append(el("tr", { class: "folder", "data-folder": folder.path },
+    el("td", { class: "name" }, el("a", { href: folderLink(view, folder) }, el("span", { class: "icon", "aria-hidden": "true" }, icon("folder")), " ", name)),
+    el("td", { class: "type hide-narrow" }, `folder · ${folder.files} file${folder.files === 1 ? "" : "s"}`),
+    el("td", { class: "num" }, size(folder.bytes)),
+    el("td", { class: "num hide-narrow" }, day(folder.mtime))));
+}
+
+function facts(entry) {
+  const media = entry.media;
+  if (!media) return size(entry.size);
+  const parts = [];
+  if (Number.isFinite(media.duration) && media.duration > 0) parts.push(clock(media.duration));
+  if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height)) parts.push(`${media.width}×${media.height}`);
+  parts.push(size(entry.size));
+  return parts.join(" · ");
+}
+
+/** A thumbnail, or the kind's icon when the owner's machine has none for it. */
+export function picture(owner, catalog, entry, cls) {
+  const kind = kindOf(entry.mime);
+  const fallback = el("span", { class: `${cls} icon`, "aria-hidden": "true" }, icon(kind));
+  if (!["image", "video", "audio"].includes(kind)) return fallback;
+  const img = el("img", { class: cls, src: thumbUrl(owner, catalog, entry.hash), alt: "", loading: "lazy", decoding: "async" });
+  img.addEventListener("error", () => img.replaceWith(fallback), { once: true });
+  return img;
+}
+
+function addEntry(view, entry) {
+  const index = view.entries.length;
+  view.entries.push(entry);
+  const open = () => openViewer(view, index);
+  const shown = view.query ? entry.path : baseName(entry.path);
+  if (view.grid) {
+    view.container.append(el("li", { class: "tile", "data-path": entry.path },
+      el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
+        picture(view.owner, view.catalog, entry, "art"),
+        el("span", { class: "title" }, shown), el("span", { class: "facts" }, facts(entry)))));
+    return;
+  }
+  view.body.append(el("tr", { "data-path": entry.path },
+    el("td", { class: "name" }, el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
+      picture(view.owner, view.catalog, entry, "mini"), " ", el("span", {}, shown))),
+    el("td", { class: "type hide-narrow" }, entry.mime),
+    el("td", { class: "num" }, facts(entry)),
+    el("td", { class: "num hide-narrow" }, day(entry.mtime))));
+}
+
+/** The owner's folder changed: list it again where it is, keeping the scroll. */
+export async function refresh(view) {
+  if (state.view !== view) return view;
+  const keep = window.scrollY;
+  const fresh = await renderFolder(view.owner, view.catalog, view.params);
+  if (fresh) window.scrollTo(0, keep);
+  return fresh;
+}

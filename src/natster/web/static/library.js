@@ -1,0 +1,103 @@
+// The library: my catalogs, the ones shared with me, the inbox. Dots and counts follow
+// the live feed; a card never says "offline" beside a green dot.
+import { call, canChange, dot, el, enc, say, short, show, size, stale, state } from "./core.js";
+
+export async function renderLibrary() {
+  const route = state.route;
+  const library = await call("GET", "/api/catalogs");
+  if (stale(route)) return;
+  state.library = library;
+  const mine = state.library.filter((c) => c.mine);
+  const theirs = state.library.filter((c) => !c.mine && c.imported);
+  const inbox = state.library.filter((c) => !c.mine && !c.imported);
+  show(
+    el("h1", {}, "Library"),
+    el("h2", {}, "My catalogs"),
+    mine.length ? el("div", { class: "cards" }, mine.map(myCard))
+      : el("p", { class: "muted" }, "No catalogs yet: make one with `natster catalog new NAME DESCRIPTION FOLDER`."),
+    el("h2", {}, "Shared with me"),
+    theirs.length ? el("div", { class: "cards" }, theirs.map(sharedCard))
+      : el("p", { class: "muted" }, "Nothing imported yet."),
+    el("h2", { id: "inbox" }, "Inbox"),
+    inbox.length ? el("div", { class: "cards" }, inbox.map(inboxCard))
+      : el("p", { class: "muted" }, "Your inbox is empty: catalogs shared with you appear here."),
+  );
+}
+
+function countsText(item) {
+  if (item.files !== null && item.files !== undefined) return `${item.files} files · ${size(item.bytes)}`;
+  return item.online ? "online: asking for its contents…" : "offline: contents unknown";
+}
+
+function counts(item) {
+  return el("p", { class: "muted", "data-counts": `${item.owner}/${item.catalog}` }, countsText(item));
+}
+
+/** A feed event's online or offline: every dot and count line of that catalog, now. */
+export function presence(event) {
+  const id = `${event.owner}/${event.catalog}`;
+  const online = event.kind === "online";
+  for (const item of state.library) {
+    if (item.owner === event.owner && item.catalog === event.catalog) item.online = online;
+  }
+  for (const node of document.querySelectorAll(".dot")) {
+    if (node.dataset.dot !== id) continue;
+    node.className = online ? "dot online" : "dot";
+    node.setAttribute("aria-label", event.kind);
+    node.title = event.kind;
+  }
+  const item = state.library.find((c) => `${c.owner}/${c.catalog}` === id);
+  for (const node of document.querySelectorAll("[data-counts]")) {
+    if (node.dataset.counts === id && item) node.textContent = countsText(item);
+  }
+}
+
+function from(item) {
+  return el("p", {}, "from ", item.owner_name ? el("strong", {}, item.owner_name) : null, " ",
+    el("span", { class: "key", title: item.owner }, short(item.owner)));
+}
+
+function catalogLink(item) {
+  return el("a", { href: `#/c/${enc(item.owner)}/${enc(item.catalog)}` }, item.alias);
+}
+
+function myCard(item) {
+  const head = [el("h3", {}, dot(item), catalogLink(item)),
+    item.description ? el("p", {}, item.description) : null, counts(item)];
+  if (!canChange()) {
+    return el("article", { class: "card", "data-catalog": item.catalog }, head,
+      el("p", { class: "muted" }, item.shared_with.length
+        ? `Shared with ${item.shared_with.length} account${item.shared_with.length > 1 ? "s" : ""}.` : "Not shared with anyone."));
+  }
+  const input = el("input", { type: "text", placeholder: "account key (A…)", "aria-label": `Share ${item.catalog} with account` });
+  const form = el("form", { class: "inline", onsubmit: async (event) => {
+    event.preventDefault();
+    try { await call("POST", `/api/catalogs/${enc(item.catalog)}/shares`, { account: input.value.trim() });
+      say(""); await renderLibrary(); } catch (error) { say(error.message); }
+  } }, input, el("button", { type: "submit" }, "Share"));
+  return el("article", { class: "card", "data-catalog": item.catalog }, head,
+    item.shared_with.length ? el("ul", { class: "plain", "aria-label": "Shared with" },
+      item.shared_with.map((who) => el("li", {}, el("span", { class: "key", title: who }, short(who)),
+        el("button", { class: "plain", type: "button", "aria-label": `Unshare with ${who}`, onclick: async () => {
+          try { await call("DELETE", `/api/catalogs/${enc(item.catalog)}/shares/${enc(who)}`);
+            say(""); await renderLibrary(); } catch (error) { say(error.message); }
+        } }, "Unshare"))))
+      : el("p", { class: "muted" }, "Not shared with anyone."),
+    form);
+}
+
+function sharedCard(item) {
+  return el("article", { class: "card", "data-catalog": item.catalog },
+    el("h3", {}, dot(item), catalogLink(item)), from(item),
+    item.description ? el("p", {}, item.description) : null, counts(item));
+}
+
+function inboxCard(item) {
+  return el("article", { class: "card", "data-inbox": item.catalog },
+    el("h3", {}, dot(item), item.catalog), from(item),
+    !canChange() ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.") : el("button", { type: "button", onclick: async (event) => {
+      event.target.disabled = true;
+      try { await call("POST", "/api/imports", { owner: item.owner, catalog: item.catalog });
+        say(""); await renderLibrary(); } catch (error) { say(error.message); event.target.disabled = false; }
+    } }, `Import ${item.catalog}`));
+}
