@@ -166,4 +166,5 @@ SQLITE_BUSY_S = 10  # how long a catalog index waits for another writer
 # What one process remembers or buffers
 RATE_TRACKED = 10_000  # accounts a rate limit remembers (the least recent are forgotten)
 RANGE_HEADER_MAX = 128  # characters of an HTTP Range header the web UI reads
+WEB_THUMBS_BYTES = 32 * 1024 * 1024  # thumbnails natster web keeps opened, in memory
 WEB_EVENTS_QUEUE = 256  # live events a slow page may lag behind before it is told to reload

@@ -57,8 +57,12 @@ async def thumb(state: State, owner: str, catalog: str, file_hash: str) -> Respo
     """A file's thumbnail (a small JPEG), made and sealed on its owner's machine."""
     if not is_hash(file_hash):
         return JSONResponse({"error": "that is not a sha256"}, status_code=400)
-    ref = await state.ref_of(owner, catalog)
-    jpeg = await browse.thumbnail(state.client, ref, file_hash)
+    ref = await state.ref_of(owner, catalog)  # checked first: an unshare ends the cache's use
+    key = (owner, catalog, file_hash)
+    jpeg = state.thumbs.get(key)
+    if jpeg is None:
+        jpeg = await browse.thumbnail(state.client, ref, file_hash)
+        state.thumbs.put(key, jpeg)
     headers = {
         "Cache-Control": "private, max-age=86400",
         "X-Content-Type-Options": "nosniff",

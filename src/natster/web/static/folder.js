@@ -5,6 +5,7 @@
 import { baseName, call, clock, day, dot, el, enc, icon, kindOf, libraryItem, show, size, stale, state, thumbUrl } from "./core.js";
 import { openViewer } from "./viewer.js";
 
+const FIRST_SCREEN = 40; // thumbnails asked for at once; the rest as they scroll into view
 const SORTS = [["name", "Name"], ["type", "Type"], ["size", "Size"], ["date", "Date"]];
 
 export function folderHash(owner, catalog, params) {
@@ -152,11 +153,11 @@ function facts(entry) {
 }
 
 /** A thumbnail, or the kind's icon when the owner's machine has none for it. */
-export function picture(owner, catalog, entry, cls) {
+export function picture(owner, catalog, entry, cls, eager = false) {
   const kind = kindOf(entry.mime);
   const fallback = el("span", { class: `${cls} icon`, "aria-hidden": "true" }, icon(kind));
   if (!["image", "video", "audio"].includes(kind)) return fallback;
-  const img = el("img", { class: cls, src: thumbUrl(owner, catalog, entry.hash), alt: "", loading: "lazy", decoding: "async" });
+  const img = el("img", { class: cls, src: thumbUrl(owner, catalog, entry.hash), alt: "", loading: eager ? "eager" : "lazy", decoding: "async" });
   img.addEventListener("error", () => img.replaceWith(fallback), { once: true });
   return img;
 }
@@ -169,13 +170,13 @@ function addEntry(view, entry) {
   if (view.grid) {
     view.container.append(el("li", { class: "tile", "data-path": entry.path },
       el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-        picture(view.owner, view.catalog, entry, "art"),
+        picture(view.owner, view.catalog, entry, "art", index < FIRST_SCREEN),
         el("span", { class: "title" }, shown), el("span", { class: "facts" }, facts(entry)))));
     return;
   }
   view.body.append(el("tr", { "data-path": entry.path },
     el("td", { class: "name" }, el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-      picture(view.owner, view.catalog, entry, "mini"), " ", el("span", {}, shown))),
+      picture(view.owner, view.catalog, entry, "mini", index < FIRST_SCREEN), " ", el("span", {}, shown))),
     el("td", { class: "type hide-narrow" }, entry.mime),
     el("td", { class: "num" }, facts(entry)),
     el("td", { class: "num hide-narrow" }, day(entry.mtime))));
