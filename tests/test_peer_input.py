@@ -96,3 +96,49 @@ def test_a_huge_range_number_is_not_an_error() -> None:
     assert parse_range("bytes=0-" + "9" * 18, 100) == parse_range("bytes=0-", 100)
     with pytest.raises(RangeNotSatisfiable):
         parse_range("bytes=" + "9" * 18 + "-", 100)
+
+
+FOLDERS = st.sampled_from(["", "a", "a/b", "Été/x y"])
+
+
+@given(folder=FOLDERS, rows=st.lists(PATHS, max_size=6), offset=st.integers(0, 10))
+def test_a_folder_page_holds_only_what_is_directly_in_that_folder(
+    folder: str, rows: list[str], offset: int
+) -> None:
+    """Whatever paths a catalog server puts in a folder page, what the client accepts is
+    directly in the folder it asked for (a hostile server cannot move files around)."""
+    from natster.client.browse import check_folder_page
+
+    entries = [{"path": p, "size": 1, "hash": "0" * 64, "mime": "text/plain"} for p in rows]
+    raw = {"folders": [], "entries": entries, "total": 0, "next": None, "revision": 1}
+    try:
+        page = wire.parse_reply(raw, wire.FolderPage, "a peer")
+        checked = check_folder_page(page, folder, offset, "a peer")
+    except ProtocolError:
+        return
+    prefix = f"{folder}/" if folder else ""
+    for entry in checked.entries:
+        assert entry.path.startswith(prefix)
+        assert "/" not in entry.path[len(prefix) :]
+
+
+@given(
+    data=st.fixed_dictionaries(
+        {},
+        optional={
+            "kind": st.one_of(st.sampled_from(["image", "video", "audio"]), st.text(max_size=8)),
+            "width": st.one_of(st.integers(-5, 2_000_000), st.floats(), st.text(max_size=4)),
+            "duration": st.one_of(st.floats(allow_nan=True), st.integers(-1, 10**9)),
+            "video": st.text(max_size=40),
+        },
+    )
+)
+def test_media_facts_from_a_peer_are_bounded_or_refused(data: dict[str, object]) -> None:
+    try:
+        facts = wire.parse_reply(data, wire.MediaInfo, "a peer")
+    except ProtocolError:
+        return
+    assert facts.kind in ("image", "video", "audio")
+    assert facts.width is None or 1 <= facts.width <= 1_000_000
+    assert facts.duration is None or 0 <= facts.duration <= 10**8
+    assert facts.video is None or (facts.video.isascii() and len(facts.video) <= 32)

@@ -38,8 +38,13 @@ async def folder(
     if limit:
         body.limit = limit
     page = await ask(client, ref, "folder", wire.FolderPage, body)
+    return check_folder_page(page, path, offset, f"catalog {ref.display(client.account)}")
+
+
+def check_folder_page(page: wire.FolderPage, path: str, offset: int, who: str) -> wire.FolderPage:
+    """``page`` if every row is directly in folder ``path`` and it moves on from
+    ``offset``; a ProtocolError naming ``who`` otherwise."""
     prefix = f"{path}/" if path else ""
-    who = f"catalog {ref.display(client.account)}"
     for inside in [f.path for f in page.folders] + [e.path for e in page.entries]:
         if not inside.startswith(prefix) or "/" in inside[len(prefix) :]:
             raise ProtocolError(f"{who} listed {inside!r} as if it were in {path or 'its top'}")
