@@ -45,6 +45,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def page(world: World) -> Iterator[playwright_sync.Page]:
+    yield from signed_in_page(world)
+
+
+def signed_in_page(world: World) -> Iterator[playwright_sync.Page]:
+    """A Chromium page signed in to bob's `natster web`, on the library, until closed."""
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context = browser.new_context(

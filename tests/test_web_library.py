@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from .test_web_browser import ARGS, CHROMIUM, CONSOLE_ERRORS, close_viewer, playwright_sync, until
+from .test_web_browser import close_viewer, playwright_sync, signed_in_page, until
 from .webworld import World, make_world
 
 
@@ -20,16 +20,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def page(world: World) -> Iterator[playwright_sync.Page]:
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1100, "height": 760})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("console", lambda m: m.type == "error" and CONSOLE_ERRORS.append(m.text))
-        page.goto(world.login_link())
-        page.wait_for_selector("h1:text('Library')")
-        yield page
-        browser.close()
+    yield from signed_in_page(world)
 
 
 def folder_url(world: World, path: str = "", **more: str) -> str:

@@ -61,7 +61,9 @@ export async function accountInfo() {
     check.isAccount(c.owner) && check.isCatalogName(c.catalog) && check.isCatalogName(c.alias)) : [];
 }
 
-export async function library() {
+/** What the library and search start from: my shares, my imports, the catalogs my
+servers serve, and my catalogs' names (served or shared), sorted. */
+async function seen() {
   const { nc, session } = await connection();
   const me = session.account;
   const [rows, imported, served] = await Promise.all([
@@ -69,9 +71,13 @@ export async function library() {
     accountInfo(),
     myServers(nc, me),
   ]);
-  const mineNames = new Set(served);
-  for (const row of rows) if (row.owner === me) mineNames.add(row.catalog);
-  const mine = [...mineNames].sort();
+  const mine = new Set(served);
+  for (const row of rows) if (row.owner === me) mine.add(row.catalog);
+  return { session, me, rows, imported, served, mine: [...mine].sort() };
+}
+
+export async function library() {
+  const { session, me, rows, imported, served, mine } = await seen();
   const mySummaries = await Promise.all(mine.map((catalog) =>
     served.has(catalog) ? summaryOf({ catalog, local: true }, me) : null));
   const items = mine.map((catalog, i) => {
@@ -164,16 +170,8 @@ export async function searchAll(params) {
   const text = (params.get("q") || "").trim();
   const kind = params.get("kind") || null;
   if (!text || text.length > 256 || (kind && !KINDS.has(kind))) throw refused(400, "the request was not valid");
-  const { nc, session } = await connection();
-  const me = session.account;
-  const [rows, imported, served] = await Promise.all([
-    ask(globalSubject("my.shares")).then((data) => check.shareRows(data, GLOBAL)),
-    accountInfo(),
-    myServers(nc, me),
-  ]);
-  const mine = new Set(served);
-  for (const row of rows) if (row.owner === me) mine.add(row.catalog);
-  const targets = [...mine].sort().map((catalog) => ({
+  const { session, me, rows, imported, served, mine } = await seen();
+  const targets = mine.map((catalog) => ({
     ref: { owner: me, catalog, alias: catalog, local: true }, ownerName: session.account_name, up: served.has(catalog) }));
   const shared = new Map(rows.filter((r) => r.to === me).map((r) => [`${r.owner}/${r.catalog}`, r]));
   for (const item of [...imported].sort((a, b) => a.alias.localeCompare(b.alias))) {

@@ -1,4 +1,4 @@
-"""The catalog server's browsing side: folders, search, thumbnails and media facts.
+"""The catalog server's browsing side: contents, folders, search, thumbnails, media facts.
 
 Requests reach here already checked for access (``CatalogServer._handle``). Index reads
 run on the server's one database thread; thumbnails and media facts are made on
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from natster import limits, wire
-from natster.catalog import Catalogs, browse, check_relpath, media, resolve_inside
+from natster.catalog import Catalogs, Entry, browse, check_relpath, media, resolve_inside
 from natster.catalog.facts import Facts, kind_of, probe
 from natster.catalog.thumbs import Thumbnails
 from natster.errors import Refused, UnsafePath
@@ -37,6 +37,10 @@ def _lower_thread_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), limits.MEDIA_NICE)
 
 
+def _seconds(mtime_ns: int) -> int | None:
+    return mtime_ns // 1_000_000_000 if mtime_ns > 0 else None
+
+
 def entry_row(listed: browse.Listed) -> wire.EntryRow:
     e, facts = listed.entry, listed.facts
     return wire.EntryRow(
@@ -45,7 +49,7 @@ def entry_row(listed: browse.Listed) -> wire.EntryRow:
         hash=e.hash,
         mime=e.mime,
         description=e.description,
-        mtime=e.mtime_ns // 1_000_000_000 if e.mtime_ns > 0 else None,
+        mtime=_seconds(e.mtime_ns),
         media=_media(facts),
     )
 
@@ -111,7 +115,7 @@ class Browsing:
                     path=f.path,
                     files=f.files,
                     bytes=f.bytes,
-                    mtime=f.mtime_ns // 1_000_000_000 if f.mtime_ns > 0 else None,
+                    mtime=_seconds(f.mtime_ns),
                 )
                 for f in listing.folders
             ],
@@ -121,11 +125,20 @@ class Browsing:
             revision=revision,
         ).model_dump()
 
+    async def contents(self, catalog: str, payload: bytes) -> Any:
+        request = _page_request(payload)
+        if request.text or request.kind:
+            raise Refused("contents lists everything: search with the search endpoint")
+
+        def query(c: Catalogs) -> tuple[list[Entry], int]:
+            rows = c.index.page(catalog, request.after, request.limit, request.prefix)
+            return rows, c.index.root_and_revision(catalog)[1]
+
+        rows, revision = await self._in_db(query)
+        return _contents_page([browse.Listed(e, None) for e in rows], request, revision)
+
     async def search(self, catalog: str, payload: bytes) -> Any:
-        request = wire.parse_request(payload or b"{}", wire.ContentsRequest)
-        for value in (request.after, request.prefix.rstrip("/")):
-            if value:
-                _check(value)
+        request = _page_request(payload)
         text = request.text.strip()
         if not text:
             raise Refused("search needs some text")
@@ -145,10 +158,7 @@ class Browsing:
             return rows, c.index.root_and_revision(catalog)[1]
 
         rows, revision = await self._in_db(query)
-        entries = [entry_row(listed) for listed in rows]
-        last = entries[-1].path if len(entries) == request.limit else None
-        page = wire.ContentsPage(entries=entries, next=last, revision=revision)
-        return page.model_dump()
+        return _contents_page(rows, request, revision)
 
     async def thumbnail(self, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload, wire.ThumbnailRequest)
@@ -213,6 +223,22 @@ class Browsing:
 def _record(c: Catalogs, found: list[tuple[str, Facts]]) -> None:
     with c.index.transaction():
         media.record(c.index, found)
+
+
+def _page_request(payload: bytes) -> wire.ContentsRequest:
+    """A contents or search request, its ``after`` and ``prefix`` safe catalog paths."""
+    request = wire.parse_request(payload or b"{}", wire.ContentsRequest)
+    for value in (request.after, request.prefix.rstrip("/")):
+        if value:
+            _check(value)
+    return request
+
+
+def _contents_page(rows: list[browse.Listed], request: wire.ContentsRequest, revision: int) -> Any:
+    """One page in path order: ``next`` is its last path when the page is full."""
+    entries = [entry_row(listed) for listed in rows]
+    last = entries[-1].path if len(entries) == request.limit else None
+    return wire.ContentsPage(entries=entries, next=last, revision=revision).model_dump()
 
 
 def _check(path: str) -> None:

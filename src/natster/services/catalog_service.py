@@ -25,12 +25,11 @@ from natster import __version__, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
 from natster._service import endpoint
-from natster.catalog import Catalogs, ScanReport, check_relpath, watch_catalog
-from natster.catalog.browse import Listed
-from natster.errors import NatsterError, Refused, UnsafePath
+from natster.catalog import Catalogs, ScanReport, watch_catalog
+from natster.errors import NatsterError, Refused
 from natster.names import printable
 
-from .browsing import Browsing, entry_row
+from .browsing import Browsing
 from .transfer import Transfers
 
 log = logging.getLogger(__name__)
@@ -295,7 +294,7 @@ class CatalogServer:
                 bytes=info.bytes,
             ).model_dump()
         if action == "contents":
-            return await self._page(catalog, payload)
+            return await self.browsing.contents(catalog, payload)
         if action == "folder":
             return await self.browsing.folder(catalog, payload)
         if action == "search":
@@ -330,24 +329,3 @@ class CatalogServer:
         opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
         log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
         return opened.model_dump()
-
-    async def _page(self, catalog: str, payload: bytes) -> Any:
-        request = wire.parse_request(payload or b"{}", wire.ContentsRequest)
-        for value in (request.after, request.prefix.rstrip("/")):
-            if value:
-                try:
-                    check_relpath(value)
-                except UnsafePath as exc:
-                    raise Refused(str(exc)) from exc
-        if request.text or request.kind:
-            raise Refused("contents lists everything: search with the search endpoint")
-
-        def query(c: Catalogs) -> tuple[list[Any], int]:
-            rows = c.index.page(catalog, request.after, request.limit, request.prefix)
-            return rows, c.index.root_and_revision(catalog)[1]
-
-        rows, revision = await self._in_db(query)
-        entries = [entry_row(Listed(e, None)) for e in rows]
-        last = entries[-1].path if len(entries) == request.limit else None
-        page = wire.ContentsPage(entries=entries, next=last, revision=revision)
-        return page.model_dump()

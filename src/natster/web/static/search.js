@@ -1,8 +1,7 @@
 // One search over every catalog I can see (#/search?q=&kind=), grouped by catalog; an
 // offline catalog is named, not waited for. A hit opens in its folder's viewer.
 import { baseName, call, el, enc, say, show, stale, state } from "./core.js";
-import { folderHash } from "./folder.js";
-import { picture } from "./folder.js";
+import { folderHash, picture } from "./folder.js";
 
 const KINDS = [["", "Everything"], ["video", "Films"], ["audio", "Music"], ["image", "Pictures"], ["document", "Documents"]];
 
