@@ -79,8 +79,10 @@ async function fetchPage(view) {
 }
 
 export async function loadMore(view) {
-  if (view.loading || view.done || state.view !== view) return;
+  if (view.loading) { view.again = true; return; } // asked while loading: once more after
+  if (view.done || state.view !== view) return;
   view.loading = true;
+  view.again = false;
   try {
     const page = await fetchPage(view);
     if (state.view !== view) return;
@@ -105,6 +107,8 @@ export async function loadMore(view) {
     view.box.replaceChildren(el("div", { class: "offline" }, error.message));
     view.more.remove();
   } finally { view.loading = false; }
+  // the observer speaks only when the button comes into view: still in view, go on
+  if (!view.done && view.again) loadMore(view);
 }
 
 function listTable(view) {
