@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -157,6 +160,35 @@ async def wait_applied(service: GlobalService, seq: int, timeout: float = 900) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"projections stuck at {service.mirror.applied}")
         await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def natster_web(client: NatsterClient) -> AsyncIterator[tuple[str, Any]]:
+    """`natster web` for ``client``'s home on a free port, until the block ends: its URL
+    and an HTTP client (httpx) signed in to it."""
+    import httpx
+
+    url = f"http://127.0.0.1:{free_port()}"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "natster", "web", "--port", url.rsplit(":", 1)[1]],
+        env={**os.environ, "NATSTER_HOME": str(client.home.path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for _ in range(100):
+                try:
+                    await http.get("/api/me")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            code = (await client.otc_generate()).code
+            assert (await http.get(f"/login?code={code}")).status_code == 303
+            yield url, http
+    finally:
+        web.terminate()
+        web.wait(timeout=15)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -35,7 +35,6 @@ if not __package__:  # run as `python bench/library.py`: be `bench.library` all 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-import httpx
 from playwright.async_api import async_playwright
 
 from natster.catalog import Catalogs
@@ -46,7 +45,7 @@ from natster.hub import mint_invite
 from natster.services.catalog_service import CatalogServer
 from natster.services.platform import Platform
 
-from ._platform import echo_baseline, fill_catalog, percentiles, start
+from ._platform import echo_baseline, fill_catalog, natster_web, percentiles, start
 from .web import CHROMIUM_ARGS
 
 FIRST_SCREEN = 40
@@ -146,13 +145,11 @@ async def thumbnails(base: Path, platform: Platform, photos: int, films: int) ->
             mine.new("photos", "", folder)
             film = mine.find("photos", f"clip {0:03}.mp4")[0].hash if films else None
             first = mine.find("photos", "photo 000.jpg")[0].hash
-        env = {**os.environ}
         import imageio_ffmpeg
 
         os.environ["NATSTER_FFMPEG"] = imageio_ffmpeg.get_ffmpeg_exe()
         server = CatalogServer(alice, alice.home.path, ["photos"])
         await server.start()
-        web = None
         try:
             await remote.share(alice, "photos", bob.account)
             await remote.import_catalog(bob, "photos", alice.account)
@@ -163,54 +160,30 @@ async def thumbnails(base: Path, platform: Platform, photos: int, films: int) ->
             await asyncio.sleep(3)
             stop.set()
             idle = await idle_task
-
-            port = 18000 + os.getpid() % 1000
-            web_env = {**env, "NATSTER_HOME": str(bob.home.path)}
-            web = subprocess.Popen(
-                [sys.executable, "-m", "natster", "web", "--port", str(port)],
-                env=web_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            url = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-                for _ in range(100):
-                    try:
-                        await http.get("/api/me")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
-                code = (await bob.otc_generate()).code
-                assert (await http.get(f"/login?code={code}")).status_code == 303
+            async with natster_web(bob) as (url, http):
                 listing_ms = []
                 for _ in range(20):
                     began = time.perf_counter()
                     answer = await http.get(f"/api/catalogs/{alice.account}/photos/folder")
                     listing_ms.append((time.perf_counter() - began) * 1000)
                     assert answer.status_code == 200, answer.text
-            stop = asyncio.Event()
-            busy_task = asyncio.create_task(chunk_latency(bob, ref, probe, stop))
-            code = (await bob.otc_generate()).code
-            cold_listed, cold = await grid_time(url, f"{url}/login?code={code}", alice.account)
-            stop.set()
-            busy = await busy_task
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                stop = asyncio.Event()
+                busy_task = asyncio.create_task(chunk_latency(bob, ref, probe, stop))
                 code = (await bob.otc_generate()).code
-                assert (await http.get(f"/login?code={code}")).status_code == 303
+                cold_listed, cold = await grid_time(url, f"{url}/login?code={code}", alice.account)
+                stop.set()
+                busy = await busy_task
                 thumb_ms = []
                 for _ in range(20):
                     began = time.perf_counter()
                     answer = await http.get(f"/api/thumbs/{alice.account}/photos/{first}")
                     thumb_ms.append((time.perf_counter() - began) * 1000)
                     assert answer.status_code == 200, answer.text
-            warm = []
-            for _ in range(3):
-                code = (await bob.otc_generate()).code
-                warm.append(await grid_time(url, f"{url}/login?code={code}", alice.account))
+                warm = []
+                for _ in range(3):
+                    code = (await bob.otc_generate()).code
+                    warm.append(await grid_time(url, f"{url}/login?code={code}", alice.account))
         finally:
-            if web is not None:
-                web.terminate()
-                web.wait(timeout=15)
             await server.stop()
             os.environ.pop("NATSTER_FFMPEG", None)
     return {
