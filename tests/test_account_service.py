@@ -158,6 +158,11 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
     assert after.name == "Alice Liddell"
     assert "extra" in {i.name for i in after.nats.imports}  # other imports are kept
     assert await resolver.lookup_jwt(bob.load().account) == bob_before
+    async with await NatsterClient.connect(bob) as client:  # the hub's members know it too
+        assert [(p.account, p.name) for p in (await client.people("liddell")).people] == [
+            (alice_key, "Alice Liddell")
+        ]
+        assert (await client.people("alice")).people[0].name == "Alice Liddell"
 
 
 async def test_a_hub_brings_accounts_of_an_older_natster_up_to_date(

@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from .cliworld import hub_process, member, one_line_error, serving
+from .conftest import NATSTER, natster
 
-from .conftest import NATSTER, free_port, natster
-
-
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
-    hub_dir = tmp_path / "hub"
-    welcome = tmp_path / "welcome"
-    welcome.mkdir()
-    (welcome / "hello.txt").write_text("welcome")
-    proc = subprocess.Popen(
-        [
-            *NATSTER,
-            "hub",
-            "up",
-            "--dir",
-            str(hub_dir),
-            "--port",
-            str(free_port()),
-            "--catalog",
-            str(welcome),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=(tmp_path / "hub.err").open("w"),
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # ends if the process dies
-        if line.startswith("invite someone"):  # printed once everything runs
-            break
-    else:
-        proc.kill()
-        pytest.fail(f"hub did not start: {proc.communicate()}")
-    try:
-        yield hub_dir, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
+__all__ = ["hub_process"]  # a fixture
 
 
 def test_the_whole_join_story(
@@ -80,14 +34,14 @@ def test_the_whole_join_story(
     assert me["url"].startswith("tls://127.0.0.1:")
     assert "Traceback" not in natster("whoami", home=alice).stderr
 
-    again = _one_line_error(natster("init", "--invite", text, home=tmp_path / "bob"))
+    again = one_line_error(natster("init", "--invite", text, home=tmp_path / "bob"))
     assert "already used" in again
     assert not (tmp_path / "bob").exists()
-    garbage = _one_line_error(
+    garbage = one_line_error(
         natster("init", "--invite", "natster-invite-xyz", home=tmp_path / "carol")
     )
     assert "invite" in garbage
-    empty = _one_line_error(natster("init", home=tmp_path / "dave", input=""))
+    empty = one_line_error(natster("init", home=tmp_path / "dave", input=""))
     assert "no invite given" in empty
 
     as_json = json.loads(natster("hub", "invite", "--dir", str(hub_dir), "--json").stdout)
@@ -148,11 +102,11 @@ def test_the_whole_join_story(
 
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
-    line = _one_line_error(natster("whoami", home=tmp_path / "nobody"))
+    line = one_line_error(natster("whoami", home=tmp_path / "nobody"))
     assert "natster init" in line
-    line = _one_line_error(natster("hub", "invite", "--dir", str(tmp_path / "nohub")))
+    line = one_line_error(natster("hub", "invite", "--dir", str(tmp_path / "nohub")))
     assert "hub" in line
-    line = _one_line_error(
+    line = one_line_error(
         natster(
             "hub",
             "up",
@@ -162,7 +116,7 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         )
     )
     assert "NATSTER_NATS_SERVER" in line
-    line = _one_line_error(natster("hub", "invite", "--dir", str(tmp_path), "--ttl", "soon"))
+    line = one_line_error(natster("hub", "invite", "--dir", str(tmp_path), "--ttl", "soon"))
     assert "duration" in line
 
 
@@ -180,11 +134,11 @@ def test_a_single_node_hub_says_how_clusters_are_made(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     hub_dir, _proc = hub_process
-    line = _one_line_error(natster("hub", "node", "invite", "--dir", str(hub_dir)))
+    line = one_line_error(natster("hub", "node", "invite", "--dir", str(hub_dir)))
     assert "runs as a single node" in line
     assert "--cluster-port" in line
     bad = natster("hub", "up", "--dir", str(tmp_path / "n2"), "--join", "natster-node-xyz")
-    assert "damaged" in _one_line_error(bad)
+    assert "damaged" in one_line_error(bad)
     assert not (tmp_path / "n2").exists()
 
 
@@ -210,11 +164,11 @@ def test_catalog_commands(tmp_path: Path) -> None:
     assert rescanned["added"] == 1
     assert rescanned["revision"] == 2
 
-    line = _one_line_error(natster("catalog", "new", "Films!", "x", str(media), home=home))
+    line = one_line_error(natster("catalog", "new", "Films!", "x", str(media), home=home))
     assert "lowercase letters, digits" in line
-    line = _one_line_error(natster("catalog", "new", "films", "x", str(media), home=home))
+    line = one_line_error(natster("catalog", "new", "films", "x", str(media), home=home))
     assert "already exists" in line
-    line = _one_line_error(natster("catalog", "rm", "nope", home=home))
+    line = one_line_error(natster("catalog", "rm", "nope", home=home))
     assert "no catalog" in line
     assert natster("catalog", "rm", "films", home=home).returncode == 0
     assert (media / "sub" / "a.txt").read_text() == "hello"
@@ -248,37 +202,10 @@ def test_a_killed_hub_leaves_no_server_behind(
         again.wait(timeout=15)
 
 
-def _alice(hub_dir: Path, tmp_path: Path) -> Path:
-    """A NATSTER_HOME for alice, joined to the hub in ``hub_dir``."""
-    alice = tmp_path / "alice"
-    invite = natster("hub", "invite", "--dir", str(hub_dir)).stdout.strip().splitlines()[-1]
-    assert natster("init", "--invite", invite, "--name", "alice", home=alice).returncode == 0
-    return alice
-
-
-@contextlib.contextmanager
-def _serving(home: Path, *names: str) -> Iterator[None]:
-    """`natster catalog serve NAMES...` in the background, until the block ends."""
-    server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", *names],
-        env={**os.environ, "NATSTER_HOME": str(home)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert "serving" in server.stdout.readline()
-        yield
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
-
-
 def test_serve_logs_json_and_stops_on_ctrl_c(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    alice = _alice(hub_process[0], tmp_path)
+    alice = member(hub_process[0], tmp_path)
     media = tmp_path / "media"
     media.mkdir()
     (media / "a.txt").write_text("a")
@@ -310,13 +237,13 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
 def test_download_a_file_and_mirror_a_catalog(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    alice = _alice(hub_process[0], tmp_path)
+    alice = member(hub_process[0], tmp_path)
     media = tmp_path / "media"
     (media / "sub").mkdir(parents=True)
     (media / "a.txt").write_text("alpha")
     (media / "sub" / "b.bin").write_bytes(os.urandom(300_000))
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
-    with _serving(alice, "films"):
+    with serving(alice, "films"):
         got = natster(
             "catalog", "download", "films", "sub/b.bin", str(tmp_path / "b.bin"), home=alice
         )
@@ -345,11 +272,11 @@ def test_download_a_file_and_mirror_a_catalog(
         assert "Été à la plage.txt" in table.stdout
         none = natster("search", "plage", "--type", "video", home=alice)
         assert "nothing matches 'plage'" in none.stdout
-        line = _one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
+        line = one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
         assert "no file" in line
         blocked = tmp_path / "a-file"
         blocked.write_text("not a folder")
-        line = _one_line_error(
+        line = one_line_error(
             natster("catalog", "download", "films", "a.txt", str(blocked / "a.txt"), home=alice)
         )
         assert line.startswith("error: cannot write to")
@@ -358,7 +285,7 @@ def test_download_a_file_and_mirror_a_catalog(
 def test_a_killed_download_of_a_multi_gib_file_resumes(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    alice = _alice(hub_process[0], tmp_path)
+    alice = member(hub_process[0], tmp_path)
     media = tmp_path / "media"
     media.mkdir()
     size = 2 * 1024**3 + 12345
@@ -366,7 +293,7 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         handle.truncate(size)  # sparse
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
     env = {**os.environ, "NATSTER_HOME": str(alice)}
-    with _serving(alice, "films"):
+    with serving(alice, "films"):
         out = tmp_path / "big.img"
         part = tmp_path / "big.img.part"
         stopped = subprocess.Popen(  # Ctrl-C first: a clean stop, what was written is kept
@@ -416,7 +343,7 @@ def test_a_device_is_added_listed_and_revoked(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     hub_dir, _proc = hub_process
-    alice = _alice(hub_dir, tmp_path)
+    alice = member(hub_dir, tmp_path)
     phone = tmp_path / "phone"
     adding = subprocess.Popen(
         [*NATSTER, "device", "add", "phone", "--read-only", "--expires", "7d"],
@@ -449,7 +376,7 @@ def test_a_device_is_added_listed_and_revoked(
     assert listed[1]["rights"] == "read-only"
     assert listed[1]["expires_at"] > time.time() + 6 * 86400
     assert natster("whoami", home=phone).returncode == 0  # the device works
-    refused = _one_line_error(natster("device", "revoke", "phone", home=phone))
+    refused = one_line_error(natster("device", "revoke", "phone", home=phone))
     assert "account key" in refused  # devices are managed from the key's machine
     assert natster("device", "revoke", "phone", home=alice).returncode == 0
     said = natster("whoami", home=phone).stdout  # local facts, then the hub's word

@@ -170,6 +170,12 @@ def test_the_library_views_work_through_the_service_worker(world: World, browser
     page.goto(f"{world.hub_url}/#/search?q=ete")
     page.wait_for_selector("section.hits[data-catalog='demo'] .hit")
     assert "Été à la plage.jpg" in page.locator("section.hits").inner_text()
+    found = api(page, "GET", "/api/people?q=ALI")  # the share form's choices, by name
+    assert found["status"] == 200, found
+    assert json.loads(found["text"]) == {
+        "people": [{"account": world.alice_key, "name": "alice"}],
+        "more": False,
+    }
 
 
 def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .webworld import World, make_world
+from .webworld import World, make_world, run
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("NATSTER_CHROMIUM", "/usr/bin/chromium")
@@ -176,6 +176,41 @@ def test_import_from_the_inbox(world: World, page: playwright_sync.Page) -> None
     page.get_by_role("button", name="Import extra").click()
     page.wait_for_selector(".card[data-catalog='extra']")
     assert page.locator(".card[data-inbox='extra']").count() == 0
+
+
+def test_share_by_name_and_unshare_after_a_question_that_names_them(
+    world: World, page: playwright_sync.Page, tmp_path: Path
+) -> None:
+    (tmp_path / "note.txt").write_text("bob's")
+    run("catalog", "new", "notes", "", str(tmp_path), home=world.bob)
+    page.goto(world.url + "/#/")
+    page.reload()  # a catalog made on the command line: no event tells the page
+    card = page.locator(".card[data-catalog='notes']")
+    card.get_by_label("Share notes with").fill("ALIC")  # a typo: the candidates are named
+    card.get_by_role("button", name="Share").click()
+    until(page, "document.getElementById('status').textContent.includes('did you mean alice')")
+    card.get_by_label("Share notes with").fill("Alice")
+    card.get_by_role("button", name="Share").click()
+    shared = page.locator(".card[data-catalog='notes'] [aria-label='Shared with'] li")
+    shared.first.wait_for()
+    assert shared.inner_text().startswith("alice")
+    asked: list[str] = []
+
+    def answer(dialog: playwright_sync.Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    try:
+        unshare = page.get_by_role("button", name="Unshare with alice")
+        unshare.click()  # dismissed: still shared
+        assert asked == ["Stop sharing notes with alice? Their access ends at once."]
+        assert shared.count() == 1
+        unshare.click()
+        page.locator(".card[data-catalog='notes'] :text('Not shared with anyone.')").wait_for()
+    finally:
+        page.remove_listener("dialog", answer)
+    assert len(asked) == 2
 
 
 def test_who_am_i_and_stats(world: World, page: playwright_sync.Page) -> None:

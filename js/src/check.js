@@ -13,7 +13,7 @@ function fail(who, what) {
   throw refused(502, `${who} sent an answer natster refuses (${what})`);
 }
 
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 const count = (v) => Number.isSafeInteger(v) && v >= 0 && v <= MAX_COUNT;
 const text = (v, max) => typeof v === "string" && v.length <= max;
 

@@ -88,6 +88,8 @@ export async function library() {
       files: found ? found.files : null, bytes: found ? found.bytes : null,
       shared_with: [...new Set(rows.filter((r) => r.owner === me && r.catalog === catalog)
         .map((r) => r.to))].sort(),
+      names: Object.fromEntries(rows.filter((r) => r.owner === me && r.catalog === catalog
+        && typeof r.to_name === "string" && r.to_name).map((r) => [r.to, r.to_name.slice(0, 64)])),
     };
   });
   const aliases = new Map(imported.map((c) => [`${c.owner}/${c.catalog}`, c.alias]));
@@ -104,7 +106,7 @@ export async function library() {
       online: row.online,
       description: found[i] ? found[i].description : String(row.description || "").slice(0, 1024),
       files: found[i] ? found[i].files : null, bytes: found[i] ? found[i].bytes : null,
-      shared_with: [],
+      shared_with: [], names: {},
     });
   });
   return items;
@@ -194,6 +196,18 @@ export async function searchAll(params) {
     }
   }));
   return { text, kind, catalogs };
+}
+
+/** Members of the hub whose name contains q (checked: a key and a name each). */
+export async function people(params) {
+  const q = String(params.get("q") || "").slice(0, 64);
+  const data = await ask(globalSubject("people"), { text: q });
+  const list = data && Array.isArray(data.people) ? data.people : [];
+  return {
+    people: list.filter((p) => check.isObject(p) && check.isAccount(p.account) && typeof p.name === "string")
+      .slice(0, 100).map((p) => ({ account: p.account, name: p.name.slice(0, 64) })),
+    more: Boolean(data && data.more),
+  };
 }
 
 export async function stats() {

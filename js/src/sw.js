@@ -6,7 +6,7 @@ import { connection, onSignedOut, signedOutReason } from "./conn.js";
 import { refused } from "./errors.js";
 import { file, thumb } from "./files.js";
 import { json, problem } from "./http.js";
-import { entries, folder, library, me, searchAll, stats } from "./library.js";
+import { entries, folder, library, me, people, searchAll, stats } from "./library.js";
 import * as changes from "./changes.js";
 import * as signin from "./signin.js";
 import { ready } from "./xkv1.js";
@@ -36,6 +36,7 @@ const routes = [
   ["GET", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
   ["HEAD", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
   ["GET", /^\/api\/stats$/, () => stats().then(json)],
+  ["GET", /^\/api\/people$/, (req, url) => people(url.searchParams).then(json)],
   ["GET", /^\/api\/events$/, () => events()],
   ["POST", /^\/api\/catalogs\/([^/]+)\/shares$/, async (req, url, m) => json(await changes.share(m[1], await req.json()))],
   ["DELETE", /^\/api\/catalogs\/([^/]+)\/shares\/([^/]+)$/, (req, url, m) => changes.unshare(m[1], m[2]).then(json)],

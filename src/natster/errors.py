@@ -148,6 +148,17 @@ class UnsafePath(CatalogError):
     """That path is not a safe path inside a catalog."""
 
 
+# --- people ----------------------------------------------------------------------------
+
+
+class UnknownPerson(NatsterError, status=404):
+    """Nobody on this hub has that name: see `natster people`."""
+
+
+class AmbiguousPerson(NatsterError, status=409):
+    """Several members of this hub have that name: use the account key."""
+
+
 # --- talking to services -----------------------------------------------------------
 
 

@@ -108,6 +108,7 @@ WATCH_INACTIVE_S = 300  # nats-server drops a watch nobody has followed for this
 MIRROR_READY_S = 30  # how long a starting global service waits for its buckets' values
 
 # The catalog service
+PEOPLE_MAX = 100  # members in one answer of natster.global.people
 CONTENTS_PAGE = 500  # entries per contents page by default
 CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)
 SEARCH_WORDS = 8  # words a search matches at most (every one must be in a path or description)

@@ -83,3 +83,10 @@ def fold(text: str) -> str:
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def person_name(name: str) -> str:
+    """A member's name as the hub tells names apart: case, width and composition
+    aside, spaces collapsed ("Bob  Smith" and "bob smith" are one name; "José" and "Jose"
+    are two)."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())

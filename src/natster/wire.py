@@ -356,7 +356,8 @@ class ShareRow(Model):
     shared_at: str
     imported: bool
     description: str | None = None  # what the owner's server says, while it is online
-    owner_name: str = ""  # the name the owner joined with (names are not unique: keys are)
+    owner_name: str = ""  # the owner's name on the hub (unique there: keys stay the identity)
+    to_name: str = ""  # the name of the account it is shared with
 
 
 class LibraryItem(Model):
@@ -373,6 +374,7 @@ class LibraryItem(Model):
     files: int | None  # None while an owner's catalog is offline (nobody to ask)
     bytes: int | None
     shared_with: list[str]  # my catalogs: who may import them
+    names: dict[str, str] = {}  # the names of the accounts in shared_with, by key
 
 
 # --- the catalog service ------------------------------------------------------------------
@@ -504,6 +506,24 @@ class GlobalWhoami(Model):
     name: str
     initialized_at: str
     bound_login: dict[str, str] | None
+
+
+class PeopleRequest(Request):
+    """``natster.global.people``: the hub's members whose name contains ``text``."""
+
+    text: str = Field(default="", max_length=limits.MAX_ACCOUNT_NAME)
+
+
+class Person(Model):
+    account: str = AccountField
+    name: str = Field(min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
+
+
+class People(Model):
+    """Members by name (at most ``limits.PEOPLE_MAX``; ``more``: others matched too)."""
+
+    people: list[Person] = Field(max_length=limits.PEOPLE_MAX)
+    more: bool = False
 
 
 class Stats(Model):

@@ -9,7 +9,7 @@ import typer
 
 from natster import __version__
 
-from . import account, catalog, device, hub, search, web
+from . import account, catalog, device, hub, people, search, web
 
 app = typer.Typer(
     name="natster",
@@ -27,6 +27,7 @@ app.command("stats")(account.stats_command)
 app.command("web")(web.web)
 app.command("login")(web.login)
 app.command("search")(search.search)
+app.command("people")(people.people)
 
 
 def _version(value: bool) -> None:

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 JsonOption = typer.Option(False, "--json", help="Machine-readable output (stable keys).")
-OwnerOption = typer.Option(None, "--owner", help="The owner's account, when names clash.")
+OwnerOption = typer.Option(
+    None, "--owner", help="Whose catalog (a name or account key), when names clash."
+)
 LogFormatOption = typer.Option(
     "text", "--log-format", help="text, or json (one object per line) for log collectors."
 )

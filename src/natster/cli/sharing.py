@@ -9,7 +9,11 @@ import typer
 
 from ._out import JsonOption, OwnerOption, human_size, out, plain, print_json, run, with_client
 
+PersonArgument = typer.Argument(..., help="A member of the hub: a name or an account key.")
+
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from natster.client import NatsterClient
 
 
@@ -26,37 +30,49 @@ def ls(json_: bool = JsonOption) -> None:
     from rich.text import Text
 
     from natster.client import Home
+    from natster.client.people import label
 
     me = Home.default().load().account
-    table = Table("", "catalog", "owner", "shared with", "imported", "revision")
+    table = Table("", "catalog", "owner", "shared with", "imported", "rev")
     for row in rows:
         dot = Text("●", "green") if row.online else Text("○", "bright_black")
         table.add_row(
             dot,
             row.catalog,
-            "me" if row.owner == me else plain(row.owner),
-            "me" if row.to == me else plain(row.to),
+            plain(label(row.owner, row.owner_name, me)),
+            plain(label(row.to, row.to_name, me)),
             "yes" if row.imported else "no",
             "-" if row.revision is None else str(row.revision),
         )
     out.print(table)
 
 
-def share(name: str, account: str) -> None:
-    """Share one of my catalogs with an account."""
+def share(name: str, person: str = PersonArgument) -> None:
+    """Share one of my catalogs with a member of the hub (by name or account key)."""
     from natster.client import remote
+    from natster.client.people import person as find
 
-    reply = run(with_client(lambda client: remote.share(client, name, account)))
-    note = " (it already was)" if reply.duplicate else ""
-    out.print(f"shared {name} with {account}{note}")
+    async def go(client: NatsterClient) -> tuple[str, bool]:
+        who = await find(client, person)
+        return who.name, (await remote.share(client, name, who.account)).duplicate
+
+    who, duplicate = run(with_client(go))
+    note = " (it already was)" if duplicate else ""
+    out.print(plain(f"shared {name} with {who}{note}"))
 
 
-def unshare(name: str, account: str) -> None:
-    """Stop sharing a catalog with an account (their access ends at once)."""
+def unshare(name: str, person: str = PersonArgument) -> None:
+    """Stop sharing a catalog with someone (their access ends at once)."""
     from natster.client import remote
+    from natster.client.people import person as find
 
-    run(with_client(lambda client: remote.unshare(client, name, account)))
-    out.print(f"{name} is no longer shared with {account}")
+    async def go(client: NatsterClient) -> str:
+        who = await find(client, person)
+        await remote.unshare(client, name, who.account)
+        return who.name
+
+    who = run(with_client(go))
+    out.print(plain(f"{name} is no longer shared with {who}"))
 
 
 def inbox(json_: bool = JsonOption) -> None:
@@ -65,7 +81,7 @@ def inbox(json_: bool = JsonOption) -> None:
 
     rows = run(with_client(remote.inbox))
     if json_:
-        keys = ("catalog", "owner", "description", "online", "shared_at")
+        keys = ("catalog", "owner", "owner_name", "description", "online", "shared_at")
         print_json([row.model_dump(include=set(keys)) for row in rows])
         return
     if not rows:
@@ -73,13 +89,15 @@ def inbox(json_: bool = JsonOption) -> None:
         return
     from rich.table import Table
 
+    from natster.client.people import label
+
     table = Table("catalog", "owner", "description", "shared at")
     for row in rows:
         table.add_row(
             row.catalog,
-            plain(row.owner),
+            plain(label(row.owner, row.owner_name, "")),
             plain(row.description or "(owner offline)"),
-            row.shared_at,
+            row.shared_at[:16].replace("T", " "),
         )
     out.print(table)
     out.print("import one with: natster catalog import NAME OWNER")
@@ -87,14 +105,20 @@ def inbox(json_: bool = JsonOption) -> None:
 
 def import_(
     name: str,
-    owner: str,
+    owner: str = typer.Argument(..., help="Who shared it: a name or an account key."),
     as_: str = typer.Option(None, "--as", help="Import under another local name."),
 ) -> None:
     """Import a catalog shared with me (it appears under NAME, or --as)."""
     from natster.client import remote
+    from natster.client.people import person as find
 
-    imported = run(with_client(lambda client: remote.import_catalog(client, name, owner, as_)))
-    out.print(f"imported {name} of {owner} as {imported.alias}")
+    async def go(client: NatsterClient) -> tuple[str, str]:
+        who = await find(client, owner)
+        imported = await remote.import_catalog(client, name, who.account, as_)
+        return who.name, imported.alias
+
+    who, alias = run(with_client(go))
+    out.print(plain(f"imported {name} of {who} as {alias}"))
 
 
 def contents(
@@ -126,17 +150,16 @@ async def _contents(
         return
     from rich.table import Table
 
-    table = Table("path", "size", "type", "hash", "description")
-    count = 0
+    rows: list[tuple[str, str, str, str, str]] = []
     async for page in remote.pages(client, ref, prefix=prefix, search=search):
-        for entry in page.entries:
-            table.add_row(
-                plain(entry.path),
-                human_size(entry.size),
-                plain(entry.mime),
-                entry.hash[:12],
-                plain(entry.description),
-            )
-            count += 1
+        rows.extend(
+            (entry.path, human_size(entry.size), entry.mime, entry.hash[:12], entry.description)
+            for entry in page.entries
+        )
+    described = any(row[4] for row in rows)  # no empty column taking the paths' room
+    table = Table("path", "size", "type", "hash", *(["description"] if described else []))
+    for path, size, mime, short, description in rows:
+        cells: list[Text | str] = [plain(path), size, plain(mime), short]
+        table.add_row(*cells, *([plain(description)] if described else []))
     out.print(table)
-    out.print(f"{count} files")
+    out.print(f"{len(rows)} files")

@@ -160,6 +160,11 @@ class NatsterClient:
     async def stats(self) -> wire.Stats:
         return wire.Stats.model_validate(await self._global("stats"))
 
+    async def people(self, text: str = "") -> wire.People:
+        """Members whose name contains ``text`` (case and accents aside), by name."""
+        reply = await self._global("people", wire.PeopleRequest(text=text))
+        return wire.People.model_validate(reply)
+
     async def validate_name(self, name: str) -> wire.ValidateNameReply:
         reply = await self._global("catalogs.validatename", wire.ValidateNameRequest(name=name))
         return wire.ValidateNameReply.model_validate(reply)

@@ -38,6 +38,7 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
                 files=catalog.files,
                 bytes=catalog.bytes,
                 shared_with=sorted({r.to for r in rows}),
+                names={r.to: r.to_name for r in rows if r.to_name},
             )
         )
     theirs = [r for r in shares if r.to == me and r.owner != me]

@@ -22,6 +22,7 @@ from natster.errors import (
 from natster.security import KeyKind, is_public_key
 
 from ._client import ACCOUNT_SERVICE, NatsterClient
+from .people import person
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,11 @@ async def _accounts(client: NatsterClient, endpoint: str, body: wire.Request) ->
 
 
 async def resolve(client: NatsterClient, name: str, owner: str | None = None) -> CatalogRef:
-    """A catalog by name: mine (unless another owner is named), else an import."""
+    """A catalog by name: mine (unless another owner is named, by name or key), else an
+    import."""
     me = client.account
+    if owner is not None and not is_public_key(owner, KeyKind.ACCOUNT):
+        owner = (await person(client, owner, others=False)).account
     if owner in (None, me):
         with Catalogs(client.home.path) as mine:
             if mine.index.exists(name):
@@ -123,7 +127,7 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
         if pending:
             raise CatalogNotFound(
                 f"{name!r} is shared with you but not imported yet: "
-                f"natster catalog import {name} {pending[0].owner}"
+                f"natster catalog import {name} {pending[0].owner_name or pending[0].owner}"
             )
         raise NotShared(
             f"{name!r} is not shared with you (or no longer), and you have no catalog of "

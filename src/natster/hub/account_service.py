@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import time
-import unicodedata
 
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
@@ -39,6 +38,7 @@ from natster.errors import (
     StoreError,
     WrongRevision,
 )
+from natster.names import person_name
 from natster.security import KeyKind, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
@@ -445,8 +445,7 @@ class AccountService:
 
 def name_key(name: str) -> str:
     """The one key of a name and all its look-alikes by case, width or composition."""
-    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-    return hashlib.sha256(folded.encode()).hexdigest()
+    return hashlib.sha256(person_name(name).encode()).hexdigest()
 
 
 def _name_taken(name: str) -> Refused:

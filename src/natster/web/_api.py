@@ -100,6 +100,14 @@ async def search(
     return await browse.search_everywhere(state.client, q, kind)
 
 
+@router.get("/people")
+async def people(
+    state: State, q: str = Query("", max_length=limits.MAX_ACCOUNT_NAME)
+) -> wire.People:
+    """Members of the hub whose name contains ``q``, by name (to share with)."""
+    return await state.client.people(q)
+
+
 @router.post("/catalogs/{catalog}/shares")
 async def share(state: State, catalog: str, body: ShareBody) -> wire.EventsPutReply:
     """Share my catalog with an account."""

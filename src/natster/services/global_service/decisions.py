@@ -48,8 +48,12 @@ class Decisions:
         if event_type == ev.ACCOUNT_INITIALIZED:
             if caller != self._accounts_account:
                 raise Refused("only the hub's account service initializes accounts", 403)
-            if await self._known(data.account):
+            known = self._mirror.accounts.get(data.account)
+            if known is not None and known.get("name") == data.name:
                 return None
+            if known is None and await self._known(data.account):
+                return None  # a newcomer this instance has not seen yet: it has one name
+            # new, or renamed: the account service reserved the name first (names are unique)
             return ev.make_event(event_type, caller, data, data.account)
         if caller == self._accounts_account or not await self._known(caller):
             raise Refused("this account is not initialized on this hub", 403)

@@ -43,8 +43,8 @@ def _apply_account(event: ev.CloudEvent, seq: int, record: Record | None) -> Rec
     if record is not None and record["seq"] >= seq:
         return None  # already applied
     if event.type == ev.ACCOUNT_INITIALIZED:
-        if record is not None:  # initialized twice: the first one stands
-            return {**record, "seq": seq}
+        if record is not None:  # announced again: the account's name may have changed
+            return {**record, "name": event.data["name"], "seq": seq}
         return {
             "account": event.data["account"],
             "name": event.data["name"],

@@ -36,6 +36,7 @@ from natster.errors import (
     ServiceUnavailable,
     WrongRevision,
 )
+from natster.names import fold
 from natster.security import KeyKind, is_public_key
 from natster.services._rate import RateLimit
 
@@ -70,6 +71,11 @@ class _Opened:
     otc: Bucket
     signins: Signins
     decisions: Decisions
+
+
+def _spaced(name: str) -> str:
+    """A name as people search it: case and accents folded, spaces collapsed."""
+    return " ".join(fold(name).split())
 
 
 def _otc_key(code: str) -> str:
@@ -149,6 +155,7 @@ class GlobalService:
             ("my.shares", self.my_shares),
             ("whoami", self.whoami),
             ("stats", self.stats),
+            ("people", self.people),
             ("catalogs.validatename", self.validate_name),
             ("otc.generate", self.otc_generate),
             ("otc.claim", self.otc_claim),
@@ -284,8 +291,10 @@ class GlobalService:
     # --- queries ---------------------------------------------------------------------------
     async def my_shares(self, subject: str, payload: bytes) -> list[dict[str, Any]]:
         caller = subjects.caller_of(subject)
+        accounts = self.mirror.accounts
         rows = []
-        for share in self.mirror.shares_of(caller):
+        order = ("shared_at", "catalog", "owner", "target")  # oldest first, always the same
+        for share in sorted(self.mirror.shares_of(caller), key=lambda s: [s[k] for k in order]):
             presence = self.mirror.online(share["owner"], share["catalog"])
             rows.append(
                 wire.ShareRow(
@@ -297,7 +306,8 @@ class GlobalService:
                     shared_at=share["shared_at"],
                     imported=bool(share["imported_at"]),
                     description=presence.get("description") if presence else None,
-                    owner_name=self.mirror.accounts.get(share["owner"], {}).get("name", ""),
+                    owner_name=accounts.get(share["owner"], {}).get("name", ""),
+                    to_name=accounts.get(share["target"], {}).get("name", ""),
                 ).model_dump()
             )
         return rows
@@ -330,6 +340,21 @@ class GlobalService:
             catalogs_online=len(self.mirror.presence),
             shares=len(self.mirror.shares),
         ).model_dump()
+
+    async def people(self, subject: str, payload: bytes) -> dict[str, Any]:
+        """Members whose name contains the text (case and accents aside), or whose key
+        it is, by name; the hub's own account is not a person."""
+        request = wire.parse_request(payload or b"{}", wire.PeopleRequest)
+        key = request.text.strip()
+        text = _spaced(key)
+        found = sorted(
+            (_spaced(record["name"]), record["name"], account)
+            for account, record in self.mirror.accounts.items()
+            if account != self._hub_account
+            and (key == account or text in _spaced(record.get("name", "")))
+        )
+        people = [wire.Person(account=a, name=n) for _, n, a in found[: limits.PEOPLE_MAX]]
+        return wire.People(people=people, more=len(found) > limits.PEOPLE_MAX).model_dump()
 
     async def validate_name(self, subject: str, payload: bytes) -> dict[str, Any]:
         request = wire.parse_request(payload, wire.ValidateNameRequest)

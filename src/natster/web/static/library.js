@@ -69,21 +69,50 @@ function myCard(item) {
       el("p", { class: "muted" }, item.shared_with.length
         ? `Shared with ${item.shared_with.length} account${item.shared_with.length > 1 ? "s" : ""}.` : "Not shared with anyone."));
   }
-  const input = el("input", { type: "text", placeholder: "account key (A…)", "aria-label": `Share ${item.catalog} with account` });
+  const input = el("input", { type: "text", placeholder: "name or account key", list: "people",
+    autocomplete: "off", "aria-label": `Share ${item.catalog} with`, oninput: () => findPeople(input.value) });
   const form = el("form", { class: "inline", onsubmit: async (event) => {
     event.preventDefault();
-    try { await call("POST", `/api/catalogs/${enc(item.catalog)}/shares`, { account: input.value.trim() });
+    try { const account = await accountOf(input.value);
+      await call("POST", `/api/catalogs/${enc(item.catalog)}/shares`, { account });
       say(""); await renderLibrary(); } catch (error) { say(error.message); }
   } }, input, el("button", { type: "submit" }, "Share"));
+  const nameOf = (who) => (item.names && item.names[who]) || short(who);
   return el("article", { class: "card", "data-catalog": item.catalog }, head,
     item.shared_with.length ? el("ul", { class: "plain", "aria-label": "Shared with" },
-      item.shared_with.map((who) => el("li", {}, el("span", { class: "key", title: who }, short(who)),
-        el("button", { class: "plain", type: "button", "aria-label": `Unshare with ${who}`, onclick: async () => {
+      item.shared_with.map((who) => el("li", {}, el("span", { class: "person", title: who }, nameOf(who)),
+        el("button", { class: "plain", type: "button", "aria-label": `Unshare with ${nameOf(who)}`, onclick: async () => {
+          if (!confirm(`Stop sharing ${item.catalog} with ${nameOf(who)}? Their access ends at once.`)) return;
           try { await call("DELETE", `/api/catalogs/${enc(item.catalog)}/shares/${enc(who)}`);
             say(""); await renderLibrary(); } catch (error) { say(error.message); }
         } }, "Unshare"))))
       : el("p", { class: "muted" }, "Not shared with anyone."),
     form);
+}
+
+// Members of the hub by name, for the share forms (one <datalist> for every card).
+let people = [];
+
+async function findPeople(text) {
+  const found = await call("GET", `/api/people?q=${enc(text.trim().slice(0, 64))}`);
+  if (found.people) people = found.people.filter((p) => p.account !== state.me.account);
+  let list = document.getElementById("people");
+  if (!list) { list = el("datalist", { id: "people" }); document.body.append(list); }
+  list.replaceChildren(...people.map((p) => el("option", { value: p.name }, short(p.account))));
+}
+
+/** The account a typed name or key means: a key as it is, else exactly one member's name. */
+async function accountOf(text) {
+  const typed = text.trim();
+  if (/^A[A-Z2-7]{55}$/.test(typed)) return typed;
+  if (!typed) throw new Error("Type the name of someone on this hub.");
+  await findPeople(typed);
+  const folded = (name) => name.normalize("NFKC").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
+  const same = people.filter((p) => folded(p.name) === folded(typed));
+  if (same.length === 1) return same[0].account;
+  if (same.length > 1) throw new Error(`Several members are named ${typed}: paste the account key.`);
+  throw new Error(people.length ? `Nobody is named ${typed}; did you mean ${people.slice(0, 5).map((p) => p.name).join(", ")}?`
+    : `Nobody on this hub is named ${typed}.`);
 }
 
 function sharedCard(item) {
