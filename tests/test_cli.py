@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,11 +252,27 @@ def test_download_a_file_and_mirror_a_catalog(
         assert got.stdout.strip().endswith("b.bin")
         assert (tmp_path / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
         mirror = tmp_path / "mirror"
-        assert (
-            natster("catalog", "download", "films", "--all", str(mirror), home=alice).returncode
-            == 0
+        mirrored = natster("catalog", "download", "films", "--all", str(mirror), home=alice)
+        assert mirrored.stdout == (  # one summary line, not every path
+            f"films -> {mirror}: 2 new, 0 updated, 0 renamed, 0 deleted, 0 unchanged; "
+            "293.0 KiB sent\n"
         )
         assert (mirror / "a.txt").read_text() == "alpha"
+        into = tmp_path / "new folder"  # a trailing / means a folder, made if need be
+        got = natster("catalog", "download", "films", "a.txt", f"{into}/", home=alice)
+        assert (into / "a.txt").read_text() == "alpha", got.stderr
+        folder = natster("catalog", "download", "films", "sub/", str(into), home=alice)
+        assert folder.returncode == 0, folder.stderr
+        assert (into / "sub" / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
+        b_hash = next(
+            e["hash"]
+            for e in json.loads(
+                natster("catalog", "contents", "films", "--json", home=alice).stdout
+            )
+            if e["path"] == "sub/b.bin"
+        )
+        by_short = natster("catalog", "download", "films", b_hash[:12], str(into / "x"), home=alice)
+        assert (into / "x").read_bytes() == (media / "sub" / "b.bin").read_bytes(), by_short.stderr
         assert (mirror / "sub" / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
         before = (mirror / "a.txt").stat().st_mtime_ns
         again = natster("catalog", "download", "films", "--all", str(mirror), home=alice)
@@ -274,6 +291,8 @@ def test_download_a_file_and_mirror_a_catalog(
         assert "nothing matches 'plage'" in none.stdout
         line = one_line_error(natster("catalog", "download", "films", "nope.txt", home=alice))
         assert "no file" in line
+        line = one_line_error(natster("catalog", "download", "films", "nope/", home=alice))
+        assert "has no folder 'nope'" in line
         blocked = tmp_path / "a-file"
         blocked.write_text("not a folder")
         line = one_line_error(
@@ -333,7 +352,8 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
             "catalog", "download", "films", "big.img", str(out), home=alice, timeout=300
         )
         assert again.returncode == 0, again.stderr
-        assert "resumed" in again.stderr
+        notice = next(line for line in again.stderr.splitlines() if "resuming" in line)
+        assert re.fullmatch(r"resuming big\.img: \d+\.\d [MG]iB already here", notice.strip())
         assert out.stat().st_size == size
         assert not part.exists()
         assert kept >= size * 0.4

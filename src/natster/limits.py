@@ -108,6 +108,8 @@ WATCH_INACTIVE_S = 300  # nats-server drops a watch nobody has followed for this
 MIRROR_READY_S = 30  # how long a starting global service waits for its buckets' values
 
 # The catalog service
+MIRROR_SETTLE_S = 1.0  # a mirror kept in sync waits this long for a burst of changes to end
+MIRROR_RESYNC_S = 300.0  # ... and makes a pass at least this often, changes or not
 PEOPLE_MAX = 100  # members in one answer of natster.global.people
 CONTENTS_PAGE = 500  # entries per contents page by default
 CONTENTS_PAGE_MAX = 2000  # ... at most (2000 entries stay well under 1 MiB)

@@ -2,72 +2,142 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ._out import LogFormatOption, OwnerOption, err, fail, out, plain, run, setup_logging
+from ._out import (
+    LogFormatOption,
+    OwnerOption,
+    err,
+    fail,
+    human_size,
+    out,
+    plain,
+    run,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
-    from natster.wire import EntryRow
+    from natster.client import NatsterClient
+    from natster.client.mirror import MirrorReport
+    from natster.client.remote import CatalogRef
 
 
 def download(
     name: str,
-    hash_or_path: str = typer.Argument(None, help="A file's path in the catalog, or its sha256."),
-    output: Path = typer.Argument(None, help="Where to save it [default: its name, here]."),
+    hash_or_path: str = typer.Argument(
+        None,
+        help="A file's path in the catalog or its hash (12 characters or more), or a folder "
+        "ending in /.",
+    ),
+    output: str = typer.Argument(
+        None, help="Where to save it; ending in / (or an existing folder): into that folder."
+    ),
     owner: str = OwnerOption,
-    all_: Path = typer.Option(None, "--all", help="Mirror the whole catalog into this folder."),
+    all_: Path = typer.Option(None, "--all", help="Keep a copy of the whole catalog in DIR."),
+    delete: bool = typer.Option(
+        False, "--delete", help="With a folder or --all: apply the owner's deletes and renames."
+    ),
+    watch: bool = typer.Option(
+        False, "--watch", help="With a folder or --all: keep the copy in sync until Ctrl-C."
+    ),
 ) -> None:
-    """Download a file (or --all of them): encrypted, verified, resumable."""
+    """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable."""
     if (hash_or_path is None) == (all_ is None):
-        fail("give a file (path or hash), or --all DIR")
-    done, skipped = run(_download(name, owner, hash_or_path, output, all_))
-    for path in done:
-        out.print(plain(str(path)))
-    if skipped:
-        fail(f"{skipped} file(s) were skipped (see above); the rest are here")
+        fail("give a file or folder of the catalog, or --all DIR")
+    run(_download(name, owner, hash_or_path, output, all_, delete, watch))
 
 
 async def _download(
-    name: str, owner: str | None, wanted: str | None, output: Path | None, mirror: Path | None
-) -> tuple[list[Path], int]:
+    name: str,
+    owner: str | None,
+    wanted: str | None,
+    output: str | None,
+    everything: Path | None,
+    delete: bool,
+    watch: bool,
+) -> None:
     from natster.client import NatsterClient, remote
-    from natster.client.download import default_target, destination, find_entry, verified
+    from natster.client.download import default_target, find_entry, folder_of
     from natster.client.download import download as download_file
-    from natster.errors import UnsafePath
 
     from ._progress import TransferBar
 
-    async with await NatsterClient.connect() as client:
+    async with await NatsterClient.connect(reconnect=watch) as client:
         ref = await remote.resolve(client, name, owner)
-        entries: list[tuple[EntryRow, Path]] = []
-        skipped = 0
-        if mirror is None:
-            entry = await find_entry(client, ref, wanted or "")
-            entries.append((entry, default_target(entry, output)))
-        else:
-            async for page in remote.pages(client, ref):
-                for entry in page.entries:
-                    try:
-                        entries.append((entry, destination(mirror, entry)))
-                    except UnsafePath as exc:
-                        err.print(plain(f"skipped {entry.path}: {exc}"))
-                        skipped += 1
-        done = []
+        if everything is not None:
+            await _mirror(client, ref, everything, "", delete, watch)
+            return
+        wanted = wanted or ""
+        folder = await folder_of(client, ref, wanted)
+        if folder is not None:  # a folder: a copy of it in OUTPUT/<its name>
+            into = Path(output or ".") / folder.rstrip("/").rsplit("/", 1)[-1]
+            await _mirror(client, ref, into, folder, delete, watch)
+            return
+        if delete or watch:
+            fail("--delete and --watch keep a folder in sync: name a folder (ending in /)")
+        entry = await find_entry(client, ref, wanted)
+        target = default_target(entry, output)
         with TransferBar() as bar:
-            for entry, target in entries:
-                if mirror is not None and verified(target, entry.hash):
-                    done.append(target)  # already here, verified
-                    continue
-                bar.start(entry.path, entry.size)
-                sent = await download_file(client, ref, entry, target, progress=bar.update)
-                if sent < entry.size:
-                    kept = entry.size - sent
-                    err.print(plain(f"resumed {entry.path}: {kept} bytes were already here"))
-                done.append(target)
-        return done, skipped
+            bar.start(entry.path, entry.size)
+            await download_file(
+                client, ref, entry, target, progress=bar.update, resumed=_resumed(entry.path)
+            )
+        out.print(plain(str(target)))
+
+
+def _resumed(path: str) -> Callable[[int], None]:
+    def say(kept: int) -> None:
+        err.print(plain(f"resuming {path}: {human_size(kept)} already here"))
+
+    return say
+
+
+async def _mirror(
+    client: NatsterClient, ref: CatalogRef, folder: Path, prefix: str, delete: bool, watch: bool
+) -> None:
+    from natster.client.mirror import Hooks, keep_in_sync, mirror_pass
+
+    from ._progress import TransferBar
+
+    label = ref.display(client.account) + (f" {prefix}" if prefix else "")
+
+    def summary(report: MirrorReport) -> None:
+        for skipped in report.skipped:
+            err.print(plain(f"skipped {skipped}"))
+        out.print(plain(f"{label} -> {folder}: {_counts(report)}"))
+
+    with TransferBar() as bar:
+        hooks = Hooks(start=bar.start, progress=bar.update, resumed=lambda p, k: _resumed(p)(k))
+        if watch:
+            waiting = lambda why: err.print(plain(why))  # noqa: E731
+            out.print(plain(f"keeping {folder} in sync with {label} (Ctrl-C stops)"))
+            await keep_in_sync(
+                client,
+                ref,
+                folder,
+                prefix=prefix,
+                delete=delete,
+                hooks=hooks,
+                after_pass=summary,
+                waiting=waiting,
+            )
+            return
+        report = await mirror_pass(client, ref, folder, prefix=prefix, delete=delete, hooks=hooks)
+    summary(report)
+    if report.skipped:
+        fail(f"{len(report.skipped)} file(s) were skipped (see above); the rest are here")
+
+
+def _counts(report: MirrorReport) -> str:
+    return (
+        f"{report.new} new, {report.updated} updated, {report.renamed} renamed, "
+        f"{report.deleted} deleted, {report.unchanged} unchanged; "
+        f"{human_size(report.sent)} sent"
+    )
 
 
 def serve(

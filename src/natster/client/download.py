@@ -12,48 +12,85 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from natster import limits, wire
-from natster.errors import IntegrityError, TransferError
-from natster.names import is_hash
+from natster.errors import EntryNotFound, IntegrityError, TransferError
+from natster.names import check_relpath, is_hash
 from natster.security import xkeys
 
 from . import _part, _target
 from ._client import NatsterClient
-from .remote import CatalogRef, pages
+from .remote import CatalogRef, page, pages
 from .transfer import Buffers, Transfer, stop_if_cancelled
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
+_SHORT_HASH = re.compile(r"[0-9a-f]{8,63}")  # a hash as tables show it (12), or 8 and more
 WRITES_AHEAD = 2  # chunks handed to the writer thread and not yet on disk
 
 
 async def find_entry(client: NatsterClient, ref: CatalogRef, hash_or_path: str) -> wire.EntryRow:
-    """The catalog entry with that sha256 (hex), or at that path."""
-    by_hash = is_hash(hash_or_path)
-    prefix = "" if by_hash else hash_or_path.rsplit("/", 1)[0] + "/" if "/" in hash_or_path else ""
+    """The catalog entry at that path, or with that sha256 (or a prefix of it: 8 hex
+    digits or more, naming one content)."""
+    if is_hash(hash_or_path):
+        async for page in pages(client, ref):
+            for entry in page.entries:
+                if entry.hash == hash_or_path:
+                    return entry
+        raise EntryNotFound(f"no file in that catalog has the hash {hash_or_path}")
+    prefix = hash_or_path.rsplit("/", 1)[0] + "/" if "/" in hash_or_path else ""
     async for page in pages(client, ref, prefix=prefix):
         for entry in page.entries:
-            if (entry.hash == hash_or_path) if by_hash else (entry.path == hash_or_path):
+            if entry.path == hash_or_path:
                 return entry
-    raise TransferError(f"no file in that catalog has the path or hash {hash_or_path!r}")
+    if not _SHORT_HASH.fullmatch(hash_or_path):
+        raise EntryNotFound(f"no file in that catalog has the path {hash_or_path!r}")
+    found: dict[str, wire.EntryRow] = {}
+    async for page in pages(client, ref):
+        for entry in page.entries:
+            if entry.hash.startswith(hash_or_path):
+                found.setdefault(entry.hash, entry)
+    if len(found) > 1:
+        named = ", ".join(sorted(e.path for e in found.values())[:5])
+        raise EntryNotFound(
+            f"several files' hashes start with {hash_or_path}: {named}; give more of it"
+        )
+    if not found:
+        raise EntryNotFound(f"no file in that catalog has the path or hash {hash_or_path!r}")
+    return next(iter(found.values()))
 
 
-def destination(folder: Path, entry: wire.EntryRow) -> Path:
-    """Where ``entry`` lands in a mirror under ``folder``; UnsafePath if it cannot safely."""
-    return _target.inside(folder, entry.path)
+async def folder_of(client: NatsterClient, ref: CatalogRef, wanted: str) -> str | None:
+    """``wanted`` as a folder of the catalog ("trips/"), if it names one: it ends with
+    "/", or it is no file's path and files are under it. None for a file."""
+    path = wanted.strip()
+    if is_hash(path):
+        return None
+    folder = path.strip("/")
+    if folder in ("", "."):
+        return ""
+    check_relpath(folder)
+    if (await page(client, ref, prefix=folder + "/", limit=1)).entries:
+        return folder + "/"
+    if path.endswith("/"):
+        raise EntryNotFound(f"that catalog has no folder {folder!r}")
+    return None
 
 
-def default_target(entry: wire.EntryRow, output: Path | None) -> Path:
-    """A single download's path: ``output``, a file in the folder ``output``, or here."""
+def default_target(entry: wire.EntryRow, output: str | None) -> Path:
+    """A single download's path: ``output``; a file in it if it ends with "/" (made if
+    need be) or is a folder already; else the file's own name, here."""
     name = _target.file_name(entry.path)
-    if output is None:
+    if not output:
         return Path(name)
-    return output / name if output.is_dir() else output
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        return Path(output) / name
+    return Path(output)
 
 
 def _sha256_of(path: Path, length: int) -> Any:
@@ -67,6 +104,11 @@ def _sha256_of(path: Path, length: int) -> Any:
             digest.update(block)
             remaining -= len(block)
     return digest
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a whole file, hex."""
+    return str(_sha256_of(path, path.stat().st_size).hexdigest())
 
 
 def verified(path: Path, expected: str) -> bool:
@@ -83,8 +125,10 @@ async def download(
     final: Path,
     progress: Progress | None = None,
     window: int = limits.TRANSFER_WINDOW,
+    resumed: Callable[[int], None] | None = None,
 ) -> int:
-    """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume).
+    """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume,
+    which ``resumed`` hears of first, with the bytes kept).
 
     ``final`` is where the caller decided (see :mod:`._target` for a peer's path); the
     ``.part`` beside it is never a link, and a link at ``final`` is replaced, not followed.
@@ -111,6 +155,8 @@ async def download(
         except OSError as exc:
             raise TransferError(f"cannot write {part}: {exc.strerror or exc}") from exc
         sink = _part.PartFile(part, have, digest)
+        if have and resumed is not None:
+            resumed(have)
         try:
             await _receive(transfer, sink, have // chunk_size, window, progress)
             await sink.finish()
