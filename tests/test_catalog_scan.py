@@ -81,6 +81,29 @@ def test_scan_records_every_regular_file(catalogs: Catalogs, tmp_path: Path) -> 
     assert (info.files, info.bytes) == (len(FILES), sum(map(len, FILES.values())))
 
 
+def test_junk_and_what_natsterignore_names_are_left_out(catalogs: Catalogs, tmp_path: Path) -> None:
+    root = tmp_path / "media"
+    kept = {"a.jpg": b"a", "sub/b.jpg": b"b", "sub/keep.tmp.txt": b"k", "drafts.txt": b"d"}
+    junk = {
+        ".DS_Store": b"x",
+        "sub/Thumbs.db": b"x",
+        "sub/desktop.ini": b"x",
+        "._a.jpg": b"x",
+        "$RECYCLE.BIN/old.jpg": b"x",
+        ".natster-mirror": b"{}",
+        "sub/.natster-0123.tmp": b"x",
+    }
+    ignored = {"x.tmp": b"x", "sub/y.TMP": b"y", "drafts/one.txt": b"1", "raw/z.jpg": b"z"}
+    _tree(root, {**kept, **junk, **ignored})
+    (root / ".natsterignore").write_text("# not mine to share\n*.tmp\n*.TMP\ndrafts/\n/raw/*\n")
+    report = catalogs.new("m", "", root)
+    assert set(_entries(catalogs, "m")) == set(kept)
+    assert report.skipped == []  # junk is not a problem to report
+    (root / ".natsterignore").write_text("")
+    catalogs.rescan("m")
+    assert set(_entries(catalogs, "m")) == set(kept) | set(ignored)
+
+
 def test_odd_files_are_skipped_and_reported(catalogs: Catalogs, tmp_path: Path) -> None:
     root = tmp_path / "media"
     _tree(root, {"ok.txt": b"ok", "sub/x": b"x"})

@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .cliworld import hub_process, member, one_line_error, serving
 from .conftest import NATSTER, natster
@@ -21,6 +23,9 @@ def test_the_whole_join_story(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     hub_dir, proc = hub_process
+    said = (tmp_path / "hub.err").read_text()  # how to open it up, said at once
+    assert "only this machine can reach the hub (127.0.0.1)" in said
+    assert "--host 0.0.0.0 --advertise tls://YOUR-ADDRESS:" in said
     invite = natster("hub", "invite", "--dir", str(hub_dir))
     assert invite.returncode == 0, invite.stderr
     text = invite.stdout.strip().splitlines()[-1]
@@ -415,3 +420,31 @@ def test_commands_import_only_what_they_use() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.splitlines() == ["[]", "[]"], result.stdout
+
+
+def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    subs = getattr(command, "commands", None)
+    if not subs:
+        yield path, command
+        return
+    for name, sub in subs.items():
+        yield from _leaves(sub, (*path, name))
+
+
+def test_every_help_text_is_written_for_people() -> None:
+    """No Python type labels, every value named, every option and argument explained."""
+    from natster.cli import command
+
+    root = command()
+    checked = 0
+    for path, leaf in _leaves(root):
+        parent = root.make_context("natster", list(path[:-1]) or [], resilient_parsing=True)
+        ctx = leaf.make_context(path[-1], [], parent=parent, resilient_parsing=True)
+        text = leaf.get_help(ctx)
+        where = "natster " + " ".join(path)
+        assert not re.search(r"<(str|bool|int|path|float)", text), f"{where}: {text}"
+        assert not re.search(r" [.,;:]", text.replace("...", "")), f"{where}: {text}"
+        for param in leaf.params:
+            assert getattr(param, "help", None), f"{where}: {param.name} has no description"
+        checked += 1
+    assert checked >= 30

@@ -67,6 +67,20 @@ def test_share_import_and_browse_by_name_with_tables_that_show_names(
         assert "nobody on this hub is named 'carl'; did you mean: carol" in wrong
         gone = natster("catalog", "unshare", "films", "Bob Smith", home=alice)
         assert gone.stdout.strip() == "films is no longer shared with Bob Smith", gone.stderr
+        assert natster("catalog", "share", "films", "carol", home=alice).returncode == 0
+        refused = one_line_error(natster("catalog", "rm", "films", home=alice))
+        assert refused == (
+            "error: films was not removed: it is shared with carol and `natster catalog "
+            "serve` is serving it; `natster catalog rm films --force` unshares it from "
+            "everyone and forgets it"
+        )
+    forced = natster("catalog", "rm", "films", "--force", home=alice)
+    assert forced.stdout.splitlines() == [
+        "films is no longer shared with carol",
+        "catalog films forgotten; its files are untouched",
+    ], forced.stderr
+    rows = json.loads(natster("catalog", "ls", "--json", home=alice).stdout)
+    assert [r["catalog"] for r in rows] == ["hub"]
 
 
 INBOX = """\

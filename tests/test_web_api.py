@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -311,6 +312,44 @@ def test_a_busy_port_and_no_web_are_one_line_errors(world: World, tmp_path: Path
     assert login.stderr.strip() == (
         "error: natster web is not running for this user: start it with `natster web`"
     )
+
+
+def test_before_init_web_and_login_say_so(tmp_path: Path) -> None:
+    nobody = tmp_path / "nobody"
+    for args in (("web", "--port", "1"), ("login", "--no-browser")):
+        said = natster(*args, home=nobody, timeout=30)
+        assert said.returncode == 1
+        assert said.stderr.strip() == (
+            f"error: no natster account in {nobody}: run `natster init --invite INVITE`"
+        ), args
+
+
+def test_an_unshare_ends_a_stream_in_one_line(world: World) -> None:
+    """The stream stops; the web's log says why in a line, no traceback."""
+    client = signed_in(world)
+    (world.media / "big.bin").write_bytes(os.urandom(16 * 1024 * 1024))
+    url, data = _file_url(world, "big.bin")
+    deadline = time.monotonic() + 30  # alice's server sees the new file and hashes it
+    while client.head(url).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    got = 0
+    try:
+        with client.stream("GET", url) as streamed:
+            assert streamed.status_code == 200
+            for piece in streamed.iter_bytes():
+                if got == 0:
+                    run("catalog", "unshare", "demo", world.bob_key, home=world.alice)
+                got += len(piece)
+    except httpx.HTTPError:
+        pass  # cut short: what a player sees when its source ends
+    finally:
+        run("catalog", "share", "demo", world.bob_key, home=world.alice)
+        run("catalog", "import", "demo", world.alice_key, home=world.bob)
+    assert got < len(data)
+    log = (world.base / "web.log").read_text()
+    assert "Traceback" not in log, log
+    assert "no longer shared" in log or "not shared with you" in log, log
 
 
 def test_ctrl_c_stops_the_server_with_a_page_listening(world: World) -> None:

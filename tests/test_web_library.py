@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from .test_web_browser import close_viewer, playwright_sync, signed_in_page, until
-from .webworld import World, make_world
+from .webworld import World, make_world, run
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,20 @@ def test_on_a_phone_titles_keep_their_words_and_buttons_fit_a_thumb(
         close_viewer(page)
     finally:
         page.set_viewport_size({"width": 1100, "height": 760})
+
+
+def test_when_a_share_ends_the_page_says_so_in_words(
+    world: World, page: playwright_sync.Page
+) -> None:
+    """Last: alice unshares while bob watches; the player stops and the page says why."""
+    page.goto(folder_url(world, "videos", open="videos/test-pattern.mp4"))
+    until(page, "document.querySelector('video')?.readyState >= 1")
+    try:
+        run("catalog", "unshare", "demo", world.bob_key, home=world.alice)
+        said = page.wait_for_selector("p.ended", timeout=15_000).inner_text()
+        assert said == "alice stopped sharing demo with you."
+        assert page.locator("dialog[open]").count() == 0  # no frozen player
+        assert "stopped sharing demo" in page.locator(".toasts").inner_text()
+    finally:
+        run("catalog", "share", "demo", world.bob_key, home=world.alice)
+        run("catalog", "import", "demo", world.alice_key, home=world.bob)

@@ -2,10 +2,86 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+IGNORE_FILE = ".natsterignore"
+
+# What operating systems and tools leave in folders: never catalogued, never a problem.
+JUNK = frozenset(
+    {
+        ".DS_Store",
+        ".AppleDouble",
+        ".LSOverride",
+        ".Spotlight-V100",
+        ".Trashes",
+        ".fseventsd",
+        ".TemporaryItems",
+        ".DocumentRevisions-V100",
+        ".localized",
+        ".directory",
+        "Thumbs.db",
+        "ehthumbs.db",
+        "desktop.ini",
+        "Desktop.ini",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "@eaDir",
+        ".natster-mirror",
+        IGNORE_FILE,
+    }
+)
+
+
+class Ignore:
+    """What a walk leaves out: the junk above, ``._*`` (macOS resource forks),
+    ``.natster-*`` (natster's own temporary files), and the patterns of the folder's
+    ``.natsterignore``: one per line, ``#`` for comments; a pattern without ``/``
+    matches a name at any depth, one with ``/`` a path from the folder; a final ``/``
+    matches folders only; ``*``, ``?`` and ``[...]`` as in shells."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        names: list[re.Pattern[str]] = []
+        paths: list[re.Pattern[str]] = []
+        self.folder_names: list[re.Pattern[str]] = []
+        self.folder_paths: list[re.Pattern[str]] = []
+        for line in patterns:
+            pattern = line.strip()
+            if not pattern or pattern.startswith("#"):
+                continue
+            folders_only = pattern.endswith("/")
+            pattern = pattern.strip("/")
+            if not pattern:
+                continue
+            compiled = re.compile(fnmatch.translate(pattern))
+            if "/" in pattern:
+                (self.folder_paths if folders_only else paths).append(compiled)
+            else:
+                (self.folder_names if folders_only else names).append(compiled)
+        self.names, self.paths = names, paths
+
+    @classmethod
+    def of(cls, root: str) -> Ignore:
+        try:
+            with open(os.path.join(root, IGNORE_FILE), encoding="utf-8") as handle:
+                return cls(handle.read(64 * 1024).splitlines())
+        except (OSError, UnicodeDecodeError):
+            return cls([])
+
+    def __call__(self, name: str, rel: str, folder: bool) -> bool:
+        if name in JUNK or name.startswith(("._", ".natster-")):
+            return True
+        if any(p.match(name) for p in self.names) or any(p.match(rel) for p in self.paths):
+            return True
+        return folder and (
+            any(p.match(name) for p in self.folder_names)
+            or any(p.match(rel) for p in self.folder_paths)
+        )
+
 
 # (catalog path, path to open, size, mtime_ns): a plain tuple, since a walk makes
 # hundreds of thousands of them and an unchanged rescan is mostly this loop.
@@ -30,11 +106,13 @@ def walk(
 ) -> Iterator[Found]:
     """Regular files below ``root`` (or its subfolder ``under``), as catalog paths.
 
-    Links are followed only to regular files inside the root; links to folders are
-    not followed (no loops, no duplicates of whole trees). With ``folders``, only the
-    files directly in ``under`` are yielded and its subfolders are appended there.
+    Junk and what ``.natsterignore`` names are left out (:class:`Ignore`). Links are
+    followed only to regular files inside the root; links to folders are not followed
+    (no loops, no duplicates of whole trees). With ``folders``, only the files directly
+    in ``under`` are yielded and its subfolders are appended there.
     """
     real_root = os.path.realpath(root)
+    ignored = Ignore.of(real_root)
     stack = [(under + "/" if under else "", os.path.join(real_root, under) if under else real_root)]
     while stack:
         prefix, abs_dir = stack.pop()
@@ -54,6 +132,8 @@ def walk(
                 continue
             try:
                 # Most entries are plain files: d_type answers without a syscall.
+                if ignored(name, rel, item.is_dir(follow_symlinks=False)):
+                    continue
                 if item.is_file(follow_symlinks=False):
                     st = item.stat(follow_symlinks=False)
                     yield (rel, item.path, st.st_size, st.st_mtime_ns)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Any
 
 import typer
+import typer.core
+import typer.main
 
 from natster import __version__
+from natster.errors import NatsterError
 
 from . import account, catalog, device, hub, people, search, web
+from ._out import fail
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="natster",
     help="Secure media sharing built on nothing but NATS.",
     no_args_is_help=True,
@@ -43,10 +50,78 @@ def _root(
     """Secure media sharing built on nothing but NATS."""
 
 
+# What a value is called in --help, as people write it (never Python's <str> or <bool>).
+_METAVARS = {
+    "advertise": "URL",
+    "all_": "DIR",
+    "as_": "NAME",
+    "catalog": "FOLDER",
+    "cluster_port": "PORT",
+    "device": "CODE",
+    "dir": "DIR",
+    "expires": "DURATION",
+    "join": "TOKEN",
+    "kind": "video|audio|image|document",
+    "log_format": "text|json",
+    "nats_server": "PATH",
+    "node": "NAME",
+    "owner": "WHO",
+    "path": "FOLDER",
+    "search": "TEXT",
+    "tls_ca": "FILE",
+    "tls_cert": "FILE",
+    "tls_key": "FILE",
+    "ttl": "DURATION",
+    "url": "URL",
+    "web_port": "PORT",
+    "ws_port": "PORT",
+}
+
+
+class _Argument(typer.core.TyperArgument):
+    """An argument as click shows it: NAME (required) or [NAME], no Python type.
+
+    (typer >= 0.24 vendors click as a private module: the click types are ``Any`` here.)
+    """
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required else f"[{name}]"
+
+
+def _label(command: Any) -> None:
+    """Give every value a metavar: arguments by their name (NAME), options by what they
+    take (--dir DIR); flags show none."""
+    for sub in getattr(command, "commands", {}).values():
+        _label(sub)
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False) or param.name is None:
+            continue
+        if isinstance(param, typer.core.TyperArgument):
+            param.__class__ = _Argument
+            param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+        else:
+            param.metavar = _METAVARS.get(param.name, param.name.upper())
+
+
+def command() -> Any:
+    """The natster command, labelled for --help."""
+    cli = typer.main.get_command(app)
+    _label(cli)
+    return cli
+
+
 def main() -> None:
     """Entry point: a bug still ends in one line (set NATSTER_DEBUG=1 for the traceback)."""
     try:
-        app()
+        command()(prog_name="natster")
+    except NatsterError as exc:  # raised outside a command's run(): still one line
+        with contextlib.suppress(typer.Exit):
+            fail(str(exc))
+        sys.exit(1)
     except Exception as exc:
         if os.environ.get("NATSTER_DEBUG"):
             raise

@@ -29,6 +29,8 @@ JsonOption = typer.Option(False, "--json", help="Machine-readable output (stable
 OwnerOption = typer.Option(
     None, "--owner", help="Whose catalog (a name or account key), when names clash."
 )
+CatalogArgument = typer.Argument(..., help="The catalog's name.")
+LogVerboseOption = typer.Option(False, "--verbose", "-v", help="Log debug messages too.")
 LogFormatOption = typer.Option(
     "text", "--log-format", help="text, or json (one object per line) for log collectors."
 )

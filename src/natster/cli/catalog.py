@@ -8,7 +8,9 @@ import typer
 
 from . import local, sharing, transfer
 
-app = typer.Typer(help="Turn folders into catalogs and share them.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Turn folders into catalogs and share them.", no_args_is_help=True
+)
 
 COMMANDS: dict[str, Callable[..., None]] = {
     # this machine (local.py)

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from natster.client import NatsterClient
     from natster.client.devices import Device, DeviceView
 
-app = typer.Typer(help="Your other machines: each with its own key, rights and expiry.")
+app = typer.Typer(
+    rich_markup_mode=None, help="Your other machines: each with its own key, rights and expiry."
+)
 
 
 @app.command("add")

@@ -11,6 +11,7 @@ import typer
 from ._out import (
     JsonOption,
     LogFormatOption,
+    LogVerboseOption,
     err,
     fail,
     out,
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from natster.services.platform import Platform
     from natster.web._hub import HubWeb
 
-app = typer.Typer(help="Run a natster hub and invite people to it.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Run a natster hub and invite people to it.", no_args_is_help=True
+)
 
 DirOption = typer.Option(..., "--dir", help="The hub's state directory.")
 
@@ -82,7 +85,7 @@ def up(
         max=65535,
         help="The web app's NATS over WebSocket (wss) listens here [default: --web-port + 1].",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Start the hub in the foreground (creating it on first run) until Ctrl-C."""
@@ -134,6 +137,15 @@ def _node_name(cluster_port: int) -> str:
     return f"{host}-{cluster_port}"
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) -> None:
     from natster.client.hub_catalog import serve_hub_catalog
     from natster.services.platform import Platform
@@ -148,6 +160,12 @@ async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) ->
             err.print("warning: plain TCP, no TLS: names, lists and codes cross the network open")
         else:
             out.print(f"TLS: invites pin the CA with sha256 {info.ca_pin}")
+        config = platform.dir.load()
+        if _loopback(config.host):
+            err.print(
+                f"note: only this machine can reach the hub ({config.host}); for friends, "
+                f"start it with --host 0.0.0.0 --advertise tls://YOUR-ADDRESS:{config.port}"
+            )
         if info.url != info.local_url:
             out.print(f"invites carry {info.url}")
         elif options["host"] in ("0.0.0.0", "::"):  # noqa: S104
@@ -220,7 +238,9 @@ def invite(
     print(text)
 
 
-node_app = typer.Typer(help="The nodes of a clustered hub.", no_args_is_help=True)
+node_app = typer.Typer(
+    rich_markup_mode=None, help="The nodes of a clustered hub.", no_args_is_help=True
+)
 app.add_typer(node_app, name="node")
 
 
@@ -305,7 +325,7 @@ def _print_health(facts: Mapping[str, Any]) -> None:
 @app.command("global")
 def global_(
     dir: Path = DirOption,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Run one more global service instance for a running hub, until Ctrl-C."""
@@ -368,7 +388,9 @@ def _uptime(seconds: int | None) -> str | None:
     return f"{hours}h {rest // 60}m {rest % 60}s"
 
 
-tls_app = typer.Typer(help="The hub's TLS: its certificate and the CA invites pin.")
+tls_app = typer.Typer(
+    rich_markup_mode=None, help="The hub's TLS: its certificate and the CA invites pin."
+)
 app.add_typer(tls_app, name="tls")
 
 

@@ -11,7 +11,7 @@ import typer
 
 from natster.errors import NatsterError
 
-from ._out import JsonOption, err, fail, human_size, out, plain, print_json
+from ._out import CatalogArgument, JsonOption, err, fail, human_size, out, plain, print_json
 
 if TYPE_CHECKING:
     from natster.catalog import Catalogs, ScanReport
@@ -50,7 +50,7 @@ VerboseOption = typer.Option(False, "--verbose", "-v", help="List every skipped 
 
 def new(
     name: str = typer.Argument(..., help="1-64 of a-z, 0-9, '-' and '_'."),
-    description: str = typer.Argument(...),
+    description: str = typer.Argument(..., help="What it holds, for the people you share it with."),
     path: Path = typer.Argument(..., help="The folder to catalog."),
     verbose: bool = VerboseOption,
     json_: bool = JsonOption,
@@ -66,7 +66,9 @@ def new(
     _report(report, verbose, json_)
 
 
-def rescan(name: str, verbose: bool = VerboseOption, json_: bool = JsonOption) -> None:
+def rescan(
+    name: str = CatalogArgument, verbose: bool = VerboseOption, json_: bool = JsonOption
+) -> None:
     """Bring a catalog in line with its folder (only changed files are hashed)."""
     report = _scan(
         f"rescanning {name}",
@@ -99,7 +101,11 @@ def _report(report: ScanReport, verbose: bool, json_: bool) -> None:
         _summary(report, verbose)
 
 
-def describe(name: str, path_or_hash: str, description: str) -> None:
+def describe(
+    name: str = CatalogArgument,
+    path_or_hash: str = typer.Argument(..., help="A file's path, or its hash (8+ characters)."),
+    description: str = typer.Argument(..., help="The new description (empty: none)."),
+) -> None:
     """Describe a file (by path, or every file with that hash)."""
     with _catalogs() as catalogs:
         try:
@@ -110,13 +116,49 @@ def describe(name: str, path_or_hash: str, description: str) -> None:
         out.print(plain(f"described {path}"))
 
 
-def rm(name: str) -> None:
+def rm(
+    name: str = CatalogArgument,
+    force: bool = typer.Option(
+        False, "--force", help="Even if shared or served: unshare it from everyone first."
+    ),
+) -> None:
     """Forget a catalog (the files in its folder are never touched)."""
+    import asyncio
+
+    from natster.client import Home
+    from natster.client.forget import forget
+    from natster.errors import ConnectionFailed, NotInitialized, RequestTimeout, ServiceUnavailable
+
+    from ._out import with_client
+
     with _catalogs() as catalogs:
         try:
+            catalogs.info(name)
+            Home.default().load()
+        except NotInitialized:  # never joined a hub: nobody can have it
             catalogs.remove(name)
+            out.print(f"catalog {name} forgotten; its files are untouched")
+            return
         except NatsterError as exc:
             fail(str(exc))
+    try:
+        done = asyncio.run(with_client(lambda client: forget(client, name, force=force)))
+    except (ConnectionFailed, RequestTimeout, ServiceUnavailable) as exc:
+        if not force:
+            fail(f"{name} was not removed: the hub cannot say who it is shared with ({exc})")
+        with _catalogs() as catalogs:  # out of reach: forget it here all the same
+            try:
+                catalogs.remove(name)
+            except NatsterError as gone:
+                fail(str(gone))
+        err.print(plain(f"{name} forgotten here; the hub was out of reach, so its shares stay"))
+        return
+    except NatsterError as exc:
+        fail(str(exc))
+    if done.unshared:
+        out.print(plain(f"{name} is no longer shared with {', '.join(done.unshared)}"))
+    if done.served:
+        err.print(plain(f"stop the `natster catalog serve` serving {name}: it cannot serve it now"))
     out.print(f"catalog {name} forgotten; its files are untouched")
 
 
@@ -145,7 +187,7 @@ def local(json_: bool = JsonOption) -> None:
     out.print(table)
 
 
-def export(name: str) -> None:
+def export(name: str = CatalogArgument) -> None:
     """Print a catalog as JSON in the original Natster's shape."""
     with _catalogs() as catalogs:
         try:

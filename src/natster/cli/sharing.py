@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._out import JsonOption, OwnerOption, human_size, out, plain, print_json, run, with_client
+from ._out import (
+    CatalogArgument,
+    JsonOption,
+    OwnerOption,
+    human_size,
+    out,
+    plain,
+    print_json,
+    run,
+    with_client,
+)
 
 PersonArgument = typer.Argument(..., help="A member of the hub: a name or an account key.")
 
@@ -47,7 +57,7 @@ def ls(json_: bool = JsonOption) -> None:
     out.print(table)
 
 
-def share(name: str, person: str = PersonArgument) -> None:
+def share(name: str = CatalogArgument, person: str = PersonArgument) -> None:
     """Share one of my catalogs with a member of the hub (by name or account key)."""
     from natster.client import remote
     from natster.client.people import person as find
@@ -61,7 +71,7 @@ def share(name: str, person: str = PersonArgument) -> None:
     out.print(plain(f"shared {name} with {who}{note}"))
 
 
-def unshare(name: str, person: str = PersonArgument) -> None:
+def unshare(name: str = CatalogArgument, person: str = PersonArgument) -> None:
     """Stop sharing a catalog with someone (their access ends at once)."""
     from natster.client import remote
     from natster.client.people import person as find
@@ -104,7 +114,7 @@ def inbox(json_: bool = JsonOption) -> None:
 
 
 def import_(
-    name: str,
+    name: str = CatalogArgument,
     owner: str = typer.Argument(..., help="Who shared it: a name or an account key."),
     as_: str = typer.Option(None, "--as", help="Import under another local name."),
 ) -> None:
@@ -122,7 +132,7 @@ def import_(
 
 
 def contents(
-    name: str,
+    name: str = CatalogArgument,
     owner: str = OwnerOption,
     path: str = typer.Option("", "--path", help="Only entries under this folder."),
     search: str = typer.Option("", "--search", help="Only entries matching this text."),

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from ._out import (
+    CatalogArgument,
     LogFormatOption,
+    LogVerboseOption,
     OwnerOption,
     err,
     fail,
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def download(
-    name: str,
+    name: str = CatalogArgument,
     hash_or_path: str = typer.Argument(
         None,
         help="A file's path in the catalog or its hash (12 characters or more), or a folder "
@@ -142,7 +144,7 @@ def _counts(report: MirrorReport) -> str:
 
 def serve(
     names: list[str] = typer.Argument(..., help="One or more of my catalogs."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""

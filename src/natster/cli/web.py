@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 
 def web(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: your network)"),
-    port: int = typer.Option(limits.WEB_PORT, min=1, max=65535, help="Port to listen on"),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to listen on (0.0.0.0: every address of this machine)."
+    ),
+    port: int = typer.Option(limits.WEB_PORT, min=1, max=65535, help="Port to listen on."),
 ) -> None:
     """Serve the web UI for this machine's user; `natster login` signs a browser in."""
     from natster.client import Home
@@ -52,8 +54,10 @@ def login(
         False, "--full", help="Let that browser share, unshare and import too [default: read-only]."
     ),
     expires: str = typer.Option("24h", "--expires", help="That browser is signed out after this."),
-    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the link"),
-    url: str | None = typer.Option(None, help="The UI's address, if not this machine's"),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the link."),
+    url: str | None = typer.Option(
+        None, help="The UI's address as other devices reach it (e.g. http://192.168.1.5:8080)."
+    ),
 ) -> None:
     """Sign a browser in. With CODE: the browser showing it, on the hub's web app, as a
     device of this account. Without: print a single-use link (valid 5 minutes) and a QR
@@ -69,16 +73,36 @@ def login(
     from natster.web._server import running_url
 
     home = Home.default()
+    home.load()  # not joined yet: say that, not that the web UI is not running
     base = url or running_url(home)
     if base is None:
         fail("natster web is not running for this user: start it with `natster web`")
     code = run(with_client(lambda client: client.otc_generate(), home)).code
     link = f"{base.rstrip('/')}/login?code={code}"
-    qr = segno.make(link, error="l")
-    qr.terminal(compact=True)
+    if _loopback(base):  # a QR code of it would only fail on a phone
+        err.print(
+            "this link works on this machine only; for a phone on your network, run "
+            "`natster web --host 0.0.0.0` and `natster login` again (away from home: the "
+            "hub's web app and `natster login CODE`)"
+        )
+    else:
+        segno.make(link, error="l").terminal(compact=True)
     out.print(link)
     if not no_browser:
         webbrowser.open(link)
+
+
+def _loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _sign_in_browser(code: str, name: str | None, rights: Rights, expires_s: float) -> None:

@@ -24,6 +24,7 @@ from natster.errors import (
     CryptoError,
     IntegrityError,
     NatsterError,
+    NotShared,
     ProtocolError,
     RemoteError,
     RequestTimeout,
@@ -148,8 +149,12 @@ class Transfer:
                 if exc.status != 404:  # 404: the server forgot the transfer (restarted)
                     raise
             attempt += 1
-            with contextlib.suppress(NatsterError):
+            try:
                 await self._reopen(stale)
+            except NotShared:
+                raise  # the share ended: say so, not that the transfer stalled
+            except NatsterError:
+                pass
         raise TransferStalled(
             f"the transfer stalled: no answer for chunk {index} after "
             f"{limits.CHUNK_RETRIES + 1} tries"

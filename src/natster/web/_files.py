@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -12,6 +13,7 @@ from starlette.responses import StreamingResponse
 from natster import limits
 from natster.client import browse
 from natster.client.transfer import Transfer
+from natster.errors import NatsterError
 from natster.names import is_hash
 
 from ._ranges import RangeNotSatisfiable, disposition, parse_range, presentation
@@ -22,6 +24,7 @@ FILE_CSP = (
 )
 
 router = APIRouter(prefix="/api")
+log = logging.getLogger(__name__)
 
 
 @router.api_route(
@@ -105,6 +108,14 @@ class _Closing(StreamingResponse):
     def __init__(self, transfer: Transfer, content: Any = (), *args: Any, **kwargs: Any) -> None:
         super().__init__(content, *args, **kwargs)
         self._transfer, self._content = transfer, content
+
+    async def stream_response(self, send: Any) -> None:
+        """A share ended or the owner went away mid-stream: the response ends short
+        (the player sees its source end) and the log says why in one line."""
+        try:
+            await super().stream_response(send)
+        except NatsterError as exc:
+            log.warning("stopped sending %s: %s", self._transfer.path, exc)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:

@@ -2,7 +2,7 @@
 // `natster web` (its Python server answers /api) and the hub's web app (a service
 // worker, sw.js, answers the same /api over NATS in the browser; data-mode="hosted").
 import { renderMe, renderStats, signIn, signing } from "./account.js";
-import { call, hooks, hosted, libraryItem, say, state, toast } from "./core.js";
+import { call, el, hooks, hosted, libraryItem, say, show, state, toast } from "./core.js";
 import { listingParams, loadMore, refresh, renderFolder } from "./folder.js";
 import { presence, renderLibrary } from "./library.js";
 import { renderSearch } from "./search.js";
@@ -48,12 +48,26 @@ function named(event) {
 
 const refreshing = new Map();
 
+/** The share of the open catalog ended: the player stops and the page says so in words. */
+function ended(item, message) {
+  closeFromRoute();
+  state.view = null;
+  show(el("h1", {}, item.alias), el("p", { class: "ended", role: "alert" }, message),
+    el("p", {}, el("a", { href: "#/" }, "Back to the library")));
+}
+
 function feed(event) {
   if (event.kind === "online" || event.kind === "offline") presence(event);
   const known = libraryItem(event.owner, event.catalog);
   if (event.kind === "online" && known && !known.mine) toast(`${named(event)} is online`);
   if (event.kind === "revision" && known) toast(`${named(event)} has new files`);
   const view = state.view;
+  if (event.kind === "unshared" && known && !known.mine && state.me && event.target === state.me.account) {
+    const message = `${known.owner_name || "Its owner"} stopped sharing ${known.alias} with you.`;
+    toast(message);
+    if (view && view.owner === event.owner && view.catalog === event.catalog) ended(known, message);
+    return;
+  }
   if (view && view.owner === event.owner && view.catalog === event.catalog && ["revision", "online"].includes(event.kind)) {
     clearTimeout(refreshing.get(view.key)); // one listing again per burst of changes
     refreshing.set(view.key, setTimeout(() => refresh(state.view).catch((error) => say(error.message)), 300));

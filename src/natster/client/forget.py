@@ -1,0 +1,50 @@
+"""Forgetting one of my catalogs without leaving people with a share that leads nowhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from natster import limits
+from natster.catalog import Catalogs
+from natster.errors import CatalogError, NatsterError
+
+from ._client import NatsterClient
+from .people import label
+from .remote import CatalogRef, summary, unshare
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    unshared: list[str]  # the names of those it was shared with (now unshared)
+    served: bool  # a `catalog serve` was answering for it
+
+
+async def forget(client: NatsterClient, name: str, *, force: bool = False) -> Forgotten:
+    """Forget my catalog ``name``: refused while it is shared or served, unless
+    ``force``, which unshares it from everyone first."""
+    me = client.account
+    with Catalogs(client.home.path) as mine:
+        mine.info(name)  # CatalogNotFound before anything else
+    rows = [r for r in await client.my_shares() if r.owner == me and r.catalog == name]
+    served = False
+    with contextlib.suppress(NatsterError, TimeoutError):
+        ref = CatalogRef(me, name, name, local=True)
+        served = bool(await asyncio.wait_for(summary(client, ref), limits.SUMMARY_TIMEOUT_S))
+    people = [label(r.to, r.to_name, me) for r in rows]
+    if not force and (people or served):
+        why = []
+        if people:
+            why.append(f"it is shared with {', '.join(people)}")
+        if served:
+            why.append("`natster catalog serve` is serving it")
+        raise CatalogError(
+            f"{name} was not removed: {' and '.join(why)}; `natster catalog rm {name} "
+            "--force` unshares it from everyone and forgets it"
+        )
+    for row in rows:
+        await unshare(client, name, row.to)
+    with Catalogs(client.home.path) as mine:
+        mine.remove(name)
+    return Forgotten(unshared=people, served=served)
