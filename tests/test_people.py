@@ -67,6 +67,15 @@ def test_share_import_and_browse_by_name_with_tables_that_show_names(
         assert "nobody on this hub is named 'carl'; did you mean: carol" in wrong
         gone = natster("catalog", "unshare", "films", "Bob Smith", home=alice)
         assert gone.stdout.strip() == "films is no longer shared with Bob Smith", gone.stderr
+        carol = tmp_path / "carol"
+        said = natster("catalog", "inbox", "--decline", "hub", home=carol)
+        assert said.stdout.strip() == "declined hub of hub", said.stderr
+        said = natster("catalog", "inbox", "--block", "alice", home=carol)
+        assert said.stdout.strip() == "alice can no longer share with you", said.stderr
+        blocked = one_line_error(natster("catalog", "share", "films", "carol", home=alice))
+        assert "that person does not take shares from you" in blocked
+        said = natster("catalog", "inbox", "--unblock", "alice", home=carol)
+        assert said.stdout.strip() == "alice can share with you again", said.stderr
         assert natster("catalog", "share", "films", "carol", home=alice).returncode == 0
         refused = one_line_error(natster("catalog", "rm", "films", home=alice))
         assert refused == (
@@ -90,7 +99,7 @@ INBOX = """\
 │ hub     │ hub   │ Welcome material from this hub │ YYYY-MM-DD HH:MM │
 │ films   │ alice │ family films                   │ YYYY-MM-DD HH:MM │
 └─────────┴───────┴────────────────────────────────┴──────────────────┘
-import one with: natster catalog import NAME OWNER
+import one with: natster catalog import NAME OWNER (or --decline NAME)
 """
 
 BOB_LS = """\

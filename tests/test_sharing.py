@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -296,3 +297,48 @@ async def test_the_hub_catalog_reaches_accounts_made_after_it_started(
     finally:
         await server.stop()
         await client.close()
+
+
+async def _put_as(client: NatsterClient, event_type: str, data: dict[str, str]) -> Any:
+    """events.put spoken on the wire, as a hostile client would."""
+    body = json.dumps({"type": event_type, "data": data}).encode()
+    return await client.request(subjects.global_local("events.put"), body)
+
+
+async def test_a_share_can_be_declined_and_a_person_blocked(world: World) -> None:
+    alice, bob, carol = world.alice, world.bob, world.carol
+    await remote.share(alice, "films", key(bob))
+    assert [r.catalog for r in await remote.inbox(bob) if r.owner == key(alice)] == ["films"]
+    declined = await remote.decline(bob, "films", "alice")
+    assert declined.owner == key(alice)
+    assert not [r for r in await remote.inbox(bob) if r.owner == key(alice)]
+    assert not [r for r in await alice.my_shares() if r.to == key(bob)]  # ended for her too
+    with pytest.raises(NotShared, match="not in your inbox"):
+        await remote.decline(bob, "films")
+
+    await remote.share(alice, "films", key(bob))  # declining is not blocking
+    name, gone = await remote.block(bob, "alice")
+    assert (name, gone) == ("alice", ["films"])  # her pending share is declined too
+    with pytest.raises(RemoteError, match="does not take shares from you") as refused:
+        await remote.share(alice, "films", key(bob))
+    assert refused.value.status == 403
+    assert not [r for r in await bob.my_shares() if r.owner == key(alice)]
+    await remote.block(bob, "alice", blocked=False)
+    await remote.share(alice, "films", key(bob))
+    assert [r.catalog for r in await remote.inbox(bob) if r.owner == key(alice)] == ["films"]
+
+    # carol, speaking the wire herself, cannot decline or block for bob
+    share = {"owner": key(alice), "catalog": "films", "target": key(bob)}
+    for event_type, data in (
+        ("natster.catalog.declined", share),
+        ("natster.account.blocked", {"account": key(bob), "other": key(alice)}),
+        ("natster.account.unblocked", {"account": key(bob), "other": key(carol)}),
+    ):
+        with pytest.raises(RemoteError) as exc:
+            await _put_as(carol, event_type, data)
+        assert exc.value.status == 403, event_type
+    assert [r.catalog for r in await remote.inbox(bob) if r.owner == key(alice)] == ["films"]
+
+    await remote.import_catalog(bob, "films", key(alice))  # imported: no longer in the inbox
+    with pytest.raises(RemoteError, match="imported that catalog already"):
+        await _put_as(bob, "natster.catalog.declined", share)

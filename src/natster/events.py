@@ -26,6 +26,9 @@ CATALOG_SHARED = "natster.catalog.shared"
 CATALOG_UNSHARED = "natster.catalog.unshared"
 CATALOG_IMPORTED = "natster.catalog.imported"
 CONTEXT_BOUND = "natster.context.bound"
+CATALOG_DECLINED = "natster.catalog.declined"
+ACCOUNT_BLOCKED = "natster.account.blocked"
+ACCOUNT_UNBLOCKED = "natster.account.unblocked"
 
 EventType = Literal[
     "natster.account.initialized",
@@ -33,6 +36,9 @@ EventType = Literal[
     "natster.catalog.unshared",
     "natster.catalog.imported",
     "natster.context.bound",
+    "natster.catalog.declined",
+    "natster.account.blocked",
+    "natster.account.unblocked",
 ]
 
 
@@ -65,6 +71,17 @@ class CatalogImported(_Data):
     importer: str = AccountKey
 
 
+class CatalogDeclined(CatalogShared):
+    """The target turned the share down (it ends, as an unshare would)."""
+
+
+class AccountBlocked(_Data):
+    """``account`` takes no more shares from ``other`` (unblocked: it does again)."""
+
+    account: str = AccountKey
+    other: str = AccountKey
+
+
 class ContextBound(_Data):
     account: str = AccountKey
     client: str = Field(max_length=128)
@@ -76,6 +93,9 @@ DATA: dict[str, type[_Data]] = {
     CATALOG_UNSHARED: CatalogUnshared,
     CATALOG_IMPORTED: CatalogImported,
     CONTEXT_BOUND: ContextBound,
+    CATALOG_DECLINED: CatalogDeclined,
+    ACCOUNT_BLOCKED: AccountBlocked,
+    ACCOUNT_UNBLOCKED: AccountBlocked,
 }
 
 

@@ -85,10 +85,37 @@ def unshare(name: str = CatalogArgument, person: str = PersonArgument) -> None:
     out.print(plain(f"{name} is no longer shared with {who}"))
 
 
-def inbox(json_: bool = JsonOption) -> None:
-    """Catalogs shared with me that I have not imported yet."""
+def inbox(
+    decline: str = typer.Option(
+        None, "--decline", metavar="CATALOG", help="Turn down this share (it ends)."
+    ),
+    owner: str = OwnerOption,
+    block: str = typer.Option(
+        None, "--block", metavar="WHO", help="Take no more shares from this person."
+    ),
+    unblock: str = typer.Option(
+        None, "--unblock", metavar="WHO", help="Take shares from this person again."
+    ),
+    json_: bool = JsonOption,
+) -> None:
+    """Catalogs shared with me that I have not imported yet (decline, block people)."""
     from natster.client import remote
 
+    if decline is not None:
+        row = run(with_client(lambda client: remote.decline(client, decline, owner)))
+        out.print(plain(f"declined {decline} of {row.owner_name or row.owner}"))
+        return
+    if block is not None or unblock is not None:
+        who = block if block is not None else unblock
+        name, declined = run(
+            with_client(lambda client: remote.block(client, who, blocked=block is not None))
+        )
+        if block is None:
+            out.print(plain(f"{name} can share with you again"))
+            return
+        also = f"; declined {', '.join(declined)}" if declined else ""
+        out.print(plain(f"{name} can no longer share with you{also}"))
+        return
     rows = run(with_client(remote.inbox))
     if json_:
         keys = ("catalog", "owner", "owner_name", "description", "online", "shared_at")
@@ -110,7 +137,7 @@ def inbox(json_: bool = JsonOption) -> None:
             row.shared_at[:16].replace("T", " "),
         )
     out.print(table)
-    out.print("import one with: natster catalog import NAME OWNER")
+    out.print("import one with: natster catalog import NAME OWNER (or --decline NAME)")
 
 
 def import_(

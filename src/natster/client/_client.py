@@ -147,6 +147,16 @@ class NatsterClient:
         data = {"owner": self.context.account, "catalog": catalog, "target": target}
         return await self._put(ev.CATALOG_UNSHARED, data)
 
+    async def decline(self, owner: str, catalog: str) -> wire.EventsPutReply:
+        """Turn down a share in my inbox (it ends, as an unshare would)."""
+        data = {"owner": owner, "catalog": catalog, "target": self.context.account}
+        return await self._put(ev.CATALOG_DECLINED, data)
+
+    async def block(self, other: str, *, blocked: bool = True) -> wire.EventsPutReply:
+        """Take no more shares from ``other`` (``blocked=False``: take them again)."""
+        data = {"account": self.context.account, "other": other}
+        return await self._put(ev.ACCOUNT_BLOCKED if blocked else ev.ACCOUNT_UNBLOCKED, data)
+
     async def record_import(self, owner: str, catalog: str) -> wire.EventsPutReply:
         data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
         return await self._put(ev.CATALOG_IMPORTED, data)

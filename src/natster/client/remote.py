@@ -66,6 +66,34 @@ async def unshare(client: NatsterClient, catalog: str, target: str) -> None:
     await _accounts(client, "imports.revoke", body)
 
 
+async def decline(client: NatsterClient, catalog: str, owner: str | None = None) -> wire.ShareRow:
+    """Turn down ``catalog`` in my inbox (``owner``: a name or key, when several people
+    shared one of that name); the share ends, and its owner sees that."""
+    if owner is not None:
+        owner = (await person(client, owner)).account
+    found = [r for r in await inbox(client) if r.catalog == catalog and owner in (None, r.owner)]
+    if not found:
+        raise NotShared(f"{catalog!r} is not in your inbox: see `natster catalog inbox`")
+    if len(found) > 1:
+        raise CatalogError(f"several people shared a {catalog!r} with you: pass --owner")
+    await client.decline(found[0].owner, catalog)
+    return found[0]
+
+
+async def block(client: NatsterClient, who: str, *, blocked: bool = True) -> tuple[str, list[str]]:
+    """Take no more shares from ``who`` (a name or key) and decline what they shared and
+    I did not import; with ``blocked=False``, take shares from them again. Their name,
+    and the catalogs declined."""
+    other = await person(client, who)
+    pending = [r.catalog for r in await inbox(client) if r.owner == other.account]
+    await client.block(other.account, blocked=blocked)
+    if not blocked:
+        return other.name, []
+    for catalog in pending:
+        await client.decline(other.account, catalog)
+    return other.name, pending
+
+
 async def inbox(client: NatsterClient) -> list[wire.ShareRow]:
     """Catalogs shared with me that I have not imported yet."""
     me = client.account

@@ -69,9 +69,30 @@ class Decisions:
             active = await self._share(data.owner, data.catalog, data.target) is not None
             if event_type == ev.CATALOG_SHARED and active:
                 return None
+            if event_type == ev.CATALOG_SHARED and await self._blocks(data.target, caller):
+                raise Refused("that person does not take shares from you", 403)
             if event_type == ev.CATALOG_UNSHARED and not active:
                 raise Refused("that catalog is not shared with that account", 404)
             return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        if event_type == ev.CATALOG_DECLINED:
+            if data.target != caller:
+                raise Refused("a share is declined by the account it was shared with", 403)
+            share = await self._share(data.owner, data.catalog, caller)
+            if share is None:
+                raise Refused("that catalog is not shared with you", 404)
+            if share.get("imported_at"):
+                raise Refused("you imported that catalog already: it is not in your inbox", 409)
+            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
+        if event_type in (ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
+            if data.account != caller:
+                raise Refused("an account blocks for itself only", 403)
+            if data.other == caller:
+                raise Refused("that is your own account")
+            if not await self._known(data.other):
+                raise Refused("that account is not known to this hub", 404)
+            if (event_type == ev.ACCOUNT_BLOCKED) == await self._blocks(caller, data.other):
+                return None  # blocked (or unblocked) already
+            return ev.make_event(event_type, caller, data, caller)
         if event_type == ev.CATALOG_IMPORTED:
             if data.importer != caller:
                 raise Refused("an import is recorded by the importing account", 403)
@@ -113,6 +134,15 @@ class Decisions:
         if account in self._mirror.accounts:
             return True
         return await self._accounts.value(account) is not None
+
+    async def _blocks(self, account: str, other: str) -> bool:
+        """Whether ``account`` blocked ``other`` (takes no shares from them)."""
+        stored = await self._accounts.value(account)
+        try:
+            record = json.loads(stored or b"null")
+        except ValueError:
+            return False
+        return isinstance(record, dict) and other in record.get("blocked", [])
 
     async def _share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
         stored = await self._shares.value(share_key(owner, catalog, target))

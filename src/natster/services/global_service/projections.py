@@ -34,7 +34,7 @@ def share_key(owner: str, catalog: str, target: str) -> str:
 def _account_keys(event: ev.CloudEvent) -> list[str]:
     if event.type == ev.ACCOUNT_INITIALIZED:
         return [event.data["account"]]
-    if event.type == ev.CONTEXT_BOUND:
+    if event.type in (ev.CONTEXT_BOUND, ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
         return [event.data["account"]]
     return []
 
@@ -52,6 +52,13 @@ def _apply_account(event: ev.CloudEvent, seq: int, record: Record | None) -> Rec
             "bound_login": None,
             "seq": seq,
         }
+    if event.type in (ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED) and record is not None:
+        blocked = set(record.get("blocked", []))
+        if event.type == ev.ACCOUNT_BLOCKED:
+            blocked.add(event.data["other"])
+        else:
+            blocked.discard(event.data["other"])
+        return {**record, "blocked": sorted(blocked), "seq": seq}
     if event.type == ev.CONTEXT_BOUND and record is not None:
         return {
             **record,
@@ -69,7 +76,7 @@ ACCOUNTS = Projection("accounts", "natster_view_accounts", _account_keys, _apply
 
 def _share_keys(event: ev.CloudEvent) -> list[str]:
     data = event.data
-    if event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
+    if event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
         return [share_key(data["owner"], data["catalog"], data["target"])]
     if event.type == ev.CATALOG_IMPORTED:
         return [share_key(data["owner"], data["catalog"], data["importer"])]
@@ -92,7 +99,7 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
             "imported_at": None,
             "seq": seq,
         }
-    if event.type == ev.CATALOG_UNSHARED:
+    if event.type in (ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
         # A tombstone, not a delete: it keeps ``seq`` so a replayed older share is skipped.
         return {
             "owner": data["owner"],

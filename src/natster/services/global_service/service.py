@@ -60,6 +60,9 @@ _FEEDS = {
     ev.CATALOG_SHARED: [SHARES.name],
     ev.CATALOG_UNSHARED: [SHARES.name],
     ev.CATALOG_IMPORTED: [SHARES.name],
+    ev.CATALOG_DECLINED: [SHARES.name],
+    ev.ACCOUNT_BLOCKED: [ACCOUNTS.name],
+    ev.ACCOUNT_UNBLOCKED: [ACCOUNTS.name],
 }
 
 
@@ -254,8 +257,8 @@ class GlobalService:
                 HUB_CATALOG,
                 target=data["account"],
             )
-        elif event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
-            kind = event.kind
+        elif event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
+            kind = "shared" if event.type == ev.CATALOG_SHARED else "unshared"  # declined: ended
             await self._feed(
                 [data["owner"], data["target"]],
                 kind,
@@ -294,7 +297,10 @@ class GlobalService:
         accounts = self.mirror.accounts
         rows = []
         order = ("shared_at", "catalog", "owner", "target")  # oldest first, always the same
+        blocked = set(accounts.get(caller, {}).get("blocked", []))
         for share in sorted(self.mirror.shares_of(caller), key=lambda s: [s[k] for k in order]):
+            if share["owner"] in blocked and not share["imported_at"]:
+                continue  # the caller's own choice: a blocked account's shares stop appearing
             presence = self.mirror.online(share["owner"], share["catalog"])
             rows.append(
                 wire.ShareRow(
