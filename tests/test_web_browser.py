@@ -7,6 +7,7 @@ NATSTER_SCREENSHOTS=DIR to keep screenshots of the main screens (`make screensho
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -176,6 +177,15 @@ def test_import_from_the_inbox(world: World, page: playwright_sync.Page) -> None
     page.get_by_role("button", name="Import extra").click()
     page.wait_for_selector(".card[data-catalog='extra']")
     assert page.locator(".card[data-inbox='extra']").count() == 0
+
+
+def test_decline_from_the_inbox(world: World, page: playwright_sync.Page) -> None:
+    page.goto(world.url + "/#/")
+    page.reload()
+    page.get_by_role("button", name="Decline hub").click()  # the hub's welcome catalog
+    page.wait_for_selector(".card[data-inbox='hub']", state="detached")
+    inbox = run("catalog", "inbox", "--json", home=world.bob)
+    assert "hub" not in [row["catalog"] for row in json.loads(inbox)]
 
 
 def test_share_by_name_and_unshare_after_a_question_that_names_them(

@@ -41,3 +41,11 @@ export async function importCatalog(body) {
   await put("natster.catalog.imported", { owner, catalog, importer: session.account });
   return imported;
 }
+
+export async function decline(body) {
+  const { session } = await connection();
+  const owner = target(body && body.owner, session.account);
+  if (!check.isCatalogName(body.catalog)) throw refused(400, "that is not a catalog name");
+  await put("natster.catalog.declined", { owner, catalog: body.catalog, target: session.account });
+  return { ok: true };
+}

@@ -41,6 +41,7 @@ const routes = [
   ["POST", /^\/api\/catalogs\/([^/]+)\/shares$/, async (req, url, m) => json(await changes.share(m[1], await req.json()))],
   ["DELETE", /^\/api\/catalogs\/([^/]+)\/shares\/([^/]+)$/, (req, url, m) => changes.unshare(m[1], m[2]).then(json)],
   ["POST", /^\/api\/imports$/, async (req) => json(await changes.importCatalog(await req.json()))],
+  ["POST", /^\/api\/declines$/, async (req) => json(await changes.decline(await req.json()))],
 ];
 
 async function answer(request, url) {

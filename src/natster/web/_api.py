@@ -127,6 +127,13 @@ async def import_(state: State, body: ImportBody) -> wire.ImportedCatalog:
     return await remote.import_catalog(state.client, body.catalog, body.owner, body.alias)
 
 
+@router.post("/declines")
+async def decline(state: State, body: ImportBody) -> dict[str, bool]:
+    """Turn down a catalog in my inbox (the share ends)."""
+    await remote.decline(state.client, body.catalog, body.owner)
+    return {"ok": True}
+
+
 @router.post("/browsers")
 async def add_browser(state: State, body: BrowserBody) -> Device:
     """Sign in the browser showing ``code`` on the hub's web app, as a device of mine."""

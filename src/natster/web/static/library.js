@@ -122,11 +122,14 @@ function sharedCard(item) {
 }
 
 function inboxCard(item) {
+  const act = (path, label) => el("button", { type: "button", onclick: async (event) => {
+    event.target.disabled = true;
+    try { await call("POST", path, { owner: item.owner, catalog: item.catalog });
+      say(""); await renderLibrary(); } catch (error) { say(error.message); event.target.disabled = false; }
+  } }, label);
   return el("article", { class: "card", "data-inbox": item.catalog },
     el("h3", {}, dot(item), item.catalog), from(item),
-    !canChange() ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.") : el("button", { type: "button", onclick: async (event) => {
-      event.target.disabled = true;
-      try { await call("POST", "/api/imports", { owner: item.owner, catalog: item.catalog });
-        say(""); await renderLibrary(); } catch (error) { say(error.message); event.target.disabled = false; }
-    } }, `Import ${item.catalog}`));
+    !canChange() ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.")
+      : el("p", { class: "inline" }, act("/api/imports", `Import ${item.catalog}`), " ",
+        act("/api/declines", `Decline ${item.catalog}`)));
 }
