@@ -6,6 +6,16 @@ import contextlib
 import socket
 
 
+def is_loopback(host: str) -> bool:
+    """``host`` (a name or an address) reaches this machine only."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def lan_address() -> str:
     """This machine's address on its network (no packet is sent), else 127.0.0.1."""
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -137,16 +137,8 @@ def _node_name(cluster_port: int) -> str:
     return f"{host}-{cluster_port}"
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) -> None:
+    from natster._net import is_loopback
     from natster.client.hub_catalog import serve_hub_catalog
     from natster.services.platform import Platform
 
@@ -161,7 +153,7 @@ async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) ->
         else:
             out.print(f"TLS: invites pin the CA with sha256 {info.ca_pin}")
         config = platform.dir.load()
-        if _loopback(config.host):
+        if is_loopback(config.host):
             err.print(
                 f"note: only this machine can reach the hub ({config.host}); for friends, "
                 f"start it with --host 0.0.0.0 --advertise tls://YOUR-ADDRESS:{config.port}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,16 +86,18 @@ async def _download(
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
             await download_file(
-                client, ref, entry, target, progress=bar.update, resumed=_resumed(entry.path)
+                client,
+                ref,
+                entry,
+                target,
+                progress=bar.update,
+                resumed=functools.partial(_resumed, entry.path),
             )
         out.print(plain(str(target)))
 
 
-def _resumed(path: str) -> Callable[[int], None]:
-    def say(kept: int) -> None:
-        err.print(plain(f"resuming {path}: {human_size(kept)} already here"))
-
-    return say
+def _resumed(path: str, kept: int) -> None:
+    err.print(plain(f"resuming {path}: {human_size(kept)} already here"))
 
 
 async def _mirror(
@@ -113,7 +115,7 @@ async def _mirror(
         out.print(plain(f"{label} -> {folder}: {_counts(report)}"))
 
     with TransferBar() as bar:
-        hooks = Hooks(start=bar.start, progress=bar.update, resumed=lambda p, k: _resumed(p)(k))
+        hooks = Hooks(start=bar.start, progress=bar.update, resumed=_resumed)
         if watch:
             waiting = lambda why: err.print(plain(why))  # noqa: E731
             out.print(plain(f"keeping {folder} in sync with {label} (Ctrl-C stops)"))

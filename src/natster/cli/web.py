@@ -66,9 +66,11 @@ def login(
         _sign_in_browser(code, name, "full" if full else "read-only", parse_duration(expires))
         return
     import webbrowser
+    from urllib.parse import urlsplit
 
     import segno
 
+    from natster._net import is_loopback
     from natster.client import Home
     from natster.web._server import running_url
 
@@ -79,7 +81,7 @@ def login(
         fail("natster web is not running for this user: start it with `natster web`")
     code = run(with_client(lambda client: client.otc_generate(), home)).code
     link = f"{base.rstrip('/')}/login?code={code}"
-    if _loopback(base):  # a QR code of it would only fail on a phone
+    if is_loopback(urlsplit(base).hostname or ""):  # a QR code would only fail on a phone
         err.print(
             "this link works on this machine only; for a phone on your network, run "
             "`natster web --host 0.0.0.0` and `natster login` again (away from home: the "
@@ -90,19 +92,6 @@ def login(
     out.print(link)
     if not no_browser:
         webbrowser.open(link)
-
-
-def _loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _sign_in_browser(code: str, name: str | None, rights: Rights, expires_s: float) -> None:

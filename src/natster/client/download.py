@@ -113,9 +113,7 @@ def sha256_of(path: Path) -> str:
 
 def verified(path: Path, expected: str) -> bool:
     """``path`` is a regular file (not a link) with that sha256."""
-    if not _target.is_regular(path):
-        return False
-    return bool(_sha256_of(path, path.stat().st_size).hexdigest() == expected)
+    return _target.is_regular(path) and sha256_of(path) == expected
 
 
 async def download(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 
-from natster import limits
 from natster.catalog import Catalogs
-from natster.errors import CatalogError, NatsterError
+from natster.errors import CatalogError
 
 from ._client import NatsterClient
 from .people import label
-from .remote import CatalogRef, summary, unshare
+from .remote import CatalogRef, answering, unshare
 
 
 @dataclass(frozen=True)
@@ -28,10 +25,7 @@ async def forget(client: NatsterClient, name: str, *, force: bool = False) -> Fo
     with Catalogs(client.home.path) as mine:
         mine.info(name)  # CatalogNotFound before anything else
     rows = [r for r in await client.my_shares() if r.owner == me and r.catalog == name]
-    served = False
-    with contextlib.suppress(NatsterError, TimeoutError):
-        ref = CatalogRef(me, name, name, local=True)
-        served = bool(await asyncio.wait_for(summary(client, ref), limits.SUMMARY_TIMEOUT_S))
+    served = await answering(client, CatalogRef(me, name, name, local=True)) is not None
     people = [label(r.to, r.to_name, me) for r in rows]
     if not force and (people or served):
         why = []

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-from natster import limits, wire
+from natster import wire
 from natster.catalog import Catalogs
-from natster.errors import NatsterError
 
 from ._client import NatsterClient
-from .remote import CatalogRef, summary
+from .remote import CatalogRef, answering
 
 
 async def library(client: NatsterClient) -> list[wire.LibraryItem]:
@@ -21,7 +19,7 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
         own = local.local()
     items: list[wire.LibraryItem] = []
     served = await asyncio.gather(  # is my server answering? ask it
-        *(_answers(client, CatalogRef(me, c.name, c.name, local=True)) for c in own)
+        *(answering(client, CatalogRef(me, c.name, c.name, local=True)) for c in own)
     )
     for catalog, answer in zip(own, served, strict=True):
         rows = [r for r in shares if r.owner == me and r.catalog == catalog.name]
@@ -49,7 +47,9 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
     ]
     summaries = await asyncio.gather(
         *(
-            _answers(client, ref) if row.online and (row.owner, row.catalog) in aliases else _none()
+            answering(client, ref)
+            if row.online and (row.owner, row.catalog) in aliases
+            else _none()
             for row, ref in zip(theirs, refs, strict=True)
         )
     )
@@ -70,12 +70,6 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
             )
         )
     return items
-
-
-async def _answers(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary | None:
-    with contextlib.suppress(NatsterError, TimeoutError):
-        return await asyncio.wait_for(summary(client, ref), limits.SUMMARY_TIMEOUT_S)
-    return None
 
 
 async def _none() -> None:

@@ -139,8 +139,12 @@ class _Here:
         stamp = _stamp(target)
         if stamp is None or stamp[0] != entry.size or not verified(target, entry.hash):
             return False
-        self.records[path] = (entry.hash, *stamp)
+        self.records[path] = (entry.hash, *stamp)  # the stamp it was hashed at
         return True
+
+    def keep(self, path: str, entry: wire.EntryRow, target: Path) -> None:
+        """``path`` now holds ``entry``'s content (as ``target`` is now)."""
+        self.records[path] = (entry.hash, *(_stamp(target) or (entry.size, 0)))
 
     def source_of(self, entry: wire.EntryRow) -> str | None:
         """A file here with the entry's content, under any name."""
@@ -245,7 +249,7 @@ async def mirror_pass(
         source = here.source_of(entry)
         if source is not None and source != local:
             _place(folder / source, target)
-            here.records[local] = (entry.hash, *(_stamp(target) or (entry.size, 0)))
+            here.keep(local, entry, target)
             if source in gone and source not in moved_from:
                 moved_from.add(source)
                 report.renamed += 1
@@ -267,7 +271,7 @@ async def mirror_pass(
         resumed = functools.partial(hooks.resumed, entry.path)
         sent = await download(client, ref, entry, target, progress=hooks.progress, resumed=resumed)
         report.sent += sent
-        here.records[local] = (entry.hash, *(_stamp(target) or (entry.size, 0)))
+        here.keep(local, entry, target)
         _write_state(folder, here.records)
         if existed:
             report.updated += 1

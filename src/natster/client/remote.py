@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from natster import subjects, wire
+from natster import limits, subjects, wire
 from natster._nats import RequestOptions
 from natster.catalog import Catalogs, check_name
 from natster.errors import (
@@ -14,6 +16,7 @@ from natster.errors import (
     CatalogNotFound,
     CatalogOffline,
     InvalidKey,
+    NatsterError,
     NotShared,
     ProtocolError,
     RemoteError,
@@ -223,6 +226,13 @@ async def ask(
 
 async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
     return await ask(client, ref, "summary", wire.CatalogSummary)
+
+
+async def answering(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary | None:
+    """The catalog's summary if its server answers within a moment, else None."""
+    with contextlib.suppress(NatsterError, TimeoutError):
+        return await asyncio.wait_for(summary(client, ref), limits.SUMMARY_TIMEOUT_S)
+    return None
 
 
 async def page(

@@ -21,9 +21,12 @@ class ShareBody(BaseModel):
     account: str = Field(min_length=56, max_length=56)
 
 
-class ImportBody(BaseModel):
+class DeclineBody(BaseModel):
     owner: str = Field(min_length=56, max_length=56)
     catalog: str = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME)
+
+
+class ImportBody(DeclineBody):
     alias: str | None = Field(default=None, max_length=limits.MAX_CATALOG_NAME)
 
 
@@ -128,7 +131,7 @@ async def import_(state: State, body: ImportBody) -> wire.ImportedCatalog:
 
 
 @router.post("/declines")
-async def decline(state: State, body: ImportBody) -> dict[str, bool]:
+async def decline(state: State, body: DeclineBody) -> dict[str, bool]:
     """Turn down a catalog in my inbox (the share ends)."""
     await remote.decline(state.client, body.catalog, body.owner)
     return {"ok": True}

@@ -137,17 +137,18 @@ class Decisions:
 
     async def _blocks(self, account: str, other: str) -> bool:
         """Whether ``account`` blocked ``other`` (takes no shares from them)."""
-        stored = await self._accounts.value(account)
-        try:
-            record = json.loads(stored or b"null")
-        except ValueError:
-            return False
-        return isinstance(record, dict) and other in record.get("blocked", [])
+        record = await _record(self._accounts, account)
+        return record is not None and other in record.get("blocked", [])
 
     async def _share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
-        stored = await self._shares.value(share_key(owner, catalog, target))
-        try:
-            record = json.loads(stored or b"null")
-        except ValueError:
-            return None
-        return record if isinstance(record, dict) and record.get("shared") is True else None
+        record = await _record(self._shares, share_key(owner, catalog, target))
+        return record if record is not None and record.get("shared") is True else None
+
+
+async def _record(bucket: Bucket, key: str) -> dict[str, Any] | None:
+    """A projection's record (None: none, or not one the projections write)."""
+    try:
+        record = json.loads(await bucket.value(key) or b"null")
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
