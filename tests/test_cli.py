@@ -19,6 +19,17 @@ from .conftest import NATSTER, natster
 __all__ = ["hub_process"]  # a fixture
 
 
+def _qr(text: str) -> str:
+    """The QR code of ``text`` as `hub invite` prints it."""
+    import io
+
+    import segno
+
+    printed = io.StringIO()
+    segno.make(text, error="l").terminal(out=printed, compact=True)
+    return printed.getvalue()
+
+
 def test_the_whole_join_story(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -28,8 +39,11 @@ def test_the_whole_join_story(
     assert "--host 0.0.0.0 --advertise tls://YOUR-ADDRESS:" in said
     invite = natster("hub", "invite", "--dir", str(hub_dir))
     assert invite.returncode == 0, invite.stderr
-    text = invite.stdout.strip().splitlines()[-1]
-    assert text.startswith("natster-invite-")
+    text = invite.stdout.strip().splitlines()[-1]  # words@127.0.0.1:PORT/PIN, one line
+    assert re.fullmatch(r"[a-z]+(-[a-z]+){3}@127\.0\.0\.1:\d+/[0-9a-f]{20}", text), text
+    assert len(text) < 80
+    assert "natster init INVITE" in invite.stderr
+    assert _qr(text) in invite.stderr  # the QR printed is the QR of exactly that text
 
     alice = tmp_path / "alice"  # the invite on stdin: never in the process list
     joined = natster("init", "--name", "alice", home=alice, input=text + "\n")
@@ -40,8 +54,8 @@ def test_the_whole_join_story(
     assert me["url"].startswith("tls://127.0.0.1:")
     assert "Traceback" not in natster("whoami", home=alice).stderr
 
-    again = one_line_error(natster("init", "--invite", text, home=tmp_path / "bob"))
-    assert "already used" in again
+    again = one_line_error(natster("init", text, home=tmp_path / "bob"))
+    assert "used already" in again
     assert not (tmp_path / "bob").exists()
     garbage = one_line_error(
         natster("init", "--invite", "natster-invite-xyz", home=tmp_path / "carol")
@@ -50,9 +64,13 @@ def test_the_whole_join_story(
     empty = one_line_error(natster("init", home=tmp_path / "dave", input=""))
     assert "no invite given" in empty
 
-    as_json = json.loads(natster("hub", "invite", "--dir", str(hub_dir), "--json").stdout)
+    long = natster("hub", "invite", "--dir", str(hub_dir), "--long", "--json")
+    as_json = json.loads(long.stdout)
+    assert as_json["invite"].startswith("natster-invite-")
     bob = natster("init", "--invite", as_json["invite"], "--name", "bob", home=tmp_path / "bob")
     assert bob.returncode == 0, bob.stderr
+    reused = one_line_error(natster("init", as_json["invite"], home=tmp_path / "eve"))
+    assert "already used" in reused
 
     status = json.loads(natster("hub", "status", "--dir", str(hub_dir), "--json").stdout)
     assert status["running"] is True

@@ -35,7 +35,7 @@ from natster.errors import (
     RequestTimeout,
     ServiceUnavailable,
 )
-from natster.hub import HubDir, mint_invite
+from natster.hub import HubDir, mint_invite, mint_short_invite
 from natster.hub import tls as hub_tls
 from natster.hub.health import hub_health
 from natster.hub.invites import Invite
@@ -104,11 +104,18 @@ def test_a_node_takes_only_the_hubs_shared_files(tmp_path: Path) -> None:
     assert not HubDir(tmp_path / "n3").exists()  # no hub.json: never started half-made
 
 
-async def _user(cluster: Cluster, tmp_path: Path, name: str) -> NatsterClient:
+async def _user(
+    cluster: Cluster, tmp_path: Path, name: str, *, short: bool = False
+) -> NatsterClient:
     home = Home(tmp_path / name)
-    invite = await mint_invite(cluster.nodes[0].dir, 600)
-    assert sorted(split_urls(invite.url)) == sorted(cluster.urls)  # every node, from gossip
-    await join(invite.encode(), home=home, name=name)
+    if short:  # one node's address in the invite; the others learned once in
+        words = await mint_short_invite(cluster.nodes[0].dir, 600)
+        assert words.url == cluster.urls[0]
+        await join(words.encode(), home=home, name=name)
+    else:
+        invite = await mint_invite(cluster.nodes[0].dir, 600)
+        assert sorted(split_urls(invite.url)) == sorted(cluster.urls)  # every node, by gossip
+        await join(invite.encode(), home=home, name=name)
     assert sorted(split_urls(home.load().url)) == sorted(cluster.urls)
     return await NatsterClient.connect(home, reconnect=True)
 
@@ -132,7 +139,8 @@ async def _alice_shares_with_bob(
     cluster: Cluster, tmp_path: Path
 ) -> AsyncIterator[tuple[NatsterClient, NatsterClient, Path]]:
     """alice serves "films" and has shared it with bob, who imported it."""
-    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
+    alice = await _user(cluster, tmp_path, "alice")
+    bob = await _user(cluster, tmp_path, "bob", short=True)
     media = tmp_path / "media"
     make_media(media)
     with Catalogs(alice.home.path) as mine:
@@ -295,7 +303,8 @@ async def test_a_node_killed_mid_work_loses_nothing_and_does_nothing_twice(
     acknowledged change is in the log, each invite made exactly one account, the code
     was claimed once, and the projections equal a replay of the log."""
     cluster = busy_cluster
-    alice, bob = await _user(cluster, tmp_path, "alice"), await _user(cluster, tmp_path, "bob")
+    alice = await _user(cluster, tmp_path, "alice")
+    bob = await _user(cluster, tmp_path, "bob", short=True)
     code = (await alice.otc_generate()).code
     invites = [await mint_invite(cluster.nodes[0].dir, 600) for _ in range(INVITES)]
     nc = await _nats.connect(
@@ -478,8 +487,9 @@ async def test_a_fresh_node_joins_a_running_cluster_and_serves_users(
     try:
         info = await asyncio.wait_for(fourth.start(), 30)
         home = Home(tmp_path / "dave")
-        invite = await mint_invite(cluster.nodes[0].dir, 600)
-        await join(invite.encode(), home=home, name="dave", url=info.local_url)
+        # words made on one node, redeemed at the new one's doorstep (keys it derived)
+        words = await mint_short_invite(cluster.nodes[0].dir, 600)
+        await join(words.encode(), home=home, name="dave", url=info.local_url)
         dave = await NatsterClient.connect(home)
         try:
             assert (await dave.global_whoami()).name == "dave"

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -75,6 +76,53 @@ def test_round_trip_all_claim_types() -> None:
         sub=ACCOUNT.public_key, nats=jwt.ActivationNats(subject="x.>", kind="service")
     )
     assert jwt.decode(jwt.encode(activation, ACCOUNT), jwt.ActivationNats).nats.kind == "service"
+
+
+# An authorization request nats-server 2.15.1 sent a short invite's doorstep (opened from
+# its xkey seal): signed by the server's own key, about the doorstep account.
+AUTH_REQUEST = (Path(__file__).parent / "vectors" / "nats_server_auth_request.jwt").read_text()
+
+
+def test_nats_servers_authorization_request_decodes() -> None:
+    iat = jwt.peek(AUTH_REQUEST)["iat"]
+    request = jwt.decode(AUTH_REQUEST, jwt.AuthorizationRequestNats, now=iat)
+    assert request.iss.startswith("N")
+    assert request.iss == request.nats.server_id.id
+    assert request.sub.startswith("A")
+    assert request.aud == "nats-authorization-request"
+    assert request.nats.user_nkey.startswith("U")
+    assert request.nats.connect_opts.user == "_INBOX_2dfa3c7a785e5fae64c5219985290162"
+    assert request.nats.connect_opts.password == "draft-ready-onion-tackle"
+    assert request.nats.server_id.xkey is not None
+    assert request.nats.server_id.xkey.startswith("X")
+    with pytest.raises(JwtError, match="expired"):  # it lived for the server's auth timeout
+        jwt.decode(AUTH_REQUEST, jwt.AuthorizationRequestNats)
+    forged = AUTH_REQUEST.replace(
+        AUTH_REQUEST.split(".")[1], AUTH_REQUEST.split(".")[1][:-4] + "AAAA"
+    )
+    with pytest.raises(JwtError):
+        jwt.decode(forged, jwt.AuthorizationRequestNats, now=iat)
+
+
+def test_authorization_response_and_callout_account_round_trip() -> None:
+    user = KeyPair.create(KeyKind.USER)
+    response = jwt.AuthorizationResponseClaims(
+        sub=user.public_key, aud="NSERVER", nats=jwt.AuthorizationResponseNats(error="no")
+    )
+    body = jwt.peek(jwt.encode(response, ACCOUNT))
+    assert body["aud"] == "NSERVER"
+    assert body["nats"] == {"error": "no", "type": "authorization_response", "version": 2}
+    with pytest.raises(JwtError, match="signed by an account key"):
+        jwt.encode(response, OPERATOR)
+    claims = _claims()
+    claims.nats.authorization = jwt.ExternalAuthorization(
+        auth_users=[user.public_key], allowed_accounts=[ACCOUNT.public_key], xkey="XKEY"
+    )
+    again = jwt.decode_account(jwt.encode(claims, OPERATOR))
+    assert again.nats.authorization is not None
+    assert again.nats.authorization.auth_users == [user.public_key]
+    sentinel = jwt.user_claims(user.public_key, pub_deny=[">"], bearer=True)
+    assert jwt.peek(jwt.encode(sentinel, ACCOUNT))["nats"]["bearer_token"] is True
 
 
 def test_unknown_fields_survive_a_round_trip() -> None:

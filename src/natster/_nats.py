@@ -39,7 +39,17 @@ from natster.security import Creds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Client", "Trust", "connect", "mapped", "request", "request_raw"]
+__all__ = ["Client", "Login", "Trust", "connect", "mapped", "request", "request_raw"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Login:
+    """A user name and password in place of creds: how a short invite's holder knocks
+    at the hub's doorstep (hub/doorstep.py), which answers for the server."""
+
+    user: str
+    password: str = dataclasses.field(repr=False)
+
 
 # JetStream's error codes for "wrong last sequence" (a KV delete or create reports these
 # as a plain BadRequestError, not as nats-py's KeyWrongLastSequenceError)
@@ -99,7 +109,7 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
 
 async def connect(
     url: str,
-    creds: Creds,
+    creds: Creds | Login,
     *,
     name: str,
     trust: Trust | None = None,
@@ -123,12 +133,15 @@ async def connect(
     options: dict[str, Any] = {
         "servers": servers,
         "name": name,
-        "user_credentials": RawCredentials(creds.format()),
         "connect_timeout": max(1, int(timeout)),
         "allow_reconnect": reconnect,
         "max_reconnect_attempts": -1 if reconnect else 1,
         "reconnect_time_wait": limits.RECONNECT_WAIT_S,
     }
+    if isinstance(creds, Login):
+        options.update(user=creds.user, password=creds.password)
+    else:
+        options["user_credentials"] = RawCredentials(creds.format())
     scheme = urlsplit(servers[0]).scheme
     if scheme in ("tls", "wss"):
         trust = trust or Trust()

@@ -68,8 +68,9 @@ def _chain_of(url: str, timeout: float) -> list[bytes]:
 
 async def pinned_ca(url: str, pin: str, timeout: float = limits.CONNECT_TIMEOUT_S) -> bytes:
     """The CA certificate (PEM) in the chain the hub at ``url`` presents whose sha256 is
-    ``pin``. Only a TLS handshake is made: nothing of natster's is sent. Of a cluster's
-    URLs, the first node that answers is asked (any node that answers falsely stops it)."""
+    ``pin`` (or starts with it: a short invite carries the first 80 bits). Only a TLS
+    handshake is made: nothing of natster's is sent. Of a cluster's URLs, the first node
+    that answers is asked (any node that answers falsely stops it)."""
     urls = split_urls(url)
     for at in urls[:-1]:
         with contextlib.suppress(ConnectionFailed):
@@ -86,8 +87,10 @@ async def _pinned_ca(url: str, pin: str, timeout: float) -> bytes:
         ) from exc
     except (OSError, TimeoutError) as exc:
         raise ConnectionFailed(f"cannot reach the hub at {url}: {exc}") from exc
+    if len(pin) < limits.SHORT_PIN_CHARS:  # a pin this short would be easy to forge
+        raise UntrustedHub("that CA pin is too short to trust: ask for a new invite")
     for der in chain:
-        if fingerprint(der) == pin.lower():
+        if fingerprint(der).startswith(pin.lower()):
             return der_to_pem(der)
     got = ", ".join(fingerprint(der)[:16] for der in chain) or "none"
     raise UntrustedHub(

@@ -23,6 +23,21 @@ DEVICE_CODE_TTL_S = 600  # `device add` waits this long for the new machine
 DEVICE_SEEN_WAIT_S = 0.5  # `device ls` gathers the nodes' connection lists this long
 MAX_NODE_TOKEN_TTL_S = 24 * 3600  # a node token carries the way to the hub's keys: short
 MAX_INVITE_CHARS = 8192
+# short invites (hub/codes.py): words of the 2,048 of BIP-39 (11 bits each), and the
+# start of the CA pin they carry (80 bits: forging a CA to match costs 2^80 hashes)
+INVITE_WORDS = 4
+SHORT_PIN_CHARS = 20
+# the doorstep (hub/doorstep.py) tells who holds a short invite's words: tries per
+# address and for the whole hub (per node), each per minute with a burst; its guests
+# live this long at most (they only ask natster.signup, once)
+DOORSTEP_TRIES_PER_MINUTE = 10
+DOORSTEP_TRIES_BURST = 5
+DOORSTEP_HUB_PER_MINUTE = 120
+DOORSTEP_HUB_BURST = 60
+DOORSTEP_GUEST_S = 600
+# natster.signup, for the whole hub (per node): any invite's holder may ask it
+SIGNUP_TRIES_PER_MINUTE = 120
+SIGNUP_TRIES_BURST = 60
 
 # The hub
 HUB_READY_TIMEOUT_S = 10.0

@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 
 def init(
-    invite: str | None = typer.Option(
+    invite: str | None = typer.Argument(
         None,
-        "--invite",
-        help="The invite; '-' or none reads it from standard input or asks for it. On the "
-        "command line it is visible to anyone who lists this machine's processes.",
+        help="The invite: words@hub.example.org/... or natster-invite-...; '-' or none "
+        "reads it from standard input or asks for it (on the command line, anyone who "
+        "lists this machine's processes sees it: it works once).",
+        show_default=False,
+    ),
+    invite_option: str | None = typer.Option(
+        None, "--invite", metavar="INVITE", help="The invite, as an option."
     ),
     name: str | None = typer.Option(None, help="Your display name [default: your login]."),
     url: str | None = typer.Option(None, help="Reach the hub at this URL instead of the invite's."),
@@ -39,6 +43,9 @@ def init(
     if device is not None:
         _init_device(home, device)
         return
+    if invite is not None and invite_option is not None:
+        fail("give the invite once: as INVITE or as --invite")
+    invite = invite if invite_option is None else invite_option
     if invite in (None, "-"):
         invite = _read_invite()
     context = run(join(invite, home=home, name=name, url=url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,19 +215,35 @@ def invite(
     dir: Path = DirOption,
     ttl: str = typer.Option("24h", help="How long the invite stays valid (e.g. 30m, 24h, 7d)."),
     url: str | None = typer.Option(None, help="Hub URL to put in the invite."),
+    long: bool = typer.Option(
+        False,
+        "--long",
+        help="A self-contained invite (natster-invite-..., about 1,300 characters) that "
+        "carries its own credentials instead of words to redeem at the hub's doorstep.",
+    ),
     json_: bool = typer.Option(False, "--json", help='Print {"invite": ...}.'),
 ) -> None:
-    """Print a single-use invite (last line of output)."""
-    from natster.hub import mint_invite
+    """Print a single-use invite (last line of output): a few words with the hub's
+    address, to read aloud or paste in a chat, and a QR code of it."""
+    from natster.hub import mint_invite, mint_short_invite
 
     seconds = parse_duration(ttl)
-    made = run(mint_invite(_hub(dir), seconds, url))
-    text = made.encode()
+    expires_at: int | None
+    if long:
+        made = run(mint_invite(_hub(dir), seconds, url))
+        text, expires_at, where = made.encode(), made.expires_at, made.url
+    else:
+        short = run(mint_short_invite(_hub(dir), seconds, url))
+        text, expires_at, where = short.encode(), short.expires_at, short.url
     if json_:
-        print_json({"invite": text, "expires_at": made.expires_at, "url": made.url})
+        print_json({"invite": text, "expires_at": expires_at, "url": where})
         return
-    err.print(f"single-use invite for {made.url}, valid for {ttl}; join with:")
-    err.print("  natster init --invite INVITE")
+    err.print(f"single-use invite for {where}, valid for {ttl}; join with:")
+    err.print("  natster init INVITE")
+    if not long:
+        import segno
+
+        segno.make(text, error="l").terminal(out=sys.stderr, compact=True)
     print(text)
 
 

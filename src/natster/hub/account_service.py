@@ -28,6 +28,7 @@ from natster import __version__, _bucket, _nats, limits, subjects, wire
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client
+from natster._rate import RateLimit
 from natster._service import endpoint
 from natster.errors import (
     KeyMissing,
@@ -71,6 +72,9 @@ class AccountService:
         self._names = names
         self._service: Service | None = None
         self._creating: dict[str, asyncio.Task[dict[str, object]]] = {}  # by account key
+        self._tries = RateLimit(
+            "tries at signing up", limits.SIGNUP_TRIES_PER_MINUTE, limits.SIGNUP_TRIES_BURST
+        )
 
     @classmethod
     async def open(cls, client: Client, resolver: Resolver, config: HubConfig) -> AccountService:
@@ -146,6 +150,9 @@ class AccountService:
 
     # --- endpoints -------------------------------------------------------------------
     async def signup(self, subject: str, payload: bytes) -> dict[str, object]:
+        # whoever holds an invite may ask here: a bound on tries for the whole hub keeps
+        # short invites' words (44 bits) from being guessed here rather than at the doorstep
+        self._tries.spend("hub")
         request = wire.parse_request(payload, wire.SignupRequest)
         account, name = request.account, _valid_name(request.name)
         if not is_public_key(account, KeyKind.ACCOUNT):

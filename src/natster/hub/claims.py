@@ -5,7 +5,14 @@ from __future__ import annotations
 from natster import limits, subjects
 from natster.errors import JwtError
 from natster.security import KeyKind, is_public_key
-from natster.security.jwt import AccountClaims, AccountLimits, AccountNats, Export, Import
+from natster.security.jwt import (
+    AccountClaims,
+    AccountLimits,
+    AccountNats,
+    Export,
+    ExternalAuthorization,
+    Import,
+)
 from natster.wire import ImportedCatalog
 
 
@@ -218,6 +225,29 @@ def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaim
                 subs=limits.SIGNUP_SUBSCRIPTIONS,
                 payload=limits.SIGNUP_PAYLOAD,
                 imports=2,
+                exports=0,
+                leaf=0,
+            ),
+        ),
+    )
+
+
+def doorstep_account(account: str, *, service: str, signup: str, xkey: str) -> AccountClaims:
+    """Where a short invite's holder knocks (hub/doorstep.py): everyone but ``service``
+    is asked about on the auth callout, whose answers place them in ``signup``; requests
+    and answers are sealed to ``xkey``. Nothing else happens here."""
+    return AccountClaims(
+        sub=account,
+        name="natster-doorstep",
+        nats=AccountNats(
+            authorization=ExternalAuthorization(
+                auth_users=[service], allowed_accounts=[signup], xkey=xkey
+            ),
+            limits=AccountLimits(
+                conn=limits.SIGNUP_CONNECTIONS,
+                subs=limits.SIGNUP_SUBSCRIPTIONS,
+                payload=limits.SIGNUP_PAYLOAD,
+                imports=0,
                 exports=0,
                 leaf=0,
             ),

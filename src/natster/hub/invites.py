@@ -1,11 +1,13 @@
-"""Invites: everything a newcomer needs to join a hub, in one copy-pasteable string.
+"""Invites: a way into a hub for one newcomer, single-use and expiring.
 
-An invite carries the hub's URL, the pin of the CA its TLS certificate chains to (the
-sha256 of that CA's certificate: ``init`` trusts nothing else), a single-use token, and
-the creds of a throwaway user in the hub's signup account. That user may publish to
-``natster.signup`` and read its own inbox, nothing else, and its JWT expires with the
-invite. The token is
-kept in a KV bucket under its sha256 with a per-key TTL, and deleted when used.
+A *short* invite (``hub/codes.py``) is a few words with the hub's address and the start
+of its CA pin, redeemed at the hub's doorstep (``hub/doorstep.py``). A *long* one
+(``natster-invite-...``) needs no doorstep: it carries the hub's URL, the pin of the CA
+its TLS certificate chains to (the sha256 of that CA's certificate: ``init`` trusts
+nothing else), a single-use token, and the creds of a throwaway user in the hub's signup
+account. That user may publish to ``natster.signup`` and read its own inbox, nothing
+else, and its JWT expires with the invite. Either secret (the words, the token) is kept
+in a KV bucket under its sha256 with a per-key TTL, and deleted when used.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from natster.names import is_hash
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
+from . import codes
+from .codes import ShortInvite
 from .state import HubDir
 
 PREFIX = "natster-invite-"
@@ -166,18 +170,22 @@ def inbox_user(
     name: str,
     pub: list[str],
     caps: tuple[int, int, int],
+    inbox: str | None = None,
 ) -> str:
     """The JWT of ``user`` in ``account`` until ``expires_at``: it may publish to
-    ``pub`` and read its own inbox (``_INBOX_<its key>``), nothing else."""
+    ``pub`` and read its own inbox (``inbox``, else ``_INBOX_<its key>``), nothing else."""
     claims = jwtlib.user_claims(
         user,
         name=name,
         expires=expires_at,
         pub_allow=pub,
-        sub_allow=[f"_INBOX_{user}.>"],
+        sub_allow=[f"{inbox or f'_INBOX_{user}'}.>"],
         limits=caps,
     )
     return jwtlib.encode(claims, account)
+
+
+SIGNUP_CAPS = (8, 1024 * 1024, limits.MAX_REQUEST_BYTES)  # subs, data, payload
 
 
 def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
@@ -186,7 +194,21 @@ def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
         expires_at,
         name="natster-invitee",
         subject=subjects.SIGNUP,
-        caps=(8, 1024 * 1024, limits.MAX_REQUEST_BYTES),
+        caps=SIGNUP_CAPS,
+    )
+
+
+def signup_guest(signup_account: KeyPair, user: str, inbox: str, expires_at: int) -> str:
+    """The JWT of a short invite's holder (the key nats-server made for its connection):
+    it may ask ``natster.signup`` and read ``inbox``, the one it named, nothing else."""
+    return inbox_user(
+        signup_account,
+        user,
+        expires_at,
+        name="natster-invitee",
+        pub=[subjects.SIGNUP],
+        caps=SIGNUP_CAPS,
+        inbox=inbox,
     )
 
 
@@ -207,13 +229,35 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
     """Create an invite on a running hub: store its token, issue its signup user. It
     carries ``url``, else this node's address and those of the other nodes of its
     cluster (as their servers gossip them), so its holder fails over from the start."""
+    token = secrets.token_urlsafe(32)
+    expires_at, nodes = await _store(hub, token, ttl_s)
+    creds = signup_user(hub.seed("signup"), expires_at)
+    return Invite(
+        url=url or ",".join(nodes),
+        token=token,
+        creds=creds,
+        expires_at=expires_at,
+        ca=hub.require_running().ca_pin,
+    )
+
+
+async def mint_short_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> ShortInvite:
+    """Create a short invite on a running hub: its words, stored like a long invite's
+    token, redeemed at the hub's doorstep. It names ``url`` (else this node's address):
+    once in, a member's connection learns the other nodes of a cluster."""
+    code = codes.new_code()
+    expires_at, nodes = await _store(hub, code, ttl_s)
+    return ShortInvite.at(code, url or nodes[0], hub.require_running().ca_pin, expires_at)
+
+
+async def _store(hub: HubDir, token: str, ttl_s: float) -> tuple[int, list[str]]:
+    """Keep ``token``'s sha256 until it expires; when that is, and the hub's addresses."""
     if not limits.MIN_INVITE_TTL_S <= ttl_s <= limits.MAX_INVITE_TTL_S:
         raise InviteError(
             f"an invite lives between {limits.MIN_INVITE_TTL_S} s and "
             f"{limits.MAX_INVITE_TTL_S // 86400} days"
         )
     state = hub.require_running()
-    token = secrets.token_urlsafe(32)
     expires_at = int(time.time() + ttl_s)
     nc = await connect(
         state.local_url, hub.creds("accounts"), name="natster-invite", trust=hub.trust()
@@ -225,11 +269,4 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
         nodes = [state.url, *(f"{u.scheme}://{u.netloc}" for u in nc.discovered_servers)]
     finally:
         await nc.close()
-    creds = signup_user(hub.seed("signup"), expires_at)
-    return Invite(
-        url=url or ",".join(dict.fromkeys(nodes)),
-        token=token,
-        creds=creds,
-        expires_at=expires_at,
-        ca=state.ca_pin,
-    )
+    return expires_at, list(dict.fromkeys(nodes))

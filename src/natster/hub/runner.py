@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from natster import wire
+from natster import subjects, wire
+from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
@@ -25,6 +26,7 @@ from . import claims as platform_claims
 from . import growth, tls
 from .account_service import AccountService
 from .binary import find_nats_server
+from .doorstep import Doorstep, DoorstepKeys
 from .node_join import JoinService, route_url
 from .resolver import Resolver
 from .server import NatsServer, reload, render_config, stop_leftover
@@ -58,9 +60,10 @@ class HubInfo:
     ca_pin: str | None = None  # the sha256 of the CA invites pin (None: plain TCP)
 
 
-def desired_platform_accounts(config: HubConfig) -> list[AccountClaims]:
+def desired_platform_accounts(config: HubConfig, doorstep: DoorstepKeys) -> list[AccountClaims]:
     accounts = config.accounts
     return [
+        doorstep.account_claims(accounts["signup"]),
         platform_claims.accounts_account(accounts["accounts"], global_=accounts["global"]),
         platform_claims.global_account(accounts["global"]),
         platform_claims.signup_account(
@@ -107,6 +110,7 @@ class Hub:
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
         self._join_service: JoinService | None = None
+        self._doorstep: Doorstep | None = None
         self.resolver: Resolver | None = None
         self._background: list[asyncio.Task[object]] = []
         # re-signs accounts made by an older natster; await it to know they are current
@@ -147,7 +151,12 @@ class Hub:
             config = hub.create(self._host or DEFAULT_HOST, self._port or DEFAULT_PORT)
         else:
             config = hub.load()
-        changed = {"host": self._host or config.host, "port": self._port or config.port}
+        changed: dict[str, object] = {
+            "host": self._host or config.host,
+            "port": self._port or config.port,
+            # a hub made before the doorstep learns its key (it is derived, never stored)
+            "accounts": {**config.accounts, "doorstep": self._doorstep_keys().account.public_key},
+        }
         cluster = self._cluster(config, created)
         config = config.model_copy(update={**changed, **self._tls, **self._web})
         if cluster and not created and not config.clustered:  # one node grows: its data too
@@ -188,12 +197,21 @@ class Hub:
                     log.info("the single node's data is in the cluster; its snapshots: %s", kept)
         self.account_service = await AccountService.open(accounts_client, up.resolver, config)
         await self.account_service.start()
+        self._doorstep = Doorstep(
+            self._doorstep_keys(),
+            hub.seed("signup"),
+            await Bucket.open(accounts_client.jetstream(), subjects.INVITES_BUCKET),
+        )
+        await self._doorstep.start(local_url, trust)
         self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
         self._background.append(self.accounts_refreshed)
         if config.tls == "own":
             self._background.append(asyncio.create_task(self._renew_certificate()))
         log.info("hub ready at %s (dir %s)", url, hub.path)
         return HubInfo(hub.path, url, local_url, config.operator, created, up.pin)
+
+    def _doorstep_keys(self) -> DoorstepKeys:
+        return DoorstepKeys.of(self.dir.seed("operator-signing"))
 
     async def _launch(self, binary: Path, config: HubConfig) -> _Launched:
         """nats-server started with ``config``, answering, the platform accounts current."""
@@ -215,7 +233,7 @@ class Hub:
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
         resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
-        for claims in desired_platform_accounts(config):
+        for claims in desired_platform_accounts(config, self._doorstep_keys()):
             current = await resolver.lookup(claims.sub)
             if current is None or current.nats != claims.nats:
                 await resolver.push(claims)
@@ -299,6 +317,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._background.clear()
+        if self._doorstep is not None:
+            await self._doorstep.stop()
+            self._doorstep = None
         if self.account_service is not None:
             with contextlib.suppress(Exception):
                 await self.account_service.stop()

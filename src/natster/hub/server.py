@@ -20,6 +20,7 @@ from natster._nats import Client, Trust, connect
 from natster.errors import ConnectionFailed, HubError
 from natster.security import Creds
 
+from .doorstep import DoorstepKeys
 from .state import CLUSTER_NAME, HubConfig, HubDir
 from .tls import TlsFiles
 
@@ -45,6 +46,9 @@ def render_config(
         f"logfile: {q(hub.log_file)}",
         f"operator: {q(hub.operator_jwt)}",
         f"system_account: {q(config.accounts['sys'])}",
+        # a connection without a JWT is the doorstep's sentinel, asked about on its
+        # auth callout (hub/doorstep.py: how a short invite's words are redeemed)
+        f"default_sentinel: {q(DoorstepKeys.of(hub.seed('operator-signing')).sentinel_jwt())}",
         "resolver: {",
         "  type: full",
         f"  dir: {q(hub.resolver_dir)}",

@@ -1,4 +1,5 @@
-"""NATS JWT v2 claims: operator, account, user and activation, signed with nkeys.
+"""NATS JWT v2 claims: operator, account, user, activation and auth callout, signed
+with nkeys.
 
 Written in-project (see REFERENCE.md: the PyPI ``nats-jwt`` package gets JetStream
 field names and signing keys wrong). Field names are those of the Go
@@ -94,6 +95,16 @@ class OperatorNats(_Model):
     version: int = 2
 
 
+class ExternalAuthorization(_Model):
+    """An account's auth callout: its ``auth_users`` connect as themselves, everyone
+    else is asked about on ``$SYS.REQ.USER.AUTH``; the answer may place the client in
+    one of ``allowed_accounts``; with ``xkey``, requests and answers are sealed to it."""
+
+    auth_users: list[str] = Field(default_factory=list)
+    allowed_accounts: list[str] | None = None
+    xkey: str | None = None
+
+
 class AccountNats(_Model):
     imports: list[Import] = Field(default_factory=list)
     exports: list[Export] = Field(default_factory=list)
@@ -101,6 +112,7 @@ class AccountNats(_Model):
     signing_keys: list[str] | None = None
     revocations: dict[str, int] | None = None
     default_permissions: dict[str, Permission] | None = None
+    authorization: ExternalAuthorization | None = None
     description: str | None = None
     type: Literal["account"] = "account"
     version: int = 2
@@ -127,6 +139,50 @@ class ActivationNats(_Model):
     version: int = 2
 
 
+class ServerId(_Model):
+    name: str = ""
+    host: str = ""
+    id: str
+    xkey: str | None = None
+
+
+class ClientInformation(_Model):
+    host: str | None = None
+    id: int | None = None
+    user: str | None = None
+    name: str | None = None
+
+
+class ConnectOptions(_Model):
+    jwt: str | None = None
+    user: str | None = Field(default=None, repr=False)
+    password: str | None = Field(default=None, alias="pass", repr=False)
+    auth_token: str | None = Field(default=None, repr=False)
+    name: str | None = None
+
+
+class AuthorizationRequestNats(_Model):
+    """What nats-server asks an auth callout about a connecting client (it signs this
+    with its own server key): the user key it made for the client, and what it sent."""
+
+    server_id: ServerId
+    user_nkey: str
+    client_info: ClientInformation = Field(default_factory=ClientInformation)
+    connect_opts: ConnectOptions = Field(default_factory=ConnectOptions)
+    type: Literal["authorization_request"] = "authorization_request"
+    version: int = 2
+
+
+class AuthorizationResponseNats(_Model):
+    """An auth callout's answer: a user JWT for the client, or why not (one of the two)."""
+
+    jwt: str | None = None
+    error: str | None = None
+    issuer_account: str | None = None
+    type: Literal["authorization_response"] = "authorization_response"
+    version: int = 2
+
+
 N = TypeVar("N", bound=_Model)
 
 
@@ -135,6 +191,7 @@ class Claims(_Model, Generic[N]):
     iat: int = 0
     iss: str = ""
     sub: str
+    aud: str | None = None
     name: str | None = None
     exp: int | None = None
     nbf: int | None = None
@@ -145,6 +202,8 @@ OperatorClaims = Claims[OperatorNats]
 AccountClaims = Claims[AccountNats]
 UserClaims = Claims[UserNats]
 ActivationClaims = Claims[ActivationNats]
+AuthorizationRequestClaims = Claims[AuthorizationRequestNats]
+AuthorizationResponseClaims = Claims[AuthorizationResponseNats]
 
 # Which key role may issue which claim (besides signing keys, checked by callers).
 _ISSUER_KIND: dict[type[BaseModel], KeyKind] = {
@@ -152,12 +211,16 @@ _ISSUER_KIND: dict[type[BaseModel], KeyKind] = {
     AccountNats: KeyKind.OPERATOR,
     UserNats: KeyKind.ACCOUNT,
     ActivationNats: KeyKind.ACCOUNT,
+    AuthorizationRequestNats: KeyKind.SERVER,
+    AuthorizationResponseNats: KeyKind.ACCOUNT,
 }
 _SUBJECT_KIND: dict[type[BaseModel], KeyKind | None] = {
     OperatorNats: KeyKind.OPERATOR,
     AccountNats: KeyKind.ACCOUNT,
     UserNats: KeyKind.USER,
     ActivationNats: None,  # the importing account, or a public key hash
+    AuthorizationRequestNats: KeyKind.ACCOUNT,  # the account whose callout is asked
+    AuthorizationResponseNats: KeyKind.USER,  # the key the server made for the client
 }
 
 
@@ -180,7 +243,7 @@ def encode(claims: Claims[N], signer: KeyPair, *, iat: int | None = None) -> str
         raise JwtError(f"an {kind} JWT is signed by an {expected.name.lower()} key")
     data = claims.model_copy(update={"iss": signer.public_key, "jti": ""})
     data.iat = iat if iat is not None else max(int(time.time()), claims.iat)
-    body = data.model_dump(mode="json", exclude_none=True)
+    body = data.model_dump(mode="json", exclude_none=True, by_alias=True)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
     body["jti"] = base64.b32encode(digest).decode("ascii").rstrip("=")
     header = _b64(json.dumps(HEADER, separators=(",", ":")).encode())
@@ -270,8 +333,10 @@ def user_claims(
     pub_deny: list[str] | None = None,
     sub_deny: list[str] | None = None,
     limits: tuple[int, int, int] = (UNLIMITED, UNLIMITED, UNLIMITED),
+    bearer: bool = False,
 ) -> UserClaims:
-    """Claims for a user: bearer off, explicit limits (subs, data, payload)."""
+    """Claims for a user: explicit limits (subs, data, payload); ``bearer``: the server
+    takes the JWT alone, without a signature of its nonce (so the JWT is the secret)."""
     subs, data, payload = limits
     return UserClaims(
         sub=user_public_key,
@@ -283,5 +348,6 @@ def user_claims(
             subs=subs,
             data=data,
             payload=payload,
+            bearer_token=bearer,
         ),
     )

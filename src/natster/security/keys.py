@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 
@@ -26,8 +28,16 @@ class KeyPair:
     def create(cls, kind: KeyKind) -> KeyPair:
         if kind is KeyKind.CURVE:
             raise InvalidKey("curve keys are xkeys: use natster.security.xkeys")
-        seed = nkeys.encode_seed(os.urandom(32), int(kind)).decode("ascii")
-        return cls.from_seed(seed)
+        return cls.from_raw(kind, os.urandom(32))
+
+    @classmethod
+    def from_raw(cls, kind: KeyKind, raw: bytes) -> KeyPair:
+        """The key pair of a 32-byte ed25519 seed (e.g. one derived from another secret)."""
+        if kind is KeyKind.CURVE:
+            raise InvalidKey("curve keys are xkeys: use natster.security.xkeys")
+        if len(raw) != 32:
+            raise InvalidKey("an ed25519 seed is 32 bytes")
+        return cls.from_seed(nkeys.encode_seed(raw, int(kind)).decode("ascii"))
 
     @classmethod
     def from_seed(cls, seed: str) -> KeyPair:
@@ -37,6 +47,12 @@ class KeyPair:
             raise InvalidKey("that is an xkey seed, not a signing key seed")
         public = encode_public(kind, bytes(nacl.signing.SigningKey(raw).verify_key))
         return cls(seed=seed, kind=kind, public_key=public)
+
+    def derive(self, label: str) -> bytes:
+        """32 bytes derived from this key's seed for ``label`` (HMAC-SHA256): a secret
+        anyone holding this key can make again, and nobody else."""
+        _, raw = decode_seed(self.seed)
+        return hmac.new(raw, f"natster {label}".encode(), hashlib.sha256).digest()
 
     def sign(self, data: bytes) -> bytes:
         signature: bytes = nkeys.from_seed(self.seed.encode("ascii")).sign(data)

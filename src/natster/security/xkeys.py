@@ -37,7 +37,14 @@ class XKey:
 
     @classmethod
     def create(cls) -> XKey:
-        return cls.from_seed(encode_seed(KeyKind.CURVE, os.urandom(32)))
+        return cls.from_raw(os.urandom(32))
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> XKey:
+        """The xkey of a 32-byte curve25519 private key (e.g. one derived from a secret)."""
+        if len(raw) != 32:
+            raise InvalidKey("a curve25519 key is 32 bytes")
+        return cls.from_seed(encode_seed(KeyKind.CURVE, raw))
 
     @classmethod
     def from_seed(cls, seed: str) -> XKey:

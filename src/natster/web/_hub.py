@@ -29,11 +29,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from natster import limits, wire
+from natster._rate import RateLimit
 from natster.errors import HubError, Refused
 from natster.hub import HubDir
 from natster.hub.invites import signin_guest
 from natster.hub.tls import TlsFiles
-from natster.services._rate import RateLimit
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from natster import events as ev
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client, mapped
+from natster._rate import RateLimit
 from natster._service import endpoint
 from natster.catalog.names import check_name
 from natster.errors import (
@@ -38,7 +39,6 @@ from natster.errors import (
 )
 from natster.names import fold
 from natster.security import KeyKind, is_public_key
-from natster.services._rate import RateLimit
 
 from . import store
 from .decisions import Decisions

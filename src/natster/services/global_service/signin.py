@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 
 from natster import limits, subjects, wire
 from natster._bucket import Bucket
+from natster._rate import RateLimit
 from natster.errors import KeyMissing, Refused, WrongRevision
-from natster.services._rate import RateLimit
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read and type
 

@@ -1,8 +1,8 @@
-"""Per-account rate limits: what one account may make the platform spend, per minute.
+"""Rate limits: what one account (or one address) may make the platform spend, per minute.
 
-A token bucket per account and kind, in memory, per service instance (so N instances
-allow up to N times the rate: a bound, not an exact quota). Bounded in size: the
-least recently seen accounts are forgotten first.
+A token bucket per key (an account, an address) and kind, in memory, per service
+instance (so N instances allow up to N times the rate: a bound, not an exact quota).
+Bounded in size: the least recently seen keys are forgotten first.
 """
 
 from __future__ import annotations
