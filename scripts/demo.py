@@ -69,9 +69,9 @@ def join(name: str) -> Path:
     if (home / "context.json").exists():
         say(f"{name} joined on an earlier run")
         return home
-    say(f"{name} joins with a single-use invite")
     invite = natster("hub", "invite", "--dir", str(HUB)).strip().splitlines()[-1]
-    natster("init", "--invite", invite, "--name", name, home=home)
+    say(f"{name} joins with a single-use invite: {invite}")
+    natster("init", invite, "--name", name, home=home)
     return home
 
 

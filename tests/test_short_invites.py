@@ -128,23 +128,38 @@ async def test_a_guest_may_only_ask_signup_and_read_its_inbox(hub: RunningHub) -
         await guest.close()
 
 
-async def test_expired_words_are_refused(hub: RunningHub) -> None:
-    code = codes.new_code()
+async def _keep(hub: RunningHub, code: str, expires_at: int) -> None:
+    """An invite of exactly ``code``, put where `hub invite` puts one."""
     nc = await connect(
         hub.info.local_url, hub.dir.creds("accounts"), name="test", trust=hub.dir.trust()
     )
     try:
         kv = await Bucket.open(nc.jetstream(), subjects.INVITES_BUCKET)
-        past = {"expires_at": int(time.time()) - 1, "created_at": int(time.time()) - 99}
-        await kv.create(token_key(code), json.dumps(past).encode(), ttl=60)
+        record = {"expires_at": expires_at, "created_at": int(time.time()) - 99}
+        await kv.create(token_key(code), json.dumps(record).encode(), ttl=60)
     finally:
         await nc.close()
+
+
+async def test_expired_words_are_refused(hub: RunningHub) -> None:
+    code = codes.new_code()
+    await _keep(hub, code, int(time.time()) - 1)
     with pytest.raises(PermissionError):
         await knock(hub, code)
 
 
+async def test_the_shortest_words_join(hub: RunningHub, tmp_path: Path) -> None:
+    shortest = sorted(codes.words(), key=len)[: limits.INVITE_WORDS]
+    code = "-".join(shortest)
+    assert len(code) == 15
+    await _keep(hub, code, int(time.time()) + 60)
+    short = await mint_short_invite(hub.dir, 3600)
+    text = ShortInvite(code=code, host=short.host, port=short.port, pin=short.pin).encode()
+    assert (await join(text, home=Home(tmp_path / "ann"), name="ann")).name == "ann"
+
+
 async def test_guessing_is_slowed_per_address(hub: RunningHub, caplog: Any) -> None:
-    caplog.set_level(logging.INFO, logger="natster.hub.doorstep")
+    caplog.set_level(logging.DEBUG, logger="natster.hub.doorstep")
     short = await mint_short_invite(hub.dir, 3600)
     for _ in range(limits.DOORSTEP_TRIES_BURST):
         with pytest.raises(PermissionError):

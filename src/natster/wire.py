@@ -131,7 +131,7 @@ def unwrap(payload: bytes) -> Any:
 class SignupRequest(Request):
     """``natster.signup``: create my account from an invite."""
 
-    token: str = Field(min_length=16, max_length=128)
+    token: str = Field(min_length=12, max_length=128)  # 4 words of 3 letters and 3 dashes: 15
     account: str = AccountField
     name: str = Field(min_length=1, max_length=limits.MAX_ACCOUNT_NAME)
     signature: str = Field(min_length=1, max_length=256)  # base64url, account key signs proof
