@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 if not __package__:  # run as `python bench/library.py`: be `bench.library` all the same
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -110,6 +111,17 @@ async def chunk_latency(
     return samples
 
 
+async def timed_gets(http: Any, path: str, times: int = 20) -> list[float]:
+    """Milliseconds of each of ``times`` GETs of ``path``, one at a time (each a 200)."""
+    took = []
+    for _ in range(times):
+        began = time.perf_counter()
+        answer = await http.get(path)
+        took.append((time.perf_counter() - began) * 1000)
+        assert answer.status_code == 200, answer.text
+    return took
+
+
 async def grid_time(url: str, link: str, owner: str) -> tuple[float, float]:
     """Milliseconds from opening the folder to its tiles listed, and to its first screen
     of thumbnails shown."""
@@ -161,24 +173,14 @@ async def thumbnails(base: Path, platform: Platform, photos: int, films: int) ->
             stop.set()
             idle = await idle_task
             async with natster_web(bob) as (url, http):
-                listing_ms = []
-                for _ in range(20):
-                    began = time.perf_counter()
-                    answer = await http.get(f"/api/catalogs/{alice.account}/photos/folder")
-                    listing_ms.append((time.perf_counter() - began) * 1000)
-                    assert answer.status_code == 200, answer.text
+                listing_ms = await timed_gets(http, f"/api/catalogs/{alice.account}/photos/folder")
                 stop = asyncio.Event()
                 busy_task = asyncio.create_task(chunk_latency(bob, ref, probe, stop))
                 code = (await bob.otc_generate()).code
                 cold_listed, cold = await grid_time(url, f"{url}/login?code={code}", alice.account)
                 stop.set()
                 busy = await busy_task
-                thumb_ms = []
-                for _ in range(20):
-                    began = time.perf_counter()
-                    answer = await http.get(f"/api/thumbs/{alice.account}/photos/{first}")
-                    thumb_ms.append((time.perf_counter() - began) * 1000)
-                    assert answer.status_code == 200, answer.text
+                thumb_ms = await timed_gets(http, f"/api/thumbs/{alice.account}/photos/{first}")
                 warm = []
                 for _ in range(3):
                     code = (await bob.otc_generate()).code
