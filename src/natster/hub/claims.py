@@ -220,15 +220,20 @@ def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaim
                     local_subject=subjects.SIGNIN_LOCAL,
                 ),
             ],
-            limits=AccountLimits(
-                conn=limits.SIGNUP_CONNECTIONS,
-                subs=limits.SIGNUP_SUBSCRIPTIONS,
-                payload=limits.SIGNUP_PAYLOAD,
-                imports=2,
-                exports=0,
-                leaf=0,
-            ),
+            limits=_guest_limits(imports=2),
         ),
+    )
+
+
+def _guest_limits(imports: int) -> AccountLimits:
+    """What the accounts of people without an account yet (signup, doorstep) may use."""
+    return AccountLimits(
+        conn=limits.SIGNUP_CONNECTIONS,
+        subs=limits.SIGNUP_SUBSCRIPTIONS,
+        payload=limits.SIGNUP_PAYLOAD,
+        imports=imports,
+        exports=0,
+        leaf=0,
     )
 
 
@@ -243,14 +248,7 @@ def doorstep_account(account: str, *, service: str, signup: str, xkey: str) -> A
             authorization=ExternalAuthorization(
                 auth_users=[service], allowed_accounts=[signup], xkey=xkey
             ),
-            limits=AccountLimits(
-                conn=limits.SIGNUP_CONNECTIONS,
-                subs=limits.SIGNUP_SUBSCRIPTIONS,
-                payload=limits.SIGNUP_PAYLOAD,
-                imports=0,
-                exports=0,
-                leaf=0,
-            ),
+            limits=_guest_limits(imports=0),
         ),
     )
 

@@ -19,9 +19,10 @@ import functools
 import re
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from natster import limits
+from natster._urls import split_urls
 from natster.errors import InviteError
 
 DEFAULT_PORT = 4222
@@ -92,10 +93,10 @@ class ShortInvite:
     @classmethod
     def at(cls, code: str, url: str, ca_pin: str | None, expires_at: int) -> ShortInvite:
         """The short invite of ``code`` for the hub at ``url`` (its first address)."""
-        first = urlsplit(url.split(",")[0])
+        first = urlsplit(split_urls(url)[0])
         if first.scheme != ("tls" if ca_pin else "nats"):
             raise InviteError(f"this hub speaks {'TLS' if ca_pin else 'plain TCP'}, not {url}")
-        host = first.netloc.rsplit(":", 1)[0] if first.port else first.netloc
+        host = _host(first)
         pin = ca_pin[: limits.SHORT_PIN_CHARS] if ca_pin else None
         port = first.port or DEFAULT_PORT
         return cls(code=code, host=host, port=port, pin=pin, expires_at=expires_at)
@@ -121,7 +122,12 @@ class ShortInvite:
             port = parts.port or DEFAULT_PORT
         except ValueError as exc:
             raise InviteError(f"'{address[:64]}' is not a hub address (HOST or HOST:PORT)") from exc
-        host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+        host = _host(parts)
         if not _HOST.fullmatch(host) or parts.path or parts.query or parts.fragment:
             raise InviteError(f"'{address[:64]}' is not a hub address (HOST or HOST:PORT)")
         return cls(code=canonical(code), host=host, port=port, pin=pin or None)
+
+
+def _host(parts: SplitResult) -> str:
+    """The host of a split URL as written (an IPv6 address keeps its brackets)."""
+    return parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from natster import _nats, limits
 from natster._bucket import Bucket
@@ -116,13 +115,12 @@ class Doorstep:
             "tries at this hub", limits.DOORSTEP_HUB_PER_MINUTE, limits.DOORSTEP_HUB_BURST
         )
         self._nc: Client | None = None
-        self._sub: Subscription | None = None
 
     async def start(self, url: str, trust: Trust | None) -> None:
         self._nc = await _nats.connect(
             url, self._keys.service_creds(), name="natster-doorstep", trust=trust, reconnect=True
         )
-        self._sub = await self._nc.subscribe(AUTH_SUBJECT, queue=QUEUE, cb=self._on_request)
+        await self._nc.subscribe(AUTH_SUBJECT, queue=QUEUE, cb=self._on_request)
 
     async def stop(self) -> None:
         if self._nc is not None:

@@ -230,14 +230,10 @@ async def mint_invite(hub: HubDir, ttl_s: float, url: str | None = None) -> Invi
     carries ``url``, else this node's address and those of the other nodes of its
     cluster (as their servers gossip them), so its holder fails over from the start."""
     token = secrets.token_urlsafe(32)
-    expires_at, nodes = await _store(hub, token, ttl_s)
+    expires_at, nodes, ca_pin = await _store(hub, token, ttl_s)
     creds = signup_user(hub.seed("signup"), expires_at)
     return Invite(
-        url=url or ",".join(nodes),
-        token=token,
-        creds=creds,
-        expires_at=expires_at,
-        ca=hub.require_running().ca_pin,
+        url=url or ",".join(nodes), token=token, creds=creds, expires_at=expires_at, ca=ca_pin
     )
 
 
@@ -246,12 +242,13 @@ async def mint_short_invite(hub: HubDir, ttl_s: float, url: str | None = None) -
     token, redeemed at the hub's doorstep. It names ``url`` (else this node's address):
     once in, a member's connection learns the other nodes of a cluster."""
     code = codes.new_code()
-    expires_at, nodes = await _store(hub, code, ttl_s)
-    return ShortInvite.at(code, url or nodes[0], hub.require_running().ca_pin, expires_at)
+    expires_at, nodes, ca_pin = await _store(hub, code, ttl_s)
+    return ShortInvite.at(code, url or nodes[0], ca_pin, expires_at)
 
 
-async def _store(hub: HubDir, token: str, ttl_s: float) -> tuple[int, list[str]]:
-    """Keep ``token``'s sha256 until it expires; when that is, and the hub's addresses."""
+async def _store(hub: HubDir, token: str, ttl_s: float) -> tuple[int, list[str], str | None]:
+    """Keep ``token``'s sha256 until it expires; when that is, the hub's addresses, and
+    the pin of its CA (None: plain TCP)."""
     if not limits.MIN_INVITE_TTL_S <= ttl_s <= limits.MAX_INVITE_TTL_S:
         raise InviteError(
             f"an invite lives between {limits.MIN_INVITE_TTL_S} s and "
@@ -269,4 +266,4 @@ async def _store(hub: HubDir, token: str, ttl_s: float) -> tuple[int, list[str]]
         nodes = [state.url, *(f"{u.scheme}://{u.netloc}" for u in nc.discovered_servers)]
     finally:
         await nc.close()
-    return expires_at, list(dict.fromkeys(nodes))
+    return expires_at, list(dict.fromkeys(nodes)), state.ca_pin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -155,7 +156,7 @@ class Hub:
             "host": self._host or config.host,
             "port": self._port or config.port,
             # a hub made before the doorstep learns its key (it is derived, never stored)
-            "accounts": {**config.accounts, "doorstep": self._doorstep_keys().account.public_key},
+            "accounts": {**config.accounts, "doorstep": self._doorstep_keys.account.public_key},
         }
         cluster = self._cluster(config, created)
         config = config.model_copy(update={**changed, **self._tls, **self._web})
@@ -198,7 +199,7 @@ class Hub:
         self.account_service = await AccountService.open(accounts_client, up.resolver, config)
         await self.account_service.start()
         self._doorstep = Doorstep(
-            self._doorstep_keys(),
+            self._doorstep_keys,
             hub.seed("signup"),
             await Bucket.open(accounts_client.jetstream(), subjects.INVITES_BUCKET),
         )
@@ -210,7 +211,9 @@ class Hub:
         log.info("hub ready at %s (dir %s)", url, hub.path)
         return HubInfo(hub.path, url, local_url, config.operator, created, up.pin)
 
+    @functools.cached_property
     def _doorstep_keys(self) -> DoorstepKeys:
+        """Derived once, when first needed (after a new hub's keys are made)."""
         return DoorstepKeys.of(self.dir.seed("operator-signing"))
 
     async def _launch(self, binary: Path, config: HubConfig) -> _Launched:
@@ -221,7 +224,8 @@ class Hub:
         self.tls_files = files
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
-        conf = render_config(hub, config.host, config.port, files, url)
+        sentinel = self._doorstep_keys.sentinel_jwt()
+        conf = render_config(hub, config.host, config.port, files, url, sentinel=sentinel)
         write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
         _check_port_free(config.host, config.port)
@@ -233,7 +237,7 @@ class Hub:
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
         resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
-        for claims in desired_platform_accounts(config, self._doorstep_keys()):
+        for claims in desired_platform_accounts(config, self._doorstep_keys):
             current = await resolver.lookup(claims.sub)
             if current is None or current.nats != claims.nats:
                 await resolver.push(claims)

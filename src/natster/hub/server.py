@@ -20,7 +20,6 @@ from natster._nats import Client, Trust, connect
 from natster.errors import ConnectionFailed, HubError
 from natster.security import Creds
 
-from .doorstep import DoorstepKeys
 from .state import CLUSTER_NAME, HubConfig, HubDir
 from .tls import TlsFiles
 
@@ -28,11 +27,18 @@ MIN_VERSION = "2.11.2"  # default_sentinel (the doorstep's) came in 2.11.2
 
 
 def render_config(
-    hub: HubDir, host: str, port: int, tls: TlsFiles | None, url: str | None = None
+    hub: HubDir,
+    host: str,
+    port: int,
+    tls: TlsFiles | None,
+    url: str | None = None,
+    *,
+    sentinel: str,
 ) -> str:
     """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir;
     TLS first on the client port (plain TCP only when ``tls`` is None). In a cluster,
-    ``url`` (what invites carry) is what the server gossips to clients about this node."""
+    ``url`` (what invites carry) is what the server gossips to clients about this node;
+    ``sentinel`` is the doorstep's (hub/doorstep.py)."""
     config = hub.load()
     sys_jwt = hub.sys_jwt.read_text().strip()
 
@@ -50,7 +56,7 @@ def render_config(
         f"system_account: {q(config.accounts['sys'])}",
         # a connection without a JWT is the doorstep's sentinel, asked about on its
         # auth callout (hub/doorstep.py: how a short invite's words are redeemed)
-        f"default_sentinel: {q(DoorstepKeys.of(hub.seed('operator-signing')).sentinel_jwt())}",
+        f"default_sentinel: {q(sentinel)}",
         "resolver: {",
         "  type: full",
         f"  dir: {q(hub.resolver_dir)}",
