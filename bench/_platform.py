@@ -28,11 +28,26 @@ from natster.services.catalog_service import CatalogServer
 from natster.services.global_service import GlobalService
 from natster.services.platform import Platform
 
+# Below Linux's ephemeral range (32768-60999): the port an outgoing connection is given
+# can never be one handed out here, between handing it out and its server binding it.
+_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+_pick = random.SystemRandom()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port nothing listens on now and this process never handed out before (two asked
+    for one server, e.g. its client and websocket ports, are never the same)."""
+    while True:
+        port = _pick.choice(_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 import nats.js.errors
 import pytest
+from bench._platform import free_port
 
 from natster import _nats, subjects
 from natster.catalog import Catalogs
@@ -48,13 +48,6 @@ def natster(
         check=False,
         input=input if input is not None else "",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

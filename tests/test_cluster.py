@@ -53,8 +53,10 @@ from .conftest import free_port, key, make_media, snapshot
 T = TypeVar("T")
 NODES = 3
 # the node leading the event log is killed: writes go on within this. nats-server's raft
-# elects a new leader 4-9 s after the last heartbeat; one request may wait out its 5 s.
-WRITES_BACK_S = 15
+# elects a new leader 4-9 s after the last heartbeat (the global service asks the log
+# again every LEADER_TRY_S meanwhile); a projection consumer whose group cannot elect
+# one (a replica that never caught up) is made anew after PROJECTION_RIDE_OUT_S (10 s)
+WRITES_BACK_S = 20
 # ...and their effects (projections, imports) show within this: a projection consumer or
 # a mirror's watch the dead node held resumes within a few seconds
 CONVERGED_S = 15
@@ -163,12 +165,24 @@ async def _fetch(bob: NatsterClient, path: str, out: Path) -> bytes:
     return out.read_bytes()
 
 
-async def _retried(call: Callable[[], Awaitable[object]], until: float, tries: list[str]) -> None:
-    """``call`` until it works, each failure noted in ``tries``; none after ``until``."""
+async def _retried(
+    call: Callable[[], Awaitable[object]],
+    until: float,
+    tries: list[str],
+    *,
+    done_if: str | None = None,
+) -> None:
+    """``call`` until it works, each failure noted in ``tries``; none after ``until``.
+    ``done_if``: a refusal that, after a failed try, says that try was kept (a write that
+    landed as its answer ran out of time: the protocol's "asking again is safe")."""
+    failed = False
     while True:
         try:
             await call()
         except NatsterError as exc:
+            if failed and done_if is not None and done_if in str(exc):
+                return
+            failed = True
             tries.append(f"{until - time.monotonic():.1f}s left: {exc}")
             assert time.monotonic() < until, tries
             await asyncio.sleep(0.25)
@@ -218,7 +232,10 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
         tries: list[str] = []
         # the event log takes writes again within a few seconds
         await _retried(
-            lambda: alice.unshare("films", key(bob)), time.monotonic() + WRITES_BACK_S, tries
+            lambda: alice.unshare("films", key(bob)),
+            time.monotonic() + WRITES_BACK_S,
+            tries,
+            done_if="is not shared with that account",
         )
         # the recipient's import goes once the projections caught up (a batch the
         # killed node's projector held comes back after the consumer's ack wait)

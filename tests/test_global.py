@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import nats.js.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,10 +18,10 @@ from nats.js.api import DiscardPolicy
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster.client import Home, NatsterClient
-from natster.errors import RemoteError, WrongRevision
+from natster.errors import RemoteError, ServiceUnavailable, WrongRevision
 from natster.services.global_service import rebuild as rebuild_module
 from natster.services.global_service.projections import APPLIED_KEY, SHARES, share_key
-from natster.services.global_service.projector import Projector
+from natster.services.global_service.projector import Projector, durable_name
 from natster.services.global_service.rebuild import rebuild
 from natster.services.global_service.store import view_bucket
 from natster.services.platform import start_global
@@ -374,6 +376,81 @@ async def test_a_decision_waits_for_lagging_projections(
             await alice.unshare("films", key(bob))
     finally:
         await second.stop()
+        await nc.close()
+
+
+async def _consumer_made(js: Any) -> float:
+    """When the shares projection's consumer was made (its durable name is fixed)."""
+    info = await js.consumer_info(ev.STREAM, await durable_name(js, SHARES))
+    return float(info.created.timestamp())
+
+
+async def test_a_deleted_projection_consumer_is_made_again_at_once(
+    hub: RunningHub, trio: dict[str, NatsterClient]
+) -> None:
+    """Fetches nobody answers mean an election, ridden out on the same subscription,
+    unless the consumer is gone: then it is made again at once, after the bucket's mark,
+    and the next write's decision finds the projections caught up."""
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    try:
+        js = nc.jetstream()
+        before = await _consumer_made(js)
+        await js.delete_consumer(ev.STREAM, await durable_name(js, SHARES))
+
+        async def made_again() -> bool:
+            try:
+                return await _consumer_made(js) != before
+            except nats.js.errors.NotFoundError:
+                return False
+
+        await eventually(made_again, seconds=limits.PROJECTION_RIDE_OUT_S / 2)
+        alice, bob = trio["alice"], trio["bob"]
+        assert (await alice.share("films", key(bob))).seq is not None
+        assert (await alice.unshare("films", key(bob))).seq is not None  # its decision saw it
+    finally:
+        await nc.close()
+
+
+async def test_a_projection_consumer_stuck_without_a_leader_is_made_anew(
+    hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer whose raft group cannot elect a leader (a replica never caught up and
+    the leader died: seen in a cluster, not made at will) answers no fetch, for ever.
+    Past PROJECTION_RIDE_OUT_S of that, a projector deletes it and makes it anew after
+    the bucket's mark; the instances still subscribed carry on with the new one. The
+    unanswered fetches are played by the projector's ``step`` (the one stand-in here:
+    the server, stream and consumers are real)."""
+    monkeypatch.setattr(limits, "PROJECTION_RIDE_OUT_S", 1.0)
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    stop = asyncio.Event()
+    try:
+        js = nc.jetstream()
+        before = await _consumer_made(js)
+        stuck = Projector(js, SHARES)
+
+        async def unanswered(timeout: float) -> int:
+            raise ServiceUnavailable("the event log is not answering")
+
+        monkeypatch.setattr(stuck, "step", unanswered)
+        running = asyncio.create_task(stuck.run(stop))
+
+        async def made_anew() -> bool:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                return await _consumer_made(js) != before
+            return False
+
+        await eventually(made_anew, seconds=10)
+        stop.set()
+        await running
+        alice, bob = trio["alice"], trio["bob"]  # the hub's own projector follows it
+        assert (await alice.share("films", key(bob))).seq is not None
+        assert (await alice.unshare("films", key(bob))).seq is not None
+    finally:
+        stop.set()
         await nc.close()
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
 SERVICE_DEADLINE_S = 4.0  # the hub's services answer within this, if only 'try again'
+# a call only a stream's leader answers is asked again after this: asked while a cluster
+# elects one (4-9 s after a node dies) it goes unanswered, and the new leader would not
+# be heard of for a whole default timeout (5 s: past the deadline above)
+LEADER_TRY_S = 1.0
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
 JOIN_RETRY_S = 20.0  # `init` asks again this long while a hub elects a leader (4-9 s)
 TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
@@ -177,6 +181,7 @@ SUMMARY_TIMEOUT_S = 2.0  # a catalog server's summary, for the web UI's library
 FEED_RETRY_S = 1.0  # a catalog server re-subscribes to its live feed this often when lost
 HEARTBEAT_CAS_TRIES = 5  # compare-and-set tries against concurrent heartbeats of one key
 PROJECTION_ACK_WAIT_S = 5  # a batch not acknowledged in this time goes to another instance
+PROJECTION_RIDE_OUT_S = 10  # a consumer failing longer is stuck (elections take 4-9 s)
 PROJECTION_CAS_TRIES = 5  # a batch is applied again this often when another instance wrote first
 # (a batch takes well under a second; one held by a node that died comes back this soon)
 SQLITE_BUSY_S = 10  # how long a catalog index waits for another writer

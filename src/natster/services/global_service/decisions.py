@@ -18,7 +18,7 @@ from nats.js.client import JetStreamContext
 from natster import events as ev
 from natster import limits
 from natster._bucket import Bucket
-from natster._nats import mapped
+from natster._nats import asking_again, mapped, slow_or_leaderless
 from natster.errors import Refused, ServiceUnavailable
 
 from .mirror import Mirror
@@ -113,8 +113,14 @@ class Decisions:
         """Wait until the buckets hold every event the log held when asked: a write
         acknowledged a moment ago (by any instance) is seen by the decision that follows
         it, even while projections lag (a node died holding their consumer)."""
-        with mapped("the event log"):
-            last = (await self._js.stream_info(ev.STREAM)).state.last_seq
+
+        async def last_seq() -> int:  # self._js asks for LEADER_TRY_S each time
+            with mapped("the event log"):
+                return int((await self._js.stream_info(ev.STREAM)).state.last_seq)
+
+        last = await asking_again(
+            last_seq, within=limits.SERVICE_DEADLINE_S, transient=slow_or_leaderless
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.DECIDE_CATCH_UP_S
         while True:

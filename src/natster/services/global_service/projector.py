@@ -26,7 +26,14 @@ from natster import events as ev
 from natster import limits
 from natster._bucket import Bucket
 from natster._nats import forming, mapped
-from natster.errors import RequestTimeout, StoreError, StoreMissing, WrongRevision
+from natster.errors import (
+    NatsterError,
+    RequestTimeout,
+    ServiceUnavailable,
+    StoreError,
+    StoreMissing,
+    WrongRevision,
+)
 
 from .projections import APPLIED_KEY, Projection, Record
 from .store import view_bucket
@@ -84,16 +91,27 @@ def stale_consumers(names: list[str], projection: Projection, keep: str = "") ->
 
 
 class Projector:
-    def __init__(self, js: JetStreamContext, projection: Projection) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        projection: Projection,
+        *,
+        quick: JetStreamContext | None = None,
+    ) -> None:
         self._js = js
+        self._quick = quick or js  # asks with a short timeout (limits.LEADER_TRY_S)
         self.projection = projection
         self._sub: Any = None
+        self._durable = ""  # the consumer's name, once subscribed
         self._kv: Bucket | None = None
 
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
-        self._sub, durable = await forming(self._pull_subscribe)  # slow while re-forming
-        await self._drop_stale_consumers(keep=durable)
+        self._sub, self._durable = await forming(self._pull_subscribe)  # slow re-forming
+        try:
+            await self._drop_stale_consumers(keep=self._durable)
+        except NatsterError as exc:  # housekeeping: the next subscription drops them
+            log.info("projection %s: earlier consumers kept: %s", self.projection.name, exc)
 
     async def _pull_subscribe(self) -> tuple[Any, str]:
         """The subscription to this bucket incarnation's consumer, and its name."""
@@ -140,6 +158,8 @@ class Projector:
         """Apply events until ``stop``; survives the consumer or bucket being recreated.
         While ``paused()`` (a rebuild replays the log: rebuild.py) it holds off, and then
         subscribes anew to the rebuilt bucket's consumer."""
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None
         while not stop.is_set():
             if paused():
                 await self._reset()
@@ -150,11 +170,20 @@ class Projector:
                 if self._sub is None:
                     await self._subscribe()
                 await self.step(timeout=1.0)
+                failing_since = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("projection %s: %s; retrying", self.projection.name, exc)
-                await self._reset()
+                failing_since = failing_since or loop.time()
+                if loop.time() - failing_since > limits.PROJECTION_RIDE_OUT_S:
+                    failing_since = None
+                    await self._remake()
+                elif not isinstance(exc, ServiceUnavailable) or await self._gone():
+                    await self._reset()
+                # else nobody answered a fetch: the consumer is electing a leader, and
+                # the next fetch reaches the new one (a new subscription would ask the
+                # leaderless stream and consumer for their info, 5 s each)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -168,6 +197,35 @@ class Projector:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
         self._sub = None
+
+    async def _gone(self) -> bool:
+        """Whether the consumer was deleted (not merely without a leader just now)."""
+        if not self._durable:
+            return True
+        try:
+            with mapped("the event log"):
+                await self._quick.consumer_info(ev.STREAM, self._durable)
+        except StoreMissing:
+            return True
+        except NatsterError:
+            return False  # leaderless, or slow: not known to be gone
+        return False
+
+    async def _remake(self) -> None:
+        """The consumer answered nothing for ``PROJECTION_RIDE_OUT_S``: longer than any
+        election, so its group is stuck without a leader (seen when a replica never
+        caught up and the leader died). Delete it; the next subscription makes it anew,
+        starting after the bucket's mark. The same name is safe here, unlike after a
+        rebuild: the bucket is the same one, and a batch is acknowledged only once the
+        bucket holds it, so a late ack-all names events the bucket has."""
+        await self._reset()
+        try:
+            with mapped("the event log"):
+                name = self._durable or await durable_name(self._js, self.projection)
+                await self._js.delete_consumer(ev.STREAM, name)
+            log.warning("projection %s: consumer %s made anew", self.projection.name, name)
+        except NatsterError as exc:  # the hub lost its quorum too: asked again later
+            log.warning("projection %s: consumer not made anew: %s", self.projection.name, exc)
 
     async def catch_up(self) -> int:
         """Apply everything in the stream now; returns how many events this call applied.

@@ -25,7 +25,7 @@ from natster import __version__, limits, subjects, wire
 from natster import events as ev
 from natster._bucket import Bucket
 from natster._clock import now_iso
-from natster._nats import Client, mapped
+from natster._nats import Client, asking_again, mapped, slow_or_leaderless
 from natster._rate import RateLimit
 from natster._service import endpoint
 from natster.catalog.names import check_name
@@ -98,6 +98,8 @@ class GlobalService:
         self._nc = nc
         self._replicas = replicas  # of the event log and every bucket (3 in a cluster)
         self._js: JetStreamContext = nc.jetstream()
+        # for calls a stream's or consumer's leader answers: asked again, not waited on
+        self._js_quick = nc.jetstream(timeout=limits.LEADER_TRY_S)
         self._accounts_account = accounts_account  # the hub's account service
         self._hub_account = hub_account
         self._guests_account = guests_account  # sign-in pages connect there (signup)
@@ -121,7 +123,7 @@ class GlobalService:
     async def start(self) -> None:
         await store.ensure_all(self._js, self._replicas)
         decisions = Decisions(
-            self._js,
+            self._js_quick,
             accounts=await store.view_bucket(self._js, ACCOUNTS.bucket),
             shares=await store.view_bucket(self._js, SHARES.bucket),
             mirror=self.mirror,
@@ -135,7 +137,7 @@ class GlobalService:
         )
         await self.mirror.start(self._js)
         for projection in PROJECTIONS:
-            projector = Projector(self._js, projection)
+            projector = Projector(self._js, projection, quick=self._js_quick)
             self._tasks.append(asyncio.create_task(projector.run(self._stop, self._rebuilding)))
         self._subs.append(
             await self._nc.subscribe(
@@ -206,13 +208,20 @@ class GlobalService:
     # --- events ----------------------------------------------------------------------------
     async def record(self, event: ev.CloudEvent) -> int:
         """Store an event with a JetStream ack; wait until its projections show it."""
-        with mapped("the event log"):
-            ack = await self._js.publish(
-                event.stream_subject(),
-                event.model_dump_json().encode(),
-                stream=ev.STREAM,
-                headers={"Nats-Msg-Id": event.id},
-            )
+
+        async def publish() -> Any:  # asked again: the Nats-Msg-Id stores it once
+            with mapped("the event log"):
+                return await self._js.publish(
+                    event.stream_subject(),
+                    event.model_dump_json().encode(),
+                    stream=ev.STREAM,
+                    headers={"Nats-Msg-Id": event.id},
+                    timeout=limits.LEADER_TRY_S,
+                )
+
+        ack = await asking_again(
+            publish, within=limits.SERVICE_DEADLINE_S, transient=slow_or_leaderless
+        )
         await self.mirror.wait_applied(ack.seq, _FEEDS[event.type], limits.READ_YOUR_WRITES_S)
         return int(ack.seq)
 
