@@ -466,3 +466,42 @@ def test_every_help_text_is_written_for_people() -> None:
             assert getattr(param, "help", None), f"{where}: {param.name} has no description"
         checked += 1
     assert checked >= 30
+
+
+def test_an_invite_typed_at_the_prompt_shows_as_typed(tmp_path: Path) -> None:
+    """Four words typed blind go wrong: the prompt on a terminal echoes what is typed."""
+    import pty
+    import select
+
+    words = "latin-exotic-baby-balcony@127.0.0.1:1"  # nothing listens on port 1
+    leader, follower = pty.openpty()
+    env = {**os.environ, "NATSTER_HOME": str(tmp_path / "typed")}
+    proc = subprocess.Popen(
+        [*NATSTER, "init"], stdin=follower, stdout=follower, stderr=follower, env=env
+    )
+    os.close(follower)
+    seen, typed = b"", False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([leader], [], [], 0.2)[0]:
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the process ended and its terminal with it
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not typed and b"type your invite" in seen:
+                os.write(leader, words.encode() + b"\n")
+                typed = True
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    assert typed, text
+    assert words in text  # echoed by the terminal, as typed
+    assert code == 1, text
+    assert "Traceback" not in text

@@ -68,9 +68,10 @@ def _init_device(home: Home, code: str) -> None:
 
 
 def _read_invite(what: str = "invite") -> str:
-    """The invite from standard input (piped), or typed at a prompt that does not echo it."""
+    """The invite from standard input (piped), or pasted or typed at a prompt that shows
+    it (four words typed blind go wrong; the code is single-use and short-lived)."""
     if sys.stdin.isatty():
-        text = str(typer.prompt(f"Paste your {what}", hide_input=True))
+        text = str(typer.prompt(f"Paste or type your {what}"))
     else:
         text = sys.stdin.read(limits.MAX_INVITE_CHARS + 1)
     text = text.strip()
