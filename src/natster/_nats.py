@@ -242,6 +242,13 @@ def slow_or_leaderless(exc: Exception) -> bool:
     return isinstance(exc, (RequestTimeout, ServiceUnavailable))
 
 
+async def from_leader(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, a request only a stream's leader answers (made on a JetStream context
+    whose timeout is ``limits.LEADER_TRY_S``), asked again while there is none, within a
+    service's deadline: it lands as soon as an election ends."""
+    return await asking_again(call, within=limits.SERVICE_DEADLINE_S, transient=slow_or_leaderless)
+
+
 async def forming(make: Callable[[], Awaitable[T]]) -> T:
     """``make()``, retried while a cluster is forming: it answers slowly for a while, and a
     node that just joined is not yet a place for a replica."""

@@ -18,7 +18,7 @@ from nats.js.client import JetStreamContext
 from natster import events as ev
 from natster import limits
 from natster._bucket import Bucket
-from natster._nats import asking_again, mapped, slow_or_leaderless
+from natster._nats import from_leader, mapped
 from natster.errors import Refused, ServiceUnavailable
 
 from .mirror import Mirror
@@ -118,9 +118,7 @@ class Decisions:
             with mapped("the event log"):
                 return int((await self._js.stream_info(ev.STREAM)).state.last_seq)
 
-        last = await asking_again(
-            last_seq, within=limits.SERVICE_DEADLINE_S, transient=slow_or_leaderless
-        )
+        last = await from_leader(last_seq)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.DECIDE_CATCH_UP_S
         while True:

@@ -25,7 +25,7 @@ from natster import __version__, limits, subjects, wire
 from natster import events as ev
 from natster._bucket import Bucket
 from natster._clock import now_iso
-from natster._nats import Client, asking_again, mapped, slow_or_leaderless
+from natster._nats import Client, from_leader, mapped
 from natster._rate import RateLimit
 from natster._service import endpoint
 from natster.catalog.names import check_name
@@ -211,17 +211,14 @@ class GlobalService:
 
         async def publish() -> Any:  # asked again: the Nats-Msg-Id stores it once
             with mapped("the event log"):
-                return await self._js.publish(
+                return await self._js_quick.publish(
                     event.stream_subject(),
                     event.model_dump_json().encode(),
                     stream=ev.STREAM,
                     headers={"Nats-Msg-Id": event.id},
-                    timeout=limits.LEADER_TRY_S,
                 )
 
-        ack = await asking_again(
-            publish, within=limits.SERVICE_DEADLINE_S, transient=slow_or_leaderless
-        )
+        ack = await from_leader(publish)
         await self.mirror.wait_applied(ack.seq, _FEEDS[event.type], limits.READ_YOUR_WRITES_S)
         return int(ack.seq)
 
