@@ -3,7 +3,8 @@ viewer and its URL, subtitles, resuming, live changes, search over everything, p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -170,6 +171,54 @@ def test_a_new_file_appears_without_a_reload(world: World, page: playwright_sync
     page.wait_for_selector("[data-path='pictures/new-leaf.png']", timeout=30_000)
     assert page.evaluate("window.__same === true")
     assert "has new files" in page.locator(".toasts").inner_text()
+
+
+def test_the_first_screen_of_thumbnails_is_asked_for_before_the_rest(
+    world: World, page: playwright_sync.Page
+) -> None:
+    """Thumbnails below the first screen wait until those of the first screen are in, so
+    they don't slow down what the person sees first."""
+    crowd = world.media / "crowd"
+    crowd.mkdir()
+    for i in range(45):  # a first screen (40) and a few more, each its own content
+        Image.new("RGB", (8, 8), (i * 5, 255 - i * 5, 90)).save(crowd / f"p{i:02}.png")
+    first = {hashlib.sha256((crowd / f"p{i:02}.png").read_bytes()).hexdigest() for i in range(40)}
+    events: list[tuple[str, str]] = []  # (what happened, to the thumbnail of which hash)
+
+    def note(what: str) -> Callable[[playwright_sync.Request], None]:
+        def seen(request: playwright_sync.Request) -> None:
+            if "/api/thumbs/" in request.url:
+                events.append((what, request.url.rsplit("/", 1)[1]))
+
+        return seen
+
+    handlers = {kind: note(kind) for kind in ("request", "requestfinished", "requestfailed")}
+    for kind, handler in handlers.items():
+        page.on(kind, handler)  # type: ignore[call-overload]
+    try:
+        page.goto(folder_url(world))
+        page.wait_for_selector("[data-folder='crowd']", timeout=30_000)
+        page.goto(folder_url(world, "crowd"))
+        page.wait_for_selector("ul.grid")
+        # below the first screen, yet near enough for Chromium to load lazily
+        until(
+            page,
+            "[...document.querySelectorAll('img.art')]"
+            ".some((i, n) => n >= 40 && i.complete && i.naturalWidth > 0)",
+            30,
+        )
+    finally:
+        for kind, handler in handlers.items():
+            page.remove_listener(kind, handler)
+    asked_later = [
+        n for n, (what, digest) in enumerate(events) if what == "request" and digest not in first
+    ]
+    first_done = [
+        n for n, (what, digest) in enumerate(events) if what != "request" and digest in first
+    ]
+    assert len(first_done) == 40, events
+    assert asked_later, events
+    assert min(asked_later) > max(first_done), events
 
 
 def test_search_over_everything_finds_accented_names(

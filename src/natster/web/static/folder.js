@@ -6,6 +6,7 @@ import { baseName, call, clock, day, dot, el, enc, icon, kindOf, libraryItem, sh
 import { openViewer } from "./viewer.js";
 
 const FIRST_SCREEN = 40; // thumbnails asked for at once; the rest as they scroll into view
+const FIRST_SCREEN_WAIT_MS = 3000; // the rest wait for the first screen this long at most
 const SORTS = [["name", "Name"], ["type", "Type"], ["size", "Size"], ["date", "Date"]];
 
 export function folderHash(owner, catalog, params) {
@@ -62,6 +63,7 @@ export async function renderFolder(owner, catalog, params) {
     entries: [], folders: 0, next: 0, loading: false, done: false, grid: params.view === "grid",
     key: JSON.stringify([owner, catalog, listingParams(params)]),
   };
+  firstScreenFirst(view);
   state.view = view;
   more.addEventListener("click", () => loadMore(view));
   new IntersectionObserver((seen) => { if (seen.some((s) => s.isIntersecting)) loadMore(view); }).observe(more);
@@ -97,6 +99,7 @@ export async function loadMore(view) {
     }
     for (const folder of page.folders) addFolder(view, folder);
     for (const entry of page.entries) addEntry(view, entry);
+    if (!view.firstLeft) view.openGate(); // no picture on the first screen to wait for
     view.next = page.next;
     view.done = page.next === null || page.next === undefined;
     if (view.done) view.more.remove();
@@ -156,13 +159,41 @@ function facts(entry) {
   return parts.join(" · ");
 }
 
-/** A thumbnail, or the kind's icon when the owner's machine has none for it. */
-export function picture(owner, catalog, entry, cls, eager = false) {
+/**
+ * The first screen's thumbnails are asked for first: the others of the view wait until
+ * those are in (or FIRST_SCREEN_WAIT_MS), so they don't slow down what is seen first.
+ */
+function firstScreenFirst(view) {
+  view.firstLeft = 0; // first-screen thumbnails still on their way
+  view.gate = new Promise((resolve) => { view.openGate = resolve; });
+  setTimeout(view.openGate, FIRST_SCREEN_WAIT_MS);
+}
+
+/**
+ * A thumbnail, or the kind's icon when the owner's machine has none for it. ``after``:
+ * a promise to wait for before asking for it; ``settled``: called once it loaded or failed.
+ */
+export function picture(owner, catalog, entry, cls, { eager = false, after = null, settled = null } = {}) {
   const kind = kindOf(entry.mime);
   const fallback = el("span", { class: `${cls} icon`, "aria-hidden": "true" }, icon(kind));
   if (!["image", "video", "audio"].includes(kind)) return fallback;
-  const img = el("img", { class: cls, src: thumbUrl(owner, catalog, entry.hash), alt: "", loading: eager ? "eager" : "lazy", decoding: "async" });
-  img.addEventListener("error", () => img.replaceWith(fallback), { once: true });
+  const img = el("img", { class: cls, alt: "", loading: eager ? "eager" : "lazy", decoding: "async" });
+  const url = thumbUrl(owner, catalog, entry.hash);
+  img.addEventListener("error", () => { img.replaceWith(fallback); if (settled) settled(); }, { once: true });
+  if (settled) img.addEventListener("load", settled, { once: true });
+  if (after) after.then(() => { img.src = url; });
+  else img.src = url;
+  return img;
+}
+
+/** The thumbnail of the view's ``index``-th file: first screen now, the rest after it. */
+function pictureIn(view, entry, index, cls) {
+  if (index >= FIRST_SCREEN) return picture(view.owner, view.catalog, entry, cls, { after: view.gate });
+  const img = picture(view.owner, view.catalog, entry, cls, {
+    eager: true,
+    settled: () => { if (--view.firstLeft === 0) view.openGate(); },
+  });
+  if (img.tagName === "IMG") view.firstLeft += 1;
   return img;
 }
 
@@ -174,13 +205,13 @@ function addEntry(view, entry) {
   if (view.grid) {
     view.container.append(el("li", { class: "tile", "data-path": entry.path },
       el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-        picture(view.owner, view.catalog, entry, "art", index < FIRST_SCREEN),
+        pictureIn(view, entry, index, "art"),
         el("span", { class: "title" }, shown), el("span", { class: "facts" }, facts(entry)))));
     return;
   }
   view.body.append(el("tr", { "data-path": entry.path },
     el("td", { class: "name" }, el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-      picture(view.owner, view.catalog, entry, "mini", index < FIRST_SCREEN), " ", el("span", {}, shown))),
+      pictureIn(view, entry, index, "mini"), " ", el("span", {}, shown))),
     el("td", { class: "type hide-narrow" }, entry.mime),
     el("td", { class: "num" }, facts(entry)),
     el("td", { class: "num hide-narrow" }, day(entry.mtime))));
