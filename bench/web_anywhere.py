@@ -11,6 +11,10 @@ chunks, 4 in flight, decrypted with libsodium in the browser) and as a verified 
 (4 MiB chunks, 8 in flight, sha256 checked). Goal: browser streaming >= 0.5 of the local
 UI's download. Everything runs on this machine: the hub, alice's catalog server, bob's
 `natster web` and the browser share its cores.
+
+Beside them, the ceiling under all of it: how fast the same Chromium takes in a bare
+WebSocket from loopback (no TLS, no NATS, nothing to decrypt), in messages of 4 KiB (what
+nats-server sends any browser) and of 1 MiB.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 if not __package__:  # run as `python bench/web_anywhere.py`: be `bench.web_anywhere`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +40,7 @@ from playwright.async_api import async_playwright
 from tests.test_web_anywhere import _spki_pin
 from tests.webworld import World, make_world, run
 
+from ._wsceiling import ceiling
 from .web import CHROMIUM_ARGS
 
 READ_IN_PAGE = """async (url) => {
@@ -80,7 +86,8 @@ async def local_download(world: World, path: str, runs: int, size: int) -> float
     return best
 
 
-async def in_browser(world: World, path: str, runs: int, size: int) -> dict[str, float]:
+async def in_browser(world: World, path: str, runs: int, mib: int) -> dict[str, Any]:
+    size = mib * 1024 * 1024
     pin = _spki_pin(world.hub_dir / "tls" / "server.pem")
     async with async_playwright() as p:
         browser = await p.chromium.launch(
@@ -92,12 +99,13 @@ async def in_browser(world: World, path: str, runs: int, size: int) -> dict[str,
         code = await (await page.wait_for_selector("#signin-code", timeout=30_000)).inner_text()
         run("login", code, home=world.bob)
         await page.wait_for_selector("h1:text('Library')", timeout=30_000)
-        best = {"stream": 0.0, "download": 0.0}
+        best: dict[str, Any] = {"stream": 0.0, "download": 0.0}
         for _ in range(runs):
             for kind, url in (("stream", path), ("download", path + "&download=1")):
                 got = await page.evaluate(READ_IN_PAGE, url)
                 assert got["bytes"] == size, got
                 best[kind] = max(best[kind], size / got["seconds"] / 1e6)
+        best["ceiling"] = await ceiling(browser, min(mib, 128), (4096, 1024 * 1024))
         await browser.close()
     return best
 
@@ -111,7 +119,7 @@ async def main(mib: int, runs: int) -> dict[str, object]:
         size = mib * 1024 * 1024
         path = f"/api/files/{world.alice_key}/demo/{file_hash}?mime=application%2Foctet-stream"
         local = await local_download(world, path, runs, size)
-        browser = await in_browser(world, path, runs, size)
+        browser = await in_browser(world, path, runs, mib)
         return {
             "mib": mib,
             "runs": runs,
@@ -120,6 +128,7 @@ async def main(mib: int, runs: int) -> dict[str, object]:
             "browser_verified_download_mb_s": round(browser["download"], 1),
             "stream_vs_local": round(browser["stream"] / local, 2),
             "goal_stream_vs_local": 0.5,
+            "browser_websocket_ceiling_mb_s": browser["ceiling"],
         }
     finally:
         for _ in worlds:  # the world's processes stop
