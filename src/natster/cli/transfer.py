@@ -155,6 +155,7 @@ def serve(
 
 
 async def _serve(names: list[str]) -> None:
+    from natster._heap import settle
     from natster.client import Home, NatsterClient
     from natster.services.catalog_service import CatalogServer
 
@@ -164,6 +165,7 @@ async def _serve(names: list[str]) -> None:
     async with await NatsterClient.connect(reconnect=True) as client:
         server = CatalogServer(client, Home.default().path, names)
         await server.start()
+        settle()
         out.print(f"serving {', '.join(server.names)} (Ctrl-C stops)")
         try:
             await stop.wait()

@@ -14,6 +14,7 @@ import uvicorn
 
 from natster import limits
 from natster._fs import write_atomic
+from natster._heap import settle
 from natster._net import lan_address
 from natster.client import Home, NatsterClient
 
@@ -81,6 +82,7 @@ async def _serve(app: Guarded, home: Home, host: str, port: int, log_level: str)
         timeout_graceful_shutdown=limits.WEB_SHUTDOWN_S,  # open event streams never end
     )
     server = _Server(config, app)
+    settle()
     state = home.path / STATE_FILE
     write_atomic(state, json.dumps({"url": url_for(host, port), "pid": os.getpid()}).encode())
     try:
