@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,6 +34,13 @@ from natster.services.platform import Platform
 _PORTS = range(20000, 32768)
 _handed_out: set[int] = set()
 _pick = random.SystemRandom()
+
+
+def clean_up(base: Path) -> None:
+    """Remove a bench's scratch folder, unless ``NATSTER_BENCH_KEEP`` is set (to read its
+    servers' logs afterwards)."""
+    if not os.environ.get("NATSTER_BENCH_KEEP"):
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def free_port() -> int:

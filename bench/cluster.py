@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from natster.hub import mint_invite
 from natster.services.global_service.rebuild import rebuild
 from natster.services.platform import Platform
 
-from ._platform import big_sparse_catalog, load, local_cluster, start
+from ._platform import big_sparse_catalog, clean_up, load, local_cluster, start
 from .transfer import DOWNLOAD, parse_size
 
 
@@ -135,8 +134,7 @@ async def main(events: int, size: int, replay: int) -> dict[str, Any]:
             "goal_rebuild_lt_60s_per_100k": rebuild_s * 100_000 / max(1, facts["events"]) < 60,
         }
     finally:
-        if not os.environ.get("NATSTER_BENCH_KEEP"):
-            shutil.rmtree(base, ignore_errors=True)
+        clean_up(base)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -39,7 +38,7 @@ from natster.hub import mint_invite
 from natster.hub.health import hub_health
 from natster.services.platform import Platform
 
-from ._platform import local_cluster
+from ._platform import clean_up, local_cluster
 
 GOAL_S = 12.0
 CAUGHT_UP_S = 60.0
@@ -133,8 +132,7 @@ async def main(rounds: int) -> dict[str, Any]:
             f"goal_every_round_le_{GOAL_S:g}s": max(after_kill) <= GOAL_S,
         }
     finally:
-        if not os.environ.get("NATSTER_BENCH_KEEP"):
-            shutil.rmtree(base, ignore_errors=True)
+        clean_up(base)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from natster.client import Home, join
 from natster.hub import mint_invite
 from natster.services.platform import Platform
 
-from ._platform import big_sparse_catalog, start
+from ._platform import big_sparse_catalog, clean_up, start
 
 RAW_SUB = r"""
 import asyncio, contextlib, json, sys, time, resource
@@ -365,8 +364,7 @@ async def scenario(size: int, chunk: int, *, plain: bool) -> dict[str, Any]:
             server.send_signal(signal.SIGINT)  # a clean stop (and a profiler writes its file)
             server.wait(timeout=30)
         await platform.stop()
-        if not os.environ.get("NATSTER_BENCH_KEEP"):  # keep it to read the logs
-            shutil.rmtree(base, ignore_errors=True)
+        clean_up(base)
 
 
 if __name__ == "__main__":

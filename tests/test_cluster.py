@@ -48,7 +48,7 @@ from natster.services.global_service.projections import PROJECTIONS
 from natster.services.global_service.rebuild import rebuild
 from natster.services.platform import Platform
 
-from .conftest import free_port, key, make_media, snapshot
+from .conftest import eventually, free_port, key, make_media, snapshot
 
 T = TypeVar("T")
 NODES = 3
@@ -194,10 +194,11 @@ async def _view_settles(reader: NatsterClient, check: Callable[[set[str]], bool]
     """Until ``check`` holds for the catalogs shared with ``reader``, within 5 s: the hub
     promises its writer read-your-writes (the instance that answered shows the event);
     another reader may be answered by an instance that applies it a moment later."""
-    until = time.monotonic() + 5
-    while not check(seen := {s.catalog for s in await reader.my_shares()}):
-        assert time.monotonic() < until, seen
-        await asyncio.sleep(0.1)
+
+    async def settled() -> bool:
+        return check({s.catalog for s in await reader.my_shares()})
+
+    await eventually(settled)
 
 
 async def test_three_nodes_serve_users_from_replicated_state(

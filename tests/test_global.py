@@ -26,15 +26,7 @@ from natster.services.global_service.rebuild import rebuild
 from natster.services.global_service.store import view_bucket
 from natster.services.platform import start_global
 
-from .conftest import JoinUser, RunningHub, snapshot
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from .conftest import JoinUser, RunningHub, eventually, snapshot
 
 
 @pytest.fixture

@@ -170,8 +170,8 @@ function firstScreenFirst(view) {
 }
 
 /**
- * A thumbnail, or the kind's icon when the owner's machine has none for it. ``after``:
- * a promise to wait for before asking for it; ``settled``: called once it loaded or failed.
+ * A thumbnail, or the kind's icon when the owner's machine has none for it. `after`:
+ * a promise to wait for before asking for it; `settled`: called once it loaded or failed.
  */
 export function picture(owner, catalog, entry, cls, { eager = false, after = null, settled = null } = {}) {
   const kind = kindOf(entry.mime);
