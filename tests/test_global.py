@@ -13,15 +13,15 @@ import nats.js.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nats.js.api import DiscardPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy
 
 from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster.client import Home, NatsterClient
-from natster.errors import RemoteError, ServiceUnavailable, WrongRevision
+from natster.errors import RemoteError, RequestTimeout, ServiceUnavailable, WrongRevision
 from natster.services.global_service import rebuild as rebuild_module
 from natster.services.global_service.projections import APPLIED_KEY, SHARES, share_key
-from natster.services.global_service.projector import Projector, durable_name
+from natster.services.global_service.projector import Projector, durable_name, durable_prefix
 from natster.services.global_service.rebuild import rebuild
 from natster.services.global_service.store import view_bucket
 from natster.services.platform import start_global
@@ -441,6 +441,48 @@ async def test_a_projection_consumer_stuck_without_a_leader_is_made_anew(
         alice, bob = trio["alice"], trio["bob"]  # the hub's own projector follows it
         assert (await alice.share("films", key(bob))).seq is not None
         assert (await alice.unshare("films", key(bob))).seq is not None
+    finally:
+        stop.set()
+        await nc.close()
+
+
+async def test_earlier_consumers_are_dropped_even_when_the_first_try_fails(
+    hub: RunningHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping an earlier bucket incarnation's consumer is housekeeping: when it fails
+    (a cluster still forming answers slowly), the projection goes on, and the drop is
+    tried again until it is done (a growing hub once kept two consumers per projection)."""
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
+    )
+    stop = asyncio.Event()
+    try:
+        js = nc.jetstream()
+        stale = durable_prefix(SHARES) + "1"  # an earlier incarnation's name
+        await js.add_consumer(
+            ev.STREAM, ConsumerConfig(durable_name=stale, ack_policy=AckPolicy.ALL)
+        )
+        projector = Projector(js, SHARES)
+        drop = projector._drop_stale_consumers
+        tries: list[str] = []
+
+        async def failing_once(keep: str) -> None:
+            tries.append(keep)
+            if len(tries) == 1:
+                raise RequestTimeout("the event log did not answer within 5 s")
+            await drop(keep)
+
+        monkeypatch.setattr(projector, "_drop_stale_consumers", failing_once)
+        running = asyncio.create_task(projector.run(stop))
+
+        async def dropped() -> bool:
+            names = [c.name for c in await js.consumers_info(ev.STREAM)]
+            return stale not in names
+
+        await eventually(dropped, seconds=10)
+        assert len(tries) >= 2  # the first failed, a later one did it
+        stop.set()
+        await running
     finally:
         stop.set()
         await nc.close()

@@ -103,15 +103,27 @@ class Projector:
         self.projection = projection
         self._sub: Any = None
         self._durable = ""  # the consumer's name, once subscribed
+        self._stale_left = False  # earlier incarnations' consumers may still be there
         self._kv: Bucket | None = None
 
     async def _subscribe(self) -> None:
         self._kv = await view_bucket(self._js, self.projection.bucket)
         self._sub, self._durable = await forming(self._pull_subscribe)  # slow re-forming
+        self._stale_left = True
+        await self._tidy()
+
+    async def _tidy(self) -> None:
+        """Drop earlier incarnations' consumers if that is still to do. Housekeeping: a
+        failure (a cluster still forming answers slowly) never stops the projection; it
+        is tried again after the next batch, until done."""
+        if not self._stale_left:
+            return
         try:
             await self._drop_stale_consumers(keep=self._durable)
-        except NatsterError as exc:  # housekeeping: the next subscription drops them
+        except NatsterError as exc:
             log.info("projection %s: earlier consumers kept: %s", self.projection.name, exc)
+            return
+        self._stale_left = False
 
     async def _pull_subscribe(self) -> tuple[Any, str]:
         """The subscription to this bucket incarnation's consumer, and its name."""
@@ -171,6 +183,7 @@ class Projector:
                     await self._subscribe()
                 await self.step(timeout=1.0)
                 failing_since = None
+                await self._tidy()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
