@@ -19,12 +19,14 @@ from typing import Any
 
 from natster import _nats
 from natster import events as ev
+from natster._fs import write_atomic
 from natster.catalog import Catalogs, Entry
 from natster.client import Home, NatsterClient, join, remote
+from natster.client.serving import serving_grant
 from natster.hub import mint_invite
 from natster.hub.node_join import join as join_node
 from natster.hub.node_join import mint_node_token
-from natster.security import KeyKind, KeyPair
+from natster.security import Creds, KeyKind, KeyPair
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service import GlobalService
 from natster.services.platform import Platform
@@ -302,3 +304,13 @@ async def big_catalog_shared(
             yield SharedCatalog(homes, alice, bob, await remote.resolve(bob, "big"))
         finally:
             await server.stop()
+
+
+async def write_serving_creds(home: Home, path: Path) -> Path:
+    """Creds in ``home``'s serving account (where messages may be as large as a chunk:
+    its own account sends small ones only), written to ``path``."""
+    user = KeyPair.create(KeyKind.USER)
+    async with await NatsterClient.connect(home) as client:
+        grant = await serving_grant(client.connection, user.public_key)
+    write_atomic(path, Creds(jwt=grant.jwt, seed=user.seed).format())
+    return path

@@ -39,7 +39,7 @@ from natster.client import Home, join
 from natster.hub import mint_invite
 from natster.services.platform import Platform
 
-from ._platform import big_sparse_catalog, clean_up, start
+from ._platform import big_sparse_catalog, clean_up, start, write_serving_creds
 
 RAW_SUB = r"""
 import asyncio, contextlib, json, sys, time, resource
@@ -283,7 +283,7 @@ async def scenario(size: int, chunk: int, *, plain: bool) -> dict[str, Any]:
             capture_output=True,
         )
 
-        creds = homes["bob"].creds_file
+        creds = await write_serving_creds(homes["bob"], base / "serving.creds")  # 4 MiB messages
         trust = platform.dir.trust()
         ca = None
         if trust is not None and trust.ca_pem is not None:

@@ -21,6 +21,7 @@ from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
 from natster.hub import claims as hub_claims
+from natster.hub.serving import serving_key
 from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS
@@ -151,6 +152,11 @@ def key(client: NatsterClient) -> str:
     return client.account
 
 
+def serving_of(hub: RunningHub, account: str) -> str:
+    """The serving account of ``account``: where its catalog servers answer from."""
+    return serving_key(hub.dir.seed("operator-signing"), account).public_key
+
+
 def make_media(root: Path, count: int = 0) -> None:
     (root / "trips").mkdir(parents=True)
     (root / "trips" / "lake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
@@ -194,7 +200,9 @@ async def rogue_import(
     assert resolver is not None
     claims = await resolver.lookup(key(who))
     assert claims is not None
-    claims = hub_claims.with_catalog_import(claims, key(world.alice), catalog, catalog)
+    claims = hub_claims.with_catalog_import(
+        claims, key(world.alice), catalog, catalog, exporter=serving_of(world.hub, key(world.alice))
+    )
     claims.nats.imports.extend(also or [])
     token = jwt.encode(claims, world.hub.dir.seed("operator-signing"), iat=claims.iat + 5)
     sys_nc = await _nats.connect(

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from natster import _nats, limits, subjects, wire
 from natster.client import NatsterClient
 from natster.errors import Refused, RemoteError
+from natster.hub import claims as hub_claims
+from natster.hub.claims import OWN_CATALOGS
 from natster.hub.invites import Invite
 from natster.security import KeyKind, KeyPair, jwt
 
-from .conftest import JoinUser, RunningHub
+from .conftest import JoinUser, RunningHub, serving_of
 
 
 def _signup(token: str, key: KeyPair, **override: object) -> bytes:
@@ -132,7 +134,8 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
     bob_before = await resolver.lookup_jwt(bob.load().account)
     alice_key = alice.load().account
 
-    # a non-standard import (as a later catalog import would be) and a stale export list
+    # a non-standard import (as a later catalog import would be), and an account as an
+    # older natster made it: the catalog export, large messages, no serving account
     def drift(claims: jwt.AccountClaims) -> jwt.AccountClaims:
         claims.nats.imports.append(
             jwt.Import(
@@ -143,7 +146,11 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
                 local_subject="x.>",
             )
         )
-        claims.nats.exports = []
+        claims.nats.exports = [
+            jwt.Export(name="natster-catalog", subject="*.natster.catalog.>", type="service")
+        ]
+        claims.nats.imports = [i for i in claims.nats.imports if i.name != OWN_CATALOGS]
+        claims.nats.limits.payload = limits.HUB_MAX_PAYLOAD
         return claims
 
     drifted = await resolver.edit(alice_key, drift)
@@ -151,9 +158,11 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
         info = await client.update_account(name="Alice Liddell")
     assert info.account == alice_key
     assert info.name == "Alice Liddell"
-    assert "*.natster.catalog.>" in info.exports  # the standard export is back
+    assert info.exports == []  # her serving account has the catalog export
     after = await resolver.lookup(alice_key)
     assert after is not None
+    assert after.nats.limits.payload == limits.ACCOUNT_PAYLOAD
+    assert OWN_CATALOGS in {i.name for i in after.nats.imports}
     assert after.iat > drifted.iat
     assert after.name == "Alice Liddell"
     assert "extra" in {i.name for i in after.nats.imports}  # other imports are kept
@@ -168,29 +177,56 @@ async def test_update_edits_only_the_callers_account(hub: RunningHub, join_user:
 async def test_a_hub_brings_accounts_of_an_older_natster_up_to_date(
     hub: RunningHub, join_user: JoinUser
 ) -> None:
-    """An account signed before the catalog export became Singleton is re-signed."""
-    alice, bob = await join_user("alice"), await join_user("bob")
+    """Accounts signed before serving accounts: alice exported her catalogs herself and
+    sent large messages, bob imported her catalog from her account. Both are re-signed:
+    her serving account exports them, and bob's import now comes from there."""
+    alice, bob, carol = await join_user("alice"), await join_user("bob"), await join_user("carol")
     service, resolver = hub.hub.account_service, hub.hub.resolver
     assert service is not None
     assert resolver is not None
     assert hub.hub.accounts_refreshed is not None
     assert await hub.hub.accounts_refreshed == 0  # a new hub: nothing was out of date
-    alice_key, bob_before = alice.load().account, await resolver.lookup_jwt(bob.load().account)
+    alice_key, bob_key = alice.load().account, bob.load().account
+    carol_before = await resolver.lookup_jwt(carol.load().account)
 
     def older(claims: jwt.AccountClaims) -> jwt.AccountClaims:
-        (export,) = claims.nats.exports
-        claims.nats.exports = [export.model_copy(update={"response_type": "Stream"})]
+        claims.nats.exports = [
+            jwt.Export(
+                name="natster-catalog",
+                subject="*.natster.catalog.>",
+                type="service",
+                response_type="Stream",
+                account_token_position=1,
+            )
+        ]
+        claims.nats.imports = [i for i in claims.nats.imports if i.name != OWN_CATALOGS]
         claims.nats.limits = jwt.AccountLimits()
         return claims
 
+    def imported_from_alice(claims: jwt.AccountClaims) -> jwt.AccountClaims:
+        claims = hub_claims.with_catalog_import(
+            claims, alice_key, "films", "films", exporter=serving_of(hub, alice_key)
+        )
+        claims.nats.imports[-1].account = alice_key  # as it was: from her own account
+        return claims
+
     await resolver.edit(alice_key, older)
-    assert await service.refresh_accounts() == 1
+    await resolver.edit(bob_key, imported_from_alice)
+    assert await service.refresh_accounts() == 2
     after = await resolver.lookup(alice_key)
     assert after is not None
-    assert [e.response_type for e in after.nats.exports] == ["Singleton"]
+    assert after.nats.exports == []
+    assert after.nats.limits.payload == limits.ACCOUNT_PAYLOAD
     assert after.nats.limits.conn == limits.ACCOUNT_CONNECTIONS
     assert after.name == "alice"
-    assert await resolver.lookup_jwt(bob.load().account) == bob_before  # already current
+    serving = await resolver.lookup(serving_of(hub, alice_key))
+    assert serving is not None
+    assert [e.response_type for e in serving.nats.exports] == ["Singleton"]
+    bobs = await resolver.lookup(bob_key)
+    assert bobs is not None
+    (films,) = [i for i in bobs.nats.imports if i.name == f"natster-catalog:{alice_key}:films"]
+    assert films.account == serving_of(hub, alice_key)
+    assert await resolver.lookup_jwt(carol.load().account) == carol_before  # already current
     assert await service.refresh_accounts() == 0
 
 

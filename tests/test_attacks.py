@@ -7,28 +7,33 @@ Carol shares a catalog with bob and answers his requests with a hand-made server
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats.errors
 import pytest
 
-from natster import limits, wire
+from natster import _nats, limits, subjects, wire
 from natster.client import remote
 from natster.client.download import download, find_entry
 from natster.errors import ProtocolError
+from natster.security import Creds, KeyKind, KeyPair, jwt
 
-from .conftest import World, key
+from .conftest import World, eventually, key, serving_of
 from .hostile import CHUNK, HostileServer, cli, entry
 
 PAYLOAD = b"owned " * 100
+USER = KeyPair.create(KeyKind.USER)
 
 
 @pytest.fixture
 async def evil(world: World) -> AsyncIterator[HostileServer]:
     """Carol's catalog "evil", shared with and imported by bob, served by her own code."""
-    server = HostileServer(world.carol.connection, "evil", [], {})
+    link = await world.carol.open_serving()  # where her catalog servers answer from
+    server = HostileServer(link.connection, "evil", [], {})
     await server.start()
     await world.carol.share("evil", key(world.bob))  # no local catalog needed: she lies
     await remote.import_catalog(world.bob, "evil", key(world.carol))
@@ -36,6 +41,7 @@ async def evil(world: World) -> AsyncIterator[HostileServer]:
         yield server
     finally:
         await server.stop()
+        await link.close()
 
 
 def serve_files(server: HostileServer, *rows: tuple[str, bytes]) -> None:
@@ -183,7 +189,7 @@ async def test_a_servers_error_text_is_one_visible_line(world: World, evil: Host
         await msg.respond(wire.fail(400, "line one\n\x1b[2Jline two"))  # type: ignore[attr-defined]
 
     await evil.stop()
-    sub = await world.carol.connection.subscribe("*.natster.catalog.evil.*", cb=refuse)
+    sub = await evil.nc.subscribe("*.natster.catalog.evil.*", cb=refuse)
     try:
         code, _, stderr = await cli(world.bob.home.path, "catalog", "contents", "evil")
     finally:
@@ -275,6 +281,10 @@ async def test_a_share_flood_is_cut_off(world: World) -> None:
     assert (await world.alice.my_shares()) is not None  # others are served as before
 
 
+async def _closed(nc: nats.aio.client.Client) -> bool:
+    return not nc.is_connected
+
+
 async def test_accounts_carry_explicit_limits(world: World) -> None:
     resolver = world.hub.hub.resolver
     assert resolver is not None
@@ -284,14 +294,50 @@ async def test_accounts_carry_explicit_limits(world: World) -> None:
     assert (got.conn, got.subs, got.payload, got.leaf) == (
         limits.ACCOUNT_CONNECTIONS,
         limits.ACCOUNT_SUBSCRIPTIONS,
-        limits.HUB_MAX_PAYLOAD,
+        limits.ACCOUNT_PAYLOAD,
         0,
     )
+    assert claims.nats.exports == []  # his catalog servers answer from his serving account
+    serving = await resolver.lookup(serving_of(world.hub, key(world.bob)))
+    assert serving is not None
+    assert serving.nats.limits.payload == limits.HUB_MAX_PAYLOAD
+    assert serving.nats.imports == []  # so its large messages reach no service
     signup = await resolver.lookup(world.hub.dir.load().accounts["signup"])
     assert signup is not None
     assert signup.nats.limits.payload == limits.SIGNUP_PAYLOAD
-    # nats-server applies them: bob's connection is told its largest message
-    assert world.bob.connection.max_payload == limits.HUB_MAX_PAYLOAD
+
+
+async def test_no_account_can_send_the_services_a_large_message(world: World) -> None:
+    """Carol signs herself a user with no payload limit of its own and sends the global
+    service a request over her account's limit; then she tries from her serving
+    account, whose messages may be large."""
+    mine = jwt.user_claims(USER.public_key, name="flood")
+    creds = Creds(jwt=jwt.encode(mine, world.carol.home.account_key()), seed=USER.seed)
+    trust = world.carol.home.trust(world.carol.context)
+    nc = await _nats.connect(world.hub.info.local_url, creds, name="flood", trust=trust)
+    service_nc = world.hub.platform._nc
+    assert service_nc is not None
+    received = service_nc.stats["in_bytes"]
+    try:
+        await nc.publish(subjects.global_local("events.put"), b"x" * 1024 * 1024)
+        with contextlib.suppress(Exception):  # nats-server cuts her off at once
+            await nc.flush(timeout=2)
+        await eventually(lambda: _closed(nc))
+    finally:
+        await nc.close()
+    assert "maximum payload" in str(nc.last_error).lower()
+    link = await world.carol.open_serving()
+    try:
+        assert link.max_payload == limits.HUB_MAX_PAYLOAD
+        with pytest.raises(nats.errors.NoRespondersError):  # no service there at all
+            await link.connection.request(
+                subjects.global_local("events.put"), b"x" * 1024 * 1024, timeout=2
+            )
+    finally:
+        await link.close()
+    assert service_nc.stats["in_bytes"] - received < limits.ACCOUNT_PAYLOAD  # none of it
+    assert service_nc.stats["reconnects"] == 0
+    assert (await world.alice.my_shares()) is not None  # the service answers as before
 
 
 @pytest.mark.parametrize("copy", ["bob", "BOB", " Bob ", "ｂｏｂ", "hub"])

@@ -136,7 +136,9 @@ HOSTILE = [
     b"[]",
     b"null",
     b'"x"',
-    b"{" + b" " * 100_000 + b"}",
+    b"{"
+    + b" " * limits.MAX_REQUEST_BYTES
+    + b"}",  # over what a service reads, not what NATS carries
     json.dumps({"type": 1, "data": []}).encode(),
     b"\xff\xfe",
     b"[" * 3000,

@@ -12,7 +12,7 @@ from natster.errors import JwtError, ServiceUnavailable
 from natster.hub import claims as hub_claims
 from natster.security import jwt
 
-from .conftest import JoinUser, RunningHub
+from .conftest import JoinUser, RunningHub, serving_of
 
 
 async def test_one_account_cannot_publish_into_another(join_user: JoinUser) -> None:
@@ -86,11 +86,16 @@ async def test_user_accounts_get_token_position_exports(
     resolver = hub.hub.resolver
     assert resolver is not None
     claims = await resolver.lookup(home.load().account)
+    serving = await resolver.lookup(serving_of(hub, home.load().account))
     assert claims is not None
-    exports = {e.subject: e for e in claims.nats.exports}
+    assert serving is not None
+    assert claims.nats.exports == []  # her catalogs are exported by her serving account
+    exports = {e.subject: e for e in serving.nats.exports}
     assert exports["*.natster.catalog.>"].account_token_position == 1
     assert exports["*.natster.catalog.>"].type == "service"
-    assert not any(e.token_req for e in claims.nats.exports)
+    assert not any(e.token_req for e in serving.nats.exports)
+    assert serving.nats.imports == []
     for item in claims.nats.imports:
         assert item.subject.split(".")[0] == claims.sub
     hub_claims.check_account(claims)
+    hub_claims.check_account(serving)

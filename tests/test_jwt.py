@@ -193,6 +193,7 @@ def test_check_account_refuses_lying_import() -> None:
         "a",
         accounts=KeyPair.create(KeyKind.ACCOUNT).public_key,
         global_=KeyPair.create(KeyKind.ACCOUNT).public_key,
+        serving=KeyPair.create(KeyKind.ACCOUNT).public_key,
     )
     hub_claims.check_account(claims)  # the standard claims pass
     other = KeyPair.create(KeyKind.ACCOUNT).public_key

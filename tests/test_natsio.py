@@ -17,8 +17,9 @@ from nats.protocol.parser import AWAITING_CONTROL_LINE, Parser
 
 from natster import _nats, _natsio
 from natster.client import Home, join
+from natster.client.serving import serving_grant
 from natster.hub import Hub, HubDir, mint_invite
-from natster.security import parse_creds
+from natster.security import Creds, KeyKind, KeyPair, parse_creds
 
 from .conftest import free_port
 
@@ -128,13 +129,24 @@ async def test_a_reset_drops_a_half_gathered_payload() -> None:
     assert seen.seen == [("msg", 2, b"b", b"", b"abc", None)]
 
 
+async def _serving_creds(url: str, home: Home) -> Creds:
+    user = KeyPair.create(KeyKind.USER)
+    own = parse_creds(home.creds_file.read_text())
+    nc = await _nats.connect(url, own, name="alice", trust=home.trust(home.load()))
+    try:
+        grant = await serving_grant(nc, user.public_key)
+    finally:
+        await nc.close()
+    return Creds(jwt=grant.jwt, seed=user.seed)
+
+
 async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "hub"
     first = Hub(path, port=free_port())
     info = await first.start()
     home = Home(tmp_path / "alice")
     await join((await mint_invite(HubDir(path), 600)).encode(), home=home, name="alice")
-    creds = parse_creds(home.creds_file.read_text())
+    creds = await _serving_creds(info.url, home)  # an account whose messages may be large
     bodies = {n: os.urandom(n) for n in (0, 1, LARGE - 1, LARGE, 1_000_000)}
     running = first
     trust = home.trust(home.load())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from natster import _nats, subjects
+from natster import _nats, limits, subjects
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, remote
 from natster.errors import (
@@ -24,7 +24,15 @@ from natster.errors import (
 from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 
-from .conftest import JoinUser, World, key, make_media, rogue_import, shared_and_imported
+from .conftest import (
+    JoinUser,
+    World,
+    key,
+    make_media,
+    rogue_import,
+    serving_of,
+    shared_and_imported,
+)
 
 
 async def listing(client: NatsterClient, ref: remote.CatalogRef, **options: str) -> list[str]:
@@ -72,7 +80,7 @@ async def test_carol_can_neither_import_nor_reach(world: World) -> None:
     lying = jwt.Import(
         name="lie",
         type="service",
-        account=key(alice),
+        account=serving_of(world.hub, key(alice)),
         subject=subjects.catalog_import(key(world.bob), "films"),
         local_subject=subjects.remote_local("stolen"),
     )
@@ -182,7 +190,7 @@ HOSTILE = {
     "traversal prefix": json.dumps({"prefix": "../../etc/"}).encode(),
     "absolute after": json.dumps({"after": "/etc/passwd"}).encode(),
     "nul": json.dumps({"prefix": "a\u0000b"}).encode(),
-    "huge": b"{" + b" " * 200_000 + b"}",
+    "huge": b"{" + b" " * limits.MAX_REQUEST_BYTES + b"}",  # within what an account may send
 }
 
 
@@ -220,7 +228,11 @@ async def test_share_refuses_bad_input(world: World) -> None:
 
 
 async def test_discoverable_and_served_twice_as_a_queue_group(world: World) -> None:
-    reply = await world.alice.connection.request("$SRV.PING.natster-catalog", b"", timeout=2)
+    link = await world.alice.open_serving()  # micro's discovery, where the servers are
+    try:
+        reply = await link.connection.request("$SRV.PING.natster-catalog", b"", timeout=2)
+    finally:
+        await link.close()
     assert json.loads(reply.data)["name"] == "natster-catalog"
     second_client = await NatsterClient.connect(Home(world.alice.home.path))
     second = CatalogServer(second_client, world.alice.home.path, ["films"])

@@ -25,7 +25,7 @@ from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.transfer import Transfers
 
-from .conftest import World, key, shared_and_imported
+from .conftest import World, key, serving_of, shared_and_imported
 
 CHUNK = limits.CHUNK_SIZE
 SIZES = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk+1": CHUNK + 1, "3.5 chunks": CHUNK * 7 // 2}
@@ -69,7 +69,7 @@ async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> No
     out = tmp_path / "big.img"
     await download(world.bob, ref, entry, out)
     assert out.stat().st_size == big.stat().st_size
-    alice = await world.hub.account_info(key(world.alice))
+    alice = await world.hub.account_info(serving_of(world.hub, key(world.alice)))
     (export,) = alice["decoded_jwt"]["nats"]["exports"]
     assert export["response_type"] == "Singleton"
     assert not alice.get("responses"), f"{len(alice['responses'])} reply mappings left behind"

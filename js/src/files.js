@@ -130,9 +130,10 @@ export async function file(request, owner, catalog, fileHash, params) {
   if (!check.isHash(fileHash)) throw refused(400, "that is not a sha256");
   const download = params.get("download") === "1";
   const ref = await refOf(owner, catalog);
-  const { nc, session } = await connection();
-  const cap = Math.max(64 * 1024, (nc.info ? nc.info.max_payload : 1024 * 1024) - HEADROOM);
-  const wanted = Math.min(download ? DOWNLOAD_CHUNK : STREAM_CHUNK, cap);
+  const { session } = await connection();
+  // the catalog server shrinks it to what its serving account carries (this browser's
+  // own account sends small requests only, so its max_payload says nothing of chunks)
+  const wanted = download ? DOWNLOAD_CHUNK : STREAM_CHUNK;
   const transfer = await new Transfer(ref, session.account, fileHash, wanted).open();
   const size = transfer.size;
   const [type, inline] = presentation(params.get("mime"));

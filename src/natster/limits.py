@@ -62,11 +62,16 @@ GLOBAL_JS_DISK = 32 * 1024 * 1024 * 1024
 EVENT_LOG_MAX_BYTES = 8 * 1024 * 1024 * 1024
 
 # What one user account may use of the hub (its JWT's limits, enforced by nats-server).
-# payload must carry a chunk reply (a catalog server answers with 4 MiB chunks).
+# A user account only asks (the services, catalog servers): its largest message is a
+# control request. Its catalog servers answer from its serving account, whose payload
+# carries a chunk reply (4 MiB chunks) and which can reach no service (hub/serving.py).
 ACCOUNT_CONNECTIONS = 64  # CLI commands, catalog servers, web UIs, devices at once
 ACCOUNT_SUBSCRIPTIONS = 10_000  # a catalog server takes about 10 per catalog served
-ACCOUNT_IMPORTS = 1_000  # the platform's 3, plus one per imported catalog
-ACCOUNT_EXPORTS = 8  # the platform's 2
+ACCOUNT_IMPORTS = 1_000  # the platform's 4, plus one per imported catalog
+ACCOUNT_EXPORTS = 8  # none (a serving account has the catalog export)
+ACCOUNT_PAYLOAD = MAX_REQUEST_BYTES + 4096  # a control request and its headers
+SERVING_USER_TTL_S = 24 * 3600  # a catalog server's serving credentials last this long
+SERVING_RENEW_RETRY_S = 30.0  # ...renewed half-way; tried again this often if the hub is away
 # Invite holders before they have an account: small requests only, a few at once.
 SIGNUP_PAYLOAD = 16 * 1024
 SIGNUP_CONNECTIONS = 64
@@ -161,7 +166,7 @@ CHUNK_SIZE = 4 * 1024 * 1024 - CHUNK_HEADROOM  # bytes per chunk of a download
 STREAM_CHUNK_SIZE = 1024 * 1024 - CHUNK_HEADROOM  # ...of a range for a player: less to wait for
 MIN_CHUNK_SIZE = 64 * 1024
 RECEIVE_BUDGET = 32 * 1024 * 1024  # chunk bytes asked for and not yet read, per connection
-MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the connection's max_payload
+MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the server's max_payload
 TRANSFER_WINDOW = 8  # chunk requests in flight per download (flow control)
 STREAM_WINDOW = 4  # chunk requests in flight while streaming a range to a player
 CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently

@@ -225,6 +225,20 @@ class DeviceRevokeRequest(Request):
     user: str = UserKeyField
 
 
+class ServingRequest(Request):
+    """``natster.accounts.serving``: credentials for a catalog server's user key."""
+
+    user: str = UserKeyField
+
+
+class ServingGrant(Model):
+    """The serving account a catalog server answers from, and its user JWT there."""
+
+    account: str = Field(min_length=56, max_length=56, pattern=r"^A[A-Z2-7]{55}$")
+    jwt: str = Field(min_length=1, max_length=16 * 1024)
+    expires_at: int
+
+
 class SignupReply(Model):
     account: str
     name: str

@@ -12,10 +12,11 @@ from natster._nats import Client
 from natster.errors import CredentialsRefused, RemoteError
 
 from ._budget import ByteBudget
+from ._services import ACCOUNT_SERVICE, GLOBAL_SERVICE
 from .context import Context, Home
+from .serving import ServingLink
 
-ACCOUNT_SERVICE = "the hub's account service"
-GLOBAL_SERVICE = "the hub's global service"
+__all__ = ["ACCOUNT_SERVICE", "GLOBAL_SERVICE", "NatsterClient", "account_info"]
 
 
 async def account_info(nc: Client) -> wire.AccountInfo:
@@ -73,10 +74,9 @@ class NatsterClient:
         go through the methods below, where nats-py's errors become natster's."""
         return self._nc
 
-    @property
-    def max_payload(self) -> int:
-        """The largest message the hub carries for this account."""
-        return int(self._nc.max_payload)
+    async def open_serving(self) -> ServingLink:
+        """A connection in my serving account, where my catalog servers answer."""
+        return await ServingLink.open(self._nc, self.home, self.context)
 
     @property
     def reconnects(self) -> int:

@@ -61,8 +61,9 @@ _READ_ONLY_PUB_DENY = [
     subjects.global_local("heartbeats.put"),  # a catalog server's presence
     subjects.accounts_local("imports.>"),
     subjects.accounts_local("update"),
+    subjects.accounts_local("serving"),  # a catalog server's credentials
 ]
-_READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # a catalog server listens there
+_READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where catalog servers listened until 0.x
 
 
 def device_permissions(rights: Rights) -> tuple[list[str], list[str]]:

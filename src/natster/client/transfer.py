@@ -65,7 +65,9 @@ class Transfer:
         chunk_size: int = limits.CHUNK_SIZE,
     ) -> None:
         self._client, self._ref, self._hash, self._size = client, ref, file_hash, size
-        self._wanted = wire.chunk_size_within(chunk_size, client.max_payload)
+        self._wanted = wire.chunk_size_within(
+            chunk_size, limits.HUB_MAX_PAYLOAD
+        )  # and the server's
         self._opened: wire.TransferOpened | None = None
         self._channel: Channel | None = None
         self._reopening = asyncio.Lock()

@@ -40,13 +40,14 @@ from natster.errors import (
     WrongRevision,
 )
 from natster.names import person_name
-from natster.security import KeyKind, is_public_key, verify
+from natster.security import KeyKind, KeyPair, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
 from . import claims as account_claims
 from .invites import token_key
 from .nodes import replicas
 from .resolver import Resolver
+from .serving import serving_key, serving_user_jwt
 from .state import HubConfig
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class AccountService:
         invites: Bucket,
         accounts: Bucket,
         names: Bucket,
+        signing: KeyPair,
     ) -> None:
         self._nc = client
+        self._signing = signing
         self._resolver = resolver
         self._config = config
         self._invites = invites
@@ -77,7 +80,9 @@ class AccountService:
         )
 
     @classmethod
-    async def open(cls, client: Client, resolver: Resolver, config: HubConfig) -> AccountService:
+    async def open(
+        cls, client: Client, resolver: Resolver, config: HubConfig, signing: KeyPair
+    ) -> AccountService:
         js = client.jetstream()
         copies = replicas(config)
         invites, accounts, names = [
@@ -88,7 +93,7 @@ class AccountService:
                 (subjects.NAMES_BUCKET, "account names, one holder each"),
             )
         ]
-        service = cls(client, resolver, config, invites, accounts, names)
+        service = cls(client, resolver, config, invites, accounts, names, signing)
         await service.reserve_existing_names()
         return service
 
@@ -128,6 +133,7 @@ class AccountService:
             ("imports.remove", self.import_remove),
             ("imports.revoke", self.import_revoke),
             ("devices.revoke", self.device_revoke),
+            ("serving", self.serving),
         ):
             await service.add_endpoint(
                 EndpointConfig(
@@ -184,6 +190,7 @@ class AccountService:
         except BaseException:
             await self._release_name(name, account)
             raise
+        await self._resolver.push(self._serving_claims(account, name))  # imported next
         await self._resolver.push(self._standard(account, name))
         created = now_iso()
         record = {"name": name, "created_at": created}
@@ -227,7 +234,40 @@ class AccountService:
             name,
             accounts=self._config.accounts["accounts"],
             global_=self._config.accounts["global"],
+            serving=self._serving_of(account),
         )
+
+    def _serving_of(self, account: str) -> str:
+        return serving_key(self._signing, account).public_key
+
+    def _serving_claims(self, account: str, name: str) -> AccountClaims:
+        return account_claims.serving_account(self._serving_of(account), account, name)
+
+    async def _ensure_serving(self, account: str, name: str) -> bool:
+        """Push ``account``'s serving account unless the resolver has it as it should be."""
+        standard = self._serving_claims(account, name)
+        current = await self._resolver.lookup(standard.sub)
+        if current is not None and current.nats == standard.nats:
+            return False
+        await self._resolver.push(standard)
+        return True
+
+    async def serving(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Credentials in the caller's serving account for a user key the caller made:
+        what its catalog servers answer from (hub/serving.py)."""
+        account = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.ServingRequest)
+        current = await self._resolver.lookup(account)
+        if current is None:
+            raise Refused("this account is not known to the hub", 404)
+        name = str((await self._record(account)).get("name", "")) or current.name or "natster"
+        await self._ensure_serving(account, name)
+        expires = int(time.time()) + limits.SERVING_USER_TTL_S
+        keys = serving_key(self._signing, account)
+        token = serving_user_jwt(keys, request.user, name=f"{name} catalogs", expires=expires)
+        return wire.ServingGrant(
+            account=keys.public_key, jwt=token, expires_at=expires
+        ).model_dump()
 
     async def update(self, subject: str, payload: bytes) -> dict[str, object]:
         """Only the caller's own account (token 1) is edited; pushed and read back first."""
@@ -241,6 +281,7 @@ class AccountService:
         renamed = bool(name) and name != record.get("name")
         if renamed and name:
             await self._reserve_name(name, account)  # first: a taken name changes nothing
+        await self._ensure_serving(account, name or "natster")
         await self._resign(account, self._standard(account, name or "natster"))
         if renamed:
             if record.get("name"):
@@ -314,10 +355,11 @@ class AccountService:
                     "choose another (--as)",
                     409,
                 )
+        exporter = self._serving_of(request.owner)
         await self._resolver.edit(
             caller,
             lambda claims: account_claims.with_catalog_import(
-                claims, request.owner, request.catalog, request.alias
+                claims, request.owner, request.catalog, request.alias, exporter=exporter
             ),
         )
         log.info("%s imported %s/%s as %s", caller, request.owner, request.catalog, request.alias)
@@ -417,8 +459,11 @@ class AccountService:
                 if current is None:
                     continue
                 name = str((await self._record(account)).get("name", "")) or current.name
+                made = await self._ensure_serving(account, name or "natster")
                 standard = self._standard(account, name or "natster")
-                if account_claims.is_standard(current, standard):
+                if account_claims.is_standard(current, standard, self._serving_of):
+                    if made:
+                        changed += 1
                     continue
                 await self._resign(account, standard)
             except NatsterError as exc:
@@ -432,7 +477,10 @@ class AccountService:
         """Give ``account`` the standard exports, imports and limits (its other imports,
         the catalogs it imported, are kept)."""
         await self._resolver.edit(
-            account, functools.partial(account_claims.refreshed, standard=standard)
+            account,
+            functools.partial(
+                account_claims.refreshed, standard=standard, exporter_of=self._serving_of
+            ),
         )
 
     async def _record(self, account: str) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from natster import limits, subjects
 from natster.errors import JwtError
 from natster.security import KeyKind, is_public_key
@@ -41,20 +43,16 @@ def _global_import(global_: str, account: str) -> Import:
     )
 
 
-def user_account(account: str, name: str, *, accounts: str, global_: str) -> AccountClaims:
-    """A natster user's account: the catalog exports, and imports of the hub's services.
+def user_account(
+    account: str, name: str, *, accounts: str, global_: str, serving: str
+) -> AccountClaims:
+    """A natster user's account: imports of the hub's services and of its own catalogs.
 
-    Every import of a token-position export carries this account's own key in token 1.
+    It exports nothing and sends small messages only: its catalog servers answer from
+    ``serving``, its serving account (:func:`serving_account`), which it imports like
+    anyone it shares with. Every import of a token-position export carries this
+    account's own key in token 1.
     """
-    exports = [
-        _tp(
-            "natster-catalog",
-            subjects.CATALOG_EXPORT,
-            "service",
-            response_type="Singleton",
-            response_threshold=int(limits.CATALOG_RESPONSE_THRESHOLD_S * 1e9),
-        ),
-    ]
     imports = [
         _own(
             "natster-accounts",
@@ -66,11 +64,49 @@ def user_account(account: str, name: str, *, accounts: str, global_: str) -> Acc
         ),
         _global_import(global_, account),
         _own("natster-feed", "stream", global_, subjects.FEED_EXPORT, subjects.FEED_LOCAL, account),
+        _own(
+            OWN_CATALOGS,
+            "service",
+            serving,
+            subjects.CATALOG_EXPORT,
+            subjects.for_account(subjects.CATALOG_EXPORT, account),
+            account,
+        ),
     ]
     return AccountClaims(
         sub=account,
         name=name,
-        nats=AccountNats(exports=exports, imports=imports, limits=user_limits()),
+        nats=AccountNats(imports=imports, limits=user_limits()),
+    )
+
+
+def serving_account(serving: str, owner: str, name: str) -> AccountClaims:
+    """Where ``owner``'s catalog servers answer from: the catalog export, and messages
+    large enough for a chunk. It imports nothing, so what its users send reaches only
+    those who asked them (hub/serving.py)."""
+    return AccountClaims(
+        sub=serving,
+        name=f"{name} (catalogs)",
+        nats=AccountNats(
+            exports=[
+                _tp(
+                    "natster-catalog",
+                    subjects.CATALOG_EXPORT,
+                    "service",
+                    response_type="Singleton",
+                    response_threshold=int(limits.CATALOG_RESPONSE_THRESHOLD_S * 1e9),
+                ),
+            ],
+            limits=AccountLimits(
+                conn=limits.ACCOUNT_CONNECTIONS,
+                subs=limits.ACCOUNT_SUBSCRIPTIONS,
+                payload=limits.HUB_MAX_PAYLOAD,
+                imports=0,
+                exports=1,
+                leaf=0,
+            ),
+            description=f"the catalog servers of {owner}",
+        ),
     )
 
 
@@ -79,20 +115,25 @@ def user_limits() -> AccountLimits:
     return AccountLimits(
         conn=limits.ACCOUNT_CONNECTIONS,
         subs=limits.ACCOUNT_SUBSCRIPTIONS,
-        payload=limits.HUB_MAX_PAYLOAD,
+        payload=limits.ACCOUNT_PAYLOAD,
         imports=limits.ACCOUNT_IMPORTS,
         exports=limits.ACCOUNT_EXPORTS,
         leaf=0,
     )
 
 
-def is_standard(current: AccountClaims, standard: AccountClaims) -> bool:
+def is_standard(
+    current: AccountClaims, standard: AccountClaims, exporter_of: Callable[[str], str]
+) -> bool:
     """Whether ``current`` already has what :func:`refreshed` would give it."""
-    return refreshed(current, standard) == current
+    return refreshed(current, standard, exporter_of) == current
 
 
-def refreshed(current: AccountClaims, standard: AccountClaims) -> AccountClaims:
-    """``current`` with the standard exports, imports and limits; other imports kept."""
+def refreshed(
+    current: AccountClaims, standard: AccountClaims, exporter_of: Callable[[str], str]
+) -> AccountClaims:
+    """``current`` with the standard exports, imports and limits; its catalog imports
+    kept, each from its owner's serving account (``exporter_of``)."""
     standard_names = {item.name for item in standard.nats.imports}
     extra = [item for item in current.nats.imports if item.name not in standard_names]
     nats = current.nats.model_copy(
@@ -102,10 +143,11 @@ def refreshed(current: AccountClaims, standard: AccountClaims) -> AccountClaims:
             "limits": standard.nats.limits,
         }
     )
-    return current.model_copy(update={"name": standard.name, "nats": nats})
+    return repointed(current.model_copy(update={"name": standard.name, "nats": nats}), exporter_of)
 
 
 CATALOG_IMPORT = "natster-catalog"
+OWN_CATALOGS = "natster-own-catalogs"
 
 
 def _catalog_import_name(owner: str, catalog: str) -> str:
@@ -124,20 +166,33 @@ def imported_catalogs(claims: AccountClaims) -> list[ImportedCatalog]:
 
 
 def with_catalog_import(
-    claims: AccountClaims, owner: str, catalog: str, alias: str
+    claims: AccountClaims, owner: str, catalog: str, alias: str, *, exporter: str
 ) -> AccountClaims:
-    """``claims`` plus an import of exactly one catalog of ``owner`` (replacing an older one)."""
+    """``claims`` plus an import of exactly one catalog of ``owner`` (replacing an older
+    one), from ``exporter``: the owner's serving account, where its catalog servers are."""
     claims = without_catalog_import(claims, owner, catalog)
     claims.nats.imports.append(
         Import(
             name=_catalog_import_name(owner, catalog),
             type="service",
-            account=owner,
+            account=exporter,
             subject=subjects.catalog_import(claims.sub, catalog),
             local_subject=subjects.remote_local(alias),
         )
     )
     return claims
+
+
+def repointed(claims: AccountClaims, exporter_of: Callable[[str], str]) -> AccountClaims:
+    """``claims`` with each catalog import from its owner's serving account (an account
+    made before serving accounts imported catalogs from their owners themselves)."""
+    imports = []
+    for item in claims.nats.imports:
+        parts = (item.name or "").split(":")
+        if len(parts) == 3 and parts[0] == CATALOG_IMPORT:
+            item = item.model_copy(update={"account": exporter_of(parts[1])})
+        imports.append(item)
+    return claims.model_copy(update={"nats": claims.nats.model_copy(update={"imports": imports})})
 
 
 def with_revocation(claims: AccountClaims, user: str, at: int) -> AccountClaims:

@@ -21,6 +21,7 @@ from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
+from natster.security import KeyPair
 from natster.security.jwt import AccountClaims
 
 from . import claims as platform_claims
@@ -31,6 +32,7 @@ from .doorstep import Doorstep, DoorstepKeys
 from .node_join import JoinService, route_url
 from .resolver import Resolver
 from .server import NatsServer, reload, render_config, stop_leftover
+from .serving import serving_key
 from .state import HubConfig, HubDir, RunState
 from .tls import TlsFiles
 
@@ -61,8 +63,11 @@ class HubInfo:
     ca_pin: str | None = None  # the sha256 of the CA invites pin (None: plain TCP)
 
 
-def desired_platform_accounts(config: HubConfig, doorstep: DoorstepKeys) -> list[AccountClaims]:
+def desired_platform_accounts(
+    config: HubConfig, doorstep: DoorstepKeys, signing: KeyPair
+) -> list[AccountClaims]:
     accounts = config.accounts
+    hub_serving = serving_key(signing, accounts["hub"]).public_key
     return [
         doorstep.account_claims(accounts["signup"]),
         platform_claims.accounts_account(accounts["accounts"], global_=accounts["global"]),
@@ -70,8 +75,13 @@ def desired_platform_accounts(config: HubConfig, doorstep: DoorstepKeys) -> list
         platform_claims.signup_account(
             accounts["signup"], accounts=accounts["accounts"], global_=accounts["global"]
         ),
+        platform_claims.serving_account(hub_serving, accounts["hub"], "hub"),  # imported next
         platform_claims.user_account(
-            accounts["hub"], "hub", accounts=accounts["accounts"], global_=accounts["global"]
+            accounts["hub"],
+            "hub",
+            accounts=accounts["accounts"],
+            global_=accounts["global"],
+            serving=hub_serving,
         ),
     ]
 
@@ -196,7 +206,9 @@ class Hub:
                 kept = growth.finish(hub)
                 if kept is not None:
                     log.info("the single node's data is in the cluster; its snapshots: %s", kept)
-        self.account_service = await AccountService.open(accounts_client, up.resolver, config)
+        self.account_service = await AccountService.open(
+            accounts_client, up.resolver, config, hub.seed("operator-signing")
+        )
         await self.account_service.start()
         self._doorstep = Doorstep(
             self._doorstep_keys,
@@ -237,7 +249,8 @@ class Hub:
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
         resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
-        for claims in desired_platform_accounts(config, self._doorstep_keys):
+        signing = hub.seed("operator-signing")
+        for claims in desired_platform_accounts(config, self._doorstep_keys, signing):
             current = await resolver.lookup(claims.sub)
             if current is None or current.nats != claims.nats:
                 await resolver.push(claims)

@@ -32,6 +32,7 @@ from natster.security import jwt as jwtlib
 
 from . import claims as platform_claims
 from . import tls
+from .serving import serving_key
 from .tls import TlsFiles
 
 PLATFORM = ("sys", "accounts", "global", "hub", "signup")
@@ -270,10 +271,12 @@ class HubDir:
         return state
 
     def user_accounts(self) -> list[str]:
-        """Account keys in the resolver that are not the hub's own."""
+        """Account keys in the resolver that are not the hub's own, nor serving accounts."""
         platform = set(self.load().accounts.values())
         found = sorted(p.stem for p in self.resolver_dir.glob("A*.jwt"))
-        return [key for key in found if key not in platform]
+        signing = self.seed("operator-signing")
+        serving = {serving_key(signing, key).public_key for key in [*found, *platform]}
+        return [key for key in found if key not in platform and key not in serving]
 
     def describe(self) -> dict[str, Any]:
         config = self.load()

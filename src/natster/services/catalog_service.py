@@ -48,14 +48,22 @@ ENDPOINTS = (
 CONCURRENCY = {"transfer-chunk": limits.CHUNKS_AT_ONCE, "thumbnail": limits.THUMBS_AT_ONCE}
 
 
-class ServingClient(Protocol):
-    """What the catalog server needs from the client API (NatsterClient has it)."""
+class ServingLink(Protocol):
+    """A connection in the owner's serving account (hub/serving.py), where it answers."""
 
     @property
     def connection(self) -> Client: ...
 
     @property
     def max_payload(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class ServingClient(Protocol):
+    """What the catalog server needs from the client API (NatsterClient has it)."""
+
+    async def open_serving(self) -> ServingLink: ...
 
     @property
     def reconnects(self) -> int: ...
@@ -122,6 +130,7 @@ class CatalogServer:
         self._db = ThreadPoolExecutor(1, thread_name_prefix="natster-catalog-db")
         self._catalogs: Catalogs | None = None
         self._service: Service | None = None
+        self._link: ServingLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._revisions: dict[str, int] = {}
@@ -145,8 +154,9 @@ class CatalogServer:
         self.access.load(await self._client.my_shares())
         self._tasks.append(asyncio.create_task(self._follow_feed()))
         self._tasks.append(asyncio.create_task(self._refresh_shares()))
+        self._link = await self._client.open_serving()
         service = await add_service(
-            self._client.connection,
+            self._link.connection,
             ServiceConfig(
                 name="natster-catalog",
                 version=__version__,
@@ -181,6 +191,8 @@ class CatalogServer:
         if self._service is not None:
             with contextlib.suppress(Exception):
                 await self._service.stop()
+        if self._link is not None:
+            await self._link.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -325,7 +337,7 @@ class CatalogServer:
         if found is None:
             raise Refused("no file in that catalog has that hash", 404)
         root, path, size = found
-        carried = self._client.max_payload  # what this hub carries
+        carried = self._link.max_payload if self._link else limits.HUB_MAX_PAYLOAD
         opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
         log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
         return opened.model_dump()
