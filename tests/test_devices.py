@@ -93,6 +93,7 @@ async def test_a_read_only_device_cannot_share_import_or_serve(
             subjects.accounts_local("imports.add"),
             subjects.accounts_local("update"),
             subjects.accounts_local("devices.revoke"),
+            subjects.accounts_local("serving"),  # credentials to serve from
         ]
         for subject in denied:
             await nc.publish(subject, share.model_dump_json().encode(), reply=nc.new_inbox())
