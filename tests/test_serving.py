@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from natster import _nats, limits, subjects, wire
+from natster._nats import Client
 from natster.client import NatsterClient
 from natster.client.serving import serving_grant
 from natster.errors import RemoteError
@@ -19,30 +21,38 @@ from .conftest import RunningHub, serving_of
 async def test_serving_credentials_are_renewed_before_they_expire(
     hub: RunningHub, alice: NatsterClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With 3 s credentials, a server answering from the serving account keeps answering
-    for three times as long: each JWT is replaced half-way, and nats-server would cut a
-    connection whose JWT expired."""
+    """With 3 s credentials, a server answering from the serving account answers every
+    request for three times as long: half-way through each JWT's life it serves on a new
+    connection before the old one is drained (nats-server cuts one whose JWT expired)."""
     monkeypatch.setattr(limits, "SERVING_USER_TTL_S", 3)
     monkeypatch.setattr(limits, "SERVING_RENEW_RETRY_S", 0.2)
-    link = await alice.open_serving()
-    first = link.creds().jwt
-    assert link.account == serving_of(hub, alice.account)
+    connections: list[Client] = []
 
     async def answer(msg: Any) -> None:
         await msg.respond(wire.ok({"from": "serving"}))
 
-    await link.connection.subscribe(subjects.catalog_listen("x", "summary"), cb=answer)
-    await link.connection.flush()
+    async def serve(nc: Client) -> Callable[[], Awaitable[None]]:
+        connections.append(nc)
+        sub = await nc.subscribe(subjects.catalog_listen("x", "summary"), cb=answer)
+        await nc.flush()
+        return sub.unsubscribe
+
+    link = await alice.open_serving(serve)
+    first = link.jwt
+    assert link.account == serving_of(hub, alice.account)
     asked = subjects.catalog_local(alice.account, "x", "summary")  # through her own import
     try:
-        for _ in range(9):
+        for _ in range(36):
             assert (await alice.request(asked, b"{}")) == {"from": "serving"}
-            await asyncio.sleep(1)
-        assert link.creds().jwt != first
-        assert jwt.decode_user(link.creds().jwt).exp is not None
-        assert link.connection.is_connected
+            await asyncio.sleep(0.25)
+        assert link.jwt != first
+        assert jwt.decode_user(link.jwt).exp is not None
+        assert len(connections) >= 3  # renewed at 1.5 s, 3 s, ...
+        assert link.connection is connections[-1]
+        assert all(nc.is_closed for nc in connections[:-2])  # the old ones are let go
     finally:
         await link.close()
+    assert connections[-1].is_closed
 
 
 @pytest.mark.parametrize(

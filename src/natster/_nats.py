@@ -7,7 +7,6 @@ as httpx maps httpcore's), so every layer above sees :mod:`natster.errors` only.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import logging
@@ -36,7 +35,7 @@ from natster.errors import (
     UntrustedHub,
     WrongRevision,
 )
-from natster.security import Creds, KeyPair
+from natster.security import Creds
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
 
 async def connect(
     url: str,
-    creds: Creds | Login | Callable[[], Creds],
+    creds: Creds | Login,
     *,
     name: str,
     trust: Trust | None = None,
@@ -141,10 +140,8 @@ async def connect(
     }
     if isinstance(creds, Login):
         options.update(user=creds.user, password=creds.password)
-    elif isinstance(creds, Creds):
+    else:
         options["user_credentials"] = RawCredentials(creds.format())
-    else:  # asked again at every (re)connection: credentials that are renewed
-        options.update(_renewed(creds))
     scheme = urlsplit(servers[0]).scheme
     if scheme in ("tls", "wss"):
         trust = trust or Trust()
@@ -207,18 +204,6 @@ def _untrusted(url: str, exc: ssl.SSLCertVerificationError) -> UntrustedHub:
         f"the hub at {url} presented a certificate natster does not trust "
         f"({exc.verify_message}): someone may be in between; nothing was sent"
     )
-
-
-def _renewed(current: Callable[[], Creds]) -> dict[str, Any]:
-    """nats-py's callbacks for whatever credentials ``current`` holds at each connect."""
-
-    def user_jwt() -> bytes:
-        return current().jwt.encode()
-
-    def signature(nonce: str) -> bytes:
-        return base64.b64encode(KeyPair.from_seed(current().seed).sign(nonce.encode()))
-
-    return {"user_jwt_cb": user_jwt, "signature_cb": signature}
 
 
 def _say(client: Client, message: str) -> Callable[[], Awaitable[None]]:

@@ -14,7 +14,7 @@ from natster.errors import CredentialsRefused, RemoteError
 from ._budget import ByteBudget
 from ._services import ACCOUNT_SERVICE, GLOBAL_SERVICE
 from .context import Context, Home
-from .serving import ServingLink
+from .serving import Serve, ServingLink, serve_nothing
 
 __all__ = ["ACCOUNT_SERVICE", "GLOBAL_SERVICE", "NatsterClient", "account_info"]
 
@@ -74,9 +74,10 @@ class NatsterClient:
         go through the methods below, where nats-py's errors become natster's."""
         return self._nc
 
-    async def open_serving(self) -> ServingLink:
-        """A connection in my serving account, where my catalog servers answer."""
-        return await ServingLink.open(self._nc, self.home, self.context)
+    async def open_serving(self, serve: Serve = serve_nothing) -> ServingLink:
+        """A connection in my serving account, where my catalog servers answer: ``serve``
+        starts them on it, and on each connection that replaces it (client/serving.py)."""
+        return await ServingLink.open(self._nc, self.home, self.context, serve)
 
     @property
     def reconnects(self) -> int:

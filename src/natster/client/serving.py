@@ -2,9 +2,10 @@
 
 The user key is made here and never leaves this process; the hub signs it a JWT in
 the caller's serving account, valid for ``limits.SERVING_USER_TTL_S``. Half-way
-through, a new JWT is asked for and the connection reconnects with it (nats-py asks for
-the credentials at every connection); if the hub cannot be asked, it tries again every
-``limits.SERVING_RENEW_RETRY_S``.
+through, a new JWT is asked for and a second connection made with it; what served on
+the first is started on the second (they share a queue group), and only then is the
+first drained: no request is dropped for the change. If the hub cannot be asked, it
+tries again every ``limits.SERVING_RENEW_RETRY_S``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from natster import _nats, limits, subjects, wire
 from natster._nats import Client
@@ -24,6 +26,18 @@ from ._services import ACCOUNT_SERVICE
 from .context import Context, Home
 
 log = logging.getLogger(__name__)
+
+Stop = Callable[[], Awaitable[None]]
+Serve = Callable[[Client], Awaitable[Stop]]  # start serving on a connection; how to stop
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def serve_nothing(nc: Client) -> Stop:
+    """Serve nothing (the caller uses ``connection`` itself)."""
+    return _nothing
 
 
 async def serving_grant(nc: Client, user: str) -> wire.ServingGrant:
@@ -41,36 +55,60 @@ async def serving_grant(nc: Client, user: str) -> wire.ServingGrant:
 
 
 class ServingLink:
-    """``connection``: where my catalog servers answer, in my serving account."""
+    """``connection``: where my catalog servers answer, in my serving account; what
+    ``serve`` started on it is started again on each renewed connection."""
 
-    def __init__(self, asker: Client, user: KeyPair, grant: wire.ServingGrant) -> None:
+    def __init__(
+        self, asker: Client, home: Home, context: Context, user: KeyPair, serve: Serve
+    ) -> None:
         self._asker = asker  # my own account's connection, which asks for renewals
+        self._home, self._context = home, context
         self._user = user
-        self._grant = grant
+        self._serve = serve
+        self._grant: wire.ServingGrant | None = None
         self._nc: Client | None = None
+        self._stop: Stop = _nothing
         self._renewing: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, asker: Client, home: Home, context: Context) -> ServingLink:
-        user = KeyPair.create(KeyKind.USER)
-        link = cls(asker, user, await serving_grant(asker, user.public_key))
-        link._nc = await _nats.connect(
-            context.url,
-            link.creds,
-            name=f"natster-{context.name}-serving",
-            trust=home.trust(context),
-            reconnect=True,
-        )
+    async def open(
+        cls, asker: Client, home: Home, context: Context, serve: Serve = serve_nothing
+    ) -> ServingLink:
+        link = cls(asker, home, context, KeyPair.create(KeyKind.USER), serve)
+        grant = await serving_grant(asker, link._user.public_key)
+        nc = await link._connect(grant)
+        try:
+            link._stop = await serve(nc)
+        except BaseException:
+            await nc.close()
+            raise
+        link._grant, link._nc = grant, nc
         link._renewing = asyncio.create_task(link._renew())
         return link
 
-    def creds(self) -> Creds:
-        return Creds(jwt=self._grant.jwt, seed=self._user.seed)
+    async def _connect(self, grant: wire.ServingGrant) -> Client:
+        return await _nats.connect(
+            self._context.url,
+            Creds(jwt=grant.jwt, seed=self._user.seed),
+            name=f"natster-{self._context.name}-serving",
+            trust=self._home.trust(self._context),
+            reconnect=True,
+        )
 
     @property
     def account(self) -> str:
         """The serving account's key."""
-        return self._grant.account
+        return self._granted().account
+
+    @property
+    def jwt(self) -> str:
+        """The user JWT the current connection was made with."""
+        return self._granted().jwt
+
+    def _granted(self) -> wire.ServingGrant:
+        if self._grant is None:
+            raise RuntimeError("the serving link is not open")
+        return self._grant
 
     @property
     def connection(self) -> Client:
@@ -85,21 +123,40 @@ class ServingLink:
 
     async def _renew(self) -> None:
         while True:
-            left = self._grant.expires_at - time.time()
+            left = self._granted().expires_at - time.time()
             await asyncio.sleep(max(left / 2, limits.SERVING_RENEW_RETRY_S))
             try:
-                self._grant = await serving_grant(self._asker, self._user.public_key)
+                grant = await serving_grant(self._asker, self._user.public_key)
+                nc = await self._connect(grant)
             except NatsterError as exc:
                 log.warning("serving credentials not renewed yet (%s): trying again", exc)
                 continue
-            log.info("serving credentials renewed: reconnecting with them")
-            await self.connection.force_reconnect()
+            try:
+                stop = await self._serve(nc)
+            except Exception as exc:
+                log.warning("not serving on renewed credentials yet (%s): trying again", exc)
+                await nc.close()
+                continue
+            old, old_stop = self._nc, self._stop
+            self._grant, self._nc, self._stop = grant, nc, stop
+            log.info("serving credentials renewed")
+            await self._retire(old, old_stop)
+
+    @staticmethod
+    async def _retire(nc: Client | None, stop: Stop) -> None:
+        """Stop serving on ``nc``, let what it is answering finish, close it."""
+        with contextlib.suppress(Exception):
+            await stop()
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.drain(), limits.REQUEST_TIMEOUT_S)
+            with contextlib.suppress(Exception):
+                await nc.close()
 
     async def close(self) -> None:
         if self._renewing is not None:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewing
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        nc, self._nc = self._nc, None
+        await self._retire(nc, self._stop)

@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from nats.micro import add_service
-from nats.micro.service import EndpointConfig, Service, ServiceConfig
+from nats.micro.service import EndpointConfig, ServiceConfig
 
 from natster import __version__, limits, subjects, wire
 from natster import events as ev
@@ -48,11 +48,11 @@ ENDPOINTS = (
 CONCURRENCY = {"transfer-chunk": limits.CHUNKS_AT_ONCE, "thumbnail": limits.THUMBS_AT_ONCE}
 
 
+Stop = Callable[[], Awaitable[None]]
+
+
 class ServingLink(Protocol):
     """A connection in the owner's serving account (hub/serving.py), where it answers."""
-
-    @property
-    def connection(self) -> Client: ...
 
     @property
     def max_payload(self) -> int: ...
@@ -63,7 +63,10 @@ class ServingLink(Protocol):
 class ServingClient(Protocol):
     """What the catalog server needs from the client API (NatsterClient has it)."""
 
-    async def open_serving(self) -> ServingLink: ...
+    async def open_serving(self, serve: Callable[[Client], Awaitable[Stop]]) -> ServingLink:
+        """A connection in my serving account; ``serve`` starts serving on it (and on
+        each that replaces it when its credentials are renewed), and says how to stop."""
+        ...
 
     @property
     def reconnects(self) -> int: ...
@@ -129,7 +132,6 @@ class CatalogServer:
         self.access = Access(self.owner)
         self._db = ThreadPoolExecutor(1, thread_name_prefix="natster-catalog-db")
         self._catalogs: Catalogs | None = None
-        self._service: Service | None = None
         self._link: ServingLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -154,9 +156,21 @@ class CatalogServer:
         self.access.load(await self._client.my_shares())
         self._tasks.append(asyncio.create_task(self._follow_feed()))
         self._tasks.append(asyncio.create_task(self._refresh_shares()))
-        self._link = await self._client.open_serving()
+        self._link = await self._client.open_serving(self._serve_on)
+        for name in self.names:
+            await self._beat(name)
+            self._tasks.append(asyncio.create_task(self._watch(name)))
+            self._facts_due[name] = asyncio.Event()
+            self._facts_due[name].set()
+            self._tasks.append(asyncio.create_task(self._facts(name)))
+        self._tasks.append(asyncio.create_task(self._heartbeats()))
+        self._tasks.append(asyncio.create_task(self._reap()))
+        log.info("serving %s", ", ".join(self.names))
+
+    async def _serve_on(self, nc: Client) -> Stop:
+        """The micro service, on a connection in my serving account."""
         service = await add_service(
-            self._link.connection,
+            nc,
             ServiceConfig(
                 name="natster-catalog",
                 version=__version__,
@@ -174,24 +188,12 @@ class CatalogServer:
                         handler=endpoint(self._handle, CONCURRENCY.get(action, 0)),
                     )
                 )
-        self._service = service
-        for name in self.names:
-            await self._beat(name)
-            self._tasks.append(asyncio.create_task(self._watch(name)))
-            self._facts_due[name] = asyncio.Event()
-            self._facts_due[name].set()
-            self._tasks.append(asyncio.create_task(self._facts(name)))
-        self._tasks.append(asyncio.create_task(self._heartbeats()))
-        self._tasks.append(asyncio.create_task(self._reap()))
-        log.info("serving %s", ", ".join(self.names))
+        return service.stop
 
     async def stop(self) -> None:
         """Stop serving and say so at once (offline now, not in 15 s)."""
         self._stop.set()
-        if self._service is not None:
-            with contextlib.suppress(Exception):
-                await self._service.stop()
-        if self._link is not None:
+        if self._link is not None:  # stops the micro service, lets answers go, closes
             await self._link.close()
         for task in self._tasks:
             task.cancel()
