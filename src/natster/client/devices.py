@@ -63,7 +63,7 @@ _READ_ONLY_PUB_DENY = [
     subjects.accounts_local("update"),
     subjects.accounts_local("serving"),  # a catalog server's credentials
 ]
-_READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where catalog servers listened until 0.x
+_READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where servers listened before serving accounts
 
 
 def device_permissions(rights: Rights) -> tuple[list[str], list[str]]:

@@ -65,9 +65,8 @@ class Transfer:
         chunk_size: int = limits.CHUNK_SIZE,
     ) -> None:
         self._client, self._ref, self._hash, self._size = client, ref, file_hash, size
-        self._wanted = wire.chunk_size_within(
-            chunk_size, limits.HUB_MAX_PAYLOAD
-        )  # and the server's
+        # the server shrinks it to what its serving connection carries
+        self._wanted = wire.chunk_size_within(chunk_size, limits.HUB_MAX_PAYLOAD)
         self._opened: wire.TransferOpened | None = None
         self._channel: Channel | None = None
         self._reopening = asyncio.Lock()

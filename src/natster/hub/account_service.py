@@ -260,7 +260,7 @@ class AccountService:
         current = await self._resolver.lookup(account)
         if current is None:
             raise Refused("this account is not known to the hub", 404)
-        name = str((await self._record(account)).get("name", "")) or current.name or "natster"
+        name = await self._name(account, current)
         await self._ensure_serving(account, name)
         expires = int(time.time()) + limits.SERVING_USER_TTL_S
         keys = serving_key(self._signing, account)
@@ -458,9 +458,9 @@ class AccountService:
                 current = await self._resolver.lookup(account)
                 if current is None:
                     continue
-                name = str((await self._record(account)).get("name", "")) or current.name
-                made = await self._ensure_serving(account, name or "natster")
-                standard = self._standard(account, name or "natster")
+                name = await self._name(account, current)
+                made = await self._ensure_serving(account, name)
+                standard = self._standard(account, name)
                 if account_claims.is_standard(current, standard, self._serving_of):
                     if made:
                         changed += 1
@@ -482,6 +482,10 @@ class AccountService:
                 account_claims.refreshed, standard=standard, exporter_of=self._serving_of
             ),
         )
+
+    async def _name(self, account: str, claims: AccountClaims) -> str:
+        """``account``'s name: the hub's record of it, else its JWT's, else "natster"."""
+        return str((await self._record(account)).get("name", "")) or claims.name or "natster"
 
     async def _record(self, account: str) -> dict[str, str]:
         """The hub's record of ``account`` (its name, when it was made); {} if none, or if

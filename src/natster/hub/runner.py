@@ -207,7 +207,7 @@ class Hub:
                 if kept is not None:
                     log.info("the single node's data is in the cluster; its snapshots: %s", kept)
         self.account_service = await AccountService.open(
-            accounts_client, up.resolver, config, hub.seed("operator-signing")
+            accounts_client, up.resolver, config, self._signing
         )
         await self.account_service.start()
         self._doorstep = Doorstep(
@@ -224,9 +224,15 @@ class Hub:
         return HubInfo(hub.path, url, local_url, config.operator, created, up.pin)
 
     @functools.cached_property
+    def _signing(self) -> KeyPair:
+        """The operator signing key, read once, when first needed (after a new hub's
+        keys are made)."""
+        return self.dir.seed("operator-signing")
+
+    @functools.cached_property
     def _doorstep_keys(self) -> DoorstepKeys:
-        """Derived once, when first needed (after a new hub's keys are made)."""
-        return DoorstepKeys.of(self.dir.seed("operator-signing"))
+        """Derived once, when first needed."""
+        return DoorstepKeys.of(self._signing)
 
     async def _launch(self, binary: Path, config: HubConfig) -> _Launched:
         """nats-server started with ``config``, answering, the platform accounts current."""
@@ -248,9 +254,8 @@ class Hub:
         sys_client = await self._server.wait_ready(local_url, hub.creds("sys"), trust)
         self._clients.append(sys_client)
         trusted = {config.operator, config.signing_key}
-        resolver = Resolver(sys_client, hub.seed("operator-signing"), trusted)
-        signing = hub.seed("operator-signing")
-        for claims in desired_platform_accounts(config, self._doorstep_keys, signing):
+        resolver = Resolver(sys_client, self._signing, trusted)
+        for claims in desired_platform_accounts(config, self._doorstep_keys, self._signing):
             current = await resolver.lookup(claims.sub)
             if current is None or current.nats != claims.nats:
                 await resolver.push(claims)
