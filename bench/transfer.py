@@ -83,7 +83,6 @@ DOWNLOAD = r"""
 import asyncio, json, os, sys, time
 from pathlib import Path
 from natster import limits
-limits.CHUNK_SIZE = int(os.environ.get("NATSTER_BENCH_CHUNK", limits.CHUNK_SIZE))
 from natster.client import Home, NatsterClient
 from natster.client import remote
 from natster.client.download import download, find_entry
@@ -92,8 +91,8 @@ async def main(home, out):
         ref = await remote.resolve(client, "big")
         entry = await find_entry(client, ref, "big.img")
         began, cpu = time.perf_counter(), time.process_time()
-        window = int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW))
-        size = await download(client, ref, entry, Path(out), window=window)
+        in_flight = int(os.environ.get("NATSTER_BENCH_IN_FLIGHT", limits.DOWNLOAD_IN_FLIGHT))
+        size = await download(client, ref, entry, Path(out), in_flight=in_flight)
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
     print(json.dumps({"seconds": seconds, "bytes": size, "peak_rss_mb": int(hwm) / 1024,
@@ -343,7 +342,9 @@ async def scenario(size: int, chunk: int, *, plain: bool) -> dict[str, Any]:
             "hub": "plain TCP" if plain else "TLS",
             "size_bytes": size,
             "chunk_size": chunk,
-            "window": int(os.environ.get("NATSTER_BENCH_WINDOW", limits.TRANSFER_WINDOW)),
+            "in_flight_max": int(
+                os.environ.get("NATSTER_BENCH_IN_FLIGHT", limits.DOWNLOAD_IN_FLIGHT)
+            ),
             "baseline_raw_pub_sub_mb_s": round(baseline, 1),
             "raw_pub_sub_natster_reader_mb_s": round(tuned, 1),
             "natster_download_mb_s": round(mb_s, 1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from natster.services.transfer import Transfers
 
 from .conftest import World, key, serving_of, shared_and_imported
 
-CHUNK = limits.CHUNK_SIZE
+CHUNK = limits.CHUNK_SIZE * limits.MAX_SPAN  # the largest reply: files of many of them
 SIZES = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk+1": CHUNK + 1, "3.5 chunks": CHUNK * 7 // 2}
 
 
@@ -76,7 +77,9 @@ async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> No
 
 
 def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    """Chunks are served concurrently, so each case waits for what it needs explicitly."""
+    """Chunks are served concurrently, so each case waits for what it needs explicitly.
+    One chunk per request (the server offers no spans), so each is tampered with alone."""
+    monkeypatch.setattr(limits, "MAX_SPAN", 1)
     real = Transfers.chunk
     first_sent: asyncio.Future[bytes] | None = None
 
@@ -117,6 +120,60 @@ async def test_tampering_is_detected_and_nothing_is_kept(
     assert out.read_bytes() == b"what was there before"
 
 
+@pytest.mark.parametrize("how", ["fewer", "short"])
+async def test_a_span_cut_short_is_refused(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A server answers a span (several chunks asked for at once) with less: fewer
+    chunks sealed as what they are, or sealed as the span asked for but short."""
+    data = os.urandom(limits.CHUNK_SIZE * 8)
+    ref = await add_files(world, {"film.bin": data})
+    real, spans = Transfers.chunk, []
+
+    async def tampered(
+        self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
+    ) -> bytes:
+        if request.count == 1:
+            return await real(self, requester, catalog, request)
+        spans.append(request.count)
+        if how == "fewer":  # the server's own seal, of one chunk less
+            fewer = request.model_copy(update={"count": request.count - 1})
+            return await real(self, requester, catalog, fewer)
+        transfer = self.get(requester, catalog, request.transfer)
+        start = request.index * limits.CHUNK_SIZE
+        piece = data[start : start + (request.count - 1) * limits.CHUNK_SIZE]
+        aad = wire.chunk_aad(request.transfer, request.index, request.count)
+        return bytes(transfer.channel.seal(piece, aad=aad))
+
+    monkeypatch.setattr(Transfers, "chunk", tampered)
+    out = tmp_path / "film.bin"
+    with pytest.raises(IntegrityError, match="nothing was kept"):
+        await fetch(world, ref, "film.bin", out)
+    assert spans, "the download asked for spans"
+    assert not out.exists()
+
+
+async def test_a_span_larger_than_offered_is_refused(world: World) -> None:
+    """Spoken on the wire: a count over the server's span, or over any span, is a 400."""
+    ref = await add_files(world, {"f.bin": os.urandom(limits.CHUNK_SIZE * 40)})
+    entry = await find_entry(world.bob, ref, "f.bin")
+    async with await Transfer(world.bob, ref, entry.hash).open() as transfer:
+        assert transfer.span == limits.MAX_SPAN
+        subject = ref.subject(world.bob.account, "transfer-chunk")
+        for count in (limits.MAX_SPAN + 1, 0, -1):
+            body = {"transfer": transfer._opened.transfer if transfer._opened else "", "index": 0}
+            reply = await world.bob.request_raw(
+                subject, json.dumps({**body, "count": count}).encode()
+            )
+            with pytest.raises(RemoteError) as refused:
+                wire.unwrap(reply)
+            assert refused.value.status == 400
+        whole = await world.bob.request_raw(
+            subject, json.dumps({**body, "count": limits.MAX_SPAN}).encode()
+        )
+        assert whole.startswith(b"xkv1")  # as many as offered: one reply
+
+
 async def test_a_chunk_from_another_transfer_is_refused(
     world: World,
     tmp_path: Path,
@@ -124,6 +181,7 @@ async def test_a_chunk_from_another_transfer_is_refused(
 ) -> None:
     ref = await add_files(world, {"a.bin": os.urandom(CHUNK * 3)})
     entry = await find_entry(world.bob, ref, "a.bin")
+    monkeypatch.setattr(limits, "MAX_SPAN", 1)  # one chunk per request: chunk 1 is one reply
     await download(world.bob, ref, entry, tmp_path / "first")
     stolen: list[bytes] = []
     real = Transfers.chunk
@@ -206,7 +264,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
     with pytest.raises(NotShared):
         await download(world.carol, carol_ref, entry, tmp_path / "carol")
     session = await Transfer(world.bob, ref, entry.hash, size=entry.size).open()
-    assert len(await session.chunk(0, bytearray(CHUNK))) == CHUNK
+    assert len(await session.chunk(0, bytearray(CHUNK))) == limits.CHUNK_SIZE
     await world.alice.unshare("films", key(world.bob))  # the event alone: the route stays
     for _ in range(40):
         if not world.server.access.allows(key(world.bob), "films"):
@@ -259,7 +317,7 @@ async def test_busy_stalled_and_abandoned(
         return b""
 
     monkeypatch.setattr(Transfers, "chunk", silent)
-    monkeypatch.setattr(limits, "CHUNK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(limits, "STALL_S", 0.2)
     monkeypatch.setattr(limits, "CHUNK_RETRIES", 1)
     with pytest.raises(TransferStalled, match="stalled"):
         await asyncio.wait_for(download(world.bob, ref, entry, tmp_path / "x"), 20)
@@ -340,14 +398,15 @@ async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path)
     async with await Transfer(world.bob, ref, entry.hash).open() as download_:
         assert download_.chunk_size == limits.CHUNK_SIZE  # a download: large chunks
     assert world.server.transfers.count(key(world.bob)) == 0  # closed on leaving
-    player = await Transfer(world.bob, ref, entry.hash, chunk_size=limits.STREAM_CHUNK_SIZE).open()
-    assert player.chunk_size == limits.STREAM_CHUNK_SIZE  # a player's range: smaller ones
+    player = await Transfer(world.bob, ref, entry.hash).open()
+    assert player.flow(stream=True).span() == limits.STREAM_FIRST_SPAN  # a player: small first
+    assert player.flow().span() == limits.DOWNLOAD_FIRST_SPAN  # a download: larger
     pieces = [piece async for piece in player.read(0, 10)]
     assert pieces == [(world.media / "a.bin").read_bytes()]
     assert [piece async for piece in player.read(3, 5)] == [pieces[0][3:5]]
     await player.close()
     with pytest.raises(TransferError, match="closed"):
-        await player.chunk(0, bytearray(limits.STREAM_CHUNK_SIZE))
+        await player.chunk(0, bytearray(limits.CHUNK_SIZE))
 
 
 def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:

@@ -157,23 +157,38 @@ SHARE_CACHE_REFRESH_S = 30  # the catalog server re-reads its shares this often
 SHARE_RETRY_S = 1.0  # ...and this often while it cannot (others are refused meanwhile)
 
 # Transfers
-# Chunks are one NATS message each. Fewer, larger messages cost every process on the
-# path less CPU per byte (bench/transfer: 1 MiB chunks ~270 MB/s, 4 MiB ~355 MB/s), so
-# the hub allows 8 MiB messages; a chunk also leaves room for the seal and headers.
+# A chunk is one NATS message. A transfer's chunks are CHUNK_SIZE bytes, and a request may
+# ask for a span of up to MAX_SPAN of them as one message: fewer, larger messages cost
+# every process on the path less CPU per byte (bench/transfer: 1 MiB ~270 MB/s, 4 MiB
+# ~355 MB/s), smaller ones come sooner on a slow link. How large, and how many at once,
+# follows the link as measured (client/_flow.py, docs/protocol.md). The hub allows 8 MiB
+# messages; a span also leaves room for the seal and headers.
 HUB_MAX_PAYLOAD = 8 * 1024 * 1024  # nats-server's max_payload on the hub (default 1 MiB)
+# nats-server cuts a client off as a slow consumer when one write to it takes longer than
+# this (its default, 10 s, is 12 MiB at 10 Mbit/s: a slow receiver's queued chunks did it)
+HUB_WRITE_DEADLINE_S = 30.0
 CHUNK_HEADROOM = 4096  # bytes of a message a chunk leaves to the seal and the headers
-CHUNK_SIZE = 4 * 1024 * 1024 - CHUNK_HEADROOM  # bytes per chunk of a download
-STREAM_CHUNK_SIZE = 1024 * 1024 - CHUNK_HEADROOM  # ...of a range for a player: less to wait for
+CHUNK_SIZE = 256 * 1024  # bytes per chunk of a transfer
+MAX_SPAN = 16  # chunks one request may ask for at once (4 MiB)
 MIN_CHUNK_SIZE = 64 * 1024
 RECEIVE_BUDGET = 32 * 1024 * 1024  # chunk bytes asked for and not yet read, per connection
 MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the server's max_payload
-TRANSFER_WINDOW = 8  # chunk requests in flight per download (flow control)
-STREAM_WINDOW = 4  # chunk requests in flight while streaming a range to a player
+# Flow control: about SPAN_TIME_S of data per request, and the measured rate times
+# (round trip + 2 spans' time) in flight, within these bounds
+SPAN_TIME_S = 0.3
+DOWNLOAD_FIRST_SPAN = 4  # a download's first requests (1 MiB), before the rate is known
+STREAM_FIRST_SPAN = 1  # a player's range starts with one chunk: its first byte comes soon
+DOWNLOAD_IN_FLIGHT = 32 * 1024 * 1024  # a download's bytes asked for and not received, at most
+STREAM_IN_FLIGHT = 4 * 1024 * 1024  # ...a player's range's
+RATE_HORIZON_S = 2.0  # the delivery rate is measured over this much of the recent past
 CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently
 TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
-CHUNK_TIMEOUT_S = 10.0  # a chunk not answered in this time is asked again...
-CHUNK_RETRIES = 3  # ...this many times, then the download fails as stalled
+# A transfer that received nothing for STALL_S has stalled: its requests are asked again
+# (CHUNK_RETRIES times, then the download fails as stalled). A request merely queued behind
+# others is never asked again: it has STALL_S more than the bytes ahead of it need.
+STALL_S = 10.0
+CHUNK_RETRIES = 3
 # nats-server keeps a reply mapping for each catalog request until its one reply (the
 # export's response type is Singleton); one never answered is dropped after this long,
 # longer than any client waits for a catalog server's answer

@@ -571,6 +571,9 @@ class TransferOpened(Model):
     chunk_size: int = Field(ge=limits.MIN_CHUNK_SIZE, le=limits.MAX_CHUNK_SIZE)
     chunks: int = Count
     path: EntryPath
+    # chunks one chunk request may ask for at once (its ``count``); 1 from a server that
+    # predates spans, which then must not be asked for more
+    span: int = Field(default=1, ge=1, le=limits.MAX_SPAN)
 
     @model_validator(mode="after")
     def _chunks_cover_the_file(self) -> TransferOpened:
@@ -580,20 +583,24 @@ class TransferOpened(Model):
 
 
 class TransferChunkRequest(Request):
-    """``<catalog>.transfer-chunk``: chunk ``index`` of my transfer (any order: random access).
+    """``<catalog>.transfer-chunk``: chunk ``index`` of my transfer (any order: random access),
+    or ``count`` chunks from there as one message (a span: at most the opened ``span``).
 
-    The reply is the chunk sealed in the xkv1 format with associated data
-    ``"<transfer>:<index>"``, or an error envelope (JSON).
+    The reply is the bytes sealed in the xkv1 format with associated data
+    ``"<transfer>:<index>"`` (``"<transfer>:<index>+<count>"`` for a span of more than
+    one), or an error envelope (JSON). A span running past the file's end is cut there.
     """
 
     transfer: str = TransferIdField
     index: int = Field(ge=0, le=2**40)
+    count: int = Field(default=1, ge=1, le=limits.MAX_SPAN)
 
 
 class TransferCloseRequest(Request):
     transfer: str = TransferIdField
 
 
-def chunk_aad(transfer: str, index: int) -> bytes:
-    """What a chunk's seal is bound to: it opens only in its own transfer and place."""
-    return f"{transfer}:{index}".encode()
+def chunk_aad(transfer: str, index: int, count: int = 1) -> bytes:
+    """What a chunk's seal is bound to: it opens only in its own transfer and place (and,
+    for a span, as that many chunks: a span cut short or joined to another fails)."""
+    return f"{transfer}:{index}".encode() if count == 1 else f"{transfer}:{index}+{count}".encode()

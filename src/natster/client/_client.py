@@ -88,7 +88,7 @@ class NatsterClient:
         """Wait while the connection reconnects: True once it is back, False if it closed
         or stayed away too long."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.CHUNK_TIMEOUT_S * 2
+        deadline = loop.time() + limits.STALL_S * 2
         while loop.time() < deadline:
             if self._nc.is_connected:
                 return True

@@ -122,7 +122,7 @@ async def download(
     entry: wire.EntryRow,
     final: Path,
     progress: Progress | None = None,
-    window: int = limits.TRANSFER_WINDOW,
+    in_flight: int = limits.DOWNLOAD_IN_FLIGHT,
     resumed: Callable[[int], None] | None = None,
 ) -> int:
     """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume,
@@ -156,7 +156,7 @@ async def download(
         if have and resumed is not None:
             resumed(have)
         try:
-            await _receive(transfer, sink, have // chunk_size, window, progress)
+            await _receive(transfer, sink, have // chunk_size, in_flight, progress)
             await sink.finish()
         finally:
             sink.close()
@@ -174,26 +174,33 @@ async def _receive(
     transfer: Transfer,
     sink: _part.PartFile,
     first: int,
-    window: int,
+    in_flight: int,
     progress: Progress | None,
 ) -> None:
-    """Fetch chunks ``first`` on, ``window`` at a time, and hand them to ``sink`` in order."""
+    """Fetch chunks ``first`` on, ``in_flight`` bytes at most asked at a time (as the
+    link allows: see ``_flow``), and hand them to ``sink`` in order."""
     size, chunk_size, chunks = transfer.size, transfer.chunk_size, transfer.chunks
+    flow = transfer.flow()
+    flow.max_in_flight = min(flow.max_in_flight, max(in_flight, chunk_size))
     writes: deque[tuple[asyncio.Task[None], int, memoryview]] = deque()
-    # Reused, never reallocated: `window` chunks in flight plus those being written.
-    free: Buffers = [_part.buffer(chunk_size) for _ in range(window + WRITES_AHEAD)]
+    # Reused, never reallocated: a span's worth each, as many as the bound needs in
+    # flight (in the largest spans) plus those being written.
+    span_bytes = transfer.span * chunk_size
+    count = -(-flow.max_in_flight // span_bytes) + WRITES_AHEAD
+    free: Buffers = [_part.buffer(span_bytes) for _ in range(count)]
     try:
-        fetched = transfer.fetch(first, chunks, window=window, buffers=free)
+        fetched = transfer.fetch(first, chunks, flow=flow, buffers=free)
         async with contextlib.aclosing(fetched):
             async for index, data in fetched:
-                writes.append((asyncio.create_task(sink.write(data)), index, data))
-                while writes and (len(writes) > WRITES_AHEAD or index + 1 == chunks):
+                end = index * chunk_size + len(data)
+                writes.append((asyncio.create_task(sink.write(data)), end, data))
+                while writes and (len(writes) > WRITES_AHEAD or end == size):
                     task, written, done = writes.popleft()
                     await task
                     stop_if_cancelled()
                     free.append(cast(xkeys.Writable, done.obj))  # its buffer, free again
                     if progress:
-                        progress(min(size, (written + 1) * chunk_size), size)
+                        progress(written, size)
     except BaseException:
         tasks = [write for write, _, _ in writes]
         for task in tasks:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from natster import limits, wire
 from natster.errors import (
@@ -35,25 +37,31 @@ from natster.errors import (
 from natster.security import Channel, XKey, xkeys
 
 from ._client import NatsterClient
+from ._flow import Asked, Flow
 from .remote import CatalogRef, _request, ask
 
 Buffers = list[xkeys.Writable]
+LATE_CHECK_S = 0.25  # how often a request in flight checks whether it is late
+LONGEST_WAIT_S = 3600.0  # nats-py's own timeout on a chunk request: lateness decides first
 
 
 class Transfer:
     """A transfer of the file with ``file_hash`` in ``ref``: ``await Transfer(...).open()``.
 
     ``size``, if known from the catalog, must be the server's (a rescan changes it);
-    ``chunk_size`` is what this use wants (large for downloads, smaller for seeking), capped
-    at what the hub carries; the server may shrink it, never grow it. Once open, ``path``
-    (as the server names it: untrusted, see ``_target``), ``size``, ``chunk_size`` and
-    ``chunks`` say what the server is sending; a reopen must agree with them.
+    ``chunk_size`` is the unit chunks are counted in, capped at what the hub carries; the
+    server may shrink it, never grow it. Once open, ``path`` (as the server names it:
+    untrusted, see ``_target``), ``size``, ``chunk_size`` and ``chunks`` say what the
+    server is sending (a reopen must agree with them), and ``span`` how many chunks one
+    request may ask for.
     """
 
     path: str = ""
     size: int = 0
     chunk_size: int = 0
     chunks: int = 0
+    span: int = 1  # chunks one request may ask for
+    round_trip: float | None = None  # the least time transfer-open took
 
     def __init__(
         self,
@@ -83,83 +91,133 @@ class Transfer:
         await self.close()
 
     # --- fetching ------------------------------------------------------------------------
-    async def fetch(
-        self, first: int, stop: int, *, window: int, buffers: Buffers | None = None
-    ) -> AsyncGenerator[tuple[int, memoryview], None]:
-        """Chunks ``first`` to ``stop`` (exclusive) in order, ``window`` asked at a time.
+    def flow(self, *, stream: bool = False) -> Flow:
+        """Flow control for one use of this transfer: a download's, or a player's range's
+        (smaller first, less in flight). See :mod:`._flow`."""
+        flow = Flow(
+            self.chunk_size,
+            first_span=limits.STREAM_FIRST_SPAN if stream else limits.DOWNLOAD_FIRST_SPAN,
+            max_span=self.span,
+            max_in_flight=limits.STREAM_IN_FLIGHT if stream else limits.DOWNLOAD_IN_FLIGHT,
+        )
+        if self.round_trip is not None:
+            flow.round_trip(self.round_trip)
+        return flow
 
-        With ``buffers``, each chunk is decrypted into one taken from that list, and only
-        while one is free is another asked for: the caller puts it back when done with
-        the chunk. Without, each chunk gets a new one.
+    async def fetch(
+        self, first: int, stop: int, *, flow: Flow, buffers: Buffers | None = None
+    ) -> AsyncGenerator[tuple[int, memoryview], None]:
+        """Chunks ``first`` to ``stop`` (exclusive) in order, as many asked at a time as
+        ``flow`` allows: each yield is one reply, chunks ``index`` onwards (a span).
+
+        With ``buffers`` (each ``span`` chunks large), each reply is decrypted into one
+        taken from that list, and only while one is free is another asked for: the caller
+        puts it back when done with it. Without, each reply gets a new one.
         """
         stop = min(stop, self.chunks)
-        pending: dict[int, asyncio.Task[memoryview]] = {}
+        pending: deque[tuple[int, asyncio.Task[memoryview]]] = deque()
         next_index = first
         try:
-            for index in range(first, stop):
-                while next_index < stop and len(pending) < window and (buffers is None or buffers):
-                    out = buffers.pop() if buffers else bytearray(self.chunk_size)
-                    pending[next_index] = asyncio.create_task(self.chunk(next_index, out))
-                    next_index += 1
-                if index not in pending:
+            while pending or next_index < stop:
+                while next_index < stop and (buffers is None or buffers):
+                    count = min(flow.span(), self.span, stop - next_index)
+                    size = self._span_bytes(next_index, count)
+                    if not flow.may_ask(size):
+                        break
+                    out = buffers.pop() if buffers is not None else bytearray(size)
+                    asked = flow.asking(size)
+                    task = asyncio.create_task(self.chunk(next_index, out, count, flow, asked))
+                    pending.append((next_index, task))
+                    next_index += count
+                if not pending:
                     raise RuntimeError("no buffer free: put the chunks' buffers back")
-                data = await pending.pop(index)
+                index, task = pending.popleft()
+                data = await task
                 stop_if_cancelled()
                 yield index, data
         finally:
-            for task in pending.values():
+            for _, task in pending:
                 task.cancel()
-            await asyncio.gather(*pending.values(), return_exceptions=True)
+            await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
 
-    async def read(
-        self, start: int, end: int, *, window: int = limits.STREAM_WINDOW
-    ) -> AsyncGenerator[bytes, None]:
-        """The bytes ``start`` to ``end`` (exclusive), a chunk's worth at a time."""
+    async def read(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """The bytes ``start`` to ``end`` (exclusive), a reply's worth at a time: a player's
+        range, which starts with one chunk and asks for more only as it is read."""
         end = min(end, self.size)
         if start >= end:
             return
         size = self.chunk_size
-        fetched = self.fetch(start // size, (end - 1) // size + 1, window=window)
+        flow = self.flow(stream=True)
+        fetched = self.fetch(start // size, (end - 1) // size + 1, flow=flow)
         async with contextlib.aclosing(fetched):
             async for index, data in fetched:
                 base = index * size
                 yield bytes(data[max(start, base) - base : min(end, base + len(data)) - base])
 
-    async def chunk(self, index: int, out: xkeys.Writable) -> memoryview:
-        """Chunk ``index``, decrypted into ``out``: asked again on timeouts, the transfer
-        reopened if the server restarted. Waiting out a hub that is reconnecting, or a
-        server re-reading its shares (503), costs no try: those end on their own (or the
-        connection closes, and that is final)."""
-        attempt, waits = 0, 0
-        while attempt <= limits.CHUNK_RETRIES:
-            stale = self._opened.transfer if self._opened else None
-            try:
-                return await self._chunk_once(index, out)
-            except (RequestTimeout, ServiceUnavailable):
-                await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
-            except ConnectionFailed:  # the hub went away: wait for the connection to return
-                waits += 1
-                if waits > limits.ACCESS_CHECK_WAITS or not await self._client.reconnected():
-                    raise
-                continue
-            except RemoteError as exc:
-                if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
-                    waits += 1  # the server is re-reading its shares (after a hub restart)
-                    await asyncio.sleep(1.0)
+    async def chunk(
+        self,
+        index: int,
+        out: xkeys.Writable,
+        count: int = 1,
+        flow: Flow | None = None,
+        asked: Asked | None = None,
+    ) -> memoryview:
+        """Chunks ``index`` to ``index + count``, decrypted into ``out``: asked again when
+        late (see :mod:`._flow`), the transfer reopened if the server restarted. Waiting out
+        a hub that is reconnecting, or a server re-reading its shares (503), costs no try:
+        those end on their own (or the connection closes, and that is final)."""
+        flow = flow or self.flow()
+        size = self._span_bytes(index, count)
+        asked = asked or flow.asking(size)
+        attempt, waits, settled = 0, 0, False
+        try:
+            while attempt <= limits.CHUNK_RETRIES:
+                stale = self._opened.transfer if self._opened else None
+                try:
+                    data = await self._chunk_once(index, out, count, flow, asked)
+                except (RequestTimeout, ServiceUnavailable):
+                    await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
+                except ConnectionFailed:  # the hub went away: wait for the connection
+                    waits += 1
+                    if waits > limits.ACCESS_CHECK_WAITS or not await self._client.reconnected():
+                        raise
+                    asked = self._again(flow, asked, size)
                     continue
-                if exc.status != 404:  # 404: the server forgot the transfer (restarted)
-                    raise
-            attempt += 1
-            try:
-                await self._reopen(stale)
-            except NotShared:
-                raise  # the share ended: say so, not that the transfer stalled
-            except NatsterError:
-                pass
+                except RemoteError as exc:
+                    if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
+                        waits += 1  # the server is re-reading its shares (after a hub restart)
+                        await asyncio.sleep(1.0)
+                        asked = self._again(flow, asked, size)
+                        continue
+                    if exc.status != 404:  # 404: the server forgot the transfer (restarted)
+                        raise
+                else:
+                    flow.delivered(asked, len(data))
+                    settled = True
+                    return data
+                attempt += 1
+                asked = self._again(flow, asked, size)
+                try:
+                    await self._reopen(stale)
+                except NotShared:
+                    raise  # the share ended: say so, not that the transfer stalled
+                except NatsterError:
+                    pass
+        finally:
+            if not settled:
+                flow.given_up(asked)
         raise TransferStalled(
             f"the transfer stalled: no answer for chunk {index} after "
             f"{limits.CHUNK_RETRIES + 1} tries"
         )
+
+    @staticmethod
+    def _again(flow: Flow, asked: Asked, size: int) -> Asked:
+        flow.given_up(asked)
+        return flow.asking(size)
+
+    def _span_bytes(self, index: int, count: int) -> int:
+        return max(0, min(count * self.chunk_size, self.size - index * self.chunk_size))
 
     async def close(self) -> None:
         """Tell the server this transfer is done (once; later calls do nothing)."""
@@ -175,7 +233,10 @@ class Transfer:
         body = wire.TransferOpenRequest(
             hash=self._hash, xkey=key.public_key, chunk_size=self._wanted
         )
+        began = time.monotonic()
         opened = await ask(self._client, self._ref, "transfer-open", wire.TransferOpened, body)
+        took = time.monotonic() - began
+        self.round_trip = took if self.round_trip is None else min(self.round_trip, took)
         if opened.chunk_size > self._wanted:
             who = f"catalog {self._ref.display(self._client.account)}"
             raise ProtocolError(f"{who} sent chunks larger than asked for")
@@ -185,8 +246,11 @@ class Transfer:
         if not self.chunk_size:  # the first open fixes what a reopen must agree with
             self.path, self.size = opened.path, opened.size
             self.chunk_size, self.chunks = opened.chunk_size, opened.chunks
+            self.span = opened.span
         elif opened.chunk_size != self.chunk_size:
             raise TransferError("the server changed its chunk size: run it again")
+        else:
+            self.span = min(self.span, opened.span)
         self._opened, self._channel = opened, key.channel(opened.xkey)
 
     async def _reopen(self, stale: str | None) -> None:
@@ -195,33 +259,64 @@ class Transfer:
             if self._opened is None or self._opened.transfer == stale:
                 await self._open()
 
-    async def _chunk_once(self, index: int, out: xkeys.Writable) -> memoryview:
+    async def _chunk_once(
+        self, index: int, out: xkeys.Writable, count: int, flow: Flow, asked: Asked
+    ) -> memoryview:
         opened, channel = self._opened, self._channel
         if opened is None or channel is None:
             raise TransferError("this transfer is closed")
         body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
-        async with self._client.receive_budget.hold(opened.chunk_size + xkeys.OVERHEAD):
-            data = await self._client.request_raw(
-                self._ref.subject(self._client.account, "transfer-chunk"),
-                body.model_dump_json().encode(),
-                timeout=limits.CHUNK_TIMEOUT_S,
-                what="the catalog server",
-                lost="the connection to the hub was lost: run the download again to resume",
+        if count > 1:  # only then: a server from before spans knows no count
+            body = wire.TransferChunkRequest(transfer=opened.transfer, index=index, count=count)
+        async with self._client.receive_budget.hold(asked.size + xkeys.OVERHEAD):
+            asked.sent_at = time.monotonic()
+            reconnects = self._client.reconnects
+
+            def late() -> bool:  # a reply to a connection that since dropped never comes
+                return self._client.reconnects != reconnects or flow.late(asked)
+
+            data = await self._late_or(
+                late,
+                self._client.request_raw(
+                    self._ref.subject(self._client.account, "transfer-chunk"),
+                    body.model_dump_json().encode(),
+                    timeout=LONGEST_WAIT_S,
+                    what="the catalog server",
+                    lost="the connection to the hub was lost: run the download again to resume",
+                ),
             )
         if not data.startswith(b"xkv1"):
             wire.unwrap(data)  # raises the server's error
             raise TransferError("the server sent a chunk natster cannot read")
+        aad = wire.chunk_aad(opened.transfer, index, count)
         try:
-            length = channel.open_into(data, out, aad=wire.chunk_aad(opened.transfer, index))
+            length = channel.open_into(data, out, aad=aad)
         except CryptoError as exc:
             raise IntegrityError(
                 f"chunk {index} failed its check (tampered with, replayed or misplaced): "
                 "nothing was kept"
             ) from exc
-        expected = min(opened.chunk_size, opened.size - index * opened.chunk_size)
+        expected = min(count * opened.chunk_size, opened.size - index * opened.chunk_size)
         if length != expected:
             raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
         return memoryview(out)[:length]
+
+    @staticmethod
+    async def _late_or(late: Callable[[], bool], reply: Awaitable[bytes]) -> bytes:
+        """The reply, or RequestTimeout once it is ``late`` (not merely queued)."""
+        task = asyncio.ensure_future(reply)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=LATE_CHECK_S)
+                if done:
+                    return task.result()
+                if late():
+                    raise RequestTimeout("the catalog server's answer is late")
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, NatsterError):
+                    await task
 
 
 def stop_if_cancelled() -> None:

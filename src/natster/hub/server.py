@@ -51,6 +51,8 @@ def render_config(
         f"host: {q(host)}",
         f"port: {port}",
         f"max_payload: {limits.HUB_MAX_PAYLOAD}",
+        # a receiver on a slow line may take this long for one write of queued chunks
+        f'write_deadline: "{limits.HUB_WRITE_DEADLINE_S:g}s"',
         f"logfile: {q(hub.log_file)}",
         f"operator: {q(hub.operator_jwt)}",
         f"system_account: {q(config.accounts['sys'])}",

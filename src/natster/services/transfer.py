@@ -3,9 +3,12 @@
 A transfer is opened with the receiver's fresh xkey; the server answers with its own
 fresh xkey, used for this transfer only, and the two derive one shared key (one key
 exchange per transfer). The receiver then asks for chunks by index, any order, a bounded
-number at a time: that is both flow control (nothing is pushed) and random access. Each
-chunk is sealed in the xkv1 format bound to ``"<transfer>:<index>"``, so it cannot be
-replayed into another transfer or moved to another place undetected.
+number at a time: that is both flow control (nothing is pushed) and random access. A
+request may ask for a span of consecutive chunks as one message (how large follows the
+link: client/_flow.py). Each is sealed in the xkv1 format bound to ``"<transfer>:<index>"``
+(``+<count>`` for a span), so it cannot be replayed into another transfer or moved to
+another place undetected. A transfer's replies leave in the order they were asked for:
+a receiver reading in order never waits on a later one sent first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ class Transfer:
     size: int
     chunk_size: int
     channel: Channel
+    span: int = 1
     last_used: float = field(default_factory=time.monotonic)
+    # done when the reply to the latest request is sent: each waits for the one before
+    # it (two threads read and seal; a later one may finish first)
+    last_sent: asyncio.Future[None] | None = None
 
     @property
     def chunks(self) -> int:
@@ -84,7 +91,8 @@ class Transfers:
             raise Refused("that is not a valid xkey") from exc
         chunk_size = wire.chunk_size_within(request.chunk_size, max_payload)
         transfer_id = secrets.token_hex(16)
-        transfer = Transfer(transfer_id, requester, catalog, fd, size, chunk_size, channel)
+        span = max(1, min(limits.MAX_SPAN, (max_payload - limits.CHUNK_HEADROOM) // chunk_size))
+        transfer = Transfer(transfer_id, requester, catalog, fd, size, chunk_size, channel, span)
         self._open[transfer.id] = transfer
         return wire.TransferOpened(
             transfer=transfer.id,
@@ -93,6 +101,7 @@ class Transfers:
             chunk_size=transfer.chunk_size,
             chunks=transfer.chunks,
             path=path,
+            span=span,
         )
 
     def get(self, requester: str, catalog: str, transfer_id: str) -> Transfer:
@@ -109,21 +118,36 @@ class Transfers:
     async def chunk(
         self, requester: str, catalog: str, request: wire.TransferChunkRequest
     ) -> bytearray:
+        """The chunks asked for, read and sealed; returned (to be sent at once: nothing
+        may await between this and the reply's publish) only after the replies to this
+        transfer's earlier requests."""
         transfer = self.get(requester, catalog, request.transfer)
         if request.index >= transfer.chunks:
             raise Refused("that chunk is past the end of the file", 416)
+        if request.count > transfer.span:
+            raise Refused(f"a request may ask for {transfer.span} chunks at most", 400)
         transfer.last_used = time.monotonic()
         offset = request.index * transfer.chunk_size
-        aad = wire.chunk_aad(transfer.id, request.index)
+        aad = wire.chunk_aad(transfer.id, request.index, request.count)
 
         def read_and_seal() -> bytearray:  # pread and libsodium release the GIL: both cores
-            length = min(transfer.chunk_size, transfer.size - offset)
+            length = min(transfer.chunk_size * request.count, transfer.size - offset)
             buffer = bytearray(xkeys.OVERHEAD + length)  # read and sealed in place
             read = os.preadv(transfer.fd, [memoryview(buffer)[xkeys.OVERHEAD :]], offset)
             del buffer[xkeys.OVERHEAD + read :]  # the file shrank: the receiver will see
             return transfer.channel.seal_in_place(buffer, aad=aad)
 
-        return await asyncio.get_running_loop().run_in_executor(self._io, read_and_seal)
+        loop = asyncio.get_running_loop()
+        before, mine = transfer.last_sent, loop.create_future()
+        transfer.last_sent = mine
+        try:
+            sealed = await loop.run_in_executor(self._io, read_and_seal)
+            if before is not None:
+                await asyncio.shield(before)
+            return sealed  # the caller sends it before the next request's task can run
+        finally:
+            if not mine.done():
+                mine.set_result(None)
 
     def close(self, requester: str, catalog: str, transfer_id: str) -> None:
         transfer = self.get(requester, catalog, transfer_id)

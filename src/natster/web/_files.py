@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.responses import StreamingResponse
 
-from natster import limits
 from natster.client import browse
 from natster.client.transfer import Transfer
 from natster.errors import NatsterError
@@ -45,9 +44,7 @@ async def file(
     if not is_hash(file_hash):
         return JSONResponse({"error": "that is not a sha256"}, status_code=400)
     ref = await state.ref_of(owner, catalog)
-    transfer = await Transfer(
-        state.client, ref, file_hash, chunk_size=limits.STREAM_CHUNK_SIZE
-    ).open()
+    transfer = await Transfer(state.client, ref, file_hash).open()
     try:  # from here on, the transfer is closed however the request ends
         return _response(request, transfer, mime, download)
     except BaseException:

@@ -1,0 +1,146 @@
+"""How much of a transfer to ask for at once: flow control that follows the link.
+
+A receiver asks for chunks; nothing is pushed. What it asks for at once is the whole of
+its flow control, so it must follow the link the bytes cross (the owner's upload, the
+hub, the receiver's download), which the receiver learns only by measuring:
+
+- the **delivery rate** ``R``: bytes received over the last ``RATE_HORIZON_S``;
+- the **round trip** ``RTT``: the least time a small request took (``transfer-open``),
+  or a chunk, whichever is less.
+
+A request asks for a *span* of about ``SPAN_TIME_S`` of data (``R x 0.3 s``, in whole
+chunks: one 256 KiB chunk on slow links, up to 16 on fast ones), and the bytes in flight
+are kept at about ``R x RTT`` plus two spans (two, because the hub stores and forwards
+each message whole), within the transfer's bound. It starts small (two spans of the
+first size) and grows as the measured rate grows, which it does while the link has room:
+each round trip at most doubles what is in flight (TCP's slow start). On loopback the
+rate is high and the bound (8 x 4 MiB) is reached at once; on a 10 Mbit/s link about
+0.7 s of data is in flight, so a queue never grows past what the link drains quickly
+and a seek or a control request is never behind seconds of chunks.
+
+A request is late only when the transfer received nothing for ``STALL_S``, or when it
+has waited ``STALL_S`` longer than the bytes asked before it take at the measured rate:
+an answer that is merely queued is never asked for again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from natster import limits
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Asked:
+    """One request in flight: when it was sent and the bytes in flight ahead of it."""
+
+    sent_at: float
+    size: int
+    ahead: int
+    rate: float | None
+
+
+class Flow:
+    """The flow control of one transfer (``unit``: its chunk size in bytes)."""
+
+    def __init__(
+        self,
+        unit: int,
+        *,
+        first_span: int,
+        max_span: int,
+        max_in_flight: int,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.unit = unit
+        self.max_span = max(1, max_span)
+        self.first_span = max(1, min(first_span, self.max_span))
+        self.max_in_flight = max(max_in_flight, unit)
+        self._clock = clock
+        self.rtt: float | None = None
+        self.in_flight = 0  # bytes asked for and not yet received
+        self.received = 0
+        self._began: float | None = None
+        self.last_delivery: float | None = None
+        self._recent: deque[tuple[float, int]] = deque()  # (when, bytes) received
+        self._recent_bytes = 0
+
+    # --- what to ask for -----------------------------------------------------------------
+    def rate(self) -> float | None:
+        """Bytes per second received lately, or None before the first chunk came."""
+        if self.last_delivery is None or self._began is None:
+            return None
+        now = self._clock()
+        self._forget(now)
+        elapsed = min(limits.RATE_HORIZON_S, now - self._began)
+        return self._recent_bytes / elapsed if elapsed > 0 and self._recent_bytes else None
+
+    def span(self) -> int:
+        """Chunks the next request asks for."""
+        rate = self.rate()
+        if rate is None:
+            return self.first_span
+        return max(1, min(self.max_span, int(rate * limits.SPAN_TIME_S // self.unit)))
+
+    def window(self) -> int:
+        """Bytes that may be in flight now: ``R x RTT`` plus two spans, within the bound."""
+        rate, span_bytes = self.rate(), self.span() * self.unit
+        if rate is None:
+            wanted = 2 * span_bytes
+        else:
+            wanted = math.ceil(rate * ((self.rtt or 0.0) + 2 * limits.SPAN_TIME_S))
+            wanted = max(wanted, 2 * span_bytes)
+        return min(wanted, self.max_in_flight)
+
+    def may_ask(self, size: int) -> bool:
+        """Whether a request for ``size`` more bytes fits (one always may, if none is out)."""
+        return self.in_flight == 0 or self.in_flight + size <= self.window()
+
+    # --- what happened -------------------------------------------------------------------
+    def round_trip(self, seconds: float) -> None:
+        """A small request took ``seconds`` there and back."""
+        if seconds > 0:
+            self.rtt = seconds if self.rtt is None else min(self.rtt, seconds)
+
+    def asking(self, size: int) -> Asked:
+        now = self._clock()
+        if self._began is None:
+            self._began = now
+        asked = Asked(now, size, self.in_flight, self.rate())
+        self.in_flight += size
+        return asked
+
+    def delivered(self, asked: Asked, size: int) -> None:
+        """The reply to ``asked`` came, ``size`` bytes of chunks."""
+        now = self._clock()
+        self.in_flight -= asked.size
+        self.received += size
+        self.last_delivery = now
+        self._recent.append((now, size))
+        self._recent_bytes += size
+        self.round_trip(now - asked.sent_at)
+
+    def given_up(self, asked: Asked) -> None:
+        """No reply will be read for ``asked`` (it failed, or is asked again)."""
+        self.in_flight -= asked.size
+
+    def late(self, asked: Asked) -> bool:
+        """Whether ``asked`` should be given up on and asked again (see the module's text)."""
+        now = self._clock()
+        heard = max(asked.sent_at, self.last_delivery or asked.sent_at)
+        if now - heard > limits.STALL_S:
+            return True  # nothing at all came for that long
+        rate = self.rate() or asked.rate
+        if rate is None:
+            return False
+        return now - asked.sent_at > limits.STALL_S + (asked.ahead + asked.size) / rate
+
+    def _forget(self, now: float) -> None:
+        while self._recent and now - self._recent[0][0] > limits.RATE_HORIZON_S:
+            self._recent_bytes -= self._recent.popleft()[1]
