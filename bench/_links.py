@@ -30,6 +30,7 @@ class Pipe:
     rate: float  # bytes per second
     delay: float  # seconds, one way
     bytes: int = 0
+    trace: list[tuple[float, int]] | None = None  # (when it left, bytes), while a list
     _next_free: float = 0.0
     _turns: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -40,6 +41,8 @@ class Pipe:
             start = max(now, self._next_free)
             self._next_free = start + size / self.rate
             self.bytes += size
+            if self.trace is not None:
+                self.trace.append((self._next_free, size))
             if start > now:
                 await asyncio.sleep(start - now)
         return self._next_free + self.delay
@@ -180,3 +183,18 @@ async def measure(link: Link, payload: int) -> dict[str, float]:
     finally:
         server.close()
     return {"rtt_s": rtt, "up_mbit": up / MBIT, "down_mbit": down / MBIT}
+
+
+def busy_seconds(trace: list[tuple[float, int]], share: float = 0.98) -> float:
+    """How long the middle ``share`` of the bytes in ``trace`` took to cross, scaled to
+    all of them: the data phase of a transfer, without what came before and after."""
+    total = sum(size for _, size in trace)
+    edge, done, first, last = total * (1 - share) / 2, 0, 0.0, 0.0
+    for when, size in trace:
+        done += size
+        if not first and done >= edge:
+            first = when
+        if done >= total - edge:
+            last = when
+            break
+    return (last - first) / share

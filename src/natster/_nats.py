@@ -337,6 +337,12 @@ async def request_raw(
     return data
 
 
+async def tell(client: Client, subject: str, payload: bytes, *, what: str = "the hub") -> None:
+    """Send a message that needs no answer (nothing waits for one: no round trip)."""
+    with mapped(what):
+        await client.publish(subject, payload)
+
+
 class RequestOptions(TypedDict, total=False):
     timeout: float  # seconds to wait for the reply
     what: str  # who is asked, in an error's words

@@ -36,6 +36,7 @@ CHECKED_NATS_PY = ("2.16.",)  # nats-py releases whose internals this module was
 LARGE = 64 * 1024  # payloads from this size on are gathered into their own buffer
 READ_LIMIT = 1024 * 1024  # bytes a connection buffers before it stops reading the socket
 TLS_BLOCK = 64 * 1024  # the least a TLS connection decrypts into one block
+CLOSE_NOTIFY_WAIT_S = 0.05  # how long a closing TLS connection waits for the peer's close
 _CRLF = 2
 
 
@@ -241,6 +242,21 @@ class BulkTransport(TcpTransport):
 
     def write(self, payload: Any) -> Any:
         return None if self._io_writer is None else super().write(payload)
+
+    async def wait_closed(self) -> None:
+        """Closed. Under TLS, our close_notify is sent but the hub's is not waited for
+        past ``CLOSE_NOTIFY_WAIT_S`` (a round trip at the end of every command): what we
+        wrote is with the kernel by then, which sends it on after the socket is closed."""
+        writer = self._io_writer
+        if writer is None:
+            return None
+        if writer.transport.get_extra_info("ssl_object") is None:
+            return await super().wait_closed()  # type: ignore[no-any-return]
+        try:
+            await asyncio.wait_for(asyncio.shield(writer.wait_closed()), CLOSE_NOTIFY_WAIT_S)
+        except TimeoutError:
+            writer.transport.abort()
+        return None
 
     async def drain(self) -> Any:
         return None if self._io_writer is None else await super().drain()

@@ -63,7 +63,7 @@ async def _download(
     watch: bool,
 ) -> None:
     from natster.client import NatsterClient, remote
-    from natster.client.download import default_target, find_entry, folder_of
+    from natster.client.download import default_target, locate
     from natster.client.download import download as download_file
 
     from ._progress import TransferBar
@@ -73,15 +73,13 @@ async def _download(
         if everything is not None:
             await _mirror(client, ref, everything, "", delete, watch)
             return
-        wanted = wanted or ""
-        folder = await folder_of(client, ref, wanted)
-        if folder is not None:  # a folder: a copy of it in OUTPUT/<its name>
-            into = Path(output or ".") / folder.rstrip("/").rsplit("/", 1)[-1]
-            await _mirror(client, ref, into, folder, delete, watch)
+        entry = await locate(client, ref, wanted or "")
+        if isinstance(entry, str):  # a folder: a copy of it in OUTPUT/<its name>
+            into = Path(output or ".") / entry.rstrip("/").rsplit("/", 1)[-1]
+            await _mirror(client, ref, into, entry, delete, watch)
             return
         if delete or watch:
             fail("--delete and --watch keep a folder in sync: name a folder (ending in /)")
-        entry = await find_entry(client, ref, wanted)
         target = default_target(entry, output)
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)

@@ -74,10 +74,13 @@ class NatsterClient:
         go through the methods below, where nats-py's errors become natster's."""
         return self._nc
 
-    async def open_serving(self, serve: Serve = serve_nothing) -> ServingLink:
+    async def open_serving(
+        self, serve: Serve = serve_nothing, bulk: Serve | None = None
+    ) -> ServingLink:
         """A connection in my serving account, where my catalog servers answer: ``serve``
-        starts them on it, and on each connection that replaces it (client/serving.py)."""
-        return await ServingLink.open(self._nc, self.home, self.context, serve)
+        starts them on it, and on each connection that replaces it (client/serving.py);
+        with ``bulk``, a second one beside it for what ``bulk`` serves (chunks)."""
+        return await ServingLink.open(self._nc, self.home, self.context, serve, bulk)
 
     @property
     def reconnects(self) -> int:
@@ -108,6 +111,10 @@ class NatsterClient:
     ) -> bytes:
         """A request whose reply is returned as it came (a sealed chunk, or an envelope)."""
         return await _nats.request_raw(self._nc, subject, payload, **options)
+
+    async def tell(self, subject: str, payload: bytes) -> None:
+        """A message that needs no answer: sent, and not waited for."""
+        await _nats.tell(self._nc, subject, payload)
 
     async def account_info(self) -> wire.AccountInfo:
         return await account_info(self._nc)

@@ -82,6 +82,23 @@ async def folder_of(client: NatsterClient, ref: CatalogRef, wanted: str) -> str 
     return None
 
 
+async def locate(client: NatsterClient, ref: CatalogRef, wanted: str) -> str | wire.EntryRow:
+    """What ``wanted`` names: a folder (its prefix, "trips/", as :func:`folder_of`) or a
+    file's entry (as :func:`find_entry`). A plain path takes one request, not two: the
+    page of paths starting with it holds the file itself, or what is in the folder."""
+    path = wanted.strip()
+    if not is_hash(path) and path.strip("/") not in ("", ".") and not path.endswith("/"):
+        check_relpath(path)
+        got = await page(client, ref, prefix=path)
+        for entry in got.entries:
+            if entry.path == path:
+                return entry
+        if any(entry.path.startswith(path + "/") for entry in got.entries):
+            return path + "/"
+    folder = await folder_of(client, ref, wanted)  # a hash, a folder by its "/", or more
+    return folder if folder is not None else await find_entry(client, ref, wanted)
+
+
 def default_target(entry: wire.EntryRow, output: str | None) -> Path:
     """A single download's path: ``output``; a file in it if it ends with "/" (made if
     need be) or is a folder already; else the file's own name, here."""

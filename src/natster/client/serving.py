@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from natster import _nats, limits, subjects, wire
 from natster._nats import Client
@@ -56,41 +57,64 @@ async def serving_grant(nc: Client, user: str) -> wire.ServingGrant:
 
 class ServingLink:
     """``connection``: where my catalog servers answer, in my serving account; what
-    ``serve`` started on it is started again on each renewed connection."""
+    ``serve`` started on it is started again on each renewed connection.
+
+    With ``bulk``, a second connection is made beside it (and renewed with it), and
+    ``bulk`` starts serving there: a catalog server answers chunks on one and everything
+    else on the other, so a small reply never queues behind megabytes of chunks in this
+    process, its socket, or the line (each connection takes its turn on the wire)."""
 
     def __init__(
-        self, asker: Client, home: Home, context: Context, user: KeyPair, serve: Serve
+        self,
+        asker: Client,
+        home: Home,
+        context: Context,
+        user: KeyPair,
+        serve: Serve,
+        bulk: Serve | None = None,
     ) -> None:
         self._asker = asker  # my own account's connection, which asks for renewals
         self._home, self._context = home, context
         self._user = user
-        self._serve = serve
+        self._serves = [serve] if bulk is None else [serve, bulk]
         self._grant: wire.ServingGrant | None = None
-        self._nc: Client | None = None
-        self._stop: Stop = _nothing
+        self._lanes: list[_Lane] = []
         self._renewing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
-        cls, asker: Client, home: Home, context: Context, serve: Serve = serve_nothing
+        cls,
+        asker: Client,
+        home: Home,
+        context: Context,
+        serve: Serve = serve_nothing,
+        bulk: Serve | None = None,
     ) -> ServingLink:
-        link = cls(asker, home, context, KeyPair.create(KeyKind.USER), serve)
+        link = cls(asker, home, context, KeyPair.create(KeyKind.USER), serve, bulk)
         grant = await serving_grant(asker, link._user.public_key)
-        nc = await link._connect(grant)
-        try:
-            link._stop = await serve(nc)
-        except BaseException:
-            await nc.close()
-            raise
-        link._grant, link._nc = grant, nc
+        link._lanes = await link._start(grant)
+        link._grant = grant
         link._renewing = asyncio.create_task(link._renew())
         return link
 
-    async def _connect(self, grant: wire.ServingGrant) -> Client:
+    async def _start(self, grant: wire.ServingGrant) -> list[_Lane]:
+        """A connection for each way of serving, serving; none left open if one fails."""
+        lanes: list[_Lane] = []
+        try:
+            for number, serve in enumerate(self._serves):
+                nc = await self._connect(grant, "serving" if number == 0 else "serving-bulk")
+                lanes.append(_Lane(nc))
+                lanes[-1].stop = await serve(nc)
+        except BaseException:
+            await _retire(lanes)
+            raise
+        return lanes
+
+    async def _connect(self, grant: wire.ServingGrant, role: str) -> Client:
         return await _nats.connect(
             self._context.url,
             Creds(jwt=grant.jwt, seed=self._user.seed),
-            name=f"natster-{self._context.name}-serving",
+            name=f"natster-{self._context.name}-{role}",
             trust=self._home.trust(self._context),
             reconnect=True,
         )
@@ -112,9 +136,14 @@ class ServingLink:
 
     @property
     def connection(self) -> Client:
-        if self._nc is None:
+        """The connection ``serve`` serves on (``bulk``'s is beside it)."""
+        if not self._lanes:
             raise RuntimeError("the serving link is not open")
-        return self._nc
+        return self._lanes[0].nc
+
+    @property
+    def connections(self) -> list[Client]:
+        return [lane.nc for lane in self._lanes]
 
     @property
     def max_payload(self) -> int:
@@ -127,36 +156,46 @@ class ServingLink:
             await asyncio.sleep(max(left / 2, limits.SERVING_RENEW_RETRY_S))
             try:
                 grant = await serving_grant(self._asker, self._user.public_key)
-                nc = await self._connect(grant)
             except NatsterError as exc:
                 log.warning("serving credentials not renewed yet (%s): trying again", exc)
                 continue
             try:
-                stop = await self._serve(nc)
+                lanes = await self._start(grant)
             except Exception as exc:
                 log.warning("not serving on renewed credentials yet (%s): trying again", exc)
-                await nc.close()
                 continue
-            old, old_stop = self._nc, self._stop
-            self._grant, self._nc, self._stop = grant, nc, stop
+            old, self._grant, self._lanes = self._lanes, grant, lanes
             log.info("serving credentials renewed")
-            await self._retire(old, old_stop)
-
-    @staticmethod
-    async def _retire(nc: Client | None, stop: Stop) -> None:
-        """Stop serving on ``nc``, let what it is answering finish, close it."""
-        with contextlib.suppress(Exception):
-            await stop()
-        if nc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.drain(), limits.REQUEST_TIMEOUT_S)
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await _retire(old)
 
     async def close(self) -> None:
         if self._renewing is not None:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewing
-        nc, self._nc = self._nc, None
-        await self._retire(nc, self._stop)
+        lanes, self._lanes = self._lanes, []
+        await _retire(lanes)
+
+
+@dataclass
+class _Lane:
+    """One serving connection and how to stop what serves on it."""
+
+    nc: Client
+    stop: Stop = _nothing
+
+
+async def _retire(lanes: list[_Lane]) -> None:
+    """Stop serving on each, let what they are answering finish, close them."""
+    for lane in lanes:
+        try:
+            await lane.stop()
+        except Exception as exc:  # a connection already gone: nothing left to stop
+            log.debug("stopping a serving connection: %s", exc)
+    for lane in lanes:
+        try:
+            await asyncio.wait_for(lane.nc.drain(), limits.REQUEST_TIMEOUT_S)
+        except Exception as exc:
+            log.debug("draining a serving connection: %s", exc)
+        with contextlib.suppress(Exception):
+            await lane.nc.close()

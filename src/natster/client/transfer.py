@@ -38,7 +38,7 @@ from natster.security import Channel, XKey, xkeys
 
 from ._client import NatsterClient
 from ._flow import Asked, Flow
-from .remote import CatalogRef, _request, ask
+from .remote import CatalogRef, ask
 
 Buffers = list[xkeys.Writable]
 LATE_CHECK_S = 0.25  # how often a request in flight checks whether it is late
@@ -220,12 +220,15 @@ class Transfer:
         return max(0, min(count * self.chunk_size, self.size - index * self.chunk_size))
 
     async def close(self) -> None:
-        """Tell the server this transfer is done (once; later calls do nothing)."""
+        """Tell the server this transfer is done (once; later calls do nothing). Nothing
+        waits for its answer (a round trip at the end of every download): a close that is
+        lost is as an abandoned transfer, freed by the server after TRANSFER_IDLE_S."""
         opened, self._opened = self._opened, None
         if opened is not None:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
+            subject = self._ref.subject(self._client.account, "transfer-close")
             with contextlib.suppress(NatsterError):
-                await _request(self._client, self._ref, "transfer-close", body)
+                await self._client.tell(subject, body.model_dump_json().encode())
 
     # --- the protocol ------------------------------------------------------------------------
     async def _open(self) -> None:

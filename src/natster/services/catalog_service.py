@@ -45,6 +45,7 @@ ENDPOINTS = (
     "transfer-chunk",
     "transfer-close",
 )
+BULK = ("transfer-chunk",)  # answered on the serving link's second connection
 CONCURRENCY = {"transfer-chunk": limits.CHUNKS_AT_ONCE, "thumbnail": limits.THUMBS_AT_ONCE}
 
 
@@ -63,9 +64,14 @@ class ServingLink(Protocol):
 class ServingClient(Protocol):
     """What the catalog server needs from the client API (NatsterClient has it)."""
 
-    async def open_serving(self, serve: Callable[[Client], Awaitable[Stop]]) -> ServingLink:
+    async def open_serving(
+        self,
+        serve: Callable[[Client], Awaitable[Stop]],
+        bulk: Callable[[Client], Awaitable[Stop]] | None = None,
+    ) -> ServingLink:
         """A connection in my serving account; ``serve`` starts serving on it (and on
-        each that replaces it when its credentials are renewed), and says how to stop."""
+        each that replaces it when its credentials are renewed), and says how to stop;
+        ``bulk`` the same on a second connection beside it."""
         ...
 
     @property
@@ -156,7 +162,7 @@ class CatalogServer:
         self.access.load(await self._client.my_shares())
         self._tasks.append(asyncio.create_task(self._follow_feed()))
         self._tasks.append(asyncio.create_task(self._refresh_shares()))
-        self._link = await self._client.open_serving(self._serve_on)
+        self._link = await self._client.open_serving(self._serve_on, self._serve_chunks_on)
         for name in self.names:
             await self._beat(name)
             self._tasks.append(asyncio.create_task(self._watch(name)))
@@ -168,23 +174,31 @@ class CatalogServer:
         log.info("serving %s", ", ".join(self.names))
 
     async def _serve_on(self, nc: Client) -> Stop:
-        """The micro service, on a connection in my serving account."""
+        """The micro service, on a connection in my serving account: every endpoint but
+        the chunks, which have a connection of their own (``_serve_chunks_on``): a small
+        reply never waits behind megabytes of chunks queued on the line."""
+        return await self._service(nc, "natster-catalog", [a for a in ENDPOINTS if a not in BULK])
+
+    async def _serve_chunks_on(self, nc: Client) -> Stop:
+        return await self._service(nc, "natster-catalog-chunks", list(BULK))
+
+    async def _service(self, nc: Client, name: str, actions: list[str]) -> Stop:
         service = await add_service(
             nc,
             ServiceConfig(
-                name="natster-catalog",
+                name=name,
                 version=__version__,
                 description=f"natster catalogs of {self.owner}",
                 queue_group=f"natster-catalog-{self.owner}",
                 metadata={"catalogs": ",".join(self.names)},
             ),
         )
-        for name in self.names:
-            for action in ENDPOINTS:
+        for catalog in self.names:
+            for action in actions:
                 await service.add_endpoint(
                     EndpointConfig(
-                        name=f"{name}-{action}",
-                        subject=subjects.catalog_listen(name, action),
+                        name=f"{catalog}-{action}",
+                        subject=subjects.catalog_listen(catalog, action),
                         handler=endpoint(self._handle, CONCURRENCY.get(action, 0)),
                     )
                 )

@@ -1,0 +1,373 @@
+"""Benchmark: natster on emulated internet links, side by side with magic-wormhole's relay.
+
+    python -m bench.wan                  # every case (about 8 minutes)
+    python -m bench.wan --rates 20       # the 20 Mbit/s cases only
+    python -m bench.wan --no-wormhole    # natster only
+
+Each person's connections to the hub cross their own line (bench/_links.py: a rate,
+shared by all of that person's connections, and a one-way delay D). alice serves with
+`natster catalog serve`, bob downloads with `natster catalog download`, both as people
+run them, each with NATSTER_HOME pointing at the hub through their line. Cases, JSON:
+
+- downloads with the owner's upload, then bob's download, at 10 and 20 Mbit/s (the other
+  side 100 Mbit/s), and both at 100 Mbit/s; D = 20 and 60 ms; a file of about 12 s of
+  the line. For each: the whole command's rate as a fraction of the line, and the bytes
+  the owner sent per byte of the file; magic-wormhole 0.24's relay (its own mailbox and
+  transit relay on loopback, `--no-listen` on both sides so the bytes take the relay)
+  moves the same file over the same lines. Goals: >= 0.9 of the line, >= the relay's,
+  owner bytes <= 1.02x.
+- control requests during a download from a 20 Mbit/s owner: a listing (`contents`)
+  every 0.3 s; goal < 0.5 s.
+- a player behind a 20 Mbit/s owner, and behind a 10 Mbit/s, 120 ms RTT receiver: the
+  first byte, then four seeks (a new range each, read 1 MiB, dropped); goals: each
+  < 0.5 s (owner 20 Mbit/s) and < 1 s (the mobile line), <= 4 MB crossing bob's line
+  for the four.
+
+The wormhole tools go in a venv of their own (NATSTER_BENCH_WORMHOLE_VENV, default
+~/.cache/natster-bench/wormhole), made on first use from the package index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as `python bench/wan.py`: be `bench.wan` all the same
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
+from natster import _nats
+from natster._fs import write_atomic
+from natster.catalog import Catalogs
+from natster.client import Home, NatsterClient, join, remote
+from natster.client.download import find_entry
+from natster.client.transfer import Transfer
+from natster.hub import mint_invite
+
+from ._links import MBIT, Link, Pipe, busy_seconds
+from ._platform import _url, clean_up, free_port, start
+
+MiB = 1024 * 1024
+LINE_SECONDS = 12  # a download's file is about this long on its line
+SEEKS = (20 * MiB + 12345, 5 * MiB, 28 * MiB, 13 * MiB)
+WORMHOLE = (
+    "magic-wormhole==0.24.0",
+    "magic-wormhole-transit-relay",
+    "magic-wormhole-mailbox-server",
+)
+
+
+class Person:
+    """Someone behind a line to the hub (and one to the wormhole relay, same settings)."""
+
+    def __init__(self, name: str, home: Home, hub: Link, relay: Link) -> None:
+        self.name, self.home, self.hub, self.relay = name, home, hub, relay
+
+    def line(self, up: float, down: float, delay: float) -> None:
+        for link in (self.hub, self.relay):
+            link.up.rate, link.down.rate = up * MBIT, down * MBIT
+            link.up.delay = link.down.delay = delay
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "NATSTER_HOME": str(self.home.path)}
+
+    async def client(self) -> NatsterClient:
+        context = self.home.load()
+        nc = await _nats.connect(
+            context.url, self.home.creds(), name="bench", trust=self.home.trust(context)
+        )
+        return NatsterClient(self.home, context, nc)
+
+
+async def person(base: Path, name: str, invite: str, hub: tuple[str, int]) -> Person:
+    home = Home(base / name)
+    await join(invite, home=home, name=name)
+    links = [await Link(hub, up_mbit=100, down_mbit=100, delay=0.02).start() for _ in range(2)]
+    context = home.load()  # every connection of this person crosses the line from now on
+    linked = context.model_copy(update={"url": links[0].url})
+    write_atomic(home.context_file, linked.model_dump_json(indent=2))
+    return Person(name, home, *links)
+
+
+def cases(rates: list[float]) -> list[dict[str, Any]]:
+    """(who is slow, rate, D) for every download case."""
+    out = []
+    for delay in (0.02, 0.06):
+        for rate in rates:
+            sides = ["both"] if rate >= 100 else ["owner up", "receiver down"]
+            out += [{"slow": side, "mbit": rate, "delay_ms": delay * 1000} for side in sides]
+    return out
+
+
+async def natster_download(
+    alice: Person, bob: Person, size: int, out: Path, *, name: str, line: Pipe | None = None
+) -> dict[str, Any]:
+    """``natster catalog download`` as bob runs it; ``line``: the pipe that limits it,
+    whose trace gives the data phase."""
+    before = alice.hub.up.bytes
+    if line is not None:
+        line.trace = []
+    began = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "natster", "catalog", "download", "films", name, str(out),
+        env=bob.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await proc.communicate()
+    seconds = time.monotonic() - began
+    if proc.returncode != 0:
+        raise SystemExit(f"natster catalog download failed: {stderr.decode()}")
+    out.unlink()
+    result: dict[str, Any] = {
+        "seconds": round(seconds, 2),
+        "owner_bytes_per_file_byte": (alice.hub.up.bytes - before) / size,
+    }
+    if line is not None and line.trace:
+        result["data_phase_seconds"] = round(busy_seconds(line.trace), 2)
+        line.trace = None
+    return result
+
+
+async def control_during_download(
+    alice: Person, bob: Person, size: int, base: Path
+) -> dict[str, Any]:
+    """Listings from bob while his download fills alice's 20 Mbit/s upload."""
+    alice.line(20, 100, 0.02)
+    bob.line(100, 100, 0.02)
+    download = asyncio.create_task(
+        natster_download(alice, bob, size, base / "during", name="film20")
+    )
+    took: list[float] = []
+    async with await bob.client() as client:
+        ref = await remote.resolve(client, "films")
+        await asyncio.sleep(2.0)
+        while not download.done() and len(took) < 15:
+            began = time.monotonic()
+            await remote.page(client, ref, prefix="")
+            took.append(time.monotonic() - began)
+            await asyncio.sleep(0.3)
+    await download
+    took.sort()
+    return {
+        "line": "owner up 20 Mbit/s, D 20 ms",
+        "contents_s": {"median": round(took[len(took) // 2], 3), "max": round(took[-1], 3)},
+        "asked": len(took),
+        "goal_lt_0.5_s": took[-1] < 0.5,
+    }
+
+
+async def player(alice: Person, bob: Person, line: str, goal: float) -> dict[str, Any]:
+    """First byte, then four seeks, each a new range read for 1 MiB and dropped."""
+    async with await bob.client() as client:
+        ref = await remote.resolve(client, "films")
+        entry = await find_entry(client, ref, "film32")
+        times, crossed = [], 0
+        for number, start in enumerate((0, *SEEKS)):
+            if number == 1:
+                crossed = bob.hub.down.bytes
+            began = time.monotonic()
+            async with await Transfer(client, ref, entry.hash, size=entry.size).open() as t:
+                reading, got = t.read(start, entry.size), 0
+                async for piece in reading:
+                    if not got:
+                        times.append(time.monotonic() - began)
+                    got += len(piece)
+                    if got >= MiB:
+                        break
+                await reading.aclose()
+            await asyncio.sleep(0.5)  # what was in flight arrives, and counts
+        crossed = bob.hub.down.bytes - crossed
+    return {
+        "line": line,
+        "first_byte_s": round(times[0], 3),
+        "seeks_s": [round(t, 3) for t in times[1:]],
+        "mb_crossing_for_4_seeks": round(crossed / 1e6, 2),
+        f"goal_lt_{goal:g}_s": max(times) < goal,
+        "goal_le_4_mb": crossed <= 4e6,
+    }
+
+
+# --- magic-wormhole's relay --------------------------------------------------------------
+def wormhole_venv() -> Path:
+    venv = Path(
+        os.environ.get("NATSTER_BENCH_WORMHOLE_VENV", Path.home() / ".cache/natster-bench/wormhole")
+    )
+    if not (venv / "bin" / "wormhole").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, *WORMHOLE], check=True)
+    return venv
+
+
+@contextlib.asynccontextmanager
+async def wormhole_servers(venv: Path, base: Path) -> AsyncIterator[tuple[int, int]]:
+    mailbox, relay = free_port(), free_port()
+    twist = str(venv / "bin" / "twist")
+    procs = [
+        subprocess.Popen(
+            [
+                twist,
+                "--log-file",
+                str(base / f"{what}.log"),
+                what,
+                f"--port=tcp:{port}:interface=127.0.0.1",
+            ],
+            cwd=base,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for what, port in (("wormhole-mailbox", mailbox), ("transitrelay", relay))
+    ]
+    try:
+        await asyncio.sleep(3.0)  # twisted starts in about a second
+        yield mailbox, relay
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            for _ in range(100):
+                if proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                proc.kill()
+
+
+async def wormhole_send(
+    venv: Path, mailbox: int, alice: Person, bob: Person, path: Path, out: Path, code: str
+) -> float:
+    wormhole = str(venv / "bin" / "wormhole")
+    url = f"ws://127.0.0.1:{mailbox}/v1"
+    began = time.monotonic()
+    send = await asyncio.create_subprocess_exec(
+        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{alice.relay.port}",
+        "send", "--no-listen", "--hide-progress", "--code", code, str(path),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    receive = await asyncio.create_subprocess_exec(
+        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{bob.relay.port}",
+        "receive", "--no-listen", "--hide-progress", "--accept-file", "-o", str(out), code,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await receive.communicate()
+    seconds = time.monotonic() - began
+    await send.wait()
+    if receive.returncode != 0 or out.stat().st_size != path.stat().st_size:
+        raise SystemExit(f"wormhole receive failed: {stderr.decode()[-500:]}")
+    out.unlink()
+    return seconds
+
+
+# --- the run ---------------------------------------------------------------------------
+async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="natster-wan-"))
+    platform = await start(base / "hub")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        hub = ("127.0.0.1", int(_url(platform).rsplit(":", 1)[1]))
+        alice, bob = [
+            await person(base, name, (await mint_invite(platform.dir, 3600)).encode(), hub)
+            for name in ("alice", "bob")
+        ]
+        media = base / "media"
+        media.mkdir()
+        sizes = {f"film{int(r)}": int(r * MBIT * LINE_SECONDS) for r in {*rates, 20.0, 32.0}}
+        for name, size in sizes.items():
+            with (media / name).open("wb") as handle:
+                for _ in range(-(-size // MiB)):
+                    handle.write(os.urandom(min(MiB, size - handle.tell())))
+        with Catalogs(alice.home.path) as mine:
+            mine.new("films", "", media)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "natster", "catalog", "serve", "films"],
+            env=alice.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        async with await alice.client() as a:
+            await remote.share(a, "films", bob.home.load().account)
+        async with await bob.client() as b:
+            await remote.import_catalog(b, "films", alice.home.load().account)
+            for _ in range(100):  # the server is up
+                with contextlib.suppress(Exception):
+                    await remote.page(b, await remote.resolve(b, "films"), prefix="")
+                    break
+                await asyncio.sleep(0.2)
+        venv = wormhole_venv() if with_wormhole else None
+        results: list[dict[str, Any]] = []
+        async with contextlib.AsyncExitStack() as stack:
+            relay = None
+            if venv is not None:
+                mailbox, relay = await stack.enter_async_context(wormhole_servers(venv, base))
+                for p in (alice, bob):
+                    p.relay.target = ("127.0.0.1", relay)
+            for number, case in enumerate(cases(rates)):
+                rate, delay = case["mbit"], case["delay_ms"] / 1000
+                alice.line(rate if case["slow"] != "receiver down" else 100, 100, delay)
+                bob.line(100, rate if case["slow"] != "owner up" else 100, delay)
+                name = f"film{int(rate)}"
+                size = sizes[name]
+                limiting = bob.hub.down if case["slow"] == "receiver down" else alice.hub.up
+                ours = await natster_download(
+                    alice, bob, size, base / "out", name=name, line=limiting
+                )
+                line_s = size / (rate * MBIT)
+                case |= {"file_mb": round(size / 1e6, 1), "natster": ours}
+                ours["of_line"] = round(line_s / ours["seconds"], 3)
+                if "data_phase_seconds" in ours:
+                    ours["data_phase_of_line"] = round(line_s / ours["data_phase_seconds"], 3)
+                ours["owner_bytes_per_file_byte"] = round(ours["owner_bytes_per_file_byte"], 3)
+                if venv is not None and relay is not None:
+                    theirs = await wormhole_send(
+                        venv,
+                        mailbox,
+                        alice,
+                        bob,
+                        media / name,
+                        base / "w-out",
+                        f"{number + 2}-bench-wan",
+                    )
+                    case["wormhole_relay"] = {
+                        "seconds": round(theirs, 2),
+                        "of_line": round(line_s / theirs, 3),
+                    }
+                    case["goal_ge_wormhole"] = ours["seconds"] <= theirs
+                case["goal_ge_0.9_of_line"] = ours["of_line"] >= 0.9
+                case["goal_owner_bytes_le_1.02"] = ours["owner_bytes_per_file_byte"] <= 1.02
+                results.append(case)
+                print(json.dumps(case), file=sys.stderr)
+        during = await control_during_download(alice, bob, sizes["film20"], base)
+        alice.line(20, 100, 0.02)
+        bob.line(100, 100, 0.02)
+        players = [await player(alice, bob, "owner up 20 Mbit/s, D 20 ms", 0.5)]
+        alice.line(100, 100, 0.06)
+        bob.line(100, 10, 0.06)
+        players.append(await player(alice, bob, "receiver down 10 Mbit/s, D 60 ms", 1.0))
+        return {"downloads": results, "control_during_download": during, "player": players}
+    finally:
+        if server is not None:  # its connections cross the lines this loop runs: no blocking
+            server.send_signal(signal.SIGINT)
+            for _ in range(300):
+                if server.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                server.kill()
+        await platform.stop()
+        clean_up(base)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 100.0])
+    parser.add_argument("--no-wormhole", action="store_true", help="natster only")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.rates, not args.no_wormhole)), indent=2))
