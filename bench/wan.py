@@ -19,7 +19,8 @@ run them, each with NATSTER_HOME pointing at the hub through their line. Cases, 
 - control requests during a download from a 20 Mbit/s owner: a listing (`contents`)
   every 0.3 s; goal < 0.5 s.
 - a player behind a 20 Mbit/s owner, and behind a 10 Mbit/s, 120 ms RTT receiver: the
-  first byte, then four seeks (a new range each, read 1 MiB, dropped); goals: each
+  first byte, then four seeks (a new range each, read 256 KiB, dropped: scrubbing
+  through a film, 1 MiB read in all); goals: each
   < 0.5 s (owner 20 Mbit/s) and < 1 s (the mobile line), <= 4 MB crossing bob's line
   for the four.
 
@@ -59,6 +60,7 @@ from ._links import MBIT, Link, Pipe, busy_seconds
 from ._platform import _url, clean_up, free_port, start
 
 MiB = 1024 * 1024
+SCRUB = 256 * 1024  # what a player reads of each place before it seeks again
 LINE_SECONDS = 12  # a download's file is about this long on its line
 SEEKS = (20 * MiB + 12345, 5 * MiB, 28 * MiB, 13 * MiB)
 WORMHOLE = (
@@ -69,15 +71,14 @@ WORMHOLE = (
 
 
 class Person:
-    """Someone behind a line to the hub (and one to the wormhole relay, same settings)."""
+    """Someone behind a line to the hub."""
 
-    def __init__(self, name: str, home: Home, hub: Link, relay: Link) -> None:
-        self.name, self.home, self.hub, self.relay = name, home, hub, relay
+    def __init__(self, name: str, home: Home, hub: Link) -> None:
+        self.name, self.home, self.hub = name, home, hub
 
     def line(self, up: float, down: float, delay: float) -> None:
-        for link in (self.hub, self.relay):
-            link.up.rate, link.down.rate = up * MBIT, down * MBIT
-            link.up.delay = link.down.delay = delay
+        self.hub.up.rate, self.hub.down.rate = up * MBIT, down * MBIT
+        self.hub.up.delay = self.hub.down.delay = delay
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "NATSTER_HOME": str(self.home.path)}
@@ -93,11 +94,18 @@ class Person:
 async def person(base: Path, name: str, invite: str, hub: tuple[str, int]) -> Person:
     home = Home(base / name)
     await join(invite, home=home, name=name)
-    links = [await Link(hub, up_mbit=100, down_mbit=100, delay=0.02).start() for _ in range(2)]
+    link = await Link(hub, up_mbit=100, down_mbit=100, delay=0.02).start()
     context = home.load()  # every connection of this person crosses the line from now on
-    linked = context.model_copy(update={"url": links[0].url})
-    write_atomic(home.context_file, linked.model_dump_json(indent=2))
-    return Person(name, home, *links)
+    write_atomic(home.context_file, context.model_copy(update={"url": link.url}).model_dump_json())
+    return Person(name, home, link)
+
+
+def relay_line(relay: Link, alice: Person, bob: Person) -> None:
+    """The wormhole relay behind both lines at once: each side is given every relay hint
+    (and a receiver takes the first that answers), so one proxy carries both: up, what the
+    sender sends, at alice's upload; down, what the receiver gets, at bob's download."""
+    relay.up.rate, relay.down.rate = alice.hub.up.rate, bob.hub.down.rate
+    relay.up.delay = relay.down.delay = alice.hub.up.delay
 
 
 def cases(rates: list[float]) -> list[dict[str, Any]]:
@@ -167,7 +175,7 @@ async def control_during_download(
 
 
 async def player(alice: Person, bob: Person, line: str, goal: float) -> dict[str, Any]:
-    """First byte, then four seeks, each a new range read for 1 MiB and dropped."""
+    """First byte, then four seeks, each a new range read for 256 KiB and dropped."""
     async with await bob.client() as client:
         ref = await remote.resolve(client, "films")
         entry = await find_entry(client, ref, "film32")
@@ -182,7 +190,7 @@ async def player(alice: Person, bob: Person, line: str, goal: float) -> dict[str
                     if not got:
                         times.append(time.monotonic() - began)
                     got += len(piece)
-                    if got >= MiB:
+                    if got >= SCRUB:
                         break
                 await reading.aclose()
             await asyncio.sleep(0.5)  # what was in flight arrives, and counts
@@ -244,18 +252,18 @@ async def wormhole_servers(venv: Path, base: Path) -> AsyncIterator[tuple[int, i
 
 
 async def wormhole_send(
-    venv: Path, mailbox: int, alice: Person, bob: Person, path: Path, out: Path, code: str
+    venv: Path, mailbox: int, relay: Link, path: Path, out: Path, code: str
 ) -> float:
     wormhole = str(venv / "bin" / "wormhole")
     url = f"ws://127.0.0.1:{mailbox}/v1"
     began = time.monotonic()
     send = await asyncio.create_subprocess_exec(
-        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{alice.relay.port}",
+        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{relay.port}",
         "send", "--no-listen", "--hide-progress", "--code", code, str(path),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     receive = await asyncio.create_subprocess_exec(
-        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{bob.relay.port}",
+        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{relay.port}",
         "receive", "--no-listen", "--hide-progress", "--accept-file", "-o", str(out), code,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -306,9 +314,10 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
         async with contextlib.AsyncExitStack() as stack:
             relay = None
             if venv is not None:
-                mailbox, relay = await stack.enter_async_context(wormhole_servers(venv, base))
-                for p in (alice, bob):
-                    p.relay.target = ("127.0.0.1", relay)
+                mailbox, port = await stack.enter_async_context(wormhole_servers(venv, base))
+                relay = await stack.enter_async_context(
+                    Link(("127.0.0.1", port), up_mbit=100, down_mbit=100, delay=0.02)
+                )
             for number, case in enumerate(cases(rates)):
                 rate, delay = case["mbit"], case["delay_ms"] / 1000
                 alice.line(rate if case["slow"] != "receiver down" else 100, 100, delay)
@@ -326,14 +335,10 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
                     ours["data_phase_of_line"] = round(line_s / ours["data_phase_seconds"], 3)
                 ours["owner_bytes_per_file_byte"] = round(ours["owner_bytes_per_file_byte"], 3)
                 if venv is not None and relay is not None:
+                    relay_line(relay, alice, bob)
+                    code = f"{number + 2}-bench-wan"
                     theirs = await wormhole_send(
-                        venv,
-                        mailbox,
-                        alice,
-                        bob,
-                        media / name,
-                        base / "w-out",
-                        f"{number + 2}-bench-wan",
+                        venv, mailbox, relay, media / name, base / "w-out", code
                     )
                     case["wormhole_relay"] = {
                         "seconds": round(theirs, 2),

@@ -102,7 +102,9 @@ export function transferOpened(data, who, wanted) {
   if (!isObject(data) || !text(data.transfer, 64) || !/^[0-9a-f]{32}$/.test(data.transfer)
     || !XKEY.test(data.xkey) || !count(data.size) || !count(data.chunks) || !safePath(data.path)
     || !Number.isSafeInteger(data.chunk_size) || data.chunk_size < 64 * 1024
-    || data.chunk_size > wanted) fail(who, "transfer");
+    || data.chunk_size > wanted
+    || (data.span !== undefined && !(Number.isSafeInteger(data.span) && data.span >= 1
+      && data.span <= 16))) fail(who, "transfer");
   if (data.chunks !== Math.ceil(data.size / data.chunk_size)) fail(who, "chunks");
   return data;
 }

@@ -5,14 +5,13 @@ import { refused } from "./errors.js";
 import * as check from "./check.js";
 import { disposition, FILE_CSP, NotSatisfiable, parseRange, presentation } from "./http.js";
 import { refOf, subjectOf } from "./library.js";
+import { Flow } from "./flow.js";
 import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
 
-const HEADROOM = 4096;
-const STREAM_CHUNK = 1024 * 1024 - HEADROOM; // a player's ranges: less to wait for after a seek
-const DOWNLOAD_CHUNK = 4 * 1024 * 1024 - HEADROOM;
-const STREAM_WINDOW = 4;
-const DOWNLOAD_WINDOW = 8;
-const CHUNK_TIMEOUT_MS = 10000;
+const CHUNK = 256 * 1024; // a transfer's chunks; a request asks for a span of them
+const MAX_SPAN = 16;
+const DOWNLOAD = { firstSpan: 4, maxInFlight: 32 * 1024 * 1024 };
+const STREAM = { firstSpan: 1, maxInFlight: 4 * 1024 * 1024 }; // a player's range: soon first
 const CHUNK_RETRIES = 3;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -29,8 +28,10 @@ class Transfer {
   async open() {
     const kp = freshKey(); // one per transfer, never reused
     try {
+      const began = performance.now();
       const data = await ask(this.subject("transfer-open"),
         { hash: this.hash, xkey: kp.getPublicKey(), chunk_size: this.wanted });
+      this.roundTrip = (performance.now() - began) / 1000;
       const opened = check.transferOpened(data, `catalog ${this.ref.catalog}`, this.wanted);
       if (this.opened && (opened.size !== this.size || opened.chunk_size !== this.opened.chunk_size)) {
         throw refused(409, "the file changed on its owner's machine: open it again");
@@ -44,18 +45,24 @@ class Transfer {
     return this;
   }
 
-  async chunk(index) {
+  /** Chunks index .. index + count - 1 (one reply), asked again only when late. */
+  async chunk(index, count, flow) {
+    const size = Math.min(count * this.opened.chunk_size, this.size - index * this.opened.chunk_size);
     for (let attempt = 0; attempt <= CHUNK_RETRIES; attempt++) {
       const { transfer } = this.opened;
+      const body = count > 1 ? { transfer, index, count } : { transfer, index };
+      const asked = flow.asking(size);
       let raw;
       try {
-        raw = await askRaw(this.subject("transfer-chunk"),
-          encoder.encode(JSON.stringify({ transfer, index })), CHUNK_TIMEOUT_MS);
+        raw = await askRaw(this.subject("transfer-chunk"), encoder.encode(JSON.stringify(body)),
+          asked.allowance);
       } catch (error) {
+        flow.givenUp(asked);
         if (error.status === 504 || error.status === 503) continue;
         throw error;
       }
       if (!(raw[0] === 120 && raw[1] === 107 && raw[2] === 118 && raw[3] === 49)) {
+        flow.givenUp(asked);
         let envelope = null;
         try { envelope = JSON.parse(decoder.decode(raw)); } catch { /* below */ }
         if (envelope && envelope.code === 404) { // the server forgot it (restarted)
@@ -66,15 +73,16 @@ class Transfer {
         throw refused(status, envelope && typeof envelope.error === "string"
           ? envelope.error.slice(0, 300) : "the server sent a chunk natster cannot read");
       }
-      const plain = openChunk(raw, this.shared, `${transfer}:${index}`);
-      const expected = Math.min(this.opened.chunk_size, this.size - index * this.opened.chunk_size);
-      if (plain.length !== expected) throw refused(502, `chunk ${index} has the wrong length`);
+      const aad = count > 1 ? `${transfer}:${index}+${count}` : `${transfer}:${index}`;
+      const plain = openChunk(raw, this.shared, aad);
+      if (plain.length !== size) throw refused(502, `chunk ${index} has the wrong length`);
+      flow.delivered(asked, plain.length);
       return plain;
     }
     throw refused(504, `the transfer stalled: no answer for chunk ${index}`);
   }
 
-  close() {
+  close() { // sent, not waited for: a lost one is an abandoned transfer, freed in 30 s
     if (!this.opened) return;
     const body = { transfer: this.opened.transfer };
     this.opened = null;
@@ -82,17 +90,23 @@ class Transfer {
   }
 }
 
-/** A stream of bytes [start, end), a window of chunks asked ahead; hashed if asked. */
-function byteStream(transfer, start, end, window, verify) {
+/** A stream of bytes [start, end), as much asked ahead as the link allows; hashed if asked. */
+function byteStream(transfer, start, end, use, verify) {
   const size = transfer.opened.chunk_size;
+  const flow = new Flow(size, { ...use, maxSpan: Math.min(MAX_SPAN, transfer.opened.span || 1) });
+  flow.roundTrip(transfer.roundTrip);
   let next = Math.floor(start / size);
-  const last = end > start ? Math.floor((end - 1) / size) : next - 1;
+  const stop = end > start ? Math.floor((end - 1) / size) + 1 : next;
   const pending = [];
   const hash = verify ? sha256() : null;
   const askAhead = () => {
-    while (pending.length < window && next <= last) {
-      const index = next++;
-      const promise = transfer.chunk(index).then((data) => [index, data]);
+    while (next < stop) {
+      const count = Math.min(flow.span(), stop - next);
+      const bytes = Math.min(count * size, transfer.size - next * size);
+      if (pending.length && !flow.mayAsk(bytes)) break;
+      const index = next;
+      next += count;
+      const promise = transfer.chunk(index, count, flow).then((data) => [index, data]);
       promise.catch(() => {});
       pending.push(promise);
     }
@@ -133,8 +147,7 @@ export async function file(request, owner, catalog, fileHash, params) {
   const { session } = await connection();
   // the catalog server shrinks it to what its serving account carries (this browser's
   // own account sends small requests only, so its max_payload says nothing of chunks)
-  const wanted = download ? DOWNLOAD_CHUNK : STREAM_CHUNK;
-  const transfer = await new Transfer(ref, session.account, fileHash, wanted).open();
+  const transfer = await new Transfer(ref, session.account, fileHash, CHUNK).open();
   const size = transfer.size;
   const [type, inline] = presentation(params.get("mime"));
   const headers = {
@@ -162,8 +175,7 @@ export async function file(request, owner, catalog, fileHash, params) {
     transfer.close();
     return new Response(null, { status: range ? 206 : 200, headers });
   }
-  const body = byteStream(transfer, start, end, download ? DOWNLOAD_WINDOW : STREAM_WINDOW,
-    download);
+  const body = byteStream(transfer, start, end, download ? DOWNLOAD : STREAM, download);
   return new Response(body, { status: range ? 206 : 200, headers });
 }
 

@@ -174,7 +174,7 @@ MIN_CHUNK_SIZE = 64 * 1024
 RECEIVE_BUDGET = 32 * 1024 * 1024  # chunk bytes asked for and not yet read, per connection
 MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the server's max_payload
 # Flow control: about SPAN_TIME_S of data per request, and the measured rate times
-# (round trip + 2 spans' time) in flight, within these bounds
+# (round trip + 3 spans' time) in flight, within these bounds
 SPAN_TIME_S = 0.3
 DOWNLOAD_FIRST_SPAN = 4  # a download's first requests (1 MiB), before the rate is known
 STREAM_FIRST_SPAN = 1  # a player's range starts with one chunk: its first byte comes soon

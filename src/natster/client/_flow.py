@@ -10,12 +10,15 @@ hub, the receiver's download), which the receiver learns only by measuring:
 
 A request asks for a *span* of about ``SPAN_TIME_S`` of data (``R x 0.3 s``, in whole
 chunks: one 256 KiB chunk on slow links, up to 16 on fast ones), and the bytes in flight
-are kept at about ``R x RTT`` plus two spans (two, because the hub stores and forwards
-each message whole), within the transfer's bound. It starts small (two spans of the
-first size) and grows as the measured rate grows, which it does while the link has room:
-each round trip at most doubles what is in flight (TCP's slow start). On loopback the
+are kept at about ``R x RTT`` plus three spans, within the transfer's bound: two because
+the hub stores and forwards each message whole (a span holds its place in the window
+while it crosses the owner's line, then the receiver's), and one for what the round
+trip as measured misses (reading, sealing, opening: without it, two lines of the same
+rate settled at 0.83 of it). It starts small (two spans of the first size) and grows
+as the measured rate grows, which it does while the line has room: a wider window
+measures a higher rate, which widens it (a slow start, as TCP's). On loopback the
 rate is high and the bound (8 x 4 MiB) is reached at once; on a 10 Mbit/s link about
-0.7 s of data is in flight, so a queue never grows past what the link drains quickly
+1 s of data is in flight, so a queue never grows past what the link drains quickly
 and a seek or a control request is never behind seconds of chunks.
 
 A request is late only when the transfer received nothing for ``STALL_S``, or when it
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from natster import limits
 
 Clock = Callable[[], float]
+SPANS_IN_FLIGHT = 3  # beyond the bandwidth-delay product (see above)
 
 
 @dataclass
@@ -89,12 +93,12 @@ class Flow:
         return max(1, min(self.max_span, int(rate * limits.SPAN_TIME_S // self.unit)))
 
     def window(self) -> int:
-        """Bytes that may be in flight now: ``R x RTT`` plus two spans, within the bound."""
+        """Bytes that may be in flight now: ``R x RTT`` plus three spans, within the bound."""
         rate, span_bytes = self.rate(), self.span() * self.unit
         if rate is None:
             wanted = 2 * span_bytes
         else:
-            wanted = math.ceil(rate * ((self.rtt or 0.0) + 2 * limits.SPAN_TIME_S))
+            wanted = math.ceil(rate * ((self.rtt or 0.0) + SPANS_IN_FLIGHT * limits.SPAN_TIME_S))
             wanted = max(wanted, 2 * span_bytes)
         return min(wanted, self.max_in_flight)
 
