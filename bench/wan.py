@@ -205,6 +205,17 @@ async def player(alice: Person, bob: Person, line: str, goal: float) -> dict[str
     }
 
 
+async def stopped(proc: subprocess.Popen[bytes], seconds: float) -> None:
+    """Ctrl-C for ``proc``, killed if still there after ``seconds``. Never blocking: the
+    lines its connections cross are this event loop's."""
+    proc.send_signal(signal.SIGINT)
+    for _ in range(int(seconds * 10)):
+        if proc.poll() is not None:
+            return
+        await asyncio.sleep(0.1)
+    proc.kill()
+
+
 # --- magic-wormhole's relay --------------------------------------------------------------
 def wormhole_venv() -> Path:
     venv = Path(
@@ -241,14 +252,7 @@ async def wormhole_servers(venv: Path, base: Path) -> AsyncIterator[tuple[int, i
         yield mailbox, relay
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            for _ in range(100):
-                if proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                proc.kill()
+            await stopped(proc, 10.0)
 
 
 async def wormhole_send(
@@ -358,14 +362,8 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
         players.append(await player(alice, bob, "receiver down 10 Mbit/s, D 60 ms", 1.0))
         return {"downloads": results, "control_during_download": during, "player": players}
     finally:
-        if server is not None:  # its connections cross the lines this loop runs: no blocking
-            server.send_signal(signal.SIGINT)
-            for _ in range(300):
-                if server.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                server.kill()
+        if server is not None:
+            await stopped(server, 30.0)
         await platform.stop()
         clean_up(base)
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,33 @@ async def test_a_span_cut_short_is_refused(
         await fetch(world, ref, "film.bin", out)
     assert spans, "the download asked for spans"
     assert not out.exists()
+
+
+async def test_a_newer_server_offering_larger_spans_is_asked_for_ours(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that offers more chunks per request than this receiver asks for at most
+    is not refused (it may be newer), and is never asked for more than ours."""
+    data = os.urandom(limits.CHUNK_SIZE * 100)
+    ref = await add_files(world, {"f.bin": data})
+    real_open, real_chunk, counts = Transfers.open, Transfers.chunk, []
+
+    def generous(self: Transfers, *args: Any, **kwargs: Any) -> wire.TransferOpened:
+        opened = real_open(self, *args, **kwargs)
+        self._open[opened.transfer].span = 64  # what it would serve
+        return opened.model_copy(update={"span": 64})
+
+    async def counting(
+        self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
+    ) -> bytearray:
+        counts.append(request.count)
+        return await real_chunk(self, requester, catalog, request)
+
+    monkeypatch.setattr(Transfers, "open", generous)
+    monkeypatch.setattr(Transfers, "chunk", counting)
+    await fetch(world, ref, "f.bin", tmp_path / "f.bin")
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert max(counts) == limits.MAX_SPAN  # spans grew to ours on loopback, never past
 
 
 async def test_a_span_larger_than_offered_is_refused(world: World) -> None:

@@ -220,6 +220,33 @@ def test_a_download_is_the_file_its_sha256_names(world: World, browser: Browser)
     web_browser.close_viewer(page)
 
 
+def test_ranges_of_one_file_share_one_transfer(world: World, browser: Browser) -> None:
+    """The service worker reads a player's next range (a seek) through the transfer the
+    last one opened: four ranges, one transfer-open at alice's server (its log says)."""
+    page = browser.page
+    sign_in(world, page)
+    data = (world.media / "pictures" / "sunset.png").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    url = f"/api/files/{world.alice_key}/demo/{digest}"
+    log = world.base / "serve.log"
+    opened_before = log.read_text(errors="replace").count(": pictures/sunset.png of demo")
+    got = page.evaluate(
+        """async (url) => {
+            const out = [];
+            for (const start of [0, 100, 7, 300]) {
+              const r = await fetch(url, { headers: { Range: `bytes=${start}-${start + 9}` } });
+              out.push([r.status, Array.from(new Uint8Array(await r.arrayBuffer()))]);
+            }
+            return out;
+        }""",
+        url,
+    )
+    for (status, body), start in zip(got, (0, 100, 7, 300), strict=True):
+        assert (status, bytes(body)) == (206, data[start : start + 10])
+    opened = log.read_text(errors="replace").count(": pictures/sunset.png of demo")
+    assert opened - opened_before == 1
+
+
 def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Browser) -> None:
     page = browser.page
     page.goto(world.hub_url + "/#/")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
+from natster import limits, wire
 from natster.client.download import find_entry
+from natster.services.transfer import Transfers
 from natster.web import create_app
 
 from .conftest import World, eventually, key, shared_and_imported
@@ -48,8 +51,9 @@ async def test_the_api_runs_in_process(world: World, browser: httpx.AsyncClient)
 
 
 async def test_a_range_is_decrypted_here_and_its_transfer_closed(
-    world: World, browser: httpx.AsyncClient
+    world: World, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(limits, "TRANSFER_REUSE_S", 0.1)  # kept for the next range this long
     ref = await shared_and_imported(world)
     entry = await find_entry(world.bob, ref, "trips/lake.mp4")
     url = f"/api/files/{key(world.alice)}/films/{entry.hash}"
@@ -69,6 +73,39 @@ async def test_a_range_is_decrypted_here_and_its_transfer_closed(
         return world.server.transfers.count(key(world.bob)) == 0
 
     await eventually(every_one_closed, 2.0)
+
+
+async def test_ranges_of_one_file_share_its_transfer(
+    world: World, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A player's next range (a seek) reads through the transfer already open: no new
+    transfer-open, a round trip to the owner before its first byte. Kept a few seconds."""
+    ref = await shared_and_imported(world)
+    entry = await find_entry(world.bob, ref, "trips/lake.mp4")
+    data = (world.media / "trips" / "lake.mp4").read_bytes()
+    opened: list[str] = []
+    real_open = Transfers.open
+
+    def counting(self: Transfers, *args: Any, **kwargs: Any) -> wire.TransferOpened:
+        answer = real_open(self, *args, **kwargs)
+        opened.append(answer.transfer)
+        return answer
+
+    monkeypatch.setattr(Transfers, "open", counting)
+    monkeypatch.setattr(limits, "TRANSFER_REUSE_S", 1.0)
+    url = f"/api/files/{key(world.alice)}/films/{entry.hash}"
+    for start in (0, 40, 7, 90):
+        part = await browser.get(url, headers={"Range": f"bytes={start}-{start + 9}"})
+        assert part.content == data[start : start + 10]
+    assert len(opened) == 1  # four ranges, one transfer
+    assert world.server.transfers.count(key(world.bob)) == 1  # kept for the next
+
+    async def closed() -> bool:
+        return world.server.transfers.count(key(world.bob)) == 0
+
+    await eventually(closed, 3.0)  # ...until TRANSFER_REUSE_S passed with no range
+    await browser.get(url, headers={"Range": "bytes=0-9"})
+    assert len(opened) == 2  # a new one, after that
 
 
 async def test_errors_keep_their_status(world: World, browser: httpx.AsyncClient) -> None:

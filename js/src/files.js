@@ -91,7 +91,7 @@ class Transfer {
 }
 
 /** A stream of bytes [start, end), as much asked ahead as the link allows; hashed if asked. */
-function byteStream(transfer, start, end, use, verify) {
+function byteStream(transfer, start, end, use, verify, done) {
   const size = transfer.opened.chunk_size;
   const flow = new Flow(size, { ...use, maxSpan: Math.min(MAX_SPAN, transfer.opened.span || 1) });
   flow.roundTrip(transfer.roundTrip);
@@ -119,7 +119,7 @@ function byteStream(transfer, start, end, use, verify) {
           if (hash && hash.hex() !== transfer.hash) {
             throw refused(502, "the file does not match its sha256: nothing was kept");
           }
-          transfer.close();
+          done(false);
           controller.close();
           return;
         }
@@ -130,14 +130,49 @@ function byteStream(transfer, start, end, use, verify) {
         if (hash) hash.update(piece);
         controller.enqueue(piece);
       } catch (error) {
-        transfer.close();
+        done(true);
         controller.error(error);
       }
     },
-    cancel() {
-      transfer.close();
+    cancel() { // the player went elsewhere (a seek): the transfer is fine for the next range
+      done(false);
     },
   }, { highWaterMark: 0 });
+}
+
+const REUSE_MS = 5000; // a file's transfer is kept this long for its next range
+const open = new Map(); // `${owner}/${catalog}/${hash}` -> { transfer, users, timer, failed }
+
+/** The file's open transfer (a player's next range reads through it: no transfer-open,
+ * a round trip to the owner before its first byte), or a new one. */
+async function take(key, opening) {
+  const held = open.get(key);
+  if (held && !held.failed) {
+    clearTimeout(held.timer);
+    held.users += 1;
+    return held.transfer;
+  }
+  const transfer = await opening();
+  if (!open.has(key) || open.get(key).failed) open.set(key, { transfer, users: 1, timer: 0, failed: false });
+  return transfer;
+}
+
+/** Done with it (once): kept REUSE_MS for another range; closed after its last if it failed. */
+function giveBack(key, transfer) {
+  let given = false;
+  return (failed) => {
+    if (given) return;
+    given = true;
+    const held = open.get(key);
+    if (!held || held.transfer !== transfer) { transfer.close(); return; }
+    held.users -= 1;
+    held.failed = held.failed || failed;
+    if (held.users > 0) return;
+    if (held.failed) { open.delete(key); transfer.close(); return; }
+    held.timer = setTimeout(() => {
+      if (open.get(key) === held && held.users <= 0) { open.delete(key); transfer.close(); }
+    }, REUSE_MS);
+  };
 }
 
 export async function file(request, owner, catalog, fileHash, params) {
@@ -147,7 +182,9 @@ export async function file(request, owner, catalog, fileHash, params) {
   const { session } = await connection();
   // the catalog server shrinks it to what its serving account carries (this browser's
   // own account sends small requests only, so its max_payload says nothing of chunks)
-  const transfer = await new Transfer(ref, session.account, fileHash, CHUNK).open();
+  const key = `${owner}/${catalog}/${fileHash}`;
+  const transfer = await take(key, () => new Transfer(ref, session.account, fileHash, CHUNK).open());
+  const done = giveBack(key, transfer);
   const size = transfer.size;
   const [type, inline] = presentation(params.get("mime"));
   const headers = {
@@ -162,7 +199,7 @@ export async function file(request, owner, catalog, fileHash, params) {
   try {
     range = download ? null : parseRange(request.headers.get("range"), size);
   } catch (error) {
-    transfer.close();
+    done(false);
     if (error instanceof NotSatisfiable) {
       return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${size}` } });
     }
@@ -172,10 +209,10 @@ export async function file(request, owner, catalog, fileHash, params) {
   headers["Content-Length"] = String(end - start);
   if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${size}`;
   if (request.method === "HEAD") {
-    transfer.close();
+    done(false);
     return new Response(null, { status: range ? 206 : 200, headers });
   }
-  const body = byteStream(transfer, start, end, download ? DOWNLOAD : STREAM, download);
+  const body = byteStream(transfer, start, end, download ? DOWNLOAD : STREAM, download, done);
   return new Response(body, { status: range ? 206 : 200, headers });
 }
 

@@ -183,6 +183,7 @@ STREAM_IN_FLIGHT = 4 * 1024 * 1024  # ...a player's range's
 RATE_HORIZON_S = 2.0  # the delivery rate is measured over this much of the recent past
 CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently
 TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long
+TRANSFER_REUSE_S = 5.0  # natster web keeps a file's transfer open this long for its next range
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 # A transfer that received nothing for STALL_S has stalled: its requests are asked again
 # (CHUNK_RETRIES times, then the download fails as stalled). A request merely queued behind

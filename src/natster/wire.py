@@ -572,8 +572,9 @@ class TransferOpened(Model):
     chunks: int = Count
     path: EntryPath
     # chunks one chunk request may ask for at once (its ``count``); 1 from a server that
-    # predates spans, which then must not be asked for more
-    span: int = Field(default=1, ge=1, le=limits.MAX_SPAN)
+    # predates spans, which then must not be asked for more; a receiver asks for at most
+    # its own MAX_SPAN whatever a (newer) server offers
+    span: int = Field(default=1, ge=1, le=2**20)
 
     @model_validator(mode="after")
     def _chunks_cover_the_file(self) -> TransferOpened:

@@ -249,11 +249,11 @@ class Transfer:
         if not self.chunk_size:  # the first open fixes what a reopen must agree with
             self.path, self.size = opened.path, opened.size
             self.chunk_size, self.chunks = opened.chunk_size, opened.chunks
-            self.span = opened.span
+            self.span = min(opened.span, limits.MAX_SPAN)
         elif opened.chunk_size != self.chunk_size:
             raise TransferError("the server changed its chunk size: run it again")
         else:
-            self.span = min(self.span, opened.span)
+            self.span = min(self.span, opened.span)  # buffers fit the first's: never more
         self._opened, self._channel = opened, key.channel(opened.xkey)
 
     async def _reopen(self, stale: str | None) -> None:

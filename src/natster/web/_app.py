@@ -50,6 +50,7 @@ def create_app(client: NatsterClient, *, port: int, names: frozenset[str] = froz
             yield
         finally:
             await state.broadcaster.stop()
+            await state.open_files.close_all()
 
     app = FastAPI(
         title="natster web",

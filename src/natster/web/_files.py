@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,6 +22,7 @@ FILE_CSP = (
     "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
 )
 
+Done = Callable[[bool], None]  # the response ended (failed or not): give the transfer back
 router = APIRouter(prefix="/api")
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,16 @@ async def file(
     if not is_hash(file_hash):
         return JSONResponse({"error": "that is not a sha256"}, status_code=400)
     ref = await state.ref_of(owner, catalog)
-    transfer = await Transfer(state.client, ref, file_hash).open()
-    try:  # from here on, the transfer is closed however the request ends
-        return _response(request, transfer, mime, download)
+    key = (owner, catalog, file_hash)
+    transfer = await state.open_files.take(key, Transfer(state.client, ref, file_hash).open)
+
+    def done(failed: bool) -> None:
+        state.open_files.give_back(key, transfer, failed=failed)
+
+    try:  # from here on, the transfer is given back however the request ends
+        return _response(request, transfer, mime, download, done)
     except BaseException:
-        await transfer.close()
+        state.open_files.give_back(key, transfer, failed=True)
         raise
 
 
@@ -71,13 +77,16 @@ async def thumb(state: State, owner: str, catalog: str, file_hash: str) -> Respo
     return Response(jpeg, media_type="image/jpeg", headers=headers)
 
 
-def _response(request: Request, transfer: Transfer, mime: str | None, download: bool) -> Response:
+def _response(
+    request: Request, transfer: Transfer, mime: str | None, download: bool, done: Done
+) -> Response:
     """The answer for an opened file: its headers, and its bytes unless HEAD or 416."""
     size = transfer.size
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable:
-        return _Closing(transfer, status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        headers = {"Content-Range": f"bytes */{size}"}
+        return _Closing(transfer, done, status_code=416, headers=headers)
     content_type, inline = presentation(transfer.path, mime)
     headers = {
         "Accept-Ranges": "bytes",
@@ -93,18 +102,24 @@ def _response(request: Request, transfer: Transfer, mime: str | None, download: 
         headers["Content-Range"] = wanted.content_range(size)
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":  # what a GET would answer, without the bytes
-        return _Closing(transfer, status_code=status, headers=headers, media_type=content_type)
+        return _Closing(
+            transfer, done, status_code=status, headers=headers, media_type=content_type
+        )
     body = transfer.read(start, end)
-    return _Closing(transfer, body, status, headers=headers, media_type=content_type)
+    return _Closing(transfer, done, body, status, headers=headers, media_type=content_type)
 
 
 class _Closing(StreamingResponse):
-    """A response that closes its file's transfer when it ends, however it ends (sent,
-    failed, or the browser gone before the first byte)."""
+    """A response that gives its file's transfer back when it ends, however it ends (sent,
+    failed, or the browser gone before the first byte): kept for the next range, or
+    closed if it failed."""
 
-    def __init__(self, transfer: Transfer, content: Any = (), *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, transfer: Transfer, done: Done, content: Any = (), *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(content, *args, **kwargs)
-        self._transfer, self._content = transfer, content
+        self._transfer, self._done, self._content = transfer, done, content
+        self._failed = False
 
     async def stream_response(self, send: Any) -> None:
         """A share ended or the owner went away mid-stream: the response ends short
@@ -112,12 +127,16 @@ class _Closing(StreamingResponse):
         try:
             await super().stream_response(send)
         except NatsterError as exc:
+            self._failed = True
             log.warning("stopped sending %s: %s", self._transfer.path, exc)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except NatsterError:
+            self._failed = True  # the browser going away (a seek) is no fault of the transfer
+            raise
         finally:
             if isinstance(self._content, AsyncGenerator):  # its chunks in flight stop now
                 await self._content.aclose()
-            await self._transfer.close()
+            self._done(self._failed)

@@ -15,6 +15,7 @@ from natster.client.remote import CatalogRef
 
 from ._events import Broadcaster
 from ._guard import Sessions
+from ._open import OpenFiles
 
 REF_CACHE_S = 5.0  # a catalog's route is looked up again after this (an unshare shows)
 
@@ -50,6 +51,7 @@ class WebState:
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     _refs: dict[tuple[str, str], tuple[float, CatalogRef]] = field(default_factory=dict)
     thumbs: Thumbs = field(default_factory=Thumbs)
+    open_files: OpenFiles = field(default_factory=OpenFiles)
 
     async def ref_of(self, owner: str, catalog: str) -> CatalogRef:
         """The route to ``owner``'s ``catalog`` (NotShared and friends if there is none)."""
