@@ -224,7 +224,9 @@ def test_ranges_of_one_file_share_one_transfer(world: World, browser: Browser) -
     """The service worker reads a player's next range (a seek) through the transfer the
     last one opened: four ranges, one transfer-open at alice's server (its log says)."""
     page = browser.page
-    sign_in(world, page)
+    page.goto(world.hub_url + "/#/")
+    if api(page, "GET", "/api/me")["status"] != 200:  # run alone: sign in (one device more
+        sign_in(world, page)  # would make the revoke test below revoke the wrong one)
     data = (world.media / "pictures" / "sunset.png").read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     url = f"/api/files/{world.alice_key}/demo/{digest}"
@@ -244,7 +246,7 @@ def test_ranges_of_one_file_share_one_transfer(world: World, browser: Browser) -
     for (status, body), start in zip(got, (0, 100, 7, 300), strict=True):
         assert (status, bytes(body)) == (206, data[start : start + 10])
     opened = log.read_text(errors="replace").count(": pictures/sunset.png of demo")
-    assert opened - opened_before == 1
+    assert opened - opened_before <= 1  # 0 if an earlier test's is still kept; 4 without
 
 
 def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Browser) -> None:
