@@ -1,6 +1,6 @@
 """Benchmark: natster on emulated internet links, side by side with magic-wormhole's relay.
 
-    python -m bench.wan                  # every case (about 8 minutes)
+    python -m bench.wan                  # every case (about 6 minutes here)
     python -m bench.wan --rates 20       # the 20 Mbit/s cases only
     python -m bench.wan --no-wormhole    # natster only
 
