@@ -14,9 +14,10 @@ import pytest
 from natster import limits, wire
 from natster.catalog import Catalogs
 from natster.client import remote
-from natster.client.download import download, find_entry
+from natster.client.download import download, find_entry, locate
 from natster.client.transfer import Transfer, stop_if_cancelled
 from natster.errors import (
+    EntryNotFound,
     IntegrityError,
     NotShared,
     RemoteError,
@@ -426,6 +427,22 @@ async def test_a_network_cut_mid_download(world: World, tmp_path: Path, lasting:
     again = await download(world.bob, ref, entry, out)
     assert again <= len(data) - kept
     assert out.read_bytes() == data
+
+
+async def test_a_download_names_a_file_a_folder_or_a_hash(world: World) -> None:
+    """locate: one contents request tells a file from a folder; a hash's start and a name
+    that is neither still get find_entry's answers."""
+    ref = await add_files(world, {"f.bin": b"f", "trips.txt": b"d"})  # and trips/ (the world's)
+    entry = await locate(world.bob, ref, "f.bin")
+    assert isinstance(entry, wire.EntryRow)
+    assert entry.path == "f.bin"
+    assert await locate(world.bob, ref, "trips") == "trips/"  # not trips.txt
+    assert await locate(world.bob, ref, "trips/") == "trips/"
+    by_start = await locate(world.bob, ref, entry.hash[:12])
+    assert isinstance(by_start, wire.EntryRow)
+    assert by_start.path == "f.bin"
+    with pytest.raises(EntryNotFound, match="has the path 'nowhere'"):
+        await locate(world.bob, ref, "nowhere")
 
 
 async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path) -> None:

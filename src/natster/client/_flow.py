@@ -69,7 +69,6 @@ class Flow:
         self._clock = clock
         self.rtt: float | None = None
         self.in_flight = 0  # bytes asked for and not yet received
-        self.received = 0
         self._began: float | None = None
         self.last_delivery: float | None = None
         self._recent: deque[tuple[float, int]] = deque()  # (when, bytes) received
@@ -124,7 +123,6 @@ class Flow:
         """The reply to ``asked`` came, ``size`` bytes of chunks."""
         now = self._clock()
         self.in_flight -= asked.size
-        self.received += size
         self.last_delivery = now
         self._recent.append((now, size))
         self._recent_bytes += size

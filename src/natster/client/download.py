@@ -95,6 +95,8 @@ async def locate(client: NatsterClient, ref: CatalogRef, wanted: str) -> str | w
                 return entry
         if any(entry.path.startswith(path + "/") for entry in got.entries):
             return path + "/"
+        if got.next is None:  # all under it seen: no such folder; a hash's start, or none
+            return await find_entry(client, ref, wanted)
     folder = await folder_of(client, ref, wanted)  # a hash, a folder by its "/", or more
     return folder if folder is not None else await find_entry(client, ref, wanted)
 

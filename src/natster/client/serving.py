@@ -142,10 +142,6 @@ class ServingLink:
         return self._lanes[0].nc
 
     @property
-    def connections(self) -> list[Client]:
-        return [lane.nc for lane in self._lanes]
-
-    @property
     def max_payload(self) -> int:
         """The largest message the hub carries from here (a chunk and its seal)."""
         return int(self.connection.max_payload)

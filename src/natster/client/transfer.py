@@ -167,7 +167,7 @@ class Transfer:
         a hub that is reconnecting, or a server re-reading its shares (503), costs no try:
         those end on their own (or the connection closes, and that is final)."""
         flow = flow or self.flow()
-        size = self._span_bytes(index, count)
+        size = asked.size if asked else self._span_bytes(index, count)
         asked = asked or flow.asking(size)
         attempt, waits, settled = 0, 0, False
         try:
@@ -268,9 +268,8 @@ class Transfer:
         opened, channel = self._opened, self._channel
         if opened is None or channel is None:
             raise TransferError("this transfer is closed")
-        body = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
-        if count > 1:  # only then: a server from before spans knows no count
-            body = wire.TransferChunkRequest(transfer=opened.transfer, index=index, count=count)
+        spanning = {"count": count} if count > 1 else {}  # a server before spans knows none
+        body = wire.TransferChunkRequest(transfer=opened.transfer, index=index, **spanning)
         async with self._client.receive_budget.hold(asked.size + xkeys.OVERHEAD):
             asked.sent_at = time.monotonic()
             reconnects = self._client.reconnects

@@ -85,6 +85,3 @@ class OpenFiles:
         task = asyncio.get_running_loop().create_task(transfer.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-
-    def __len__(self) -> int:
-        return len(self._held)
