@@ -44,6 +44,7 @@ class HostileServer:
     files: dict[str, bytes]  # by sha256
     opened: dict[str, Any] = field(default_factory=dict)  # overrides of transfer-open's reply
     next_page: str | None = None  # what every contents page says comes next
+    by_path: bool = True  # opens a file by its path (False: as servers before that did)
     channels: dict[str, tuple[Channel, bytes]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
 
@@ -66,11 +67,19 @@ class HostileServer:
             await msg.respond(wire.ok({"name": self.catalog, "owner": owner}))
         elif action == "transfer-open":
             request = json.loads(msg.data)
-            data = self.files[request["hash"]]
+            if "path" in request and not self.by_path:
+                await msg.respond(wire.fail(400, "invalid request: hash: Field required"))
+                return
+            key_of = "hash" if "hash" in request else "path"  # as natster's server: either
+            entry = next((e for e in self.entries if e[key_of] == request[key_of]), None)
+            if entry is None:
+                await msg.respond(wire.fail(404, "no file in that catalog has that path"))
+                return
+            data, path = self.files[entry["hash"]], entry["path"]
             key, transfer = XKey.create(), secrets.token_hex(16)
             self.channels[transfer] = (key.channel(request["xkey"]), data)
-            path = next(e["path"] for e in self.entries if e["hash"] == request["hash"])
             reply = {
+                "hash": entry["hash"],
                 "transfer": transfer,
                 "xkey": key.public_key,
                 "size": len(data),

@@ -19,6 +19,7 @@ import pytest
 from natster import _nats, limits, subjects, wire
 from natster.client import remote
 from natster.client.download import download, find_entry
+from natster.client.transfer import Transfer
 from natster.errors import ProtocolError
 from natster.security import Creds, KeyKind, KeyPair, jwt
 
@@ -155,6 +156,34 @@ async def test_impossible_transfer_answers_are_refused(
     with pytest.raises(ProtocolError, match=words):
         await download(world.bob, ref, found, tmp_path / "f.bin")
     assert not (tmp_path / "f.bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("by", "override"),
+    [("path", {"path": "other.bin"}), ("path", {"hash": None}), ("hash", {"hash": "0" * 64})],
+)
+async def test_a_server_cannot_open_another_file_than_the_one_asked_for(
+    world: World, evil: HostileServer, by: str, override: dict[str, object]
+) -> None:
+    serve_files(evil, ("f.bin", os.urandom(100)), ("other.bin", PAYLOAD))
+    evil.opened = override
+    ref = await remote.resolve(world.bob, "evil")
+    asked = {"path": "f.bin"} if by == "path" else {"file_hash": evil.entries[0]["hash"]}
+    with pytest.raises(ProtocolError, match="another file than the one asked for"):
+        await Transfer(world.bob, ref, **asked).open()  # type: ignore[arg-type]
+
+
+async def test_a_server_from_before_open_by_path_is_asked_the_old_way(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    serve_files(evil, ("films/a.bin", PAYLOAD))
+    evil.by_path = False
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "films/a.bin", str(tmp_path) + "/"
+    )
+    assert code == 0, stderr
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+    assert evil.seen[:3] == ["transfer-open", "contents", "transfer-open"]
 
 
 async def test_a_listing_that_never_ends_is_cut(world: World, evil: HostileServer) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from natster import limits, wire
-from natster.catalog import Catalogs
+from natster.catalog import Catalogs, Entry
 from natster.client import remote
-from natster.client.download import download, find_entry, locate
+from natster.client.download import download, find_entry, locate, open_or_locate
 from natster.client.transfer import Transfer, stop_if_cancelled
 from natster.errors import (
     EntryNotFound,
@@ -445,6 +445,38 @@ async def test_a_download_names_a_file_a_folder_or_a_hash(world: World) -> None:
         await locate(world.bob, ref, "nowhere")
 
 
+async def test_a_file_named_by_its_path_is_opened_in_one_request(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_or_locate: a file's path is opened at once (no listing first: one round trip
+    to the owner less); a folder, a hash's start, still as locate says."""
+    data = os.urandom(CHUNK + 5)
+    ref = await add_files(world, {"f.bin": data})
+    listed: list[bytes] = []
+    contents = world.server.browsing.contents
+
+    async def counted(catalog: str, payload: bytes) -> object:
+        listed.append(payload)
+        return await contents(catalog, payload)
+
+    monkeypatch.setattr(world.server.browsing, "contents", counted)
+    opened = await open_or_locate(world.bob, ref, "f.bin")
+    assert isinstance(opened, Transfer)
+    assert (opened.path, opened.size) == ("f.bin", len(data))
+    assert opened.hash == hashlib.sha256(data).hexdigest()
+    assert await download(world.bob, ref, opened, tmp_path / "f.bin") == len(data)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert listed == []
+    await closed_all(world)
+    assert await open_or_locate(world.bob, ref, "trips") == "trips/"  # a folder: looked up
+    by_start = await open_or_locate(world.bob, ref, opened.hash[:12])
+    assert isinstance(by_start, Transfer)
+    assert by_start.path == "f.bin"
+    await by_start.close()
+    with pytest.raises(EntryNotFound, match="has the path 'nowhere'"):
+        await open_or_locate(world.bob, ref, "nowhere")
+
+
 async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path) -> None:
     ref = await add_files(world, {"a.bin": os.urandom(10)})
     entry = await find_entry(world.bob, ref, "a.bin")
@@ -463,6 +495,18 @@ async def test_chunk_sizes_fit_the_hub_and_the_use(world: World, tmp_path: Path)
         await player.chunk(0, bytearray(limits.CHUNK_SIZE))
 
 
+def test_requests_carry_only_what_a_server_from_before_them_knows() -> None:
+    """A server refuses fields it does not know: a chunk of one asks without ``count``
+    (servers before spans), an open by hash without ``path`` (before open-by-path)."""
+    xkey = XKey.create().public_key
+    chunk = wire.TransferChunkRequest(transfer="a" * 32, index=3)
+    assert json.loads(chunk.encode()) == {"transfer": "a" * 32, "index": 3}
+    opening = wire.TransferOpenRequest(hash="0" * 64, xkey=xkey, chunk_size=CHUNK)
+    assert set(json.loads(opening.encode())) == {"hash", "xkey", "chunk_size"}
+    spanning = wire.TransferChunkRequest(transfer="a" * 32, index=3, count=2)
+    assert json.loads(spanning.encode())["count"] == 2
+
+
 def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x" * 100)
     transfers = Transfers()
@@ -471,7 +515,8 @@ def test_the_server_caps_chunks_at_what_its_hub_carries(tmp_path: Path) -> None:
             hash="0" * 64, xkey=XKey.create().public_key, chunk_size=limits.MAX_CHUNK_SIZE
         )
         small_hub = 1024 * 1024  # nats-server's default max_payload
-        opened = transfers.open("A" * 56, "c", str(tmp_path), "f", 100, request, small_hub)
+        entry = Entry("f", 100, 0, "0" * 64, "application/octet-stream")
+        opened = transfers.open("A" * 56, "c", str(tmp_path), entry, request, small_hub)
         assert opened.chunk_size == small_hub - limits.CHUNK_HEADROOM
     finally:
         transfers.close_all()

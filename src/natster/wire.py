@@ -30,6 +30,7 @@ M = TypeVar("M", bound=BaseModel)
 AccountField = Field(min_length=56, max_length=56, pattern=ACCOUNT_PATTERN)
 CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=CATALOG_PATTERN)
 HashField = Field(min_length=64, max_length=64, pattern=HASH_PATTERN)  # sha256, hex
+MaybeHashField = Field(default=None, min_length=64, max_length=64, pattern=HASH_PATTERN)
 TransferIdField = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
 NODE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a hub node's name (nats-server's server_name)
 XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
@@ -78,6 +79,11 @@ class Request(Model):
             super().__init__(**data)
         except ValidationError as exc:  # what a user typed does not fit: say so in one line
             raise Refused(f"invalid request: {_first_error(exc, 'request')}") from exc
+
+    def encode(self) -> bytes:
+        """The body as sent: only the fields given, so a peer older than a field (it
+        refuses fields it does not know) still understands what does not need it."""
+        return self.model_dump_json(exclude_unset=True).encode()
 
 
 class Envelope(Model):
@@ -550,13 +556,22 @@ class Stats(Model):
 
 
 class TransferOpenRequest(Request):
-    """``<catalog>.transfer-open``: start sending me the file with this hash."""
+    """``<catalog>.transfer-open``: start sending me the file with this hash, or the file
+    at this path (one request where a lookup and an open would take two: the reply says
+    its hash). Exactly one of the two."""
 
-    hash: str = HashField
+    hash: str | None = MaybeHashField
+    path: EntryPath | None = None
     xkey: str = XKeyField
     chunk_size: int = Field(
         default=limits.CHUNK_SIZE, ge=limits.MIN_CHUNK_SIZE, le=limits.MAX_CHUNK_SIZE
     )
+
+    @model_validator(mode="after")
+    def _hash_or_path(self) -> TransferOpenRequest:
+        if (self.hash is None) == (self.path is None):
+            raise ValueError("give a file's hash or its path")
+        return self
 
 
 def chunk_size_within(wanted: int, max_payload: int) -> int:
@@ -575,6 +590,8 @@ class TransferOpened(Model):
     # predates spans, which then must not be asked for more; a receiver asks for at most
     # its own MAX_SPAN whatever a (newer) server offers
     span: int = Field(default=1, ge=1, le=2**20)
+    # the file's sha256 (from servers since open-by-path; always when opened by path)
+    hash: str | None = MaybeHashField
 
     @model_validator(mode="after")
     def _chunks_cover_the_file(self) -> TransferOpened:

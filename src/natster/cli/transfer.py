@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from natster.client import NatsterClient
     from natster.client.mirror import MirrorReport
     from natster.client.remote import CatalogRef
+    from natster.client.transfer import Transfer
+    from natster.wire import EntryRow
 
 
 def download(
@@ -63,7 +65,7 @@ async def _download(
     watch: bool,
 ) -> None:
     from natster.client import NatsterClient, remote
-    from natster.client.download import default_target, locate
+    from natster.client.download import default_target, locate, open_or_locate
     from natster.client.download import download as download_file
 
     from ._progress import TransferBar
@@ -73,7 +75,11 @@ async def _download(
         if everything is not None:
             await _mirror(client, ref, everything, "", delete, watch)
             return
-        entry = await locate(client, ref, wanted or "")
+        entry: Transfer | EntryRow | str
+        if not (delete or watch):  # perhaps one file: opened at once, by its path
+            entry = await open_or_locate(client, ref, wanted or "")
+        else:
+            entry = await locate(client, ref, wanted or "")
         if isinstance(entry, str):  # a folder: a copy of it in OUTPUT/<its name>
             into = Path(output or ".") / entry.rstrip("/").rsplit("/", 1)[-1]
             await _mirror(client, ref, into, entry, delete, watch)

@@ -132,7 +132,7 @@ class NatsterClient:
 
     # --- the global service ------------------------------------------------------------
     async def _global(self, endpoint: str, body: wire.Request | None = None) -> Any:
-        payload = b"{}" if body is None else body.model_dump_json().encode()
+        payload = b"{}" if body is None else body.encode()
         subject = subjects.global_local(endpoint)
         try:
             return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)

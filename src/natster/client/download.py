@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from natster import limits, wire
-from natster.errors import EntryNotFound, IntegrityError, TransferError
+from natster.errors import EntryNotFound, IntegrityError, RemoteError, TransferError
 from natster.names import check_relpath, is_hash
 from natster.security import xkeys
 
@@ -101,7 +101,24 @@ async def locate(client: NatsterClient, ref: CatalogRef, wanted: str) -> str | w
     return folder if folder is not None else await find_entry(client, ref, wanted)
 
 
-def default_target(entry: wire.EntryRow, output: str | None) -> Path:
+async def open_or_locate(client: NatsterClient, ref: CatalogRef, wanted: str) -> Transfer | str:
+    """What ``wanted`` names, opened if it is a file (see :func:`download`), or a folder's
+    prefix (as :func:`locate`). A plain path takes one request: a transfer-open by path."""
+    path = wanted.strip()
+    if not is_hash(path) and path.strip("/") not in ("", ".") and not path.endswith("/"):
+        check_relpath(path)
+        try:
+            return await Transfer(client, ref, path=path).open()
+        except RemoteError as exc:  # 404: no file there (a folder?); 400: an older server
+            if exc.status not in (400, 404):
+                raise
+    found = await locate(client, ref, wanted)
+    if isinstance(found, str):
+        return found
+    return await Transfer(client, ref, found.hash, size=found.size).open()
+
+
+def default_target(entry: wire.EntryRow | Transfer, output: str | None) -> Path:
     """A single download's path: ``output``; a file in it if it ends with "/" (made if
     need be) or is a folder already; else the file's own name, here."""
     name = _target.file_name(entry.path)
@@ -138,27 +155,30 @@ def verified(path: Path, expected: str) -> bool:
 async def download(
     client: NatsterClient,
     ref: CatalogRef,
-    entry: wire.EntryRow,
+    entry: wire.EntryRow | Transfer,
     final: Path,
     progress: Progress | None = None,
     in_flight: int = limits.DOWNLOAD_IN_FLIGHT,
     resumed: Callable[[int], None] | None = None,
 ) -> int:
     """Download ``entry`` to ``final``; returns the bytes transferred (less on a resume,
-    which ``resumed`` hears of first, with the bytes kept).
+    which ``resumed`` hears of first, with the bytes kept). ``entry`` is the catalog's, or
+    a transfer already open (:func:`open_or_locate`), which this closes.
 
     ``final`` is where the caller decided (see :mod:`._target` for a peer's path); the
     ``.part`` beside it is never a link, and a link at ``final`` is replaced, not followed.
     """
     part = _target.part_of(final, entry.hash)
+    opened = entry if isinstance(entry, Transfer) else None
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        held = os.lstat(part).st_size if os.path.lexists(part) else 0
-        if os.path.lexists(part) and not _target.is_regular(part):
-            raise TransferError(f"{part} is not a regular file: move it away first")
-    except OSError as exc:
-        raise TransferError(f"cannot write to {final.parent}: {exc.strerror or exc}") from exc
-    async with await Transfer(client, ref, entry.hash, size=entry.size).open() as transfer:
+        held = _held(part)
+    except BaseException:
+        if opened is not None:
+            await opened.close()
+        raise
+    if opened is None:
+        opened = await Transfer(client, ref, entry.hash, size=entry.size).open()
+    async with opened as transfer:
         size, chunk_size = transfer.size, transfer.chunk_size
         # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
         have = min(held - held % chunk_size, size - size % chunk_size if size else 0)
@@ -187,6 +207,20 @@ async def download(
     except OSError as exc:  # e.g. a folder in the way: the verified .part stays
         raise TransferError(f"cannot move {part.name} to {final}: {exc.strerror or exc}") from exc
     return size - have
+
+
+def _held(part: Path) -> int:
+    """The bytes the ``.part`` file holds (made ready to hold them: its folder exists)."""
+    try:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(part):
+            return 0
+        held = os.lstat(part).st_size
+    except OSError as exc:
+        raise TransferError(f"cannot write to {part.parent}: {exc.strerror or exc}") from exc
+    if not _target.is_regular(part):
+        raise TransferError(f"{part} is not a regular file: move it away first")
+    return held
 
 
 async def _receive(

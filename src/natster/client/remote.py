@@ -129,7 +129,7 @@ async def import_catalog(
 async def _accounts(client: NatsterClient, endpoint: str, body: wire.Request) -> Any:
     return await client.request(
         subjects.accounts_local(endpoint),
-        body.model_dump_json().encode(),
+        body.encode(),
         what=ACCOUNT_SERVICE,
     )
 
@@ -182,7 +182,7 @@ async def _request(
     try:
         return await client.request(
             ref.subject(me, endpoint),
-            b"{}" if body is None else body.model_dump_json().encode(),
+            b"{}" if body is None else body.encode(),
             **options,
         )
     except ServiceUnavailable as exc:

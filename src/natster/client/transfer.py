@@ -46,7 +46,9 @@ LONGEST_WAIT_S = 3600.0  # nats-py's own timeout on a chunk request: lateness de
 
 
 class Transfer:
-    """A transfer of the file with ``file_hash`` in ``ref``: ``await Transfer(...).open()``.
+    """A transfer of the file with ``file_hash`` in ``ref`` (or, with ``path``, of the file
+    at that path: one request instead of a lookup and an open): ``await
+    Transfer(...).open()``.
 
     ``size``, if known from the catalog, must be the server's (a rescan changes it);
     ``chunk_size`` is the unit chunks are counted in, capped at what the hub carries; the
@@ -57,6 +59,7 @@ class Transfer:
     """
 
     path: str = ""
+    hash: str = ""  # the file's sha256: as asked, or as the server said for a path
     size: int = 0
     chunk_size: int = 0
     chunks: int = 0
@@ -67,12 +70,16 @@ class Transfer:
         self,
         client: NatsterClient,
         ref: CatalogRef,
-        file_hash: str,
+        file_hash: str | None = None,
         *,
+        path: str | None = None,
         size: int | None = None,
         chunk_size: int = limits.CHUNK_SIZE,
     ) -> None:
-        self._client, self._ref, self._hash, self._size = client, ref, file_hash, size
+        if (file_hash is None) == (path is None):
+            raise ValueError("a transfer is of a file's hash or of its path")
+        self._client, self._ref, self._size = client, ref, size
+        self.hash, self._path = file_hash or "", path
         # the server shrinks it to what its serving connection carries
         self._wanted = wire.chunk_size_within(chunk_size, limits.HUB_MAX_PAYLOAD)
         self._opened: wire.TransferOpened | None = None
@@ -228,26 +235,30 @@ class Transfer:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
             subject = self._ref.subject(self._client.account, "transfer-close")
             with contextlib.suppress(NatsterError):
-                await self._client.tell(subject, body.model_dump_json().encode())
+                await self._client.tell(subject, body.encode())
 
     # --- the protocol ------------------------------------------------------------------------
     async def _open(self) -> None:
         key = XKey.create()  # fresh for every transfer: never reused
-        body = wire.TransferOpenRequest(
-            hash=self._hash, xkey=key.public_key, chunk_size=self._wanted
-        )
+        # by path only the first time: a reopen asks for the same content, by its hash
+        which = {"hash": self.hash} if self.hash else {"path": self._path}
+        body = wire.TransferOpenRequest(xkey=key.public_key, chunk_size=self._wanted, **which)
         began = time.monotonic()
         opened = await ask(self._client, self._ref, "transfer-open", wire.TransferOpened, body)
         took = time.monotonic() - began
         self.round_trip = took if self.round_trip is None else min(self.round_trip, took)
+        who = f"catalog {self._ref.display(self._client.account)}"
         if opened.chunk_size > self._wanted:
-            who = f"catalog {self._ref.display(self._client.account)}"
             raise ProtocolError(f"{who} sent chunks larger than asked for")
+        if not self.hash and (opened.hash is None or opened.path != self._path):
+            raise ProtocolError(f"{who} opened another file than the one asked for")
+        if self.hash and opened.hash not in (None, self.hash):
+            raise ProtocolError(f"{who} opened another file than the one asked for")
         expected = self.size if self.chunk_size else self._size  # a reopen: the first's
         if expected is not None and opened.size != expected:
             raise TransferError("the server's file is not the catalog's: ask for a rescan")
         if not self.chunk_size:  # the first open fixes what a reopen must agree with
-            self.path, self.size = opened.path, opened.size
+            self.path, self.size, self.hash = opened.path, opened.size, opened.hash or self.hash
             self.chunk_size, self.chunks = opened.chunk_size, opened.chunks
             self.span = min(opened.span, limits.MAX_SPAN)
         elif opened.chunk_size != self.chunk_size:
@@ -281,7 +292,7 @@ class Transfer:
                 late,
                 self._client.request_raw(
                     self._ref.subject(self._client.account, "transfer-chunk"),
-                    body.model_dump_json().encode(),
+                    body.encode(),
                     timeout=LONGEST_WAIT_S,
                     what="the catalog server",
                     lost="the connection to the hub was lost: run the download again to resume",

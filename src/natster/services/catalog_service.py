@@ -25,7 +25,7 @@ from natster import __version__, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
 from natster._service import endpoint
-from natster.catalog import Catalogs, ScanReport, watch_catalog
+from natster.catalog import Catalogs, Entry, ScanReport, watch_catalog
 from natster.errors import NatsterError, Refused
 from natster.names import printable
 
@@ -343,17 +343,19 @@ class CatalogServer:
     async def _open_transfer(self, requester: str, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload, wire.TransferOpenRequest)
 
-        def find(c: Catalogs) -> tuple[str, str, int] | None:
-            entries = c.index.by_hash(catalog, request.hash)
-            if not entries:
-                return None
-            return c.index.root_and_revision(catalog)[0], entries[0].path, entries[0].size
+        def find(c: Catalogs) -> tuple[str, Entry] | None:
+            if request.path is not None:
+                entry = c.index.get(catalog, request.path)
+            else:
+                entry = next(iter(c.index.by_hash(catalog, request.hash or "")), None)
+            return None if entry is None else (c.index.root_and_revision(catalog)[0], entry)
 
         found = await self._in_db(find)
         if found is None:
-            raise Refused("no file in that catalog has that hash", 404)
-        root, path, size = found
+            what = "that hash" if request.path is None else "that path (a folder?)"
+            raise Refused(f"no file in that catalog has {what}", 404)
+        root, entry = found
         carried = self._link.max_payload if self._link else limits.HUB_MAX_PAYLOAD
-        opened = self.transfers.open(requester, catalog, root, path, size, request, carried)
-        log.info("transfer %s: %s of %s to %s", opened.transfer[:8], path, catalog, requester)
+        opened = self.transfers.open(requester, catalog, root, entry, request, carried)
+        log.info("transfer %s: %s of %s to %s", opened.transfer[:8], entry.path, catalog, requester)
         return opened.model_dump()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from natster import limits, wire
-from natster.catalog import resolve_inside
+from natster.catalog import Entry, resolve_inside
 from natster.errors import Refused, UnsafePath
 from natster.security import Channel, XKey, xkeys
 
@@ -63,12 +63,12 @@ class Transfers:
         requester: str,
         catalog: str,
         root: str,
-        path: str,
-        size: int,
+        entry: Entry,
         request: wire.TransferOpenRequest,
         max_payload: int = limits.HUB_MAX_PAYLOAD,
     ) -> wire.TransferOpened:
-        """Open a transfer of ``path``; chunks are the size asked, within ``max_payload``."""
+        """Open a transfer of ``entry``; chunks are the size asked, within ``max_payload``."""
+        path, size = entry.path, entry.size
         if self.count(requester) >= limits.MAX_TRANSFERS_PER_ACCOUNT:
             raise Refused(
                 f"busy: you already have {limits.MAX_TRANSFERS_PER_ACCOUNT} downloads "
@@ -102,6 +102,7 @@ class Transfers:
             chunks=transfer.chunks,
             path=path,
             span=span,
+            hash=entry.hash,
         )
 
     def get(self, requester: str, catalog: str, transfer_id: str) -> Transfer:
