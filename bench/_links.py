@@ -6,7 +6,8 @@ the hub, ``down``: back), as the connections of one home share its line, and eve
 arrives ``delay`` seconds after it was sent (one way). Bytes are taken from a sender only
 as the rate lets them leave (a token bucket with no burst beyond one quantum), so the
 queue stays in the sender's own socket, as on a real line; connections that all have
-bytes to send take turns, a quantum each (the fair queueing of a modern router).
+bytes to send take turns, a quantum each (the fair queueing of a modern router). A new
+connection carries nothing for one round trip (TCP's handshake).
 
 Used by the tests (tests/test_wan.py) and by bench/wan.py; :func:`measure` checks a link
 against its settings.
@@ -98,6 +99,7 @@ class Link:
             writer.transport.abort()
             return
         self._writers.update((writer, far_writer))
+        await asyncio.sleep(self.up.delay + self.down.delay)  # SYN, SYN-ACK: then bytes
         for pipe, source, sink in ((self.up, reader, far_writer), (self.down, far_reader, writer)):
             task = asyncio.create_task(_carry(pipe, source, sink))
             self._tasks.add(task)
@@ -164,6 +166,9 @@ async def measure(link: Link, payload: int) -> dict[str, float]:
     link.target = ("127.0.0.1", server.sockets[0].getsockname()[1])
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
+        writer.write(b"ping 0\n")  # once the connection is made (a round trip), then:
+        await writer.drain()
+        await reader.readline()
         began = time.monotonic()
         writer.write(b"ping 0\n")
         await writer.drain()

@@ -1,21 +1,28 @@
 """Benchmark: natster on emulated internet links, side by side with magic-wormhole's relay.
 
-    python -m bench.wan                  # every case (about 6 minutes here)
+    python -m bench.wan                  # every case (about 15 minutes here)
     python -m bench.wan --rates 20       # the 20 Mbit/s cases only
     python -m bench.wan --no-wormhole    # natster only
 
 Each person's connections to the hub cross their own line (bench/_links.py: a rate,
-shared by all of that person's connections, and a one-way delay D). alice serves with
-`natster catalog serve`, bob downloads with `natster catalog download`, both as people
-run them, each with NATSTER_HOME pointing at the hub through their line. Cases, JSON:
+shared by all of that person's connections, a one-way delay D, and a round trip before a
+new connection carries anything). alice serves with `natster catalog serve`, bob downloads
+with `natster catalog download`, both as people run them, each with NATSTER_HOME pointing
+at the hub through their line. Cases, JSON:
 
 - downloads with the owner's upload, then bob's download, at 10 and 20 Mbit/s (the other
-  side 100 Mbit/s), and both at 100 Mbit/s; D = 20 and 60 ms; a file of about 12 s of
-  the line. For each: the whole command's rate as a fraction of the line, and the bytes
-  the owner sent per byte of the file; magic-wormhole 0.24's relay (its own mailbox and
-  transit relay on loopback, `--no-listen` on both sides so the bytes take the relay)
-  moves the same file over the same lines. Goals: >= 0.9 of the line, >= the relay's,
-  owner bytes <= 1.02x.
+  side 100 Mbit/s), and both at 100 Mbit/s; D = 20 and 60 ms; the files of issue 32's
+  table (40 MiB at 10 Mbit/s, 100 MiB at 20 and 100), or with --line-seconds S, files of
+  S seconds of their line. For each: the whole command's rate as a fraction of the line,
+  its data phase's, and the bytes the owner sent per byte of the file; the whole command
+  for a 1-byte file on the same line (``fixed_s``: starting, connecting, asking; what no
+  file size changes) and the best fraction a command with that fixed cost could reach
+  (``ceiling_of_line``). magic-wormhole 0.24's relay moves the same files over the same
+  lines: its mailbox and transit relay on loopback, each side's mailbox connection
+  through its own line (as wormhole's public mailbox is on the internet), the relay's
+  through the owner's upload and the receiver's download, and `--no-listen` on both
+  sides so the bytes take the relay. Goals: >= 0.9 of the line, >= the relay's, owner
+  bytes <= 1.02x.
 - control requests during a download from a 20 Mbit/s owner: a listing (`contents`)
   every 0.3 s; goal < 0.5 s.
 - a player behind a 20 Mbit/s owner, and behind a 10 Mbit/s, 120 ms RTT receiver: the
@@ -61,7 +68,8 @@ from ._platform import _url, clean_up, free_port, start
 
 MiB = 1024 * 1024
 SCRUB = 256 * 1024  # what a player reads of each place before it seeks again
-LINE_SECONDS = 12  # a download's file is about this long on its line
+LINE_SECONDS = 12  # the control and player cases' files are about this long on the line
+DOWNLOAD_MIB = {10.0: 40, 20.0: 100, 100.0: 100}  # the files of issue 32's table
 SEEKS = (20 * MiB + 12345, 5 * MiB, 28 * MiB, 13 * MiB)
 WORMHOLE = (
     "magic-wormhole==0.24.0",
@@ -256,18 +264,21 @@ async def wormhole_servers(venv: Path, base: Path) -> AsyncIterator[tuple[int, i
 
 
 async def wormhole_send(
-    venv: Path, mailbox: int, relay: Link, path: Path, out: Path, code: str
+    venv: Path, mailboxes: tuple[Link, Link], relay: Link, path: Path, out: Path, code: str
 ) -> float:
+    """``wormhole send`` (alice) and ``receive`` (bob), each through their own line to the
+    mailbox; the seconds until bob has the file."""
     wormhole = str(venv / "bin" / "wormhole")
-    url = f"ws://127.0.0.1:{mailbox}/v1"
+    helper = f"tcp:127.0.0.1:{relay.port}"
+    urls = [f"ws://127.0.0.1:{link.port}/v1" for link in mailboxes]
     began = time.monotonic()
     send = await asyncio.create_subprocess_exec(
-        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{relay.port}",
+        wormhole, "--relay-url", urls[0], "--transit-helper", helper,
         "send", "--no-listen", "--hide-progress", "--code", code, str(path),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     receive = await asyncio.create_subprocess_exec(
-        wormhole, "--relay-url", url, "--transit-helper", f"tcp:127.0.0.1:{relay.port}",
+        wormhole, "--relay-url", urls[1], "--transit-helper", helper,
         "receive", "--no-listen", "--hide-progress", "--accept-file", "-o", str(out), code,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -280,8 +291,22 @@ async def wormhole_send(
     return seconds
 
 
+def on_line_of(person: Person, link: Link) -> Link:
+    """``link`` made part of ``person``'s line: its connections share the same pipes."""
+    link.up, link.down = person.hub.up, person.hub.down
+    return link
+
+
+def write_random(path: Path, size: int) -> None:
+    with path.open("wb") as handle:
+        for _ in range(-(-size // MiB)):
+            handle.write(os.urandom(min(MiB, size - handle.tell())))
+
+
 # --- the run ---------------------------------------------------------------------------
-async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
+async def main(
+    rates: list[float], with_wormhole: bool, line_seconds: float | None = None
+) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="natster-wan-"))
     platform = await start(base / "hub")
     server: subprocess.Popen[bytes] | None = None
@@ -293,11 +318,14 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
         ]
         media = base / "media"
         media.mkdir()
-        sizes = {f"film{int(r)}": int(r * MBIT * LINE_SECONDS) for r in {*rates, 20.0, 32.0}}
+        sizes = {f"film{int(r)}": int(r * MBIT * LINE_SECONDS) for r in (20.0, 32.0)}
+        for rate in rates:
+            mib = DOWNLOAD_MIB.get(rate) if line_seconds is None else None
+            seconds = line_seconds or LINE_SECONDS
+            sizes[f"download{int(rate)}"] = mib * MiB if mib else int(rate * MBIT * seconds)
+        sizes["tiny"] = 1
         for name, size in sizes.items():
-            with (media / name).open("wb") as handle:
-                for _ in range(-(-size // MiB)):
-                    handle.write(os.urandom(min(MiB, size - handle.tell())))
+            write_random(media / name, size)
         with Catalogs(alice.home.path) as mine:
             mine.new("films", "", media)
         server = subprocess.Popen(
@@ -316,37 +344,50 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
         venv = wormhole_venv() if with_wormhole else None
         results: list[dict[str, Any]] = []
         async with contextlib.AsyncExitStack() as stack:
-            relay = None
+            relay = mailboxes = None
             if venv is not None:
                 mailbox, port = await stack.enter_async_context(wormhole_servers(venv, base))
                 relay = await stack.enter_async_context(
                     Link(("127.0.0.1", port), up_mbit=100, down_mbit=100, delay=0.02)
                 )
+                mailboxes = (  # each side's mailbox connection crosses its own line
+                    on_line_of(alice, await stack.enter_async_context(mailbox_link(mailbox))),
+                    on_line_of(bob, await stack.enter_async_context(mailbox_link(mailbox))),
+                )
             for number, case in enumerate(cases(rates)):
                 rate, delay = case["mbit"], case["delay_ms"] / 1000
                 alice.line(rate if case["slow"] != "receiver down" else 100, 100, delay)
                 bob.line(100, rate if case["slow"] != "owner up" else 100, delay)
-                name = f"film{int(rate)}"
+                name = f"download{int(rate)}"
                 size = sizes[name]
                 limiting = bob.hub.down if case["slow"] == "receiver down" else alice.hub.up
                 ours = await natster_download(
                     alice, bob, size, base / "out", name=name, line=limiting
                 )
+                fixed = await natster_download(alice, bob, 1, base / "out", name="tiny")
                 line_s = size / (rate * MBIT)
-                case |= {"file_mb": round(size / 1e6, 1), "natster": ours}
+                case |= {"file_mb": round(size / 1e6, 1), "line_s": round(line_s, 2)}
+                case["natster"] = ours
                 ours["of_line"] = round(line_s / ours["seconds"], 3)
                 if "data_phase_seconds" in ours:
                     ours["data_phase_of_line"] = round(line_s / ours["data_phase_seconds"], 3)
                 ours["owner_bytes_per_file_byte"] = round(ours["owner_bytes_per_file_byte"], 3)
-                if venv is not None and relay is not None:
+                ours["fixed_s"] = fixed["seconds"]
+                ours["ceiling_of_line"] = round(line_s / (line_s + fixed["seconds"]), 3)
+                if venv is not None and relay is not None and mailboxes is not None:
                     relay_line(relay, alice, bob)
-                    code = f"{number + 2}-bench-wan"
+                    code = f"{2 * number + 2}-bench-wan"
                     theirs = await wormhole_send(
-                        venv, mailbox, relay, media / name, base / "w-out", code
+                        venv, mailboxes, relay, media / name, base / "w-out", code
+                    )
+                    code = f"{2 * number + 3}-bench-wan"
+                    floor = await wormhole_send(
+                        venv, mailboxes, relay, media / "tiny", base / "w-out", code
                     )
                     case["wormhole_relay"] = {
                         "seconds": round(theirs, 2),
                         "of_line": round(line_s / theirs, 3),
+                        "fixed_s": round(floor, 2),
                     }
                     case["goal_ge_wormhole"] = ours["seconds"] <= theirs
                 case["goal_ge_0.9_of_line"] = ours["of_line"] >= 0.9
@@ -368,9 +409,20 @@ async def main(rates: list[float], with_wormhole: bool) -> dict[str, Any]:
         clean_up(base)
 
 
+def mailbox_link(port: int) -> Link:
+    return Link(("127.0.0.1", port), up_mbit=100, down_mbit=100, delay=0.02)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 100.0])
     parser.add_argument("--no-wormhole", action="store_true", help="natster only")
+    parser.add_argument(
+        "--line-seconds",
+        type=float,
+        help="every download's file this many seconds of its line (default: the issue's "
+        "files, 40 MiB at 10 Mbit/s and 100 MiB at 20 and 100)",
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.rates, not args.no_wormhole)), indent=2))
+    result = asyncio.run(main(args.rates, not args.no_wormhole, args.line_seconds))
+    print(json.dumps(result, indent=2))

@@ -10,7 +10,7 @@ import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
 
 const CHUNK = 256 * 1024; // a transfer's chunks; a request asks for a span of them
 const MAX_SPAN = 16;
-const DOWNLOAD = { firstSpan: 4, maxInFlight: 32 * 1024 * 1024 };
+const DOWNLOAD = { firstSpan: 4, firstSpans: 4, maxInFlight: 32 * 1024 * 1024 };
 const STREAM = { firstSpan: 1, maxInFlight: 4 * 1024 * 1024 }; // a player's range: soon first
 const CHUNK_RETRIES = 3;
 const encoder = new TextEncoder();

@@ -1,7 +1,9 @@
 // How much of a transfer to ask for at once, following the link: the browser's copy of
 // src/natster/client/_flow.py (docs/protocol.md, "Flow control"). The receiver measures the
-// delivery rate R and the round trip, asks for spans of about 0.3 s of data, and keeps
-// about R x (RTT + three spans) in flight, within a bound, starting with two small spans.
+// delivery rate R (the best sample of the last 2 s: the bytes received while one request
+// was out, over its time out) and the round trip, asks for spans of about 0.3 s of data,
+// and keeps about R x (RTT + three spans) in flight, within a bound, starting with
+// `firstSpans` spans of the first size (and no less until R is measured over 2 s).
 
 export const SPAN_TIME = 0.3; // seconds of data per request
 export const RATE_HORIZON_MS = 2000; // the rate is measured over this much of the past
@@ -9,27 +11,24 @@ export const STALL_MS = 10000; // nothing received this long: the transfer stall
 const SPANS_IN_FLIGHT = 3; // beyond the bandwidth-delay product (see _flow.py)
 
 export class Flow {
-  constructor(unit, { firstSpan, maxSpan, maxInFlight }) {
+  constructor(unit, { firstSpan, firstSpans = 2, maxSpan, maxInFlight }) {
     this.unit = unit;
     this.maxSpan = Math.max(1, maxSpan);
     this.firstSpan = Math.max(1, Math.min(firstSpan, this.maxSpan));
+    this.firstSpans = Math.max(1, firstSpans);
     this.maxInFlight = Math.max(maxInFlight, unit);
     this.rtt = null; // seconds
     this.inFlight = 0;
-    this.began = null;
-    this.recent = []; // [when (ms), bytes] received
-    this.recentBytes = 0;
+    this.deliveredBytes = 0;
+    this.firstDelivery = null; // ms
+    this.samples = []; // [when (ms), bytes per second]
   }
 
-  /** Bytes per second received lately, or null before the first reply. */
+  /** The best delivery-rate sample of the last RATE_HORIZON_MS, or null before a reply. */
   rate() {
-    if (this.began === null || !this.recent.length) return null;
     const now = performance.now();
-    while (this.recent.length && now - this.recent[0][0] > RATE_HORIZON_MS) {
-      this.recentBytes -= this.recent.shift()[1];
-    }
-    const elapsed = Math.min(RATE_HORIZON_MS, now - this.began) / 1000;
-    return elapsed > 0 && this.recentBytes ? this.recentBytes / elapsed : null;
+    while (this.samples.length && now - this.samples[0][0] > RATE_HORIZON_MS) this.samples.shift();
+    return this.samples.length ? Math.max(...this.samples.map(([, rate]) => rate)) : null;
   }
 
   /** Chunks the next request asks for. */
@@ -42,9 +41,13 @@ export class Flow {
   /** Bytes that may be in flight now. */
   window() {
     const rate = this.rate();
-    const spanBytes = this.span() * this.unit;
-    const wanted = rate === null ? 2 * spanBytes
-      : Math.max(Math.ceil(rate * ((this.rtt || 0) + SPANS_IN_FLIGHT * SPAN_TIME)), 2 * spanBytes);
+    const first = this.firstSpans * this.firstSpan * this.unit;
+    let wanted = first;
+    if (rate !== null) {
+      wanted = Math.max(
+        Math.ceil(rate * ((this.rtt || 0) + SPANS_IN_FLIGHT * SPAN_TIME)), 2 * this.span() * this.unit);
+      if (performance.now() - this.firstDelivery < RATE_HORIZON_MS) wanted = Math.max(wanted, first);
+    }
     return Math.min(wanted, this.maxInFlight);
   }
 
@@ -59,18 +62,23 @@ export class Flow {
   /** A request for `size` bytes goes out: how long it may take before it is late (ms). */
   asking(size) {
     const now = performance.now();
-    if (this.began === null) this.began = now;
     const rate = this.rate();
     const ahead = this.inFlight + size;
     this.inFlight += size;
-    return { sentAt: now, size, allowance: STALL_MS + (rate ? (ahead / rate) * 1000 : 0) };
+    return {
+      sentAt: now, size, delivered: this.deliveredBytes,
+      allowance: STALL_MS + (rate ? (ahead / rate) * 1000 : 0),
+    };
   }
 
   delivered(asked, bytes) {
     const now = performance.now();
     this.inFlight -= asked.size;
-    this.recent.push([now, bytes]);
-    this.recentBytes += bytes;
+    this.deliveredBytes += bytes;
+    if (this.firstDelivery === null) this.firstDelivery = now;
+    if (now > asked.sentAt) {
+      this.samples.push([now, ((this.deliveredBytes - asked.delivered) * 1000) / (now - asked.sentAt)]);
+    }
     this.roundTrip((now - asked.sentAt) / 1000);
   }
 

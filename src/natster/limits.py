@@ -177,6 +177,7 @@ MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the server's
 # (round trip + 3 spans' time) in flight, within these bounds
 SPAN_TIME_S = 0.3
 DOWNLOAD_FIRST_SPAN = 4  # a download's first requests (1 MiB), before the rate is known
+DOWNLOAD_FIRST_SPANS = 4  # ...4 of them (100 Mbit/s x a 0.3 s round trip); a player's range: 2
 STREAM_FIRST_SPAN = 1  # a player's range starts with one chunk: its first byte comes soon
 DOWNLOAD_IN_FLIGHT = 32 * 1024 * 1024  # a download's bytes asked for and not received, at most
 STREAM_IN_FLIGHT = 4 * 1024 * 1024  # ...a player's range's

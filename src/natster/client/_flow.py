@@ -4,7 +4,8 @@ A receiver asks for chunks; nothing is pushed. What it asks for at once is the w
 its flow control, so it must follow the link the bytes cross (the owner's upload, the
 hub, the receiver's download), which the receiver learns only by measuring:
 
-- the **delivery rate** ``R``: bytes received over the last ``RATE_HORIZON_S``;
+- the **delivery rate** ``R``: the best of the last ``RATE_HORIZON_S``'s samples, each
+  the bytes received while one request was out over the time it was out (as BBR);
 - the **round trip** ``RTT``: the least time a small request took (``transfer-open``),
   or a chunk, whichever is less.
 
@@ -14,9 +15,12 @@ are kept at about ``R x RTT`` plus three spans, within the transfer's bound: two
 the hub stores and forwards each message whole (a span holds its place in the window
 while it crosses the owner's line, then the receiver's), and one for what the round
 trip as measured misses (reading, sealing, opening: without it, two lines of the same
-rate settled at 0.83 of it). It starts small (two spans of the first size) and grows
+rate settled at 0.83 of it). It starts small (a few spans of the first size) and grows
 as the measured rate grows, which it does while the line has room: a wider window
-measures a higher rate, which widens it (a slow start, as TCP's). On loopback the
+measures a higher rate, which widens it (a slow start, as TCP's). Until the rate is
+measured over a whole ``RATE_HORIZON_S``, the window is never less than at the start
+(the first replies' rate is a rough one: letting it shrink the window left a 10 Mbit/s
+line idle for a round trip). On loopback the
 rate is high and the bound (8 x 4 MiB) is reached at once; on a 10 Mbit/s link about
 1 s of data is in flight, so a queue never grows past what the link drains quickly
 and a seek or a control request is never behind seconds of chunks.
@@ -48,6 +52,7 @@ class Asked:
     size: int
     ahead: int
     rate: float | None
+    delivered: int = 0  # bytes the transfer had received when it was sent
 
 
 class Flow:
@@ -58,6 +63,7 @@ class Flow:
         unit: int,
         *,
         first_span: int,
+        first_spans: int = 2,
         max_span: int,
         max_in_flight: int,
         clock: Clock = time.monotonic,
@@ -65,24 +71,27 @@ class Flow:
         self.unit = unit
         self.max_span = max(1, max_span)
         self.first_span = max(1, min(first_span, self.max_span))
+        self.first_spans = max(1, first_spans)  # asked for before the first reply
         self.max_in_flight = max(max_in_flight, unit)
         self._clock = clock
         self.rtt: float | None = None
         self.in_flight = 0  # bytes asked for and not yet received
-        self._began: float | None = None
+        self.delivered_bytes = 0
+        self.first_delivery: float | None = None
         self.last_delivery: float | None = None
-        self._recent: deque[tuple[float, int]] = deque()  # (when, bytes) received
-        self._recent_bytes = 0
+        self._samples: deque[tuple[float, float]] = deque()  # (when, bytes per second)
 
     # --- what to ask for -----------------------------------------------------------------
     def rate(self) -> float | None:
-        """Bytes per second received lately, or None before the first chunk came."""
-        if self.last_delivery is None or self._began is None:
-            return None
+        """The delivery rate: the best of the samples of the last ``RATE_HORIZON_S``, or
+        None before the first reply came. A sample is the bytes received while one
+        request was out, over the time it was out (at least a round trip: bursts of
+        replies do not count as a rate), as BBR measures; the best of them, since a
+        window too small to fill the line makes every sample less than the line."""
         now = self._clock()
-        self._forget(now)
-        elapsed = min(limits.RATE_HORIZON_S, now - self._began)
-        return self._recent_bytes / elapsed if elapsed > 0 and self._recent_bytes else None
+        while self._samples and now - self._samples[0][0] > limits.RATE_HORIZON_S:
+            self._samples.popleft()
+        return max(rate for _, rate in self._samples) if self._samples else None
 
     def span(self) -> int:
         """Chunks the next request asks for."""
@@ -94,11 +103,14 @@ class Flow:
     def window(self) -> int:
         """Bytes that may be in flight now: ``R x RTT`` plus three spans, within the bound."""
         rate, span_bytes = self.rate(), self.span() * self.unit
+        first = self.first_spans * self.first_span * self.unit
         if rate is None:
-            wanted = 2 * span_bytes
+            wanted = first
         else:
             wanted = math.ceil(rate * ((self.rtt or 0.0) + SPANS_IN_FLIGHT * limits.SPAN_TIME_S))
             wanted = max(wanted, 2 * span_bytes)
+            if self._clock() - (self.first_delivery or 0.0) < limits.RATE_HORIZON_S:
+                wanted = max(wanted, first)  # a slow start: no less than at first
         return min(wanted, self.max_in_flight)
 
     def may_ask(self, size: int) -> bool:
@@ -112,10 +124,7 @@ class Flow:
             self.rtt = seconds if self.rtt is None else min(self.rtt, seconds)
 
     def asking(self, size: int) -> Asked:
-        now = self._clock()
-        if self._began is None:
-            self._began = now
-        asked = Asked(now, size, self.in_flight, self.rate())
+        asked = Asked(self._clock(), size, self.in_flight, self.rate(), self.delivered_bytes)
         self.in_flight += size
         return asked
 
@@ -123,9 +132,13 @@ class Flow:
         """The reply to ``asked`` came, ``size`` bytes of chunks."""
         now = self._clock()
         self.in_flight -= asked.size
+        self.delivered_bytes += size
+        if self.first_delivery is None:
+            self.first_delivery = now
         self.last_delivery = now
-        self._recent.append((now, size))
-        self._recent_bytes += size
+        if now > asked.sent_at:
+            sample = (self.delivered_bytes - asked.delivered) / (now - asked.sent_at)
+            self._samples.append((now, sample))
         self.round_trip(now - asked.sent_at)
 
     def given_up(self, asked: Asked) -> None:
@@ -142,7 +155,3 @@ class Flow:
         if rate is None:
             return False
         return now - asked.sent_at > limits.STALL_S + (asked.ahead + asked.size) / rate
-
-    def _forget(self, now: float) -> None:
-        while self._recent and now - self._recent[0][0] > limits.RATE_HORIZON_S:
-            self._recent_bytes -= self._recent.popleft()[1]

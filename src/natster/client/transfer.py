@@ -104,6 +104,7 @@ class Transfer:
         flow = Flow(
             self.chunk_size,
             first_span=limits.STREAM_FIRST_SPAN if stream else limits.DOWNLOAD_FIRST_SPAN,
+            first_spans=2 if stream else limits.DOWNLOAD_FIRST_SPANS,
             max_span=self.span,
             max_in_flight=limits.STREAM_IN_FLIGHT if stream else limits.DOWNLOAD_IN_FLIGHT,
         )
