@@ -7,7 +7,7 @@ from collections import deque
 import pytest
 
 from natster import limits
-from natster.client._flow import SPANS_IN_FLIGHT, Asked, Flow
+from natster.client._flow import SLACK_S, Asked, Flow
 
 UNIT = limits.CHUNK_SIZE
 MB = 1_000_000
@@ -102,8 +102,8 @@ def test_the_first_reply_does_not_shrink_the_window() -> None:
 
 def test_spans_and_windows_follow_the_rate() -> None:
     slow, _ = flowing(1.25 * MB, 0.12)  # 10 Mbit/s
-    assert slow.span() == 1  # 0.3 s of 1.25 MB/s is less than two chunks
-    expected = 1.25 * MB * (0.12 + SPANS_IN_FLIGHT * limits.SPAN_TIME_S)
+    assert slow.span() == 1  # 0.1 s of 1.25 MB/s is less than one chunk
+    expected = 1.25 * MB * (0.12 + SLACK_S)
     assert abs(slow.window() - expected) / expected < 0.05  # about 1 s of data in flight
     fast, _ = flowing(12.5 * MB, 0.08)  # 100 Mbit/s
     assert fast.span() == int(12.5 * MB * limits.SPAN_TIME_S // UNIT)

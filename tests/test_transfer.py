@@ -15,7 +15,7 @@ from natster import limits, wire
 from natster.catalog import Catalogs, Entry
 from natster.client import remote
 from natster.client.download import download, find_entry, locate, open_or_locate
-from natster.client.transfer import Transfer, stop_if_cancelled
+from natster.client.transfer import TAPER, Transfer, stop_if_cancelled
 from natster.errors import (
     EntryNotFound,
     IntegrityError,
@@ -189,6 +189,12 @@ async def test_a_newer_server_offering_larger_spans_is_asked_for_ours(
     await fetch(world, ref, "f.bin", tmp_path / "f.bin")
     assert (tmp_path / "f.bin").read_bytes() == data
     assert max(counts) == limits.MAX_SPAN  # spans grew to ours on loopback, never past
+    # and shrank towards the end: each at most half of what was still to ask for
+    left = 100
+    for count in counts:
+        assert count <= max(1, left // TAPER)
+        left -= count
+    assert counts[-TAPER:] == [1] * TAPER
 
 
 async def test_a_span_larger_than_offered_is_refused(world: World) -> None:

@@ -10,6 +10,7 @@ import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
 
 const CHUNK = 256 * 1024; // a transfer's chunks; a request asks for a span of them
 const MAX_SPAN = 16;
+const TAPER = 2; // a request asks for at most half of the chunks still to ask for
 const DOWNLOAD = { firstSpan: 4, firstSpans: 4, maxInFlight: 32 * 1024 * 1024 };
 const STREAM = { firstSpan: 1, maxInFlight: 4 * 1024 * 1024 }; // a player's range: soon first
 const CHUNK_RETRIES = 3;
@@ -101,7 +102,8 @@ function byteStream(transfer, start, end, use, verify, done) {
   const hash = verify ? sha256() : null;
   const askAhead = () => {
     while (next < stop) {
-      const count = Math.min(flow.span(), stop - next);
+      // smaller spans towards the end (the hub forwards a message once it has all of it)
+      const count = Math.min(flow.span(), Math.max(1, Math.floor((stop - next) / TAPER)));
       const bytes = Math.min(count * size, transfer.size - next * size);
       if (pending.length && !flow.mayAsk(bytes)) break;
       const index = next;

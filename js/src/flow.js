@@ -1,14 +1,14 @@
 // How much of a transfer to ask for at once, following the link: the browser's copy of
 // src/natster/client/_flow.py (docs/protocol.md, "Flow control"). The receiver measures the
 // delivery rate R (the best sample of the last 2 s: the bytes received while one request
-// was out, over its time out) and the round trip, asks for spans of about 0.3 s of data,
-// and keeps about R x (RTT + three spans) in flight, within a bound, starting with
+// was out, over its time out) and the round trip, asks for spans of about 0.1 s of data,
+// and keeps about R x (RTT + 0.9 s) in flight, within a bound, starting with
 // `firstSpans` spans of the first size (and no less until R is measured over 2 s).
 
-export const SPAN_TIME = 0.3; // seconds of data per request
+export const SPAN_TIME = 0.1; // seconds of data per request
 export const RATE_HORIZON_MS = 2000; // the rate is measured over this much of the past
 export const STALL_MS = 10000; // nothing received this long: the transfer stalled
-const SPANS_IN_FLIGHT = 3; // beyond the bandwidth-delay product (see _flow.py)
+const SLACK = 0.9; // seconds of data in flight beyond the bandwidth-delay product (_flow.py)
 
 export class Flow {
   constructor(unit, { firstSpan, firstSpans = 2, maxSpan, maxInFlight }) {
@@ -45,7 +45,7 @@ export class Flow {
     let wanted = first;
     if (rate !== null) {
       wanted = Math.max(
-        Math.ceil(rate * ((this.rtt || 0) + SPANS_IN_FLIGHT * SPAN_TIME)), 2 * this.span() * this.unit);
+        Math.ceil(rate * ((this.rtt || 0) + SLACK)), 2 * this.span() * this.unit);
       if (performance.now() - this.firstDelivery < RATE_HORIZON_MS) wanted = Math.max(wanted, first);
     }
     return Math.min(wanted, this.maxInFlight);

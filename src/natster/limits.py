@@ -174,8 +174,8 @@ MIN_CHUNK_SIZE = 64 * 1024
 RECEIVE_BUDGET = 32 * 1024 * 1024  # chunk bytes asked for and not yet read, per connection
 MAX_CHUNK_SIZE = HUB_MAX_PAYLOAD - CHUNK_HEADROOM  # also capped by the server's max_payload
 # Flow control: about SPAN_TIME_S of data per request, and the measured rate times
-# (round trip + 3 spans' time) in flight, within these bounds
-SPAN_TIME_S = 0.3
+# (round trip + 0.9 s) in flight, within these bounds
+SPAN_TIME_S = 0.1
 DOWNLOAD_FIRST_SPAN = 4  # a download's first requests (1 MiB), before the rate is known
 DOWNLOAD_FIRST_SPANS = 4  # ...4 of them (100 Mbit/s x a 0.3 s round trip); a player's range: 2
 STREAM_FIRST_SPAN = 1  # a player's range starts with one chunk: its first byte comes soon

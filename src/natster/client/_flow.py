@@ -9,21 +9,23 @@ hub, the receiver's download), which the receiver learns only by measuring:
 - the **round trip** ``RTT``: the least time a small request took (``transfer-open``),
   or a chunk, whichever is less.
 
-A request asks for a *span* of about ``SPAN_TIME_S`` of data (``R x 0.3 s``, in whole
-chunks: one 256 KiB chunk on slow links, up to 16 on fast ones), and the bytes in flight
-are kept at about ``R x RTT`` plus three spans, within the transfer's bound: two because
-the hub stores and forwards each message whole (a span holds its place in the window
-while it crosses the owner's line, then the receiver's), and one for what the round
-trip as measured misses (reading, sealing, opening: without it, two lines of the same
-rate settled at 0.83 of it). It starts small (a few spans of the first size) and grows
-as the measured rate grows, which it does while the line has room: a wider window
-measures a higher rate, which widens it (a slow start, as TCP's). Until the rate is
-measured over a whole ``RATE_HORIZON_S``, the window is never less than at the start
-(the first replies' rate is a rough one: letting it shrink the window left a 10 Mbit/s
-line idle for a round trip). On loopback the
-rate is high and the bound (8 x 4 MiB) is reached at once; on a 10 Mbit/s link about
-1 s of data is in flight, so a queue never grows past what the link drains quickly
-and a seek or a control request is never behind seconds of chunks.
+A request asks for a *span* of about ``SPAN_TIME_S`` of data (``R x 0.1 s``, in whole
+chunks: one 256 KiB chunk on slow links, up to 16 on fast ones). Spans are short
+because the hub stores and forwards each message whole: the receiver's line starts a
+message's time after the owner's, and ends as much later (0.1 s, not the 0.3 s spans
+cost on two 100 Mbit/s lines). The bytes in flight are kept at about ``R x (RTT +
+SLACK_S)``, within the transfer's bound: the slack holds what is queued behind each
+line and at the hub, and what the round trip as measured misses (reading, sealing,
+opening: with 0.6 s of it, two lines of the same rate settled at 0.83 of it). It
+starts small (a few spans of the first size) and grows as the measured rate grows,
+which it does while the line has room: a wider window measures a higher rate, which
+widens it (a slow start, as TCP's). Until the rate is measured over a whole
+``RATE_HORIZON_S``, the window is never less than at the start (the first replies'
+rate is a rough one: letting it shrink the window left a 10 Mbit/s line idle for a
+round trip). On loopback the rate is high and the bound (8 x 4 MiB) is reached at
+once; on a 10 Mbit/s link about 1 s of data is in flight, so a queue never grows past
+what the link drains quickly and a seek or a control request is never behind seconds
+of chunks.
 
 A request is late only when the transfer received nothing for ``STALL_S``, or when it
 has waited ``STALL_S`` longer than the bytes asked before it take at the measured rate:
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from natster import limits
 
 Clock = Callable[[], float]
-SPANS_IN_FLIGHT = 3  # beyond the bandwidth-delay product (see above)
+SLACK_S = 0.9  # of data in flight beyond the bandwidth-delay product (see above)
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Flow:
         if rate is None:
             wanted = first
         else:
-            wanted = math.ceil(rate * ((self.rtt or 0.0) + SPANS_IN_FLIGHT * limits.SPAN_TIME_S))
+            wanted = math.ceil(rate * ((self.rtt or 0.0) + SLACK_S))
             wanted = max(wanted, 2 * span_bytes)
             if self._clock() - (self.first_delivery or 0.0) < limits.RATE_HORIZON_S:
                 wanted = max(wanted, first)  # a slow start: no less than at first

@@ -236,10 +236,12 @@ async def _receive(
     flow = transfer.flow()
     flow.max_in_flight = min(flow.max_in_flight, max(in_flight, chunk_size))
     writes: deque[tuple[asyncio.Task[None], int, memoryview]] = deque()
-    # Reused, never reallocated: a span's worth each, as many as the bound needs in
-    # flight (in the largest spans) plus those being written.
+    # Reused, never reallocated: a span's worth each (pages are taken only as they are
+    # written, and the last one freed is the next one taken), as many as the bound
+    # needs in flight in spans of a few chunks (a middling link's, and the last ones
+    # of a file) plus those being written.
     span_bytes = transfer.span * chunk_size
-    count = -(-flow.max_in_flight // span_bytes) + WRITES_AHEAD
+    count = -(-flow.max_in_flight // (min(transfer.span, 4) * chunk_size)) + WRITES_AHEAD
     free: Buffers = [_part.buffer(span_bytes) for _ in range(count)]
     try:
         fetched = transfer.fetch(first, chunks, flow=flow, buffers=free)

@@ -42,6 +42,7 @@ from .remote import CatalogRef, ask
 
 Buffers = list[xkeys.Writable]
 LATE_CHECK_S = 0.25  # how often a request in flight checks whether it is late
+TAPER = 2  # a request asks for at most half of the chunks still to ask for
 LONGEST_WAIT_S = 3600.0  # nats-py's own timeout on a chunk request: lateness decides first
 
 
@@ -128,7 +129,10 @@ class Transfer:
         try:
             while pending or next_index < stop:
                 while next_index < stop and (buffers is None or buffers):
-                    count = min(flow.span(), self.span, stop - next_index)
+                    # smaller spans towards the end: the hub forwards a message only once
+                    # it has all of it, so the last one's crossing of the receiver's line
+                    # is what the download waits for after the owner sent its last byte
+                    count = min(flow.span(), self.span, max(1, (stop - next_index) // TAPER))
                     size = self._span_bytes(next_index, count)
                     if not flow.may_ask(size):
                         break
