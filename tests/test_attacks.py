@@ -19,6 +19,7 @@ import pytest
 from natster import _nats, limits, subjects, wire
 from natster.client import remote
 from natster.client.download import download, find_entry
+from natster.client.mirror import mirror_pass
 from natster.client.transfer import Transfer
 from natster.errors import ProtocolError
 from natster.security import Creds, KeyKind, KeyPair, jwt
@@ -95,15 +96,15 @@ async def test_a_symlink_in_the_mirror_is_never_written_through(
     assert (mirror / "ok.txt").read_bytes() == b"ok"  # the rest still came
 
 
-async def test_a_link_at_the_final_name_is_replaced_not_followed(
+async def test_a_link_at_the_final_name_is_neither_followed_nor_replaced(
     world: World, evil: HostileServer, tmp_path: Path
 ) -> None:
-    serve_files(evil, ("a.txt", PAYLOAD))
+    serve_files(evil, ("a.txt", PAYLOAD), ("b.txt", PAYLOAD))
     mirror, precious = tmp_path / "mirror", tmp_path / "precious"
     mirror.mkdir()
     precious.write_bytes(b"keep me")
-    (mirror / "a.txt").symlink_to(precious)
-    (mirror / "a.txt.part").symlink_to(tmp_path / "also-precious")
+    (mirror / "a.txt").symlink_to(precious)  # not the mirror's: left as it is
+    (mirror / "b.txt.part").symlink_to(tmp_path / "also-precious")
     code, _, stderr = await cli(
         world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
     )
@@ -111,14 +112,73 @@ async def test_a_link_at_the_final_name_is_replaced_not_followed(
     assert "not a regular file" in stderr
     assert precious.read_bytes() == b"keep me"
     assert not (tmp_path / "also-precious").exists()
-    (mirror / "a.txt.part").unlink()
+    (mirror / "b.txt.part").unlink()
     code, _, stderr = await cli(
         world.bob.home.path, "catalog", "download", "evil", "--all", str(mirror)
     )
+    assert code == 1
+    assert "a.txt: a file this copy did not bring is there" in stderr
+    assert precious.read_bytes() == b"keep me"
+    assert (mirror / "a.txt").is_symlink()
+    assert (mirror / "b.txt").read_bytes() == PAYLOAD
+
+
+async def test_a_link_at_a_single_downloads_name_is_replaced_not_followed(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    serve_files(evil, ("a.txt", PAYLOAD))
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"keep me")
+    (tmp_path / "a.txt").symlink_to(precious)
+    code, _, stderr = await cli(
+        world.bob.home.path, "catalog", "download", "evil", "a.txt", str(tmp_path / "a.txt")
+    )
     assert code == 0, stderr
     assert precious.read_bytes() == b"keep me"  # the link was replaced by the file
-    assert not (mirror / "a.txt").is_symlink()
-    assert (mirror / "a.txt").read_bytes() == PAYLOAD
+    assert not (tmp_path / "a.txt").is_symlink()
+    assert (tmp_path / "a.txt").read_bytes() == PAYLOAD
+
+
+async def test_the_mirror_never_replaces_or_deletes_a_file_it_did_not_bring(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    """The attack: the owner lists a path where the receiver keeps a file of its own,
+    with that file's very content (the mirror would take it as its own), then drops it
+    so that `--delete` removes it; and lists a path over another own file with other
+    content. Both own files stay as they are, reported; nothing else is touched."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    own, other = b"bob's own notes", b"bob's own photo"
+    (mirror / "notes.txt").write_bytes(own)
+    (mirror / "photo.jpg").write_bytes(other)
+    serve_files(evil, ("notes.txt", own), ("photo.jpg", PAYLOAD), ("fine.txt", b"fine"))
+    ref = await remote.resolve(world.bob, "evil")
+    report = await mirror_pass(world.bob, ref, mirror, delete=True)
+    assert sorted(s.split(":")[0] for s in report.skipped) == ["notes.txt", "photo.jpg"]
+    assert (mirror / "fine.txt").read_bytes() == b"fine"
+    serve_files(evil, ("fine.txt", b"fine"))  # the owner "drops" them
+    report = await mirror_pass(world.bob, ref, mirror, delete=True)
+    assert report.deleted == 0
+    assert (mirror / "notes.txt").read_bytes() == own
+    assert (mirror / "photo.jpg").read_bytes() == other
+
+
+async def test_an_owner_cannot_learn_what_else_the_mirror_folder_holds(
+    world: World, evil: HostileServer, tmp_path: Path
+) -> None:
+    """The attack: the owner lists a file with the content of one the receiver keeps
+    elsewhere in the folder; a mirror that copied it locally would never ask for it,
+    telling the owner the receiver has it. It asks, as for any file."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    secret = os.urandom(5000)
+    (mirror / "private.bin").write_bytes(secret)
+    serve_files(evil, ("probe.bin", secret))
+    ref = await remote.resolve(world.bob, "evil")
+    report = await mirror_pass(world.bob, ref, mirror)
+    assert report.sent == len(secret)
+    assert "transfer-open" in evil.seen
+    assert (mirror / "private.bin").read_bytes() == secret
 
 
 async def test_a_single_download_takes_only_the_last_part_of_a_path(

@@ -72,16 +72,21 @@ async def test_renames_deletes_and_duplicates_cost_no_bytes(world: World, tmp_pa
     assert (copy / "again.mp3").exists()
 
 
-async def test_content_put_here_another_way_is_not_sent_again(world: World, tmp_path: Path) -> None:
+async def test_content_put_here_another_way_is_sent_again_unless_adopted(
+    world: World, tmp_path: Path
+) -> None:
     ref = await shared_and_imported(world)
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    (copy / "old name.mp4").write_bytes((world.media / "trips" / "lake.mp4").read_bytes())
-    report = await mirror_pass(world.bob, ref, copy, delete=True)
-    assert _counts(report) == (3, 0, 0, 0, 0)
-    assert report.sent == len("day one") + 103  # notes and music; the film was here
-    assert (copy / "old name.mp4").exists()  # not the mirror's: kept, even with delete
-    assert _tree(copy)["trips/lake.mp4"] == (world.media / "trips" / "lake.mp4").read_bytes()
+    film = (world.media / "trips" / "lake.mp4").read_bytes()
+    for adopt in (False, True):
+        copy = tmp_path / f"copy-{adopt}"
+        copy.mkdir()
+        (copy / "old name.mp4").write_bytes(film)
+        report = await mirror_pass(world.bob, ref, copy, delete=True, adopt=adopt)
+        assert _counts(report) == (3, 0, 0, 0, 0)
+        spared = len(film) if adopt else 0  # read here only when told to take files over
+        assert report.sent == len("day one") + 103 + len(film) - spared
+        assert (copy / "old name.mp4").exists()  # not the mirror's: kept, even with delete
+        assert _tree(copy)["trips/lake.mp4"] == film
 
 
 async def test_a_folder_and_short_hashes(world: World, tmp_path: Path) -> None:

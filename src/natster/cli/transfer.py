@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,11 +49,27 @@ def download(
     watch: bool = typer.Option(
         False, "--watch", help="With a folder or --all: keep the copy in sync until Ctrl-C."
     ),
+    adopt: bool = typer.Option(
+        False,
+        "--adopt",
+        help="With a folder or --all: take over files already there with the owner's "
+        "content (else a file the copy did not bring is never read, replaced or deleted).",
+    ),
 ) -> None:
     """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable."""
     if (hash_or_path is None) == (all_ is None):
         fail("give a file or folder of the catalog, or --all DIR")
-    run(_download(name, owner, hash_or_path, output, all_, delete, watch))
+    run(_download(name, owner, hash_or_path, output, all_, _Sync(delete, watch, adopt)))
+
+
+@dataclass(frozen=True)
+class _Sync:
+    """How a copy of a folder is kept: the owner's deletes applied, kept until Ctrl-C,
+    files already there taken over."""
+
+    delete: bool = False
+    watch: bool = False
+    adopt: bool = False
 
 
 async def _download(
@@ -61,8 +78,7 @@ async def _download(
     wanted: str | None,
     output: str | None,
     everything: Path | None,
-    delete: bool,
-    watch: bool,
+    sync: _Sync,
 ) -> None:
     from natster.client import NatsterClient, remote
     from natster.client.download import default_target, locate, open_or_locate
@@ -70,22 +86,22 @@ async def _download(
 
     from ._progress import TransferBar
 
-    async with await NatsterClient.connect(reconnect=watch) as client:
+    async with await NatsterClient.connect(reconnect=sync.watch) as client:
         ref = await remote.resolve(client, name, owner)
         if everything is not None:
-            await _mirror(client, ref, everything, "", delete, watch)
+            await _mirror(client, ref, everything, "", sync)
             return
         entry: Transfer | EntryRow | str
-        if not (delete or watch):  # perhaps one file: opened at once, by its path
+        if sync == _Sync():  # perhaps one file: opened at once, by its path
             entry = await open_or_locate(client, ref, wanted or "")
         else:
             entry = await locate(client, ref, wanted or "")
         if isinstance(entry, str):  # a folder: a copy of it in OUTPUT/<its name>
             into = Path(output or ".") / entry.rstrip("/").rsplit("/", 1)[-1]
-            await _mirror(client, ref, into, entry, delete, watch)
+            await _mirror(client, ref, into, entry, sync)
             return
-        if delete or watch:
-            fail("--delete and --watch keep a folder in sync: name a folder (ending in /)")
+        if sync != _Sync():
+            fail("--delete, --watch and --adopt keep a folder: name a folder (ending in /)")
         target = default_target(entry, output)
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
@@ -105,7 +121,7 @@ def _resumed(path: str, kept: int) -> None:
 
 
 async def _mirror(
-    client: NatsterClient, ref: CatalogRef, folder: Path, prefix: str, delete: bool, watch: bool
+    client: NatsterClient, ref: CatalogRef, folder: Path, prefix: str, sync: _Sync
 ) -> None:
     from natster.client.mirror import Hooks, keep_in_sync, mirror_pass
 
@@ -120,7 +136,7 @@ async def _mirror(
 
     with TransferBar() as bar:
         hooks = Hooks(start=bar.start, progress=bar.update, resumed=_resumed)
-        if watch:
+        if sync.watch:
             waiting = lambda why: err.print(plain(why))  # noqa: E731
             out.print(plain(f"keeping {folder} in sync with {label} (Ctrl-C stops)"))
             await keep_in_sync(
@@ -128,13 +144,16 @@ async def _mirror(
                 ref,
                 folder,
                 prefix=prefix,
-                delete=delete,
+                delete=sync.delete,
+                adopt=sync.adopt,
                 hooks=hooks,
                 after_pass=summary,
                 waiting=waiting,
             )
             return
-        report = await mirror_pass(client, ref, folder, prefix=prefix, delete=delete, hooks=hooks)
+        report = await mirror_pass(
+            client, ref, folder, prefix=prefix, delete=sync.delete, adopt=sync.adopt, hooks=hooks
+        )
     summary(report)
     if report.skipped:
         fail(f"{len(report.skipped)} file(s) were skipped (see above); the rest are here")

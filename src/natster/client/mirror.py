@@ -1,13 +1,21 @@
 """Keeping a copy: a folder that mirrors a catalog (or one folder of it).
 
 A pass lists the catalog, then brings the copy to it with as few bytes sent as it can:
-a file already here unchanged is left alone; content already here under another name
-(the same sha256) is linked or copied locally; only the rest is downloaded. With
+a file it brought, still unchanged, is left alone; content it brought under another
+name (the same sha256) is linked or copied locally; only the rest is downloaded. With
 ``delete``, files the mirror brought earlier and the owner no longer has go (a rename
-is a local move: 0 bytes sent). Files the mirror did not bring are never touched.
+is a local move: 0 bytes sent).
+
+Files the mirror did not bring are never touched, whatever the owner lists: one at a
+listed path is left alone and reported (skipped), even when its content is the
+listed one, and none is read to spare a download (so an owner cannot learn what else
+the folder holds). With ``adopt``, files already here with the listed content (at
+the listed path, or under another name) are taken over as if brought: a download is
+spared, and they are the mirror's from then on (``delete`` may remove them).
 
 What the mirror brought is kept in ``.natster-mirror`` in the folder (path -> sha256,
-size, modification time), so later passes trust an unchanged file without hashing it.
+size, modification time), so later passes trust an unchanged file without hashing it;
+a file changed here since is no longer the mirror's.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from .download import Progress, download, sha256_of, verified
 from .remote import CatalogRef, pages
 
 STATE_FILE = ".natster-mirror"
+IN_THE_WAY = "a file this copy did not bring is there: left alone (--adopt takes it over)"
 _STATE_VERSION = 1
 
 Record = tuple[str, int, int]  # sha256, size, modification time (ns) of a file it brought
@@ -114,10 +123,11 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 class _Here:
     """What the folder holds: files the mirror brought (trusted while their size and time
-    match), and, hashed only when a wanted size matches, files it did not bring."""
+    match), and, with ``adopt`` only (hashed when a wanted size matches), files it did
+    not bring."""
 
-    def __init__(self, folder: Path, state: dict[str, Record]) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, state: dict[str, Record], adopt: bool = False) -> None:
+        self.folder, self.adopt = folder, adopt
         self.records: dict[str, Record] = {}
         for path, record in state.items():
             try:
@@ -135,6 +145,8 @@ class _Here:
         record = self.records.get(path)
         if record is not None:
             return record[0] == entry.hash
+        if not self.adopt:
+            return False
         target = self.folder / path
         stamp = _stamp(target)
         if stamp is None or stamp[0] != entry.size or not verified(target, entry.hash):
@@ -151,11 +163,11 @@ class _Here:
         return self.by_hash.get(entry.hash)
 
     def look_around(self, needed: list[wire.EntryRow], skip: set[str]) -> None:
-        """Hash the files here the mirror did not bring whose size a needed entry has:
-        content put here some other way is not sent again."""
+        """With ``adopt``, hash the files here the mirror did not bring whose size a
+        needed entry has: content put here some other way is not sent again."""
         sizes = {entry.size for entry in needed}
         hashes = {entry.hash for entry in needed} - set(self.by_hash)
-        if not hashes:
+        if not hashes or not self.adopt:
             return
         for root, dirs, files in os.walk(self.folder):
             dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(root, d)))
@@ -214,6 +226,7 @@ async def mirror_pass(
     *,
     prefix: str = "",
     delete: bool = False,
+    adopt: bool = False,
     hooks: Hooks | None = None,
 ) -> MirrorReport:
     """Bring ``folder`` to what the catalog holds under ``prefix`` (which is left out of
@@ -224,7 +237,7 @@ async def mirror_pass(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TransferError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    here = _Here(folder, _read_state(folder))
+    here = _Here(folder, _read_state(folder), adopt)
     wanted: dict[str, tuple[wire.EntryRow, Path]] = {}
     async for page in pages(client, ref, prefix=prefix):
         for entry in page.entries:
@@ -240,6 +253,8 @@ async def mirror_pass(
     for local, (entry, target) in wanted.items():
         if os.path.lexists(target) and here.holds(local, entry):
             report.unchanged += 1
+        elif os.path.lexists(target) and local not in here.records:
+            report.skipped.append(f"{entry.path}: {IN_THE_WAY}")  # not the mirror's: kept
         else:
             missing.append(local)
     here.look_around([wanted[local][0] for local in missing], set(missing))
@@ -287,6 +302,7 @@ async def keep_in_sync(
     *,
     prefix: str = "",
     delete: bool = False,
+    adopt: bool = False,
     hooks: Hooks | None = None,
     after_pass: Callable[[MirrorReport], None] = lambda report: None,
     waiting: Callable[[str], None] = lambda why: None,
@@ -309,7 +325,7 @@ async def keep_in_sync(
             try:
                 after_pass(
                     await mirror_pass(
-                        client, ref, folder, prefix=prefix, delete=delete, hooks=hooks
+                        client, ref, folder, prefix=prefix, delete=delete, adopt=adopt, hooks=hooks
                     )
                 )
             except CatalogOffline:
