@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats import errors as nats_errors
 
-from natster import _nats, subjects, wire
+from natster import _nats, limits, subjects, wire
 from natster.client import NatsterClient
 from natster.client.browsers import sign_in_browser
 from natster.client.devices import list_devices, revoke_device
 from natster.errors import InviteError, NatsterError, RemoteError
+from natster.hub.guests import signin_key
 from natster.hub.invites import signin_guest
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
@@ -58,7 +59,9 @@ class Page:
 
 async def _page(hub: RunningHub) -> Page:
     user, xkey = KeyPair.create(KeyKind.USER), XKey.create()
-    jwt = signin_guest(hub.dir.seed("signup"), user.public_key, int(time.time()) + 300)
+    jwt = signin_guest(
+        signin_key(hub.dir.seed("operator-signing")), user.public_key, int(time.time()) + 300
+    )
     nc = await _nats.connect(
         hub.info.local_url,
         Creds(jwt=jwt, seed=user.seed),
@@ -211,3 +214,30 @@ async def test_hostile_offers_are_refused_cleanly(page: Page, body: dict[str, st
         assert envelope["code"] in (200, 400, 404)
         if envelope["code"] == 200:
             assert endpoint == "signin.offer" or envelope["data"]["state"] == "waiting"
+
+
+async def test_a_page_can_neither_spend_anothers_grant_nor_the_hubs_offers(
+    hub: RunningHub, page: Page, alice: NatsterClient
+) -> None:
+    """The attack: a second page waits on the first page's code (to take its grant),
+    and offers codes until it is refused. The code answers only the page that offered
+    it, and offers are counted per page: the first page still offers."""
+    code = await page.offer()
+    other = await _page(hub)
+    try:
+        with pytest.raises(RemoteError) as stolen:
+            await other.ask("signin.wait", {"code": code})
+        assert stolen.value.status == 404  # as if unknown
+        await sign_in_browser(alice, code)
+        with pytest.raises(RemoteError) as still:  # granted: still not the other page's
+            await other.ask("signin.wait", {"code": code})
+        assert still.value.status == 404
+        assert (await page.ask("signin.wait", {"code": code}))["state"] == "granted"
+        for _ in range(limits.SIGNIN_GUEST_BURST):  # its burst (it offered none yet)
+            await other.offer()
+        with pytest.raises(RemoteError) as flood:
+            await other.offer()
+        assert flood.value.status == 429
+        assert await page.offer()  # its own count: not spent by the other page
+    finally:
+        await other.nc.close()

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from nats.aio.msg import Msg
 
 from natster import _nats, subjects, wire
 from natster import events as ev
+from natster._nats import Client
 from natster.client import Home, NatsterClient
 from natster.client.devices import (
     REDEEM,
@@ -21,10 +25,11 @@ from natster.client.devices import (
     redeem,
     revoke_device,
 )
-from natster.errors import ConfigError, InviteError, NatsterError
-from natster.security import KeyKind, KeyPair, XKey
+from natster.errors import ConfigError, InviteError, NatsterError, RemoteError
+from natster.security import Creds, KeyKind, KeyPair, XKey
+from natster.web import create_app
 
-from .conftest import JoinUser, RunningHub, key
+from .conftest import JoinUser, RunningHub, eventually, key
 
 
 async def _add(
@@ -220,3 +225,156 @@ async def test_a_code_holder_reaches_nothing_but_the_rendezvous(
         assert sum("permissions violation" in e.lower() for e in errors) == 3, errors
     finally:
         await offer.close()
+
+
+async def test_a_read_only_devices_login_code_signs_in_nothing_but_itself(
+    hub: RunningHub, alice: NatsterClient, tmp_path: Path
+) -> None:
+    """The attack: a read-only device asks for a login code and hands it to the full
+    machine's `natster web`, whose claim would sign a browser in with full rights. A
+    code signs in only the user who asked for it, whatever header the asker forges."""
+    tablet, _code = await _add(alice, Home(tmp_path / "tablet"), "tablet", rights="read-only")
+    try:
+        mine = alice.home.load().user
+        forged = json.dumps({"acc": key(alice), "user": mine})
+        reply = await tablet.connection.request(
+            subjects.global_local("otc.generate"),
+            b"{}",
+            timeout=5,
+            headers={"Nats-Request-Info": forged},  # as if alice's machine asked
+        )
+        code = wire.OtcCode.model_validate(wire.unwrap(reply.data)).code
+        with pytest.raises(RemoteError, match="unknown, expired or already used"):
+            await alice.otc_claim(code, client="natster web")  # the full machine: refused
+        claimed = await tablet.otc_claim(code, client="natster web")  # its own: signed in
+        assert claimed.account == key(alice)
+        own = await alice.otc_generate()  # and the full machine's own codes still work
+        assert (await alice.otc_claim(own.code)).account == key(alice)
+    finally:
+        await tablet.close()
+
+
+async def test_a_read_only_devices_web_ui_changes_nothing(
+    hub: RunningHub, alice: NatsterClient, join_user: JoinUser, tmp_path: Path
+) -> None:
+    """`natster web` on a read-only device: signed in with the device's own code, it
+    reads, and every change is refused in words (403) before NATS is even asked."""
+    bob = await NatsterClient.connect(await join_user("bob"))
+    tablet, _code = await _add(alice, Home(tmp_path / "tablet"), "tablet", rights="read-only")
+    app = create_app(tablet, port=8080)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as web:
+            code = (await tablet.otc_generate()).code
+            assert (await web.get("/login", params={"code": code})).status_code == 303
+            me = (await web.get("/api/me")).json()
+            assert me["rights"] == "read-only"
+            changes = {"X-Natster-CSRF": me["csrf"]}
+            someone = {"owner": key(bob), "catalog": "x"}
+            attempts: list[tuple[str, str, object]] = [
+                ("POST", "/api/catalogs/films/shares", {"account": key(bob)}),
+                ("DELETE", f"/api/catalogs/films/shares/{key(bob)}", None),
+                ("POST", "/api/imports", someone),
+                ("POST", "/api/declines", someone),
+                ("POST", "/api/browsers", {"code": "ABCD", "full": True}),
+            ]
+            for method, url, body in attempts:
+                answer = await web.request(method, url, json=body, headers=changes)
+                assert answer.status_code == 403, (url, answer.text)
+                assert "read-only" in answer.json()["error"]
+            assert (await web.get("/api/catalogs")).status_code == 200  # it still reads
+    finally:
+        await tablet.close()
+        await bob.close()
+
+
+async def test_a_device_reads_no_reply_meant_for_another_user_of_the_account(
+    hub: RunningHub, alice: NatsterClient, tmp_path: Path
+) -> None:
+    """The attack: a device subscribes to every inbox it can name, while the machine
+    holding the account key asks for a login code and another device asks the hub.
+    Each user reads only its own inbox (its JWT), so the device sees none of it."""
+    tablet, _code = await _add(alice, Home(tmp_path / "tablet"), "tablet", rights="read-only")
+    phone, _code = await _add(alice, Home(tmp_path / "phone"), "phone")
+    errors: list[str] = []
+    seen: list[bytes] = []
+
+    async def noted(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    async def got(msg: Msg) -> None:
+        seen.append(msg.data)
+
+    try:
+        context = tablet.home.load()
+        nc = await _nats.connect(
+            context.url, tablet.home.creds(), name="t", trust=tablet.home.trust(context)
+        )
+        nc._error_cb = noted
+        others = [alice.home.load().user, phone.home.load().user]
+        wanted = [">", "_INBOX.>", "*.>", "_INBOX", *(subjects.inbox_allowed(u) for u in others)]
+        for subject in wanted:
+            await nc.subscribe(subject, cb=got)
+        await nc.flush()
+        code = (await alice.otc_generate()).code  # replies to the account's other users
+        assert (await phone.global_whoami()).name == "alice"
+        await asyncio.sleep(0.5)
+        await nc.close()
+        assert not [data for data in seen if code.encode() in data or b"alice" in data]
+        assert seen == []
+        refused = [e for e in errors if "violation for subscription" in e.lower()]
+        assert len(refused) == len(wanted), errors
+    finally:
+        await tablet.close()
+        await phone.close()
+
+
+async def test_revoking_a_device_cuts_off_its_catalog_servers_too(
+    hub: RunningHub, alice: NatsterClient, tmp_path: Path
+) -> None:
+    """The attack: a revoked device keeps answering as the owner from its serving
+    connection. Revoking it revokes every serving user of the account: the device's
+    serving connection closes within 2 s and its credentials are refused, while the
+    owner's own server asks for new ones at once and answers again."""
+    phone, _code = await _add(alice, Home(tmp_path / "phone"), "phone")
+
+    async def answering(who: str) -> Callable[[Client], Awaitable[Callable[[], Awaitable[None]]]]:
+        async def serve(nc: Client) -> Callable[[], Awaitable[None]]:
+            async def answer(msg: Msg) -> None:
+                await msg.respond(wire.ok({"from": who}))
+
+            sub = await nc.subscribe(subjects.catalog_listen("films", "summary"), cb=answer)
+            await nc.flush()
+            return sub.unsubscribe
+
+        return serve
+
+    ours = await alice.open_serving(await answering("alice"))
+    theirs = await phone.open_serving(await answering("phone"))
+    asked = subjects.catalog_local(alice.account, "films", "summary")
+    try:
+        lost = theirs.connection
+        stolen = Creds(jwt=theirs.jwt, seed=theirs._user.seed)
+        began = time.monotonic()
+        await revoke_device(alice, "phone")
+        while lost.is_connected:
+            assert time.monotonic() - began < 2, "the revoked device still serves"
+            await asyncio.sleep(0.05)
+        context = alice.home.load()
+        with pytest.raises(NatsterError):  # its serving credentials are refused
+            await _nats.connect(context.url, stolen, name="x", trust=alice.home.trust(context))
+
+        async def the_owner_answers() -> bool:
+            try:
+                return await alice.request(asked, b"{}", timeout=1) == {"from": "alice"}
+            except NatsterError:
+                return False
+
+        await eventually(the_owner_answers, 10.0)  # on new credentials
+        assert ours.connection is not None
+        for _ in range(5):  # and only the owner: the device answers nothing any more
+            assert await alice.request(asked, b"{}") == {"from": "alice"}
+    finally:
+        await theirs.close()
+        await ours.close()
+        await phone.close()

@@ -24,7 +24,7 @@ SUBJECTS = {
 
 @pytest.mark.parametrize("name", sorted(SUBJECTS))
 def test_every_subject_is_in_the_protocol_doc(name: str) -> None:
-    value = SUBJECTS[name].replace("{account}", "<account>")
+    value = SUBJECTS[name].replace("{account}", "<account>").replace("{server}", "<server>")
     assert f"`{value}`" in PROTOCOL or value in PROTOCOL, f"{name} = {value!r} is undocumented"
 
 

@@ -3,14 +3,22 @@ address, guest JWTs for sign-in pages (their rights, their rate), the QR code.""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
-from natster.security import KeyKind, KeyPair
+from natster import _nats, limits, subjects, wire
+from natster._nats import Client
+from natster.client import Home, join
+from natster.hub import mint_invite
+from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.web._hub import create_hub_app
 
-from .conftest import RunningHub
+from .conftest import RunningHub, eventually
 
 
 def _client(hub: RunningHub, address: str = "203.0.113.7") -> httpx.AsyncClient:
@@ -46,7 +54,7 @@ async def test_a_guest_jwt_lets_a_page_offer_and_wait_and_nothing_else(hub: Runn
         assert answer.status_code == 200
         claims = jwtlib.decode_user(answer.json()["jwt"])
         assert claims.sub == user.public_key
-        assert claims.iss == hub.dir.load().accounts["signup"]
+        assert claims.iss == hub.dir.load().accounts["signin"]  # not the invite holders' pool
         assert claims.nats.pub.allow == [
             "natster.global.signin.offer",
             "natster.global.signin.wait",
@@ -79,3 +87,58 @@ async def test_the_qr_code_shows_the_login_command(hub: RunningHub, code: str) -
         assert answer.headers["content-type"] == "image/svg+xml"
         assert answer.text.lstrip().startswith("<?xml")
         assert (await web.get("/signin/qr.svg", params={"code": "<script>"})).status_code == 400
+
+
+async def test_a_guest_holding_connections_locks_nobody_out(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """The attack: a guest token from the web app, connected as often as it will go,
+    then guest after guest from one address. Each guest keeps one connection and one
+    address a few (the rest are closed at once), and guests have a pool of their own:
+    meanwhile a valid invite joins, and a new sign-in page gets its code."""
+    context = hub.dir.trust()
+
+    async def guest(address: str) -> tuple[KeyPair, str]:
+        user = KeyPair.create(KeyKind.USER)
+        async with _client(hub, address) as web:
+            answer = await web.post("/signin/guest", json={"user": user.public_key})
+        return user, answer.json()["jwt"]
+
+    async def connect(user: KeyPair, jwt: str) -> Client:
+        return await _nats.connect(
+            hub.info.local_url, Creds(jwt=jwt, seed=user.seed), name="guest", trust=context
+        )
+
+    held: list[Client] = []
+    try:
+        hostile = await guest("203.0.113.7")
+        held += [await connect(*hostile) for _ in range(20)]
+
+        async def one_left() -> bool:
+            return sum(nc.is_connected for nc in held) == 1
+
+        await eventually(one_left, 5.0)
+        invite = await mint_invite(hub.dir, 600)  # invite holders have their own pool
+        joined = await join(invite.encode(), home=Home(tmp_path / "dan"), name="dan")
+        assert joined.name == "dan"
+        user, jwt = await guest("198.51.100.9")  # a real page: it works
+        page = await connect(user, jwt)
+        held.append(page)
+        xkey = XKey.create().public_key
+        offer = {"user": user.public_key, "xkey": xkey, "label": "Firefox on Linux"}
+        reply = await page.request(
+            subjects.global_local("signin.offer"), json.dumps(offer).encode(), timeout=5
+        )
+        assert "code" in wire.unwrap(reply.data)
+        for number in range(limits.GUESTS_PER_ADDRESS + 4):  # many guests, one address
+            held.append(await connect(*await guest(f"192.0.2.{number}")))
+
+        async def capped() -> bool:  # every connection here is from 127.0.0.1
+            return sum(nc.is_connected for nc in held) == limits.GUESTS_PER_ADDRESS
+
+        await eventually(capped, 5.0)
+        assert page.is_connected  # the newest go, not the page already there
+    finally:
+        for nc in held:
+            with contextlib.suppress(Exception):
+                await nc.close()

@@ -24,6 +24,7 @@ from natster.security import Creds, KeyKind, KeyPair, parse_creds
 from .conftest import free_port
 
 LARGE = _natsio.LARGE
+ECHO = "echo.natster.catalog.size"  # a subject a serving user may answer on
 
 
 class Recorder:
@@ -159,18 +160,18 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
         async def answer(msg: Any) -> None:  # large answers without nats-py's copies
             await _natsio.publish(answering, msg.reply, bodies[int(msg.data)])
 
-        await answering.subscribe("size.echo", cb=answer)
+        await answering.subscribe(ECHO, cb=answer)
         await answering.flush()
 
         async def all_sizes() -> None:
             for _ in range(50):  # a new account's first subscription: seen once, rarely late
                 try:
-                    await asking.request("size.echo", b"0", timeout=5)
+                    await asking.request(ECHO, b"0", timeout=5)
                     break
                 except nats.errors.NoRespondersError:
                     await asyncio.sleep(0.1)
             replies = await asyncio.gather(
-                *(asking.request("size.echo", str(n).encode(), timeout=5) for n in bodies)
+                *(asking.request(ECHO, str(n).encode(), timeout=5) for n in bodies)
             )
             assert [reply.data for reply in replies] == list(bodies.values())
 
@@ -185,10 +186,10 @@ async def test_natster_connections_read_in_bulk_and_ride_out_a_restart(tmp_path:
         await answering.flush()
         await all_sizes()
         with pytest.raises(nats.errors.MaxPayloadError):
-            await _natsio.publish(asking, "size.echo", bytearray(asking.max_payload + 1))
+            await _natsio.publish(asking, ECHO, bytearray(asking.max_payload + 1))
         await asking.close()
         with pytest.raises(nats.errors.ConnectionClosedError):
-            await _natsio.publish(asking, "size.echo", bytearray(LARGE))
+            await _natsio.publish(asking, ECHO, bytearray(LARGE))
     finally:
         await asking.close()
         await answering.close()

@@ -72,7 +72,7 @@ def test_a_foreign_host_is_refused(world: World) -> None:
 def test_no_secret_reaches_the_browser(world: World) -> None:
     client = signed_in(world)
     me = client.get("/api/me").json()
-    assert set(me) == {"account", "name", "hub", "csrf"}
+    assert set(me) == {"account", "name", "hub", "csrf", "rights"}
     assert me["account"] == world.bob_key
     assert me["name"] == "bob"
     seeds = [line for line in (world.bob / "user.creds").read_text().splitlines() if "SU" in line]

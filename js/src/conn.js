@@ -90,7 +90,9 @@ export async function connection() {
     const { servers } = await hubConfig();
     let nc;
     try {
-      nc = await connectAs(servers, signedIn.jwt, signedIn.seed);
+      // its own inbox: the only one its JWT lets it read (docs/security.md)
+      nc = await connectAs(servers, signedIn.jwt, signedIn.seed,
+        { inboxPrefix: signedIn.user ? `_INBOX_${signedIn.user}` : undefined });
     } catch (error) {
       if (authFailure(error)) {
         await signOut(signedIn, error);

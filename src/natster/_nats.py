@@ -21,7 +21,7 @@ import nats.js.errors
 from nats.aio.client import Client, RawCredentials
 from nats.js.client import JetStreamContext
 
-from natster import _natsio, limits, wire
+from natster import _natsio, limits, subjects, wire
 from natster._tls import Trust
 from natster._urls import split_urls
 from natster.errors import (
@@ -163,6 +163,8 @@ async def connect(
     if reconnect:
         options["disconnected_cb"] = _say(client, f"lost the hub at {url}: reconnecting")
         options["reconnected_cb"] = _say(client, f"reconnected to the hub at {url}")
+    if not inbox_prefix and isinstance(creds, Creds):  # a user reads its own inbox only
+        inbox_prefix = subjects.inbox_of(creds.public_key)
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
     if scheme in ("nats", "tls"):  # not websockets: those keep nats-py's

@@ -7,11 +7,24 @@ Bounded in size: the least recently seen keys are forgotten first.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 
 from natster import limits
 from natster.errors import Refused
+
+
+def address_of(host: str) -> str:
+    """What counts as one address: an IPv4 address, or an IPv6 address's /64 (what one
+    home or one machine is given)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class RateLimit:

@@ -10,18 +10,60 @@ own). Anything else is logged and answered with a 500 that says no more than
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from nats.micro.request import Request as MicroRequest
 
 from natster import _natsio, wire
 from natster.errors import NatsterError
+from natster.security import KeyKind, is_public_key
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Awaitable[Any]]
+REQUEST_INFO = "Nats-Request-Info"  # set by nats-server on a request crossing an import
+_request_info: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "natster_request_info", default=None
+)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sent the request being handled: its NATS user's public key and the address
+    it connected from."""
+
+    user: str
+    host: str
+
+
+def requester() -> Requester | None:
+    """Who sent the request being handled, as nats-server says in ``Nats-Request-Info``:
+    it sets that header on every request crossing a service import (replacing any the
+    sender wrote), with the user and its address where the import shares the
+    requester's details (``share``). None where it does not."""
+    try:
+        info = json.loads(_request_info.get() or "{}")
+    except ValueError:
+        return None
+    if not isinstance(info, dict):
+        return None
+    user, host = info.get("user"), info.get("host")
+    if not isinstance(user, str) or not is_public_key(user, KeyKind.USER):
+        return None
+    return Requester(user, host if isinstance(host, str) else "")
+
+
+def requester_user() -> str | None:
+    """The requester's user key (see :func:`requester`), or None."""
+    found = requester()
+    return found.user if found else None
+
+
 _TOO_LONG = (
     "the hub could not finish that within {deadline:g} s (it may be short of nodes, or "
     "electing a leader after losing one): try again in a few seconds"
@@ -38,6 +80,7 @@ def endpoint(
 
     async def serve(request: MicroRequest) -> None:
         limit = asyncio.timeout(deadline)
+        _request_info.set((request.headers or {}).get(REQUEST_INFO))  # this request's
         try:
             async with limit:
                 data = await handler(request.subject, request.data)

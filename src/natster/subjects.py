@@ -49,6 +49,22 @@ SIGNIN_LOCAL = "natster.global.signin.>"  # what a sign-in page may ask (signup 
 FEED_EXPORT = "*.natster.feed.>"  # stream, token position 1
 FEED_LOCAL = "natster.feed.>"
 
+# --- inboxes: where replies come -----------------------------------------------------
+INBOX = "_INBOX_"  # + the user's key: each user's own, the only one its JWT lets it read
+
+
+def inbox_of(user: str) -> str:
+    """``user``'s inbox prefix (replies to it come on ``<prefix>.<...>``)."""
+    return f"{INBOX}{user}"
+
+
+def inbox_allowed(user: str) -> str:
+    """What ``user``'s JWT lets it subscribe to for replies: its own inbox only."""
+    return f"{inbox_of(user)}.>"
+
+
+SERVICE_DISCOVERY = "$SRV.>"  # where a micro service answers PING, INFO and STATS
+
 # --- devices (inside a user account) -----------------------------------------------
 DEVICE_REDEEM = "natster.device.redeem"  # .<id>: a device code's holder asks `device add`
 ACCOUNT_CONNZ = "$SYS.REQ.ACCOUNT.PING.CONNZ"  # nats-server: my account's connections
@@ -56,6 +72,9 @@ ACCOUNT_CONNZ = "$SYS.REQ.ACCOUNT.PING.CONNZ"  # nats-server: my account's conne
 # --- nats-server's system account --------------------------------------------------
 SYS_CLAIMS_UPDATE = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.UPDATE"
 SYS_CLAIMS_LOOKUP = "$SYS.REQ.ACCOUNT.{account}.CLAIMS.LOOKUP"
+SYS_CONNECT_EVENT = "$SYS.ACCOUNT.{account}.CONNECT"  # a client of that account connected
+SYS_DISCONNECT_EVENT = "$SYS.ACCOUNT.{account}.DISCONNECT"  # ...and went
+SYS_KICK = "$SYS.REQ.SERVER.{server}.KICK"  # {"cid"}: that server closes that connection
 
 
 def for_account(exported: str, account: str) -> str:

@@ -66,11 +66,24 @@ _READ_ONLY_PUB_DENY = [
 _READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where servers listened before serving accounts
 
 
-def device_permissions(rights: Rights) -> tuple[list[str], list[str]]:
-    """What a device's JWT denies it: (publish, subscribe)."""
+@dataclass(frozen=True)
+class Permissions:
+    """What a device's JWT lets it do: what it may not publish, what it may subscribe to
+    (its own inbox, and the account's feed: no reply meant for another of the
+    account's users reaches it) and what not."""
+
+    pub_deny: list[str]
+    sub_allow: list[str]
+    sub_deny: list[str]
+
+
+def device_permissions(rights: Rights, user: str) -> Permissions:
+    """The permissions of the device whose user key is ``user``."""
+    reads = [subjects.inbox_allowed(user), subjects.FEED_LOCAL]
     if rights == "read-only":
-        return [*_DEVICE_PUB_DENY, *_READ_ONLY_PUB_DENY], list(_READ_ONLY_SUB_DENY)
-    return list(_DEVICE_PUB_DENY), []
+        pub_deny = [*_DEVICE_PUB_DENY, *_READ_ONLY_PUB_DENY]
+        return Permissions(pub_deny, reads, list(_READ_ONLY_SUB_DENY))
+    return Permissions(list(_DEVICE_PUB_DENY), reads, [])
 
 
 @dataclass(frozen=True)
@@ -206,9 +219,14 @@ def grant_device(
     xkey, and record the device (before it can use the JWT: revocable at once)."""
     context = home.load()
     expires_at = None if expires_s is None else int(time.time() + expires_s)
-    pub_deny, sub_deny = device_permissions(rights)
+    allowed = device_permissions(rights, user)
     claims = jwtlib.user_claims(
-        user, name=name, expires=expires_at, pub_deny=pub_deny, sub_deny=sub_deny
+        user,
+        name=name,
+        expires=expires_at,
+        pub_deny=allowed.pub_deny,
+        sub_allow=allowed.sub_allow,
+        sub_deny=allowed.sub_deny,
     )
     grant = _Grant(
         jwt=jwtlib.encode(claims, home.account_key()),

@@ -101,7 +101,7 @@ async def _door(text: str, url: str | None) -> _Door:
     short = ShortInvite.decode(text)
     hub_url = url or short.url
     trust = await _pinned(hub_url, short.pin)
-    inbox = f"_INBOX_{secrets.token_hex(16)}"  # the doorstep lets us read this one only
+    inbox = subjects.inbox_of(secrets.token_hex(16))  # the doorstep lets us read only this
     return _Door(hub_url, trust, Login(inbox, short.code), inbox, short.code, True)
 
 

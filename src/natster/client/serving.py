@@ -5,7 +5,9 @@ the caller's serving account, valid for ``limits.SERVING_USER_TTL_S``. Half-way
 through, a new JWT is asked for and a second connection made with it; what served on
 the first is started on the second (they share a queue group), and only then is the
 first drained: no request is dropped for the change. If the hub cannot be asked, it
-tries again every ``limits.SERVING_RENEW_RETRY_S``.
+tries again every ``limits.SERVING_RENEW_RETRY_S``. A serving connection away for a
+moment while the account's own is here was refused (revoking a device revokes every
+serving user of the account): new credentials are asked for at once.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class ServingLink:
     async def _renew(self) -> None:
         while True:
             left = self._granted().expires_at - time.time()
-            await asyncio.sleep(max(left / 2, limits.SERVING_RENEW_RETRY_S))
+            await self._until_due(time.monotonic() + max(left / 2, limits.SERVING_RENEW_RETRY_S))
             try:
                 grant = await serving_grant(self._asker, self._user.public_key)
             except NatsterError as exc:
@@ -163,6 +165,25 @@ class ServingLink:
             old, self._grant, self._lanes = self._lanes, grant, lanes
             log.info("serving credentials renewed")
             await _retire(old)
+
+    async def _until_due(self, due: float) -> None:
+        """Wait until ``due`` (monotonic), or until a serving connection has been away
+        for ``SERVING_CUT_S`` while my own account's is here: its credentials were
+        revoked (a device of the account was: every serving user goes with it), and
+        new ones are asked for at once."""
+        away: dict[int, float] = {}
+        while (now := time.monotonic()) < due:
+            for number, lane in enumerate(self._lanes):
+                if lane.nc.is_connected:  # (a current lane closes only when refused)
+                    away.pop(number, None)
+                else:
+                    away.setdefault(number, now)
+            if self._asker.is_connected and any(
+                now - since >= limits.SERVING_CUT_S for since in away.values()
+            ):
+                log.info("a serving connection was refused: asking for new credentials")
+                return
+            await asyncio.sleep(min(0.5, due - now))
 
     async def close(self) -> None:
         if self._renewing is not None:

@@ -44,6 +44,7 @@ from natster.security import KeyKind, KeyPair, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
 from . import claims as account_claims
+from .claims import EVERY_USER
 from .invites import token_key
 from .nodes import replicas
 from .resolver import Resolver
@@ -243,14 +244,18 @@ class AccountService:
     def _serving_claims(self, account: str, name: str) -> AccountClaims:
         return account_claims.serving_account(self._serving_of(account), account, name)
 
-    async def _ensure_serving(self, account: str, name: str) -> bool:
-        """Push ``account``'s serving account unless the resolver has it as it should be."""
+    async def _ensure_serving(self, account: str, name: str) -> tuple[AccountClaims, bool]:
+        """``account``'s serving account as it should be, and whether it had to be pushed;
+        its revocations kept (a revoked device's servers stay cut off)."""
         standard = self._serving_claims(account, name)
         current = await self._resolver.lookup(standard.sub)
-        if current is not None and current.nats == standard.nats:
-            return False
-        await self._resolver.push(standard)
-        return True
+        if current is not None:
+            standard.nats.revocations = account_claims.live_revocations(
+                current, time.time() - limits.SERVING_USER_TTL_S
+            )
+            if current.nats == standard.nats:
+                return current, False
+        return await self._resolver.push(standard), True
 
     async def serving(self, subject: str, payload: bytes) -> dict[str, object]:
         """Credentials in the caller's serving account for a user key the caller made:
@@ -261,7 +266,12 @@ class AccountService:
         if current is None:
             raise Refused("this account is not known to the hub", 404)
         name = await self._name(account, current)
-        await self._ensure_serving(account, name)
+        serving, _ = await self._ensure_serving(account, name)
+        # issued after the account's last revocation of all its serving users (a JWT
+        # issued in that second would be revoked with them)
+        cut = (serving.nats.revocations or {}).get(EVERY_USER, 0)
+        if (wait := cut + 1 - time.time()) > 0:
+            await asyncio.sleep(wait)
         expires = int(time.time()) + limits.SERVING_USER_TTL_S
         keys = serving_key(self._signing, account)
         token = serving_user_jwt(keys, request.user, name=f"{name} catalogs", expires=expires)
@@ -393,7 +403,16 @@ class AccountService:
         await self._resolver.edit(
             caller, lambda claims: account_claims.with_revocation(claims, request.user, at)
         )
-        log.info("%s revoked its device %s", caller, request.user)
+        # and every serving user issued so far, the device's among them: nats-server
+        # closes their connections; the account's other servers (which their own
+        # account connection still lets ask) renew theirs at once (client/serving.py)
+        serving = self._serving_of(caller)
+        if await self._resolver.lookup(serving) is not None:  # else it never served
+            await self._resolver.edit(
+                serving,
+                lambda claims: account_claims.with_revocation(claims, EVERY_USER, at),
+            )
+        log.info("%s revoked its device %s and its serving users", caller, request.user)
         return {"revoked": request.user, "at": at}
 
     async def _drop(self, account: str, owner: str, catalog: str) -> None:
@@ -459,7 +478,7 @@ class AccountService:
                 if current is None:
                     continue
                 name = await self._name(account, current)
-                made = await self._ensure_serving(account, name)
+                _, made = await self._ensure_serving(account, name)
                 standard = self._standard(account, name)
                 if account_claims.is_standard(current, standard, self._serving_of):
                     if made:

@@ -24,7 +24,9 @@ def _tp(name: str, subject: str, kind: str, **extra: object) -> Export:
     )
 
 
-def _own(name: str, kind: str, exporter: str, export: str, local: str, account: str) -> Import:
+def _own(
+    name: str, kind: str, exporter: str, export: str, local: str, account: str, **extra: object
+) -> Import:
     """An import of a token-position export, with ``account``'s own key in token 1."""
     return Import.model_validate(
         {
@@ -33,13 +35,22 @@ def _own(name: str, kind: str, exporter: str, export: str, local: str, account: 
             "account": exporter,
             "subject": subjects.for_account(export, account),
             "local_subject": local,
+            **extra,
         }
     )
 
 
 def _global_import(global_: str, account: str) -> Import:
+    """The global service, told which user of the account asks (``share``: nats-server
+    names the user in each request's Nats-Request-Info), so a login code binds to it."""
     return _own(
-        "natster-global", "service", global_, subjects.GLOBAL_EXPORT, subjects.GLOBAL_LOCAL, account
+        "natster-global",
+        "service",
+        global_,
+        subjects.GLOBAL_EXPORT,
+        subjects.GLOBAL_LOCAL,
+        account,
+        share=True,
     )
 
 
@@ -195,6 +206,16 @@ def repointed(claims: AccountClaims, exporter_of: Callable[[str], str]) -> Accou
     return claims.model_copy(update={"nats": claims.nats.model_copy(update={"imports": imports})})
 
 
+EVERY_USER = "*"  # in an account's revocations: every user's JWTs issued up to then
+
+
+def live_revocations(claims: AccountClaims, since: float) -> dict[str, int] | None:
+    """``claims``' revocations made after ``since``: those before it revoke only JWTs
+    that have all expired by now (for accounts whose users live less than that)."""
+    kept = {user: at for user, at in (claims.nats.revocations or {}).items() if at >= since}
+    return kept or None
+
+
 def with_revocation(claims: AccountClaims, user: str, at: int) -> AccountClaims:
     """``claims`` revoking every JWT of ``user`` issued up to ``at`` (unix seconds):
     nats-server closes that user's connections and refuses it from then on."""
@@ -253,9 +274,9 @@ def global_account(account: str) -> AccountClaims:
 
 
 def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaims:
-    """Where people connect before they have an account of their own: invite holders
-    (signup) and browsers' sign-in pages (the global service's ``signin.*``); what each
-    guest may publish is its user JWT's own business."""
+    """Where invite holders connect before they have an account of their own (sign-in
+    pages have theirs: :func:`signin_account`); what each may publish is its user
+    JWT's own business."""
     return AccountClaims(
         sub=account,
         name="natster-signup",
@@ -267,23 +288,39 @@ def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaim
                     account=accounts,
                     subject=subjects.SIGNUP,
                 ),
+            ],
+            limits=_guest_limits(imports=1),
+        ),
+    )
+
+
+def signin_account(account: str, *, global_: str) -> AccountClaims:
+    """Where browsers' sign-in pages connect (hub/guests.py): they may ask the global
+    service's ``signin.*`` (told which guest asks: ``share``), nothing else."""
+    return AccountClaims(
+        sub=account,
+        name="natster-signin",
+        nats=AccountNats(
+            imports=[
                 Import(
                     name="natster-signin",
                     type="service",
                     account=global_,
                     subject=f"{account}.{subjects.SIGNIN_LOCAL}",
                     local_subject=subjects.SIGNIN_LOCAL,
+                    share=True,
                 ),
             ],
-            limits=_guest_limits(imports=2),
+            limits=_guest_limits(imports=1, conn=limits.SIGNIN_CONNECTIONS),
         ),
     )
 
 
-def _guest_limits(imports: int) -> AccountLimits:
-    """What the accounts of people without an account yet (signup, doorstep) may use."""
+def _guest_limits(imports: int, conn: int = limits.SIGNUP_CONNECTIONS) -> AccountLimits:
+    """What the accounts of people without an account yet (signup, doorstep, signin) may
+    use."""
     return AccountLimits(
-        conn=limits.SIGNUP_CONNECTIONS,
+        conn=conn,
         subs=limits.SIGNUP_SUBSCRIPTIONS,
         payload=limits.SIGNUP_PAYLOAD,
         imports=imports,

@@ -57,7 +57,7 @@ class Pasted:
     @property
     def inbox_prefix(self) -> str:
         """The only inbox this token's user may read (so holders can't read each other's)."""
-        return f"_INBOX_{self.creds.public_key}"
+        return subjects.inbox_of(self.creds.public_key)
 
     @property
     def expired(self) -> bool:
@@ -179,7 +179,7 @@ def inbox_user(
         name=name,
         expires=expires_at,
         pub_allow=pub,
-        sub_allow=[f"{inbox or f'_INBOX_{user}'}.>"],
+        sub_allow=[f"{inbox}.>" if inbox else subjects.inbox_allowed(user)],
         limits=caps,
     )
     return jwtlib.encode(claims, account)

@@ -29,6 +29,7 @@ from . import growth, tls
 from .account_service import AccountService
 from .binary import find_nats_server
 from .doorstep import Doorstep, DoorstepKeys
+from .guests import GuestWarden, signin_key
 from .node_join import JoinService, route_url
 from .resolver import Resolver
 from .server import NatsServer, reload, render_config, stop_leftover
@@ -51,6 +52,7 @@ class _Launched:
     tls_name: str | None
     server_pid: int
     resolver: Resolver
+    sys: Client  # the system account's connection (the resolver's, the warden's)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def desired_platform_accounts(
     hub_serving = serving_key(signing, accounts["hub"]).public_key
     return [
         doorstep.account_claims(accounts["signup"]),
+        platform_claims.signin_account(signin_key(signing).public_key, global_=accounts["global"]),
         platform_claims.accounts_account(accounts["accounts"], global_=accounts["global"]),
         platform_claims.global_account(accounts["global"]),
         platform_claims.signup_account(
@@ -122,6 +125,7 @@ class Hub:
         self.account_service: AccountService | None = None
         self._join_service: JoinService | None = None
         self._doorstep: Doorstep | None = None
+        self._warden: GuestWarden | None = None
         self.resolver: Resolver | None = None
         self._background: list[asyncio.Task[object]] = []
         # re-signs accounts made by an older natster; await it to know they are current
@@ -165,8 +169,12 @@ class Hub:
         changed: dict[str, object] = {
             "host": self._host or config.host,
             "port": self._port or config.port,
-            # a hub made before the doorstep learns its key (it is derived, never stored)
-            "accounts": {**config.accounts, "doorstep": self._doorstep_keys.account.public_key},
+            # a hub made before the doorstep (or signin) learns its key (derived, not stored)
+            "accounts": {
+                **config.accounts,
+                "doorstep": self._doorstep_keys.account.public_key,
+                "signin": signin_key(self._signing).public_key,
+            },
         }
         cluster = self._cluster(config, created)
         config = config.model_copy(update={**changed, **self._tls, **self._web})
@@ -216,6 +224,8 @@ class Hub:
             await Bucket.open(accounts_client.jetstream(), subjects.INVITES_BUCKET),
         )
         await self._doorstep.start(local_url, trust)
+        self._warden = GuestWarden(up.sys, signin_key(self._signing).public_key)
+        await self._warden.start()
         self.accounts_refreshed = asyncio.create_task(self.account_service.refresh_accounts())
         self._background.append(self.accounts_refreshed)
         if config.tls == "own":
@@ -260,7 +270,9 @@ class Hub:
             if current is None or current.nats != claims.nats:
                 await resolver.push(claims)
         pin = None if files is None else tls.ca_pin(files)  # what invites carry
-        return _Launched(local_url, url, trust, pin, tls_name, self._server.pid, resolver)
+        return _Launched(
+            local_url, url, trust, pin, tls_name, self._server.pid, resolver, sys_client
+        )
 
     async def _save_single_node(self, binary: Path, config: HubConfig) -> growth.Manifest:
         """The hub runs once more as one node, only to save its streams (hub/growth.py)."""
@@ -342,6 +354,9 @@ class Hub:
         if self._doorstep is not None:
             await self._doorstep.stop()
             self._doorstep = None
+        if self._warden is not None:
+            await self._warden.stop()
+            self._warden = None
         if self.account_service is not None:
             with contextlib.suppress(Exception):
                 await self.account_service.stop()

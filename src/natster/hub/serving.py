@@ -15,6 +15,7 @@ user key it made, and gets a JWT that expires after ``limits.SERVING_USER_TTL_S`
 
 from __future__ import annotations
 
+from natster import subjects
 from natster.security import KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
@@ -25,6 +26,8 @@ def serving_key(signing: KeyPair, account: str) -> KeyPair:
 
 
 def serving_user_jwt(serving: KeyPair, user: str, *, name: str, expires: int) -> str:
-    """A user of ``serving`` (a catalog server's connection), until ``expires``."""
-    claims = jwtlib.user_claims(user, name=name, expires=expires)
+    """A user of ``serving`` (a catalog server's connection), until ``expires``: it reads
+    catalog requests, service discovery and its own inbox (no other server's replies)."""
+    reads = [subjects.inbox_allowed(user), subjects.CATALOG_EXPORT, subjects.SERVICE_DISCOVERY]
+    claims = jwtlib.user_claims(user, name=name, expires=expires, sub_allow=reads)
     return jwtlib.encode(claims, serving)

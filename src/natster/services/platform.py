@@ -26,7 +26,7 @@ async def start_global(hub: HubDir, url: str) -> tuple[GlobalService, Client]:
         nc,
         accounts_account=config.accounts["accounts"],
         hub_account=config.accounts["hub"],
-        guests_account=config.accounts["signup"],
+        guests_account=config.accounts["signin"],
         replicas=replicas(config),
     )
     try:

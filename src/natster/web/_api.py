@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import StreamingResponse
 
@@ -11,10 +11,21 @@ from natster.client import browse, remote
 from natster.client.browsers import sign_in_browser
 from natster.client.devices import Device, Rights
 from natster.client.library import library
+from natster.errors import ReadOnlyDevice
 
 from ._state import State
 
 router = APIRouter(prefix="/api")
+
+
+async def full_rights(state: State) -> None:
+    """A change (share, import, sign a browser in...) needs the rights of a full machine:
+    a read-only device's `natster web` refuses it here, before NATS would."""
+    if state.client.context.rights != "full":
+        raise ReadOnlyDevice
+
+
+CHANGES = [Depends(full_rights)]
 
 
 class ShareBody(BaseModel):
@@ -39,6 +50,7 @@ class Me(BaseModel):
     account: str
     name: str
     hub: str
+    rights: Rights  # "read-only": this UI changes nothing (no share, import or sign-in)
     csrf: str  # send back in the X-Natster-CSRF header on POST and DELETE
 
 
@@ -50,6 +62,7 @@ async def whoami(state: State, request: Request) -> Me:
         account=client.account,
         name=client.context.name,
         hub=client.context.url,
+        rights=client.context.rights,
         csrf=request.state.session.csrf,
     )
 
@@ -111,33 +124,33 @@ async def people(
     return await state.client.people(q)
 
 
-@router.post("/catalogs/{catalog}/shares")
+@router.post("/catalogs/{catalog}/shares", dependencies=CHANGES)
 async def share(state: State, catalog: str, body: ShareBody) -> wire.EventsPutReply:
     """Share my catalog with an account."""
     return await remote.share(state.client, catalog, body.account)
 
 
-@router.delete("/catalogs/{catalog}/shares/{account}")
+@router.delete("/catalogs/{catalog}/shares/{account}", dependencies=CHANGES)
 async def unshare(state: State, catalog: str, account: str) -> dict[str, bool]:
     """Stop sharing my catalog with an account."""
     await remote.unshare(state.client, catalog, account)
     return {"ok": True}
 
 
-@router.post("/imports")
+@router.post("/imports", dependencies=CHANGES)
 async def import_(state: State, body: ImportBody) -> wire.ImportedCatalog:
     """Import a catalog from my inbox."""
     return await remote.import_catalog(state.client, body.catalog, body.owner, body.alias)
 
 
-@router.post("/declines")
+@router.post("/declines", dependencies=CHANGES)
 async def decline(state: State, body: DeclineBody) -> dict[str, bool]:
     """Turn down a catalog in my inbox (the share ends)."""
     await remote.decline(state.client, body.catalog, body.owner)
     return {"ok": True}
 
 
-@router.post("/browsers")
+@router.post("/browsers", dependencies=CHANGES)
 async def add_browser(state: State, body: BrowserBody) -> Device:
     """Sign in the browser showing ``code`` on the hub's web app, as a device of mine."""
     rights: Rights = "full" if body.full else "read-only"

@@ -29,9 +29,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from natster import limits, wire
-from natster._rate import RateLimit
+from natster._rate import RateLimit, address_of
 from natster.errors import HubError, Refused
 from natster.hub import HubDir
+from natster.hub.guests import signin_key
 from natster.hub.invites import signin_guest
 from natster.hub.tls import TlsFiles
 
@@ -110,7 +111,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
         return JSONResponse(body, headers={**_COMMON, "Cache-Control": "no-store"})
 
     async def guest(request: Request) -> Response:
-        address = request.client.host if request.client else "?"
+        address = address_of(request.client.host) if request.client else "?"
         guests.spend(address)
         body = bytearray()
         async for piece in request.stream():  # never more than a request may be
@@ -119,7 +120,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
                 raise Refused(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
         offer = wire.parse_request(bytes(body), _GuestRequest)
         expires = int(time.time()) + limits.SIGNIN_TTL_S + 60
-        jwt = signin_guest(hub.seed("signup"), offer.user, expires)
+        jwt = signin_guest(signin_key(hub.seed("operator-signing")), offer.user, expires)
         return JSONResponse({"jwt": jwt}, headers={**_COMMON, "Cache-Control": "no-store"})
 
     async def qr(request: Request) -> Response:

@@ -27,7 +27,7 @@ from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client, from_leader, mapped
 from natster._rate import RateLimit
-from natster._service import endpoint
+from natster._service import endpoint, requester_user
 from natster.catalog.names import check_name
 from natster.errors import (
     InvalidCatalogName,
@@ -79,6 +79,14 @@ class _Opened:
 def _spaced(name: str) -> str:
     """A name as people search it: case and accents folded, spaces collapsed."""
     return " ".join(fold(name).split())
+
+
+def _asking_user() -> str:
+    """The user of the account who sent this request, as nats-server names it."""
+    user = requester_user()
+    if user is None:  # an account JWT from before `share` (the hub refreshes them at start)
+        raise Refused("the hub has not updated this account yet: try again in a minute", 503)
+    return user
 
 
 def _otc_key(code: str) -> str:
@@ -381,9 +389,11 @@ class GlobalService:
         caller = subjects.caller_of(subject)
         if caller not in self.mirror.accounts:
             raise Refused("this account is not initialized on this hub", 403)
+        user = _asking_user()
         self._otc_rate.spend(caller)
         code = "".join(secrets.choice(OTC_ALPHABET) for _ in range(limits.OTC_LENGTH))
-        record = json.dumps({"account": caller, "created_at": now_iso("milliseconds")}).encode()
+        made = {"account": caller, "user": user, "created_at": now_iso("milliseconds")}
+        record = json.dumps(made).encode()
         await self._started.otc.create(_otc_key(code), record, ttl=limits.OTC_TTL_S)
         return wire.OtcCode(code=code, expires_in=limits.OTC_TTL_S).model_dump()
 
@@ -398,8 +408,11 @@ class GlobalService:
             raise gone from exc
         if not entry.value:
             raise gone
-        if json.loads(entry.value).get("account") != caller:
-            raise gone  # as if unknown: whether a code exists is nobody else's business
+        made = json.loads(entry.value)
+        if (made.get("account"), made.get("user")) != (caller, _asking_user()):
+            # as if unknown: whether a code exists is nobody else's business. A code signs
+            # in only the user who asked for it (a read-only device's, nothing but itself)
+            raise gone
         # The binding first, under an id of the code's own, then the code goes: a claim
         # whose answer was lost (a node died) and is asked again finds the code still
         # there or gone with its binding written, and writes the binding once (JetStream

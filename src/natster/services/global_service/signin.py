@@ -1,7 +1,10 @@
 """Signing a browser in: codes that carry a browser's public keys to a signed-in machine.
 
-A sign-in page (a guest of the hub, in its ``signup`` account) makes a user key and an
-xkey and *offers* their public halves: it gets a short code to show. On a machine that
+A sign-in page (a guest of the hub, in its ``signin`` account: hub/guests.py) makes a
+user key and an xkey and *offers* their public halves: it gets a short code to show.
+Only the guest that offered a code may wait on it, and offers are limited per guest
+and per address (nats-server names both: the signin import shares them), so no page
+can spend another's grant, nor one guest the hub's offers. On a machine that
 holds the account key, ``natster login CODE`` *takes* the code (it is then that
 account's, and nobody else's), signs a user JWT for the page's key and *grants* it,
 sealed to the page's xkey. The page, *waiting* on the code, gets the sealed grant once;
@@ -23,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from natster import limits, subjects, wire
 from natster._bucket import Bucket
-from natster._rate import RateLimit
+from natster._rate import RateLimit, address_of
+from natster._service import Requester, requester
 from natster.errors import KeyMissing, Refused, WrongRevision
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read and type
@@ -34,6 +38,7 @@ class _Record(BaseModel):
     xkey: str
     label: str
     offered_at: float  # unix seconds
+    guest: str | None = None  # the guest user who offered it: the only one who may wait
     account: str | None = None  # who took it
     grant_xkey: str | None = None
     sealed: str | None = None
@@ -57,8 +62,15 @@ class Signins:
 
     def __init__(self, bucket: Bucket, *, guests: str) -> None:
         self._bucket = bucket
-        self._guests = guests  # the hub's signup account: where sign-in pages connect
-        self._offers = RateLimit("sign-in codes", limits.SIGNIN_PER_MINUTE, limits.SIGNIN_BURST)
+        self._guests = guests  # the hub's signin account: where sign-in pages connect
+        self._per_guest = RateLimit(
+            "sign-in codes from this page",
+            limits.SIGNIN_PER_GUEST_MINUTE,
+            limits.SIGNIN_GUEST_BURST,
+        )
+        self._per_address = RateLimit(
+            "sign-in codes from this address", limits.SIGNIN_PER_MINUTE, limits.SIGNIN_BURST
+        )
         self._takes = RateLimit(
             "sign-in attempts", limits.SIGNIN_TAKES_PER_MINUTE, limits.SIGNIN_TAKES_BURST
         )
@@ -84,16 +96,26 @@ class Signins:
         except WrongRevision as exc:  # someone else got there first
             raise _gone() from exc
 
-    def _guest(self, subject: str) -> None:
+    def _guest(self, subject: str) -> Requester:
+        """The sign-in page asking (a guest of the signin account), or Refused."""
         if subjects.caller_of(subject) != self._guests:
             raise Refused("sign-in codes are offered by sign-in pages only", 403)
+        asking = requester()
+        if asking is None:  # the hub pushes the signin account with ``share`` at start
+            raise Refused("the hub is not ready for sign-ins yet: try again in a minute", 503)
+        return asking
 
     async def offer(self, subject: str, payload: bytes) -> dict[str, Any]:
-        self._guest(subject)
+        guest = self._guest(subject)
         request = wire.parse_request(payload, wire.SigninOffer)
-        self._offers.spend(self._guests)
+        self._per_guest.spend(guest.user)
+        self._per_address.spend(address_of(guest.host))
         record = _Record(
-            user=request.user, xkey=request.xkey, label=request.label, offered_at=time.time()
+            user=request.user,
+            xkey=request.xkey,
+            label=request.label,
+            offered_at=time.time(),
+            guest=guest.user,
         )
         body = record.model_dump_json().encode()
         while True:  # a clash of random codes is rare; a new one is made then
@@ -108,9 +130,11 @@ class Signins:
 
     async def wait(self, subject: str, payload: bytes) -> dict[str, Any]:
         """The page's question: granted yet? The grant is handed out once, then gone."""
-        self._guest(subject)
+        guest = self._guest(subject)
         request = wire.parse_request(payload, wire.SigninCodeRequest)
         record, revision = await self._read(request.code)
+        if record.guest != guest.user:
+            raise _gone()  # another page's code: as if unknown
         if record.sealed is None:
             return wire.SigninWaiting(state="waiting").model_dump()
         try:
