@@ -8,6 +8,7 @@ checks stand between it and the downloader's disk).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ class HostileServer:
     opened: dict[str, Any] = field(default_factory=dict)  # overrides of transfer-open's reply
     next_page: str | None = None  # what every contents page says comes next
     by_path: bool = True  # opens a file by its path (False: as servers before that did)
+    thumb: bytes = b""  # what every thumbnail is, sealed properly
     channels: dict[str, tuple[Channel, bytes]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
 
@@ -89,6 +91,13 @@ class HostileServer:
                 **self.opened,
             }
             await msg.respond(wire.ok(reply))
+        elif action == "thumbnail":
+            request = json.loads(msg.data)
+            key = XKey.create()
+            aad = wire.thumb_aad(request["hash"])
+            sealed = key.channel(request["xkey"]).seal(self.thumb, aad=aad)
+            data = base64.b64encode(sealed).decode()
+            await msg.respond(wire.ok({"xkey": key.public_key, "data": data}))
         elif action == "transfer-chunk":
             request = json.loads(msg.data)
             channel, data = self.channels[request["transfer"]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import nats.errors
 import pytest
+from PIL import Image
 
 from natster import _nats, limits, subjects, wire
-from natster.client import remote
+from natster.client import browse, remote
 from natster.client.download import download, find_entry
 from natster.client.mirror import mirror_pass
 from natster.client.transfer import Transfer
@@ -49,6 +51,16 @@ async def evil(world: World) -> AsyncIterator[HostileServer]:
 def serve_files(server: HostileServer, *rows: tuple[str, bytes]) -> None:
     server.entries = [entry(path, data) for path, data in rows]
     server.files = {row["hash"]: data for row, (_, data) in zip(server.entries, rows, strict=True)}
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header says ``width`` x ``height`` pixels."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    at = data.index(b"\xff\xc0")
+    data[at + 5 : at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
 
 
 def outside_files(root: Path) -> list[Path]:
@@ -244,6 +256,21 @@ async def test_a_server_from_before_open_by_path_is_asked_the_old_way(
     assert code == 0, stderr
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
     assert evil.seen[:3] == ["transfer-open", "contents", "transfer-open"]
+
+
+@pytest.mark.parametrize("size", [(65500, 65500), (321, 10), (10, 321), None])
+async def test_a_thumbnail_bigger_than_the_box_is_refused(
+    world: World, evil: HostileServer, size: tuple[int, int] | None
+) -> None:
+    """A picture of 65500 x 65500 pixels fits in a few hundred bytes: its header is read."""
+    serve_files(evil, ("a.jpg", PAYLOAD))
+    evil.thumb = jpeg_claiming(*size) if size else b"\xff\xd8\xff" + bytes(64)
+    ref = await remote.resolve(world.bob, "evil")
+    digest = evil.entries[0]["hash"]
+    with pytest.raises(ProtocolError, match="not a small JPEG"):
+        await browse.thumbnail(world.bob, ref, digest)
+    evil.thumb = jpeg_claiming(320, 320)
+    assert await browse.thumbnail(world.bob, ref, digest) == evil.thumb
 
 
 async def test_a_listing_that_never_ends_is_cut(world: World, evil: HostileServer) -> None:

@@ -92,6 +92,39 @@ export function folderPage(data, who, path, offset) {
   return { folders, entries, total: data.total, next: data.next, revision: data.revision };
 }
 
+const THUMB_BOX = 320; // pixels a thumbnail's longer side has at most (limits.THUMB_BOX)
+const THUMB_MAX = 64 * 1024; // a thumbnail's bytes (limits.THUMB_MAX_BYTES)
+const SOF = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/** A JPEG's [width, height] from its frame header (natster._jpeg.dimensions), or null. */
+export function jpegSize(data) {
+  if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) return null;
+  let at = 2;
+  while (at + 4 <= data.length) {
+    if (data[at] !== 0xff) return null;
+    const marker = data[at + 1];
+    if (marker === 0xff) { at += 1; continue; }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; }
+    if (marker === 0xd9 || marker === 0xda) return null;
+    const length = (data[at + 2] << 8) | data[at + 3];
+    if (length < 2) return null;
+    if (SOF.has(marker)) {
+      if (length < 7 || at + 9 > data.length) return null;
+      return [(data[at + 7] << 8) | data[at + 8], (data[at + 5] << 8) | data[at + 6]];
+    }
+    at += 2 + length;
+  }
+  return null;
+}
+
+/** Whether a peer's decrypted thumbnail may be shown: small, and at most the box a side
+ * (a picture of 65500 x 65500 pixels fits in a few hundred bytes). */
+export function isThumbnail(jpeg) {
+  if (jpeg.length > THUMB_MAX) return false;
+  const size = jpegSize(jpeg);
+  return size !== null && size.every((side) => side >= 1 && side <= THUMB_BOX);
+}
+
 export function thumbnail(data, who) {
   if (!isObject(data) || !XKEY.test(data.xkey) || typeof data.data !== "string"
     || data.data.length > 90000 || !/^[A-Za-z0-9+/]*=*$/.test(data.data)) fail(who, "thumbnail");

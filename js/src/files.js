@@ -219,7 +219,6 @@ export async function file(request, owner, catalog, fileHash, params) {
 }
 
 const THUMB_TIMEOUT_MS = 25000;
-const THUMB_MAX = 64 * 1024;
 const THUMBS_KEPT = 400;
 const thumbs = new Map(); // decrypted thumbnails, in this worker's memory only (never on disk)
 
@@ -240,7 +239,7 @@ export async function thumb(owner, catalog, fileHash) {
     } finally {
       kp.clear();
     }
-    if (jpeg.length > THUMB_MAX || jpeg[0] !== 0xff || jpeg[1] !== 0xd8 || jpeg[2] !== 0xff) {
+    if (!check.isThumbnail(jpeg)) {
       throw refused(502, `catalog ${catalog} sent a thumbnail that is not a small JPEG`);
     }
     thumbs.set(key, jpeg);

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from natster import limits
+from natster._jpeg import is_thumbnail
 
 from .facts import Facts, ffmpeg, kind_of, lower_priority
 
@@ -43,10 +44,10 @@ class Thumbnails:
         has no picture. Blocking: call it on a worker thread."""
         kept = self._path(digest, ".jpg")
         try:
-            cached = kept.read_bytes()
+            cached: bytes | None = kept.read_bytes()
         except FileNotFoundError:
-            pass
-        else:
+            cached = None
+        if cached is not None and is_thumbnail(cached):  # else not one this cache made: remade
             with contextlib.suppress(OSError):
                 os.utime(kept)  # recently used: evicted last
             return cached
@@ -146,8 +147,8 @@ def _shrink(source: Path | io.BytesIO) -> bytes | None:
                 for quality in (80, 60, 40):
                     out = io.BytesIO()
                     turned.save(out, "JPEG", quality=quality, optimize=True)
-                    if out.tell() <= limits.THUMB_MAX_BYTES:
-                        return out.getvalue()
+                    if is_thumbnail(made := out.getvalue()):
+                        return made
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
     return None

@@ -14,6 +14,7 @@ import binascii
 from typing import Any, Literal
 
 from natster import limits, wire
+from natster._jpeg import is_thumbnail
 from natster.catalog import Catalogs
 from natster.errors import CatalogOffline, CryptoError, NatsterError, ProtocolError
 from natster.security import XKey
@@ -65,7 +66,7 @@ async def thumbnail(client: NatsterClient, ref: CatalogRef, digest: str) -> byte
         jpeg = key.channel(reply.xkey).open(sealed, aad=wire.thumb_aad(digest))
     except (binascii.Error, CryptoError, ValueError) as exc:
         raise ProtocolError(f"{who} sent a thumbnail that does not open") from exc
-    if len(jpeg) > limits.THUMB_MAX_BYTES or not jpeg.startswith(b"\xff\xd8\xff"):
+    if not is_thumbnail(jpeg):  # a huge picture in a few bytes reaches nothing that shows it
         raise ProtocolError(f"{who} sent a thumbnail that is not a small JPEG")
     return jpeg
 
