@@ -3,8 +3,10 @@ address, guest JWTs for sign-in pages (their rights, their rate), the QR code.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import ssl
 from pathlib import Path
 
 import httpx
@@ -13,16 +15,17 @@ import pytest
 from natster import _nats, limits, subjects, wire
 from natster._nats import Client
 from natster.client import Home, join
-from natster.hub import mint_invite
+from natster.hub import mint_invite, tls
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
+from natster.services.platform import Platform
 from natster.web._hub import create_hub_app
 
-from .conftest import RunningHub, eventually
+from .conftest import RunningHub, eventually, free_port
 
 
 def _client(hub: RunningHub, address: str = "203.0.113.7") -> httpx.AsyncClient:
-    app = create_hub_app(hub.dir, ws_port=4443)
+    app = create_hub_app(hub.dir, ws_port=4443, names=["hub.example.org", "::1"])
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
     return httpx.AsyncClient(transport=transport, base_url="https://hub.example.org")
 
@@ -44,7 +47,70 @@ async def test_the_page_is_the_local_ui_in_hosted_mode_under_a_strict_policy(
         assert (await web.get("/static/..%2fapp.js")).status_code == 404
         assert (await web.get("/static/sw.js")).status_code == 404  # one name, one place
         weird = await web.get("/config.json", headers={"Host": "a'b:1"})
-        assert weird.status_code == 400
+        assert weird.status_code == 421
+        six = await web.get("/config.json", headers={"Host": "[::1]:8443"})
+        assert six.json() == {"servers": ["wss://[::1]:4443"]}
+
+
+@pytest.mark.parametrize("path", ["/", "/config.json", "/sw.js", "/static/app.js"])
+async def test_a_host_that_is_not_the_hubs_is_never_echoed(hub: RunningHub, path: str) -> None:
+    """The attack: a page fetched under another name (a rebound DNS name, a forged Host)
+    must not get a policy or config that names it."""
+    async with _client(hub) as web:
+        answer = await web.get(path, headers={"Host": "evil.example:443"})
+        assert answer.status_code == 421
+        assert "evil" not in answer.text
+        assert "evil" not in json.dumps(dict(answer.headers))
+        assert "hub.example.org" in answer.json()["error"]
+        same = await web.get(path, headers={"Host": "HUB.example.org"})
+        assert same.status_code == 200
+
+
+async def _upgrade(port: int, context: ssl.SSLContext, origin: str | None) -> str:
+    """A WebSocket handshake with nats-server, as a browser's page would start it."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="localhost"
+    )
+    try:
+        lines = [
+            "GET / HTTP/1.1",
+            f"Host: localhost:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            *([f"Origin: {origin}"] if origin else []),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+    finally:
+        writer.close()
+
+
+async def test_the_websocket_takes_pages_of_the_hubs_own_web_app_only(tmp_path: Path) -> None:
+    """The attack: a page on another site opens the hub's WebSocket in a visitor's
+    browser. nats-server refuses its Origin; the hub's own web app (any of its names,
+    as configured) and clients that send no Origin (not browsers) are let in."""
+    web_port, ws_port = free_port(), free_port()
+    platform = Platform(tmp_path / "hub", port=free_port(), web_port=web_port, ws_port=ws_port)
+    await platform.start()
+    try:
+        files = platform.hub.tls_files
+        assert files is not None
+        context = ssl.create_default_context(cadata=tls.ca_pem(files).decode())
+        assert "localhost" in platform.hub.web_names
+        for origin in (
+            "https://evil.example",
+            f"https://evil.example:{web_port}",
+            f"http://localhost:{web_port}",
+            f"https://localhost:{ws_port}",
+        ):
+            assert " 403 " in await _upgrade(ws_port, context, origin), origin
+        for allowed in (f"https://localhost:{web_port}", None):
+            assert " 101 " in await _upgrade(ws_port, context, allowed), allowed
+    finally:
+        await platform.stop()
 
 
 async def test_a_guest_jwt_lets_a_page_offer_and_wait_and_nothing_else(hub: RunningHub) -> None:

@@ -195,7 +195,8 @@ async def _web_app(platform: Platform, local_url: str) -> HubWeb | None:
     if config.web_port is None or config.ws_port is None:
         return None
     files = platform.hub.tls_files
-    web = HubWeb(platform.dir, config.host, config.web_port, config.ws_port, files)
+    names = platform.hub.web_names
+    web = HubWeb(platform.dir, config.host, config.web_port, config.ws_port, files, names)
     await web.start()
     scheme = "https" if files is not None else "http"
     shown = urlsplit(local_url).hostname

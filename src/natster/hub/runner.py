@@ -120,6 +120,7 @@ class Hub:
         self._tls = _tls_settings(tls_cert, tls_key, tls_ca, insecure_plain)
         self._lock: IO[bytes] | None = None
         self.tls_files: TlsFiles | None = None  # what the server presents (None: plain)
+        self.web_names: list[str] = []  # what the web app answers to (tls.web_names)
         self._server: NatsServer | None = None
         self._clients: list[Client] = []
         self.account_service: AccountService | None = None
@@ -250,6 +251,7 @@ class Hub:
         local_url, url, files, tls_name = self._addresses(config)
         trust = None if files is None else Trust(tls.ca_pem(files), hostname=tls_name)
         self.tls_files = files
+        self.web_names = tls.web_names(files, config.host, url)
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
         sentinel = self._doorstep_keys.sentinel_jwt()

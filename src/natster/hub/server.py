@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import ipaddress
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from natster.errors import ConnectionFailed, HubError
 from natster.security import Creds
 
 from .state import CLUSTER_NAME, HubConfig, HubDir
-from .tls import TlsFiles
+from .tls import TlsFiles, web_names
 
 MIN_VERSION = "2.11.2"  # default_sentinel (the doorstep's) came in 2.11.2
 
@@ -76,7 +77,8 @@ def render_config(
             "}",
         ]
     if config.ws_port is not None:  # the web app's NATS: browsers speak WebSocket
-        lines += _websocket(host, config.ws_port, tls, q)
+        origins = web_origins(web_names(tls, host, url), config.web_port, tls is not None)
+        lines += _websocket(host, config.ws_port, tls, origins, q)
     if config.cluster_port is not None:
         if url is not None:  # clients learn every node's address from any node
             lines.append(f"client_advertise: {q(urlsplit(url).netloc)}")
@@ -94,12 +96,31 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def _websocket(host: str, port: int, tls: TlsFiles | None, q: Callable[[object], str]) -> list[str]:
+def web_origins(names: list[str], web_port: int | None, secure: bool) -> list[str]:
+    """The origins of the hub's web app: the only pages whose WebSocket it accepts."""
+    if web_port is None:
+        return []
+    scheme = "https" if secure else "http"
+    return [f"{scheme}://{_bracketed(name)}:{web_port}" for name in names]
+
+
+def _bracketed(name: str) -> str:
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(name).version == 6:
+            return f"[{name}]"
+    return name
+
+
+def _websocket(
+    host: str, port: int, tls: TlsFiles | None, origins: list[str], q: Callable[[object], str]
+) -> list[str]:
     # compression: nats-server sends a browser (a "Mozilla/" User-Agent) every message
     # cut into 4 KiB frames, each one WebSocket message unless compressed, when they are
     # fragments of one; Chromium pays per message, so compressed (sealed chunks do not
     # shrink; only the framing changes) streams 1.6 times faster (bench/web_anywhere.py)
     lines = ["websocket: {", f"  host: {q(host)}", f"  port: {port}", "  compression: true"]
+    if origins:  # a browser's page from elsewhere may not use a visitor's session here
+        lines += ["  allowed_origins: [", *(f"    {q(origin)}" for origin in origins), "  ]"]
     if tls is None:
         lines.append("  no_tls: true")
     else:

@@ -23,6 +23,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -244,13 +245,20 @@ def describe(files: TlsFiles) -> TlsFacts:
     }
 
 
+def web_names(files: TlsFiles | None, host: str, url: str | None) -> list[str]:
+    """The names the hub's web app answers to (its page's Host, its WebSocket's Origin):
+    those its certificate holds, less wildcards, and the host invites carry (``url``)."""
+    names = describe(files)["names"] if files is not None else default_names(host, url)
+    advertised = urlsplit(url).hostname if url else None
+    names = [*([advertised] if advertised else []), *names]
+    return list(dict.fromkeys(name for name in names if "*" not in name))
+
+
 def default_names(host: str, advertise: str | None) -> list[str]:
     """The names a hub's certificate holds: the advertised host, this machine's names,
     loopback, and the listen address when it is a specific one."""
     names: list[str] = []
     if advertise:
-        from urllib.parse import urlsplit
-
         advertised = urlsplit(advertise).hostname
         if advertised:
             names.append(advertised)

@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from natster import limits, wire
 from natster._rate import RateLimit, address_of
@@ -42,7 +43,6 @@ STATIC = resources.files("natster.web") / "static"
 PAGE_FILES = frozenset(  # the page's modules and style (sw.js is served at /sw.js only)
     f.name for f in STATIC.iterdir() if f.name.endswith((".js", ".css")) and f.name != "sw.js"
 )
-HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 CERT_CHECK_S = 300.0  # a renewed certificate is picked up within this long
 _COMMON = {
     "X-Content-Type-Options": "nosniff",
@@ -51,25 +51,29 @@ _COMMON = {
 }
 
 
-def _hostname(request: Request) -> str:
-    """The name the browser used for this server (the WebSocket listener shares it)."""
-    host = request.url.hostname or ""
+def _canonical(name: str) -> str:
     with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]"
-        return host
-    if not HOSTNAME.fullmatch(host):
-        raise Refused("that Host is not a host name", 400)
-    return host
+        return str(ipaddress.ip_address(name))
+    return name.lower()
 
 
-def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlette:
-    """The app for the hub in ``hub`` whose WebSocket listener is ``ws_port``."""
+def create_hub_app(hub: HubDir, *, ws_port: int, names: list[str], secure: bool = True) -> ASGIApp:
+    """The app for the hub in ``hub`` whose WebSocket listener is ``ws_port``, reached
+    by one of ``names`` (tls.web_names: its certificate's, the advertised host)."""
     guests = RateLimit("sign-ins from this address", limits.GUESTS_PER_MINUTE, limits.GUESTS_BURST)
     scheme = "wss" if secure else "ws"
+    known = {_canonical(name): name for name in names}
+
+    def hostname(request: Request) -> str:
+        """The hub's name the browser used, as configured (never the Host echoed)."""
+        name = known[_canonical(request.url.hostname or "")]  # _only_names checked it
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(name).version == 6:
+                return f"[{name}]"
+        return name
 
     def ws_url(request: Request) -> str:
-        return f"{scheme}://{_hostname(request)}:{ws_port}"
+        return f"{scheme}://{hostname(request)}:{ws_port}"
 
     def page_csp(request: Request) -> str:
         return (
@@ -139,7 +143,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
         status = exc.status if isinstance(exc, Refused) else 500
         return JSONResponse({"error": str(exc)}, status_code=status, headers=_COMMON)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", index),
             Route("/static/{name}", static),
@@ -150,6 +154,24 @@ def create_hub_app(hub: HubDir, *, ws_port: int, secure: bool = True) -> Starlet
         ],
         exception_handlers={Refused: refused},
     )
+    return _only_names(app, known)
+
+
+def _only_names(app: ASGIApp, known: dict[str, str]) -> ASGIApp:
+    """Every request names one of the hub's names as its Host, or is refused (421): the
+    page's policy and config name only those, and a rebound DNS name reaches nothing."""
+    refusal = f"this hub's web app answers only to {', '.join(known.values())}"
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Request(scope).url.hostname or ""
+            if _canonical(host) not in known:
+                response = JSONResponse({"error": refusal}, status_code=421, headers=_COMMON)
+                await response(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 class _GuestRequest(wire.Request):
@@ -175,9 +197,15 @@ class HubWeb:
     """The web app's HTTPS server: ``await start()``, ``await stop()``."""
 
     def __init__(
-        self, hub: HubDir, host: str, port: int, ws_port: int, files: TlsFiles | None
+        self,
+        hub: HubDir,
+        host: str,
+        port: int,
+        ws_port: int,
+        files: TlsFiles | None,
+        names: list[str],
     ) -> None:
-        app = create_hub_app(hub, ws_port=ws_port, secure=files is not None)
+        app = create_hub_app(hub, ws_port=ws_port, names=names, secure=files is not None)
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", lifespan="off", server_header=False
         )
