@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .cliworld import hub_process, member, one_line_error, serving
-from .conftest import NATSTER, natster
+from .conftest import NATSTER, free_port, natster
 
 __all__ = ["hub_process"]  # a fixture
 
@@ -152,6 +154,40 @@ def test_sigint_stops_the_hub_cleanly(hub_process: tuple[Path, subprocess.Popen[
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not (hub_dir / "run.json").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_founding_node_waiting_for_its_peers_stops_at_once(tmp_path: Path, sig: int) -> None:
+    """A cluster's first node waits for a second before JetStream answers; a signal
+    then stops it (and its nats-server) within 5 s, not when a supervisor kills it."""
+    hub_dir = tmp_path / "n1"
+    args = ["hub", "up", "--dir", str(hub_dir), "--port", str(free_port())]
+    proc = subprocess.Popen(
+        [*NATSTER, *args, "--cluster-port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (hub_dir / "run.json").exists():  # nats-server runs: JetStream waits
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1)
+        assert proc.poll() is None  # still waiting for a peer
+        proc.send_signal(sig)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert took < 5, err
+    assert proc.returncode == 0, err
+    assert "hub stopped" in out
+    assert "Traceback" not in err
+    assert not (hub_dir / "run.json").exists()
+    assert "Server Exiting" in (hub_dir / "nats.log").read_text()
 
 
 def test_a_single_node_hub_says_how_clusters_are_made(

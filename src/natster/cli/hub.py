@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from ._out import (
     run,
     setup_logging,
 )
-from ._signals import stop_on_signals
+from ._signals import stop_on_signals, until_stopped
 
 if TYPE_CHECKING:
     from natster.hub import HubDir
@@ -145,7 +146,14 @@ async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) ->
 
     stop = stop_on_signals()
     platform = Platform(dir, **options)
-    async with platform as info:
+    info = await until_stopped(platform.start(), stop)
+    if info is None:  # Ctrl-C or SIGTERM while it started (a founder waiting for peers)
+        err.print("stopping hub")
+        await platform.stop()
+        out.print("hub stopped")
+        return
+    async with contextlib.AsyncExitStack() as running:
+        running.push_async_callback(platform.stop)
         verb = "created" if info.created else "started"
         out.print(f"hub {verb} in {info.dir}")
         out.print(f"listening on {info.local_url}")
