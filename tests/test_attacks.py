@@ -456,9 +456,17 @@ async def test_no_account_can_send_the_services_a_large_message(world: World) ->
     assert (await world.alice.my_shares()) is not None  # the service answers as before
 
 
-@pytest.mark.parametrize("copy", ["bob", "BOB", " Bob ", "ｂｏｂ", "hub"])
+@pytest.mark.parametrize(
+    "copy",
+    [
+        *("bob", "BOB", " Bob ", "ｂｏｂ", "hub"),
+        *("b\u043eb", "b0b", "\u0430lice", "aIice", "ALICE", "a1ice", "\U0001d51eli\u0441e"),
+    ],
+)
 async def test_nobody_can_take_a_name_already_held(world: World, tmp_path: Path, copy: str) -> None:
-    """Mallory joins the hub as "bob" (or a look-alike): refused, and her invite survives."""
+    """Mallory joins the hub as "bob" or "alice", or as a name that looks like one (Unicode
+    TR39's confusables: a Cyrillic о or а, a capital I for an l, a digit for a letter, a
+    mathematical 𝔞): refused, and her invite survives."""
     from natster.client import Home, join
     from natster.errors import RemoteError
 
@@ -468,6 +476,18 @@ async def test_nobody_can_take_a_name_already_held(world: World, tmp_path: Path,
     assert taken.value.status == 409
     joined = await join(invite, home=Home(tmp_path / "mallory2"), name="mallory")
     assert joined.name == "mallory"  # the same invite still works
+
+
+async def test_a_rename_takes_no_look_alike_and_keeps_its_own(world: World) -> None:
+    """Renames are held to the same rule; a name's own look-alikes stay with it."""
+    from natster.errors import RemoteError
+
+    with pytest.raises(RemoteError, match="taken"):
+        await world.carol.update_account("b\u043eb")  # a Cyrillic о
+    assert (await world.carol.update_account("CAROL")).name == "CAROL"  # her own, in capitals
+    assert (await world.carol.update_account("Carol")).name == "Carol"
+    with pytest.raises(RemoteError, match="taken"):  # still hers: "CAROL" released nothing
+        await world.bob.update_account("caro1")
 
 
 async def test_descriptions_are_printable_where_they_are_set(world: World, tmp_path: Path) -> None:

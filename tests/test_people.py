@@ -7,6 +7,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from natster.client.people import label, look_alike_accounts
+from natster.names import look_alikes
+
 from .cliworld import hub_process, member, one_line_error, serving
 from .conftest import natster
 
@@ -130,3 +135,40 @@ CONTENTS = """\
 └─────────────────────────────────────────┴────────┴────────────┴──────────────┘
 2 files
 """
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("alice", "ALICE"),
+        ("alice", "\u0430lice"),  # Cyrillic а
+        ("alice", "aIice"),  # a capital i
+        ("alice", "a1ice"),
+        ("ALICE", "aIice"),
+        ("bob smith", "Bob  Smith"),
+        ("bob", "ｂｏｂ"),  # fullwidth
+        ("paypal", "\U0001d52d\U0001d4b6\u1eff\U0001d561\U0001d552\u2113"),  # TR39's example
+        ("m", "rn"),
+    ],
+)
+def test_names_that_look_alike_meet(one: str, other: str) -> None:
+    assert look_alikes(one) & look_alikes(other)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("alice", "alicia"), ("josé", "jose"), ("bob", "rob"), ("李小龍", "李小龙"), ("ann", "anne")],
+)
+def test_names_that_differ_do_not_meet(one: str, other: str) -> None:
+    assert not look_alikes(one) & look_alikes(other)
+
+
+def test_names_that_still_look_alike_are_shown_with_a_key() -> None:
+    """Names from before the hub refused look-alikes: a table tells them apart by key."""
+    rows = [("AALICE1", "alice"), ("AALICE2", "\u0430lice"), ("ABOB", "bob"), ("ANONAME", "")]
+    alike = look_alike_accounts(rows)
+    assert alike == {"AALICE1", "AALICE2"}
+    assert label("AALICE1", "alice", "ME", alike) == "alice (AALICE1…)"
+    assert label("ABOB", "bob", "ME", alike) == "bob"
+    assert label("AALICE2", "\u0430lice", "AALICE2", alike) == "me"
+    assert look_alike_accounts([("ABOB", "bob"), ("ABOB", "bob")]) == frozenset()

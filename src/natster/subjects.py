@@ -134,4 +134,4 @@ def kv_subject(bucket: str, key: str) -> str:
 # --- JetStream names (key-value buckets) in the hub's "accounts" account ---------------
 INVITES_BUCKET = "natster_invites"  # key: sha256(token); per-key TTL
 ACCOUNTS_BUCKET = "natster_accounts"  # key: account public key; name, created_at
-NAMES_BUCKET = "natster_account_names"  # key: sha256 of a folded name; the account holding it
+NAMES_BUCKET = "natster_account_names"  # key: sha256 of a name's look-alike form; its holder

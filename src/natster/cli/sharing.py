@@ -40,17 +40,20 @@ def ls(json_: bool = JsonOption) -> None:
     from rich.text import Text
 
     from natster.client import Home
-    from natster.client.people import label
+    from natster.client.people import label, look_alike_accounts
 
     me = Home.default().load().account
+    alike = look_alike_accounts(
+        [(r.owner, r.owner_name) for r in rows] + [(r.to, r.to_name) for r in rows]
+    )
     table = Table("", "catalog", "owner", "shared with", "imported", "rev")
     for row in rows:
         dot = Text("●", "green") if row.online else Text("○", "bright_black")
         table.add_row(
             dot,
             row.catalog,
-            plain(label(row.owner, row.owner_name, me)),
-            plain(label(row.to, row.to_name, me)),
+            plain(label(row.owner, row.owner_name, me, alike)),
+            plain(label(row.to, row.to_name, me, alike)),
             "yes" if row.imported else "no",
             "-" if row.revision is None else str(row.revision),
         )
@@ -126,13 +129,14 @@ def inbox(
         return
     from rich.table import Table
 
-    from natster.client.people import label
+    from natster.client.people import label, look_alike_accounts
 
+    alike = look_alike_accounts((row.owner, row.owner_name) for row in rows)
     table = Table("catalog", "owner", "description", "shared at")
     for row in rows:
         table.add_row(
             row.catalog,
-            plain(label(row.owner, row.owner_name, "")),
+            plain(label(row.owner, row.owner_name, "", alike)),
             plain(row.description or "(owner offline)"),
             row.shared_at[:16].replace("T", " "),
         )

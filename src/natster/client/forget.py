@@ -8,7 +8,7 @@ from natster.catalog import Catalogs
 from natster.errors import CatalogError
 
 from ._client import NatsterClient
-from .people import label
+from .people import label, look_alike_accounts
 from .remote import CatalogRef, answering, unshare
 
 
@@ -26,7 +26,8 @@ async def forget(client: NatsterClient, name: str, *, force: bool = False) -> Fo
         mine.info(name)  # CatalogNotFound before anything else
     rows = [r for r in await client.my_shares() if r.owner == me and r.catalog == name]
     served = await answering(client, CatalogRef(me, name, name, local=True)) is not None
-    people = [label(r.to, r.to_name, me) for r in rows]
+    alike = look_alike_accounts((r.to, r.to_name) for r in rows)
+    people = [label(r.to, r.to_name, me, alike) for r in rows]
     if not force and (people or served):
         why = []
         if people:

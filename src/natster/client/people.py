@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 
 from natster import wire
 from natster.errors import AmbiguousPerson, CatalogError, UnknownPerson
-from natster.names import person_name
+from natster.names import look_alikes, person_name
 from natster.security import KeyKind, is_public_key
 
 from ._client import NatsterClient
@@ -54,8 +55,23 @@ def _unknown(who: str, matches: list[wire.Person]) -> str:
     return f"nobody on this hub is named {who!r}; did you mean: {names}{more}"
 
 
-def label(account: str, name: str, me: str) -> str:
-    """How a table names an account: "me", its name, or the start of its key."""
+def label(account: str, name: str, me: str, alike: frozenset[str] = frozenset()) -> str:
+    """How a table names an account: "me", its name (with the start of its key when it
+    is in ``alike``: its name looks like another's), or the start of its key."""
     if account == me:
         return "me"
-    return name or f"{account[:12]}…"
+    if not name:
+        return f"{account[:12]}…"
+    return f"{name} ({account[:8]}…)" if account in alike else name
+
+
+def look_alike_accounts(named: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The accounts among (account, name) pairs whose names look like another account's
+    (names.look_alikes): the hub refuses such names now, but names from before that
+    rule, or from another hub's rules, may still meet. A person then tells them apart
+    by the key beside the name."""
+    holders: dict[str, set[str]] = {}
+    for account, name in dict(named).items():
+        for form in look_alikes(name) if name else ():
+            holders.setdefault(form, set()).add(account)
+    return frozenset(a for accounts in holders.values() if len(accounts) > 1 for a in accounts)

@@ -39,7 +39,7 @@ from natster.errors import (
     StoreError,
     WrongRevision,
 )
-from natster.names import person_name
+from natster.names import look_alikes
 from natster.security import KeyKind, KeyPair, is_public_key, verify
 from natster.security.jwt import AccountClaims
 
@@ -295,7 +295,7 @@ class AccountService:
         await self._resign(account, self._standard(account, name or "natster"))
         if renamed:
             if record.get("name"):
-                await self._release_name(record["name"], account)
+                await self._release_name(record["name"], account, keep=name)
             record["name"] = name or ""
             await self._accounts.put(account, json.dumps(record).encode())
         await self.announce(account, name or "natster")
@@ -431,20 +431,34 @@ class AccountService:
 
     # --- names: one holder each on a hub -------------------------------------------------
     async def _reserve_name(self, name: str, account: str) -> None:
-        """Take ``name`` for ``account`` (atomically: of two racing signups, one wins)."""
-        key = name_key(name)
+        """Take ``name`` for ``account``, and with it every name that looks like it
+        (names.look_alikes: one key each). Atomic enough: of two racing signups for
+        look-alike names, at most one holds them all; a refused one keeps none."""
+        taken: list[tuple[str, int]] = []
         try:
-            await self._names.create(key, account.encode())
-        except WrongRevision as exc:  # held already: by this account is fine
-            holder = await self._names.value(key)
-            if holder is None or holder.decode() != account:
-                raise _name_taken(name) from exc
+            for key in name_keys(name):
+                try:
+                    revision = await self._names.create(key, account.encode())
+                except WrongRevision as exc:  # held already: by this account is fine
+                    holder = await self._names.value(key)
+                    if holder is None or holder.decode() != account:
+                        raise _name_taken(name) from exc
+                else:
+                    taken.append((key, revision))
+        except BaseException:
+            for key, revision in taken:
+                with contextlib.suppress(NatsterError):
+                    await self._names.delete(key, last=revision)
+            raise
 
-    async def _release_name(self, name: str, account: str) -> None:
-        with contextlib.suppress(StoreError, ServiceUnavailable, RequestTimeout):
-            entry = await self._names.get(name_key(name))
-            if entry.value and entry.value.decode() == account:
-                await self._names.delete(name_key(name), last=entry.revision)
+    async def _release_name(self, name: str, account: str, *, keep: str | None = None) -> None:
+        """Give up ``name`` (but not the keys ``keep``, the account's new name, holds)."""
+        kept = name_keys(keep) if keep else frozenset()
+        for key in name_keys(name) - kept:
+            with contextlib.suppress(StoreError, ServiceUnavailable, RequestTimeout):
+                entry = await self._names.get(key)
+                if entry.value and entry.value.decode() == account:
+                    await self._names.delete(key, last=entry.revision)
 
     async def reserve_existing_names(self) -> None:
         """Accounts made before names were unique hold theirs (the first one wins); a
@@ -521,9 +535,10 @@ class AccountService:
         return value if isinstance(value, dict) else {}
 
 
-def name_key(name: str) -> str:
-    """The one key of a name and all its look-alikes by case, width or composition."""
-    return hashlib.sha256(person_name(name).encode()).hexdigest()
+def name_keys(name: str) -> frozenset[str]:
+    """The keys a name holds in the names bucket: one for each of its look-alike forms
+    (case, width, composition and Unicode's confusables aside)."""
+    return frozenset(hashlib.sha256(form.encode()).hexdigest() for form in look_alikes(name))
 
 
 def _name_taken(name: str) -> Refused:
