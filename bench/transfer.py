@@ -61,8 +61,8 @@ async def main(url, creds, total, reader, ca):
         before, got = got, got + len(msg.data)
         if got >= total: done.set(); ended.append(time.perf_counter())
         if got // ACK_EVERY != before // ACK_EVERY or got >= total:
-            await nc.publish("bench.ack", str(got).encode())  # end-to-end flow control
-    await nc.subscribe("bench.raw", cb=cb, pending_bytes_limit=512 * 1024 * 1024)
+            await nc.publish("bench.natster.catalog.ack", str(got).encode())  # flow control
+    await nc.subscribe("bench.natster.catalog.raw", cb=cb, pending_bytes_limit=512 * 1024 * 1024)
     await nc.flush(); print("ready", flush=True)
     last = -1
     while not done.is_set() and got != last:  # ends if messages stop coming (lost)
@@ -136,12 +136,12 @@ async def raw_baseline(
         acked = int(msg.data)
         moved.set()
 
-    await nc.subscribe("bench.ack", cb=on_ack)
+    await nc.subscribe("bench.natster.catalog.ack", cb=on_ack)
     while sent < total:
         while sent - acked > RAW_AHEAD:  # the subscriber's pace: no slow-consumer drops
             moved.clear()
             await asyncio.wait_for(moved.wait(), 60)
-        await nc.publish("bench.raw", payload)
+        await nc.publish("bench.natster.catalog.raw", payload)
         sent += len(payload)
     await nc.flush()
     result = json.loads(await asyncio.to_thread(sub.stdout.readline))

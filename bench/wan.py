@@ -1,6 +1,6 @@
 """Benchmark: natster on emulated internet links, side by side with magic-wormhole's relay.
 
-    python -m bench.wan                  # every case (about 15 minutes here)
+    python -m bench.wan                  # every case (about 12 minutes here)
     python -m bench.wan --rates 20       # the 20 Mbit/s cases only
     python -m bench.wan --no-wormhole    # natster only
 

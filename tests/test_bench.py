@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,21 @@ def test_a_benchmark_runs_as_a_script_and_as_a_module(name: str, tmp_path: Path)
         )
         assert result.returncode == 0, (argv, result.stderr)
         assert "usage:" in result.stdout, argv
+
+
+def test_the_transfer_benchmark_moves_its_bytes() -> None:
+    """A small run, end to end: its raw baseline and its download both arrive (the
+    baseline's subjects are ones a serving user may use)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.transfer", "--size", "8MiB", "--only", "plain"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    plain = json.loads(result.stdout)  # with --only, the one hub's numbers
+    assert plain["baseline_raw_pub_sub_mb_s"] > 0
+    assert plain["natster_download_mb_s"] > 0
+    assert plain["reply_mappings_left"] == 0
