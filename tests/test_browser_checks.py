@@ -16,6 +16,8 @@ import pytest
 from .test_attacks import jpeg_claiming
 from .test_web_browser import ARGS, CHROMIUM, playwright_sync
 
+pytestmark = pytest.mark.browser
+
 SOURCES = Path(__file__).resolve().parents[1] / "js" / "src"
 ORIGIN = "https://checks.natster.test"
 

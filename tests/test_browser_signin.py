@@ -34,6 +34,8 @@ from natster.services.global_service import signin
 
 from .conftest import RunningHub
 
+pytestmark = pytest.mark.browser
+
 
 @dataclass
 class Page:

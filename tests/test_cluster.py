@@ -51,6 +51,8 @@ from natster.services.platform import Platform
 
 from .conftest import eventually, free_port, key, make_media, snapshot
 
+pytestmark = pytest.mark.cluster
+
 T = TypeVar("T")
 NODES = 3
 # the node leading the event log is killed: writes go on within this. nats-server's raft

@@ -30,7 +30,7 @@ from . import test_web_browser as web_browser
 from .test_web_browser import ARGS, CHROMIUM, playwright_sync, until
 from .webworld import World, make_world, run
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
 
 @dataclass

@@ -19,6 +19,8 @@ import pytest
 
 from .webworld import World, make_world, run
 
+pytestmark = pytest.mark.browser
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("NATSTER_CHROMIUM", "/usr/bin/chromium")
 if not shutil.which(CHROMIUM):

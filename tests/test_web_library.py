@@ -13,6 +13,8 @@ from PIL import Image
 from .test_web_browser import close_viewer, playwright_sync, signed_in_page, until
 from .webworld import World, make_world, run
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:

@@ -22,6 +22,8 @@ from natster.security import XKey
 from ._client import NatsterClient
 from .remote import CatalogRef, ask
 
+__all__ = ["folder", "search_everywhere", "thumbnail"]
+
 
 async def folder(
     client: NatsterClient,

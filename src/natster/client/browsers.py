@@ -26,6 +26,8 @@ from .devices import (
     require_account_key,
 )
 
+__all__ = ["browser_name", "sign_in_browser"]
+
 GLOBAL = "the hub's global service"
 
 

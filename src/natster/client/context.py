@@ -22,6 +22,8 @@ from natster._tls import Trust
 from natster.errors import AlreadyInitialized, ConfigError, NatsterError, NotInitialized
 from natster.security import Creds, KeyPair, parse_creds
 
+__all__ = ["Context", "Home"]
+
 
 class Context(BaseModel):
     account: str

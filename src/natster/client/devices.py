@@ -47,6 +47,18 @@ from ._client import ACCOUNT_SERVICE, NatsterClient
 from .context import Context, Home
 from .join import _riding_out, _verify
 
+__all__ = [
+    "THIS_MACHINE",
+    "Device",
+    "DeviceOffer",
+    "DeviceView",
+    "Rights",
+    "list_devices",
+    "offer_device",
+    "redeem",
+    "revoke_device",
+]
+
 Rights = Literal["full", "read-only"]
 Kind = Literal["machine", "browser"]
 REDEEM = subjects.DEVICE_REDEEM  # .<id>: inside the account, answered by `device add`

@@ -28,6 +28,8 @@ from ._client import NatsterClient
 from .remote import CatalogRef, page, pages
 from .transfer import Buffers, Transfer, stop_if_cancelled
 
+__all__ = ["Progress", "default_target", "download", "find_entry", "locate", "open_or_locate"]
+
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
 _SHORT_HASH = re.compile(r"[0-9a-f]{8,63}")  # a hash as tables show it (12), or 8 and more

@@ -11,6 +11,8 @@ from ._client import NatsterClient
 from .people import label, look_alike_accounts
 from .remote import CatalogRef, answering, unshare
 
+__all__ = ["Forgotten", "forget"]
+
 
 @dataclass(frozen=True)
 class Forgotten:

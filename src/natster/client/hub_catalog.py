@@ -19,6 +19,8 @@ from natster.services.global_service.service import HUB_CATALOG
 from ._client import NatsterClient
 from .context import Context, Home
 
+__all__ = ["serve_hub_catalog"]
+
 DESCRIPTION = "Welcome material from this hub"
 
 

@@ -33,6 +33,8 @@ from natster.security import jwt as jwtlib
 from ._client import ACCOUNT_SERVICE, account_info
 from .context import Context, Home
 
+__all__ = ["default_name", "join"]
+
 T = TypeVar("T")
 
 

@@ -10,6 +10,8 @@ from natster.catalog import Catalogs
 from ._client import NatsterClient
 from .remote import CatalogRef, answering
 
+__all__ = ["library"]
+
 
 async def library(client: NatsterClient) -> list[wire.LibraryItem]:
     """Mine first, then imported ones, then the inbox (shared, not imported yet)."""

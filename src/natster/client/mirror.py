@@ -41,6 +41,8 @@ from ._client import NatsterClient
 from .download import Progress, download, sha256_of, verified
 from .remote import CatalogRef, pages
 
+__all__ = ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"]
+
 STATE_FILE = ".natster-mirror"
 IN_THE_WAY = "a file this copy did not bring is there: left alone (--adopt takes it over)"
 _STATE_VERSION = 1

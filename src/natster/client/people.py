@@ -12,6 +12,8 @@ from natster.security import KeyKind, is_public_key
 
 from ._client import NatsterClient
 
+__all__ = ["label", "look_alike_accounts", "person"]
+
 _SHOWN = 8  # candidates named in an error
 
 

@@ -27,6 +27,22 @@ from natster.security import KeyKind, is_public_key
 from ._client import ACCOUNT_SERVICE, NatsterClient
 from .people import person
 
+__all__ = [
+    "CatalogRef",
+    "answering",
+    "ask",
+    "block",
+    "decline",
+    "import_catalog",
+    "inbox",
+    "page",
+    "pages",
+    "resolve",
+    "share",
+    "summary",
+    "unshare",
+]
+
 
 @dataclass(frozen=True)
 class CatalogRef:

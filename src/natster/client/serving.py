@@ -28,6 +28,8 @@ from natster.security import jwt as jwtlib
 from ._services import ACCOUNT_SERVICE
 from .context import Context, Home
 
+__all__ = ["Serve", "ServingLink", "serving_grant"]
+
 log = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]

@@ -40,6 +40,8 @@ from ._client import NatsterClient
 from ._flow import Asked, Flow
 from .remote import CatalogRef, ask
 
+__all__ = ["Transfer"]
+
 Buffers = list[xkeys.Writable]
 LATE_CHECK_S = 0.25  # how often a request in flight checks whether it is late
 TAPER = 2  # a request asks for at most half of the chunks still to ask for
