@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
+import logging
 import re
 import secrets
 import ssl
@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from natster import _nats, _tls, limits, subjects, wire
 from natster._clock import now_iso
 from natster._fs import write_atomic
+from natster._quiet import quietly
 from natster._tls import Trust
 from natster.errors import ConfigError, InviteError, NatsterError, Refused, RemoteError
 from natster.hub.invites import Pasted, str_field, throwaway_user
@@ -76,6 +77,9 @@ _READ_ONLY_PUB_DENY = [
     subjects.accounts_local("serving"),  # a catalog server's credentials
 ]
 _READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where servers listened before serving accounts
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ class DeviceOffer:
             await self.close()
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):  # the connection may be gone: nothing to undo
+        with quietly(log, "unsubscribing a device offer"):  # the connection may be gone
             await self._sub.unsubscribe()
 
     async def _answer(self, msg: Msg) -> Device | None:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from natster import events as ev
 from natster import limits, wire
+from natster._quiet import quietly
 from natster.errors import CatalogOffline, NotShared, TransferError, UnsafePath
 from natster.names import is_hash
 
@@ -43,6 +45,7 @@ from .remote import CatalogRef, pages
 
 __all__ = ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"]
 
+log = logging.getLogger(__name__)
 STATE_FILE = ".natster-mirror"
 IN_THE_WAY = "a file this copy did not bring is there: left alone (--adopt takes it over)"
 _STATE_VERSION = 1
@@ -340,7 +343,10 @@ async def keep_in_sync(
                 )
     finally:
         listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        with (
+            contextlib.suppress(asyncio.CancelledError),
+            quietly(log, "stopping the mirror's listener"),
+        ):
             await listener
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from natster import _nats, limits, subjects, wire
 from natster._nats import Client
+from natster._quiet import quietly
 from natster.errors import NatsterError, ProtocolError
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
@@ -216,5 +217,5 @@ async def _retire(lanes: list[_Lane]) -> None:
             await asyncio.wait_for(lane.nc.drain(), limits.REQUEST_TIMEOUT_S)
         except Exception as exc:
             log.debug("draining a serving connection: %s", exc)
-        with contextlib.suppress(Exception):
+        with quietly(log, "closing a serving connection"):
             await lane.nc.close()

@@ -20,7 +20,6 @@ cluster has the same ones without another file to copy.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ from nats.aio.msg import Msg
 from natster import _nats, limits
 from natster._bucket import Bucket
 from natster._nats import Client, Trust
+from natster._quiet import quietly
 from natster._rate import RateLimit
 from natster.errors import InviteError, JwtError, NatsterError, Refused
 from natster.security import Creds, KeyKind, KeyPair, XKey
@@ -124,7 +124,7 @@ class Doorstep:
 
     async def stop(self) -> None:
         if self._nc is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "closing the doorstep's connection"):
                 await self._nc.close()
             self._nc = None
 
@@ -139,7 +139,7 @@ class Doorstep:
         except Exception:  # a bug: the server refuses the client when no answer comes
             log.exception("doorstep: could not answer an authorization request")
             return
-        with contextlib.suppress(Exception):
+        with quietly(log, "answering an authorization request"):
             await self._nc.publish(msg.reply, answer)
 
     async def answer(self, data: bytes, server_xkey: str | None) -> bytes:

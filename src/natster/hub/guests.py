@@ -15,7 +15,6 @@ address counts by its /64): one guest token holds one connection, one address a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections import Counter
@@ -27,6 +26,7 @@ from nats.aio.subscription import Subscription
 
 from natster import _nats, limits, subjects
 from natster._nats import Client
+from natster._quiet import quietly
 from natster._rate import address_of
 from natster.errors import NatsterError
 from natster.security import KeyKind, KeyPair
@@ -67,7 +67,7 @@ class GuestWarden:
 
     async def stop(self) -> None:
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with quietly(log, "unsubscribing the guest warden"):
                 await sub.unsubscribe()
         self._subs.clear()
 

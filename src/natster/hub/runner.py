@@ -20,6 +20,7 @@ from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
+from natster._quiet import quietly
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
 from natster.security import KeyPair
 from natster.security.jwt import AccountClaims
@@ -290,7 +291,7 @@ class Hub:
     async def _stop_server(self) -> None:
         """Close this hub's own connections, then stop its nats-server."""
         for client in reversed(self._clients):
-            with contextlib.suppress(Exception):
+            with quietly(log, "closing a hub connection"):
                 await client.close()
         self._clients.clear()
         if self._server is not None:
@@ -350,7 +351,7 @@ class Hub:
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError), quietly(log, "stopping a hub task"):
                 await task
         self._background.clear()
         if self._doorstep is not None:
@@ -360,11 +361,11 @@ class Hub:
             await self._warden.stop()
             self._warden = None
         if self.account_service is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "stopping the account service"):
                 await self.account_service.stop()
             self.account_service = None
         if self._join_service is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "stopping the node join service"):
                 await self._join_service.stop()
             self._join_service = None
         await self._stop_server()

@@ -24,6 +24,7 @@ from nats.micro.service import EndpointConfig, ServiceConfig
 from natster import __version__, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
+from natster._quiet import quietly
 from natster._service import endpoint
 from natster.catalog import Catalogs, Entry, ScanReport, watch_catalog
 from natster.errors import NatsterError, Refused
@@ -211,7 +212,10 @@ class CatalogServer:
             await self._link.close()
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with (
+                contextlib.suppress(asyncio.CancelledError),
+                quietly(log, "stopping a catalog server task"),
+            ):
                 await task
         for name in self.names:
             with contextlib.suppress(NatsterError):

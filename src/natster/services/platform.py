@@ -6,14 +6,17 @@ them here.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from pathlib import Path
 
 from natster._nats import Client, connect
+from natster._quiet import quietly
 from natster.hub import Hub, HubDir, HubInfo
 from natster.hub.nodes import replicas
 
 from .global_service import GlobalService
+
+log = logging.getLogger(__name__)
 
 
 async def start_global(hub: HubDir, url: str) -> tuple[GlobalService, Client]:
@@ -62,11 +65,11 @@ class Platform:
 
     async def stop(self) -> None:
         if self.global_service is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "stopping the global service"):
                 await self.global_service.stop()
             self.global_service = None
         if self._nc is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "closing the global service's connection"):
                 await self._nc.close()
             self._nc = None
         await self.hub.stop()

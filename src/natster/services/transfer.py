@@ -24,7 +24,7 @@ from pathlib import Path
 
 from natster import limits, wire
 from natster.catalog import Entry, resolve_inside
-from natster.errors import Refused, UnsafePath
+from natster.errors import NatsterError, Refused, UnsafePath
 from natster.security import Channel, XKey, xkeys
 
 
@@ -86,7 +86,7 @@ class Transfers:
         mine = XKey.create()  # fresh, for this transfer only
         try:
             channel = mine.channel(request.xkey)
-        except Exception as exc:
+        except (NatsterError, ValueError) as exc:  # not a curve key, or not one NaCl takes
             os.close(fd)
             raise Refused("that is not a valid xkey") from exc
         chunk_size = wire.chunk_size_within(request.chunk_size, max_payload)

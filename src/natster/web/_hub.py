@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from natster import limits, wire
+from natster._quiet import quietly
 from natster._rate import RateLimit, address_of
 from natster.errors import HubError, Refused
 from natster.hub import HubDir
@@ -233,7 +234,10 @@ class HubWeb:
         self._server.should_exit = True
         for task in (self._watching, self._serving):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+                with (
+                    contextlib.suppress(asyncio.CancelledError),
+                    quietly(log, "stopping the web app"),
+                ):
                     await asyncio.wait_for(task, limits.WEB_SHUTDOWN_S + 1)
         self._watching = self._serving = None
 

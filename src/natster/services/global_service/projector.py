@@ -26,6 +26,7 @@ from natster import events as ev
 from natster import limits
 from natster._bucket import Bucket
 from natster._nats import forming, mapped
+from natster._quiet import quietly
 from natster.errors import (
     NatsterError,
     RequestTimeout,
@@ -207,7 +208,7 @@ class Projector:
 
     async def _reset(self) -> None:
         if self._sub is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "unsubscribing a projection"):
                 await self._sub.unsubscribe()
         self._sub = None
 

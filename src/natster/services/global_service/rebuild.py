@@ -26,6 +26,7 @@ from nats.js.client import JetStreamContext
 from natster import events as ev
 from natster import limits, subjects
 from natster._nats import Client, mapped
+from natster._quiet import quietly
 from natster.errors import RequestTimeout, StoreMissing
 
 from .projections import APPLIED_KEY, PROJECTIONS, Record
@@ -71,7 +72,7 @@ async def _holding_off(nc: Client) -> AsyncIterator[None]:
 
     async def say() -> None:
         while True:
-            with contextlib.suppress(Exception):  # a word missed: they converge anyway
+            with quietly(log, "saying a rebuild runs"):  # a word missed: they converge anyway
                 await nc.publish(subjects.REBUILDING, b"")
                 await nc.flush()
             await asyncio.sleep(limits.REBUILD_HEARTBEAT_S)
@@ -118,9 +119,9 @@ async def _replay(js: JetStreamContext, last: int) -> dict[str, dict[str, Record
             for projection in PROJECTIONS:
                 apply_events(projection, batch, records[projection.name])
     finally:
-        with contextlib.suppress(Exception):
+        with quietly(log, "unsubscribing from the event log"):
             await sub.unsubscribe()
-        with contextlib.suppress(Exception):  # else nats-server drops it once idle
+        with quietly(log, "deleting the rebuild's consumer"):  # else nats-server drops it once idle
             await js.delete_consumer(ev.STREAM, name)
     return records
 

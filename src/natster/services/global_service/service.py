@@ -26,6 +26,7 @@ from natster import events as ev
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client, from_leader, mapped
+from natster._quiet import quietly
 from natster._rate import RateLimit
 from natster._service import endpoint, requester_user
 from natster.catalog.names import check_name
@@ -191,14 +192,17 @@ class GlobalService:
     async def stop(self) -> None:
         self._stop.set()
         if self._service is not None:
-            with contextlib.suppress(Exception):
+            with quietly(log, "stopping the global service's endpoints"):
                 await self._service.stop()
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with quietly(log, "unsubscribing"):
                 await sub.unsubscribe()
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with (
+                contextlib.suppress(asyncio.CancelledError),
+                quietly(log, "stopping a global service task"),
+            ):
                 await task
         await self.mirror.stop()
 

@@ -12,7 +12,7 @@ loses nothing in between (the new consumer starts after the last sequence applie
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +21,7 @@ from nats.js.client import JetStreamContext
 
 from natster import limits
 from natster._nats import mapped
+from natster._quiet import quietly
 
 # how nats-server marks a key's end: an operation header from a client, or (2.11+) a
 # marker the server placed itself when a key's TTL ran out or it was purged
@@ -30,6 +31,9 @@ _GONE = {"DEL", "PURGE", "MaxAge", "Purge", "Remove"}
 
 # key, value (None: gone), revision
 OnEntry = Callable[[str, bytes | None, int], Awaitable[None]]
+
+
+log = logging.getLogger(__name__)
 
 
 class BucketWatch:
@@ -73,6 +77,6 @@ class BucketWatch:
 
     async def stop(self) -> None:
         if self._sub is not None:
-            with contextlib.suppress(Exception):  # stopping: the connection may be gone
+            with quietly(log, "unsubscribing the watch"):  # stopping: the connection may be gone
                 await self._sub.unsubscribe()
             self._sub = None
