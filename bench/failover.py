@@ -74,9 +74,9 @@ async def _write(alice: NatsterClient, bob: str, share: bool) -> float:
     while True:
         try:
             if share:
-                await alice.share("films", bob)
+                await alice.record_share("films", bob)
             else:
-                await alice.unshare("films", bob)
+                await alice.record_unshare("films", bob)
             return time.perf_counter() - began
         except NatsterError as exc:
             if tried and not share and done in str(exc):

@@ -39,7 +39,7 @@ async def evil(world: World) -> AsyncIterator[HostileServer]:
     link = await world.carol.open_serving()  # where her catalog servers answer from
     server = HostileServer(link.connection, "evil", [], {})
     await server.start()
-    await world.carol.share("evil", key(world.bob))  # no local catalog needed: she lies
+    await world.carol.record_share("evil", key(world.bob))  # no local catalog needed: she lies
     await remote.import_catalog(world.bob, "evil", key(world.carol))
     try:
         yield server

@@ -246,7 +246,7 @@ async def test_three_nodes_replicate_and_survive_a_killed_node(
         tries: list[str] = []
         # the event log takes writes again within a few seconds
         await _retried(
-            lambda: alice.unshare("films", key(bob)),
+            lambda: alice.record_unshare("films", key(bob)),
             time.monotonic() + WRITES_BACK_S,
             tries,
             done_if="is not shared with that account",
@@ -373,9 +373,9 @@ async def test_a_node_killed_mid_work_loses_nothing_and_does_nothing_twice(
         for i in range(SHARE_OPS):
             catalog = f"c{(i // 2) % 10}"
             if i % 2 == 0:
-                kind, done_if, call = ev.CATALOG_SHARED, None, alice.share
+                kind, done_if, call = ev.CATALOG_SHARED, None, alice.record_share
             else:
-                kind, done_if, call = ev.CATALOG_UNSHARED, "not shared", alice.unshare
+                kind, done_if, call = ev.CATALOG_UNSHARED, "not shared", alice.record_unshare
             change = functools.partial(call, catalog, key(bob))
             reply = await _definitely(change, retries, done_if=done_if)
             if reply is not None and reply.seq is not None:
@@ -454,7 +454,7 @@ async def test_two_nodes_of_three_down_refuse_writes_and_serve_reads(
         ):
             began = time.monotonic()
             with pytest.raises(NatsterError) as refused:
-                await alice.unshare("films", key(bob))
+                await alice.record_unshare("films", key(bob))
             errors.append(str(refused.value))
             assert time.monotonic() - began < limits.REQUEST_TIMEOUT_S + 1, errors
         assert all("try again" in e for e in errors[-2:]), errors
@@ -469,13 +469,13 @@ async def test_two_nodes_of_three_down_refuse_writes_and_serve_reads(
         # node had proposed once a majority is back; its caller was told to try again)
         retries: list[str] = []
         await _definitely(
-            functools.partial(alice.unshare, "films", key(bob)),
+            functools.partial(alice.record_unshare, "films", key(bob)),
             retries,
             done_if="not shared",
             asked=True,
         )
         await _view_settles(bob, lambda seen: "films" not in seen)
-        assert (await alice.share("films", key(bob))).seq is not None  # a new write
+        assert (await alice.record_share("films", key(bob))).seq is not None  # a new write
         await _view_settles(bob, lambda seen: "films" in seen)
 
 

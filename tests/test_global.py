@@ -51,9 +51,9 @@ async def test_share_unshare_and_real_numbers(
     assert base.accounts == 4  # alice, bob, carol and the hub's own account
     assert base.shares == 3  # the hub catalog, shared with each newcomer
 
-    reply = await alice.share("films", key(bob))
+    reply = await alice.record_share("films", key(bob))
     assert reply.seq is not None
-    assert (await alice.share("films", key(bob))).duplicate  # sharing twice records nothing
+    assert (await alice.record_share("films", key(bob))).duplicate  # sharing twice records nothing
     rows = await bob.my_shares()  # read-your-writes: visible at once
     films = [r for r in rows if r.catalog == "films"]
     assert len(films) == 1
@@ -68,11 +68,11 @@ async def test_share_unshare_and_real_numbers(
     imported = [r for r in await bob.my_shares() if r.catalog == "films"]
     assert imported[0].imported is True
 
-    await alice.unshare("films", key(bob))
+    await alice.record_unshare("films", key(bob))
     assert [r for r in await bob.my_shares() if r.catalog == "films"] == []
     assert (await alice.stats()).shares == base.shares  # unshares subtract
     with pytest.raises(RemoteError, match="not shared") as refused:
-        await alice.unshare("films", key(bob))
+        await alice.record_unshare("films", key(bob))
     assert refused.value.status == 404
 
 
@@ -87,11 +87,11 @@ async def test_the_hub_catalog_is_shared_with_every_newcomer(
 
 async def test_catalog_identity_is_owner_and_name(trio: dict[str, NatsterClient]) -> None:
     alice, bob, carol = trio["alice"], trio["bob"], trio["carol"]
-    await alice.share("movies", key(carol))
-    await bob.share("movies", key(carol))
+    await alice.record_share("movies", key(carol))
+    await bob.record_share("movies", key(carol))
     owners = sorted(r.owner for r in await carol.my_shares() if r.catalog == "movies")
     assert owners == sorted([key(alice), key(bob)])
-    await alice.unshare("movies", key(carol))
+    await alice.record_unshare("movies", key(carol))
     owners = [r.owner for r in await carol.my_shares() if r.catalog == "movies"]
     assert owners == [key(bob)]
 
@@ -229,7 +229,7 @@ async def test_presence_and_the_live_feed(
     carol_feed: list[ev.FeedEvent] = []
     tasks = [await _collect(bob, bob_feed), await _collect(carol, carol_feed)]
     try:
-        await alice.share("films", key(bob))
+        await alice.record_share("films", key(bob))
         await alice.heartbeat("films", 1)
         await alice.heartbeat("films", 1)
         await alice.heartbeat("films", 2)
@@ -248,7 +248,7 @@ async def test_presence_and_the_live_feed(
         await alice.heartbeat("films", 3)
         await eventually(online_again := _online(bob, "films"), 2)
         await eventually(lambda: _not(online_again), 2 + 3)  # no more heartbeats: expired
-        await alice.unshare("films", key(bob))
+        await alice.record_unshare("films", key(bob))
         await eventually(_has(bob_feed, "unshared"), 2)
     finally:
         for task in tasks:
@@ -281,7 +281,7 @@ def _has(feed: list[ev.FeedEvent], kind: str) -> Callable[[], Awaitable[bool]]:
 async def test_only_the_owner_can_heartbeat(trio: dict[str, NatsterClient]) -> None:
     """The owner is the caller NATS names: bob's heartbeat for "films" is bob's films."""
     alice, bob = trio["alice"], trio["bob"]
-    await alice.share("films", key(bob))
+    await alice.record_share("films", key(bob))
     await bob.heartbeat("films", 9)
     rows = [r for r in await bob.my_shares() if r.catalog == "films"]
     assert rows[0].online is False  # alice's films is still offline
@@ -292,7 +292,7 @@ async def test_two_instances_agree(hub: RunningHub, trio: dict[str, NatsterClien
     try:
         alice, bob = trio["alice"], trio["bob"]
         for i in range(6):  # requests spread over both instances (queue group)
-            await alice.share(f"c{i}", key(bob))
+            await alice.record_share(f"c{i}", key(bob))
             await alice.heartbeat(f"c{i}", i)
         first = hub.platform.global_service
         assert first is not None
@@ -324,12 +324,12 @@ async def test_a_stale_mirror_loses_no_write(
     assert service is not None
     await service.mirror.stop()
     alice, bob = trio["alice"], trio["bob"]
-    assert (await alice.share("films", key(bob))).seq is not None
-    await alice.unshare("films", key(bob))
-    again = await alice.share("films", key(bob))
+    assert (await alice.record_share("films", key(bob))).seq is not None
+    await alice.record_unshare("films", key(bob))
+    again = await alice.record_share("films", key(bob))
     assert again.seq is not None
     assert not again.duplicate
-    assert (await alice.share("films", key(bob))).duplicate
+    assert (await alice.record_share("films", key(bob))).duplicate
     await bob.record_import(key(alice), "films")
     assert not any(s["catalog"] == "films" for s in service.mirror.shares.values())  # stale
 
@@ -349,16 +349,16 @@ async def test_a_decision_waits_for_lagging_projections(
         task.cancel()
     await asyncio.gather(*service._tasks, return_exceptions=True)
     alice, bob = trio["alice"], trio["bob"]
-    assert (await alice.share("films", key(bob))).seq is not None
+    assert (await alice.record_share("films", key(bob))).seq is not None
     with pytest.raises(RemoteError, match="catching up") as lagging:
-        await alice.unshare("films", key(bob))
+        await alice.record_unshare("films", key(bob))
     assert lagging.value.status == 503
     second, nc = await start_global(hub.dir, hub.info.local_url)  # projectors resume
     try:
         statuses = []
         for _ in range(40):  # a batch the stopped projector held returns after its ack wait
             try:
-                await alice.unshare("films", key(bob))
+                await alice.record_unshare("films", key(bob))
                 break
             except RemoteError as exc:
                 statuses.append(exc.status)
@@ -367,7 +367,7 @@ async def test_a_decision_waits_for_lagging_projections(
             raise AssertionError("the projections never caught up")
         assert set(statuses) <= {503}, statuses
         with pytest.raises(RemoteError, match="not shared"):
-            await alice.unshare("films", key(bob))
+            await alice.record_unshare("films", key(bob))
     finally:
         await second.stop()
         await nc.close()
@@ -401,8 +401,8 @@ async def test_a_deleted_projection_consumer_is_made_again_at_once(
 
         await eventually(made_again, seconds=limits.PROJECTION_RIDE_OUT_S / 2)
         alice, bob = trio["alice"], trio["bob"]
-        assert (await alice.share("films", key(bob))).seq is not None
-        assert (await alice.unshare("films", key(bob))).seq is not None  # its decision saw it
+        assert (await alice.record_share("films", key(bob))).seq is not None
+        assert (await alice.record_unshare("films", key(bob))).seq is not None  # its decision: seen
     finally:
         await nc.close()
 
@@ -441,8 +441,8 @@ async def test_a_projection_consumer_stuck_without_a_leader_is_made_anew(
         stop.set()
         await running
         alice, bob = trio["alice"], trio["bob"]  # the hub's own projector follows it
-        assert (await alice.share("films", key(bob))).seq is not None
-        assert (await alice.unshare("films", key(bob))).seq is not None
+        assert (await alice.record_share("films", key(bob))).seq is not None
+        assert (await alice.record_unshare("films", key(bob))).seq is not None
     finally:
         stop.set()
         await nc.close()
@@ -501,7 +501,7 @@ async def test_a_malformed_event_in_the_stream_does_not_poison(
     finally:
         await nc.close()
     alice, bob = trio["alice"], trio["bob"]
-    await alice.share("after", key(bob))
+    await alice.record_share("after", key(bob))
     assert [r.catalog for r in await bob.my_shares() if r.catalog == "after"] == ["after"]
 
 
@@ -515,7 +515,7 @@ async def test_restart_keeps_every_event(hub: RunningHub, tmp_path: Any) -> None
         await join(await hub.invite(), home=home, name=name)
         homes.append(home)
     async with await NatsterClient.connect(homes[0]) as x:
-        await x.share("keep", homes[1].load().account)
+        await x.record_share("keep", homes[1].load().account)
     log = await _event_log(hub)  # as a natster before the log had limits made it
     await _update_event_log(hub, max_bytes=-1, discard=DiscardPolicy.OLD)
     await hub.platform.stop()
@@ -559,11 +559,11 @@ async def test_rebuild_gives_the_live_state(
     hub: RunningHub, trio: dict[str, NatsterClient]
 ) -> None:
     alice, bob, carol = trio["alice"], trio["bob"], trio["carol"]
-    await alice.share("a", key(bob))
-    await alice.share("a", key(carol))
+    await alice.record_share("a", key(bob))
+    await alice.record_share("a", key(carol))
     await bob.record_import(key(alice), "a")
-    await alice.unshare("a", key(carol))
-    await alice.share("a", key(carol))
+    await alice.record_unshare("a", key(carol))
+    await alice.record_share("a", key(carol))
     await carol.otc_claim((await carol.otc_generate()).code, client="c")
     nc = await _nats.connect(
         hub.info.local_url, hub.dir.creds("global"), trust=hub.dir.trust(), name="t"
@@ -582,7 +582,7 @@ async def test_rebuild_gives_the_live_state(
             )
 
         await eventually(mirrored, 5)  # the running instance reloaded its mirror
-        await alice.share("b", key(bob))  # and keeps working after the rebuild
+        await alice.record_share("b", key(bob))  # and keeps working after the rebuild
         assert "b" in [r.catalog for r in await bob.my_shares()]
     finally:
         await nc.close()
@@ -594,7 +594,7 @@ async def test_events_written_during_a_rebuild_reach_the_projections(
     """The running instance holds off while a rebuild replays, then goes on from the
     rebuilt mark: an event landing after the replay read the log is applied by it."""
     alice, bob = trio["alice"], trio["bob"]
-    await alice.share("a", key(bob))
+    await alice.record_share("a", key(bob))
     service = hub.platform.global_service
     assert service is not None
     nc = await _nats.connect(
@@ -657,9 +657,9 @@ async def test_rebuild_equals_live_after_random_histories(
         me, them = trio[actor], trio[other]
         try:
             if op == "share":
-                await me.share(catalog, key(them))
+                await me.record_share(catalog, key(them))
             elif op == "unshare":
-                await me.unshare(catalog, key(them))
+                await me.record_unshare(catalog, key(them))
             else:
                 await me.record_import(key(them), catalog)
         except RemoteError as exc:
@@ -705,8 +705,8 @@ async def test_a_late_projector_never_puts_back_older_state(
     taker was slow, as after a node died): the slower one's writes are compare-and-set
     on what it read, so neither a record nor the applied mark goes back in time."""
     alice, bob = trio["alice"], trio["bob"]
-    shared = (await alice.share("films", key(bob))).seq
-    unshared = (await alice.unshare("films", key(bob))).seq
+    shared = (await alice.record_share("films", key(bob))).seq
+    unshared = (await alice.record_unshare("films", key(bob))).seq
     assert shared is not None
     assert unshared is not None
     nc = await _nats.connect(

@@ -111,7 +111,7 @@ async def test_the_running_server_refuses_at_once_after_unshare(world: World) ->
     """Even if a route stayed (a rogue hub), the server itself refuses after unshare."""
     await shared_and_imported(world)
     assert world.server.access.allows(key(world.bob), "films")
-    await world.alice.unshare("films", key(world.bob))  # the event alone, no revoke
+    await world.alice.record_unshare("films", key(world.bob))  # the event alone, no revoke
 
     async def refused() -> bool:
         return not world.server.access.allows(key(world.bob), "films")

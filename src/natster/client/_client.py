@@ -147,20 +147,23 @@ class NatsterClient:
         reply = await self._global("events.put", wire.EventsPutRequest(type=event_type, data=data))
         return wire.EventsPutReply.model_validate(reply)
 
-    async def share(self, catalog: str, target: str) -> wire.EventsPutReply:
+    # The record_* methods only write the event. The user's actions are natster.client.
+    # remote's share, unshare, decline and block, which also check, resolve names and
+    # revoke imports; these are the event each of them records.
+    async def record_share(self, catalog: str, target: str) -> wire.EventsPutReply:
         data = {"owner": self.context.account, "catalog": catalog, "target": target}
         return await self._put(ev.CATALOG_SHARED, data)
 
-    async def unshare(self, catalog: str, target: str) -> wire.EventsPutReply:
+    async def record_unshare(self, catalog: str, target: str) -> wire.EventsPutReply:
         data = {"owner": self.context.account, "catalog": catalog, "target": target}
         return await self._put(ev.CATALOG_UNSHARED, data)
 
-    async def decline(self, owner: str, catalog: str) -> wire.EventsPutReply:
+    async def record_decline(self, owner: str, catalog: str) -> wire.EventsPutReply:
         """Turn down a share in my inbox (it ends, as an unshare would)."""
         data = {"owner": owner, "catalog": catalog, "target": self.context.account}
         return await self._put(ev.CATALOG_DECLINED, data)
 
-    async def block(self, other: str, *, blocked: bool = True) -> wire.EventsPutReply:
+    async def record_block(self, other: str, *, blocked: bool = True) -> wire.EventsPutReply:
         """Take no more shares from ``other`` (``blocked=False``: take them again)."""
         data = {"account": self.context.account, "other": other}
         return await self._put(ev.ACCOUNT_BLOCKED if blocked else ev.ACCOUNT_UNBLOCKED, data)

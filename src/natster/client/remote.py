@@ -74,13 +74,13 @@ async def share(client: NatsterClient, catalog: str, target: str) -> wire.Events
     check_account(target, client.account)
     with Catalogs(client.home.path) as mine:
         mine.info(catalog)  # only my own catalogs (CatalogNotFound otherwise)
-    return await client.share(catalog, target)
+    return await client.record_share(catalog, target)
 
 
 async def unshare(client: NatsterClient, catalog: str, target: str) -> None:
     """Record the unshare, then have the hub remove the recipient's import."""
     check_account(target, client.account)
-    await client.unshare(catalog, target)
+    await client.record_unshare(catalog, target)
     body = wire.ImportRevokeRequest(catalog=catalog, target=target)
     await _accounts(client, "imports.revoke", body)
 
@@ -95,7 +95,7 @@ async def decline(client: NatsterClient, catalog: str, owner: str | None = None)
         raise NotShared(f"{catalog!r} is not in your inbox: see `natster catalog inbox`")
     if len(found) > 1:
         raise CatalogError(f"several people shared a {catalog!r} with you: pass --owner")
-    await client.decline(found[0].owner, catalog)
+    await client.record_decline(found[0].owner, catalog)
     return found[0]
 
 
@@ -105,11 +105,11 @@ async def block(client: NatsterClient, who: str, *, blocked: bool = True) -> tup
     and the catalogs declined."""
     other = await person(client, who)
     pending = [r.catalog for r in await inbox(client) if r.owner == other.account]
-    await client.block(other.account, blocked=blocked)
+    await client.record_block(other.account, blocked=blocked)
     if not blocked:
         return other.name, []
     for catalog in pending:
-        await client.decline(other.account, catalog)
+        await client.record_decline(other.account, catalog)
     return other.name, pending
 
 
