@@ -1,4 +1,10 @@
-"""Every size, count and time limit natster enforces, in one place."""
+"""Every size, count and time limit natster enforces, in one place.
+
+What is not a limit but the tuning of one mechanism stays beside its code: the receive
+path's buffers (``_natsio``), flow control's slack and lateness checks
+(``client._flow``, ``client.transfer``), certificate lifetimes (``hub.tls``), snapshot
+chunks and their patience (``hub.snapshots``), file modes (``_fs``), format versions.
+"""
 
 from __future__ import annotations
 
