@@ -53,3 +53,21 @@ async def test_a_bucket_call_waits_out_a_moment_without_its_stream(
         assert time.monotonic() - started < 3
     finally:
         await nc.close()
+
+
+async def test_two_makers_of_one_bucket_both_open_it(hub: RunningHub) -> None:
+    """Nodes of a new cluster make the hub's buckets at once: the one that loses the race
+    (its create refused: "already in use with a different configuration") opens the
+    winner's instead of failing its start."""
+    nc = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("accounts"), name="t", trust=hub.dir.trust()
+    )
+    try:
+        js = nc.jetstream()
+        first = KeyValueConfig(bucket="natster_test_race", history=1, description="one")
+        second = KeyValueConfig(bucket="natster_test_race", history=1, description="two")
+        buckets = await asyncio.gather(ensure_bucket(js, first), ensure_bucket(js, second))
+        assert await buckets[0].create("k", b"v") >= 1
+        assert await buckets[1].value("k") == b"v"
+    finally:
+        await nc.close()

@@ -21,7 +21,7 @@ from nats.js.kv import KeyValue
 
 from natster import limits
 from natster._nats import asking_again, ensure_replicas, forming, mapped, slow_or_leaderless
-from natster.errors import KeyMissing, ServiceUnavailable, StoreMissing
+from natster.errors import KeyMissing, ServiceUnavailable, StoreError, StoreMissing
 
 __all__ = ["Bucket", "ensure_bucket"]
 
@@ -126,8 +126,12 @@ async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyVal
         with mapped():
             bucket = await js.key_value(config.bucket)
     except StoreMissing:
-        with mapped():
-            bucket = await js.create_key_value(config)
+        try:
+            with mapped():
+                bucket = await js.create_key_value(config)
+        except StoreError:  # another node made it meanwhile ("already in use"): open that
+            with mapped():
+                bucket = await js.key_value(config.bucket)
     if await ensure_replicas(js, f"KV_{config.bucket}", config.replicas, direct=True):
         with mapped():  # opened anew: a handle reads directly only if its stream allowed it
             bucket = await js.key_value(config.bucket)
