@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo screenshots bundle clean
+.PHONY: install test check lint demo screenshots bundle clean
+
+# Tests run in 4 processes (most of a test's time is waiting on servers, so 4 beat 2 on
+# 2 cores), each test file in one of them (a module's shared hub or browser is made once).
+PARALLEL := -n 4 --dist loadfile
 
 install: $(STAMP)
 
@@ -14,11 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
-	$(BIN)/mypy
-	$(BIN)/pytest -q
+test: lint
+	$(BIN)/pytest -q $(PARALLEL)
+
+# The loop while working: every module's tests but the browser, cluster and slow ones.
+check: lint
+	$(BIN)/pytest -q $(PARALLEL) -m "not slow and not browser and not cluster"
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

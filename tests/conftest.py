@@ -90,6 +90,21 @@ class RunningHub:
         await self.system_request(f"$SYS.REQ.SERVER.{server}.KICK", {"cid": client_id})
 
 
+TEARDOWN_S = 60.0  # stopping what a fixture started takes seconds; longer is a hang
+
+
+async def stopped(what: str, step: Awaitable[None]) -> None:
+    """Await a fixture's teardown ``step`` within TEARDOWN_S; a hang fails the test with
+    every task's stack printed (instead of hanging the whole run)."""
+    try:
+        await asyncio.wait_for(step, TEARDOWN_S)
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            print(f"--- {task.get_name()}: {task.get_coro()}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise AssertionError(f"stopping {what} hung for {TEARDOWN_S:g} s") from None
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
     """A whole platform: nats-server, the account service and one global service."""
@@ -98,7 +113,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
     try:
         yield RunningHub(platform.hub, info, platform.dir, platform)
     finally:
-        await platform.stop()
+        await stopped("the hub", platform.stop())
 
 
 JoinUser = Callable[[str], Awaitable[Home]]
@@ -119,7 +134,7 @@ async def _connected(join_user: JoinUser, name: str) -> AsyncIterator[NatsterCli
     try:
         yield client
     finally:
-        await client.close()
+        await stopped("a client", client.close())
 
 
 @pytest.fixture
@@ -180,9 +195,9 @@ async def world(hub: RunningHub, join_user: JoinUser, tmp_path: Path) -> AsyncIt
     try:
         yield World(hub, *clients, server, media)
     finally:
-        await server.stop()
+        await stopped("alice's catalog server", server.stop())
         for client in clients:
-            await client.close()
+            await stopped("a client", client.close())
 
 
 async def shared_and_imported(world: World) -> remote.CatalogRef:
