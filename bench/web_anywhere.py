@@ -96,7 +96,7 @@ async def in_browser(world: World, path: str, runs: int, mib: int) -> dict[str, 
         )
         page = await browser.new_page()
         await page.goto(world.hub_url + "/")
-        code = await (await page.wait_for_selector("#signin-code", timeout=30_000)).inner_text()
+        code = await page.locator("#signin-code").inner_text(timeout=30_000)
         run("login", code, home=world.bob)
         await page.wait_for_selector("h1:text('Library')", timeout=30_000)
         best: dict[str, Any] = {"stream": 0.0, "download": 0.0}

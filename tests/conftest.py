@@ -14,7 +14,7 @@ from typing import Any
 
 import nats.js.errors
 import pytest
-from bench._platform import free_port
+from bench._platform import free_port as free_port  # tests import it from here
 
 from natster import _nats, subjects
 from natster.catalog import Catalogs
@@ -193,7 +193,7 @@ async def world(hub: RunningHub, join_user: JoinUser, tmp_path: Path) -> AsyncIt
     server = CatalogServer(alice, alice.home.path, ["films"])
     await server.start()
     try:
-        yield World(hub, *clients, server, media)
+        yield World(hub, clients[0], clients[1], clients[2], server, media)
     finally:
         await stopped("alice's catalog server", server.stop())
         for client in clients:

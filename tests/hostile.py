@@ -96,8 +96,8 @@ class HostileServer:
             key = XKey.create()
             aad = wire.thumb_aad(request["hash"])
             sealed = key.channel(request["xkey"]).seal(self.thumb, aad=aad)
-            data = base64.b64encode(sealed).decode()
-            await msg.respond(wire.ok({"xkey": key.public_key, "data": data}))
+            encoded = base64.b64encode(sealed).decode()
+            await msg.respond(wire.ok({"xkey": key.public_key, "data": encoded}))
         elif action == "transfer-chunk":
             request = json.loads(msg.data)
             channel, data = self.channels[request["transfer"]]

@@ -11,10 +11,11 @@ import base64
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from .test_attacks import jpeg_claiming
-from .test_web_browser import ARGS, CHROMIUM, playwright_sync
+from .test_web_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 

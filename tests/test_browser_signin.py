@@ -30,7 +30,6 @@ from natster.hub.guests import signin_key
 from natster.hub.invites import signin_guest
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
-from natster.services.global_service import signin
 
 from .conftest import RunningHub
 
@@ -180,7 +179,7 @@ async def test_wrong_and_expired_codes_sign_nothing_in(
         await sign_in_browser(alice, "ABCD-EFGH")
     code = await page.offer()
     real_time = time.time
-    monkeypatch.setattr(signin.time, "time", lambda: real_time() + 301)  # the hub's clock
+    monkeypatch.setattr(time, "time", lambda: real_time() + 301)  # the hub's clock
     with pytest.raises(RemoteError, match="unknown, expired or already used"):
         await sign_in_browser(alice, code)
     with pytest.raises(RemoteError):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def _entries(catalogs: Catalogs, name: str) -> dict[str, Entry]:
 
 
 @pytest.fixture
-def catalogs(tmp_path: Path) -> Catalogs:
+def catalogs(tmp_path: Path) -> Iterator[Catalogs]:
     with Catalogs(tmp_path / "home") as opened:
         yield opened
 
@@ -257,7 +258,7 @@ def test_a_file_changing_while_read_is_read_again(
             return os.stat_result(fields)
         return st
 
-    monkeypatch.setattr(hashing_module.os, "fstat", flaky_fstat)
+    monkeypatch.setattr(os, "fstat", flaky_fstat)
     assert hash_file(str(path)).sha256 == _sha(b"data")
     assert calls["n"] == 4
 
@@ -271,7 +272,7 @@ def test_files_vanishing_or_unreadable_mid_scan_are_skipped(
 ) -> None:
     root = tmp_path / "media"
     _tree(root, {"stays": b"1", "vanishes": b"2", "locked": b"3"})
-    real_batch = scan_module.hash_batch
+    real_batch = hashing_module.hash_batch  # what scan calls
 
     def meddling(paths: list[str]) -> list[hashing_module.Hashed | Unhashable]:
         results: list[hashing_module.Hashed | Unhashable] = []

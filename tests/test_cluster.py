@@ -65,6 +65,11 @@ WRITES_BACK_S = 20
 CONVERGED_S = 15
 
 
+def _client_of(me: wire.GlobalWhoami) -> str | None:
+    """The client a login bound this account to (None: no login yet)."""
+    return None if me.bound_login is None else me.bound_login.get("client")
+
+
 @dataclass
 class Cluster:
     nodes: list[Platform]
@@ -421,7 +426,7 @@ async def test_a_node_killed_mid_work_loses_nothing_and_does_nothing_twice(
         winners = [account for account in joined if account is not None]
         assert set(winners) <= made
         assert len(winners) <= INVITES
-        assert (await alice.global_whoami()).bound_login["client"] == "phone"
+        assert _client_of(await alice.global_whoami()) == "phone"
         with pytest.raises(RemoteError, match="already used"):
             await alice.otc_claim(code)
         await _restart_and_catch_up(cluster, killed)
@@ -614,7 +619,7 @@ async def test_a_single_node_hub_grows_into_a_cluster_with_its_data(tmp_path: Pa
         try:
             assert "films" in [s.catalog for s in await bob.my_shares()]
             await bob.otc_claim(code, client="phone")  # a login code made before: still good
-            assert (await bob.global_whoami()).bound_login["client"] == "phone"
+            assert _client_of(await bob.global_whoami()) == "phone"
             dave = Home(tmp_path / "dave")  # invites go on, from any node
             await join((await mint_invite(nodes[2].dir, 600)).encode(), home=dave, name="dave")
         finally:

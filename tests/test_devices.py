@@ -366,7 +366,7 @@ async def test_revoking_a_device_cuts_off_its_catalog_servers_too(
 
         async def the_owner_answers() -> bool:
             try:
-                return await alice.request(asked, b"{}", timeout=1) == {"from": "alice"}
+                return bool(await alice.request(asked, b"{}", timeout=1) == {"from": "alice"})
             except NatsterError:
                 return False
 

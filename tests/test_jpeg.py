@@ -29,7 +29,8 @@ def test_the_size_is_read_from_the_frame_header() -> None:
 def huge() -> bytes:
     """What a hostile server sends: a frame header claiming 65500 x 65500 pixels."""
     small = bytearray(_jpeg(8, 8))
-    at = next(i for i in range(2, len(small)) if small[i : i + 2] in (b"\xff\xc0", b"\xff\xc2"))
+    frames = (b"\xff\xc0", b"\xff\xc2")
+    at = next(i for i in range(2, len(small)) if bytes(small[i : i + 2]) in frames)
     small[at + 5 : at + 9] = (65500).to_bytes(2, "big") * 2
     return bytes(small)
 

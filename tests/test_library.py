@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -41,7 +42,7 @@ def ffmpeg(monkeypatch: pytest.MonkeyPatch) -> str:
     $NATSTER_FFMPEG, else the PATH)."""
     exe = imageio_ffmpeg.get_ffmpeg_exe()
     monkeypatch.setenv("NATSTER_FFMPEG", exe)
-    return exe
+    return str(exe)
 
 
 async def add_catalog(world: World, name: str, files: dict[str, bytes]) -> CatalogServer:
@@ -164,7 +165,9 @@ async def test_media_facts_arrive_after_the_scan(world: World, ffmpeg: str) -> N
         assert small.size == (320, 180)
 
 
-async def _raw(client: NatsterClient, subject: str, body: dict[str, object]) -> dict[str, object]:
+async def _raw(
+    client: NatsterClient, subject: str, body: Mapping[str, object]
+) -> dict[str, object]:
     msg = await client.connection.request(subject, json.dumps(body).encode(), timeout=5)
     reply: dict[str, object] = json.loads(msg.data)
     return reply
@@ -179,8 +182,8 @@ async def test_a_stranger_with_a_route_gets_no_thumbnail_or_folder(world: World)
         secret = mine.find("films", "pics/secret.jpg")[0].hash
     await remote.share(world.alice, "films", key(world.bob))
     await rogue_import(world, world.carol, "films")
-    mine = XKey.create()
-    asked = {"hash": secret, "xkey": mine.public_key}
+    asker = XKey.create()
+    asked = {"hash": secret, "xkey": asker.public_key}
     thumb = await _raw(world.carol, subjects.remote_local("films", "thumbnail"), asked)
     assert (thumb["code"], thumb.get("data")) == (403, None)
     listed = await _raw(world.carol, subjects.remote_local("films", "folder"), {})
@@ -192,12 +195,13 @@ async def test_a_stranger_with_a_route_gets_no_thumbnail_or_folder(world: World)
 
 async def test_bad_requests_are_refused_in_words(world: World) -> None:
     subject = subjects.catalog_local(key(world.alice), "films", "folder")
-    for body, words in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"path": "../etc"}, "'.' or '..'"),
         ({"sort": "evil"}, "sort"),
         ({"offset": -1}, "offset"),
         ({"limit": 10**6}, "limit"),
-    ]:
+    ]
+    for body, words in cases:
         reply = await _raw(world.alice, subject, body)
         assert reply["code"] == 400, reply
         assert words in str(reply["error"]), reply

@@ -35,8 +35,11 @@ from .conftest import (
 )
 
 
-async def listing(client: NatsterClient, ref: remote.CatalogRef, **options: str) -> list[str]:
-    return [e.path async for page in remote.pages(client, ref, **options) for e in page.entries]
+async def listing(
+    client: NatsterClient, ref: remote.CatalogRef, prefix: str = "", search: str = ""
+) -> list[str]:
+    pages = remote.pages(client, ref, prefix=prefix, search=search)
+    return [e.path async for page in pages for e in page.entries]
 
 
 async def test_share_inbox_import_ls_contents_search(world: World) -> None:

@@ -170,7 +170,7 @@ async def test_rotation_changes_nothing_for_users(world: World, tmp_path: Path) 
     before = await served()
     assert before is not None
     assert rotate(world.hub.dir)
-    now = before
+    now: bytes | None = before
     for _ in range(100):  # nats-server reloads on SIGHUP, in its own time
         if (now := await served()) not in (None, before):
             break

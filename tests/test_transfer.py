@@ -92,11 +92,11 @@ def _tamper(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     One chunk per request (the server offers no spans), so each is tampered with alone."""
     monkeypatch.setattr(limits, "MAX_SPAN", 1)
     real = Transfers.chunk
-    first_sent: asyncio.Future[bytes] | None = None
+    first_sent: asyncio.Future[bytearray] | None = None
 
     async def tampered(
         self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
-    ) -> bytes:
+    ) -> bytearray:
         nonlocal first_sent
         if first_sent is None:
             first_sent = asyncio.get_running_loop().create_future()
@@ -143,7 +143,7 @@ async def test_a_span_cut_short_is_refused(
 
     async def tampered(
         self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
-    ) -> bytes:
+    ) -> bytearray:
         if request.count == 1:
             return await real(self, requester, catalog, request)
         spans.append(request.count)
@@ -154,7 +154,7 @@ async def test_a_span_cut_short_is_refused(
         start = request.index * limits.CHUNK_SIZE
         piece = data[start : start + (request.count - 1) * limits.CHUNK_SIZE]
         aad = wire.chunk_aad(request.transfer, request.index, request.count)
-        return bytes(transfer.channel.seal(piece, aad=aad))
+        return bytearray(transfer.channel.seal(piece, aad=aad))
 
     monkeypatch.setattr(Transfers, "chunk", tampered)
     out = tmp_path / "film.bin"
@@ -228,12 +228,12 @@ async def test_a_chunk_from_another_transfer_is_refused(
     entry = await find_entry(world.bob, ref, "a.bin")
     monkeypatch.setattr(limits, "MAX_SPAN", 1)  # one chunk per request: chunk 1 is one reply
     await download(world.bob, ref, entry, tmp_path / "first")
-    stolen: list[bytes] = []
+    stolen: list[bytearray] = []
     real = Transfers.chunk
 
     async def keep(
         self: Transfers, requester: str, catalog: str, request: wire.TransferChunkRequest
-    ) -> bytes:
+    ) -> bytearray:
         sealed = await real(self, requester, catalog, request)
         if stolen and request.index == 1:
             return stolen[0]  # chunk 1 of an earlier transfer: same place, other keys

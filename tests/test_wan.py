@@ -94,7 +94,7 @@ async def wan(
         await remote.share(alice, "films", bob.account)
         await remote.import_catalog(bob, "films", alice.account)
         ref = await remote.resolve(bob, "films")
-        yield Wan(alice, bob, *links, ref, files)
+        yield Wan(alice, bob, links[0], links[1], ref, files)
 
 
 async def test_a_slow_owner_sends_each_byte_once(

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import playwright.sync_api as playwright_sync
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import test_web_browser as web_browser
-from .test_web_browser import ARGS, CHROMIUM, playwright_sync, until
+from .test_web_browser import ARGS, CHROMIUM, until
 from .webworld import World, make_world, run
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -114,7 +115,7 @@ def test_a_browser_without_a_session_sees_only_the_sign_in_page(
 ) -> None:
     page = browser.page
     page.goto(world.hub_url + "/")
-    code = page.wait_for_selector("#signin-code").inner_text()
+    code = page.locator("#signin-code").inner_text()
     assert len(code) == 9
     assert code[4] == "-"
     assert page.evaluate("document.body.classList.contains('signed-out')")
@@ -129,7 +130,7 @@ def test_wrong_and_used_codes_sign_nothing_in(world: World, browser: Browser) ->
     assert "unknown, expired or already used" in wrong
     page = browser.page
     page.goto(world.hub_url + "/")
-    code = page.wait_for_selector("#signin-code").inner_text()
+    code = page.locator("#signin-code").inner_text()
     assert "signed in" in run("login", code, home=world.bob)
     page.wait_for_selector("h1:text('Library')")
     assert "unknown, expired or already used" in run_fails("login", code, home=world.bob)
@@ -270,7 +271,7 @@ def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser
     name = next(d["name"] for d in devices if d["kind"] == "browser" and not d["revoked_at"])
     began = time.monotonic()
     run("device", "revoke", name, home=world.bob)
-    reason = page.wait_for_selector("#signin-reason", timeout=5_000).inner_text()
+    reason = page.locator("#signin-reason").inner_text(timeout=5_000)
     assert time.monotonic() - began < 5
     assert "revoked" in reason
     assert page.locator("#signin-code").count() == 1  # and it may sign in again
@@ -279,7 +280,7 @@ def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser
 def test_add_this_browser_from_the_local_web_ui(world: World, browser: Browser) -> None:
     page = browser.page
     page.goto(world.hub_url + "/")
-    code = page.wait_for_selector("#signin-code").inner_text()
+    code = page.locator("#signin-code").inner_text()
     link = run("login", "--no-browser", home=world.bob).strip().splitlines()[-1]
     with httpx.Client(base_url=world.url, timeout=15) as local:  # bob's own `natster web`
         local.get(link.removeprefix(world.url))
@@ -295,7 +296,7 @@ def test_add_this_browser_from_the_local_web_ui(world: World, browser: Browser) 
 def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:
     page = browser.page
     sign_in(world, page, "--expires", "6s")
-    reason = page.wait_for_selector("#signin-reason", timeout=15_000).inner_text()
+    reason = page.locator("#signin-reason").inner_text(timeout=15_000)
     assert "expired" in reason
 
 

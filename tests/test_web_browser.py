@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from .webworld import World, make_world, run
 
 pytestmark = pytest.mark.browser
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("NATSTER_CHROMIUM", "/usr/bin/chromium")
 if not shutil.which(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's)", allow_module_level=True)
@@ -39,6 +39,11 @@ ARGS = [
 ]
 SHOTS = os.environ.get("NATSTER_SCREENSHOTS")
 CONSOLE_ERRORS: list[str] = []  # what the page logged as errors, across the module
+
+
+def _console(kind: str, text: str) -> None:
+    if kind == "error":
+        CONSOLE_ERRORS.append(text)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,7 @@ def signed_in_page(world: World) -> Iterator[playwright_sync.Page]:
         )
         page = context.new_page()
         page.set_default_timeout(15_000)
-        page.on("console", lambda m: m.type == "error" and CONSOLE_ERRORS.append(m.text))
+        page.on("console", lambda m: _console(m.type, m.text))
         page.goto(world.login_link())
         page.wait_for_selector("h1:text('Library')")
         yield page
@@ -271,6 +276,6 @@ def test_dot_turns_grey_when_the_server_stops(world: World, page: playwright_syn
     assert time.monotonic() - began < 5
     shot(page, "offline")
     page.goto(f"{world.url}/#/c/{world.alice_key}/demo")  # a clear state, not a spinner
-    message = page.wait_for_selector(".offline").inner_text()
+    message = page.locator(".offline").inner_text()
     assert "offline" in message
     assert "not serving it right now" in message

@@ -7,10 +7,11 @@ import hashlib
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
+import playwright.sync_api as playwright_sync
 import pytest
 from PIL import Image
 
-from .test_web_browser import close_viewer, playwright_sync, signed_in_page, until
+from .test_web_browser import close_viewer, signed_in_page, until
 from .webworld import World, make_world, run
 
 pytestmark = pytest.mark.browser
@@ -278,7 +279,7 @@ def test_when_a_share_ends_the_page_says_so_in_words(
     until(page, "document.querySelector('video')?.readyState >= 1")
     try:
         run("catalog", "unshare", "demo", world.bob_key, home=world.alice)
-        said = page.wait_for_selector("p.ended", timeout=15_000).inner_text()
+        said = page.locator("p.ended").inner_text(timeout=15_000)
         assert said == "alice stopped sharing demo with you."
         assert page.locator("dialog[open]").count() == 0  # no frozen player
         assert "stopped sharing demo" in page.locator(".toasts").inner_text()

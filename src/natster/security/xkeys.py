@@ -97,7 +97,7 @@ class Channel:
         box = nacl.bindings.crypto_box_easy_afternm(data, nonce, self._shared)
         return VERSION + nonce + box
 
-    def open(self, sealed: bytes, aad: bytes = b"") -> bytes:
+    def open(self, sealed: bytes | bytearray, aad: bytes = b"") -> bytes:
         sealed = bytes(sealed)  # PyNaCl takes bytes only; a large NATS payload is a bytearray
         if len(sealed) < OVERHEAD or sealed[: len(VERSION)] != VERSION:
             raise CryptoError("that is not an xkv1 sealed message")
@@ -136,7 +136,7 @@ class Channel:
             raise CryptoError("sealing failed")
         return buffer
 
-    def open_into(self, sealed: bytes, out: Writable, aad: bytes = b"") -> int:
+    def open_into(self, sealed: bytes | bytearray, out: Writable, aad: bytes = b"") -> int:
         """Open ``sealed`` into ``out`` without copies; returns the plaintext's length.
 
         For large messages (transfer chunks): no slicing of ``sealed`` and no fresh
