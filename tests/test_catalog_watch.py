@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from natster.catalog import Catalogs, ScanReport, watch_catalog
-from natster.catalog.watch import folders_to_rescan
+from natster.catalog.folder_watch import folders_to_rescan
 
 
 def test_folders_to_rescan(tmp_path: Path) -> None:

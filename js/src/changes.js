@@ -3,7 +3,7 @@
 import { ask, connection } from "./conn.js";
 import { refused } from "./errors.js";
 import * as check from "./check.js";
-import { globalSubject } from "./library.js";
+import { globalSubject } from "./api.js";
 
 async function put(type, data) {
   return await ask(globalSubject("events.put"), { type, data });

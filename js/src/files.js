@@ -4,7 +4,7 @@ import { ask, askRaw, connection } from "./conn.js";
 import { refused } from "./errors.js";
 import * as check from "./check.js";
 import { disposition, FILE_CSP, NotSatisfiable, parseRange, presentation } from "./http.js";
-import { refOf, subjectOf } from "./library.js";
+import { refOf, subjectOf } from "./api.js";
 import { Flow } from "./flow.js";
 import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
 

@@ -6,7 +6,7 @@ import { connection, onSignedOut, signedOutReason } from "./conn.js";
 import { refused } from "./errors.js";
 import { file, thumb } from "./files.js";
 import { json, problem } from "./http.js";
-import { entries, folder, library, me, people, searchAll, stats } from "./library.js";
+import { entries, folder, library, me, people, searchAll, stats } from "./api.js";
 import * as changes from "./changes.js";
 import * as signin from "./signin.js";
 import { ready } from "./xkv1.js";

@@ -1,11 +1,11 @@
 """Catalogs: a folder turned into an index of its files (no network here)."""
 
+from .folder_watch import watch_catalog
 from .index import CatalogInfo, Entry
 from .local import Catalogs
-from .names import check_name, check_relpath, resolve_inside
+from .paths import check_name, check_relpath, resolve_inside
 from .scan import ScanReport
 from .walk import Skipped
-from .watch import watch_catalog
 
 __all__ = [
     "CatalogInfo",

@@ -20,7 +20,7 @@ from natster.errors import CatalogError, CatalogExists, CatalogNotFound
 from natster.names import fold
 
 from .facts import MEDIA_SCHEMA
-from .names import check_name
+from .paths import check_name
 
 SCHEMA = (
     """

@@ -12,7 +12,7 @@ from natster._fs import natster_home
 from natster.errors import CatalogError, EntryNotFound, UnsafePath
 
 from .index import CatalogInfo, Entry, Index
-from .names import check_description, check_name, check_relpath
+from .paths import check_description, check_name, check_relpath
 from .scan import Progress, ScanReport, apply_scan
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")

@@ -12,7 +12,7 @@ from natster._nats import Client
 from natster.errors import CredentialsRefused, RemoteError
 
 from ._budget import ByteBudget
-from ._services import ACCOUNT_SERVICE, GLOBAL_SERVICE
+from ._service_names import ACCOUNT_SERVICE, GLOBAL_SERVICE
 from .context import Context, Home
 from .serving import Serve, ServingLink, serve_nothing
 

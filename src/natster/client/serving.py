@@ -26,7 +26,7 @@ from natster.errors import NatsterError, ProtocolError
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
-from ._services import ACCOUNT_SERVICE
+from ._service_names import ACCOUNT_SERVICE
 from .context import Context, Home
 
 __all__ = ["Serve", "ServingLink", "serving_grant"]

@@ -21,7 +21,7 @@ from natster._bucket import Bucket
 from natster._nats import from_leader, mapped
 from natster.errors import Refused, ServiceUnavailable
 
-from .mirror import Mirror
+from .live_view import Mirror
 from .projections import APPLIED_KEY, share_key
 
 

@@ -29,7 +29,7 @@ from natster._nats import Client, from_leader, mapped
 from natster._quiet import quietly
 from natster._rate import RateLimit
 from natster._service import endpoint, requester_user
-from natster.catalog.names import check_name
+from natster.catalog.paths import check_name
 from natster.errors import (
     InvalidCatalogName,
     KeyMissing,
@@ -43,7 +43,7 @@ from natster.security import KeyKind, is_public_key
 
 from . import store
 from .decisions import Decisions
-from .mirror import Mirror
+from .live_view import Mirror
 from .projections import ACCOUNTS, PROJECTIONS, SHARES
 from .projector import Projector
 from .signin import Signins

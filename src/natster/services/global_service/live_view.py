@@ -20,9 +20,9 @@ from nats.js.client import JetStreamContext
 
 from natster import limits
 
+from .bucket_watch import BucketWatch, OnEntry
 from .projections import ACCOUNTS, APPLIED_KEY, SHARES, Record
 from .store import PRESENCE_BUCKET
-from .watch import BucketWatch, OnEntry
 
 log = logging.getLogger(__name__)
 

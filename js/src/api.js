@@ -1,5 +1,6 @@
-// The library over NATS, as the Python client's library() builds it: my catalogs (those
-// my servers announce, and those I share), the ones imported from others, the inbox.
+// The page's /api answered over NATS in the service worker: the library as the Python
+// client's library() builds it (my catalogs: those my servers announce and those I
+// share; the ones imported from others; the inbox), folders, search, people, stats.
 import { ask, connection } from "./conn.js";
 import { refused } from "./errors.js";
 import * as check from "./check.js";
