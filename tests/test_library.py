@@ -22,7 +22,7 @@ from natster.errors import NotShared
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 
-from .conftest import World, key, rogue_import, shared_and_imported
+from .conftest import World, eventually, key, rogue_import, shared_and_imported
 
 NAMES = ["Documents/a.txt", "Documents/Misc/recipes/pancakes.md", "Été/Été à la plage.jpg"]
 
@@ -103,11 +103,13 @@ async def test_search_over_everything_folds_accents_and_reports_offline(world: W
     only_audio = await browse.search_everywhere(bob, "ete", kind="audio")
     assert [c.catalog for c in only_audio.catalogs if c.entries] == ["songs"]
     await other.stop()
-    for _ in range(50):  # the hub hears "offline" at once; give the feed a moment
-        later = {c.catalog: c for c in (await browse.search_everywhere(bob, "ete")).catalogs}
-        if later["songs"].state == "offline":
-            break
-        await asyncio.sleep(0.1)
+
+    async def songs_offline() -> bool:  # the hub hears "offline" at once; the feed follows
+        found = (await browse.search_everywhere(bob, "ete")).catalogs
+        return {c.catalog: c for c in found}["songs"].state == "offline"
+
+    await eventually(songs_offline, 5.0)
+    later = {c.catalog: c for c in (await browse.search_everywhere(bob, "ete")).catalogs}
     assert later["songs"].state == "offline"
     assert later["films"].state == "found"
 

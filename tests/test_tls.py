@@ -25,7 +25,7 @@ from natster.hub import HubDir, mint_invite, rotate
 from natster.hub import tls as hub_tls
 from natster.hub.invites import Invite
 
-from .conftest import RunningHub, World, free_port, key, natster, shared_and_imported
+from .conftest import RunningHub, World, eventually, free_port, key, natster, shared_and_imported
 
 
 @dataclass
@@ -188,10 +188,11 @@ async def test_rotation_changes_nothing_for_users(world: World, tmp_path: Path) 
         client_id = client.connection.client_id
         assert client_id is not None
         await world.hub.kick(client_id)
-        for _ in range(100):
-            if client.reconnects > before_reconnects and client.connection.is_connected:
-                break
-            await asyncio.sleep(0.05)
+
+        async def back(c: NatsterClient = client, before: int = before_reconnects) -> bool:
+            return c.reconnects > before and c.connection.is_connected
+
+        await eventually(back, 5.0)
         assert client.reconnects == before_reconnects + 1
     ref = await shared_and_imported(world)
     entry = await find_entry(world.bob, ref, "trips/notes.txt")
