@@ -48,6 +48,12 @@ function named(event) {
 
 const refreshing = new Map();
 
+/** Whether the library is what the page shows now (not a catalog, search, me or stats):
+ * only then may a change redraw it, however late the change arrives. */
+function onLibrary() {
+  return !state.view && location.hash.replace("#", "").replace(/^\/?$/, "/") === "/";
+}
+
 /** The share of the open catalog ended: the player stops and the page says so in words. */
 function ended(item, message) {
   closeFromRoute();
@@ -74,8 +80,8 @@ function feed(event) {
   }
   // Counts and lists change with shares and with a catalog coming online (its server
   // can now be asked); an offline dot needs nothing more.
-  if (!state.view && ["shared", "unshared", "online", "revision"].includes(event.kind) && location.hash.replace("#", "").replace(/^\/?$/, "/") === "/") {
-    setTimeout(() => { if (!state.view) renderLibrary().catch((error) => say(error.message)); }, 500);
+  if (onLibrary() && ["shared", "unshared", "online", "revision"].includes(event.kind)) {
+    setTimeout(() => { if (onLibrary()) renderLibrary().catch((error) => say(error.message)); }, 500);
   }
 }
 
@@ -90,7 +96,7 @@ function live() {
   source.addEventListener("feed", (message) => {
     try { feed(JSON.parse(message.data)); } catch (error) { console.warn("feed", error); }
   });
-  source.addEventListener("resync", () => { if (!state.view) renderLibrary(); });
+  source.addEventListener("resync", () => { if (onLibrary()) renderLibrary(); });
   return source;
 }
 
