@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
+
+
+def url_host(host: str) -> str:
+    """``host`` as it stands in a URL: an IPv6 address in brackets, anything else as is."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    return host
 
 
 def is_loopback(host: str) -> bool:

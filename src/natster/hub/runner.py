@@ -256,7 +256,9 @@ class Hub:
         ensure_dir(hub.resolver_dir)
         ensure_dir(hub.jetstream_dir)
         sentinel = self._doorstep_keys.sentinel_jwt()
-        conf = render_config(hub, config.host, config.port, files, url, sentinel=sentinel)
+        conf = render_config(
+            hub, config.host, config.port, files, url, sentinel=sentinel, web_names=self.web_names
+        )
         write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
         _check_port_free(config.host, config.port)

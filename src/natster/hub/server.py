@@ -6,23 +6,23 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import ipaddress
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from natster import limits
 from natster._nats import Client, Trust, connect
+from natster._net import url_host
 from natster.errors import ConnectionFailed, HubError
 from natster.security import Creds
 
 from .state import CLUSTER_NAME, HubConfig, HubDir
-from .tls import TlsFiles, web_names
+from .tls import TlsFiles
 
 MIN_VERSION = "2.11.2"  # default_sentinel (the doorstep's) came in 2.11.2
 
@@ -35,11 +35,13 @@ def render_config(
     url: str | None = None,
     *,
     sentinel: str,
+    web_names: Sequence[str],
 ) -> str:
     """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir;
     TLS first on the client port (plain TCP only when ``tls`` is None). In a cluster,
     ``url`` (what invites carry) is what the server gossips to clients about this node;
-    ``sentinel`` is the doorstep's (hub/doorstep.py)."""
+    ``sentinel`` is the doorstep's (hub/doorstep.py); ``web_names`` are those the web
+    app answers to (tls.web_names), whose pages alone may open the WebSocket."""
     config = hub.load()
     sys_jwt = hub.sys_jwt.read_text().strip()
 
@@ -77,7 +79,7 @@ def render_config(
             "}",
         ]
     if config.ws_port is not None:  # the web app's NATS: browsers speak WebSocket
-        origins = web_origins(web_names(tls, host, url), config.web_port, tls is not None)
+        origins = web_origins(web_names, config.web_port, tls is not None)
         lines += _websocket(host, config.ws_port, tls, origins, q)
     if config.cluster_port is not None:
         if url is not None:  # clients learn every node's address from any node
@@ -96,19 +98,12 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def web_origins(names: list[str], web_port: int | None, secure: bool) -> list[str]:
+def web_origins(names: Sequence[str], web_port: int | None, secure: bool) -> list[str]:
     """The origins of the hub's web app: the only pages whose WebSocket it accepts."""
     if web_port is None:
         return []
     scheme = "https" if secure else "http"
-    return [f"{scheme}://{_bracketed(name)}:{web_port}" for name in names]
-
-
-def _bracketed(name: str) -> str:
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(name).version == 6:
-            return f"[{name}]"
-    return name
+    return [f"{scheme}://{url_host(name)}:{web_port}" for name in names]
 
 
 def _websocket(

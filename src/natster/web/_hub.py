@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from natster import limits, wire
+from natster._net import url_host
 from natster._quiet import quietly
 from natster._rate import RateLimit, address_of
 from natster.errors import HubError, Refused
@@ -67,11 +68,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, names: list[str], secure: bool 
 
     def hostname(request: Request) -> str:
         """The hub's name the browser used, as configured (never the Host echoed)."""
-        name = known[_canonical(request.url.hostname or "")]  # _only_names checked it
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(name).version == 6:
-                return f"[{name}]"
-        return name
+        return url_host(known[_canonical(request.url.hostname or "")])  # _only_names checked it
 
     def ws_url(request: Request) -> str:
         return f"{scheme}://{hostname(request)}:{ws_port}"

@@ -15,7 +15,7 @@ import uvicorn
 from natster import limits
 from natster._fs import write_atomic
 from natster._heap import settle
-from natster._net import lan_address
+from natster._net import lan_address, url_host
 from natster.client import Home, NatsterClient
 
 from ._app import Guarded, create_app
@@ -35,9 +35,7 @@ def allowed_names(host: str) -> frozenset[str]:
 def url_for(host: str, port: int) -> str:
     """The address to print: on all interfaces, the one a phone on the network can use."""
     shown = lan_address() if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    return f"http://{url_host(shown)}:{port}"
 
 
 def running_url(home: Home) -> str | None:
