@@ -24,7 +24,7 @@ if not __package__:  # run as `python bench/contents.py`: be `bench.contents` al
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-from natster import wire
+from natster import endpoints, wire
 from natster.client import NatsterClient, remote
 
 from ._platform import big_catalog_shared, echo_baseline, percentiles, start
@@ -35,7 +35,7 @@ async def page_all(
 ) -> list[float]:
     samples = []
     after = ""
-    endpoint = "search" if kw.get("text") else "contents"
+    endpoint = endpoints.SEARCH if kw.get("text") else endpoints.CONTENTS
     while True:
         began = time.perf_counter()
         body = wire.ContentsRequest(after=after, limit=size, **kw)

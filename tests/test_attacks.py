@@ -18,7 +18,7 @@ import nats.errors
 import pytest
 from PIL import Image
 
-from natster import _nats, limits, subjects, wire
+from natster import _nats, endpoints, limits, subjects, wire
 from natster.client import browse, remote
 from natster.client.download import download, find_entry
 from natster.client.mirror import mirror_pass
@@ -344,10 +344,12 @@ async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
 
     nc, me = world.bob.connection, key(world.bob)
     xkey = XKeyPair()
-    opened = await request(nc, films.subject(me, "transfer-open"), {"hash": big.hash, "xkey": xkey})
+    opened = await request(
+        nc, films.subject(me, endpoints.TRANSFER_OPEN), {"hash": big.hash, "xkey": xkey}
+    )
     transfer = str(opened["transfer"])
     first = await nc.request(
-        films.subject(me, "transfer-chunk"), chunk_body(transfer, 0), timeout=5
+        films.subject(me, endpoints.TRANSFER_CHUNK), chunk_body(transfer, 0), timeout=5
     )
     assert first.data.startswith(b"xkv1")
 
@@ -355,7 +357,7 @@ async def test_an_unshare_stops_a_transfer_read_through_another_catalog(
     second_ref = await remote.resolve(world.bob, "second")
     # The films import is gone; the attack goes through the catalog still shared.
     reply = await nc.request(
-        second_ref.subject(me, "transfer-chunk"), chunk_body(transfer, 1), timeout=5
+        second_ref.subject(me, endpoints.TRANSFER_CHUNK), chunk_body(transfer, 1), timeout=5
     )
     assert not reply.data.startswith(b"xkv1")
     assert json.loads(reply.data)["code"] == 404

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from natster import subjects, wire
+from natster import endpoints, subjects, wire
 from natster.cli import app
+from natster.endpoints import Endpoint, Service
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
@@ -24,8 +26,63 @@ SUBJECTS = {
 
 @pytest.mark.parametrize("name", sorted(SUBJECTS))
 def test_every_subject_is_in_the_protocol_doc(name: str) -> None:
+    """Named in backticks, whole, or as the first tokens of a subject (a prefix)."""
     value = SUBJECTS[name].replace("{account}", "<account>").replace("{server}", "<server>")
-    assert f"`{value}`" in PROTOCOL or value in PROTOCOL, f"{name} = {value!r} is undocumented"
+    named = re.search(rf"`{re.escape(value)}([.<][^`]*)?`", PROTOCOL)
+    assert named, f"{name} = {value!r} is undocumented"
+
+
+def _service_section(service: endpoints.Service) -> str:
+    """protocol.md's section on a service: from its heading (which names it in
+    backticks) to the next section."""
+    found = re.search(rf"^## [^\n]*`{service.value}`.*?(?=^## )", PROTOCOL, re.M | re.S)
+    assert found, f"docs/protocol.md has no section on `{service.value}`"
+    return found.group(0)
+
+
+def _where_endpoint(section: str, name: str) -> str:
+    """What the section says where it names ``name`` in backticks: its table row, the
+    subsection its heading opens, or the paragraph."""
+    parts = re.split(r"^(?=#)", section, flags=re.M)
+    found = []
+    for part in parts:
+        head, _, body = part.partition("\n")
+        if head.startswith("#") and f"`{name}`" in head:
+            found.append(part)
+            continue
+        for block in re.split(r"\n\s*\n", body):
+            if block.lstrip().startswith("|"):
+                found += [line for line in block.splitlines() if f"`{name}`" in line]
+            elif f"`{name}`" in block:
+                found.append(block)
+    return "\n".join(found)
+
+
+@pytest.mark.parametrize("endpoint", endpoints.ALL, ids=lambda e: e.name)
+def test_every_endpoint_is_in_its_services_section(endpoint: Endpoint[Any]) -> None:
+    """Named exactly (its name, or the subject a member asks it on), in its service's
+    section, with its request and reply messages where it is described."""
+    section = _service_section(endpoint.service)
+    names = [endpoint.name] + ([] if endpoint.service is Service.CATALOG else [endpoint.local()])
+    where = "\n".join(_where_endpoint(section, name) for name in names)
+    assert where.strip(), f"`{endpoint.name}` is not in the {endpoint.service.value} section"
+    for model in (endpoint.request, endpoint.reply):
+        if model is not None:
+            assert f"`{model.__name__}`" in where, f"{endpoint.name}: `{model.__name__}`"
+
+
+@pytest.mark.parametrize("service", list(Service), ids=lambda s: s.value)
+def test_every_endpoint_a_section_tables_is_in_the_code(service: Service) -> None:
+    """No endpoint documented that the service does not have (a first column of a table
+    headed `endpoint`)."""
+    table = {e.name for e in endpoints.ALL if e.service is service}
+    documented = set()
+    for block in re.split(r"\n\s*\n", _service_section(service)):
+        rows = block.strip().splitlines()
+        if rows and rows[0].startswith("| endpoint"):
+            documented |= {m.group(1) for r in rows[2:] if (m := re.match(r"\| `([^`]+)`", r))}
+    assert documented, f"the {service.value} section has no endpoint table"
+    assert documented - {"transfer-*"} <= table, sorted(documented - table)
 
 
 MESSAGES = [

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from natster import limits, wire
+from natster import endpoints, limits, wire
 from natster.catalog import Catalogs, Entry
 from natster.client import remote
 from natster.client.download import download, find_entry, locate, open_or_locate
@@ -204,7 +204,7 @@ async def test_a_span_larger_than_offered_is_refused(world: World) -> None:
     entry = await find_entry(world.bob, ref, "f.bin")
     async with await Transfer(world.bob, ref, entry.hash).open() as transfer:
         assert transfer.span == limits.MAX_SPAN
-        subject = ref.subject(world.bob.account, "transfer-chunk")
+        subject = ref.subject(world.bob.account, endpoints.TRANSFER_CHUNK)
         for count in (limits.MAX_SPAN + 1, 0, -1):
             body = {"transfer": transfer._opened.transfer if transfer._opened else "", "index": 0}
             reply = await world.bob.request_raw(
@@ -346,13 +346,13 @@ async def test_busy_stalled_and_abandoned(
     monkeypatch.setattr(limits, "MAX_TRANSFERS_PER_ACCOUNT", 1)
     body = wire.TransferOpenRequest(hash=entry.hash, xkey="X" + "A" * 55)
     with pytest.raises(RemoteError):
-        await remote._request(world.bob, ref, "transfer-open", body)  # not a valid xkey
+        await remote._request(world.bob, ref, endpoints.TRANSFER_OPEN, body)  # not a valid xkey
     from natster.security import XKey
 
     body = wire.TransferOpenRequest(hash=entry.hash, xkey=XKey.create().public_key)
-    await remote._request(world.bob, ref, "transfer-open", body)  # one, left open
+    await remote._request(world.bob, ref, endpoints.TRANSFER_OPEN, body)  # one, left open
     with pytest.raises(RemoteError, match="busy") as busy:
-        await remote._request(world.bob, ref, "transfer-open", body)
+        await remote._request(world.bob, ref, endpoints.TRANSFER_OPEN, body)
     assert busy.value.status == 429
     monkeypatch.setattr(limits, "TRANSFER_IDLE_S", 0)
     assert world.server.transfers.reap() == 1  # the abandoned one is freed

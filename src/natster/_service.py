@@ -13,13 +13,15 @@ import asyncio
 import contextvars
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from nats.micro.request import Request as MicroRequest
+from nats.micro.service import EndpointConfig, Service
 
 from natster import _natsio, wire
+from natster.endpoints import Endpoint
 from natster.errors import NatsterError
 from natster.security import KeyKind, is_public_key
 
@@ -125,3 +127,29 @@ def endpoint(
         task.add_done_callback(running.discard)
 
     return dispatch
+
+
+async def add_endpoints(
+    service: Service,
+    table: Sequence[Endpoint[Any]],
+    handlers: Mapping[Endpoint[Any], Handler],
+    *,
+    deadline: float | None = None,
+    catalog: str = "",
+) -> None:
+    """Serve every endpoint of ``table`` on ``service`` with its handler; a handler
+    missing or one for an endpoint not in the table is a mistake, refused at once."""
+    names = {e.name for e in table}
+    missing = sorted(names - {e.name for e in handlers})
+    extra = sorted({e.name for e in handlers} - names)
+    if missing or extra:
+        raise ValueError(f"handlers missing for {missing}, or not in the table: {extra}")
+    for entry in table:
+        name = f"{catalog}-{entry.micro_name}" if catalog else entry.micro_name
+        await service.add_endpoint(
+            EndpointConfig(
+                name=name,
+                subject=entry.listen(catalog),
+                handler=endpoint(handlers[entry], entry.concurrency, deadline=deadline),
+            )
+        )

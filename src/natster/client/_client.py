@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Unpack
 
-from natster import _nats, limits, subjects, wire
+from natster import _nats, endpoints, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
+from natster.endpoints import Endpoint
 from natster.errors import CredentialsRefused, RemoteError
 
 from ._budget import ByteBudget
@@ -21,8 +22,9 @@ __all__ = ["ACCOUNT_SERVICE", "GLOBAL_SERVICE", "NatsterClient", "account_info"]
 
 async def account_info(nc: Client) -> wire.AccountInfo:
     """What the hub knows of the account ``nc`` is connected as."""
-    data = await _nats.request(nc, subjects.accounts_local("info"), b"{}", what=ACCOUNT_SERVICE)
-    return wire.AccountInfo.model_validate(data)
+    info = endpoints.ACCOUNT_INFO
+    data = await _nats.request(nc, info.local(), b"{}", what=ACCOUNT_SERVICE)
+    return info.parse(data, ACCOUNT_SERVICE)
 
 
 class NatsterClient:
@@ -124,16 +126,16 @@ class NatsterClient:
         request = wire.AccountUpdateRequest(name=name)
         data = await _nats.request(
             self._nc,
-            subjects.accounts_local("update"),
+            endpoints.ACCOUNT_UPDATE.local(),
             request.model_dump_json(exclude_none=True).encode(),
             what=ACCOUNT_SERVICE,
         )
-        return wire.AccountInfo.model_validate(data)
+        return endpoints.ACCOUNT_UPDATE.parse(data, ACCOUNT_SERVICE)
 
     # --- the global service ------------------------------------------------------------
-    async def _global(self, endpoint: str, body: wire.Request | None = None) -> Any:
+    async def _global(self, endpoint: Endpoint[Any], body: wire.Request | None = None) -> Any:
         payload = b"{}" if body is None else body.encode()
-        subject = subjects.global_local(endpoint)
+        subject = endpoint.local()
         try:
             return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
         except RemoteError as exc:
@@ -144,8 +146,10 @@ class NatsterClient:
         return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
 
     async def _put(self, event_type: str, data: dict[str, Any]) -> wire.EventsPutReply:
-        reply = await self._global("events.put", wire.EventsPutRequest(type=event_type, data=data))
-        return wire.EventsPutReply.model_validate(reply)
+        body = wire.EventsPutRequest(type=event_type, data=data)
+        return endpoints.EVENTS_PUT.parse(
+            await self._global(endpoints.EVENTS_PUT, body), GLOBAL_SERVICE
+        )
 
     # The record_* methods only write the event. The user's actions are natster.client.
     # remote's share, unshare, decline and block, which also check, resolve names and
@@ -173,22 +177,23 @@ class NatsterClient:
         return await self._put(ev.CATALOG_IMPORTED, data)
 
     async def my_shares(self) -> list[wire.ShareRow]:
-        return [wire.ShareRow.model_validate(row) for row in await self._global("my.shares")]
+        rows = await self._global(endpoints.MY_SHARES)
+        return endpoints.MY_SHARES.parse_many(rows, GLOBAL_SERVICE)
 
     async def global_whoami(self) -> wire.GlobalWhoami:
-        return wire.GlobalWhoami.model_validate(await self._global("whoami"))
+        return endpoints.WHOAMI.parse(await self._global(endpoints.WHOAMI), GLOBAL_SERVICE)
 
     async def stats(self) -> wire.Stats:
-        return wire.Stats.model_validate(await self._global("stats"))
+        return endpoints.STATS.parse(await self._global(endpoints.STATS), GLOBAL_SERVICE)
 
     async def people(self, text: str = "") -> wire.People:
         """Members whose name contains ``text`` (case and accents aside), by name."""
-        reply = await self._global("people", wire.PeopleRequest(text=text))
-        return wire.People.model_validate(reply)
+        reply = await self._global(endpoints.PEOPLE, wire.PeopleRequest(text=text))
+        return endpoints.PEOPLE.parse(reply, GLOBAL_SERVICE)
 
     async def validate_name(self, name: str) -> wire.ValidateNameReply:
-        reply = await self._global("catalogs.validatename", wire.ValidateNameRequest(name=name))
-        return wire.ValidateNameReply.model_validate(reply)
+        reply = await self._global(endpoints.VALIDATE_NAME, wire.ValidateNameRequest(name=name))
+        return endpoints.VALIDATE_NAME.parse(reply, GLOBAL_SERVICE)
 
     @property
     def account(self) -> str:
@@ -200,14 +205,17 @@ class NatsterClient:
         body = wire.HeartbeatRequest(
             catalog=catalog, revision=revision, online=online, description=description
         )
-        await self._global("heartbeats.put", body)
+        await self._global(endpoints.HEARTBEAT, body)
 
     async def otc_generate(self) -> wire.OtcCode:
-        return wire.OtcCode.model_validate(await self._global("otc.generate"))
+        reply = await self._global(endpoints.OTC_GENERATE)
+        return endpoints.OTC_GENERATE.parse(reply, GLOBAL_SERVICE)
 
     async def otc_claim(self, code: str, client: str = "") -> wire.OtcClaimed:
-        reply = await self._global("otc.claim", wire.OtcClaimRequest(code=code, client=client))
-        return wire.OtcClaimed.model_validate(reply)
+        body = wire.OtcClaimRequest(code=code, client=client)
+        return endpoints.OTC_CLAIM.parse(
+            await self._global(endpoints.OTC_CLAIM, body), GLOBAL_SERVICE
+        )
 
     async def feed(self) -> AsyncIterator[ev.FeedEvent]:
         """The live feed: events about catalogs I own or that are shared with me."""

@@ -13,7 +13,7 @@ import base64
 import binascii
 from typing import Any, Literal
 
-from natster import limits, wire
+from natster import endpoints, limits, wire
 from natster._jpeg import is_thumbnail
 from natster.catalog import Catalogs
 from natster.errors import CatalogOffline, CryptoError, NatsterError, ProtocolError
@@ -40,7 +40,7 @@ async def folder(
     body = wire.FolderRequest(path=path, sort=sort, reverse=reverse, offset=offset)
     if limit:
         body.limit = limit
-    page = await ask(client, ref, "folder", wire.FolderPage, body)
+    page = await ask(client, ref, endpoints.FOLDER, body)
     return check_folder_page(page, path, offset, f"catalog {ref.display(client.account)}")
 
 
@@ -61,7 +61,7 @@ async def thumbnail(client: NatsterClient, ref: CatalogRef, digest: str) -> byte
     key = XKey.create()  # this request's only
     body = wire.ThumbnailRequest(hash=digest, xkey=key.public_key)
     timeout = limits.THUMB_REQUEST_TIMEOUT_S
-    reply = await ask(client, ref, "thumbnail", wire.Thumbnail, body, timeout=timeout)
+    reply = await ask(client, ref, endpoints.THUMBNAIL, body, timeout=timeout)
     who = f"catalog {ref.display(client.account)}"
     try:
         sealed = base64.b64decode(reply.data, validate=True)
@@ -112,7 +112,7 @@ async def search_everywhere(
             return said("offline")
         try:
             timeout = limits.SEARCH_ALL_TIMEOUT_S
-            page = await ask(client, ref, "search", wire.ContentsPage, request, timeout=timeout)
+            page = await ask(client, ref, endpoints.SEARCH, request, timeout=timeout)
         except CatalogOffline as exc:
             return said("offline", error=str(exc)[:300])
         except NatsterError as exc:

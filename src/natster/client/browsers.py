@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from natster import limits, subjects, wire
+from natster import endpoints, limits, wire
 from natster.errors import InviteError
 
 from ._client import NatsterClient
@@ -68,11 +68,11 @@ async def sign_in_browser(
     if name is not None:
         check_new_device(home, name)  # before the code is taken
     taken_data = await client.request(
-        subjects.global_local("signin.take"),
+        endpoints.SIGNIN_TAKE.local(),
         wire.SigninCodeRequest(code=code).model_dump_json().encode(),
         what=GLOBAL,
     )
-    taken = wire.parse_reply(taken_data, wire.SigninTaken, GLOBAL)
+    taken = endpoints.SIGNIN_TAKE.parse(taken_data, GLOBAL)
     name = name or browser_name(DeviceBook(home).load(), taken.label)
     check_new_device(home, name)
     grant, device = grant_device(
@@ -87,6 +87,6 @@ async def sign_in_browser(
     )
     body = wire.SigninGrantRequest(code=code, xkey=grant.xkey, sealed=grant.sealed)
     await client.request(
-        subjects.global_local("signin.grant"), body.model_dump_json().encode(), what=GLOBAL
+        endpoints.SIGNIN_GRANT.local(), body.model_dump_json().encode(), what=GLOBAL
     )
     return device

@@ -34,7 +34,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
-from natster import _nats, _tls, limits, subjects, wire
+from natster import _nats, _tls, endpoints, limits, subjects, wire
 from natster._clock import now_iso
 from natster._fs import write_atomic
 from natster._quiet import quietly
@@ -67,15 +67,10 @@ DEVICES_FILE = "devices.json"
 THIS_MACHINE = "this machine"  # how `device ls` names the machine holding the key
 
 # every device: managing devices is for the machine holding the account key
-_DEVICE_PUB_DENY = [subjects.accounts_local("devices.>"), f"{REDEEM}.>"]
-# a read-only device also may not change what is shared or imported, nor serve
-_READ_ONLY_PUB_DENY = [
-    subjects.global_local("events.put"),  # shares, unshares, imports
-    subjects.global_local("heartbeats.put"),  # a catalog server's presence
-    subjects.accounts_local("imports.>"),
-    subjects.accounts_local("update"),
-    subjects.accounts_local("serving"),  # a catalog server's credentials
-]
+_DEVICE_PUB_DENY = [e.local() for e in endpoints.called_by("the account key")] + [f"{REDEEM}.>"]
+# a read-only device also may not change what is shared or imported, nor serve (events,
+# heartbeats, imports, account updates, serving credentials)
+_READ_ONLY_PUB_DENY = [e.local() for e in endpoints.called_by("writers")]
 _READ_ONLY_SUB_DENY = [subjects.CATALOG_EXPORT]  # where servers listened before serving accounts
 
 
@@ -437,7 +432,7 @@ async def revoke_device(client: NatsterClient, name: str) -> Device:
         raise ConfigError(f"this machine added no device named {name!r} (`natster device ls`)")
     request = wire.DeviceRevokeRequest(user=device.user)
     await client.request(
-        subjects.accounts_local("devices.revoke"),
+        endpoints.DEVICES_REVOKE.local(),
         request.model_dump_json().encode(),
         what=ACCOUNT_SERVICE,
     )

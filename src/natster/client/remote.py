@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from natster import limits, subjects, wire
+from natster import endpoints, limits, subjects, wire
 from natster._nats import RequestOptions
 from natster.catalog import Catalogs, check_name
+from natster.endpoints import Endpoint, R
 from natster.errors import (
     CatalogError,
     CatalogNotFound,
@@ -53,10 +54,10 @@ class CatalogRef:
     alias: str
     local: bool
 
-    def subject(self, me: str, endpoint: str) -> str:
+    def subject(self, me: str, endpoint: Endpoint[Any]) -> str:
         if self.local:
-            return subjects.catalog_local(me, self.catalog, endpoint)
-        return subjects.remote_local(self.alias, endpoint)
+            return subjects.catalog_local(me, self.catalog, endpoint.name)
+        return subjects.remote_local(self.alias, endpoint.name)
 
     def display(self, me: str) -> str:
         return self.catalog if self.owner == me else f"{self.catalog} of {self.owner}"
@@ -82,7 +83,7 @@ async def unshare(client: NatsterClient, catalog: str, target: str) -> None:
     check_account(target, client.account)
     await client.record_unshare(catalog, target)
     body = wire.ImportRevokeRequest(catalog=catalog, target=target)
-    await _accounts(client, "imports.revoke", body)
+    await _accounts(client, endpoints.IMPORTS_REVOKE, body)
 
 
 async def decline(client: NatsterClient, catalog: str, owner: str | None = None) -> wire.ShareRow:
@@ -131,7 +132,9 @@ async def import_catalog(
                 f"you have a catalog named {alias!r} yourself: import this one with --as NAME"
             )
     body = wire.ImportAddRequest(owner=owner, catalog=catalog, alias=alias)
-    imported = wire.ImportedCatalog.model_validate(await _accounts(client, "imports.add", body))
+    imported = endpoints.IMPORTS_ADD.parse(
+        await _accounts(client, endpoints.IMPORTS_ADD, body), ACCOUNT_SERVICE
+    )
     await client.record_import(owner, catalog)
     ref = CatalogRef(owner, catalog, imported.alias, local=False)
     online = any(
@@ -142,9 +145,9 @@ async def import_catalog(
     return imported
 
 
-async def _accounts(client: NatsterClient, endpoint: str, body: wire.Request) -> Any:
+async def _accounts(client: NatsterClient, endpoint: Endpoint[Any], body: wire.Request) -> Any:
     return await client.request(
-        subjects.accounts_local(endpoint),
+        endpoint.local(),
         body.encode(),
         what=ACCOUNT_SERVICE,
     )
@@ -187,7 +190,7 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
 async def _request(
     client: NatsterClient,
     ref: CatalogRef,
-    endpoint: str,
+    endpoint: Endpoint[Any],
     body: wire.Request | None = None,
     timeout: float | None = None,
 ) -> Any:
@@ -230,18 +233,17 @@ async def _request(
 async def ask(
     client: NatsterClient,
     ref: CatalogRef,
-    endpoint: str,
-    reply: type[wire.M],
+    endpoint: Endpoint[R],
     body: wire.Request | None = None,
     timeout: float | None = None,
-) -> wire.M:
+) -> R:
     """Ask a catalog server and check its answer as strictly as it checks requests."""
     data = await _request(client, ref, endpoint, body, timeout)
-    return wire.parse_reply(data, reply, f"catalog {ref.display(client.account)}")
+    return endpoint.parse(data, f"catalog {ref.display(client.account)}")
 
 
 async def summary(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary:
-    return await ask(client, ref, "summary", wire.CatalogSummary)
+    return await ask(client, ref, endpoints.SUMMARY)
 
 
 async def answering(client: NatsterClient, ref: CatalogRef) -> wire.CatalogSummary | None:
@@ -264,7 +266,7 @@ async def page(
     body = wire.ContentsRequest(prefix=prefix, after=after, text=search if search.strip() else "")
     if limit:
         body.limit = limit
-    return await ask(client, ref, "search" if body.text else "contents", wire.ContentsPage, body)
+    return await ask(client, ref, endpoints.SEARCH if body.text else endpoints.CONTENTS, body)
 
 
 async def pages(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from natster import _nats, limits, subjects, wire
+from natster import _nats, endpoints, limits, wire
 from natster._nats import Client
 from natster._quiet import quietly
 from natster.errors import NatsterError, ProtocolError
@@ -49,8 +49,8 @@ async def serve_nothing(nc: Client) -> Stop:
 async def serving_grant(nc: Client, user: str) -> wire.ServingGrant:
     """Serving credentials for ``user`` in the account ``nc`` is connected as."""
     body = wire.ServingRequest(user=user).model_dump_json().encode()
-    data = await _nats.request(nc, subjects.accounts_local("serving"), body, what=ACCOUNT_SERVICE)
-    grant = wire.ServingGrant.model_validate(data)
+    data = await _nats.request(nc, endpoints.SERVING.local(), body, what=ACCOUNT_SERVICE)
+    grant = endpoints.SERVING.parse(data, ACCOUNT_SERVICE)
     try:
         claims = jwtlib.decode_user(grant.jwt)
     except NatsterError as exc:

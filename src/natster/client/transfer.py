@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
-from natster import limits, wire
+from natster import endpoints, limits, wire
 from natster.errors import (
     ConnectionFailed,
     CryptoError,
@@ -240,7 +240,7 @@ class Transfer:
         opened, self._opened = self._opened, None
         if opened is not None:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
-            subject = self._ref.subject(self._client.account, "transfer-close")
+            subject = self._ref.subject(self._client.account, endpoints.TRANSFER_CLOSE)
             with contextlib.suppress(NatsterError):
                 await self._client.tell(subject, body.encode())
 
@@ -251,7 +251,7 @@ class Transfer:
         which = {"hash": self.hash} if self.hash else {"path": self._path}
         body = wire.TransferOpenRequest(xkey=key.public_key, chunk_size=self._wanted, **which)
         began = time.monotonic()
-        opened = await ask(self._client, self._ref, "transfer-open", wire.TransferOpened, body)
+        opened = await ask(self._client, self._ref, endpoints.TRANSFER_OPEN, body)
         took = time.monotonic() - began
         self.round_trip = took if self.round_trip is None else min(self.round_trip, took)
         who = f"catalog {self._ref.display(self._client.account)}"
@@ -298,7 +298,7 @@ class Transfer:
             data = await self._late_or(
                 late,
                 self._client.request_raw(
-                    self._ref.subject(self._client.account, "transfer-chunk"),
+                    self._ref.subject(self._client.account, endpoints.TRANSFER_CHUNK),
                     body.encode(),
                     timeout=LONGEST_WAIT_S,
                     what="the catalog server",

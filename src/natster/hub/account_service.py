@@ -18,18 +18,20 @@ import hashlib
 import json
 import logging
 import time
+from typing import Any
 
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
 from nats.micro import add_service
-from nats.micro.service import EndpointConfig, Service, ServiceConfig
+from nats.micro.service import Service, ServiceConfig
 
-from natster import __version__, _bucket, _nats, limits, subjects, wire
+from natster import __version__, _bucket, _nats, endpoints, limits, subjects, wire
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client
 from natster._rate import RateLimit
-from natster._service import endpoint
+from natster._service import Handler, add_endpoints
+from natster.endpoints import Endpoint
 from natster.errors import (
     KeyMissing,
     NatsterError,
@@ -102,47 +104,25 @@ class AccountService:
         service = await add_service(
             self._nc,
             ServiceConfig(
-                name="natster-accounts",
+                name=endpoints.Service.ACCOUNTS.value,
                 version=__version__,
                 description="creates natster accounts and edits their imports",
                 queue_group=QUEUE,
             ),
         )
-        await service.add_endpoint(
-            EndpointConfig(
-                name="signup",
-                subject=subjects.SIGNUP,
-                handler=endpoint(self.signup, deadline=limits.SERVICE_DEADLINE_S),
-            )
+        handlers: dict[Endpoint[Any], Handler] = {
+            endpoints.SIGNUP: self.signup,
+            endpoints.ACCOUNT_INFO: self.info,
+            endpoints.ACCOUNT_UPDATE: self.update,
+            endpoints.IMPORTS_ADD: self.import_add,
+            endpoints.IMPORTS_REMOVE: self.import_remove,
+            endpoints.IMPORTS_REVOKE: self.import_revoke,
+            endpoints.DEVICES_REVOKE: self.device_revoke,
+            endpoints.SERVING: self.serving,
+        }
+        await add_endpoints(
+            service, endpoints.ACCOUNTS, handlers, deadline=limits.SERVICE_DEADLINE_S
         )
-        await service.add_endpoint(
-            EndpointConfig(
-                name="info",
-                subject=subjects.accounts_listen("info"),
-                handler=endpoint(self.info, deadline=limits.SERVICE_DEADLINE_S),
-            )
-        )
-        await service.add_endpoint(
-            EndpointConfig(
-                name="update",
-                subject=subjects.accounts_listen("update"),
-                handler=endpoint(self.update, deadline=limits.SERVICE_DEADLINE_S),
-            )
-        )
-        for name, handler in (
-            ("imports.add", self.import_add),
-            ("imports.remove", self.import_remove),
-            ("imports.revoke", self.import_revoke),
-            ("devices.revoke", self.device_revoke),
-            ("serving", self.serving),
-        ):
-            await service.add_endpoint(
-                EndpointConfig(
-                    name=name.replace(".", "-"),
-                    subject=subjects.accounts_listen(name),
-                    handler=endpoint(handler, deadline=limits.SERVICE_DEADLINE_S),
-                )
-            )
         self._service = service
 
     async def stop(self) -> None:
@@ -214,7 +194,7 @@ class AccountService:
             try:
                 await _nats.request(
                     self._nc,
-                    subjects.global_local("events.put"),
+                    endpoints.EVENTS_PUT.local(),
                     json.dumps(body).encode(),
                     what="the global service",
                 )
@@ -337,7 +317,7 @@ class AccountService:
         body = wire.ShareCheckRequest(owner=owner, catalog=catalog, target=target)
         data = await _nats.request(
             self._nc,
-            subjects.global_local("shares.check"),
+            endpoints.SHARES_CHECK.local(),
             body.model_dump_json().encode(),
             what="the global service",
         )

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from natster import limits, subjects
+from natster import endpoints, limits, subjects
 from natster._bucket import Bucket
 from natster._nats import connect
 from natster.errors import InviteError, NatsterError
@@ -220,7 +220,7 @@ def signin_guest(signup_account: KeyPair, user_public_key: str, expires_at: int)
         user_public_key,
         expires_at,
         name="natster-signin-page",
-        pub=[subjects.global_local("signin.offer"), subjects.global_local("signin.wait")],
+        pub=[e.local() for e in endpoints.called_by("sign-in pages")],
         caps=(4, 256 * 1024, limits.MAX_REQUEST_BYTES),
     )
 

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from nats.micro import add_service
-from nats.micro.service import EndpointConfig, ServiceConfig
+from nats.micro.service import ServiceConfig
 
-from natster import __version__, limits, subjects, wire
+from natster import __version__, endpoints, limits, wire
 from natster import events as ev
 from natster._nats import Client
 from natster._quiet import quietly
-from natster._service import endpoint
+from natster._service import Handler, add_endpoints
 from natster.catalog import Catalogs, Entry, ScanReport, watch_catalog
+from natster.endpoints import Endpoint
 from natster.errors import NatsterError, Refused
 from natster.names import printable
 
@@ -36,18 +37,7 @@ from .transfer import Transfers
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ENDPOINTS = (
-    "summary",
-    "contents",
-    "folder",
-    "search",
-    "thumbnail",
-    "transfer-open",
-    "transfer-chunk",
-    "transfer-close",
-)
-BULK = ("transfer-chunk",)  # answered on the serving link's second connection
-CONCURRENCY = {"transfer-chunk": limits.CHUNKS_AT_ONCE, "thumbnail": limits.THUMBS_AT_ONCE}
+Action = Callable[[str, str, bytes], Awaitable[Any]]  # (requester, catalog, payload)
 
 
 Stop = Callable[[], Awaitable[None]]
@@ -178,12 +168,12 @@ class CatalogServer:
         """The micro service, on a connection in my serving account: every endpoint but
         the chunks, which have a connection of their own (``_serve_chunks_on``): a small
         reply never waits behind megabytes of chunks queued on the line."""
-        return await self._service(nc, "natster-catalog", [a for a in ENDPOINTS if a not in BULK])
+        return await self._service(nc, endpoints.Service.CATALOG.value, bulk=False)
 
     async def _serve_chunks_on(self, nc: Client) -> Stop:
-        return await self._service(nc, "natster-catalog-chunks", list(BULK))
+        return await self._service(nc, f"{endpoints.Service.CATALOG.value}-chunks", bulk=True)
 
-    async def _service(self, nc: Client, name: str, actions: list[str]) -> Stop:
+    async def _service(self, nc: Client, name: str, *, bulk: bool) -> Stop:
         service = await add_service(
             nc,
             ServiceConfig(
@@ -194,15 +184,10 @@ class CatalogServer:
                 metadata={"catalogs": ",".join(self.names)},
             ),
         )
+        table = [e for e in endpoints.CATALOG if e.bulk == bulk]
+        handlers = {e: h for e, h in self._handlers().items() if e.bulk == bulk}
         for catalog in self.names:
-            for action in actions:
-                await service.add_endpoint(
-                    EndpointConfig(
-                        name=f"{catalog}-{action}",
-                        subject=subjects.catalog_listen(catalog, action),
-                        handler=endpoint(self._handle, CONCURRENCY.get(action, 0)),
-                    )
-                )
+            await add_endpoints(service, table, handlers, catalog=catalog)
         return service.stop
 
     async def stop(self) -> None:
@@ -307,42 +292,54 @@ class CatalogServer:
                 self.access.ready = False
 
     # --- requests ----------------------------------------------------------------------------
-    async def _handle(self, subject: str, payload: bytes) -> Any:
-        parts = subject.split(".")
-        if len(parts) != 5:
-            raise Refused("unknown endpoint", 404)
-        requester, catalog, action = parts[0], parts[3], parts[4]
-        if catalog not in self.names:
-            raise Refused("no such catalog here", 404)
-        self.access.check(requester, catalog)
-        if action == "summary":
-            info = await self._in_db(lambda c: c.info(catalog))
-            return wire.CatalogSummary(
-                name=catalog,
-                owner=self.owner,
-                description=info.description,
-                revision=info.revision,
-                files=info.files,
-                bytes=info.bytes,
-            ).model_dump()
-        if action == "contents":
-            return await self.browsing.contents(catalog, payload)
-        if action == "folder":
-            return await self.browsing.folder(catalog, payload)
-        if action == "search":
-            return await self.browsing.search(catalog, payload)
-        if action == "thumbnail":
-            return await self.browsing.thumbnail(catalog, payload)
-        if action == "transfer-chunk":  # the hot path: checked above, then straight to disk
-            request = wire.parse_request(payload, wire.TransferChunkRequest)
-            return await self.transfers.chunk(requester, catalog, request)
-        if action == "transfer-open":
-            return await self._open_transfer(requester, catalog, payload)
-        if action == "transfer-close":
-            closing = wire.parse_request(payload, wire.TransferCloseRequest)
-            self.transfers.close(requester, catalog, closing.transfer)
-            return {"closed": True}
-        raise Refused("unknown endpoint", 404)
+    def _handlers(self) -> dict[Endpoint[Any], Handler]:
+        actions: dict[Endpoint[Any], Action] = {
+            endpoints.SUMMARY: self._summary,
+            endpoints.CONTENTS: lambda _r, catalog, p: self.browsing.contents(catalog, p),
+            endpoints.FOLDER: lambda _r, catalog, p: self.browsing.folder(catalog, p),
+            endpoints.SEARCH: lambda _r, catalog, p: self.browsing.search(catalog, p),
+            endpoints.THUMBNAIL: lambda _r, catalog, p: self.browsing.thumbnail(catalog, p),
+            endpoints.TRANSFER_OPEN: self._open_transfer,
+            endpoints.TRANSFER_CHUNK: self._chunk,
+            endpoints.TRANSFER_CLOSE: self._close_transfer,
+        }
+        return {e: self._guarded(action) for e, action in actions.items()}
+
+    def _guarded(self, action: Action) -> Handler:
+        """``action`` for those who may see the catalog the subject names, only."""
+
+        async def handle(subject: str, payload: bytes) -> Any:
+            parts = subject.split(".")
+            if len(parts) != 5:
+                raise Refused("unknown endpoint", 404)
+            requester, catalog = parts[0], parts[3]
+            if catalog not in self.names:
+                raise Refused("no such catalog here", 404)
+            self.access.check(requester, catalog)
+            return await action(requester, catalog, payload)
+
+        return handle
+
+    async def _summary(self, _requester: str, catalog: str, _payload: bytes) -> Any:
+        info = await self._in_db(lambda c: c.info(catalog))
+        return wire.CatalogSummary(
+            name=catalog,
+            owner=self.owner,
+            description=info.description,
+            revision=info.revision,
+            files=info.files,
+            bytes=info.bytes,
+        ).model_dump()
+
+    async def _chunk(self, requester: str, catalog: str, payload: bytes) -> Any:
+        """The hot path: checked by ``_guarded``, then straight to disk."""
+        request = wire.parse_request(payload, wire.TransferChunkRequest)
+        return await self.transfers.chunk(requester, catalog, request)
+
+    async def _close_transfer(self, requester: str, catalog: str, payload: bytes) -> Any:
+        closing = wire.parse_request(payload, wire.TransferCloseRequest)
+        self.transfers.close(requester, catalog, closing.transfer)
+        return {"closed": True}
 
     async def _open_transfer(self, requester: str, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload, wire.TransferOpenRequest)

@@ -19,17 +19,18 @@ from typing import Any
 
 from nats.js.client import JetStreamContext
 from nats.micro import add_service
-from nats.micro.service import EndpointConfig, Service, ServiceConfig
+from nats.micro.service import Service, ServiceConfig
 
-from natster import __version__, limits, subjects, wire
+from natster import __version__, endpoints, limits, subjects, wire
 from natster import events as ev
 from natster._bucket import Bucket
 from natster._clock import now_iso
 from natster._nats import Client, from_leader, mapped
 from natster._quiet import quietly
 from natster._rate import RateLimit
-from natster._service import endpoint, requester_user
+from natster._service import Handler, add_endpoints, requester_user
 from natster.catalog.paths import check_name
+from natster.endpoints import Endpoint
 from natster.errors import (
     InvalidCatalogName,
     KeyMissing,
@@ -158,35 +159,30 @@ class GlobalService:
         service = await add_service(
             self._nc,
             ServiceConfig(
-                name="natster-global",
+                name=endpoints.Service.GLOBAL.value,
                 version=__version__,
                 queue_group=QUEUE,
                 description="natster's shares, presence and login codes",
             ),
         )
-        for name, handler in (
-            ("events.put", self.events_put),
-            ("my.shares", self.my_shares),
-            ("whoami", self.whoami),
-            ("stats", self.stats),
-            ("people", self.people),
-            ("catalogs.validatename", self.validate_name),
-            ("otc.generate", self.otc_generate),
-            ("otc.claim", self.otc_claim),
-            ("heartbeats.put", self.heartbeat),
-            ("shares.check", self.check_share),
-            ("signin.offer", lambda s, p: self._started.signins.offer(s, p)),
-            ("signin.wait", lambda s, p: self._started.signins.wait(s, p)),
-            ("signin.take", lambda s, p: self._started.signins.take(s, p)),
-            ("signin.grant", lambda s, p: self._started.signins.grant(s, p)),
-        ):
-            await service.add_endpoint(
-                EndpointConfig(
-                    name=name.replace(".", "-"),
-                    subject=subjects.global_listen(name),
-                    handler=endpoint(handler, deadline=limits.SERVICE_DEADLINE_S),
-                )
-            )
+        signins = self._started.signins
+        handlers: dict[Endpoint[Any], Handler] = {
+            endpoints.EVENTS_PUT: self.events_put,
+            endpoints.MY_SHARES: self.my_shares,
+            endpoints.WHOAMI: self.whoami,
+            endpoints.STATS: self.stats,
+            endpoints.PEOPLE: self.people,
+            endpoints.VALIDATE_NAME: self.validate_name,
+            endpoints.OTC_GENERATE: self.otc_generate,
+            endpoints.OTC_CLAIM: self.otc_claim,
+            endpoints.HEARTBEAT: self.heartbeat,
+            endpoints.SHARES_CHECK: self.check_share,
+            endpoints.SIGNIN_OFFER: signins.offer,
+            endpoints.SIGNIN_WAIT: signins.wait,
+            endpoints.SIGNIN_TAKE: signins.take,
+            endpoints.SIGNIN_GRANT: signins.grant,
+        }
+        await add_endpoints(service, endpoints.GLOBAL, handlers, deadline=limits.SERVICE_DEADLINE_S)
         self._service = service
 
     async def stop(self) -> None:
