@@ -85,8 +85,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; natster errors become one line and exit 1."""
     import asyncio
 
+    from ._signals import interruptible
+
     try:
-        return asyncio.run(coro)
+        return asyncio.run(interruptible(coro))
     except NatsterError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

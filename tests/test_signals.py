@@ -1,0 +1,47 @@
+"""Ctrl-C stops a command even when the work loses the first cancel on the way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, signal, time
+    from natster.cli._signals import interruptible
+
+    async def work_that_loses_a_cancel() -> str:
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGINT)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # as a raced wait_for does: the cancel is gone
+        await asyncio.sleep(30)  # ...and the work would go on
+        return "finished"
+
+    began = time.monotonic()
+    try:
+        print(asyncio.run(interruptible(work_that_loses_a_cancel())))
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - began:.1f} s")
+    """
+)
+
+
+def test_a_lost_cancel_is_sent_again_and_the_command_says_interrupted() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 0, done.stderr
+    words, seconds = done.stdout.strip().rsplit(" ", 2)[0], done.stdout.split()[-2]
+    assert words == "interrupted after", done.stdout
+    assert float(seconds) < 5
+
+
+def test_finished_work_returns_its_result() -> None:
+    script = SCRIPT.replace("call_later(0.2", "call_later(60").replace("30)", "0)")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=20
+    )
+    assert done.stdout.strip() == "finished", done.stderr
