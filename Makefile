@@ -42,8 +42,10 @@ screenshots: install
 	NATSTER_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
 
 # The web app's service worker, from js/ (needs node and npm; the built file is committed,
-# so installing natster never needs them). tests/test_bundle.py says when it is stale.
-bundle:
+# so installing natster never needs them), with js/src/contract.js written first from the
+# Python definitions. tests/test_bundle.py says when either is stale.
+bundle: install
+	$(BIN)/python -m natster.web._contract js/src/contract.js
 	cd js && npm ci --no-audit --no-fund && node build.mjs
 
 clean:

@@ -8,6 +8,9 @@ import json
 import re
 from pathlib import Path
 
+from natster import endpoints
+from natster.web._contract import render
+
 ROOT = Path(__file__).resolve().parents[1]
 JS = ROOT / "js"
 BUNDLE = ROOT / "src" / "natster" / "web" / "static" / "sw.js"
@@ -28,6 +31,15 @@ def test_the_shipped_service_worker_is_built_from_these_sources() -> None:
     match = re.search(r"inputs sha256 ([0-9a-f]{64})", first)
     assert match is not None, "sw.js has no build stamp: run `make bundle`"
     assert match.group(1) == _stamp(), "js/ changed since sw.js was built: run `make bundle`"
+
+
+def test_the_browsers_copy_of_the_contract_is_generated_from_python() -> None:
+    """js/src/contract.js is what natster.web._contract makes from the Python definitions
+    (so the bundle, stamped with it, is too)."""
+    written = (JS / "src" / "contract.js").read_text(encoding="utf-8")
+    assert written == render(), "the contract changed: run `make bundle`"
+    for endpoint in endpoints.GLOBAL:
+        assert f'"{endpoint.name}": "{endpoint.local()}"' in written
 
 
 def test_the_browser_libraries_are_pinned_exactly() -> None:

@@ -4,18 +4,33 @@
 import { ask, connection } from "./conn.js";
 import { refused } from "./errors.js";
 import * as check from "./check.js";
+import { SUBJECTS } from "./contract.js";
 
 const SUMMARY_TIMEOUT_MS = 2000;
 const SERVERS_WAIT_MS = 400;
 const GLOBAL = "the hub's global service";
 const decoder = new TextDecoder();
 
-export const globalSubject = (endpoint) => `natster.global.${endpoint}`;
+/** The subject of a global-service endpoint (one natster.endpoints names). */
+export function globalSubject(endpoint) {
+  const subject = SUBJECTS.global[endpoint];
+  if (!subject) throw new Error(`no global endpoint ${endpoint}`);
+  return subject;
+}
+
+/** The subject of an account-service endpoint. */
+export function accountsSubject(endpoint) {
+  const subject = SUBJECTS.accounts[endpoint];
+  if (!subject) throw new Error(`no account service endpoint ${endpoint}`);
+  return subject;
+}
 
 /** Where a catalog answers: mine (in my own account), or an import under its alias. */
 export function subjectOf(ref, me, endpoint) {
-  return ref.local ? `${me}.natster.catalog.${ref.catalog}.${endpoint}`
-    : `natster.remote.${ref.alias}.${endpoint}`;
+  const name = SUBJECTS.catalog[endpoint];
+  if (!name) throw new Error(`no catalog endpoint ${endpoint}`);
+  return ref.local ? `${me}.${SUBJECTS.catalogPrefix}.${ref.catalog}.${name}`
+    : `${SUBJECTS.remotePrefix}.${ref.alias}.${name}`;
 }
 
 export async function me() {
@@ -34,7 +49,7 @@ async function myServers(nc, me) {
   // $SRV.INFO inside my account: my catalog servers say which catalogs they serve
   const names = new Set();
   try {
-    const replies = await nc.requestMany("$SRV.INFO.natster-catalog", new Uint8Array(0),
+    const replies = await nc.requestMany(`$SRV.INFO.${SUBJECTS.catalogService}`, new Uint8Array(0),
       { strategy: "timer", maxWait: SERVERS_WAIT_MS });
     for await (const msg of replies) {
       try {
@@ -57,7 +72,7 @@ async function summaryOf(ref, me) {
 }
 
 export async function accountInfo() {
-  const info = await ask("natster.accounts.info");
+  const info = await ask(accountsSubject("info"));
   return Array.isArray(info && info.catalogs) ? info.catalogs.filter((c) =>
     check.isAccount(c.owner) && check.isCatalogName(c.catalog) && check.isCatalogName(c.alias)) : [];
 }

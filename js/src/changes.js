@@ -3,7 +3,8 @@
 import { ask, connection } from "./conn.js";
 import { refused } from "./errors.js";
 import * as check from "./check.js";
-import { globalSubject } from "./api.js";
+import { accountsSubject, globalSubject } from "./api.js";
+import { EVENTS } from "./contract.js";
 
 async function put(type, data) {
   return await ask(globalSubject("events.put"), { type, data });
@@ -19,15 +20,15 @@ export async function share(catalog, body) {
   const { session } = await connection();
   if (!check.isCatalogName(catalog)) throw refused(400, "that is not a catalog name");
   const to = target(body && body.account, session.account);
-  return await put("natster.catalog.shared", { owner: session.account, catalog, target: to });
+  return await put(EVENTS.shared, { owner: session.account, catalog, target: to });
 }
 
 export async function unshare(catalog, account) {
   const { session } = await connection();
   if (!check.isCatalogName(catalog)) throw refused(400, "that is not a catalog name");
   const to = target(account, session.account);
-  await put("natster.catalog.unshared", { owner: session.account, catalog, target: to });
-  await ask("natster.accounts.imports.revoke", { catalog, target: to });
+  await put(EVENTS.unshared, { owner: session.account, catalog, target: to });
+  await ask(accountsSubject("imports.revoke"), { catalog, target: to });
   return { ok: true };
 }
 
@@ -37,8 +38,8 @@ export async function importCatalog(body) {
   const catalog = body.catalog;
   const alias = body.alias || catalog;
   if (!check.isCatalogName(catalog) || !check.isCatalogName(alias)) throw refused(400, "that is not a catalog name");
-  const imported = await ask("natster.accounts.imports.add", { owner, catalog, alias });
-  await put("natster.catalog.imported", { owner, catalog, importer: session.account });
+  const imported = await ask(accountsSubject("imports.add"), { owner, catalog, alias });
+  await put(EVENTS.imported, { owner, catalog, importer: session.account });
   return imported;
 }
 
@@ -46,6 +47,6 @@ export async function decline(body) {
   const { session } = await connection();
   const owner = target(body && body.owner, session.account);
   if (!check.isCatalogName(body.catalog)) throw refused(400, "that is not a catalog name");
-  await put("natster.catalog.declined", { owner, catalog: body.catalog, target: session.account });
+  await put(EVENTS.declined, { owner, catalog: body.catalog, target: session.account });
   return { ok: true };
 }

@@ -1,13 +1,14 @@
 // What peers answer is checked before it is used, as the Python client's wire.parse_reply
 // does: a catalog server is as hostile as anyone (docs/protocol.md, "Strict replies").
 import { refused } from "./errors.js";
+import { LIMITS, PATTERNS } from "./contract.js";
 
-const ACCOUNT = /^A[A-Z2-7]{55}$/;
-const XKEY = /^X[A-Z2-7]{55}$/;
-const HASH = /^[0-9a-f]{64}$/;
-const CATALOG = /^[a-z0-9_-]{1,64}$/;
-const MAX_PATH = 4096;
-const MAX_COUNT = 2 ** 53;
+const ACCOUNT = PATTERNS.account;
+const XKEY = PATTERNS.xkey;
+const HASH = PATTERNS.hash;
+const CATALOG = PATTERNS.catalog;
+const MAX_PATH = LIMITS.MAX_PATH_CHARS;
+const MAX_COUNT = LIMITS.MAX_COUNT;
 
 function fail(who, what) {
   throw refused(502, `${who} sent an answer natster refuses (${what})`);
@@ -92,8 +93,8 @@ export function folderPage(data, who, path, offset) {
   return { folders, entries, total: data.total, next: data.next, revision: data.revision };
 }
 
-const THUMB_BOX = 320; // pixels a thumbnail's longer side has at most (limits.THUMB_BOX)
-const THUMB_MAX = 64 * 1024; // a thumbnail's bytes (limits.THUMB_MAX_BYTES)
+const THUMB_BOX = LIMITS.THUMB_BOX; // pixels a thumbnail's longer side has at most
+const THUMB_MAX = LIMITS.THUMB_MAX_BYTES; // a thumbnail's bytes
 const SOF = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
 
 /** A JPEG's [width, height] from its frame header (natster._jpeg.dimensions), or null. */
@@ -132,7 +133,7 @@ export function thumbnail(data, who) {
 }
 
 export function transferOpened(data, who, wanted) {
-  if (!isObject(data) || !text(data.transfer, 64) || !/^[0-9a-f]{32}$/.test(data.transfer)
+  if (!isObject(data) || !text(data.transfer, 64) || !PATTERNS.transfer.test(data.transfer)
     || !XKEY.test(data.xkey) || !count(data.size) || !count(data.chunks) || !safePath(data.path)
     || !Number.isSafeInteger(data.chunk_size) || data.chunk_size < 64 * 1024
     || data.chunk_size > wanted

@@ -4,6 +4,7 @@
 import { wsconnect, jwtAuthenticator, errors as natsErrors } from "@nats-io/nats-core";
 import { forget, load } from "./store.js";
 import { refused } from "./errors.js";
+import { SUBJECTS } from "./contract.js";
 
 export const REQUEST_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
@@ -92,7 +93,7 @@ export async function connection() {
     try {
       // its own inbox: the only one its JWT lets it read (docs/security.md)
       nc = await connectAs(servers, signedIn.jwt, signedIn.seed,
-        { inboxPrefix: signedIn.user ? `_INBOX_${signedIn.user}` : undefined });
+        { inboxPrefix: signedIn.user ? `${SUBJECTS.inbox}${signedIn.user}` : undefined });
     } catch (error) {
       if (authFailure(error)) {
         await signOut(signedIn, error);

@@ -7,13 +7,14 @@ import { disposition, FILE_CSP, NotSatisfiable, parseRange, presentation } from 
 import { refOf, subjectOf } from "./api.js";
 import { Flow } from "./flow.js";
 import { freshKey, openChunk, sha256, sharedKey } from "./xkv1.js";
+import { LIMITS } from "./contract.js";
 
-const CHUNK = 256 * 1024; // a transfer's chunks; a request asks for a span of them
-const MAX_SPAN = 16;
+const CHUNK = LIMITS.CHUNK_SIZE; // a transfer's chunks; a request asks for a span of them
+const MAX_SPAN = LIMITS.MAX_SPAN;
 const TAPER = 2; // a request asks for at most half of the chunks still to ask for
 const DOWNLOAD = { firstSpan: 4, firstSpans: 4, maxInFlight: 32 * 1024 * 1024 };
 const STREAM = { firstSpan: 1, maxInFlight: 4 * 1024 * 1024 }; // a player's range: soon first
-const CHUNK_RETRIES = 3;
+const CHUNK_RETRIES = LIMITS.CHUNK_RETRIES;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

@@ -4,6 +4,8 @@
 import { createUser, fromCurveSeed } from "@nats-io/nkeys";
 import { ask, connectAs, dropConnection, hubConfig } from "./conn.js";
 import { refused } from "./errors.js";
+import { globalSubject } from "./api.js";
+import { PATTERNS, SUBJECTS } from "./contract.js";
 import { forget, load, save } from "./store.js";
 import { freshKey, openFrom } from "./xkv1.js";
 
@@ -34,7 +36,7 @@ async function guestConnection(pending) {
   if (guest && guest.code === pending.code && !guest.nc.isClosed()) return guest.nc;
   const { servers } = await hubConfig();
   const nc = await connectAs(servers, pending.guest_jwt, pending.user_seed,
-    { name: "natster-signin-page", inboxPrefix: `_INBOX_${pending.user}`, reconnect: false });
+    { name: "natster-signin-page", inboxPrefix: `${SUBJECTS.inbox}${pending.user}`, reconnect: false });
   guest = { nc, code: pending.code };
   return nc;
 }
@@ -64,7 +66,7 @@ export async function start(userAgent) {
     xkey_seed: decoder.decode(xkey.getSeed()), guest_jwt: jwt, code: null,
   };
   const nc = await guestConnection(pending);
-  const offered = await ask("natster.global.signin.offer",
+  const offered = await ask(globalSubject("signin.offer"),
     { user: userKey, xkey: xkey.getPublicKey(), label: label(userAgent) }, 5000, nc);
   pending.code = offered.code;
   guest.code = offered.code;
@@ -82,7 +84,7 @@ export async function wait() {
   }
   let answer;
   try {
-    answer = await ask("natster.global.signin.wait", { code: pending.code }, 5000,
+    answer = await ask(globalSubject("signin.wait"), { code: pending.code }, 5000,
       await guestConnection(pending));
   } catch (error) {
     if (error.status === 404) {
@@ -102,7 +104,7 @@ export async function wait() {
     xkey.clear();
   }
   const claims = payloadOf(grant.jwt);
-  if (claims.sub !== pending.user || !/^A[A-Z2-7]{55}$/.test(claims.iss)) {
+  if (claims.sub !== pending.user || !PATTERNS.account.test(claims.iss)) {
     throw refused(502, "the sign-in grant is not for this browser's key");
   }
   await save("session", {

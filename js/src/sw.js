@@ -4,6 +4,7 @@
 // decrypts files here, with HTTP Range for the player. Nothing is decrypted by the hub.
 import { connection, onSignedOut, signedOutReason } from "./conn.js";
 import { refused } from "./errors.js";
+import { SUBJECTS } from "./contract.js";
 import { file, thumb } from "./files.js";
 import { json, problem } from "./http.js";
 import { entries, folder, library, me, people, searchAll, stats } from "./api.js";
@@ -66,7 +67,7 @@ async function events() {
     start(controller) {
       const send = (event, data) => controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
       controller.enqueue(encoder.encode("retry: 2000\n\n"));
-      sub = nc.subscribe("natster.feed.>", {
+      sub = nc.subscribe(SUBJECTS.feed, {
         callback: (error, msg) => {
           if (error) return;
           try {

@@ -18,6 +18,8 @@ from natster.errors import CatalogError, InvalidCatalogName, UnsafePath
 CATALOG_PATTERN = rf"^[a-z0-9_-]{{1,{limits.MAX_CATALOG_NAME}}}$"
 ACCOUNT_PATTERN = r"^A[A-Z2-7]{55}$"  # an account's public key (checksum: natster.security)
 HASH_PATTERN = r"^[0-9a-f]{64}$"  # a sha256, lowercase hex
+XKEY_PATTERN = r"^X[A-Z2-7]{55}$"  # a curve25519 public key (xkey)
+TRANSFER_PATTERN = r"^[0-9a-f]{32}$"  # a transfer's id
 
 _NAME = re.compile(CATALOG_PATTERN[1:-1])  # for fullmatch: Python's $ allows a final newline
 _HASH = re.compile(HASH_PATTERN[1:-1])

@@ -19,6 +19,8 @@ from natster.names import (
     ACCOUNT_PATTERN,
     CATALOG_PATTERN,
     HASH_PATTERN,
+    TRANSFER_PATTERN,
+    XKEY_PATTERN,
     check_description,
     check_relpath,
 )
@@ -31,9 +33,9 @@ AccountField = Field(min_length=56, max_length=56, pattern=ACCOUNT_PATTERN)
 CatalogField = Field(min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=CATALOG_PATTERN)
 HashField = Field(min_length=64, max_length=64, pattern=HASH_PATTERN)  # sha256, hex
 MaybeHashField = Field(default=None, min_length=64, max_length=64, pattern=HASH_PATTERN)
-TransferIdField = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+TransferIdField = Field(min_length=32, max_length=32, pattern=TRANSFER_PATTERN)
 NODE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a hub node's name (nats-server's server_name)
-XKeyField = Field(min_length=56, max_length=56, pattern=r"^X[A-Z2-7]{55}$")
+XKeyField = Field(min_length=56, max_length=56, pattern=XKEY_PATTERN)
 
 
 # What a peer answers is checked as strictly as what it asks: a catalog server's paths,
