@@ -107,6 +107,21 @@ class Bucket:
         )
 
 
+async def _made_elsewhere(js: JetStreamContext, name: str) -> KeyValue:
+    """The bucket another node just made, once this one sees it: in a forming cluster its
+    stream is "already in use" for a moment before it is found here."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.HUB_READY_TIMEOUT_S
+    while True:
+        try:
+            with mapped():
+                return await js.key_value(name)
+        except StoreMissing:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 def _leaderless(exc: Exception) -> bool:
     """Nobody took the request (it reached nobody: asking again cannot apply it twice)."""
     return isinstance(exc, ServiceUnavailable)
@@ -130,8 +145,7 @@ async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyVal
             with mapped():
                 bucket = await js.create_key_value(config)
         except StoreError:  # another node made it meanwhile ("already in use"): open that
-            with mapped():
-                bucket = await js.key_value(config.bucket)
+            bucket = await _made_elsewhere(js, config.bucket)
     if await ensure_replicas(js, f"KV_{config.bucket}", config.replicas, direct=True):
         with mapped():  # opened anew: a handle reads directly only if its stream allowed it
             bucket = await js.key_value(config.bucket)
