@@ -25,9 +25,9 @@ from natster._bucket import Bucket
 from natster._nats import connect
 from natster.client import Home, NatsterClient, join
 from natster.errors import InviteError, NatsterError, UntrustedHub
-from natster.hub import codes
-from natster.hub.codes import ShortInvite
+from natster.hub import short_invites
 from natster.hub.invites import mint_short_invite, token_key
+from natster.hub.short_invites import ShortInvite
 
 from .conftest import RunningHub
 
@@ -66,7 +66,7 @@ async def test_a_short_invite_joins_once(hub: RunningHub, tmp_path: Path) -> Non
     short = await mint_short_invite(hub.dir, 3600)
     text = short.encode()
     assert len(text) < 80, text
-    assert text.startswith(short.code + "@127.0.0.1:")
+    assert text.startswith(short.words + "@127.0.0.1:")
     assert short.pin is not None
     assert hub.info.ca_pin is not None
     assert hub.info.ca_pin.startswith(short.pin)
@@ -79,41 +79,41 @@ async def test_a_short_invite_joins_once(hub: RunningHub, tmp_path: Path) -> Non
     with pytest.raises(InviteError, match="used already, has expired, or its words are wrong"):
         await join(text, home=Home(tmp_path / "again"), name="again")
     with pytest.raises(PermissionError):  # the doorstep itself no longer lets its words in
-        await knock(hub, short.code)
+        await knock(hub, short.words)
 
 
 async def test_words_are_forgiving_but_not_loose(hub: RunningHub, tmp_path: Path) -> None:
     short = await mint_short_invite(hub.dir, 3600)
-    first, *rest = short.code.split("-")
+    first, *rest = short.words.split("-")
     typed = " ".join([first[:4].upper(), *rest])  # four letters are a word; any case, spaces
-    text = ShortInvite(code=typed, host=short.host, port=short.port, pin=short.pin).encode()
+    text = ShortInvite(words=typed, host=short.host, port=short.port, pin=short.pin).encode()
     context = await join(text, home=Home(tmp_path / "eve"), name="eve")
     assert context.name == "eve"
     with pytest.raises(InviteError, match="did you mean 'dolphin'"):
-        codes.canonical("dolphn-abandon-ability-able")
+        short_invites.canonical_words("dolphn-abandon-ability-able")
     with pytest.raises(InviteError, match="4 words, not 3"):
-        codes.canonical("abandon-ability-able")
+        short_invites.canonical_words("abandon-ability-able")
 
 
 async def test_wrong_words_and_bad_knocks_are_refused(hub: RunningHub) -> None:
     short = await mint_short_invite(hub.dir, 3600)
-    wrong = codes.new_code()
+    wrong = short_invites.new_words()
     for password, user in [
         (wrong, None),  # words of no invite
         ("", None),  # the sentinel alone
-        (short.code, "someone"),  # an inbox not its own kind
-        (short.code, "_INBOX_x"),  # too short to be secret
+        (short.words, "someone"),  # an inbox not its own kind
+        (short.words, "_INBOX_x"),  # too short to be secret
     ]:  # (four: the fifth try from one address in a burst is the last let through)
         with pytest.raises(PermissionError):
             await knock(hub, password, user)
-    guest = await knock(hub, short.code)  # none of that spent the invite
+    guest = await knock(hub, short.words)  # none of that spent the invite
     await guest.close()
 
 
 async def test_a_guest_may_only_ask_signup_and_read_its_inbox(hub: RunningHub) -> None:
     short = await mint_short_invite(hub.dir, 3600)
     denied: list[str] = []
-    guest = await knock(hub, short.code, seen=denied)
+    guest = await knock(hub, short.words, seen=denied)
     try:
         await guest.subscribe("_INBOX.>")  # other holders' answers
         await guest.subscribe(f"_INBOX_{'0' * 32}.>")
@@ -142,19 +142,19 @@ async def _keep(hub: RunningHub, code: str, expires_at: int) -> None:
 
 
 async def test_expired_words_are_refused(hub: RunningHub) -> None:
-    code = codes.new_code()
+    code = short_invites.new_words()
     await _keep(hub, code, int(time.time()) - 1)
     with pytest.raises(PermissionError):
         await knock(hub, code)
 
 
 async def test_the_shortest_words_join(hub: RunningHub, tmp_path: Path) -> None:
-    shortest = sorted(codes.words(), key=len)[: limits.INVITE_WORDS]
+    shortest = sorted(short_invites.words(), key=len)[: limits.INVITE_WORDS]
     code = "-".join(shortest)
     assert len(code) == 15
     await _keep(hub, code, int(time.time()) + 60)
     short = await mint_short_invite(hub.dir, 3600)
-    text = ShortInvite(code=code, host=short.host, port=short.port, pin=short.pin).encode()
+    text = ShortInvite(words=code, host=short.host, port=short.port, pin=short.pin).encode()
     assert (await join(text, home=Home(tmp_path / "ann"), name="ann")).name == "ann"
 
 
@@ -163,9 +163,9 @@ async def test_guessing_is_slowed_per_address(hub: RunningHub, caplog: Any) -> N
     short = await mint_short_invite(hub.dir, 3600)
     for _ in range(limits.DOORSTEP_TRIES_BURST):
         with pytest.raises(PermissionError):
-            await knock(hub, codes.new_code())
+            await knock(hub, short_invites.new_words())
     with pytest.raises(PermissionError):  # the right words, too soon after
-        await knock(hub, short.code)
+        await knock(hub, short.words)
     assert "too many tries from this address" in caplog.text
 
 
@@ -173,13 +173,13 @@ async def test_a_forged_ca_is_not_trusted(hub: RunningHub, tmp_path: Path) -> No
     short = await mint_short_invite(hub.dir, 3600)
     assert short.pin is not None
     flipped = ("0" if short.pin[0] != "0" else "1") + short.pin[1:]
-    forged = ShortInvite(code=short.code, host=short.host, port=short.port, pin=flipped)
+    forged = ShortInvite(words=short.words, host=short.host, port=short.port, pin=flipped)
     with pytest.raises(UntrustedHub, match="nothing was sent"):
         await join(forged.encode(), home=Home(tmp_path / "mallory"), name="m")
-    plain = ShortInvite(code=short.code, host=short.host, port=short.port)  # no pin: plain TCP
+    plain = ShortInvite(words=short.words, host=short.host, port=short.port)  # no pin: plain TCP
     with pytest.raises(NatsterError):
         await join(plain.encode(), home=Home(tmp_path / "mallory2"), name="m")
-    guest = await knock(hub, short.code)  # nothing was spent
+    guest = await knock(hub, short.words)  # nothing was spent
     await guest.close()
 
 
@@ -194,7 +194,7 @@ async def test_a_forged_ca_is_not_trusted(hub: RunningHub, tmp_path: Path) -> No
 def test_short_forms_parse(text: str, url: str) -> None:
     parsed = ShortInvite.decode(text)
     assert parsed.url == url
-    assert parsed.code == "able-able-able-able"
+    assert parsed.words == "able-able-able-able"
     assert ShortInvite.decode(parsed.encode()) == parsed
 
 
@@ -231,11 +231,16 @@ def test_the_short_form_parser_never_crashes(text: str) -> None:
 async def test_a_guest_cannot_guess_words_at_signup(hub: RunningHub) -> None:
     """A holder let in may ask natster.signup about any words: the hub bounds how often."""
     short = await mint_short_invite(hub.dir, 3600)
-    guest = await knock(hub, short.code)
+    guest = await knock(hub, short.words)
     codes_seen: list[int] = []
     try:
         for _ in range(limits.SIGNUP_TRIES_BURST + 1):
-            body = {"token": codes.new_code(), "account": "A" * 56, "name": "x", "signature": "x"}
+            body = {
+                "token": short_invites.new_words(),
+                "account": "A" * 56,
+                "name": "x",
+                "signature": "x",
+            }
             reply = await guest.request(subjects.SIGNUP, json.dumps(body).encode(), timeout=5)
             codes_seen.append(json.loads(reply.data)["code"])
     finally:

@@ -33,7 +33,7 @@ DEVICE_CODE_TTL_S = 600  # `device add` waits this long for the new machine
 DEVICE_SEEN_WAIT_S = 0.5  # `device ls` gathers the nodes' connection lists this long
 MAX_NODE_TOKEN_TTL_S = 24 * 3600  # a node token carries the way to the hub's keys: short
 MAX_INVITE_CHARS = 8192
-# short invites (hub/codes.py): words of the 2,048 of BIP-39 (11 bits each), and the
+# short invites (hub/short_invites.py): words of the 2,048 of BIP-39 (11 bits each), and the
 # start of the CA pin they carry (80 bits: forging a CA to match costs 2^80 hashes)
 INVITE_WORDS = 4
 SHORT_PIN_CHARS = 20

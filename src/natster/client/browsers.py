@@ -31,7 +31,7 @@ __all__ = ["browser_name", "sign_in_browser"]
 GLOBAL = "the hub's global service"
 
 
-def normal_code(text: str) -> str:
+def signin_code(text: str) -> str:
     """``abcd efgh`` or ``ABCD-EFGH``: ``ABCD-EFGH``; anything else is refused here."""
     code = re.sub(r"[\s-]", "", text).upper()
     if not re.fullmatch(r"[A-Z2-9]{8}", code):
@@ -62,7 +62,7 @@ async def sign_in_browser(
     expires_s: float | None = limits.BROWSER_EXPIRES_S,
 ) -> Device:
     """Sign in the browser showing ``code_text``; the device it became."""
-    code = normal_code(code_text)
+    code = signin_code(code_text)
     home = client.home
     require_account_key(home)  # a device cannot sign others in
     if name is not None:

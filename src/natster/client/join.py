@@ -25,8 +25,8 @@ from natster.errors import (
     RemoteError,
     ServiceUnavailable,
 )
-from natster.hub.codes import ShortInvite
 from natster.hub.invites import Invite
+from natster.hub.short_invites import ShortInvite
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
@@ -104,7 +104,7 @@ async def _door(text: str, url: str | None) -> _Door:
     hub_url = url or short.url
     trust = await _pinned(hub_url, short.pin)
     inbox = subjects.inbox_of(secrets.token_hex(16))  # the doorstep lets us read only this
-    return _Door(hub_url, trust, Login(inbox, short.code), inbox, short.code, True)
+    return _Door(hub_url, trust, Login(inbox, short.words), inbox, short.words, True)
 
 
 async def _pinned(hub_url: str, pin: str | None) -> Trust | None:

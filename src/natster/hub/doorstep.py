@@ -1,6 +1,6 @@
 """The doorstep: where a short invite's words are redeemed, through NATS's auth callout.
 
-A short invite (``hub/codes.py``) carries no credentials. Its holder connects with
+A short invite (``hub/short_invites.py``) carries no credentials. Its holder connects with
 none: as user name an inbox of its own choosing, as password the invite's words.
 nats-server gives a connection without a JWT the doorstep account's *sentinel*
 (``default_sentinel``: a bearer user that may do nothing), and since that account has
@@ -43,7 +43,7 @@ from natster.security.jwt import (
 )
 
 from . import claims as platform_claims
-from . import codes
+from . import short_invites
 from .invites import signup_guest, token_key
 
 log = logging.getLogger(__name__)
@@ -173,18 +173,18 @@ class Doorstep:
         if not INBOX.fullmatch(inbox):
             raise Refused("no inbox of its own named as the user name")
         try:
-            code = codes.canonical(asked.connect_opts.password or "")
+            words = short_invites.canonical_words(asked.connect_opts.password or "")
         except InviteError as exc:
             raise Refused("those are not an invite's words") from exc
-        expires_at = await self._live(code)
+        expires_at = await self._live(words)
         until = min(expires_at, int(time.time() + limits.DOORSTEP_GUEST_S))
         log.info("doorstep: let in the holder of an invite, from %s", asked.client_info.host)
         return signup_guest(self._signup, asked.user_nkey, inbox, until)
 
-    async def _live(self, code: str) -> int:
-        """When the invite of ``code`` expires, if it is there and unspent."""
+    async def _live(self, words: str) -> int:
+        """When the invite of ``words`` expires, if it is there and unspent."""
         try:
-            value = await self._invites.value(token_key(code))
+            value = await self._invites.value(token_key(words))
         except NatsterError as exc:  # the store is out of reach: say so, spend nothing
             raise Refused(f"invites cannot be checked now ({exc}): try again", 503) from exc
         try:

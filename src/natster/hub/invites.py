@@ -1,6 +1,6 @@
 """Invites: a way into a hub for one newcomer, single-use and expiring.
 
-A *short* invite (``hub/codes.py``) is a few words with the hub's address and the start
+A *short* invite (``hub/short_invites.py``) is a few words with the hub's address and the start
 of its CA pin, redeemed at the hub's doorstep (``hub/doorstep.py``). A *long* one
 (``natster-invite-...``) needs no doorstep: it carries the hub's URL, the pin of the CA
 its TLS certificate chains to (the sha256 of that CA's certificate: ``init`` trusts
@@ -29,8 +29,8 @@ from natster.names import is_hash
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 
-from . import codes
-from .codes import ShortInvite
+from . import short_invites
+from .short_invites import ShortInvite
 from .state import HubDir
 
 PREFIX = "natster-invite-"
@@ -241,9 +241,9 @@ async def mint_short_invite(hub: HubDir, ttl_s: float, url: str | None = None) -
     """Create a short invite on a running hub: its words, stored like a long invite's
     token, redeemed at the hub's doorstep. It names ``url`` (else this node's address):
     once in, a member's connection learns the other nodes of a cluster."""
-    code = codes.new_code()
-    expires_at, nodes, ca_pin = await _store(hub, code, ttl_s)
-    return ShortInvite.at(code, url or nodes[0], ca_pin, expires_at)
+    words = short_invites.new_words()
+    expires_at, nodes, ca_pin = await _store(hub, words, ttl_s)
+    return ShortInvite.at(words, url or nodes[0], ca_pin, expires_at)
 
 
 async def _store(hub: HubDir, token: str, ttl_s: float) -> tuple[int, list[str], str | None]:

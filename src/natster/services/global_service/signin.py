@@ -44,13 +44,13 @@ class _Record(BaseModel):
     sealed: str | None = None
 
 
-def normal(code: str) -> str:
+def normal_signin_code(code: str) -> str:
     """``abcd-efgh``, ``ABCDEFGH``: the same code."""
     return code.strip().upper().replace("-", "")
 
 
 def _key(code: str) -> str:
-    return hashlib.sha256(normal(code).encode()).hexdigest()
+    return hashlib.sha256(normal_signin_code(code).encode()).hexdigest()
 
 
 def _gone() -> Refused:

@@ -43,13 +43,13 @@ def _by_prefix() -> dict[str, str]:
     return {word[:4]: word for word in words()}
 
 
-def new_code() -> str:
+def new_words() -> str:
     """Fresh words: ``limits.INVITE_WORDS`` of them, 11 bits each."""
     return "-".join(secrets.choice(words()) for _ in range(limits.INVITE_WORDS))
 
 
-def canonical(code: str) -> str:
-    """``code`` as the hub keeps it: lower case, whole words, joined by ``-``. Any case,
+def canonical_words(code: str) -> str:
+    """An invite's words as the hub keeps them: lower case, whole words, joined by ``-``. Any case,
     spaces or dots between them, and a word's first four letters are taken."""
     given = [w for w in _SEPARATORS.split(code.strip().lower()) if w]
     if len(given) != limits.INVITE_WORDS:
@@ -75,7 +75,7 @@ def _word(given: str) -> str:
 class ShortInvite:
     """``CODE@HOST[:PORT][/PIN]``: what ``natster hub invite`` prints by default."""
 
-    code: str = field(repr=False)
+    words: str = field(repr=False)  # the secret: an invite's words
     host: str
     port: int = DEFAULT_PORT
     pin: str | None = None  # the start of the CA's sha256, in hex (None: plain TCP)
@@ -88,18 +88,18 @@ class ShortInvite:
     def encode(self) -> str:
         port = "" if self.port == DEFAULT_PORT else f":{self.port}"
         pin = f"/{self.pin}" if self.pin else ""
-        return f"{self.code}@{self.host}{port}{pin}"
+        return f"{self.words}@{self.host}{port}{pin}"
 
     @classmethod
-    def at(cls, code: str, url: str, ca_pin: str | None, expires_at: int) -> ShortInvite:
-        """The short invite of ``code`` for the hub at ``url`` (its first address)."""
+    def at(cls, words: str, url: str, ca_pin: str | None, expires_at: int) -> ShortInvite:
+        """The short invite of ``words`` for the hub at ``url`` (its first address)."""
         first = urlsplit(split_urls(url)[0])
         if first.scheme != ("tls" if ca_pin else "nats"):
             raise InviteError(f"this hub speaks {'TLS' if ca_pin else 'plain TCP'}, not {url}")
         host = _host(first)
         pin = ca_pin[: limits.SHORT_PIN_CHARS] if ca_pin else None
         port = first.port or DEFAULT_PORT
-        return cls(code=code, host=host, port=port, pin=pin, expires_at=expires_at)
+        return cls(words=words, host=host, port=port, pin=pin, expires_at=expires_at)
 
     @classmethod
     def decode(cls, text: str) -> ShortInvite:
@@ -125,7 +125,7 @@ class ShortInvite:
         host = _host(parts)
         if not _HOST.fullmatch(host) or parts.path or parts.query or parts.fragment:
             raise InviteError(f"'{address[:64]}' is not a hub address (HOST or HOST:PORT)")
-        return cls(code=canonical(code), host=host, port=port, pin=pin or None)
+        return cls(words=canonical_words(code), host=host, port=port, pin=pin or None)
 
 
 def _host(parts: SplitResult) -> str:
