@@ -28,7 +28,7 @@ API = {
         *("Progress", "default_target", "download", "find_entry", "locate", "open_or_locate"),
     ],
     "natster.client.forget": ["Forgotten", "forget"],
-    "natster.client.hub_catalog": ["serve_hub_catalog"],
+    "natster.client.hub_catalog": ["HubCatalog", "serve_hub_catalog"],
     "natster.client.join": ["default_name", "join"],
     "natster.client.library": ["library"],
     "natster.client.mirror": ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"],

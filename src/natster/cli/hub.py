@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +26,10 @@ from ._out import (
 from ._signals import stop_on_signals, until_stopped
 
 if TYPE_CHECKING:
-    from natster.hub import HubDir
+    from collections.abc import Awaitable, Callable
+
+    from natster.client.hub_catalog import HubCatalog
+    from natster.hub import HubDir, HubInfo, HubOptions
     from natster.services.platform import Platform
     from natster.web._hub import HubWeb
 
@@ -111,7 +113,7 @@ def up(
         )
         out.print(f"joined the hub as node {joined.load().node}")
         cluster_port = node = None  # the bundle set them
-    options = {
+    options: HubOptions = {
         "host": host,
         "port": port,
         "advertise": advertise,
@@ -139,61 +141,69 @@ def _node_name(cluster_port: int) -> str:
     return f"{host}-{cluster_port}"
 
 
-async def _up(dir: Path, options: Mapping[str, object], catalog: Path | None) -> None:
-    from natster._net import is_loopback
-    from natster.client.hub_catalog import serve_hub_catalog
+async def _up(dir: Path, options: HubOptions, catalog: Path | None) -> None:
     from natster.services.platform import Platform
 
     stop = stop_on_signals()
-    platform = Platform(dir, **options)
+    parts = [_web_app] + ([] if catalog is None else [_hub_catalog(catalog)])
+    platform = Platform(dir, parts=[_said_hello, *parts, _said_how_to_invite], **options)
     info = await until_stopped(platform.start(), stop)
     if info is None:  # Ctrl-C or SIGTERM while it started (a founder waiting for peers)
         err.print("stopping hub")
         await platform.stop()
         out.print("hub stopped")
         return
-    async with contextlib.AsyncExitStack() as running:
-        running.push_async_callback(platform.stop)
-        verb = "created" if info.created else "started"
-        out.print(f"hub {verb} in {info.dir}")
-        out.print(f"listening on {info.local_url}")
-        if info.ca_pin is None:
-            err.print("warning: plain TCP, no TLS: names, lists and codes cross the network open")
-        else:
-            out.print(f"TLS: invites pin the CA with sha256 {info.ca_pin}")
-        config = platform.dir.load()
-        if is_loopback(config.host):
-            err.print(
-                f"note: only this machine can reach the hub ({config.host}); for friends, "
-                f"start it with --host 0.0.0.0 --advertise tls://YOUR-ADDRESS:{config.port}"
-            )
-        if info.url != info.local_url:
-            out.print(f"invites carry {info.url}")
-        elif options["host"] in ("0.0.0.0", "::"):  # noqa: S104
-            scheme = info.url.split("://")[0]
-            err.print(
-                f"note: invites carry {info.url}; pass --advertise {scheme}://HOST:PORT "
-                "so others can reach this hub"
-            )
-        web = await _web_app(platform, info.local_url)
-        served = None
-        if catalog is not None:
-            served = await serve_hub_catalog(platform.dir, info.local_url, catalog)
-            out.print(f"serving {catalog} as the hub catalog")
-        out.print(f"invite someone: natster hub invite --dir {info.dir}")
-        try:
-            await stop.wait()
-        finally:
-            err.print("stopping hub")
-            if web is not None:
-                await web.stop()
-            if served is not None:
-                await served[0].stop()
-                await served[1].close()
+    try:
+        await stop.wait()
+    finally:
+        err.print("stopping hub")
+        await platform.stop()
     out.print("hub stopped")
 
 
-async def _web_app(platform: Platform, local_url: str) -> HubWeb | None:
+async def _said_hello(platform: Platform, info: HubInfo) -> None:
+    """Where the hub listens and how others reach it, once it does."""
+    from natster._net import is_loopback
+
+    verb = "created" if info.created else "started"
+    out.print(f"hub {verb} in {info.dir}")
+    out.print(f"listening on {info.local_url}")
+    if info.ca_pin is None:
+        err.print("warning: plain TCP, no TLS: names, lists and codes cross the network open")
+    else:
+        out.print(f"TLS: invites pin the CA with sha256 {info.ca_pin}")
+    config = platform.dir.load()
+    if is_loopback(config.host):
+        err.print(
+            f"note: only this machine can reach the hub ({config.host}); for friends, "
+            f"start it with --host 0.0.0.0 --advertise tls://YOUR-ADDRESS:{config.port}"
+        )
+    if info.url != info.local_url:
+        out.print(f"invites carry {info.url}")
+    elif platform.hub.options.get("host") in ("0.0.0.0", "::"):  # noqa: S104
+        scheme = info.url.split("://")[0]
+        err.print(
+            f"note: invites carry {info.url}; pass --advertise {scheme}://HOST:PORT "
+            "so others can reach this hub"
+        )
+
+
+async def _said_how_to_invite(_platform: Platform, info: HubInfo) -> None:
+    out.print(f"invite someone: natster hub invite --dir {info.dir}")
+
+
+def _hub_catalog(folder: Path) -> Callable[[Platform, HubInfo], Awaitable[HubCatalog]]:
+    async def serve(platform: Platform, info: HubInfo) -> HubCatalog:
+        from natster.client.hub_catalog import serve_hub_catalog
+
+        served = await serve_hub_catalog(platform.dir, info.local_url, folder)
+        out.print(f"serving {folder} as the hub catalog")
+        return served
+
+    return serve
+
+
+async def _web_app(platform: Platform, info: HubInfo) -> HubWeb | None:
     """The web app, if this hub serves one (``--web-port``, now or before)."""
     from urllib.parse import urlsplit
 
@@ -207,7 +217,7 @@ async def _web_app(platform: Platform, local_url: str) -> HubWeb | None:
     web = HubWeb(platform.dir, config.host, config.web_port, config.ws_port, files, names)
     await web.start()
     scheme = "https" if files is not None else "http"
-    shown = urlsplit(local_url).hostname
+    shown = urlsplit(info.local_url).hostname
     out.print(
         f"web app on {scheme}://{shown}:{config.web_port} (NATS over WebSocket: {config.ws_port})"
     )

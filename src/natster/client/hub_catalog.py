@@ -9,6 +9,7 @@ catalog server everyone uses.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from natster._clock import now_iso
 from natster.catalog import Catalogs
@@ -19,7 +20,7 @@ from natster.services.global_service.service import HUB_CATALOG
 from ._client import NatsterClient
 from .context import Context, Home
 
-__all__ = ["serve_hub_catalog"]
+__all__ = ["HubCatalog", "serve_hub_catalog"]
 
 DESCRIPTION = "Welcome material from this hub"
 
@@ -52,9 +53,18 @@ def prepare(home: Home, folder: Path) -> None:
         catalogs.new(HUB_CATALOG, DESCRIPTION, root)
 
 
-async def serve_hub_catalog(
-    hub: HubDir, url: str, folder: Path
-) -> tuple[CatalogServer, NatsterClient]:
+class HubCatalog(NamedTuple):
+    """The hub's catalog being served: its server, and the hub account's connection."""
+
+    server: CatalogServer
+    client: NatsterClient
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.client.close()
+
+
+async def serve_hub_catalog(hub: HubDir, url: str, folder: Path) -> HubCatalog:
     home = hub_home(hub, url)
     prepare(home, folder)
     client = await NatsterClient.connect(home, reconnect=True)
@@ -64,4 +74,4 @@ async def serve_hub_catalog(
     except BaseException:
         await client.close()
         raise
-    return server, client
+    return HubCatalog(server, client)

@@ -12,7 +12,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from natster import subjects, wire
@@ -56,6 +56,25 @@ class _Launched:
     sys: Client  # the system account's connection (the resolver's, the warden's)
 
 
+class HubOptions(TypedDict, total=False):
+    """How this node runs: ``hub up``'s options. What is not given comes from the hub
+    directory's ``hub.json`` (:class:`~natster.hub.state.HubConfig`), where what is
+    given is kept for next time."""
+
+    host: str | None  # where clients connect [127.0.0.1]
+    port: int | None  # [4222]
+    advertise: str | None  # the URL invites carry, when not this host and port
+    nats_server: str | None  # the nats-server binary [bundled]
+    tls_cert: Path | None  # the server's own certificate and key, with their CA
+    tls_key: Path | None
+    tls_ca: Path | None
+    insecure_plain: bool  # plain TCP, no TLS
+    cluster_port: int | None  # found or grow a cluster: where routes listen
+    node: str | None  # this node's name in the cluster
+    web_port: int | None  # serve the web app (HTTPS) here
+    ws_port: int | None  # its NATS over WebSocket [web_port + 1]
+
+
 @dataclass(frozen=True)
 class HubInfo:
     dir: Path
@@ -93,32 +112,22 @@ def desired_platform_accounts(
 class Hub:
     """A running hub. Use as ``async with Hub(...) as info:``, or :meth:`start`/:meth:`stop`."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        host: str | None = None,
-        port: int | None = None,
-        advertise: str | None = None,
-        nats_server: str | None = None,
-        tls_cert: Path | None = None,
-        tls_key: Path | None = None,
-        tls_ca: Path | None = None,
-        insecure_plain: bool = False,
-        cluster_port: int | None = None,
-        node: str | None = None,
-        web_port: int | None = None,
-        ws_port: int | None = None,
-    ) -> None:
+    def __init__(self, path: Path, **options: Unpack[HubOptions]) -> None:
         self.dir = HubDir(path.expanduser().resolve())
-        self._web = _web_ports(web_port, ws_port)
-        self._cluster_port = cluster_port
-        self._node = node
-        self._host = host
-        self._port = port
-        self._advertise = advertise
-        self._nats_server = nats_server
-        self._tls = _tls_settings(tls_cert, tls_key, tls_ca, insecure_plain)
+        self.options = options
+        self._web = _web_ports(options.get("web_port"), options.get("ws_port"))
+        self._cluster_port = options.get("cluster_port")
+        self._node = options.get("node")
+        self._host = options.get("host")
+        self._port = options.get("port")
+        self._advertise = options.get("advertise")
+        self._nats_server = options.get("nats_server")
+        self._tls = _tls_settings(
+            options.get("tls_cert"),
+            options.get("tls_key"),
+            options.get("tls_ca"),
+            options.get("insecure_plain", False),
+        )
         self._lock: IO[bytes] | None = None
         self.tls_files: TlsFiles | None = None  # what the server presents (None: plain)
         self.web_names: list[str] = []  # what the web app answers to (tls.web_names)

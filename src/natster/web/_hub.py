@@ -2,157 +2,62 @@
 over HTTPS with the hub's certificate, whose service worker speaks NATS over wss.
 
 This server holds no session and decrypts nothing: it serves static files, tells the
-page where the hub's WebSocket listener is, and signs a sign-in page's guest JWT (for
-the key the page made; see docs/protocol.md "Signing a browser in"), at most a few a
-minute per address. Everything else happens in the browser.
+page where the hub's WebSocket listener is (``_hub_site``), and signs a sign-in page's
+guest JWT (``_hub_signin``). Everything else happens in the browser. Here: the app put
+together behind its Host check, and its HTTPS server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import ipaddress
 import logging
-import re
 import ssl
-import time
 from collections.abc import Generator
-from importlib import resources
 from pathlib import Path
 
-import segno
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from natster import limits, wire
-from natster._net import url_host
+from natster import limits
 from natster._quiet import quietly
-from natster._rate import RateLimit, address_of
+from natster._rate import RateLimit
 from natster.errors import HubError, Refused
 from natster.hub import HubDir
 from natster.hub.guests import signin_key
-from natster.hub.invites import signin_guest
 from natster.hub.tls import TlsFiles
+
+from . import _hub_signin, _hub_site
+from ._hub_signin import Guests
+from ._hub_site import COMMON, Site, canonical
 
 log = logging.getLogger(__name__)
 
-STATIC = resources.files("natster.web") / "static"
-PAGE_FILES = frozenset(  # the page's modules and style (sw.js is served at /sw.js only)
-    f.name for f in STATIC.iterdir() if f.name.endswith((".js", ".css")) and f.name != "sw.js"
-)
 CERT_CHECK_S = 300.0  # a renewed certificate is picked up within this long
-_COMMON = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Strict-Transport-Security": "max-age=31536000",
-}
-
-
-def _canonical(name: str) -> str:
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(name))
-    return name.lower()
 
 
 def create_hub_app(hub: HubDir, *, ws_port: int, names: list[str], secure: bool = True) -> ASGIApp:
     """The app for the hub in ``hub`` whose WebSocket listener is ``ws_port``, reached
     by one of ``names`` (tls.web_names: its certificate's, the advertised host)."""
-    guests = RateLimit("sign-ins from this address", limits.GUESTS_PER_MINUTE, limits.GUESTS_BURST)
-    scheme = "wss" if secure else "ws"
-    known = {_canonical(name): name for name in names}
-
-    def hostname(request: Request) -> str:
-        """The hub's name the browser used, as configured (never the Host echoed)."""
-        return url_host(known[_canonical(request.url.hostname or "")])  # _only_names checked it
-
-    def ws_url(request: Request) -> str:
-        return f"{scheme}://{hostname(request)}:{ws_port}"
-
-    def page_csp(request: Request) -> str:
-        return (
-            f"default-src 'self'; connect-src 'self' {ws_url(request)}; img-src 'self' data: "
-            "blob:; media-src 'self' blob:; frame-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        )
-
-    async def index(request: Request) -> Response:
-        page = (STATIC / "index.html").read_text(encoding="utf-8")
-        page = page.replace('<html lang="en">', '<html lang="en" data-mode="hosted">', 1)
-        headers = {**_COMMON, "Content-Security-Policy": page_csp(request)}
-        return Response(page, media_type="text/html", headers=headers)
-
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in PAGE_FILES:
-            return JSONResponse({"error": "no such file"}, status_code=404)
-        media = "text/javascript" if name.endswith(".js") else "text/css"
-        body = (STATIC / name).read_bytes()
-        return Response(body, media_type=media, headers={**_COMMON, "Cache-Control": "no-cache"})
-
-    async def worker(request: Request) -> Response:
-        headers = {
-            **_COMMON,
-            "Cache-Control": "no-cache",
-            "Service-Worker-Allowed": "/",
-            # the worker's own policy: its NATS connection, and libsodium's WebAssembly
-            "Content-Security-Policy": (
-                f"default-src 'self'; connect-src 'self' {ws_url(request)}; "
-                "script-src 'self' 'wasm-unsafe-eval'"
-            ),
-        }
-        body = (STATIC / "sw.js").read_bytes()
-        return Response(body, media_type="text/javascript", headers=headers)
-
-    async def config(request: Request) -> Response:
-        body = {"servers": [ws_url(request)]}
-        return JSONResponse(body, headers={**_COMMON, "Cache-Control": "no-store"})
-
-    async def guest(request: Request) -> Response:
-        address = address_of(request.client.host) if request.client else "?"
-        guests.spend(address)
-        body = bytearray()
-        async for piece in request.stream():  # never more than a request may be
-            body += piece
-            if len(body) > limits.MAX_REQUEST_BYTES:
-                raise Refused(f"request too large (over {limits.MAX_REQUEST_BYTES} bytes)", 413)
-        offer = wire.parse_request(bytes(body), _GuestRequest)
-        expires = int(time.time()) + limits.SIGNIN_TTL_S + 60
-        jwt = signin_guest(signin_key(hub.seed("operator-signing")), offer.user, expires)
-        return JSONResponse({"jwt": jwt}, headers={**_COMMON, "Cache-Control": "no-store"})
-
-    async def qr(request: Request) -> Response:
-        code = request.query_params.get("code", "")
-        if not re.fullmatch(wire.SIGNIN_CODE, code):
-            raise Refused("that is not a sign-in code", 400)
-        svg = io.BytesIO()
-        segno.make(f"natster login {code}", error="m").save(svg, kind="svg", scale=6, border=2)
-        return Response(
-            svg.getvalue(),
-            media_type="image/svg+xml",
-            headers={**_COMMON, "Cache-Control": "no-store"},
-        )
-
-    async def refused(_request: Request, exc: Exception) -> Response:
-        status = exc.status if isinstance(exc, Refused) else 500
-        return JSONResponse({"error": str(exc)}, status_code=status, headers=_COMMON)
-
+    known = {canonical(name): name for name in names}
     app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/static/{name}", static),
-            Route("/sw.js", worker),
-            Route("/config.json", config),
-            Route("/signin/guest", guest, methods=["POST"]),
-            Route("/signin/qr.svg", qr),
-        ],
-        exception_handlers={Refused: refused},
+        routes=[*_hub_site.routes, *_hub_signin.routes],
+        exception_handlers={Refused: _refused},
+    )
+    app.state.site = Site(known, ws_port, secure)
+    app.state.guests = Guests(
+        signin_key(hub.seed("operator-signing")),
+        RateLimit("sign-ins from this address", limits.GUESTS_PER_MINUTE, limits.GUESTS_BURST),
     )
     return _only_names(app, known)
+
+
+async def _refused(_request: Request, exc: Exception) -> Response:
+    status = exc.status if isinstance(exc, Refused) else 500
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=COMMON)
 
 
 def _only_names(app: ASGIApp, known: dict[str, str]) -> ASGIApp:
@@ -163,17 +68,13 @@ def _only_names(app: ASGIApp, known: dict[str, str]) -> ASGIApp:
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = Request(scope).url.hostname or ""
-            if _canonical(host) not in known:
-                response = JSONResponse({"error": refusal}, status_code=421, headers=_COMMON)
+            if canonical(host) not in known:
+                response = JSONResponse({"error": refusal}, status_code=421, headers=COMMON)
                 await response(scope, receive, send)
                 return
         await app(scope, receive, send)
 
     return guarded
-
-
-class _GuestRequest(wire.Request):
-    user: str = wire.UserKeyField
 
 
 def _ssl_context(files: TlsFiles) -> ssl.SSLContext:
