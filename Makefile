@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test check lint demo screenshots bundle clean
+.PHONY: install test check lint lint-js format demo screenshots bundle clean
 
 # Tests run in 4 processes (most of a test's time is waiting on servers, so 4 beat 2 on
 # 2 cores), each test file in one of them (a module's shared hub or browser is made once).
@@ -39,6 +39,28 @@ lint: install
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory lint-js; \
+	else echo "no node here: the JS checks are left to .ci/run"; fi
+
+# The browser code (js/src, and the page's modules in the package): prettier, ESLint,
+# and TypeScript checking the JS (no build step: the page runs the files as they are).
+JS_TOOLS := js/node_modules/.installed
+JS_FILES := js/src js/build.mjs eslint.config.mjs src/natster/web/static/*.js \
+	src/natster/web/static/*.css
+
+$(JS_TOOLS): js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_TOOLS)
+
+format: install $(JS_TOOLS)
+	$(BIN)/ruff format src tests bench scripts
+	js/node_modules/.bin/prettier --write --log-level warn $(JS_FILES)
+
+lint-js: $(JS_TOOLS)
+	js/node_modules/.bin/prettier --check --log-level warn $(JS_FILES)
+	js/node_modules/.bin/eslint js/src src/natster/web/static js/build.mjs eslint.config.mjs
+	js/node_modules/.bin/tsc -p js/tsconfig.json
+	js/node_modules/.bin/tsc -p js/tsconfig.static.json
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -50,9 +72,9 @@ screenshots: install
 # The web app's service worker, from js/ (needs node and npm; the built file is committed,
 # so installing natster never needs them), with js/src/contract.js written first from the
 # Python definitions. tests/test_bundle.py says when either is stale.
-bundle: install
+bundle: install $(JS_TOOLS)
 	$(BIN)/python -m natster.web._contract js/src/contract.js
-	cd js && npm ci --no-audit --no-fund && node build.mjs
+	cd js && node build.mjs
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache $(TIMED_LOG)

@@ -5,7 +5,12 @@ import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 
-const inputs = ["package-lock.json", ...readdirSync("src").sort().map((name) => `src/${name}`)];
+const inputs = [
+  "package-lock.json",
+  ...readdirSync("src")
+    .sort()
+    .map((name) => `src/${name}`),
+];
 const digest = createHash("sha256");
 for (const name of inputs) digest.update(`${name}\0`).update(readFileSync(name)).update("\0");
 const stamp = digest.digest("hex");

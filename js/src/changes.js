@@ -11,7 +11,8 @@ async function put(type, data) {
 }
 
 function target(account, me) {
-  if (!check.isAccount(account)) throw refused(400, "that is not an account public key (A..., 56 characters)");
+  if (!check.isAccount(account))
+    throw refused(400, "that is not an account public key (A..., 56 characters)");
   if (account === me) throw refused(400, "that is your own account");
   return account;
 }
@@ -37,7 +38,8 @@ export async function importCatalog(body) {
   const owner = target(body && body.owner, session.account);
   const catalog = body.catalog;
   const alias = body.alias || catalog;
-  if (!check.isCatalogName(catalog) || !check.isCatalogName(alias)) throw refused(400, "that is not a catalog name");
+  if (!check.isCatalogName(catalog) || !check.isCatalogName(alias))
+    throw refused(400, "that is not a catalog name");
   const imported = await ask(accountsSubject("imports.add"), { owner, catalog, alias });
   await put(EVENTS.imported, { owner, catalog, importer: session.account });
   return imported;

@@ -32,6 +32,7 @@ export function isHash(v) {
 
 export function safePath(v) {
   if (typeof v !== "string" || !v || v.length > MAX_PATH) return false;
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (v.startsWith("/") || v.endsWith("/") || /[\u0000-\u001f\u007f\\]/.test(v)) return false;
   return v.split("/").every((part) => part && part !== "." && part !== "..");
 }
@@ -49,22 +50,47 @@ const pixels = (v) => Number.isSafeInteger(v) && v >= 1 && v <= 1000000;
 /** A media fact sheet, copied field by field (nothing a peer adds reaches the page). */
 function media(m, who) {
   if (m === null || m === undefined) return null;
-  if (!isObject(m) || !["image", "video", "audio"].includes(m.kind)
-    || !optional(m.width, pixels) || !optional(m.height, pixels)
-    || !optional(m.duration, (d) => Number.isFinite(d) && d >= 0 && d <= 1e8)
-    || !optional(m.video, (c) => typeof c === "string" && CODEC.test(c))
-    || !optional(m.audio, (c) => typeof c === "string" && CODEC.test(c))) fail(who, "media facts");
-  return { kind: m.kind, width: m.width ?? null, height: m.height ?? null, duration: m.duration ?? null,
-    video: m.video ?? null, audio: m.audio ?? null };
+  if (
+    !isObject(m) ||
+    !["image", "video", "audio"].includes(m.kind) ||
+    !optional(m.width, pixels) ||
+    !optional(m.height, pixels) ||
+    !optional(m.duration, (d) => Number.isFinite(d) && d >= 0 && d <= 1e8) ||
+    !optional(m.video, (c) => typeof c === "string" && CODEC.test(c)) ||
+    !optional(m.audio, (c) => typeof c === "string" && CODEC.test(c))
+  )
+    fail(who, "media facts");
+  return {
+    kind: m.kind,
+    width: m.width ?? null,
+    height: m.height ?? null,
+    duration: m.duration ?? null,
+    video: m.video ?? null,
+    audio: m.audio ?? null,
+  };
 }
 
 /** An entry, checked and copied field by field. */
 function entryRow(entry, who) {
-  if (!isObject(entry) || !safePath(entry.path) || !count(entry.size) || !isHash(entry.hash)
-    || !text(entry.mime, 255) || !text(entry.description, 1024)
-    || !optional(entry.mtime, count)) fail(who, "an entry");
-  return { path: entry.path, size: entry.size, hash: entry.hash, mime: entry.mime,
-    description: entry.description, mtime: entry.mtime ?? null, media: media(entry.media, who) };
+  if (
+    !isObject(entry) ||
+    !safePath(entry.path) ||
+    !count(entry.size) ||
+    !isHash(entry.hash) ||
+    !text(entry.mime, 255) ||
+    !text(entry.description, 1024) ||
+    !optional(entry.mtime, count)
+  )
+    fail(who, "an entry");
+  return {
+    path: entry.path,
+    size: entry.size,
+    hash: entry.hash,
+    mime: entry.mime,
+    description: entry.description,
+    mtime: entry.mtime ?? null,
+    media: media(entry.media, who),
+  };
 }
 
 export function contentsPage(data, who) {
@@ -77,13 +103,26 @@ export function contentsPage(data, who) {
 
 /** A folder page: every row directly in ``path`` (as the Python client checks it). */
 export function folderPage(data, who, path, offset) {
-  if (!isObject(data) || !Array.isArray(data.folders) || !Array.isArray(data.entries)
-    || data.folders.length > 2000 || data.entries.length > 2000) fail(who, "folder");
+  if (
+    !isObject(data) ||
+    !Array.isArray(data.folders) ||
+    !Array.isArray(data.entries) ||
+    data.folders.length > 2000 ||
+    data.entries.length > 2000
+  )
+    fail(who, "folder");
   const prefix = path ? `${path}/` : "";
   const inside = (p) => p.startsWith(prefix) && !p.slice(prefix.length).includes("/");
   const folders = data.folders.map((f) => {
-    if (!isObject(f) || !safePath(f.path) || !inside(f.path) || !count(f.files) || !count(f.bytes)
-      || !optional(f.mtime, count)) fail(who, "a folder");
+    if (
+      !isObject(f) ||
+      !safePath(f.path) ||
+      !inside(f.path) ||
+      !count(f.files) ||
+      !count(f.bytes) ||
+      !optional(f.mtime, count)
+    )
+      fail(who, "a folder");
     return { path: f.path, files: f.files, bytes: f.bytes, mtime: f.mtime ?? null };
   });
   const entries = data.entries.map((entry) => entryRow(entry, who));
@@ -104,8 +143,14 @@ export function jpegSize(data) {
   while (at + 4 <= data.length) {
     if (data[at] !== 0xff) return null;
     const marker = data[at + 1];
-    if (marker === 0xff) { at += 1; continue; }
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; }
+    if (marker === 0xff) {
+      at += 1;
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2;
+      continue;
+    }
     if (marker === 0xd9 || marker === 0xda) return null;
     const length = (data[at + 2] << 8) | data[at + 3];
     if (length < 2) return null;
@@ -127,17 +172,31 @@ export function isThumbnail(jpeg) {
 }
 
 export function thumbnail(data, who) {
-  if (!isObject(data) || !XKEY.test(data.xkey) || typeof data.data !== "string"
-    || data.data.length > 90000 || !/^[A-Za-z0-9+/]*=*$/.test(data.data)) fail(who, "thumbnail");
+  if (
+    !isObject(data) ||
+    !XKEY.test(data.xkey) ||
+    typeof data.data !== "string" ||
+    data.data.length > 90000 ||
+    !/^[A-Za-z0-9+/]*=*$/.test(data.data)
+  )
+    fail(who, "thumbnail");
   return data;
 }
 
 export function transferOpened(data, who, wanted) {
-  if (!isObject(data) || !text(data.transfer, 64) || !PATTERNS.transfer.test(data.transfer)
-    || !XKEY.test(data.xkey) || !count(data.size) || !count(data.chunks) || !safePath(data.path)
-    || !Number.isSafeInteger(data.chunk_size) || data.chunk_size < 64 * 1024
-    || data.chunk_size > wanted
-    || (data.span !== undefined && !(Number.isSafeInteger(data.span) && data.span >= 1)))
+  if (
+    !isObject(data) ||
+    !text(data.transfer, 64) ||
+    !PATTERNS.transfer.test(data.transfer) ||
+    !XKEY.test(data.xkey) ||
+    !count(data.size) ||
+    !count(data.chunks) ||
+    !safePath(data.path) ||
+    !Number.isSafeInteger(data.chunk_size) ||
+    data.chunk_size < 64 * 1024 ||
+    data.chunk_size > wanted ||
+    (data.span !== undefined && !(Number.isSafeInteger(data.span) && data.span >= 1))
+  )
     fail(who, "transfer"); // a span over this browser's own is not asked for (files.js)
   if (data.chunks !== Math.ceil(data.size / data.chunk_size)) fail(who, "chunks");
   return data;
@@ -146,8 +205,14 @@ export function transferOpened(data, who, wanted) {
 export function shareRows(data, who) {
   if (!Array.isArray(data)) fail(who, "shares");
   for (const row of data) {
-    if (!isObject(row) || !isCatalogName(row.catalog) || !isAccount(row.owner) || !isAccount(row.to)
-      || typeof row.online !== "boolean") fail(who, "a share");
+    if (
+      !isObject(row) ||
+      !isCatalogName(row.catalog) ||
+      !isAccount(row.owner) ||
+      !isAccount(row.to) ||
+      typeof row.online !== "boolean"
+    )
+      fail(who, "a share");
   }
   return data;
 }

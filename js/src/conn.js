@@ -45,9 +45,11 @@ export function reasonFor(session, error) {
 }
 
 function authFailure(error) {
-  return error instanceof natsErrors.AuthorizationError
-    || error instanceof natsErrors.UserAuthenticationExpiredError
-    || /authoriz|authenticat|revoked|expired/i.test(String(error && error.message));
+  return (
+    error instanceof natsErrors.AuthorizationError ||
+    error instanceof natsErrors.UserAuthenticationExpiredError ||
+    /authoriz|authenticat|revoked|expired/i.test(String(error && error.message))
+  );
 }
 
 async function signOut(session, error) {
@@ -57,7 +59,11 @@ async function signOut(session, error) {
   await forget("session").catch(() => {}); // dead for good: a new sign-in makes new keys
   if (nc) nc.close().catch(() => {});
   for (const listener of [...listeners]) {
-    try { listener(cutOff); } catch { /* a stream already gone */ }
+    try {
+      listener(cutOff);
+    } catch {
+      /* a stream already gone */
+    }
   }
 }
 
@@ -92,8 +98,9 @@ export async function connection() {
     let nc;
     try {
       // its own inbox: the only one its JWT lets it read (docs/security.md)
-      nc = await connectAs(servers, signedIn.jwt, signedIn.seed,
-        { inboxPrefix: signedIn.user ? `${SUBJECTS.inbox}${signedIn.user}` : undefined });
+      nc = await connectAs(servers, signedIn.jwt, signedIn.seed, {
+        inboxPrefix: signedIn.user ? `${SUBJECTS.inbox}${signedIn.user}` : undefined,
+      });
     } catch (error) {
       if (authFailure(error)) {
         await signOut(signedIn, error);
@@ -150,8 +157,12 @@ export async function ask(subject, body = {}, timeout = REQUEST_TIMEOUT_MS, nc =
   }
   if (envelope.code !== 200) {
     const status = envelope.code >= 400 && envelope.code < 600 ? envelope.code : 502;
-    throw refused(status, typeof envelope.error === "string" ? envelope.error.slice(0, 500)
-      : `the service refused (code ${envelope.code})`);
+    throw refused(
+      status,
+      typeof envelope.error === "string"
+        ? envelope.error.slice(0, 500)
+        : `the service refused (code ${envelope.code})`,
+    );
   }
   return envelope.data;
 }
@@ -161,17 +172,23 @@ export async function askRaw(subject, payload, timeout = REQUEST_TIMEOUT_MS, nc 
   try {
     return (await conn.request(subject, payload, { timeout })).data;
   } catch (error) {
-    if (error instanceof natsErrors.NoRespondersError
-      || (error && error.cause instanceof natsErrors.NoRespondersError)) {
+    if (
+      error instanceof natsErrors.NoRespondersError ||
+      (error && error.cause instanceof natsErrors.NoRespondersError)
+    ) {
       throw refused(503, "nobody answers there right now (offline?)");
     }
-    if (error instanceof natsErrors.TimeoutError
-      || (error && error.cause instanceof natsErrors.TimeoutError)) {
+    if (
+      error instanceof natsErrors.TimeoutError ||
+      (error && error.cause instanceof natsErrors.TimeoutError)
+    ) {
       throw refused(504, "no answer in time: try again");
     }
-    if (error instanceof natsErrors.PermissionViolationError
-      || error?.cause instanceof natsErrors.PermissionViolationError
-      || /permissions violation/i.test(String(error?.message))) {
+    if (
+      error instanceof natsErrors.PermissionViolationError ||
+      error?.cause instanceof natsErrors.PermissionViolationError ||
+      /permissions violation/i.test(String(error?.message))
+    ) {
       throw refused(403, "this browser may not do that (its rights are read-only)");
     }
     throw refused(503, `the connection to the hub failed: ${error && error.message}`);

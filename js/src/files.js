@@ -20,7 +20,13 @@ const decoder = new TextDecoder();
 
 class Transfer {
   constructor(ref, me, hash, wanted) {
-    Object.assign(this, { ref, me, hash, wanted, opened: null, shared: null, size: null });
+    this.ref = ref;
+    this.me = me;
+    this.hash = hash;
+    this.wanted = wanted;
+    this.opened = null;
+    this.shared = null;
+    this.size = null;
   }
 
   subject(endpoint) {
@@ -31,8 +37,11 @@ class Transfer {
     const kp = freshKey(); // one per transfer, never reused
     try {
       const began = performance.now();
-      const data = await ask(this.subject("transfer-open"),
-        { hash: this.hash, xkey: kp.getPublicKey(), chunk_size: this.wanted });
+      const data = await ask(this.subject("transfer-open"), {
+        hash: this.hash,
+        xkey: kp.getPublicKey(),
+        chunk_size: this.wanted,
+      });
       this.roundTrip = (performance.now() - began) / 1000;
       const opened = check.transferOpened(data, `catalog ${this.ref.catalog}`, this.wanted);
       if (this.opened && (opened.size !== this.size || opened.chunk_size !== this.opened.chunk_size)) {
@@ -56,8 +65,11 @@ class Transfer {
       const asked = flow.asking(size);
       let raw;
       try {
-        raw = await askRaw(this.subject("transfer-chunk"), encoder.encode(JSON.stringify(body)),
-          asked.allowance);
+        raw = await askRaw(
+          this.subject("transfer-chunk"),
+          encoder.encode(JSON.stringify(body)),
+          asked.allowance,
+        );
       } catch (error) {
         flow.givenUp(asked);
         if (error.status === 504 || error.status === 503) continue;
@@ -66,14 +78,23 @@ class Transfer {
       if (!(raw[0] === 120 && raw[1] === 107 && raw[2] === 118 && raw[3] === 49)) {
         flow.givenUp(asked);
         let envelope = null;
-        try { envelope = JSON.parse(decoder.decode(raw)); } catch { /* below */ }
-        if (envelope && envelope.code === 404) { // the server forgot it (restarted)
+        try {
+          envelope = JSON.parse(decoder.decode(raw));
+        } catch {
+          /* below */
+        }
+        if (envelope && envelope.code === 404) {
+          // the server forgot it (restarted)
           if (this.opened.transfer === transfer) await this.open();
           continue;
         }
         const status = envelope && envelope.code >= 400 && envelope.code < 600 ? envelope.code : 502;
-        throw refused(status, envelope && typeof envelope.error === "string"
-          ? envelope.error.slice(0, 300) : "the server sent a chunk natster cannot read");
+        throw refused(
+          status,
+          envelope && typeof envelope.error === "string"
+            ? envelope.error.slice(0, 300)
+            : "the server sent a chunk natster cannot read",
+        );
       }
       const aad = count > 1 ? `${transfer}:${index}+${count}` : `${transfer}:${index}`;
       const plain = openChunk(raw, this.shared, aad);
@@ -84,7 +105,8 @@ class Transfer {
     throw refused(504, `the transfer stalled: no answer for chunk ${index}`);
   }
 
-  close() { // sent, not waited for: a lost one is an abandoned transfer, freed in 30 s
+  close() {
+    // sent, not waited for: a lost one is an abandoned transfer, freed in 30 s
     if (!this.opened) return;
     const body = { transfer: this.opened.transfer };
     this.opened = null;
@@ -114,33 +136,37 @@ function byteStream(transfer, start, end, use, verify, done) {
       pending.push(promise);
     }
   };
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        askAhead();
-        if (!pending.length) {
-          if (hash && hash.hex() !== transfer.hash) {
-            throw refused(502, "the file does not match its sha256: nothing was kept");
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        try {
+          askAhead();
+          if (!pending.length) {
+            if (hash && hash.hex() !== transfer.hash) {
+              throw refused(502, "the file does not match its sha256: nothing was kept");
+            }
+            done(false);
+            controller.close();
+            return;
           }
-          done(false);
-          controller.close();
-          return;
+          const [index, data] = await pending.shift();
+          askAhead();
+          const base = index * size;
+          const piece = data.subarray(Math.max(start, base) - base, Math.min(end, base + data.length) - base);
+          if (hash) hash.update(piece);
+          controller.enqueue(piece);
+        } catch (error) {
+          done(true);
+          controller.error(error);
         }
-        const [index, data] = await pending.shift();
-        askAhead();
-        const base = index * size;
-        const piece = data.subarray(Math.max(start, base) - base, Math.min(end, base + data.length) - base);
-        if (hash) hash.update(piece);
-        controller.enqueue(piece);
-      } catch (error) {
-        done(true);
-        controller.error(error);
-      }
+      },
+      cancel() {
+        // the player went elsewhere (a seek): the transfer is fine for the next range
+        done(false);
+      },
     },
-    cancel() { // the player went elsewhere (a seek): the transfer is fine for the next range
-      done(false);
-    },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }
 
 const REUSE_MS = 5000; // a file's transfer is kept this long for its next range
@@ -167,13 +193,23 @@ function giveBack(key, transfer) {
     if (given) return;
     given = true;
     const held = open.get(key);
-    if (!held || held.transfer !== transfer) { transfer.close(); return; }
+    if (!held || held.transfer !== transfer) {
+      transfer.close();
+      return;
+    }
     held.users -= 1;
     held.failed = held.failed || failed;
     if (held.users > 0) return;
-    if (held.failed) { open.delete(key); transfer.close(); return; }
+    if (held.failed) {
+      open.delete(key);
+      transfer.close();
+      return;
+    }
     held.timer = setTimeout(() => {
-      if (open.get(key) === held && held.users <= 0) { open.delete(key); transfer.close(); }
+      if (open.get(key) === held && held.users <= 0) {
+        open.delete(key);
+        transfer.close();
+      }
     }, REUSE_MS);
   };
 }
@@ -233,8 +269,14 @@ export async function thumb(owner, catalog, fileHash) {
     const { session } = await connection();
     const kp = freshKey(); // this request's only
     try {
-      const data = check.thumbnail(await ask(subjectOf(ref, session.account, "thumbnail"),
-        { hash: fileHash, xkey: kp.getPublicKey() }, THUMB_TIMEOUT_MS), `catalog ${catalog}`);
+      const data = check.thumbnail(
+        await ask(
+          subjectOf(ref, session.account, "thumbnail"),
+          { hash: fileHash, xkey: kp.getPublicKey() },
+          THUMB_TIMEOUT_MS,
+        ),
+        `catalog ${catalog}`,
+      );
       const sealed = Uint8Array.from(atob(data.data), (c) => c.charCodeAt(0));
       jpeg = openChunk(sealed, sharedKey(kp, data.xkey), `thumb:${fileHash}`);
     } finally {
@@ -246,8 +288,12 @@ export async function thumb(owner, catalog, fileHash) {
     thumbs.set(key, jpeg);
     if (thumbs.size > THUMBS_KEPT) thumbs.delete(thumbs.keys().next().value);
   }
-  return new Response(jpeg, { headers: {
-    "Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "private, max-age=86400", "Content-Security-Policy": FILE_CSP,
-  } });
+  return new Response(jpeg, {
+    headers: {
+      "Content-Type": "image/jpeg",
+      "X-Content-Type-Options": "nosniff",
+      "Cache-Control": "private, max-age=86400",
+      "Content-Security-Policy": FILE_CSP,
+    },
+  });
 }

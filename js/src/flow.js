@@ -44,8 +44,7 @@ export class Flow {
     const first = this.firstSpans * this.firstSpan * this.unit;
     let wanted = first;
     if (rate !== null) {
-      wanted = Math.max(
-        Math.ceil(rate * ((this.rtt || 0) + SLACK)), 2 * this.span() * this.unit);
+      wanted = Math.max(Math.ceil(rate * ((this.rtt || 0) + SLACK)), 2 * this.span() * this.unit);
       if (performance.now() - this.firstDelivery < RATE_HORIZON_MS) wanted = Math.max(wanted, first);
     }
     return Math.min(wanted, this.maxInFlight);
@@ -66,7 +65,9 @@ export class Flow {
     const ahead = this.inFlight + size;
     this.inFlight += size;
     return {
-      sentAt: now, size, delivered: this.deliveredBytes,
+      sentAt: now,
+      size,
+      delivered: this.deliveredBytes,
       allowance: STALL_MS + (rate ? (ahead / rate) * 1000 : 0),
     };
   }

@@ -25,8 +25,12 @@ export function parseRange(header, size) {
 }
 
 /** [Content-Type, inline?]: only safe types render on the app's origin. */
+/** @returns {[string, boolean]} the type to answer with, and whether it shows inline */
 export function presentation(mime) {
-  const type = String(mime || "application/octet-stream").toLowerCase().split(";")[0].trim();
+  const type = String(mime || "application/octet-stream")
+    .toLowerCase()
+    .split(";")[0]
+    .trim();
   if (INLINE_TYPES.has(type) || type.startsWith("video/") || type.startsWith("audio/")) return [type, true];
   if (type === "application/pdf") return [type, true];
   if (PLAIN_TEXT.has(type) || type.startsWith("text/")) return ["text/plain; charset=utf-8", true];
@@ -35,13 +39,16 @@ export function presentation(mime) {
 
 export function disposition(path, inline) {
   const name = path.split("/").pop() || "download";
-  const ascii = [...name].map((c) => (c.charCodeAt(0) >= 32 && c.charCodeAt(0) < 127 && c !== '"' && c !== "\\") ? c : "_").join("");
+  const ascii = [...name]
+    .map((c) => (c.charCodeAt(0) >= 32 && c.charCodeAt(0) < 127 && c !== '"' && c !== "\\" ? c : "_"))
+    .join("");
   return `${inline ? "inline" : "attachment"}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
 export function json(data, status = 200) {
   return new Response(JSON.stringify(data), {
-    status, headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+    status,
+    headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
   });
 }
 

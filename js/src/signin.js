@@ -14,11 +14,26 @@ const decoder = new TextDecoder();
 let guest = null; // { nc, code }
 
 function label(userAgent) {
-  const browser = /Firefox\//.test(userAgent) ? "Firefox" : /Edg\//.test(userAgent) ? "Edge"
-    : /Chrom(e|ium)\//.test(userAgent) ? "Chromium" : /Safari\//.test(userAgent) ? "Safari" : "Browser";
-  const system = /Android/.test(userAgent) ? "Android" : /iPhone|iPad/.test(userAgent) ? "iOS"
-    : /Mac OS X/.test(userAgent) ? "macOS" : /Windows/.test(userAgent) ? "Windows"
-    : /Linux/.test(userAgent) ? "Linux" : "";
+  const browser = /Firefox\//.test(userAgent)
+    ? "Firefox"
+    : /Edg\//.test(userAgent)
+      ? "Edge"
+      : /Chrom(e|ium)\//.test(userAgent)
+        ? "Chromium"
+        : /Safari\//.test(userAgent)
+          ? "Safari"
+          : "Browser";
+  const system = /Android/.test(userAgent)
+    ? "Android"
+    : /iPhone|iPad/.test(userAgent)
+      ? "iOS"
+      : /Mac OS X/.test(userAgent)
+        ? "macOS"
+        : /Windows/.test(userAgent)
+          ? "Windows"
+          : /Linux/.test(userAgent)
+            ? "Linux"
+            : "";
   return system ? `${browser} on ${system}` : browser;
 }
 
@@ -35,8 +50,11 @@ function payloadOf(jwt) {
 async function guestConnection(pending) {
   if (guest && guest.code === pending.code && !guest.nc.isClosed()) return guest.nc;
   const { servers } = await hubConfig();
-  const nc = await connectAs(servers, pending.guest_jwt, pending.user_seed,
-    { name: "natster-signin-page", inboxPrefix: `${SUBJECTS.inbox}${pending.user}`, reconnect: false });
+  const nc = await connectAs(servers, pending.guest_jwt, pending.user_seed, {
+    name: "natster-signin-page",
+    inboxPrefix: `${SUBJECTS.inbox}${pending.user}`,
+    reconnect: false,
+  });
   guest = { nc, code: pending.code };
   return nc;
 }
@@ -53,21 +71,32 @@ export async function start(userAgent) {
   const xkey = freshKey();
   const userKey = user.getPublicKey();
   const response = await fetch("/signin/guest", {
-    method: "POST", headers: { "Content-Type": "application/json" },
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ user: userKey }),
   });
   if (!response.ok) {
     const said = await response.json().catch(() => ({}));
-    throw refused(response.status, typeof said.error === "string" ? said.error : "the hub refused to start a sign-in");
+    throw refused(
+      response.status,
+      typeof said.error === "string" ? said.error : "the hub refused to start a sign-in",
+    );
   }
   const { jwt } = await response.json();
   const pending = {
-    user: userKey, user_seed: decoder.decode(user.getSeed()),
-    xkey_seed: decoder.decode(xkey.getSeed()), guest_jwt: jwt, code: null,
+    user: userKey,
+    user_seed: decoder.decode(user.getSeed()),
+    xkey_seed: decoder.decode(xkey.getSeed()),
+    guest_jwt: jwt,
+    code: null,
   };
   const nc = await guestConnection(pending);
-  const offered = await ask(globalSubject("signin.offer"),
-    { user: userKey, xkey: xkey.getPublicKey(), label: label(userAgent) }, 5000, nc);
+  const offered = await ask(
+    globalSubject("signin.offer"),
+    { user: userKey, xkey: xkey.getPublicKey(), label: label(userAgent) },
+    5000,
+    nc,
+  );
   pending.code = offered.code;
   guest.code = offered.code;
   pending.expires_at = Date.now() / 1000 + offered.expires_in;
@@ -84,8 +113,12 @@ export async function wait() {
   }
   let answer;
   try {
-    answer = await ask(globalSubject("signin.wait"), { code: pending.code }, 5000,
-      await guestConnection(pending));
+    answer = await ask(
+      globalSubject("signin.wait"),
+      { code: pending.code },
+      5000,
+      await guestConnection(pending),
+    );
   } catch (error) {
     if (error.status === 404) {
       await forget("pending");
@@ -108,9 +141,14 @@ export async function wait() {
     throw refused(502, "the sign-in grant is not for this browser's key");
   }
   await save("session", {
-    jwt: grant.jwt, seed: pending.user_seed, user: pending.user, account: claims.iss,
-    account_name: String(grant.account_name || "").slice(0, 64), name: String(grant.name || ""),
-    rights: grant.rights === "full" ? "full" : "read-only", exp: claims.exp || null,
+    jwt: grant.jwt,
+    seed: pending.user_seed,
+    user: pending.user,
+    account: claims.iss,
+    account_name: String(grant.account_name || "").slice(0, 64),
+    name: String(grant.name || ""),
+    rights: grant.rights === "full" ? "full" : "read-only",
+    exp: claims.exp || null,
   });
   await forget("pending");
   closeGuest();

@@ -15,32 +15,63 @@ import { ready } from "./xkv1.js";
 const encoder = new TextEncoder();
 const KEEPALIVE_MS = 15000;
 
-self.addEventListener("install", () => self.skipWaiting());
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+const worker = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
-self.addEventListener("fetch", (event) => {
+worker.addEventListener("install", () => worker.skipWaiting());
+worker.addEventListener("activate", (event) => event.waitUntil(worker.clients.claim()));
+
+worker.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (url.origin !== self.location.origin || !url.pathname.startsWith("/api/")) return;
+  if (url.origin !== worker.location.origin || !url.pathname.startsWith("/api/")) return;
   event.respondWith(answer(event.request, url).catch(problem));
 });
 
+/** @type {Array<[string, RegExp, (req: Request, url: URL, m: string[]) => Promise<Response>]>} */
 const routes = [
   ["GET", /^\/api\/me$/, () => me().then(json)],
-  ["POST", /^\/api\/signin\/start$/, (req) => signin.start(req.headers.get("user-agent") || navigator.userAgent).then(json)],
+  [
+    "POST",
+    /^\/api\/signin\/start$/,
+    (req) => signin.start(req.headers.get("user-agent") || navigator.userAgent).then(json),
+  ],
   ["POST", /^\/api\/signin\/wait$/, () => signin.wait().then(json)],
   ["POST", /^\/api\/signout$/, () => signin.signOut().then(() => json({ ok: true }))],
   ["GET", /^\/api\/catalogs$/, () => library().then(json)],
-  ["GET", /^\/api\/catalogs\/([^/]+)\/([^/]+)\/entries$/, (req, url, m) => entries(m[1], m[2], url.searchParams).then(json)],
-  ["GET", /^\/api\/catalogs\/([^/]+)\/([^/]+)\/folder$/, (req, url, m) => folder(m[1], m[2], url.searchParams).then(json)],
+  [
+    "GET",
+    /^\/api\/catalogs\/([^/]+)\/([^/]+)\/entries$/,
+    (req, url, m) => entries(m[1], m[2], url.searchParams).then(json),
+  ],
+  [
+    "GET",
+    /^\/api\/catalogs\/([^/]+)\/([^/]+)\/folder$/,
+    (req, url, m) => folder(m[1], m[2], url.searchParams).then(json),
+  ],
   ["GET", /^\/api\/search$/, (req, url) => searchAll(url.searchParams).then(json)],
   ["GET", /^\/api\/thumbs\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => thumb(m[1], m[2], m[3])],
-  ["GET", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
-  ["HEAD", /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/, (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams)],
+  [
+    "GET",
+    /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/,
+    (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams),
+  ],
+  [
+    "HEAD",
+    /^\/api\/files\/([^/]+)\/([^/]+)\/([^/]+)$/,
+    (req, url, m) => file(req, m[1], m[2], m[3], url.searchParams),
+  ],
   ["GET", /^\/api\/stats$/, () => stats().then(json)],
   ["GET", /^\/api\/people$/, (req, url) => people(url.searchParams).then(json)],
   ["GET", /^\/api\/events$/, () => events()],
-  ["POST", /^\/api\/catalogs\/([^/]+)\/shares$/, async (req, url, m) => json(await changes.share(m[1], await req.json()))],
-  ["DELETE", /^\/api\/catalogs\/([^/]+)\/shares\/([^/]+)$/, (req, url, m) => changes.unshare(m[1], m[2]).then(json)],
+  [
+    "POST",
+    /^\/api\/catalogs\/([^/]+)\/shares$/,
+    async (req, url, m) => json(await changes.share(m[1], await req.json())),
+  ],
+  [
+    "DELETE",
+    /^\/api\/catalogs\/([^/]+)\/shares\/([^/]+)$/,
+    (req, url, m) => changes.unshare(m[1], m[2]).then(json),
+  ],
   ["POST", /^\/api\/imports$/, async (req) => json(await changes.importCatalog(await req.json()))],
   ["POST", /^\/api\/declines$/, async (req) => json(await changes.decline(await req.json()))],
 ];
@@ -65,15 +96,19 @@ async function events() {
   let stopWatching = null;
   const stream = new ReadableStream({
     start(controller) {
-      const send = (event, data) => controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+      const send = (event, data) =>
+        controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
       controller.enqueue(encoder.encode("retry: 2000\n\n"));
       sub = nc.subscribe(SUBJECTS.feed, {
         callback: (error, msg) => {
           if (error) return;
           try {
             const event = msg.json();
-            if (event && typeof event.kind === "string" && typeof event.owner === "string") send("feed", event);
-          } catch { /* not an event: dropped */ }
+            if (event && typeof event.kind === "string" && typeof event.owner === "string")
+              send("feed", event);
+          } catch {
+            /* not an event: dropped */
+          }
         },
       });
       timer = setInterval(() => controller.enqueue(encoder.encode(": keepalive\n\n")), KEEPALIVE_MS);
@@ -88,7 +123,11 @@ async function events() {
         if (signedOutReason()) return;
         stopWatching();
         clearInterval(timer);
-        try { controller.close(); } catch { /* already closed */ }
+        try {
+          controller.close();
+        } catch {
+          /* already closed */
+        }
       });
     },
     cancel() {

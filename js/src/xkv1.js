@@ -39,7 +39,11 @@ export function openFrom(sealed, senderPublic, kp) {
   const nonce = header(sealed);
   try {
     return sodium.crypto_box_open_easy(
-      sealed.subarray(HEADER), nonce, kp.decodePubCurveKey(senderPublic), kp.seed);
+      sealed.subarray(HEADER),
+      nonce,
+      kp.decodePubCurveKey(senderPublic),
+      kp.seed,
+    );
   } catch {
     throw refused(502, "the sealed message does not open with this browser's key");
   }

@@ -39,38 +39,31 @@ def _subjects() -> dict[str, Any]:
     }
 
 
+_LIMITS = (  # natster.limits the browser keeps to, by their names there
+    "CHUNK_SIZE",
+    "MAX_SPAN",
+    "CHUNK_RETRIES",
+    "THUMB_BOX",
+    "THUMB_MAX_BYTES",
+    "MAX_PATH_CHARS",
+    "MAX_CATALOG_NAME",
+    "MAX_DESCRIPTION",
+)
+_EVENTS = ("shared", "unshared", "imported", "declined")  # natster.events.CATALOG_<KIND>
+_PATTERNS = ("account", "catalog", "hash", "xkey", "transfer")  # natster.names.<NAME>_PATTERN
+
+
 def _limits() -> dict[str, int]:
-    return {
-        "CHUNK_SIZE": limits.CHUNK_SIZE,
-        "MAX_SPAN": limits.MAX_SPAN,
-        "CHUNK_RETRIES": limits.CHUNK_RETRIES,
-        "THUMB_BOX": limits.THUMB_BOX,
-        "THUMB_MAX_BYTES": limits.THUMB_MAX_BYTES,
-        "MAX_PATH_CHARS": limits.MAX_PATH_CHARS,
-        "MAX_CATALOG_NAME": limits.MAX_CATALOG_NAME,
-        "MAX_DESCRIPTION": limits.MAX_DESCRIPTION,
-        "MAX_COUNT": 2**53,
-    }
+    return {name: getattr(limits, name) for name in _LIMITS} | {"MAX_COUNT": 2**53}
 
 
 def _events() -> dict[str, str]:
-    return {
-        "shared": ev.CATALOG_SHARED,
-        "unshared": ev.CATALOG_UNSHARED,
-        "imported": ev.CATALOG_IMPORTED,
-        "declined": ev.CATALOG_DECLINED,
-    }
+    return {kind: getattr(ev, f"CATALOG_{kind.upper()}") for kind in _EVENTS}
 
 
 def _patterns() -> dict[str, str]:
     """Regular expressions as JavaScript reads them (the same syntax for these)."""
-    return {
-        "account": names.ACCOUNT_PATTERN,
-        "catalog": names.CATALOG_PATTERN,
-        "hash": names.HASH_PATTERN,
-        "xkey": names.XKEY_PATTERN,
-        "transfer": names.TRANSFER_PATTERN,
-    }
+    return {name: getattr(names, f"{name.upper()}_PATTERN") for name in _PATTERNS}
 
 
 def render() -> str:

@@ -37,7 +37,9 @@ async function route() {
     else if (parts[1] === "me") renderMe();
     else if (parts[1] === "stats") await renderStats();
     else await renderLibrary();
-  } catch (error) { if (route === state.route) say(error.message); }
+  } catch (error) {
+    if (route === state.route) say(error.message);
+  }
 }
 
 function named(event) {
@@ -58,8 +60,11 @@ function onLibrary() {
 function ended(item, message) {
   closeFromRoute();
   state.view = null;
-  show(el("h1", {}, item.alias), el("p", { class: "ended", role: "alert" }, message),
-    el("p", {}, el("a", { href: "#/" }, "Back to the library")));
+  show(
+    el("h1", {}, item.alias),
+    el("p", { class: "ended", role: "alert" }, message),
+    el("p", {}, el("a", { href: "#/" }, "Back to the library")),
+  );
 }
 
 function feed(event) {
@@ -74,14 +79,24 @@ function feed(event) {
     if (view && view.owner === event.owner && view.catalog === event.catalog) ended(known, message);
     return;
   }
-  if (view && view.owner === event.owner && view.catalog === event.catalog && ["revision", "online"].includes(event.kind)) {
+  if (
+    view &&
+    view.owner === event.owner &&
+    view.catalog === event.catalog &&
+    ["revision", "online"].includes(event.kind)
+  ) {
     clearTimeout(refreshing.get(view.key)); // one listing again per burst of changes
-    refreshing.set(view.key, setTimeout(() => refresh(state.view).catch((error) => say(error.message)), 300));
+    refreshing.set(
+      view.key,
+      setTimeout(() => refresh(state.view).catch((error) => say(error.message)), 300),
+    );
   }
   // Counts and lists change with shares and with a catalog coming online (its server
   // can now be asked); an offline dot needs nothing more.
   if (onLibrary() && ["shared", "unshared", "online", "revision"].includes(event.kind)) {
-    setTimeout(() => { if (onLibrary()) renderLibrary().catch((error) => say(error.message)); }, 500);
+    setTimeout(() => {
+      if (onLibrary()) renderLibrary().catch((error) => say(error.message));
+    }, 500);
   }
 }
 
@@ -90,13 +105,23 @@ function live() {
   source.addEventListener("signedout", (message) => {
     source.close();
     let reason = "This browser was signed out.";
-    try { reason = JSON.parse(message.data).reason || reason; } catch { /* the default */ }
+    try {
+      reason = JSON.parse(message.data).reason || reason;
+    } catch {
+      /* the default */
+    }
     signIn(reason);
   });
   source.addEventListener("feed", (message) => {
-    try { feed(JSON.parse(message.data)); } catch (error) { console.warn("feed", error); }
+    try {
+      feed(JSON.parse(message.data));
+    } catch (error) {
+      console.warn("feed", error);
+    }
   });
-  source.addEventListener("resync", () => { if (onLibrary()) renderLibrary(); });
+  source.addEventListener("resync", () => {
+    if (onLibrary()) renderLibrary();
+  });
   return source;
 }
 
@@ -104,8 +129,16 @@ let events = null;
 let routed = false;
 
 async function boot() {
-  try { state.me = await call("GET", "/api/me"); } catch (error) { if (!signing.active) say(error.message); return; }
-  if (!routed) { window.addEventListener("hashchange", route); routed = true; }
+  try {
+    state.me = await call("GET", "/api/me");
+  } catch (error) {
+    if (!signing.active) say(error.message);
+    return;
+  }
+  if (!routed) {
+    window.addEventListener("hashchange", route);
+    routed = true;
+  }
   if (events) events.close();
   events = live();
   await route();
@@ -114,21 +147,30 @@ signing.boot = boot;
 
 document.getElementById("search-all").addEventListener("submit", (event) => {
   event.preventDefault();
-  const text = event.target.elements.q.value.trim();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const text = /** @type {HTMLInputElement} */ (form.elements.namedItem("q")).value.trim();
   if (text) location.hash = `#/search?q=${encodeURIComponent(text)}`;
 });
 
 async function worker() {
   // the hub's web app: its service worker answers /api; wait until it controls the page
-  if (!("serviceWorker" in navigator)) throw new Error("This browser cannot run natster's web app (no service workers).");
+  if (!("serviceWorker" in navigator))
+    throw new Error("This browser cannot run natster's web app (no service workers).");
   await navigator.serviceWorker.register("/sw.js", { scope: "/" });
   if (navigator.serviceWorker.controller) return;
-  await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+  await new Promise((resolve) =>
+    navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }),
+  );
 }
 
 (async () => {
   if (hosted) {
-    try { await worker(); } catch (error) { say(error.message); return; }
+    try {
+      await worker();
+    } catch (error) {
+      say(error.message);
+      return;
+    }
   }
   await boot();
 })();

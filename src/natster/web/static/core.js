@@ -12,7 +12,8 @@ export function el(tag, attrs = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "class") node.className = value;
-    else if (key === "style") node.style.cssText = value; // CSSOM: allowed by the page's CSP
+    else if (key === "style")
+      node.style.cssText = value; // CSSOM: allowed by the page's CSP
     else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children.flat()) {
@@ -25,20 +26,30 @@ export function el(tag, attrs = {}, ...children) {
 export function size(bytes) {
   if (bytes === null || bytes === undefined) return "–";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes, unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+  let value = bytes,
+    unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 export function clock(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), rest = String(s % 60).padStart(2, "0");
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    rest = String(s % 60).padStart(2, "0");
   return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
 export function day(unix) {
   if (!Number.isSafeInteger(unix)) return "–";
-  return new Date(unix * 1000).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+  return new Date(unix * 1000).toLocaleDateString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+  });
 }
 
 export const short = (key) => key.slice(0, 8) + "…";
@@ -51,30 +62,45 @@ export async function call(method, url, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && state.me) headers["X-Natster-CSRF"] = state.me.csrf;
   const response = await fetch(url, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     if (response.status === 401) {
-      if (hosted && hooks.signIn) { hooks.signIn(typeof data.error === "string" ? data.error : ""); throw new Error("sign in first"); }
+      if (hosted && hooks.signIn) {
+        hooks.signIn(typeof data.error === "string" ? data.error : "");
+        throw new Error("sign in first");
+      }
       location.reload();
     }
-    const message = typeof data.error === "string" ? data.error
-      : (data.detail ? "the request was not valid" : `error ${response.status}`);
+    const message =
+      typeof data.error === "string"
+        ? data.error
+        : data.detail
+          ? "the request was not valid"
+          : `error ${response.status}`;
     throw new Error(message);
   }
   return data;
 }
 
-export function say(message) { statusLine.textContent = message || ""; }
+export function say(message) {
+  statusLine.textContent = message || "";
+}
 
 /** Put a view on the page, unless the URL moved on while it was loading (``route``:
 the navigation it belongs to; a later one wins). */
-export function show(...nodes) { main.replaceChildren(...nodes); }
+export function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
 export const stale = (route) => route !== state.route;
 
-const toasts = document.body.appendChild(el("div", { class: "toasts", role: "status", "aria-live": "polite" }));
+const toasts = document.body.appendChild(
+  el("div", { class: "toasts", role: "status", "aria-live": "polite" }),
+);
 
 /** A short notice in a corner that goes away by itself (a catalog came online...). */
 export function toast(message) {

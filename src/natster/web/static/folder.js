@@ -2,12 +2,33 @@
 // files sorted by name, size, type or date, as a list or a grid of thumbnails. The URL
 // says all of it (#/c/OWNER/CATALOG?path=&sort=&rev=&view=&q=&open=), so Back works and
 // a link can be shared with someone who has access.
-import { baseName, call, clock, day, dot, el, enc, icon, kindOf, libraryItem, show, size, stale, state, thumbUrl } from "./core.js";
+import {
+  baseName,
+  call,
+  clock,
+  day,
+  dot,
+  el,
+  enc,
+  icon,
+  kindOf,
+  libraryItem,
+  show,
+  size,
+  stale,
+  state,
+  thumbUrl,
+} from "./core.js";
 import { openViewer } from "./viewer.js";
 
 const FIRST_SCREEN = 40; // thumbnails asked for at once; the rest as they scroll into view
 const FIRST_SCREEN_WAIT_MS = 3000; // the rest wait for the first screen this long at most
-const SORTS = [["name", "Name"], ["type", "Type"], ["size", "Size"], ["date", "Date"]];
+const SORTS = [
+  ["name", "Name"],
+  ["type", "Type"],
+  ["size", "Size"],
+  ["date", "Date"],
+];
 
 export function folderHash(owner, catalog, params) {
   const query = new URLSearchParams();
@@ -18,7 +39,13 @@ export function folderHash(owner, catalog, params) {
 
 /** The view's URL parameters, without the open file. */
 export function listingParams(params) {
-  return { path: params.path || "", sort: params.sort || "", rev: params.rev || "", view: params.view || "", q: params.q || "" };
+  return {
+    path: params.path || "",
+    sort: params.sort || "",
+    rev: params.rev || "",
+    view: params.view || "",
+    q: params.q || "",
+  };
 }
 
 export async function renderFolder(owner, catalog, params) {
@@ -33,40 +60,105 @@ export async function renderFolder(owner, catalog, params) {
   const link = (changes) => folderHash(owner, catalog, { ...listingParams(params), ...changes });
   const title = item ? item.alias : catalog;
 
-  const crumbs = el("nav", { class: "crumbs", "aria-label": "Folder" },
-    el("a", { href: link({ path: "", q: "" }) }, title));
+  const crumbs = el(
+    "nav",
+    { class: "crumbs", "aria-label": "Folder" },
+    el("a", { href: link({ path: "", q: "" }) }, title),
+  );
   let so_far = "";
   for (const part of path.split("/").filter(Boolean)) {
     so_far = so_far ? `${so_far}/${part}` : part;
-    crumbs.append(el("span", { class: "sep", "aria-hidden": "true" }, "›"), el("a", { href: link({ path: so_far, q: "" }) }, part));
+    crumbs.append(
+      el("span", { class: "sep", "aria-hidden": "true" }, "›"),
+      el("a", { href: link({ path: so_far, q: "" }) }, part),
+    );
   }
-  const search = el("input", { type: "search", value: query, placeholder: `Search ${title}`, "aria-label": "Search this catalog" });
-  const sortSelect = el("select", { "aria-label": "Sort by", onchange: () => { location.hash = link({ sort: sortSelect.value === "name" ? "" : sortSelect.value }); } },
-    SORTS.map(([key, label]) => el("option", { value: key, selected: key === sort }, label)));
-  const toolbar = el("div", { class: "toolbar" },
-    el("form", { class: "grow", role: "search", onsubmit: (event) => {
-      event.preventDefault();
-      location.hash = link({ q: search.value.trim() });
-    } }, search),
+  const search = el("input", {
+    type: "search",
+    value: query,
+    placeholder: `Search ${title}`,
+    "aria-label": "Search this catalog",
+  });
+  const sortSelect = el(
+    "select",
+    {
+      "aria-label": "Sort by",
+      onchange: () => {
+        location.hash = link({ sort: sortSelect.value === "name" ? "" : sortSelect.value });
+      },
+    },
+    SORTS.map(([key, label]) => el("option", { value: key, selected: key === sort }, label)),
+  );
+  const toolbar = el(
+    "div",
+    { class: "toolbar" },
+    el(
+      "form",
+      {
+        class: "grow",
+        role: "search",
+        onsubmit: (event) => {
+          event.preventDefault();
+          location.hash = link({ q: search.value.trim() });
+        },
+      },
+      search,
+    ),
     sortSelect,
-    el("button", { type: "button", class: "plain", "aria-label": reverse ? "Ascending" : "Descending", title: "Reverse the order",
-      onclick: () => { location.hash = link({ rev: reverse ? "" : "1" }); } }, reverse ? "↓" : "↑"),
-    el("button", { type: "button", class: "plain", "aria-pressed": params.view === "grid" ? "true" : "false",
-      onclick: () => { location.hash = link({ view: params.view === "grid" ? "list" : "grid" }); } },
-      params.view === "grid" ? "List" : "Grid"));
+    el(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        "aria-label": reverse ? "Ascending" : "Descending",
+        title: "Reverse the order",
+        onclick: () => {
+          location.hash = link({ rev: reverse ? "" : "1" });
+        },
+      },
+      reverse ? "↓" : "↑",
+    ),
+    el(
+      "button",
+      {
+        type: "button",
+        class: "plain",
+        "aria-pressed": params.view === "grid" ? "true" : "false",
+        onclick: () => {
+          location.hash = link({ view: params.view === "grid" ? "list" : "grid" });
+        },
+      },
+      params.view === "grid" ? "List" : "Grid",
+    ),
+  );
   const box = el("div", { class: "listing" });
   const more = el("button", { type: "button", class: "plain more" }, "Load more");
   show(el("h1", {}, item ? dot(item) : null, " ", title), crumbs, toolbar, box, el("p", {}, more));
 
   const view = {
-    owner, catalog, path, sort, reverse, query, params, box, more,
-    entries: [], folders: 0, next: 0, loading: false, done: false, grid: params.view === "grid",
+    owner,
+    catalog,
+    path,
+    sort,
+    reverse,
+    query,
+    params,
+    box,
+    more,
+    entries: [],
+    folders: 0,
+    next: 0,
+    loading: false,
+    done: false,
+    grid: params.view === "grid",
     key: JSON.stringify([owner, catalog, listingParams(params)]),
   };
   firstScreenFirst(view);
   state.view = view;
   more.addEventListener("click", () => loadMore(view));
-  new IntersectionObserver((seen) => { if (seen.some((s) => s.isIntersecting)) loadMore(view); }).observe(more);
+  new IntersectionObserver((seen) => {
+    if (seen.some((s) => s.isIntersecting)) loadMore(view);
+  }).observe(more);
   await loadMore(view);
   return view;
 }
@@ -74,14 +166,23 @@ export async function renderFolder(owner, catalog, params) {
 async function fetchPage(view) {
   const { owner, catalog } = view;
   if (view.query) {
-    const page = await call("GET", `/api/catalogs/${enc(owner)}/${enc(catalog)}/entries?q=${enc(view.query)}&after=${enc(view.next || "")}`);
+    const page = await call(
+      "GET",
+      `/api/catalogs/${enc(owner)}/${enc(catalog)}/entries?q=${enc(view.query)}&after=${enc(view.next || "")}`,
+    );
     return { folders: [], entries: page.entries, next: page.next, total: null };
   }
-  return await call("GET", `/api/catalogs/${enc(owner)}/${enc(catalog)}/folder?path=${enc(view.path)}&sort=${view.sort}&reverse=${view.reverse}&offset=${view.next || 0}`);
+  return await call(
+    "GET",
+    `/api/catalogs/${enc(owner)}/${enc(catalog)}/folder?path=${enc(view.path)}&sort=${view.sort}&reverse=${view.reverse}&offset=${view.next || 0}`,
+  );
 }
 
 export async function loadMore(view) {
-  if (view.loading) { view.again = true; return; } // asked while loading: once more after
+  if (view.loading) {
+    view.again = true;
+    return;
+  } // asked while loading: once more after
   if (view.done || state.view !== view) return;
   view.loading = true;
   view.again = false;
@@ -104,12 +205,16 @@ export async function loadMore(view) {
     view.done = page.next === null || page.next === undefined;
     if (view.done) view.more.remove();
     if (!view.folders && !view.entries.length) {
-      view.box.replaceChildren(el("p", { class: "muted empty" }, view.query ? "Nothing matches." : "This folder is empty."));
+      view.box.replaceChildren(
+        el("p", { class: "muted empty" }, view.query ? "Nothing matches." : "This folder is empty."),
+      );
     }
   } catch (error) {
     view.box.replaceChildren(el("div", { class: "offline" }, error.message));
     view.more.remove();
-  } finally { view.loading = false; }
+  } finally {
+    view.loading = false;
+  }
   // the observer speaks only when the button comes into view: still in view, go on
   if (!view.done && view.again) loadMore(view);
 }
@@ -118,14 +223,43 @@ function listTable(view) {
   const header = (key, label, cls) => {
     const active = view.sort === key;
     const rev = active && !view.reverse ? "1" : "";
-    return el("th", { class: cls, "aria-sort": active ? (view.reverse ? "descending" : "ascending") : "none" },
-      view.query ? label : el("a", { href: folderHash(view.owner, view.catalog, { ...listingParams(view.params), sort: key === "name" ? "" : key, rev }) },
-        label, active ? (view.reverse ? " ↓" : " ↑") : ""));
+    return el(
+      "th",
+      { class: cls, "aria-sort": active ? (view.reverse ? "descending" : "ascending") : "none" },
+      view.query
+        ? label
+        : el(
+            "a",
+            {
+              href: folderHash(view.owner, view.catalog, {
+                ...listingParams(view.params),
+                sort: key === "name" ? "" : key,
+                rev,
+              }),
+            },
+            label,
+            active ? (view.reverse ? " ↓" : " ↑") : "",
+          ),
+    );
   };
   view.body = el("tbody");
-  return el("table", { class: "files" },
-    el("thead", {}, el("tr", {}, header("name", "Name", "name"), header("type", "Type", "hide-narrow"),
-      header("size", "Size", "num"), header("date", "Date", "hide-narrow num"))), view.body);
+  return el(
+    "table",
+    { class: "files" },
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        header("name", "Name", "name"),
+        header("type", "Type", "hide-narrow"),
+        header("size", "Size", "num"),
+        header("date", "Date", "hide-narrow num"),
+      ),
+    ),
+    view.body,
+  );
 }
 
 function folderLink(view, folder) {
@@ -137,16 +271,45 @@ function addFolder(view, folder) {
   const name = baseName(folder.path);
   const detail = `${folder.files} file${folder.files === 1 ? "" : "s"} · ${size(folder.bytes)}`;
   if (view.grid) {
-    view.container.append(el("li", { class: "tile folder", "data-folder": folder.path },
-      el("a", { href: folderLink(view, folder) }, el("span", { class: "art icon", "aria-hidden": "true" }, icon("folder")),
-        el("span", { class: "title" }, name), el("span", { class: "facts" }, detail))));
+    view.container.append(
+      el(
+        "li",
+        { class: "tile folder", "data-folder": folder.path },
+        el(
+          "a",
+          { href: folderLink(view, folder) },
+          el("span", { class: "art icon", "aria-hidden": "true" }, icon("folder")),
+          el("span", { class: "title" }, name),
+          el("span", { class: "facts" }, detail),
+        ),
+      ),
+    );
     return;
   }
-  view.body.append(el("tr", { class: "folder", "data-folder": folder.path },
-    el("td", { class: "name" }, el("a", { href: folderLink(view, folder) }, el("span", { class: "icon", "aria-hidden": "true" }, icon("folder")), " ", name)),
-    el("td", { class: "type hide-narrow" }, `folder · ${folder.files} file${folder.files === 1 ? "" : "s"}`),
-    el("td", { class: "num" }, size(folder.bytes)),
-    el("td", { class: "num hide-narrow" }, day(folder.mtime))));
+  view.body.append(
+    el(
+      "tr",
+      { class: "folder", "data-folder": folder.path },
+      el(
+        "td",
+        { class: "name" },
+        el(
+          "a",
+          { href: folderLink(view, folder) },
+          el("span", { class: "icon", "aria-hidden": "true" }, icon("folder")),
+          " ",
+          name,
+        ),
+      ),
+      el(
+        "td",
+        { class: "type hide-narrow" },
+        `folder · ${folder.files} file${folder.files === 1 ? "" : "s"}`,
+      ),
+      el("td", { class: "num" }, size(folder.bytes)),
+      el("td", { class: "num hide-narrow" }, day(folder.mtime)),
+    ),
+  );
 }
 
 function facts(entry) {
@@ -154,7 +317,8 @@ function facts(entry) {
   if (!media) return size(entry.size);
   const parts = [];
   if (Number.isFinite(media.duration) && media.duration > 0) parts.push(clock(media.duration));
-  if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height)) parts.push(`${media.width}×${media.height}`);
+  if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height))
+    parts.push(`${media.width}×${media.height}`);
   parts.push(size(entry.size));
   return parts.join(" · ");
 }
@@ -165,7 +329,9 @@ function facts(entry) {
  */
 function firstScreenFirst(view) {
   view.firstLeft = 0; // first-screen thumbnails still on their way
-  view.gate = new Promise((resolve) => { view.openGate = resolve; });
+  view.gate = new Promise((resolve) => {
+    view.openGate = resolve;
+  });
   setTimeout(view.openGate, FIRST_SCREEN_WAIT_MS);
 }
 
@@ -179,9 +345,19 @@ export function picture(owner, catalog, entry, cls, { eager = false, after = nul
   if (!["image", "video", "audio"].includes(kind)) return fallback;
   const img = el("img", { class: cls, alt: "", loading: eager ? "eager" : "lazy", decoding: "async" });
   const url = thumbUrl(owner, catalog, entry.hash);
-  img.addEventListener("error", () => { img.replaceWith(fallback); if (settled) settled(); }, { once: true });
+  img.addEventListener(
+    "error",
+    () => {
+      img.replaceWith(fallback);
+      if (settled) settled();
+    },
+    { once: true },
+  );
   if (settled) img.addEventListener("load", settled, { once: true });
-  if (after) after.then(() => { img.src = url; });
+  if (after)
+    after.then(() => {
+      img.src = url;
+    });
   else img.src = url;
   return img;
 }
@@ -191,7 +367,9 @@ function pictureIn(view, entry, index, cls) {
   if (index >= FIRST_SCREEN) return picture(view.owner, view.catalog, entry, cls, { after: view.gate });
   const img = picture(view.owner, view.catalog, entry, cls, {
     eager: true,
-    settled: () => { if (--view.firstLeft === 0) view.openGate(); },
+    settled: () => {
+      if (--view.firstLeft === 0) view.openGate();
+    },
   });
   if (img.tagName === "IMG") view.firstLeft += 1;
   return img;
@@ -203,18 +381,41 @@ function addEntry(view, entry) {
   const open = () => openViewer(view, index);
   const shown = view.query ? entry.path : baseName(entry.path);
   if (view.grid) {
-    view.container.append(el("li", { class: "tile", "data-path": entry.path },
-      el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-        pictureIn(view, entry, index, "art"),
-        el("span", { class: "title" }, shown), el("span", { class: "facts" }, facts(entry)))));
+    view.container.append(
+      el(
+        "li",
+        { class: "tile", "data-path": entry.path },
+        el(
+          "button",
+          { type: "button", onclick: open, title: entry.path, "aria-label": shown },
+          pictureIn(view, entry, index, "art"),
+          el("span", { class: "title" }, shown),
+          el("span", { class: "facts" }, facts(entry)),
+        ),
+      ),
+    );
     return;
   }
-  view.body.append(el("tr", { "data-path": entry.path },
-    el("td", { class: "name" }, el("button", { type: "button", onclick: open, title: entry.path, "aria-label": shown },
-      pictureIn(view, entry, index, "mini"), " ", el("span", {}, shown))),
-    el("td", { class: "type hide-narrow" }, entry.mime),
-    el("td", { class: "num" }, facts(entry)),
-    el("td", { class: "num hide-narrow" }, day(entry.mtime))));
+  view.body.append(
+    el(
+      "tr",
+      { "data-path": entry.path },
+      el(
+        "td",
+        { class: "name" },
+        el(
+          "button",
+          { type: "button", onclick: open, title: entry.path, "aria-label": shown },
+          pictureIn(view, entry, index, "mini"),
+          " ",
+          el("span", {}, shown),
+        ),
+      ),
+      el("td", { class: "type hide-narrow" }, entry.mime),
+      el("td", { class: "num" }, facts(entry)),
+      el("td", { class: "num hide-narrow" }, day(entry.mtime)),
+    ),
+  );
 }
 
 /** The owner's folder changed: list it again where it is, keeping the scroll. */

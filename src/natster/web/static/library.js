@@ -13,13 +13,20 @@ export async function renderLibrary() {
   show(
     el("h1", {}, "Library"),
     el("h2", {}, "My catalogs"),
-    mine.length ? el("div", { class: "cards" }, mine.map(myCard))
-      : el("p", { class: "muted" }, "No catalogs yet: make one with `natster catalog new NAME DESCRIPTION FOLDER`."),
+    mine.length
+      ? el("div", { class: "cards" }, mine.map(myCard))
+      : el(
+          "p",
+          { class: "muted" },
+          "No catalogs yet: make one with `natster catalog new NAME DESCRIPTION FOLDER`.",
+        ),
     el("h2", {}, "Shared with me"),
-    theirs.length ? el("div", { class: "cards" }, theirs.map(sharedCard))
+    theirs.length
+      ? el("div", { class: "cards" }, theirs.map(sharedCard))
       : el("p", { class: "muted" }, "Nothing imported yet."),
     el("h2", { id: "inbox" }, "Inbox"),
-    inbox.length ? el("div", { class: "cards" }, inbox.map(inboxCard))
+    inbox.length
+      ? el("div", { class: "cards" }, inbox.map(inboxCard))
       : el("p", { class: "muted" }, "Your inbox is empty: catalogs shared with you appear here."),
   );
 }
@@ -40,21 +47,27 @@ export function presence(event) {
   for (const item of state.library) {
     if (item.owner === event.owner && item.catalog === event.catalog) item.online = online;
   }
-  for (const node of document.querySelectorAll(".dot")) {
+  for (const node of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".dot"))) {
     if (node.dataset.dot !== id) continue;
     node.className = online ? "dot online" : "dot";
     node.setAttribute("aria-label", event.kind);
     node.title = event.kind;
   }
   const item = state.library.find((c) => `${c.owner}/${c.catalog}` === id);
-  for (const node of document.querySelectorAll("[data-counts]")) {
+  for (const node of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-counts]"))) {
     if (node.dataset.counts === id && item) node.textContent = countsText(item);
   }
 }
 
 function from(item) {
-  return el("p", {}, "from ", item.owner_name ? el("strong", {}, item.owner_name) : null, " ",
-    el("span", { class: "key", title: item.owner }, short(item.owner)));
+  return el(
+    "p",
+    {},
+    "from ",
+    item.owner_name ? el("strong", {}, item.owner_name) : null,
+    " ",
+    el("span", { class: "key", title: item.owner }, short(item.owner)),
+  );
 }
 
 function catalogLink(item) {
@@ -62,32 +75,94 @@ function catalogLink(item) {
 }
 
 function myCard(item) {
-  const head = [el("h3", {}, dot(item), catalogLink(item)),
-    item.description ? el("p", {}, item.description) : null, counts(item)];
+  const head = [
+    el("h3", {}, dot(item), catalogLink(item)),
+    item.description ? el("p", {}, item.description) : null,
+    counts(item),
+  ];
   if (!canChange()) {
-    return el("article", { class: "card", "data-catalog": item.catalog }, head,
-      el("p", { class: "muted" }, item.shared_with.length
-        ? `Shared with ${item.shared_with.length} account${item.shared_with.length > 1 ? "s" : ""}.` : "Not shared with anyone."));
+    return el(
+      "article",
+      { class: "card", "data-catalog": item.catalog },
+      head,
+      el(
+        "p",
+        { class: "muted" },
+        item.shared_with.length
+          ? `Shared with ${item.shared_with.length} account${item.shared_with.length > 1 ? "s" : ""}.`
+          : "Not shared with anyone.",
+      ),
+    );
   }
-  const input = el("input", { type: "text", placeholder: "name or account key", list: "people",
-    autocomplete: "off", "aria-label": `Share ${item.catalog} with`, oninput: () => findPeople(input.value) });
-  const form = el("form", { class: "inline", onsubmit: async (event) => {
-    event.preventDefault();
-    try { const account = await accountOf(input.value);
-      await call("POST", `/api/catalogs/${enc(item.catalog)}/shares`, { account });
-      say(""); await renderLibrary(); } catch (error) { say(error.message); }
-  } }, input, el("button", { type: "submit" }, "Share"));
+  const input = el("input", {
+    type: "text",
+    placeholder: "name or account key",
+    list: "people",
+    autocomplete: "off",
+    "aria-label": `Share ${item.catalog} with`,
+    oninput: () => findPeople(input.value),
+  });
+  const form = el(
+    "form",
+    {
+      class: "inline",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const account = await accountOf(input.value);
+          await call("POST", `/api/catalogs/${enc(item.catalog)}/shares`, { account });
+          say("");
+          await renderLibrary();
+        } catch (error) {
+          say(error.message);
+        }
+      },
+    },
+    input,
+    el("button", { type: "submit" }, "Share"),
+  );
   const nameOf = (who) => (item.names && item.names[who]) || short(who);
-  return el("article", { class: "card", "data-catalog": item.catalog }, head,
-    item.shared_with.length ? el("ul", { class: "plain", "aria-label": "Shared with" },
-      item.shared_with.map((who) => el("li", {}, el("span", { class: "person", title: who }, nameOf(who)),
-        el("button", { class: "plain", type: "button", "aria-label": `Unshare with ${nameOf(who)}`, onclick: async () => {
-          if (!confirm(`Stop sharing ${item.catalog} with ${nameOf(who)}? Their access ends at once.`)) return;
-          try { await call("DELETE", `/api/catalogs/${enc(item.catalog)}/shares/${enc(who)}`);
-            say(""); await renderLibrary(); } catch (error) { say(error.message); }
-        } }, "Unshare"))))
+  return el(
+    "article",
+    { class: "card", "data-catalog": item.catalog },
+    head,
+    item.shared_with.length
+      ? el(
+          "ul",
+          { class: "plain", "aria-label": "Shared with" },
+          item.shared_with.map((who) =>
+            el(
+              "li",
+              {},
+              el("span", { class: "person", title: who }, nameOf(who)),
+              el(
+                "button",
+                {
+                  class: "plain",
+                  type: "button",
+                  "aria-label": `Unshare with ${nameOf(who)}`,
+                  onclick: async () => {
+                    if (
+                      !confirm(`Stop sharing ${item.catalog} with ${nameOf(who)}? Their access ends at once.`)
+                    )
+                      return;
+                    try {
+                      await call("DELETE", `/api/catalogs/${enc(item.catalog)}/shares/${enc(who)}`);
+                      say("");
+                      await renderLibrary();
+                    } catch (error) {
+                      say(error.message);
+                    }
+                  },
+                },
+                "Unshare",
+              ),
+            ),
+          ),
+        )
       : el("p", { class: "muted" }, "Not shared with anyone."),
-    form);
+    form,
+  );
 }
 
 // Members of the hub by name, for the share forms (one <datalist> for every card).
@@ -97,7 +172,10 @@ async function findPeople(text) {
   const found = await call("GET", `/api/people?q=${enc(text.trim().slice(0, 64))}`);
   if (found.people) people = found.people.filter((p) => p.account !== state.me.account);
   let list = document.getElementById("people");
-  if (!list) { list = el("datalist", { id: "people" }); document.body.append(list); }
+  if (!list) {
+    list = el("datalist", { id: "people" });
+    document.body.append(list);
+  }
   list.replaceChildren(...people.map((p) => el("option", { value: p.name }, short(p.account))));
 }
 
@@ -111,25 +189,60 @@ async function accountOf(text) {
   const same = people.filter((p) => folded(p.name) === folded(typed));
   if (same.length === 1) return same[0].account;
   if (same.length > 1) throw new Error(`Several members are named ${typed}: paste the account key.`);
-  throw new Error(people.length ? `Nobody is named ${typed}; did you mean ${people.slice(0, 5).map((p) => p.name).join(", ")}?`
-    : `Nobody on this hub is named ${typed}.`);
+  throw new Error(
+    people.length
+      ? `Nobody is named ${typed}; did you mean ${people
+          .slice(0, 5)
+          .map((p) => p.name)
+          .join(", ")}?`
+      : `Nobody on this hub is named ${typed}.`,
+  );
 }
 
 function sharedCard(item) {
-  return el("article", { class: "card", "data-catalog": item.catalog },
-    el("h3", {}, dot(item), catalogLink(item)), from(item),
-    item.description ? el("p", {}, item.description) : null, counts(item));
+  return el(
+    "article",
+    { class: "card", "data-catalog": item.catalog },
+    el("h3", {}, dot(item), catalogLink(item)),
+    from(item),
+    item.description ? el("p", {}, item.description) : null,
+    counts(item),
+  );
 }
 
 function inboxCard(item) {
-  const act = (path, label) => el("button", { type: "button", onclick: async (event) => {
-    event.target.disabled = true;
-    try { await call("POST", path, { owner: item.owner, catalog: item.catalog });
-      say(""); await renderLibrary(); } catch (error) { say(error.message); event.target.disabled = false; }
-  } }, label);
-  return el("article", { class: "card", "data-inbox": item.catalog },
-    el("h3", {}, dot(item), item.catalog), from(item),
-    !canChange() ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.")
-      : el("p", { class: "inline" }, act("/api/imports", `Import ${item.catalog}`), " ",
-        act("/api/declines", `Decline ${item.catalog}`)));
+  const act = (path, label) =>
+    el(
+      "button",
+      {
+        type: "button",
+        onclick: async (event) => {
+          event.target.disabled = true;
+          try {
+            await call("POST", path, { owner: item.owner, catalog: item.catalog });
+            say("");
+            await renderLibrary();
+          } catch (error) {
+            say(error.message);
+            event.target.disabled = false;
+          }
+        },
+      },
+      label,
+    );
+  return el(
+    "article",
+    { class: "card", "data-inbox": item.catalog },
+    el("h3", {}, dot(item), item.catalog),
+    from(item),
+    !canChange()
+      ? el("p", { class: "muted" }, "Import it from a signed-in machine: this browser is read-only.")
+      : el(
+          "p",
+          { class: "inline" },
+          act("/api/imports", `Import ${item.catalog}`),
+          " ",
+          act("/api/declines", `Decline ${item.catalog}`),
+        ),
+  );
 }

@@ -4,14 +4,14 @@
 // this browser cannot play says so and offers the download.
 import { baseName, call, clock, el, enc, fileUrl, hosted, kindOf, say, thumbUrl } from "./core.js";
 
-const dialog = document.getElementById("viewer");
+const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("viewer"));
 const body = document.getElementById("viewer-body");
 const titleLine = document.getElementById("viewer-title");
 const counter = document.getElementById("viewer-count");
-const download = document.getElementById("viewer-download");
+const download = /** @type {HTMLAnchorElement} */ (document.getElementById("viewer-download"));
 const note = document.getElementById("viewer-note");
-const prevButton = document.getElementById("viewer-prev");
-const nextButton = document.getElementById("viewer-next");
+const prevButton = /** @type {HTMLButtonElement} */ (document.getElementById("viewer-prev"));
+const nextButton = /** @type {HTMLButtonElement} */ (document.getElementById("viewer-next"));
 const RESUME_MIN_S = 2; // resumed from past this, and before 90% of it (then: from the start)
 const SUBTITLE_MAX = 2 * 1024 * 1024;
 let current = null; // { view, index, entry }
@@ -40,8 +40,15 @@ dialog.addEventListener("close", () => {
   stopMedia();
   body.replaceChildren();
   current = null;
-  if (closingFromRoute) { closingFromRoute = false; return; }
-  if (openedHere) { openedHere = false; history.back(); return; }
+  if (closingFromRoute) {
+    closingFromRoute = false;
+    return;
+  }
+  if (openedHere) {
+    openedHere = false;
+    history.back();
+    return;
+  }
   const [where, search] = location.hash.split("?");
   const query = new URLSearchParams(search || "");
   query.delete("open");
@@ -53,12 +60,27 @@ prevButton.addEventListener("click", () => step(-1));
 nextButton.addEventListener("click", () => step(1));
 document.addEventListener("keydown", (event) => {
   if (!dialog.open || event.altKey || event.ctrlKey || event.metaKey) return;
-  if (["INPUT", "VIDEO", "AUDIO", "SELECT", "TEXTAREA"].includes(event.target.tagName)) return;
-  if (event.key === "ArrowRight") { event.preventDefault(); step(1); }
-  if (event.key === "ArrowLeft") { event.preventDefault(); step(-1); }
+  if (
+    ["INPUT", "VIDEO", "AUDIO", "SELECT", "TEXTAREA"].includes(/** @type {Element} */ (event.target).tagName)
+  )
+    return;
+  if (event.key === "ArrowRight") {
+    event.preventDefault();
+    step(1);
+  }
+  if (event.key === "ArrowLeft") {
+    event.preventDefault();
+    step(-1);
+  }
 });
 let touchX = null;
-body.addEventListener("touchstart", (event) => { touchX = event.touches.length === 1 ? event.touches[0].clientX : null; }, { passive: true });
+body.addEventListener(
+  "touchstart",
+  (event) => {
+    touchX = event.touches.length === 1 ? event.touches[0].clientX : null;
+  },
+  { passive: true },
+);
 body.addEventListener("touchend", (event) => {
   if (touchX === null || !current || kindOf(current.entry.mime) !== "image") return;
   const moved = event.changedTouches[0].clientX - touchX;
@@ -84,16 +106,23 @@ export async function showPath(view, path, loadMore, movedOn = () => false) {
     index = view.entries.findIndex((e) => e.path === path);
   }
   let entry = index >= 0 ? view.entries[index] : null;
-  if (!entry) { // not in this listing (a search, or a link from elsewhere): ask for it
-    const page = await call("GET", `/api/catalogs/${enc(view.owner)}/${enc(view.catalog)}/entries?prefix=${enc(path)}&limit=1`);
+  if (!entry) {
+    // not in this listing (a search, or a link from elsewhere): ask for it
+    const page = await call(
+      "GET",
+      `/api/catalogs/${enc(view.owner)}/${enc(view.catalog)}/entries?prefix=${enc(path)}&limit=1`,
+    );
     entry = page.entries.find((e) => e.path === path);
-    if (!entry) { say(`${path} is not in this catalog (any more)`); return; }
+    if (!entry) {
+      say(`${path} is not in this catalog (any more)`);
+      return;
+    }
   }
   if (!movedOn()) show(view, index, entry);
 }
 
 function stopMedia() {
-  for (const media of body.querySelectorAll("video, audio")) {
+  for (const media of /** @type {NodeListOf<HTMLMediaElement>} */ (body.querySelectorAll("video, audio"))) {
     media.dataset.stopped = "1"; // its last timeupdate (back to 0) is not where it was left
     media.pause();
     media.removeAttribute("src");
@@ -124,29 +153,76 @@ function show(view, index, entry) {
 function content(view, entry, url) {
   const name = baseName(entry.path);
   switch (kindOf(entry.mime)) {
-    case "video": return video(view, entry, url);
-    case "audio": return el("div", { class: "song" },
-      el("img", { class: "cover", src: thumbUrl(view.owner, view.catalog, entry.hash), alt: "", onerror: (e) => e.target.remove() }),
-      resumable(el("audio", { src: url, controls: true, autoplay: true }), entry));
-    case "image": return el("img", { src: url, alt: name });
-    case "pdf": return el("iframe", { src: url, title: name });
+    case "video":
+      return video(view, entry, url);
+    case "audio":
+      return el(
+        "div",
+        { class: "song" },
+        el("img", {
+          class: "cover",
+          src: thumbUrl(view.owner, view.catalog, entry.hash),
+          alt: "",
+          onerror: (e) => e.target.remove(),
+        }),
+        resumable(el("audio", { src: url, controls: true, autoplay: true }), entry),
+      );
+    case "image":
+      return el("img", { src: url, alt: name });
+    case "pdf":
+      return el("iframe", { src: url, title: name });
     case "text": {
       const pre = el("pre", {}, "Loading…");
-      fetch(url, { headers: { Range: "bytes=0-262143" } }).then((r) => r.ok ? r.text() : Promise.reject(new Error(`error ${r.status}`)))
-        .then((text) => { pre.textContent = text; }, (error) => { pre.textContent = error.message; });
+      fetch(url, { headers: { Range: "bytes=0-262143" } })
+        .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`error ${r.status}`))))
+        .then(
+          (text) => {
+            pre.textContent = text;
+          },
+          (error) => {
+            pre.textContent = error.message;
+          },
+        );
       return pre;
     }
-    default: return unplayable(entry, "There is no preview for this kind of file.");
+    default:
+      return unplayable(entry, "There is no preview for this kind of file.");
   }
 }
 
-const CODECS = { h264: "avc1.42E01E", hevc: "hvc1.1.6.L93.B0", vp9: "vp09.00.10.08", vp8: "vp8", av1: "av01.0.04M.08", mpeg4: "mp4v.20.9", theora: "theora" };
-const NAMES = { hevc: "HEVC (H.265)", h264: "H.264", vp9: "VP9", av1: "AV1", mpeg4: "MPEG-4", mpeg2video: "MPEG-2", wmv3: "WMV", vc1: "VC-1" };
-const CONTAINERS = { "video/x-matroska": "Matroska (.mkv)", "video/x-msvideo": "AVI", "video/x-ms-wmv": "WMV", "video/x-flv": "Flash video", "video/quicktime": "QuickTime" };
+const CODECS = {
+  h264: "avc1.42E01E",
+  hevc: "hvc1.1.6.L93.B0",
+  vp9: "vp09.00.10.08",
+  vp8: "vp8",
+  av1: "av01.0.04M.08",
+  mpeg4: "mp4v.20.9",
+  theora: "theora",
+};
+const NAMES = {
+  hevc: "HEVC (H.265)",
+  h264: "H.264",
+  vp9: "VP9",
+  av1: "AV1",
+  mpeg4: "MPEG-4",
+  mpeg2video: "MPEG-2",
+  wmv3: "WMV",
+  vc1: "VC-1",
+};
+const CONTAINERS = {
+  "video/x-matroska": "Matroska (.mkv)",
+  "video/x-msvideo": "AVI",
+  "video/x-ms-wmv": "WMV",
+  "video/x-flv": "Flash video",
+  "video/quicktime": "QuickTime",
+};
 
 function describe(entry) {
   const codec = entry.media && entry.media.video;
-  const what = [codec ? `${NAMES[codec] || codec} video` : "video", CONTAINERS[entry.mime] ? `in a ${CONTAINERS[entry.mime]} file` : null];
+  const what = [
+    codec ? `${NAMES[codec] || codec} video` : "video",
+    CONTAINERS[entry.mime] ? `in a ${CONTAINERS[entry.mime]} file` : null,
+  ];
   return what.filter(Boolean).join(" ");
 }
 
@@ -160,26 +236,49 @@ function canPlay(entry) {
 }
 
 function unplayable(entry, why) {
-  return el("div", { class: "unplayable", role: "alert" },
+  return el(
+    "div",
+    { class: "unplayable", role: "alert" },
     el("p", {}, why),
-    el("p", {}, el("a", { class: "button", href: download.href, download: hosted ? null : baseName(entry.path) }, `Download ${baseName(entry.path)}`)));
+    el(
+      "p",
+      {},
+      el(
+        "a",
+        { class: "button", href: download.href, download: hosted ? null : baseName(entry.path) },
+        `Download ${baseName(entry.path)}`,
+      ),
+    ),
+  );
 }
 
-const cannot = (entry) => `This browser cannot play ${describe(entry)}. Download it and play it with VLC or mpv.`;
+const cannot = (entry) =>
+  `This browser cannot play ${describe(entry)}. Download it and play it with VLC or mpv.`;
 
 function video(view, entry, url) {
   if (!canPlay(entry)) return unplayable(entry, cannot(entry));
-  const player = el("video", { src: url, controls: true, autoplay: true, playsinline: true, preload: "metadata" });
+  const player = el("video", {
+    src: url,
+    controls: true,
+    autoplay: true,
+    playsinline: true,
+    preload: "metadata",
+  });
   const box = el("div", { class: "film" }, player);
   let started = false;
-  const fail = () => { if (current && current.entry === entry) box.replaceChildren(unplayable(entry, cannot(entry))); };
+  const fail = () => {
+    if (current && current.entry === entry) box.replaceChildren(unplayable(entry, cannot(entry)));
+  };
   player.addEventListener("error", fail);
   player.addEventListener("loadedmetadata", () => {
     started = true;
     const soundOnly = entry.media && entry.media.video === null && entry.media.audio; // ffmpeg said so
     if (player.videoWidth === 0 && !soundOnly) fail(); // a container it reads, a picture it cannot
   });
-  setTimeout(() => { if (!started && current && current.entry === entry && !player.error) note.textContent = "Still starting… (the owner's machine may be slow to answer)"; }, 8000);
+  setTimeout(() => {
+    if (!started && current && current.entry === entry && !player.error)
+      note.textContent = "Still starting… (the owner's machine may be slow to answer)";
+  }, 8000);
   for (const subtitle of subtitlesOf(view, entry)) addTrack(view, player, subtitle);
   return resumable(player, entry);
 }
@@ -188,19 +287,44 @@ function video(view, entry, url) {
 function resumable(player, entry) {
   const key = `natster:at:${entry.hash}`;
   let saved = 0;
-  try { saved = Number(JSON.parse(localStorage.getItem(key) || "null")?.t) || 0; } catch { /* none */ }
-  player.addEventListener("loadedmetadata", () => {
-    if (saved >= RESUME_MIN_S && saved < player.duration * 0.9) {
-      player.currentTime = saved;
-      note.replaceChildren(`Resumed at ${clock(saved)} · `,
-        el("button", { type: "button", class: "plain", onclick: () => { player.currentTime = 0; note.textContent = ""; } }, "Start over"));
-    }
-  }, { once: true });
+  try {
+    saved = Number(JSON.parse(localStorage.getItem(key) || "null")?.t) || 0;
+  } catch {
+    /* none */
+  }
+  player.addEventListener(
+    "loadedmetadata",
+    () => {
+      if (saved >= RESUME_MIN_S && saved < player.duration * 0.9) {
+        player.currentTime = saved;
+        note.replaceChildren(
+          `Resumed at ${clock(saved)} · `,
+          el(
+            "button",
+            {
+              type: "button",
+              class: "plain",
+              onclick: () => {
+                player.currentTime = 0;
+                note.textContent = "";
+              },
+            },
+            "Start over",
+          ),
+        );
+      }
+    },
+    { once: true },
+  );
   let last = 0;
   player.addEventListener("timeupdate", () => {
     if (player.dataset.stopped || Math.abs(player.currentTime - last) < 2) return;
     last = player.currentTime;
-    try { localStorage.setItem(key, JSON.stringify({ t: Math.floor(player.currentTime), at: Date.now() })); } catch { /* full */ }
+    try {
+      localStorage.setItem(key, JSON.stringify({ t: Math.floor(player.currentTime), at: Date.now() }));
+    } catch {
+      /* full */
+    }
   });
   player.addEventListener("ended", () => localStorage.removeItem(key));
   return player;
@@ -230,9 +354,15 @@ async function addTrack(view, player, subtitle) {
     if (/\.srt$/i.test(subtitle.path)) text = srtToVtt(text);
     const name = baseName(subtitle.path);
     const lang = (name.match(/\.([a-z]{2,3})\.(srt|vtt)$/i) || [])[1] || "";
-    const track = el("track", { kind: "subtitles", label: lang ? `${lang} (${name})` : name, srclang: lang || null,
-      src: URL.createObjectURL(new Blob([text], { type: "text/vtt" })) });
+    const track = el("track", {
+      kind: "subtitles",
+      label: lang ? `${lang} (${name})` : name,
+      srclang: lang || null,
+      src: URL.createObjectURL(new Blob([text], { type: "text/vtt" })),
+    });
     if (!player.querySelector("track")) track.default = true;
     player.append(track);
-  } catch { /* a subtitle that cannot be read is left out */ }
+  } catch {
+    /* a subtitle that cannot be read is left out */
+  }
 }
