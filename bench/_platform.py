@@ -24,8 +24,8 @@ from natster.catalog import Catalogs, Entry
 from natster.client import Home, NatsterClient, join, remote
 from natster.client.serving import serving_grant
 from natster.hub import mint_invite
-from natster.hub.node_join import join as join_node
-from natster.hub.node_join import mint_node_token
+from natster.hub.cluster.node_join import join as join_node
+from natster.hub.cluster.node_join import mint_node_token
 from natster.security import Creds, KeyKind, KeyPair
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service import GlobalService

@@ -35,7 +35,7 @@ from natster import events as ev
 from natster.client import Home, NatsterClient, join
 from natster.errors import NatsterError
 from natster.hub import mint_invite
-from natster.hub.health import hub_health
+from natster.hub.process.health import hub_health
 from natster.services.platform import Platform
 
 from ._platform import clean_up, local_cluster

@@ -20,8 +20,8 @@ from natster import _nats, subjects
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
-from natster.hub import claims as hub_claims
-from natster.hub.serving import serving_key
+from natster.hub.accounts import claims as hub_claims
+from natster.hub.accounts.serving import serving_key
 from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from natster import _nats, limits, subjects, wire
 from natster.client import NatsterClient
 from natster.errors import Refused, RemoteError
-from natster.hub import claims as hub_claims
-from natster.hub.claims import OWN_CATALOGS
-from natster.hub.invites import Invite
+from natster.hub.accounts import claims as hub_claims
+from natster.hub.accounts.claims import OWN_CATALOGS
+from natster.hub.entry.invites import Invite
 from natster.security import KeyKind, KeyPair, jwt
 
 from .conftest import JoinUser, RunningHub, serving_of

@@ -26,8 +26,8 @@ from natster.client import NatsterClient
 from natster.client.browsers import sign_in_browser
 from natster.client.devices import list_devices, revoke_device
 from natster.errors import InviteError, NatsterError, RemoteError
-from natster.hub.guests import signin_key
-from natster.hub.invites import signin_guest
+from natster.hub.entry.guests import signin_key
+from natster.hub.entry.invites import signin_guest
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 

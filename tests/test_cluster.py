@@ -37,12 +37,12 @@ from natster.errors import (
 )
 from natster.hub import HubDir, mint_invite, mint_short_invite
 from natster.hub import tls as hub_tls
-from natster.hub.health import hub_health
-from natster.hub.invites import Invite
-from natster.hub.node_join import join as join_node
-from natster.hub.node_join import mint_node_token
-from natster.hub.nodes import bundle, install
-from natster.hub.serving import serving_key
+from natster.hub.accounts.serving import serving_key
+from natster.hub.cluster.node_join import join as join_node
+from natster.hub.cluster.node_join import mint_node_token
+from natster.hub.cluster.nodes import bundle, install
+from natster.hub.entry.invites import Invite
+from natster.hub.process.health import hub_health
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS

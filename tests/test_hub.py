@@ -134,7 +134,7 @@ def test_nats_server_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_platform_jetstream_reservations_fit_the_server() -> None:
     """nats-server refuses JetStream to an account whose limits exceed what is left."""
     from natster import limits
-    from natster.hub.claims import accounts_account, global_account
+    from natster.hub.accounts.claims import accounts_account, global_account
 
     key = "A" * 56
     platform = [accounts_account(key, global_=key).nats.limits, global_account(key).nats.limits]

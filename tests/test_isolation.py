@@ -9,7 +9,7 @@ import pytest
 from natster import _nats, subjects
 from natster.client import Home, NatsterClient
 from natster.errors import JwtError, ServiceUnavailable
-from natster.hub import claims as hub_claims
+from natster.hub.accounts import claims as hub_claims
 from natster.security import jwt
 
 from .conftest import JoinUser, RunningHub, serving_of

@@ -13,7 +13,7 @@ from natster import _nats, subjects
 from natster.client import Home, NatsterClient, join, whoami
 from natster.errors import AlreadyInitialized, InviteError
 from natster.hub import Invite, mint_invite
-from natster.hub.invites import signup_user, token_key
+from natster.hub.entry.invites import signup_user, token_key
 
 from .conftest import JoinUser, RunningHub
 

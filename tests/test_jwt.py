@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from natster.errors import CredsError, JwtError
-from natster.hub import claims as hub_claims
+from natster.hub.accounts import claims as hub_claims
 from natster.security import Creds, KeyKind, KeyPair, jwt, parse_creds
 from natster.security._codec import encode_seed
 

@@ -1,4 +1,4 @@
-"""Serving accounts: where a user's catalog servers answer from (hub/serving.py)."""
+"""Serving accounts: where a user's catalog servers answer from (hub/accounts/serving.py)."""
 
 from __future__ import annotations
 

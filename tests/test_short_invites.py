@@ -25,9 +25,9 @@ from natster._bucket import Bucket
 from natster._nats import connect
 from natster.client import Home, NatsterClient, join
 from natster.errors import InviteError, NatsterError, UntrustedHub
-from natster.hub import short_invites
-from natster.hub.invites import mint_short_invite, token_key
-from natster.hub.short_invites import ShortInvite
+from natster.hub.entry import short_invites
+from natster.hub.entry.invites import mint_short_invite, token_key
+from natster.hub.entry.short_invites import ShortInvite
 
 from .conftest import RunningHub
 
@@ -159,7 +159,7 @@ async def test_the_shortest_words_join(hub: RunningHub, tmp_path: Path) -> None:
 
 
 async def test_guessing_is_slowed_per_address(hub: RunningHub, caplog: Any) -> None:
-    caplog.set_level(logging.DEBUG, logger="natster.hub.doorstep")
+    caplog.set_level(logging.DEBUG, logger="natster.hub.entry.doorstep")
     short = await mint_short_invite(hub.dir, 3600)
     for _ in range(limits.DOORSTEP_TRIES_BURST):
         with pytest.raises(PermissionError):

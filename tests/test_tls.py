@@ -23,7 +23,7 @@ from natster.client.download import download, find_entry
 from natster.errors import HubError, InviteError, UntrustedHub
 from natster.hub import HubDir, mint_invite, rotate
 from natster.hub import tls as hub_tls
-from natster.hub.invites import Invite
+from natster.hub.entry.invites import Invite
 
 from .conftest import RunningHub, World, eventually, free_port, key, natster, shared_and_imported
 

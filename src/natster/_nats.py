@@ -45,7 +45,7 @@ __all__ = ["Client", "Login", "Trust", "connect", "mapped", "request", "request_
 @dataclasses.dataclass(frozen=True)
 class Login:
     """A user name and password in place of creds: how a short invite's holder knocks
-    at the hub's doorstep (hub/doorstep.py), which answers for the server."""
+    at the hub's doorstep (hub/entry/doorstep.py), which answers for the server."""
 
     user: str
     password: str = dataclasses.field(repr=False)

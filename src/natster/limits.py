@@ -3,7 +3,7 @@
 What is not a limit but the tuning of one mechanism stays beside its code: the receive
 path's buffers (``_natsio``), flow control's slack and lateness checks
 (``client._flow``, ``client.transfer``), certificate lifetimes (``hub.tls``), snapshot
-chunks and their patience (``hub.snapshots``), file modes (``_fs``), format versions.
+chunks and their patience (``hub.cluster.snapshots``), file modes (``_fs``), format versions.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ DEVICE_CODE_TTL_S = 600  # `device add` waits this long for the new machine
 DEVICE_SEEN_WAIT_S = 0.5  # `device ls` gathers the nodes' connection lists this long
 MAX_NODE_TOKEN_TTL_S = 24 * 3600  # a node token carries the way to the hub's keys: short
 MAX_INVITE_CHARS = 8192
-# short invites (hub/short_invites.py): words of the 2,048 of BIP-39 (11 bits each), and the
+# short invites (hub/entry/short_invites.py): words of the 2,048 of BIP-39 (11 bits each), and the
 # start of the CA pin they carry (80 bits: forging a CA to match costs 2^80 hashes)
 INVITE_WORDS = 4
 SHORT_PIN_CHARS = 20
-# the doorstep (hub/doorstep.py) tells who holds a short invite's words: tries per
+# the doorstep (hub/entry/doorstep.py) tells who holds a short invite's words: tries per
 # address and for the whole hub (per node), each per minute with a burst; its guests
 # live this long at most (they only ask natster.signup, once)
 DOORSTEP_TRIES_PER_MINUTE = 10
@@ -70,7 +70,7 @@ EVENT_LOG_MAX_BYTES = 8 * 1024 * 1024 * 1024
 # What one user account may use of the hub (its JWT's limits, enforced by nats-server).
 # A user account only asks (the services, catalog servers): its largest message is a
 # control request. Its catalog servers answer from its serving account, whose payload
-# carries a chunk reply (4 MiB chunks) and which can reach no service (hub/serving.py).
+# carries a chunk reply (4 MiB chunks) and which can reach no service (hub/accounts/serving.py).
 ACCOUNT_CONNECTIONS = 64  # CLI commands, catalog servers, web UIs, devices at once
 ACCOUNT_SUBSCRIPTIONS = 10_000  # a catalog server takes about 10 per catalog served
 ACCOUNT_IMPORTS = 1_000  # the platform's 4, plus one per imported catalog

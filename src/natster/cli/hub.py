@@ -97,7 +97,7 @@ def up(
     if catalog is not None and not catalog.is_dir():
         fail(f"{catalog} is not a folder")
     if join is not None:
-        from natster.hub.node_join import join as join_hub
+        from natster.hub.cluster.node_join import join as join_hub
 
         routes_port = cluster_port or DEFAULT_CLUSTER_PORT
         joined = run(
@@ -279,7 +279,7 @@ def node_invite(
     json_: bool = typer.Option(False, "--json", help='Print {"token": ...}.'),
 ) -> None:
     """Print a single-use token that lets another machine join as a node (last line)."""
-    from natster.hub.node_join import mint_node_token
+    from natster.hub.cluster.node_join import mint_node_token
 
     made = mint_node_token(_hub(dir), parse_duration(ttl))
     text = made.encode()
@@ -301,7 +301,7 @@ def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
         fail(f"{hub.path} is not a natster hub directory (start one with `natster hub up`)")
     facts = hub.describe()
     if facts["running"]:
-        from natster.hub.health import hub_health
+        from natster.hub.process.health import hub_health
 
         facts.update(run(hub_health(hub)))
     if json_:

@@ -40,7 +40,7 @@ from natster._fs import write_atomic
 from natster._quiet import quietly
 from natster._tls import Trust
 from natster.errors import ConfigError, InviteError, NatsterError, Refused, RemoteError
-from natster.hub.invites import Pasted, str_field, throwaway_user
+from natster.hub.entry.invites import Pasted, str_field, throwaway_user
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 

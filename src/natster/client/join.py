@@ -1,4 +1,4 @@
-"""``natster init``: join a hub with an invite (short or long: see natster.hub.invites).
+"""``natster init``: join a hub with an invite (short or long: see natster.hub.entry.invites).
 
 The account key is made here and its seed never leaves this machine: the account
 service receives the public key and a signature proving we hold it, and this
@@ -25,8 +25,8 @@ from natster.errors import (
     RemoteError,
     ServiceUnavailable,
 )
-from natster.hub.invites import Invite
-from natster.hub.short_invites import ShortInvite
+from natster.hub.entry.invites import Invite
+from natster.hub.entry.short_invites import ShortInvite
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 

@@ -1,4 +1,4 @@
-"""A catalog server's connection in its serving account (hub/serving.py says why).
+"""A catalog server's connection in its serving account (hub/accounts/serving.py says why).
 
 The user key is made here and never leaves this process; the hub signs it a JWT in
 the caller's serving account, valid for ``limits.SERVING_USER_TTL_S``. Half-way

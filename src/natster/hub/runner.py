@@ -22,21 +22,21 @@ from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
 from natster._quiet import quietly
 from natster.errors import HubAlreadyRunning, HubError, NatsterError
+from natster.hub import tls
+from natster.hub.accounts import claims as platform_claims
+from natster.hub.accounts.account_service import AccountService
+from natster.hub.accounts.resolver import Resolver
+from natster.hub.accounts.serving import serving_key
+from natster.hub.cluster import growth
+from natster.hub.cluster.node_join import JoinService, route_url
+from natster.hub.entry.doorstep import Doorstep, DoorstepKeys
+from natster.hub.entry.guests import GuestWarden, signin_key
+from natster.hub.process.binary import find_nats_server
+from natster.hub.process.server import NatsServer, reload, render_config, stop_leftover
+from natster.hub.state import HubConfig, HubDir, RunState
+from natster.hub.tls import TlsFiles
 from natster.security import KeyPair
 from natster.security.jwt import AccountClaims
-
-from . import claims as platform_claims
-from . import growth, tls
-from .account_service import AccountService
-from .binary import find_nats_server
-from .doorstep import Doorstep, DoorstepKeys
-from .guests import GuestWarden, signin_key
-from .node_join import JoinService, route_url
-from .resolver import Resolver
-from .server import NatsServer, reload, render_config, stop_leftover
-from .serving import serving_key
-from .state import HubConfig, HubDir, RunState
-from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class Hub:
         )
 
     async def _save_single_node(self, binary: Path, config: HubConfig) -> growth.Manifest:
-        """The hub runs once more as one node, only to save its streams (hub/growth.py)."""
+        """The hub runs once more as one node, only to save its streams (hub/cluster/growth.py)."""
         log.info("saving this hub's data to bring it into the cluster")
         up = await self._launch(binary, config)
         try:

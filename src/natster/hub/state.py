@@ -27,13 +27,12 @@ from natster._clock import now_iso
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._tls import Trust
 from natster.errors import ConfigError, HubNotRunning
+from natster.hub import tls
+from natster.hub.accounts import claims as platform_claims
+from natster.hub.accounts.serving import serving_key
+from natster.hub.tls import TlsFiles
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
-
-from . import claims as platform_claims
-from . import tls
-from .serving import serving_key
-from .tls import TlsFiles
 
 PLATFORM = ("sys", "accounts", "global", "hub", "signup")
 DEFAULT_NODE = "natster-hub"
@@ -63,7 +62,7 @@ class HubConfig(BaseModel):
     # the web app (`hub up --web-port`): HTTPS for its pages, WebSocket (wss) for NATS
     web_port: int | None = None
     ws_port: int | None = None
-    # a hub of one node growing into a cluster (hub/growth.py): the streams its data
+    # a hub of one node growing into a cluster (hub/cluster/growth.py): the streams its data
     # brings in ("role/stream" -> last sequence), awaited before any service starts
     moving_in: dict[str, int] = {}
 

@@ -44,7 +44,7 @@ Stop = Callable[[], Awaitable[None]]
 
 
 class ServingLink(Protocol):
-    """A connection in the owner's serving account (hub/serving.py), where it answers."""
+    """A connection in the owner's serving account (hub/accounts/serving.py), where it answers."""
 
     @property
     def max_payload(self) -> int: ...

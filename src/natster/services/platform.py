@@ -16,7 +16,7 @@ from typing import Protocol, Unpack
 from natster._nats import Client, connect
 from natster._quiet import quietly
 from natster.hub import Hub, HubDir, HubInfo, HubOptions
-from natster.hub.nodes import replicas
+from natster.hub.cluster.nodes import replicas
 
 from .global_service import GlobalService
 

@@ -27,7 +27,7 @@ from natster._quiet import quietly
 from natster._rate import RateLimit
 from natster.errors import HubError, Refused
 from natster.hub import HubDir
-from natster.hub.guests import signin_key
+from natster.hub.entry.guests import signin_key
 from natster.hub.tls import TlsFiles
 
 from . import _hub_signin, _hub_site

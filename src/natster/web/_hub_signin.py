@@ -17,7 +17,7 @@ from starlette.routing import Route
 from natster import limits, wire
 from natster._rate import RateLimit, address_of
 from natster.errors import Refused
-from natster.hub.invites import signin_guest
+from natster.hub.entry.invites import signin_guest
 from natster.security import KeyPair
 
 from ._hub_site import COMMON

@@ -1,6 +1,6 @@
 """Signing a browser in: codes that carry a browser's public keys to a signed-in machine.
 
-A sign-in page (a guest of the hub, in its ``signin`` account: hub/guests.py) makes a
+A sign-in page (a guest of the hub, in its ``signin`` account: hub/entry/guests.py) makes a
 user key and an xkey and *offers* their public halves: it gets a short code to show.
 Only the guest that offered a code may wait on it, and offers are limited per guest
 and per address (nats-server names both: the signin import shares them), so no page

@@ -1,6 +1,6 @@
 """The doorstep: where a short invite's words are redeemed, through NATS's auth callout.
 
-A short invite (``hub/short_invites.py``) carries no credentials. Its holder connects with
+A short invite (``hub/entry/short_invites.py``) carries no credentials. Its holder connects with
 none: as user name an inbox of its own choosing, as password the invite's words.
 nats-server gives a connection without a JWT the doorstep account's *sentinel*
 (``default_sentinel``: a bearer user that may do nothing), and since that account has
@@ -34,6 +34,9 @@ from natster._nats import Client, Trust
 from natster._quiet import quietly
 from natster._rate import RateLimit
 from natster.errors import InviteError, JwtError, NatsterError, Refused
+from natster.hub.accounts import claims as platform_claims
+from natster.hub.entry import short_invites
+from natster.hub.entry.invites import signup_guest, token_key
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.security.jwt import (
@@ -41,10 +44,6 @@ from natster.security.jwt import (
     AuthorizationResponseClaims,
     AuthorizationResponseNats,
 )
-
-from . import claims as platform_claims
-from . import short_invites
-from .invites import signup_guest, token_key
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,7 @@ def user_account(
 def serving_account(serving: str, owner: str, name: str) -> AccountClaims:
     """Where ``owner``'s catalog servers answer from: the catalog export, and messages
     large enough for a chunk. It imports nothing, so what its users send reaches only
-    those who asked them (hub/serving.py)."""
+    those who asked them (hub/accounts/serving.py)."""
     return AccountClaims(
         sub=serving,
         name=f"{name} (catalogs)",
@@ -295,7 +295,7 @@ def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaim
 
 
 def signin_account(account: str, *, global_: str) -> AccountClaims:
-    """Where browsers' sign-in pages connect (hub/guests.py): they may ask the global
+    """Where browsers' sign-in pages connect (hub/entry/guests.py): they may ask the global
     service's ``signin.*`` (told which guest asks: ``share``), nothing else."""
     return AccountClaims(
         sub=account,
@@ -330,7 +330,7 @@ def _guest_limits(imports: int, conn: int = limits.SIGNUP_CONNECTIONS) -> Accoun
 
 
 def doorstep_account(account: str, *, service: str, signup: str, xkey: str) -> AccountClaims:
-    """Where a short invite's holder knocks (hub/doorstep.py): everyone but ``service``
+    """Where a short invite's holder knocks (hub/entry/doorstep.py): everyone but ``service``
     is asked about on the auth callout, whose answers place them in ``signup``; requests
     and answers are sealed to ``xkey``. Nothing else happens here."""
     return AccountClaims(

@@ -11,8 +11,7 @@ from typing import Any
 from natster import limits
 from natster._nats import Client, connect, mapped
 from natster.errors import NatsterError
-
-from .state import HubDir
+from natster.hub.state import HubDir
 
 _ASK_S = 1.0  # how long the servers have to answer a ping (every node answers once)
 _ACCOUNTS = ("global", "accounts")  # the platform accounts that keep streams

@@ -41,17 +41,16 @@ from natster.errors import (
     StoreError,
     WrongRevision,
 )
+from natster.hub.accounts import claims as account_claims
+from natster.hub.accounts.claims import EVERY_USER
+from natster.hub.accounts.resolver import Resolver
+from natster.hub.accounts.serving import serving_key, serving_user_jwt
+from natster.hub.cluster.nodes import replicas
+from natster.hub.entry.invites import token_key
+from natster.hub.state import HubConfig
 from natster.names import look_alikes
 from natster.security import KeyKind, KeyPair, is_public_key, verify
 from natster.security.jwt import AccountClaims
-
-from . import claims as account_claims
-from .claims import EVERY_USER
-from .invites import token_key
-from .nodes import replicas
-from .resolver import Resolver
-from .serving import serving_key, serving_user_jwt
-from .state import HubConfig
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ class AccountService:
 
     async def serving(self, subject: str, payload: bytes) -> dict[str, object]:
         """Credentials in the caller's serving account for a user key the caller made:
-        what its catalog servers answer from (hub/serving.py)."""
+        what its catalog servers answer from (hub/accounts/serving.py)."""
         account = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.ServingRequest)
         current = await self._resolver.lookup(account)

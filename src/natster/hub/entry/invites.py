@@ -1,7 +1,7 @@
 """Invites: a way into a hub for one newcomer, single-use and expiring.
 
-A *short* invite (``hub/short_invites.py``) is a few words with the hub's address and the start
-of its CA pin, redeemed at the hub's doorstep (``hub/doorstep.py``). A *long* one
+A *short* invite (``short_invites.py``) is a few words with the hub's address and the
+start of its CA pin, redeemed at the hub's doorstep (``doorstep.py``). A *long* one
 (``natster-invite-...``) needs no doorstep: it carries the hub's URL, the pin of the CA
 its TLS certificate chains to (the sha256 of that CA's certificate: ``init`` trusts
 nothing else), a single-use token, and the creds of a throwaway user in the hub's signup
@@ -25,13 +25,12 @@ from natster import endpoints, limits, subjects
 from natster._bucket import Bucket
 from natster._nats import connect
 from natster.errors import InviteError, NatsterError
+from natster.hub.entry import short_invites
+from natster.hub.entry.short_invites import ShortInvite
+from natster.hub.state import HubDir
 from natster.names import is_hash
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
-
-from . import short_invites
-from .short_invites import ShortInvite
-from .state import HubDir
 
 PREFIX = "natster-invite-"
 VERSION = 2  # 2: the CA pin

@@ -16,11 +16,10 @@ from contextlib import asynccontextmanager
 from natster import _nats, limits, subjects
 from natster._nats import Client
 from natster.errors import HubError, JwtError, RequestTimeout, ServiceUnavailable
+from natster.hub.accounts.claims import check_account
 from natster.security import KeyPair
 from natster.security import jwt as jwtlib
 from natster.security.jwt import AccountClaims
-
-from .claims import check_account
 
 
 class Resolver:

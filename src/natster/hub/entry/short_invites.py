@@ -9,7 +9,7 @@ The words come from BIP-39's English list (the ``mnemonic`` package): 2,048 comm
 words, each told apart by its first four letters, so those four are enough to type.
 
 Holding the words buys no credentials by itself: they are redeemed at the hub's
-doorstep (``hub/doorstep.py``), which answers NATS's auth callout.
+doorstep (``hub/entry/doorstep.py``), which answers NATS's auth callout.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ from pydantic import BaseModel
 
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster.errors import ConfigError
-
-from .state import HubConfig, HubDir
+from natster.hub.state import HubConfig, HubDir
 
 # files a node holds, relative to the hub dir: public ones 0644, the rest 0600
 _PUBLIC = ("operator.jwt", "sys.jwt", "tls/ca.pem")

@@ -36,10 +36,9 @@ from natster._clock import now_iso
 from natster._fs import ensure_dir, write_atomic
 from natster._nats import Client, mapped
 from natster.errors import ConfigError, HubError, RequestTimeout, ServiceUnavailable, StoreMissing
-
-from . import snapshots
-from .snapshots import SavedStream
-from .state import HubDir
+from natster.hub.cluster import snapshots
+from natster.hub.cluster.snapshots import SavedStream
+from natster.hub.state import HubDir
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,10 @@ from natster._nats import Client, connect, request
 from natster._service import endpoint
 from natster._tls import Trust, pinned_ca
 from natster.errors import ConfigError, HubError, InviteError, NatsterError, Refused
+from natster.hub.cluster.nodes import NodeBundle, bundle, install
+from natster.hub.entry.invites import Pasted, str_field, throwaway_user, token_key
+from natster.hub.state import HubDir
 from natster.security import XKey
-
-from .invites import Pasted, str_field, throwaway_user, token_key
-from .nodes import NodeBundle, bundle, install
-from .state import HubDir
 
 _INVITES = "node-invites.json"
 

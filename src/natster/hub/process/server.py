@@ -19,10 +19,9 @@ from natster import limits
 from natster._nats import Client, Trust, connect
 from natster._net import url_host
 from natster.errors import ConnectionFailed, HubError
+from natster.hub.state import CLUSTER_NAME, HubConfig, HubDir
+from natster.hub.tls import TlsFiles
 from natster.security import Creds
-
-from .state import CLUSTER_NAME, HubConfig, HubDir
-from .tls import TlsFiles
 
 MIN_VERSION = "2.11.2"  # default_sentinel (the doorstep's) came in 2.11.2
 
@@ -40,7 +39,7 @@ def render_config(
     """nats-server's config: operator mode, full resolver, JetStream, all under the hub dir;
     TLS first on the client port (plain TCP only when ``tls`` is None). In a cluster,
     ``url`` (what invites carry) is what the server gossips to clients about this node;
-    ``sentinel`` is the doorstep's (hub/doorstep.py); ``web_names`` are those the web
+    ``sentinel`` is the doorstep's (hub/entry/doorstep.py); ``web_names`` are those the web
     app answers to (tls.web_names), whose pages alone may open the WebSocket."""
     config = hub.load()
     sys_jwt = hub.sys_jwt.read_text().strip()
@@ -60,7 +59,7 @@ def render_config(
         f"operator: {q(hub.operator_jwt)}",
         f"system_account: {q(config.accounts['sys'])}",
         # a connection without a JWT is the doorstep's sentinel, asked about on its
-        # auth callout (hub/doorstep.py: how a short invite's words are redeemed)
+        # auth callout (hub/entry/doorstep.py: how a short invite's words are redeemed)
         f"default_sentinel: {q(sentinel)}",
         "resolver: {",
         "  type: full",

@@ -1,0 +1,1 @@
+"""Accounts: the account service, the JWTs natster issues, the resolver, serving accounts."""
