@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,13 +232,26 @@ async def rogue_import(
         await sys_nc.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    """Until ``check()`` is true, within ``seconds``."""
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float = 5.0, what: str = "condition"
+) -> None:
+    """Until ``check()`` is true, within ``seconds`` (else fails saying ``what``)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"not within {seconds:g} s: {what}")
         await asyncio.sleep(0.05)
+
+
+def eventually_sync(
+    check: Callable[[], bool], seconds: float = 5.0, what: str = "condition"
+) -> None:
+    """:func:`eventually` for a test that is not async (a CLI's or a browser's)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:g} s: {what}")
+        time.sleep(0.05)
 
 
 async def snapshot(nc: Any) -> dict[str, dict[str, Any]]:

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import NATSTER, free_port, natster
+from .conftest import NATSTER, eventually_sync, free_port, natster
 
 
 class HubProcess:
@@ -41,11 +41,8 @@ class HubProcess:
             self.proc.wait(timeout=20)
 
 
-def wait_for(what: str, check: object, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.2)
+def wait_for(what: str, check: Callable[[], bool], seconds: float) -> None:
+    eventually_sync(check, seconds, what)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from natster.web._guard import host_allowed, origin_allowed
 from natster.web._ranges import RangeNotSatisfiable, disposition, parse_range, presentation
 
-from .conftest import natster
+from .conftest import eventually_sync, natster
 from .webworld import World, make_world, run
 
 
@@ -329,10 +329,9 @@ def test_an_unshare_ends_a_stream_in_one_line(world: World) -> None:
     client = signed_in(world)
     (world.media / "big.bin").write_bytes(os.urandom(16 * 1024 * 1024))
     url, data = _file_url(world, "big.bin")
-    deadline = time.monotonic() + 30  # alice's server sees the new file and hashes it
-    while client.head(url).status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    eventually_sync(  # alice's server sees the new file and hashes it
+        lambda: client.head(url).status_code == 200, 30, "the new file is served"
+    )
     got = 0
     try:
         with client.stream("GET", url) as streamed:
