@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from natster import events as ev
 from natster import limits, wire
@@ -300,17 +301,23 @@ async def mirror_pass(
     return report
 
 
+class PassOptions(TypedDict, total=False):
+    """How a pass keeps the copy: see :func:`mirror_pass`."""
+
+    prefix: str
+    delete: bool
+    adopt: bool
+    hooks: Hooks | None
+
+
 async def keep_in_sync(
     client: NatsterClient,
     ref: CatalogRef,
     folder: Path,
     *,
-    prefix: str = "",
-    delete: bool = False,
-    adopt: bool = False,
-    hooks: Hooks | None = None,
     after_pass: Callable[[MirrorReport], None] = lambda report: None,
     waiting: Callable[[str], None] = lambda why: None,
+    **options: Unpack[PassOptions],
 ) -> None:
     """Passes for as long as it runs: one now, then one whenever the owner's catalog
     changes or comes online (and every few minutes, in case the feed missed something).
@@ -328,11 +335,7 @@ async def keep_in_sync(
         await asyncio.sleep(0)  # subscribed before the first pass: no change is missed
         while True:
             try:
-                after_pass(
-                    await mirror_pass(
-                        client, ref, folder, prefix=prefix, delete=delete, adopt=adopt, hooks=hooks
-                    )
-                )
+                after_pass(await mirror_pass(client, ref, folder, **options))
             except CatalogOffline:
                 waiting(f"{ref.display(me)} is offline: waiting for it to come back")
             event = await _next_change(events, listener)

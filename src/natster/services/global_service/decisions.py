@@ -24,6 +24,13 @@ from natster.errors import Refused, ServiceUnavailable
 from .live_view import Mirror
 from .projections import APPLIED_KEY, share_key
 
+# what an account is told when it shares or blocks for another, or towards itself
+_SHARING = (
+    "only a catalog's owner can share or unshare it",
+    "a catalog cannot be shared with its owner",
+)
+_BLOCKING = ("an account blocks for itself only", "that is your own account")
+
 
 class Decisions:
     def __init__(
@@ -60,12 +67,7 @@ class Decisions:
         if event_type == ev.CONTEXT_BOUND:
             raise Refused("logins are bound with otc.claim", 403)
         if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
-            if data.owner != caller:
-                raise Refused("only a catalog's owner can share or unshare it", 403)
-            if data.target == caller:
-                raise Refused("a catalog cannot be shared with its owner")
-            if not await self._known(data.target):
-                raise Refused("that account is not known to this hub", 404)
+            await self._towards(caller, data.owner, data.target, _SHARING)
             active = await self._share(data.owner, data.catalog, data.target) is not None
             if event_type == ev.CATALOG_SHARED and active:
                 return None
@@ -84,12 +86,7 @@ class Decisions:
                 raise Refused("you imported that catalog already: it is not in your inbox", 409)
             return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
         if event_type in (ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
-            if data.account != caller:
-                raise Refused("an account blocks for itself only", 403)
-            if data.other == caller:
-                raise Refused("that is your own account")
-            if not await self._known(data.other):
-                raise Refused("that account is not known to this hub", 404)
+            await self._towards(caller, data.account, data.other, _BLOCKING)
             if (event_type == ev.ACCOUNT_BLOCKED) == await self._blocks(caller, data.other):
                 return None  # blocked (or unblocked) already
             return ev.make_event(event_type, caller, data, caller)
@@ -131,6 +128,18 @@ class Decisions:
                     "try again in a few seconds"
                 )
             await asyncio.sleep(0.05)
+
+    async def _towards(self, caller: str, actor: str, other: str, said: tuple[str, str]) -> None:
+        """An account's act towards another: the caller acts for itself only (403, the
+        first of ``said``), not towards itself (400, the second), towards an account this
+        hub knows (404)."""
+        not_yours, yourself = said
+        if actor != caller:
+            raise Refused(not_yours, 403)
+        if other == caller:
+            raise Refused(yourself)
+        if not await self._known(other):
+            raise Refused("that account is not known to this hub", 404)
 
     async def _known(self, account: str) -> bool:
         """Whether ``account`` was initialized: the mirror knows it, or (a newcomer it has

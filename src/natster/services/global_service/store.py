@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from nats.js.api import DiscardPolicy, KeyValueConfig, RePublish, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
@@ -61,53 +62,46 @@ async def _replicas(js: JetStreamContext) -> int:
     return info.config.num_replicas or 1
 
 
-async def view_bucket(js: JetStreamContext, name: str) -> Bucket:
+async def _bucket(js: JetStreamContext, name: str, description: str, **config: Any) -> Bucket:
+    """A bucket of the global service: one value per key, as many copies as the log."""
     return await ensure_bucket(
         js,
         KeyValueConfig(
-            bucket=name, history=1, description="natster projection", replicas=await _replicas(js)
+            bucket=name,
+            history=1,
+            description=description,
+            replicas=await _replicas(js),
+            **config,
         ),
     )
 
 
+async def view_bucket(js: JetStreamContext, name: str) -> Bucket:
+    return await _bucket(js, name, "natster projection")
+
+
 async def presence_bucket(js: JetStreamContext) -> Bucket:
-    return await ensure_bucket(
+    return await _bucket(
         js,
-        KeyValueConfig(
-            bucket=PRESENCE_BUCKET,
-            history=1,
-            description="natster: catalogs online (per-key TTL)",
-            limit_marker_ttl=limits.PRESENCE_MARKER_TTL_S,
-            republish=RePublish(
-                src=subjects.kv_subject(PRESENCE_BUCKET, ">"), dest=subjects.PRESENCE_REPUBLISH
-            ),
-            replicas=await _replicas(js),
+        PRESENCE_BUCKET,
+        "natster: catalogs online (per-key TTL)",
+        limit_marker_ttl=limits.PRESENCE_MARKER_TTL_S,
+        republish=RePublish(
+            src=subjects.kv_subject(PRESENCE_BUCKET, ">"), dest=subjects.PRESENCE_REPUBLISH
         ),
     )
 
 
 async def otc_bucket(js: JetStreamContext) -> Bucket:
-    return await ensure_bucket(
-        js,
-        KeyValueConfig(
-            bucket=OTC_BUCKET,
-            history=1,
-            description="natster: one-time codes",
-            replicas=await _replicas(js),
-        ),
-    )
+    return await _bucket(js, OTC_BUCKET, "natster: one-time codes")
 
 
 async def signin_bucket(js: JetStreamContext) -> Bucket:
-    return await ensure_bucket(
+    return await _bucket(
         js,
-        KeyValueConfig(
-            bucket=subjects.SIGNIN_BUCKET,
-            history=1,
-            ttl=limits.SIGNIN_TTL_S,  # every record goes with its code
-            description="natster: browsers waiting to be signed in",
-            replicas=await _replicas(js),
-        ),
+        subjects.SIGNIN_BUCKET,
+        "natster: browsers waiting to be signed in",
+        ttl=limits.SIGNIN_TTL_S,  # every record goes with its code
     )
 
 
