@@ -142,9 +142,13 @@ async def test_a_link_at_a_single_downloads_name_is_replaced_not_followed(
     precious = tmp_path / "precious"
     precious.write_bytes(b"keep me")
     (tmp_path / "a.txt").symlink_to(precious)
-    code, _, stderr = await cli(
-        world.bob.home.path, "catalog", "download", "evil", "a.txt", str(tmp_path / "a.txt")
-    )
+    args = ("catalog", "download", "evil", "a.txt", str(tmp_path / "a.txt"))
+    code, _, stderr = await cli(world.bob.home.path, *args)
+    assert code == 1  # something is in the way: nothing is touched
+    assert "is already there and is not that file" in stderr
+    assert (tmp_path / "a.txt").is_symlink()
+    assert precious.read_bytes() == b"keep me"
+    code, _, stderr = await cli(world.bob.home.path, *args, "--force")
     assert code == 0, stderr
     assert precious.read_bytes() == b"keep me"  # the link was replaced by the file
     assert not (tmp_path / "a.txt").is_symlink()

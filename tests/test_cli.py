@@ -360,6 +360,48 @@ def test_download_a_file_and_mirror_a_catalog(
         assert line.startswith("error: cannot write to")
 
 
+def test_a_download_never_replaces_a_different_file_unless_told(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    alice = member(hub_process[0], tmp_path)
+    media = tmp_path / "media"
+    media.mkdir()
+    film = os.urandom(200_000)
+    (media / "film.mp4").write_bytes(film)
+    assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = b"my own film, not alice's"
+    (out / "film.mp4").write_bytes(mine)
+    with serving(alice, "films"):
+        refused = natster("catalog", "download", "films", "film.mp4", f"{out}/", home=alice)
+        line = one_line_error(refused)
+        assert f"{out / 'film.mp4'} is already there and is not that file" in line
+        assert (out / "film.mp4").read_bytes() == mine  # byte for byte
+        assert sorted(p.name for p in out.iterdir()) == ["film.mp4"]  # no .part left either
+        kept = natster(
+            "catalog", "download", "films", "film.mp4", f"{out}/", "--rename", home=alice
+        )
+        assert kept.returncode == 0, kept.stderr
+        assert kept.stdout.strip() == str(out / "film (1).mp4")
+        assert (out / "film (1).mp4").read_bytes() == film
+        assert (out / "film.mp4").read_bytes() == mine
+        forced = natster(
+            "catalog", "download", "films", "film.mp4", f"{out}/", "--force", home=alice
+        )
+        assert forced.returncode == 0, forced.stderr
+        assert (out / "film.mp4").read_bytes() == film
+        again = natster("catalog", "download", "films", "film.mp4", f"{out}/", home=alice)
+        assert again.returncode == 0, again.stderr
+        assert "already here" in again.stderr
+        assert "0 bytes sent" in again.stderr
+        assert again.stdout.strip() == str(out / "film.mp4")
+        both = natster(
+            "catalog", "download", "films", "film.mp4", "--force", "--rename", home=alice
+        )
+        assert "give one of them" in one_line_error(both)
+
+
 def test_a_killed_download_of_a_multi_gib_file_resumes(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:

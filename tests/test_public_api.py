@@ -25,7 +25,8 @@ API = {
         *("list_devices", "offer_device", "redeem", "revoke_device"),
     ],
     "natster.client.download": [
-        *("Progress", "default_target", "download", "find_entry", "locate", "open_or_locate"),
+        *("Existing", "Progress", "default_target", "download", "find_entry", "locate"),
+        *("open_or_locate", "settle_target"),
     ],
     "natster.client.forget": ["Forgotten", "forget"],
     "natster.client.hub_catalog": ["HubCatalog", "serve_hub_catalog"],

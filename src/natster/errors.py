@@ -140,6 +140,10 @@ class TransferError(CatalogError, status=502):
     """The download failed."""
 
 
+class TargetExists(CatalogError, status=409):
+    """A different file is already where the download would go: nothing was changed."""
+
+
 class IntegrityError(TransferError):
     """The downloaded file does not match the catalog's hash: nothing was kept."""
 

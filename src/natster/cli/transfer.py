@@ -25,9 +25,9 @@ from ._out import (
 
 if TYPE_CHECKING:
     from natster.client import NatsterClient
+    from natster.client.download import Existing
     from natster.client.mirror import MirrorReport
     from natster.client.remote import CatalogRef
-    from natster.client.transfer import Transfer
     from natster.wire import EntryRow
 
 
@@ -55,11 +55,24 @@ def download(
         help="With a folder or --all: take over files already there with the owner's "
         "content (else a file the copy did not bring is never read, replaced or deleted).",
     ),
+    force: bool = typer.Option(
+        False, "--force", help="A file: replace a different file already at OUTPUT."
+    ),
+    rename: bool = typer.Option(
+        False,
+        "--rename",
+        help="A file: keep a different file already at OUTPUT, and save as 'name (1).ext'.",
+    ),
 ) -> None:
-    """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable."""
+    """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable.
+    A file already at OUTPUT is never replaced unless --force says so."""
     if (hash_or_path is None) == (all_ is None):
         fail("give a file or folder of the catalog, or --all DIR")
-    run(_download(name, owner, hash_or_path, output, all_, _Sync(delete, watch, adopt)))
+    if force and rename:
+        fail("--force replaces the file there, --rename keeps it: give one of them")
+    existing: Existing = "replace" if force else "rename" if rename else "refuse"
+    sync = _Sync(delete, watch, adopt)
+    run(_download(name, owner, hash_or_path, output, all_, sync, existing))
 
 
 @dataclass(frozen=True)
@@ -79,10 +92,12 @@ async def _download(
     output: str | None,
     everything: Path | None,
     sync: _Sync,
+    existing: Existing,
 ) -> None:
     from natster.client import NatsterClient, remote
-    from natster.client.download import default_target, locate, open_or_locate
+    from natster.client.download import default_target, locate, open_or_locate, settle_target
     from natster.client.download import download as download_file
+    from natster.client.transfer import Transfer
 
     from ._progress import TransferBar
 
@@ -97,12 +112,21 @@ async def _download(
         else:
             entry = await locate(client, ref, wanted or "")
         if isinstance(entry, str):  # a folder: a copy of it in OUTPUT/<its name>
+            if existing != "refuse":
+                fail("--force and --rename are for a file; a folder's copy has --adopt")
             into = Path(output or ".") / entry.rstrip("/").rsplit("/", 1)[-1]
             await _mirror(client, ref, into, entry, sync)
             return
         if sync != _Sync():
             fail("--delete, --watch and --adopt keep a folder: name a folder (ending in /)")
-        target = default_target(entry, output)
+        where = default_target(entry, output)
+        target = settle_target(where, entry, existing)
+        if target is None:  # that very file is there already
+            if isinstance(entry, Transfer):
+                await entry.close()
+            err.print(plain(f"already here: {where} (the same sha256), 0 bytes sent"))
+            out.print(plain(str(where)))
+            return
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
             await download_file(

@@ -16,6 +16,7 @@ from natster.errors import UnsafePath
 from natster.names import MAX_FILE_NAME_BYTES, check_relpath
 
 PART_SUFFIX = ".part"
+_DOUBLE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst")
 
 
 def inside(root: Path, peer_path: str) -> Path:
@@ -58,3 +59,18 @@ def is_regular(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def free_name(final: Path) -> Path:
+    """``name (1).ext``, ``name (2).ext``, ... beside ``final``: the first not taken (as a
+    browser names a second download of the same file; ``.tar.gz`` stays whole)."""
+    name = final.name
+    whole = [s for s in _DOUBLE_SUFFIXES if name.lower().endswith(s) and len(name) > len(s)]
+    dot = name.rfind(".")  # at 0, a hidden file's name, not an extension
+    cut = len(name) - len(whole[0]) if whole else (dot if dot > 0 else len(name))
+    stem, suffix = name[:cut], name[cut:]
+    for n in range(1, 10_000):
+        candidate = final.with_name(f"{stem} ({n}){suffix}")
+        if not os.path.lexists(candidate):
+            return candidate
+    raise UnsafePath(f"too many copies of {name} in {final.parent}: choose another name")

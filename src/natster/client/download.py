@@ -16,10 +16,16 @@ import re
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from natster import limits, wire
-from natster.errors import EntryNotFound, IntegrityError, RemoteError, TransferError
+from natster.errors import (
+    EntryNotFound,
+    IntegrityError,
+    RemoteError,
+    TargetExists,
+    TransferError,
+)
 from natster.names import check_relpath, is_hash
 from natster.security import xkeys
 
@@ -28,7 +34,16 @@ from ._client import NatsterClient
 from .remote import CatalogRef, page, pages
 from .transfer import Buffers, Transfer, stop_if_cancelled
 
-__all__ = ["Progress", "default_target", "download", "find_entry", "locate", "open_or_locate"]
+__all__ = [
+    "Existing",
+    "Progress",
+    "default_target",
+    "download",
+    "find_entry",
+    "locate",
+    "open_or_locate",
+    "settle_target",
+]
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
 READ_BLOCK = 1024 * 1024
@@ -129,6 +144,32 @@ def default_target(entry: wire.EntryRow | Transfer, output: str | None) -> Path:
     if output.endswith(("/", os.sep)) or Path(output).is_dir():
         return Path(output) / name
     return Path(output)
+
+
+Existing = Literal["refuse", "replace", "rename"]  # a different file where one goes
+
+
+def settle_target(
+    final: Path, entry: wire.EntryRow | Transfer, existing: Existing = "refuse"
+) -> Path | None:
+    """Where a single download of ``entry`` goes, given what is there already: ``final``
+    while it is free; None when it holds that very file (same size and sha256: nothing to
+    fetch). A different file there is refused (:class:`TargetExists`), replaced once the
+    download is whole and verified (``replace``), or kept beside a new ``name (1).ext``
+    (``rename``)."""
+    if not os.path.lexists(final):
+        return final
+    same_size = _target.is_regular(final) and final.stat().st_size == entry.size
+    if same_size and sha256_of(final) == entry.hash:
+        return None
+    if existing == "replace":
+        return final
+    if existing == "rename":
+        return _target.free_name(final)
+    raise TargetExists(
+        f"{final} is already there and is not that file: nothing was changed "
+        "(--force replaces it, --rename keeps both)"
+    )
 
 
 def _sha256_of(path: Path, length: int) -> Any:
