@@ -583,11 +583,14 @@ async def test_a_single_node_hub_grows_into_a_cluster_with_its_data(tmp_path: Pa
 
     first = Platform(founder, cluster_port=free_port(), node="n1")
     starting = asyncio.create_task(first.start())  # waits for a second node: cut short
-    while single.dir.run_state() is None:
+
+    async def waiting_for_peers() -> bool:
         assert not starting.done(), starting.result()
-        await asyncio.sleep(0.05)
+        return single.dir.run_state() is not None
+
+    await eventually(waiting_for_peers, 60, "the founder runs, waiting for its peers")
     starting.cancel()
-    await asyncio.gather(starting, return_exceptions=True)
+    await asyncio.wait_for(asyncio.gather(starting, return_exceptions=True), 30)
     await first.stop()
     assert set(single.dir.load().moving_in) >= {
         f"global/{ev.STREAM}",

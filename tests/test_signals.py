@@ -1,10 +1,18 @@
-"""Ctrl-C stops a command even when the work loses the first cancel on the way."""
+"""Ctrl-C (a stop) stops the work even when nats-py loses the first cancel on the way."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+from typing import Any
+
+import pytest
+from nats.js.client import JetStreamContext
+
+from natster import _nats
+from natster.client import NatsterClient
 
 SCRIPT = textwrap.dedent(
     """
@@ -45,3 +53,28 @@ def test_finished_work_returns_its_result() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=20
     )
     assert done.stdout.strip() == "finished", done.stderr
+
+
+async def test_a_wait_for_jetstream_stops_when_nats_py_loses_the_cancel(
+    alice: NatsterClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A founding node waits for its peers in wait_for_jetstream; told to stop while a
+    request is in flight, nats-py's wait_for (Python 3.11) may turn the cancel into an
+    answer or a timeout. The loop honours it anyway."""
+    asked = asyncio.Event()
+
+    async def losing(self: JetStreamContext, *args: Any, **kwargs: Any) -> Any:
+        asked.set()
+        try:
+            await asyncio.Event().wait()  # in flight when the cancel comes
+        except asyncio.CancelledError:
+            raise TimeoutError from None  # ...and lost, as gh-86296's race loses it
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(JetStreamContext, "stream_info", losing)
+    waiting = asyncio.create_task(_nats.wait_for_jetstream(alice.connection))
+    await asyncio.wait_for(asked.wait(), 5)
+    waiting.cancel()
+    done, _ = await asyncio.wait({waiting}, timeout=3)
+    assert waiting in done
+    assert waiting.cancelled()

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from natster import endpoints, limits, wire
+from natster._nats import stop_if_cancelled
 from natster.catalog import Catalogs, Entry
 from natster.client import remote
 from natster.client.download import download, find_entry, locate, open_or_locate
-from natster.client.transfer import TAPER, Transfer, stop_if_cancelled
+from natster.client.transfer import TAPER, Transfer
 from natster.errors import (
     EntryNotFound,
     IntegrityError,

@@ -234,6 +234,7 @@ async def asking_again(
         try:
             return await call()
         except Exception as exc:
+            stop_if_cancelled()
             if not transient(exc) or loop.time() >= deadline:
                 raise
         await asyncio.sleep(pause)
@@ -297,8 +298,22 @@ async def _wait_for_leader(js: JetStreamContext, stream: str) -> None:
             info = await js.stream_info(stream)
         if info.cluster is None or info.cluster.leader:
             return
+        stop_if_cancelled()
         await asyncio.sleep(0.1)
     raise StoreError(f"{stream} has no leader: are most of the hub's nodes up?")
+
+
+def stop_if_cancelled() -> None:
+    """Raise the cancellation (Ctrl-C, a stop) that nats-py's request may have swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` returns the result instead of raising when a
+    cancel races the reply (CPython gh-86296), and nats-py's requests wait with it. The
+    task still counts the cancel: a loop of requests honours it here, or it would go on
+    (a founding node waiting for its peers never stopped, once, when told to).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def wait_for_jetstream(client: Client, *, say_every: float = 5.0) -> None:
@@ -313,6 +328,7 @@ async def wait_for_jetstream(client: Client, *, say_every: float = 5.0) -> None:
         except nats.js.errors.NotFoundError:
             return
         except (nats.errors.Error, TimeoutError) as exc:
+            stop_if_cancelled()
             if loop.time() - said >= say_every:
                 log.warning("waiting for the cluster: JetStream needs most nodes up (%s)", exc)
                 said = loop.time()

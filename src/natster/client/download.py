@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from natster import limits, wire
+from natster._nats import stop_if_cancelled
 from natster.errors import (
     EntryNotFound,
     IntegrityError,
@@ -32,7 +33,7 @@ from natster.security import xkeys
 from . import _part, _target
 from ._client import NatsterClient
 from .remote import CatalogRef, page, pages
-from .transfer import Buffers, Transfer, stop_if_cancelled
+from .transfer import Buffers, Transfer
 
 __all__ = [
     "Existing",

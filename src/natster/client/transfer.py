@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from natster import endpoints, limits, wire
+from natster._nats import stop_if_cancelled
 from natster.errors import (
     ConnectionFailed,
     CryptoError,
@@ -337,15 +338,3 @@ class Transfer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, NatsterError):
                     await task
-
-
-def stop_if_cancelled() -> None:
-    """Raise the cancellation (Ctrl-C) that nats-py's request may have swallowed.
-
-    On Python 3.11, ``asyncio.wait_for`` returns the result instead of raising when a
-    cancel races the reply (CPython gh-86296), and nats-py's request waits with it; at
-    this speed that race is common. The task still counts the cancel: honour it here.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
