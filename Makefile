@@ -37,9 +37,9 @@ test: lint
 	echo "--- the cluster and slow tests, run beside:"; cat $(TIMED_LOG); \
 	test $$rest -eq 0 && test $$timed_rc -eq 0
 
-# The loop while working: every module's tests but the browser, cluster and slow ones.
+# The loop while working: every module's tests but the browser, cluster, slow and heavy.
 check: lint
-	$(TEST_TMP) $(BIN)/pytest -q $(PARALLEL) -m "not slow and not browser and not cluster"
+	$(TEST_TMP) $(BIN)/pytest -q $(PARALLEL) -m "not slow and not browser and not cluster and not heavy"
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

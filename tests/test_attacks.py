@@ -136,6 +136,7 @@ async def test_a_link_at_the_final_name_is_neither_followed_nor_replaced(
     assert (mirror / "b.txt").read_bytes() == PAYLOAD
 
 
+@pytest.mark.heavy
 async def test_a_link_at_a_single_downloads_name_is_replaced_not_followed(
     world: World, evil: HostileServer, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ def test_every_benchmark_is_listed() -> None:
 
 
 @pytest.mark.parametrize("name", BENCHES)
+@pytest.mark.heavy
 def test_a_benchmark_runs_as_a_script_and_as_a_module(name: str, tmp_path: Path) -> None:
     for argv in ([f"{ROOT}/bench/{name}.py"], ["-m", f"bench.{name}"]):
         result = subprocess.run(
@@ -32,6 +33,7 @@ def test_a_benchmark_runs_as_a_script_and_as_a_module(name: str, tmp_path: Path)
         assert "usage:" in result.stdout, argv
 
 
+@pytest.mark.heavy
 def test_the_transfer_benchmark_moves_its_bytes() -> None:
     """A small run, end to end: its raw baseline and its download both arrive (the
     baseline's subjects are ones a serving user may use)."""

@@ -229,6 +229,7 @@ def test_an_exception_mid_scan_rolls_back(catalogs: Catalogs, tmp_path: Path) ->
     assert len(_entries(catalogs, "m")) == 2
 
 
+@pytest.mark.heavy
 def test_sparse_5gib_file_is_hashed_in_bounded_memory(tmp_path: Path) -> None:
     big = tmp_path / "big.img"
     with big.open("wb") as handle:

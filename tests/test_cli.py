@@ -32,6 +32,7 @@ def _qr(text: str) -> str:
     return printed.getvalue()
 
 
+@pytest.mark.heavy
 def test_the_whole_join_story(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -127,6 +128,7 @@ def test_the_whole_join_story(
     assert "Server Exiting" in log, server_pid
 
 
+@pytest.mark.heavy
 def test_errors_are_one_line(tmp_path: Path) -> None:
     line = one_line_error(natster("whoami", home=tmp_path / "nobody"))
     assert "natster init" in line
@@ -190,6 +192,7 @@ def test_a_founding_node_waiting_for_its_peers_stops_at_once(tmp_path: Path, sig
     assert "Server Exiting" in (hub_dir / "nats.log").read_text()
 
 
+@pytest.mark.heavy
 def test_a_single_node_hub_says_how_clusters_are_made(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -202,6 +205,7 @@ def test_a_single_node_hub_says_how_clusters_are_made(
     assert not (tmp_path / "n2").exists()
 
 
+@pytest.mark.heavy
 def test_catalog_commands(tmp_path: Path) -> None:
     media = tmp_path / "media"
     (media / "sub").mkdir(parents=True)
@@ -234,6 +238,7 @@ def test_catalog_commands(tmp_path: Path) -> None:
     assert (media / "sub" / "a.txt").read_text() == "hello"
 
 
+@pytest.mark.heavy
 def test_a_killed_hub_leaves_no_server_behind(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -262,6 +267,7 @@ def test_a_killed_hub_leaves_no_server_behind(
         again.wait(timeout=15)
 
 
+@pytest.mark.heavy
 def test_serve_logs_json_and_stops_on_ctrl_c(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -294,6 +300,7 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in logs)
 
 
+@pytest.mark.heavy
 def test_download_a_file_and_mirror_a_catalog(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -360,6 +367,7 @@ def test_download_a_file_and_mirror_a_catalog(
         assert line.startswith("error: cannot write to")
 
 
+@pytest.mark.heavy
 def test_a_download_never_replaces_a_different_file_unless_told(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -402,6 +410,7 @@ def test_a_download_never_replaces_a_different_file_unless_told(
         assert "give one of them" in one_line_error(both)
 
 
+@pytest.mark.heavy
 def test_a_killed_download_of_a_multi_gib_file_resumes(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -460,6 +469,7 @@ def test_a_killed_download_of_a_multi_gib_file_resumes(
         assert kept >= size * 0.4
 
 
+@pytest.mark.heavy
 def test_a_device_is_added_listed_and_revoked(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:

@@ -145,6 +145,7 @@ async def test_revoking_a_device_cuts_it_off_at_once(
         await phone.close()
 
 
+@pytest.mark.heavy
 async def test_an_expired_device_is_cut_off(
     hub: RunningHub, alice: NatsterClient, tmp_path: Path
 ) -> None:
@@ -186,6 +187,7 @@ async def test_a_device_code_is_refused_when_damaged_expired_or_unanswered(
         assert not (tmp_path / where / "context.json").exists()
 
 
+@pytest.mark.heavy
 async def test_a_code_holder_reaches_nothing_but_the_rendezvous(
     hub: RunningHub, alice: NatsterClient, tmp_path: Path
 ) -> None:

@@ -291,6 +291,7 @@ async def test_a_stale_mirror_loses_no_write(
     assert not any(s["catalog"] == "films" for s in service.mirror.shares.values())  # stale
 
 
+@pytest.mark.heavy
 async def test_a_decision_waits_for_lagging_projections(
     hub: RunningHub, trio: dict[str, NatsterClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -606,6 +607,7 @@ OPS = st.lists(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=OPS)
+@pytest.mark.heavy
 async def test_rebuild_equals_live_after_random_histories(
     hub: RunningHub, trio: dict[str, NatsterClient], ops: list[tuple[str, str, str, str]]
 ) -> None:

@@ -94,6 +94,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.heavy
 def test_an_unreachable_hub_is_one_line_within_seconds_and_servers_ride_it_out(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -150,6 +151,7 @@ def test_hub_up_on_a_taken_port_says_so_and_touches_nothing(tmp_path: Path) -> N
         first.down()
 
 
+@pytest.mark.heavy
 def test_a_download_rides_out_a_hub_restart(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -180,6 +182,7 @@ def test_a_download_rides_out_a_hub_restart(
     assert not part.exists()
 
 
+@pytest.mark.heavy
 def test_a_web_stream_rides_out_a_hub_restart(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:

@@ -133,6 +133,7 @@ async def test_thumbnails_are_small_turned_and_sealed(world: World, tmp_path: Pa
         await browse.thumbnail(world.bob, ref, notes)
 
 
+@pytest.mark.heavy
 async def test_media_facts_arrive_after_the_scan(world: World, ffmpeg: str) -> None:
     from scripts.media import make_media
 

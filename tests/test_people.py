@@ -20,6 +20,7 @@ __all__ = ["hub_process"]  # a fixture
 NARROW = {"COLUMNS": "80"}
 
 
+@pytest.mark.heavy
 def test_share_import_and_browse_by_name_with_tables_that_show_names(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:

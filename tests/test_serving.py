@@ -18,6 +18,7 @@ from natster.security import KeyKind, KeyPair, jwt
 from .conftest import RunningHub, serving_of
 
 
+@pytest.mark.heavy
 async def test_serving_credentials_are_renewed_before_they_expire(
     hub: RunningHub, alice: NatsterClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -196,27 +196,28 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("endpoint", ["contents", "search", "summary", "nope"])
-@pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
-async def test_hostile_requests_get_4xx(world: World, endpoint: str, payload: bytes) -> None:
+async def test_hostile_requests_get_4xx(world: World, endpoint: str) -> None:
+    """Each of HOSTILE, in one world per endpoint (none of them changes anything)."""
     me = key(world.alice)
     subject = subjects.catalog_local(me, "films", endpoint)
-    began = time.monotonic()
-    try:
-        await _nats.request(world.alice.connection, subject, payload)
-    except RemoteError as exc:
-        code = exc.status
-    except ServiceUnavailable:
-        code = 0  # no such endpoint: no responders, at once
-    else:
-        code = 200
-    if endpoint == "nope":
-        assert code == 0
-    else:
-        assert code == 200 if endpoint == "summary" else 400 <= code < 500
-    assert time.monotonic() - began < 1
-    assert (
-        await remote.summary(world.alice, await remote.resolve(world.alice, "films"))
-    ).files == 3
+    for label, payload in HOSTILE.items():
+        began = time.monotonic()
+        try:
+            await _nats.request(world.alice.connection, subject, payload)
+        except RemoteError as exc:
+            code = exc.status
+        except ServiceUnavailable:
+            code = 0  # no such endpoint: no responders, at once
+        else:
+            code = 200
+        if endpoint == "nope":
+            assert code == 0, label
+        else:
+            assert code == 200 if endpoint == "summary" else 400 <= code < 500, label
+        assert time.monotonic() - began < 1, label
+        assert (
+            await remote.summary(world.alice, await remote.resolve(world.alice, "films"))
+        ).files == 3
 
 
 async def test_share_refuses_bad_input(world: World) -> None:

@@ -67,6 +67,7 @@ async def test_sizes_around_chunk_boundaries(world: World, tmp_path: Path) -> No
         assert not out.with_name(name + ".part").exists()
 
 
+@pytest.mark.heavy
 async def test_by_hash_and_a_big_sparse_file(world: World, tmp_path: Path) -> None:
     """256 chunk requests, and nats-server keeps no reply mapping of any of them."""
     big = world.media / "big.img"
@@ -324,6 +325,7 @@ async def test_access(world: World, tmp_path: Path) -> None:
     assert refused.value.status == 403
 
 
+@pytest.mark.heavy
 async def test_twenty_downloads_at_once(world: World, tmp_path: Path) -> None:
     files = {f"f{i}.bin": os.urandom(CHUNK * 2 + i) for i in range(5)}
     ref = await add_files(world, files)
@@ -371,6 +373,7 @@ async def test_busy_stalled_and_abandoned(
 
 
 @pytest.mark.parametrize("lasting", [False, True])
+@pytest.mark.heavy
 async def test_a_network_cut_mid_download(world: World, tmp_path: Path, lasting: bool) -> None:
     """The connection drops mid-download. A brief cut: the connection comes back and the
     download finishes. A lasting one: a clear error, the .part kept, then a resume."""

@@ -302,6 +302,7 @@ def test_share_and_unshare_my_catalog(world: World, tmp_path: Path) -> None:
     assert "nope" in not_mine.json()["error"]
 
 
+@pytest.mark.heavy
 def test_a_busy_port_and_no_web_are_one_line_errors(world: World, tmp_path: Path) -> None:
     busy = natster("web", "--port", str(world.web_port), home=world.bob, timeout=30)
     assert busy.returncode == 1
@@ -314,6 +315,7 @@ def test_a_busy_port_and_no_web_are_one_line_errors(world: World, tmp_path: Path
     )
 
 
+@pytest.mark.heavy
 def test_before_init_web_and_login_say_so(tmp_path: Path) -> None:
     nobody = tmp_path / "nobody"
     for args in (("web", "--port", "1"), ("login", "--no-browser")):
@@ -324,6 +326,7 @@ def test_before_init_web_and_login_say_so(tmp_path: Path) -> None:
         ), args
 
 
+@pytest.mark.heavy
 def test_an_unshare_ends_a_stream_in_one_line(world: World) -> None:
     """The stream stops; the web's log says why in a line, no traceback."""
     client = signed_in(world)
@@ -351,6 +354,7 @@ def test_an_unshare_ends_a_stream_in_one_line(world: World) -> None:
     assert "no longer shared" in log or "not shared with you" in log, log
 
 
+@pytest.mark.heavy
 def test_ctrl_c_stops_the_server_with_a_page_listening(world: World) -> None:
     """Last: an open event stream (a page left open) does not keep Ctrl-C waiting."""
     client = signed_in(world)
