@@ -13,10 +13,10 @@ import httpx
 import pytest
 from nats.aio.msg import Msg
 
-from natster import _nats, subjects, wire
+from natster import _nats, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
-from natster.client import Home, NatsterClient
+from natster.client import Home, NatsterClient, remote
 from natster.client.devices import (
     REDEEM,
     DeviceCode,
@@ -25,7 +25,7 @@ from natster.client.devices import (
     redeem,
     revoke_device,
 )
-from natster.errors import ConfigError, InviteError, NatsterError, RemoteError
+from natster.errors import ConfigError, InviteError, NatsterError, ReadOnlyDevice, RemoteError
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.web import create_app
 
@@ -110,6 +110,31 @@ async def test_a_read_only_device_cannot_share_import_or_serve(
             assert any(f'publish to "{subject}"' in e.lower() for e in errors), (subject, errors)
         assert any("violation for subscription" in e.lower() for e in errors), errors
         assert [s for s in await bob.my_shares() if s.catalog == "films"] == []
+    finally:
+        await tablet.close()
+        await bob.close()
+
+
+async def test_a_read_only_device_hears_it_is_read_only_at_once(
+    hub: RunningHub, alice: NatsterClient, join_user: JoinUser, tmp_path: Path
+) -> None:
+    """What its JWT denies fails at once, in words: nats-server refuses the publish, and
+    the request does not wait out its timeout."""
+    bob = await NatsterClient.connect(await join_user("bob"))
+    tablet, _code = await _add(alice, Home(tmp_path / "tablet"), "tablet", rights="read-only")
+    tries: list[Callable[[], Awaitable[object]]] = [
+        lambda: tablet.record_share("films", key(bob)),  # share, unshare, decline
+        lambda: remote.import_catalog(tablet, "films", key(bob)),
+        lambda: tablet.update_account(name="tablet-alice"),
+        lambda: tablet.heartbeat("films", 1),  # serve
+    ]
+    try:
+        for attempt in tries:
+            began = time.monotonic()
+            with pytest.raises(ReadOnlyDevice, match="this device is read-only"):
+                await attempt()
+            assert time.monotonic() - began < limits.REQUEST_TIMEOUT_S / 2
+        assert (await tablet.global_whoami()).name == "alice"  # and it still reads
     finally:
         await tablet.close()
         await bob.close()

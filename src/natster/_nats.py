@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ from natster.errors import (
     ConnectionFailed,
     CredentialsRefused,
     KeyMissing,
+    NotPermitted,
     RequestTimeout,
     ServiceUnavailable,
     StoreError,
@@ -107,6 +110,37 @@ def mapped(what: str = "the hub", lost: str = LOST) -> Iterator[None]:
         raise ConnectionFailed(f"the request to {what} failed: {exc}") from exc
 
 
+# nats-server's words (nats-py lower-cases them) when a publish is not allowed
+_DENIED = re.compile(r'permissions violation for publish to "([^"]+)"')
+
+
+class _Denials:
+    """Publishes nats-server refused on one connection, told to the requests waiting on
+    them: a request to a subject its JWT denies fails at once, not after its timeout."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+
+    def watch(self, subject: str) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(subject.lower(), set()).add(future)
+        return future
+
+    def unwatch(self, subject: str, future: asyncio.Future[None]) -> None:
+        waiting = self._waiting.get(subject.lower(), set())
+        waiting.discard(future)
+        if not waiting:
+            self._waiting.pop(subject.lower(), None)
+
+    def refused(self, subject: str) -> None:
+        for future in self._waiting.get(subject.lower(), set()):
+            if not future.done():
+                future.set_result(None)
+
+
+_DENIALS: weakref.WeakKeyDictionary[Client, _Denials] = weakref.WeakKeyDictionary()
+
+
 async def connect(
     url: str,
     creds: Creds | Login,
@@ -152,14 +186,18 @@ async def connect(
     elif trust is not None:
         raise ConnectionFailed(f"natster reaches this hub over TLS only, not at {url}")
     seen: list[Exception] = []
+    client = Client()
+    denials = _DENIALS.setdefault(client, _Denials())
 
     async def record(exc: Exception) -> None:
         seen.append(exc)
         del seen[:-3]
         log.debug("nats: %s", exc)
+        denied = _DENIED.search(str(exc))
+        if denied:
+            denials.refused(denied.group(1))
 
     options["error_cb"] = record
-    client = Client()
     if reconnect:
         options["disconnected_cb"] = _say(client, f"lost the hub at {url}: reconnecting")
         options["reconnected_cb"] = _say(client, f"reconnected to the hub at {url}")
@@ -346,11 +384,25 @@ async def request_raw(
 ) -> bytes:
     """Send a request and return the reply's payload as it came (a chunk, or an envelope).
     ``lost`` is what a dropped connection says."""
-    with mapped(what, lost):
-        try:
-            reply = await client.request(subject, payload, timeout=timeout)
-        except (nats.errors.TimeoutError, TimeoutError) as exc:
-            raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
+    denials = _DENIALS.get(client)
+    refused = denials.watch(subject) if denials is not None else asyncio.Future[None]()
+    asking = asyncio.ensure_future(client.request(subject, payload, timeout=timeout))
+    try:
+        with mapped(what, lost):
+            try:
+                either: set[asyncio.Future[Any]] = {asking, refused}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if not asking.done():  # the server said no: no answer will ever come
+                    raise NotPermitted(f"the hub does not let this connection ask {what}")
+                reply = asking.result()
+            except (nats.errors.TimeoutError, TimeoutError) as exc:
+                raise RequestTimeout(f"{what} did not answer within {timeout:g} s") from exc
+    finally:
+        if denials is not None:
+            denials.unwatch(subject, refused)
+        if not asking.done():
+            asking.cancel()
+            await asyncio.gather(asking, return_exceptions=True)
     data: bytes = reply.data
     return data
 

@@ -81,6 +81,10 @@ class UntrustedHub(SecurityError, status=502):
 # --- the hub -----------------------------------------------------------------------
 
 
+class NotPermitted(SecurityError, status=403):
+    """The hub does not let this connection do that."""
+
+
 class ReadOnlyDevice(SecurityError, status=403):
     """This device is read-only: do it from a signed-in machine."""
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Unpack
 
 from natster import _nats, endpoints, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
 from natster.endpoints import Endpoint
-from natster.errors import CredentialsRefused, RemoteError
+from natster.errors import CredentialsRefused, NotPermitted, ReadOnlyDevice, RemoteError
 
 from ._budget import ByteBudget
 from ._service_names import ACCOUNT_SERVICE, GLOBAL_SERVICE
@@ -106,13 +107,28 @@ class NatsterClient:
         self, subject: str, payload: bytes, **options: Unpack[_nats.RequestOptions]
     ) -> Any:
         """A request to a natster service: its answer's data, or its error raised."""
-        return await _nats.request(self._nc, subject, payload, **options)
+        with self._rights():
+            return await _nats.request(self._nc, subject, payload, **options)
 
     async def request_raw(
         self, subject: str, payload: bytes, **options: Unpack[_nats.RequestOptions]
     ) -> bytes:
         """A request whose reply is returned as it came (a sealed chunk, or an envelope)."""
-        return await _nats.request_raw(self._nc, subject, payload, **options)
+        with self._rights():
+            return await _nats.request_raw(self._nc, subject, payload, **options)
+
+    @contextlib.contextmanager
+    def _rights(self) -> Iterator[None]:
+        """A request this device's JWT denies says so in words (nats-server refused it)."""
+        try:
+            yield
+        except NotPermitted as exc:
+            if self.context.rights == "read-only":
+                raise ReadOnlyDevice(
+                    "this device is read-only: do it from a signed-in machine "
+                    "(one that holds the account key, or a device added without --read-only)"
+                ) from exc
+            raise
 
     async def tell(self, subject: str, payload: bytes) -> None:
         """A message that needs no answer: sent, and not waited for."""
@@ -124,8 +140,7 @@ class NatsterClient:
     async def update_account(self, name: str | None = None) -> wire.AccountInfo:
         """Ask the hub to bring my account JWT up to its standard (and rename me)."""
         request = wire.AccountUpdateRequest(name=name)
-        data = await _nats.request(
-            self._nc,
+        data = await self.request(
             endpoints.ACCOUNT_UPDATE.local(),
             request.model_dump_json(exclude_none=True).encode(),
             what=ACCOUNT_SERVICE,
@@ -137,13 +152,13 @@ class NatsterClient:
         payload = b"{}" if body is None else body.encode()
         subject = endpoint.local()
         try:
-            return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
+            return await self.request(subject, payload, what=GLOBAL_SERVICE)
         except RemoteError as exc:
             if exc.status not in (403, 404) or "not initialized" not in str(exc):
                 raise
         # Created while the global service was down: have the hub announce us, retry once.
         await self.update_account()
-        return await _nats.request(self._nc, subject, payload, what=GLOBAL_SERVICE)
+        return await self.request(subject, payload, what=GLOBAL_SERVICE)
 
     async def _put(self, event_type: str, data: dict[str, Any]) -> wire.EventsPutReply:
         body = wire.EventsPutRequest(type=event_type, data=data)
