@@ -593,3 +593,23 @@ def test_an_invite_typed_at_the_prompt_shows_as_typed(tmp_path: Path) -> None:
     assert words in text  # echoed by the terminal, as typed
     assert code == 1, text
     assert "Traceback" not in text
+
+
+def test_hub_status_prints_words_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from natster.cli.hub import _print_health
+
+    facts = {
+        "node": "n1",
+        "nodes": [
+            {"name": "n1", "up": True, "connections": 3, "routes": 2},
+            {"name": "n2 [bold]x[/]", "up": False, "connections": 0, "routes": 0},
+        ],
+        "streams": [],
+    }
+    _print_health(facts)
+    shown = capsys.readouterr().out
+    assert "[green]" not in shown
+    assert "[red]" not in shown
+    assert " up " in shown
+    assert " down " in shown
+    assert "n2 [bold]x[/]" in shown  # a node's name as it is, never read as markup

@@ -327,8 +327,8 @@ def _print_health(facts: Mapping[str, Any]) -> None:
     nodes = Table("node", "up", "connections", "routes")
     for node in facts["nodes"]:
         name = node["name"] + (" (this one)" if node["name"] == facts["node"] else "")
-        up = "[green]up[/]" if node["up"] else "[red]down[/]"
-        nodes.add_row(name, up, str(node["connections"] or "-"), str(node["routes"] or "-"))
+        up = plain("up", "green") if node["up"] else plain("down", "red")  # styled, not markup
+        nodes.add_row(plain(name), up, str(node["connections"] or "-"), str(node["routes"] or "-"))
     out.print(nodes)
     streams = Table("stream", "account", "replicas", "leader", "messages", "lag")
     for row in facts["streams"]:
