@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,8 +22,22 @@ from scripts import media  # noqa: E402
 
 DEMO = ROOT / ".demo"
 HUB = DEMO / "hub"
-PORT = os.environ.get("NATSTER_DEMO_PORT", "4242")
-WEB_PORT = os.environ.get("NATSTER_DEMO_WEB_PORT", "8080")
+
+
+def first_free(start: int, tries: int = 50) -> str:
+    """``start``, or the next port after it that nothing on this machine listens on."""
+    for port in range(start, start + tries):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return str(port)
+    raise SystemExit(f"ports {start}-{start + tries - 1} are all taken: set NATSTER_DEMO_PORT")
+
+
+PORT = os.environ.get("NATSTER_DEMO_PORT") or first_free(4242)
+WEB_PORT = os.environ.get("NATSTER_DEMO_WEB_PORT") or first_free(8080)
 NATSTER = [sys.executable, "-m", "natster"]
 
 
