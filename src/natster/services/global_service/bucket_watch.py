@@ -20,7 +20,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from natster import limits
-from natster._nats import mapped
+from natster._nats import forming, mapped
 from natster._quiet import quietly
 
 # how nats-server marks a key's end: an operation header from a client, or (2.11+) a
@@ -50,17 +50,23 @@ class BucketWatch:
     @classmethod
     async def start(cls, js: JetStreamContext, bucket: str, on_entry: OnEntry) -> BucketWatch:
         watch = cls(bucket, on_entry)
-        with mapped(f"the {bucket} bucket"):
-            watch._sub = await js.subscribe(
-                watch._prefix + ">",
-                stream=f"KV_{bucket}",
-                cb=watch._on_message,
-                ordered_consumer=True,
-                idle_heartbeat=limits.WATCH_HEARTBEAT_S,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                inactive_threshold=limits.WATCH_INACTIVE_S,
-            )
-            info = await watch._sub.consumer_info()
+
+        async def subscribe() -> tuple[Any, Any]:
+            with mapped(f"the {bucket} bucket"):
+                sub = await js.subscribe(
+                    watch._prefix + ">",
+                    stream=f"KV_{bucket}",
+                    cb=watch._on_message,
+                    ordered_consumer=True,
+                    idle_heartbeat=limits.WATCH_HEARTBEAT_S,
+                    deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                    inactive_threshold=limits.WATCH_INACTIVE_S,
+                )
+                return sub, await sub.consumer_info()
+
+        # asked again while JetStream settles (a node back after an outage: "temporarily
+        # unavailable" for a moment)
+        watch._sub, info = await forming(subscribe)
         if info.num_pending == 0 and not info.delivered.consumer_seq:
             watch.ready.set()  # an empty bucket: nothing will come to say so
         return watch
