@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
 
 
+@pytest.mark.quiet
 async def test_a_link_keeps_its_settings() -> None:
     """The emulator is what it says: rates within 5%, a round trip of twice the delay."""
     async with Link(("127.0.0.1", 1), up_mbit=20, down_mbit=5, delay=0.03) as link:
