@@ -395,14 +395,14 @@ async def test_a_share_flood_is_cut_off(world: World) -> None:
     subject = "natster.global.events.put"
     codes = []
     began = time.monotonic()
-    for i in range(limits.EVENTS_BURST + 20):
+    for i in range(limits.EVENTS_RATE.burst + 20):
         data = {"owner": key(world.carol), "catalog": f"spam{i}", "target": key(world.bob)}
         body = json.dumps({"type": "natster.catalog.shared", "data": data}).encode()
         codes.append(json.loads((await nc.request(subject, body, timeout=10)).data)["code"])
     # the burst, and what the rate gave back while the flood went on (a slow machine's
     # flood lasts longer), and no more
-    refilled = (time.monotonic() - began) * limits.EVENTS_PER_MINUTE / 60
-    assert codes.count(200) <= limits.EVENTS_BURST + int(refilled) + 1
+    refilled = (time.monotonic() - began) * limits.EVENTS_RATE.per_minute / 60
+    assert codes.count(200) <= limits.EVENTS_RATE.burst + int(refilled) + 1
     assert codes[-1] == 429
     spam = [r for r in await remote.inbox(world.bob) if r.catalog.startswith("spam")]
     assert len(spam) == codes.count(200)

@@ -234,7 +234,7 @@ async def test_a_page_can_neither_spend_anothers_grant_nor_the_hubs_offers(
             await other.ask("signin.wait", {"code": code})
         assert still.value.status == 404
         assert (await page.ask("signin.wait", {"code": code}))["state"] == "granted"
-        for _ in range(limits.SIGNIN_GUEST_BURST):  # its burst (it offered none yet)
+        for _ in range(limits.SIGNIN_GUEST_RATE.burst):  # its burst (it offered none yet)
             await other.offer()
         with pytest.raises(RemoteError) as flood:
             await other.offer()

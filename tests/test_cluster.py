@@ -303,8 +303,7 @@ BUSY_S = 120  # every operation is done (or definitely refused) within this
 @pytest.fixture
 async def busy_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     """A cluster whose global services take a thousand changes a minute from one account."""
-    monkeypatch.setattr(limits, "EVENTS_PER_MINUTE", 100_000)
-    monkeypatch.setattr(limits, "EVENTS_BURST", 100_000)
+    monkeypatch.setattr(limits, "EVENTS_RATE", limits.Rate(per_minute=100_000, burst=100_000))
     async with local_cluster(tmp_path, NODES) as nodes:
         yield Cluster(nodes, [n.dir.require_running().local_url for n in nodes])
 

@@ -160,8 +160,8 @@ async def test_one_time_codes(trio: dict[str, NatsterClient]) -> None:
     bound = (await alice.global_whoami()).bound_login
     assert bound is not None
     assert bound["client"] == "web on laptop"
-    codes = {(await alice.otc_generate()).code for _ in range(limits.OTC_BURST - 1)}
-    assert len(codes) == limits.OTC_BURST - 1  # all different
+    codes = {(await alice.otc_generate()).code for _ in range(limits.OTC_RATE.burst - 1)}
+    assert len(codes) == limits.OTC_RATE.burst - 1  # all different
     with pytest.raises(RemoteError, match="too many login codes") as flood:
         await alice.otc_generate()  # the burst is spent
     assert flood.value.status == 429

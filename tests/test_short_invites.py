@@ -161,7 +161,7 @@ async def test_the_shortest_words_join(hub: RunningHub, tmp_path: Path) -> None:
 async def test_guessing_is_slowed_per_address(hub: RunningHub, caplog: Any) -> None:
     caplog.set_level(logging.DEBUG, logger="natster.hub.entry.doorstep")
     short = await mint_short_invite(hub.dir, 3600)
-    for _ in range(limits.DOORSTEP_TRIES_BURST):
+    for _ in range(limits.DOORSTEP_TRIES.burst):
         with pytest.raises(PermissionError):
             await knock(hub, short_invites.new_words())
     with pytest.raises(PermissionError):  # the right words, too soon after
@@ -234,7 +234,7 @@ async def test_a_guest_cannot_guess_words_at_signup(hub: RunningHub) -> None:
     guest = await knock(hub, short.words)
     codes_seen: list[int] = []
     try:
-        for _ in range(limits.SIGNUP_TRIES_BURST + 1):
+        for _ in range(limits.SIGNUP_TRIES.burst + 1):
             body = {
                 "token": short_invites.new_words(),
                 "account": "A" * 56,

@@ -28,8 +28,8 @@ def address_of(host: str) -> str:
 
 
 class RateLimit:
-    def __init__(self, what: str, per_minute: int, burst: int) -> None:
-        self.what, self.rate, self.burst = what, per_minute / 60.0, float(burst)
+    def __init__(self, what: str, rate: limits.Rate) -> None:
+        self.what, self.rate, self.burst = what, rate.per_minute / 60.0, float(rate.burst)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def spend(self, account: str) -> None:

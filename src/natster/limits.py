@@ -8,6 +8,16 @@ chunks and their patience (``hub.cluster.snapshots``), file modes (``_fs``), for
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class Rate(NamedTuple):
+    """A rate limit: this many per minute on average, after a first burst."""
+
+    per_minute: int
+    burst: int
+
+
 # Requests to natster services
 MAX_REQUEST_BYTES = 64 * 1024  # a control request; bigger is refused before parsing
 REQUEST_TIMEOUT_S = 5.0  # how long a client waits for a service's answer
@@ -40,14 +50,11 @@ SHORT_PIN_CHARS = 20
 # the doorstep (hub/entry/doorstep.py) tells who holds a short invite's words: tries per
 # address and for the whole hub (per node), each per minute with a burst; its guests
 # live this long at most (they only ask natster.signup, once)
-DOORSTEP_TRIES_PER_MINUTE = 10
-DOORSTEP_TRIES_BURST = 5
-DOORSTEP_HUB_PER_MINUTE = 120
-DOORSTEP_HUB_BURST = 60
+DOORSTEP_TRIES = Rate(per_minute=10, burst=5)
+DOORSTEP_HUB = Rate(per_minute=120, burst=60)
 DOORSTEP_GUEST_S = 600
 # natster.signup, for the whole hub (per node): any invite's holder may ask it
-SIGNUP_TRIES_PER_MINUTE = 120
-SIGNUP_TRIES_BURST = 60
+SIGNUP_TRIES = Rate(per_minute=120, burst=60)
 
 # The hub
 HUB_READY_TIMEOUT_S = 10.0
@@ -84,10 +91,8 @@ SIGNUP_PAYLOAD = 16 * 1024
 SIGNUP_CONNECTIONS = 64
 SIGNUP_SUBSCRIPTIONS = 16
 # What the global service lets one account do per minute (per instance; a burst first)
-OTC_PER_MINUTE = 30  # login codes
-OTC_BURST = 60
-EVENTS_PER_MINUTE = 60  # shares, unshares, imports
-EVENTS_BURST = 60
+OTC_RATE = Rate(per_minute=30, burst=60)  # login codes
+EVENTS_RATE = Rate(per_minute=60, burst=60)  # shares, unshares, imports
 
 # Per user account JetStream allowance (the account itself uses none yet)
 ACCOUNT_MEM_STORAGE = 0
@@ -119,14 +124,14 @@ SSE_KEEPALIVE_S = 15.0  # a comment line on the event stream keeps proxies from 
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
 SIGNIN_TTL_S = 300  # a browser's sign-in code works this long, once
 SIGNIN_LENGTH = 8  # characters of a sign-in code (31 letters: 39.6 bits; taking is rate-limited)
-SIGNIN_PER_MINUTE = 60  # sign-in codes offered from one address (IPv6: a /64)...
-SIGNIN_BURST = 30
-SIGNIN_PER_GUEST_MINUTE = 10  # ...by one sign-in page...
-SIGNIN_GUEST_BURST = 10
-SIGNIN_TAKES_PER_MINUTE = 30  # ...and taken or granted, per account
-SIGNIN_TAKES_BURST = 30
-GUESTS_PER_MINUTE = 10  # sign-in pages the hub's web app starts for one address...
-GUESTS_BURST = 10
+SIGNIN_RATE = Rate(
+    per_minute=60, burst=30
+)  # sign-in codes offered from one address (IPv6: a /64)...
+SIGNIN_GUEST_RATE = Rate(per_minute=10, burst=10)  # ...by one sign-in page...
+SIGNIN_TAKES = Rate(per_minute=30, burst=30)  # ...and taken or granted, per account
+GUESTS_RATE = Rate(
+    per_minute=10, burst=10
+)  # sign-in pages the hub's web app starts for one address...
 GUESTS_PER_ADDRESS = 8  # ...connected at once from one address (IPv6: a /64), one each
 SIGNIN_CONNECTIONS = 1024  # sign-in pages connected at once, in all
 BROWSER_EXPIRES_S = 24 * 3600  # `natster login CODE` signs a browser in for a day

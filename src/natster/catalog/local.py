@@ -46,7 +46,7 @@ class Catalogs:
             raise CatalogError(f"{path} is not a folder")
         with self.index.transaction():
             self.index.create(name, description, root)
-            report = apply_scan(self.index, name, str(root), progress)
+            report = apply_scan(self.index, name, str(root), progress=progress)
             if report.revision == 0:  # an empty folder: revision 1 all the same
                 report.revision = self.index.touch(name)
             return report
@@ -58,7 +58,7 @@ class Catalogs:
         if under:
             check_relpath(under)
         with self.index.transaction():
-            return apply_scan(self.index, name, root, progress, under)
+            return apply_scan(self.index, name, root, progress=progress, under=under)
 
     def describe(self, name: str, path_or_hash: str, description: str) -> list[str]:
         """Describe the entry at a path, or every entry with that hash (or unique prefix)."""

@@ -104,6 +104,7 @@ def apply_scan(
     index: Index,
     name: str,
     root: str,
+    *,
     progress: Progress | None = None,
     under: str = "",
     workers: int | None = None,

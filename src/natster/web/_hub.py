@@ -50,7 +50,7 @@ def create_hub_app(hub: HubDir, *, ws_port: int, names: list[str], secure: bool 
     app.state.site = Site(known, ws_port, secure)
     app.state.guests = Guests(
         signin_key(hub.seed("operator-signing")),
-        RateLimit("sign-ins from this address", limits.GUESTS_PER_MINUTE, limits.GUESTS_BURST),
+        RateLimit("sign-ins from this address", limits.GUESTS_RATE),
     )
     return _only_names(app, known)
 

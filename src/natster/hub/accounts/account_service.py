@@ -77,9 +77,7 @@ class AccountService:
         self._names = names
         self._service: Service | None = None
         self._creating: dict[str, asyncio.Task[dict[str, object]]] = {}  # by account key
-        self._tries = RateLimit(
-            "tries at signing up", limits.SIGNUP_TRIES_PER_MINUTE, limits.SIGNUP_TRIES_BURST
-        )
+        self._tries = RateLimit("tries at signing up", limits.SIGNUP_TRIES)
 
     @classmethod
     async def open(

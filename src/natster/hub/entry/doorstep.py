@@ -105,14 +105,8 @@ class Doorstep:
         self._keys = keys
         self._signup = signup
         self._invites = invites
-        self._tries = RateLimit(
-            "tries from this address",
-            limits.DOORSTEP_TRIES_PER_MINUTE,
-            limits.DOORSTEP_TRIES_BURST,
-        )
-        self._hub_tries = RateLimit(
-            "tries at this hub", limits.DOORSTEP_HUB_PER_MINUTE, limits.DOORSTEP_HUB_BURST
-        )
+        self._tries = RateLimit("tries from this address", limits.DOORSTEP_TRIES)
+        self._hub_tries = RateLimit("tries at this hub", limits.DOORSTEP_HUB)
         self._nc: Client | None = None
 
     async def start(self, url: str, trust: Trust | None) -> None:

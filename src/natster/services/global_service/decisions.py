@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js.client import JetStreamContext
@@ -32,6 +33,13 @@ _SHARING = (
 _BLOCKING = ("an account blocks for itself only", "that is your own account")
 
 
+def _subject_of(event_type: str, caller: str, data: Any) -> str:
+    """An event's subject: the blocking account, or the catalog shared, declined or imported."""
+    if event_type in (ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
+        return caller
+    return f"{data.owner}/{data.catalog}"
+
+
 class Decisions:
     def __init__(
         self,
@@ -47,6 +55,15 @@ class Decisions:
         self._shares = shares
         self._mirror = mirror
         self._accounts_account = accounts_account  # the hub's account service
+        # what each kind of event a user writes must hold (False: it would change nothing)
+        self._rules: dict[str, Callable[[str, str, Any], Awaitable[bool]]] = {
+            ev.CATALOG_SHARED: self._sharing,
+            ev.CATALOG_UNSHARED: self._sharing,
+            ev.CATALOG_DECLINED: self._declining,
+            ev.ACCOUNT_BLOCKED: self._blocking,
+            ev.ACCOUNT_UNBLOCKED: self._blocking,
+            ev.CATALOG_IMPORTED: self._importing,
+        }
 
     async def event_for(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
         """The event ``caller`` may write (None: it would change nothing), or
@@ -66,40 +83,48 @@ class Decisions:
             raise Refused("this account is not initialized on this hub", 403)
         if event_type == ev.CONTEXT_BOUND:
             raise Refused("logins are bound with otc.claim", 403)
-        if event_type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED):
-            await self._towards(caller, data.owner, data.target, _SHARING)
-            active = await self._share(data.owner, data.catalog, data.target) is not None
-            if event_type == ev.CATALOG_SHARED and active:
-                return None
-            if event_type == ev.CATALOG_SHARED and await self._blocks(data.target, caller):
-                raise Refused("that person does not take shares from you", 403)
-            if event_type == ev.CATALOG_UNSHARED and not active:
+        decide = self._rules.get(event_type)
+        if decide is None:
+            raise Refused(f"{event_type} cannot be put", 403)
+        if not await decide(caller, event_type, data):
+            return None
+        return ev.make_event(event_type, caller, data, _subject_of(event_type, caller, data))
+
+    async def _sharing(self, caller: str, event_type: str, data: Any) -> bool:
+        await self._towards(caller, data.owner, data.target, _SHARING)
+        active = await self._share(data.owner, data.catalog, data.target) is not None
+        if event_type == ev.CATALOG_UNSHARED:
+            if not active:
                 raise Refused("that catalog is not shared with that account", 404)
-            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        if event_type == ev.CATALOG_DECLINED:
-            if data.target != caller:
-                raise Refused("a share is declined by the account it was shared with", 403)
-            share = await self._share(data.owner, data.catalog, caller)
-            if share is None:
-                raise Refused("that catalog is not shared with you", 404)
-            if share.get("imported_at"):
-                raise Refused("you imported that catalog already: it is not in your inbox", 409)
-            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        if event_type in (ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
-            await self._towards(caller, data.account, data.other, _BLOCKING)
-            if (event_type == ev.ACCOUNT_BLOCKED) == await self._blocks(caller, data.other):
-                return None  # blocked (or unblocked) already
-            return ev.make_event(event_type, caller, data, caller)
-        if event_type == ev.CATALOG_IMPORTED:
-            if data.importer != caller:
-                raise Refused("an import is recorded by the importing account", 403)
-            share = await self._share(data.owner, data.catalog, caller)
-            if share is None:
-                raise Refused("that catalog is not shared with you", 403)
-            if share.get("imported_at"):
-                return None
-            return ev.make_event(event_type, caller, data, f"{data.owner}/{data.catalog}")
-        raise Refused(f"{event_type} cannot be put", 403)
+            return True
+        if active:
+            return False
+        if await self._blocks(data.target, caller):
+            raise Refused("that person does not take shares from you", 403)
+        return True
+
+    async def _declining(self, caller: str, event_type: str, data: Any) -> bool:
+        if data.target != caller:
+            raise Refused("a share is declined by the account it was shared with", 403)
+        share = await self._share(data.owner, data.catalog, caller)
+        if share is None:
+            raise Refused("that catalog is not shared with you", 404)
+        if share.get("imported_at"):
+            raise Refused("you imported that catalog already: it is not in your inbox", 409)
+        return True
+
+    async def _blocking(self, caller: str, event_type: str, data: Any) -> bool:
+        await self._towards(caller, data.account, data.other, _BLOCKING)
+        # blocked (or unblocked) already: nothing to write
+        return (event_type == ev.ACCOUNT_BLOCKED) != await self._blocks(caller, data.other)
+
+    async def _importing(self, caller: str, event_type: str, data: Any) -> bool:
+        if data.importer != caller:
+            raise Refused("an import is recorded by the importing account", 403)
+        share = await self._share(data.owner, data.catalog, caller)
+        if share is None:
+            raise Refused("that catalog is not shared with you", 403)
+        return not share.get("imported_at")
 
     async def current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
         """The share as the log says it is now (None: not shared)."""

@@ -113,8 +113,8 @@ class GlobalService:
         self._accounts_account = accounts_account  # the hub's account service
         self._hub_account = hub_account
         self._guests_account = guests_account  # sign-in pages connect there (signup)
-        self._event_rate = RateLimit("changes", limits.EVENTS_PER_MINUTE, limits.EVENTS_BURST)
-        self._otc_rate = RateLimit("login codes", limits.OTC_PER_MINUTE, limits.OTC_BURST)
+        self._event_rate = RateLimit("changes", limits.EVENTS_RATE)
+        self._otc_rate = RateLimit("login codes", limits.OTC_RATE)
         self.mirror = Mirror()
         self._stop = asyncio.Event()
         self._paused_until = 0.0  # the projectors hold off until then: a rebuild runs

@@ -63,17 +63,9 @@ class Signins:
     def __init__(self, bucket: Bucket, *, guests: str) -> None:
         self._bucket = bucket
         self._guests = guests  # the hub's signin account: where sign-in pages connect
-        self._per_guest = RateLimit(
-            "sign-in codes from this page",
-            limits.SIGNIN_PER_GUEST_MINUTE,
-            limits.SIGNIN_GUEST_BURST,
-        )
-        self._per_address = RateLimit(
-            "sign-in codes from this address", limits.SIGNIN_PER_MINUTE, limits.SIGNIN_BURST
-        )
-        self._takes = RateLimit(
-            "sign-in attempts", limits.SIGNIN_TAKES_PER_MINUTE, limits.SIGNIN_TAKES_BURST
-        )
+        self._per_guest = RateLimit("sign-in codes from this page", limits.SIGNIN_GUEST_RATE)
+        self._per_address = RateLimit("sign-in codes from this address", limits.SIGNIN_RATE)
+        self._takes = RateLimit("sign-in attempts", limits.SIGNIN_TAKES)
 
     async def _read(self, code: str) -> tuple[_Record, int]:
         try:
