@@ -152,33 +152,68 @@ def test_hub_up_on_a_taken_port_says_so_and_touches_nothing(tmp_path: Path) -> N
 
 
 @pytest.mark.heavy
-def test_a_download_rides_out_a_hub_restart(
+def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
     hub, alice, bob, _ = outage
     media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
-    size = 1024**3 + 777
+    size = 1536 * 1024**2 + 777
     with (media / "big.img").open("wb") as handle:
-        handle.truncate(size)  # sparse: the hub restart is what this is about
+        handle.truncate(size)  # sparse: the hub outage is what this is about
     assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    rows = json.loads(natster("catalog", "contents", "films", "--json", home=bob).stdout)
+    digest = next(row["hash"] for row in rows if row["path"] == "big.img")
     out = tmp_path / "big.img"
-    part = tmp_path / "big.img.part"
-    download = subprocess.Popen(
-        [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
-        env={**os.environ, "NATSTER_HOME": str(bob)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for("the download begins", lambda: part.exists() and part.stat().st_size > 0, 60)
+
+    def download(*options: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*NATSTER, "catalog", "download", "films", "big.img", str(out), *options],
+            env={**os.environ, "NATSTER_HOME": str(bob)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def part_file() -> Path | None:
+        return next(iter(tmp_path.glob("big.img*.part")), None)
+
+    def growing() -> bool:
+        found = part_file()
+        return found is not None and found.stat().st_size > 0
+
+    # past its bound (--wait 2): it stops, says how to go on, and keeps what it has
+    impatient = download("--wait", "2")
+    wait_for("the download begins", growing, 60)
     hub.down()
-    assert download.poll() is None  # the hub went away mid-download
-    assert part.stat().st_size < size
-    time.sleep(1)
+    began = time.monotonic()
+    _, stderr = impatient.communicate(timeout=60)
+    assert impatient.returncode == 1, stderr
+    assert time.monotonic() - began < 15
+    assert "hub unreachable, waiting..." in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: the hub stayed unreachable for 2 s: run it again to resume"
+    )
+    part = part_file()
+    assert part is not None
+    kept = part.stat().st_size
+    assert 0 < kept < size
+    assert not out.exists()
+
+    # within its bound (60 s by default): a 10 s outage is waited out, by itself
     hub.up()
-    _, stderr = download.communicate(timeout=180)
-    assert download.returncode == 0, stderr
+    patient = download()
+    wait_for("it goes on", lambda: part.stat().st_size > kept, 60)
+    hub.down()
+    assert patient.poll() is None  # the hub went away mid-download
+    time.sleep(10)
+    hub.up()
+    _, stderr = patient.communicate(timeout=180)
+    assert patient.returncode == 0, stderr
+    assert "resuming big.img" in stderr
+    assert "hub unreachable, waiting..." in stderr
     assert out.stat().st_size == size  # renamed only after its sha256 matched
+    with out.open("rb") as handle:
+        assert hashlib.file_digest(handle, "sha256").hexdigest() == digest
     assert not part.exists()
 
 

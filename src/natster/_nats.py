@@ -150,6 +150,7 @@ async def connect(
     reconnect: bool = False,
     inbox_prefix: str | None = None,
     timeout: float = limits.CONNECT_TIMEOUT_S,
+    patient: bool = False,
 ) -> Client:
     """Connect with in-memory ``creds`` (nothing is written to disk), within ``timeout``.
 
@@ -159,7 +160,9 @@ async def connect(
 
     One-shot commands pass ``reconnect=False`` and fail fast; long-running services
     pass ``reconnect=True``, ride out a server restart, and log that they are
-    reconnecting. Either way the first connection fails within the deadline: nats-py
+    reconnecting; a ``patient`` one-shot command (a download) tries to reach the hub
+    again for as long as it chooses to wait (it bounds that by time, and closes the
+    connection). Either way the first connection fails within the deadline: nats-py
     alone would retry a refused connection forever (it gives up on a server only when
     ``max_reconnect_attempts`` is positive).
     """
@@ -235,7 +238,9 @@ async def connect(
         raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc
     if not reconnect:  # connected: now ride out a brief drop (a hub restart) mid-command
         client.options["allow_reconnect"] = True
-        client.options["max_reconnect_attempts"] = limits.COMMAND_RECONNECT_ATTEMPTS
+        client.options["max_reconnect_attempts"] = (
+            -1 if patient else limits.COMMAND_RECONNECT_ATTEMPTS
+        )
     return client
 
 

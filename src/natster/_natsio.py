@@ -223,9 +223,15 @@ class BulkTransport(TcpTransport):
         self._io_reader = reader
         self._io_writer = asyncio.StreamWriter(transport, protocol, reader, loop)
 
+    def _gone(self) -> bool:
+        """Nothing can be written: never connected, or the connection is closing (nats-py
+        flushes its pending commands into a dropped connection when closed while it
+        reconnects: under TLS that raised AttributeError from asyncio's sslproto)."""
+        return self._io_writer is None or self._io_writer.transport.is_closing()
+
     def writelines(self, payload: Any) -> Any:
         """Write nats-py's pending commands; large ones as they are, not joined (copied)."""
-        if self._io_writer is None:
+        if self._io_writer is None or self._gone():
             return None
         small: list[bytes] = []
         for item in payload:
@@ -241,7 +247,7 @@ class BulkTransport(TcpTransport):
         return None
 
     def write(self, payload: Any) -> Any:
-        return None if self._io_writer is None else super().write(payload)
+        return None if self._gone() else super().write(payload)
 
     async def wait_closed(self) -> None:
         """Closed. Under TLS, our close_notify is sent but the hub's is not waited for
@@ -259,7 +265,7 @@ class BulkTransport(TcpTransport):
         return None
 
     async def drain(self) -> Any:
-        return None if self._io_writer is None else await super().drain()
+        return None if self._gone() else await super().drain()
 
     def __bool__(self) -> bool:
         return True

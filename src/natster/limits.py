@@ -31,6 +31,7 @@ JOIN_RETRY_S = 20.0  # `init` asks again this long while a hub elects a leader (
 TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
+DOWNLOAD_WAIT_S = 60.0  # ...a one-shot download, an outage this long (--wait)
 
 # Names
 MAX_ACCOUNT_NAME = 64

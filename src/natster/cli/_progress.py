@@ -14,7 +14,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ._out import err, visible
+from ._out import err, plain, visible
 
 
 class ScanBar:
@@ -71,6 +71,8 @@ class TransferBar:
             transient=True,
         )
         self._task: TaskID | None = None
+        self._label = ""
+        self._why: str | None = None
 
     def __enter__(self) -> TransferBar:
         self._progress.start()
@@ -82,7 +84,20 @@ class TransferBar:
     def start(self, label: str, size: int) -> None:
         if self._task is not None:
             self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(visible(label), total=size or 1)
+        self._label = visible(label)
+        self._task = self._progress.add_task(self._label, total=size or 1)
+
+    def waiting(self, why: str | None) -> None:
+        """Say why the transfer waits (None: it goes on): on the bar on a terminal, else
+        one line when it starts waiting and one when it goes on."""
+        if why == self._why:
+            return
+        self._why = why
+        if not err.console.is_terminal:
+            err.print(plain(why or f"{self._label}: going on"))
+        if self._task is not None:
+            label = f"{self._label} ({why})" if why else self._label
+            self._progress.update(self._task, description=label)
 
     def update(self, done: int, total: int) -> None:
         if self._task is not None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from natster import limits
 
 from ._out import (
     CatalogArgument,
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
     from natster.client.mirror import MirrorReport
     from natster.client.remote import CatalogRef
     from natster.wire import EntryRow
+
+    from ._progress import TransferBar
 
 
 def download(
@@ -63,6 +70,13 @@ def download(
         "--rename",
         help="A file: keep a different file already at OUTPUT, and save as 'name (1).ext'.",
     ),
+    wait: float = typer.Option(
+        limits.DOWNLOAD_WAIT_S,
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="A file: ride out a hub outage this long, then stop (run it again to resume).",
+    ),
 ) -> None:
     """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable.
     A file already at OUTPUT is never replaced unless --force says so."""
@@ -72,7 +86,7 @@ def download(
         fail("--force replaces the file there, --rename keeps it: give one of them")
     existing: Existing = "replace" if force else "rename" if rename else "refuse"
     sync = _Sync(delete, watch, adopt)
-    run(_download(name, owner, hash_or_path, output, all_, sync, existing))
+    run(_download(name, owner, hash_or_path, output, all_, sync, existing, wait))
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,7 @@ async def _download(
     everything: Path | None,
     sync: _Sync,
     existing: Existing,
+    wait: float = limits.DOWNLOAD_WAIT_S,
 ) -> None:
     from natster.client import NatsterClient, remote
     from natster.client.download import default_target, locate, open_or_locate, settle_target
@@ -101,7 +116,8 @@ async def _download(
 
     from ._progress import TransferBar
 
-    async with await NatsterClient.connect(reconnect=sync.watch) as client:
+    patience = None if sync.watch else wait
+    async with await NatsterClient.connect(reconnect=sync.watch, wait=patience) as client:
         ref = await remote.resolve(client, name, owner)
         if everything is not None:
             await _mirror(client, ref, everything, "", sync)
@@ -129,15 +145,36 @@ async def _download(
             return
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
-            await download_file(
-                client,
-                ref,
-                entry,
-                target,
-                progress=bar.update,
-                resumed=functools.partial(_resumed, entry.path),
-            )
+            async with _telling_outages(client, bar):
+                await download_file(
+                    client,
+                    ref,
+                    entry,
+                    target,
+                    progress=bar.update,
+                    resumed=functools.partial(_resumed, entry.path),
+                )
         out.print(plain(str(target)))
+
+
+@contextlib.asynccontextmanager
+async def _telling_outages(client: NatsterClient, bar: TransferBar) -> AsyncIterator[None]:
+    """While the body runs, the bar says when the hub is unreachable and when it is back."""
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(OUTAGE_CHECK_S)
+            bar.waiting(None if client.connected else "hub unreachable, waiting...")
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+OUTAGE_CHECK_S = 0.25  # how often a download's bar looks at the connection
 
 
 def _resumed(path: str, kept: int) -> None:

@@ -31,16 +31,23 @@ async def account_info(nc: Client) -> wire.AccountInfo:
 class NatsterClient:
     """A connection to the hub as this machine's user."""
 
-    def __init__(self, home: Home, context: Context, nc: Client) -> None:
+    def __init__(
+        self, home: Home, context: Context, nc: Client, patience: float = limits.STALL_S * 2
+    ) -> None:
         self.home = home
         self.context = context
         self._nc = nc
+        # how long a transfer waits for a lost hub before it gives up (see reconnected)
+        self.patience = patience
         # Chunk replies owed to this connection, all transfers together (see _budget).
         self.receive_budget = ByteBudget(limits.RECEIVE_BUDGET)
 
     @classmethod
-    async def connect(cls, home: Home | None = None, *, reconnect: bool = False) -> NatsterClient:
-        """Connect as this machine's user; long-running servers pass ``reconnect``."""
+    async def connect(
+        cls, home: Home | None = None, *, reconnect: bool = False, wait: float | None = None
+    ) -> NatsterClient:
+        """Connect as this machine's user; long-running servers pass ``reconnect``; a
+        one-shot download that rides out a hub outage of up to ``wait`` seconds, ``wait``."""
         home = home or Home.default()
         context = home.load()
         try:
@@ -50,6 +57,7 @@ class NatsterClient:
                 name=f"natster-{context.name}",
                 trust=home.trust(context),
                 reconnect=reconnect,
+                patient=wait is not None,
             )
         except CredentialsRefused as exc:
             if context.device is None:
@@ -59,7 +67,9 @@ class NatsterClient:
                 f"{context.name}): it was revoked or has expired; add it again from the "
                 "machine holding the account key (natster device add)"
             ) from exc
-        return cls(home, context, nc)
+        if wait is None:
+            return cls(home, context, nc)
+        return cls(home, context, nc, patience=wait)
 
     async def close(self) -> None:
         await self._nc.close()
@@ -90,11 +100,16 @@ class NatsterClient:
         """How often the connection came back since it was made."""
         return int(self._nc.stats.get("reconnects", 0))
 
+    @property
+    def connected(self) -> bool:
+        """The hub is reachable now (False while reconnecting, and once closed)."""
+        return bool(self._nc.is_connected)
+
     async def reconnected(self) -> bool:
         """Wait while the connection reconnects: True once it is back, False if it closed
-        or stayed away too long."""
+        or stayed away longer than :attr:`patience`."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.STALL_S * 2
+        deadline = loop.time() + self.patience
         while loop.time() < deadline:
             if self._nc.is_connected:
                 return True

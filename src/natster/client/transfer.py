@@ -49,6 +49,10 @@ TAPER = 2  # a request asks for at most half of the chunks still to ask for
 LONGEST_WAIT_S = 3600.0  # nats-py's own timeout on a chunk request: lateness decides first
 
 
+class _Dropped(Exception):
+    """The connection dropped while a request was out: its reply will never come."""
+
+
 class Transfer:
     """A transfer of the file with ``file_hash`` in ``ref`` (or, with ``path``, of the file
     at that path: one request instead of a lookup and an open): ``await
@@ -192,11 +196,12 @@ class Transfer:
                     data = await self._chunk_once(index, out, count, flow, asked)
                 except (RequestTimeout, ServiceUnavailable):
                     await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
-                except ConnectionFailed:  # the hub went away: wait for the connection
+                except (ConnectionFailed, _Dropped) as exc:  # the hub went away: wait for it
                     waits += 1
-                    if waits > limits.ACCESS_CHECK_WAITS or not await self._client.reconnected():
+                    if waits > limits.ACCESS_CHECK_WAITS and isinstance(exc, ConnectionFailed):
                         raise
-                    asked = self._again(flow, asked, size)
+                    await self._hub_back(exc)
+                    asked = self._again(flow, asked, size)  # at once: its reply is lost
                     continue
                 except RemoteError as exc:
                     if exc.status == 503 and waits < limits.ACCESS_CHECK_WAITS:
@@ -225,6 +230,15 @@ class Transfer:
             f"the transfer stalled: no answer for chunk {index} after "
             f"{limits.CHUNK_RETRIES + 1} tries"
         )
+
+    async def _hub_back(self, exc: Exception) -> None:
+        """Wait for the hub while the connection reconnects, as long as the client's
+        patience; a connection that closed, or stayed away longer, ends the transfer."""
+        if not await self._client.reconnected():
+            raise ConnectionFailed(
+                f"the hub stayed unreachable for {self._client.patience:.0f} s: "
+                "run it again to resume"
+            ) from exc
 
     @staticmethod
     def _again(flow: Flow, asked: Asked, size: int) -> Asked:
@@ -293,8 +307,10 @@ class Transfer:
             asked.sent_at = time.monotonic()
             reconnects = self._client.reconnects
 
-            def late() -> bool:  # a reply to a connection that since dropped never comes
-                return self._client.reconnects != reconnects or flow.late(asked)
+            def late() -> bool:
+                if self._client.reconnects != reconnects or not self._client.connected:
+                    raise _Dropped  # a reply to a connection that dropped never comes
+                return flow.late(asked)
 
             data = await self._late_or(
                 late,
