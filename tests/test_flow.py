@@ -137,6 +137,24 @@ def test_a_queued_request_is_not_late_a_silent_transfer_is() -> None:
     assert flow.late(silent)
 
 
+def test_a_transfer_that_went_quiet_is_asked_again_long_before_it_is_late() -> None:
+    flow, clock = flowing(100 * MB, 0.01)  # a fast link: its window takes well under 1 s
+    silent = flow.asking(UNIT)
+    clock.now += limits.QUIET_MIN_S - 0.1
+    assert not flow.quiet(silent)  # never before the floor, however fast the link
+    clock.now += 0.2
+    assert flow.quiet(silent)  # the silence outlasted the rate's samples: still known
+    assert not flow.late(silent)  # and it is not late yet: the quiet re-ask comes first
+
+    slow, clock = flowing(0.125 * MB, 0.2)  # 1 Mbit/s: its window takes seconds
+    queued = slow.asking(UNIT)
+    expected = (slow.rtt or 0.0) + slow.in_flight / (0.125 * MB)
+    clock.now += limits.QUIET_TIMES * expected * 0.9
+    assert not slow.quiet(queued)  # merely the bytes ahead of it, at the link's rate
+    clock.now += limits.QUIET_TIMES * expected * 0.2
+    assert slow.quiet(queued)
+
+
 def test_what_is_given_up_leaves_the_window() -> None:
     flow, _ = flowing(1.25 * MB, 0.12)
     before = flow.in_flight

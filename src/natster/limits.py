@@ -208,6 +208,11 @@ MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 # others is never asked again: it has STALL_S more than the bytes ahead of it need.
 STALL_S = 10.0
 CHUNK_RETRIES = 3
+# ...but a transfer that went quiet for QUIET_TIMES what its bytes in flight should take
+# (and QUIET_MIN_S at least) asks its requests again once, costing no try: the owner's
+# connection dropped (a cluster node died) and their answers will never come
+QUIET_MIN_S = 2.0
+QUIET_TIMES = 4.0
 # nats-server keeps a reply mapping for each catalog request until its one reply (the
 # export's response type is Singleton); one never answered is dropped after this long,
 # longer than any client waits for a catalog server's answer

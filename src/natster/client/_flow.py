@@ -29,7 +29,10 @@ of chunks.
 
 A request is late only when the transfer received nothing for ``STALL_S``, or when it
 has waited ``STALL_S`` longer than the bytes asked before it take at the measured rate:
-an answer that is merely queued is never asked for again.
+an answer that is merely queued is never asked for again. Before that, a transfer that
+went *quiet* (nothing for ``QUIET_TIMES`` what its bytes in flight take at the measured
+rate, ``QUIET_MIN_S`` at least) asks its requests again once: the owner's connection
+dropped with them (its cluster node died), and their answers will never come.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Flow:
         self.first_delivery: float | None = None
         self.last_delivery: float | None = None
         self._samples: deque[tuple[float, float]] = deque()  # (when, bytes per second)
+        self._last_rate: float | None = None  # as last measured (a silence outlasts samples)
 
     # --- what to ask for -----------------------------------------------------------------
     def rate(self) -> float | None:
@@ -93,7 +97,10 @@ class Flow:
         now = self._clock()
         while self._samples and now - self._samples[0][0] > limits.RATE_HORIZON_S:
             self._samples.popleft()
-        return max(rate for _, rate in self._samples) if self._samples else None
+        if not self._samples:
+            return None
+        self._last_rate = max(rate for _, rate in self._samples)
+        return self._last_rate
 
     def span(self) -> int:
         """Chunks the next request asks for."""
@@ -146,6 +153,16 @@ class Flow:
     def given_up(self, asked: Asked) -> None:
         """No reply will be read for ``asked`` (it failed, or is asked again)."""
         self.in_flight -= asked.size
+
+    def quiet(self, asked: Asked) -> bool:
+        """Whether the whole transfer has heard nothing for far longer than the bytes in
+        flight take at the measured rate (see the module's text)."""
+        rate = self.rate() or self._last_rate
+        if rate is None:
+            return False
+        heard = max(asked.sent_at, self.last_delivery or asked.sent_at)
+        expected = (self.rtt or 0.0) + self.in_flight / rate
+        return self._clock() - heard > max(limits.QUIET_MIN_S, limits.QUIET_TIMES * expected)
 
     def late(self, asked: Asked) -> bool:
         """Whether ``asked`` should be given up on and asked again (see the module's text)."""

@@ -53,6 +53,11 @@ class _Dropped(Exception):
     """The connection dropped while a request was out: its reply will never come."""
 
 
+class _Quiet(Exception):
+    """Nothing came for far longer than it should: the owner's connection may have
+    dropped with the request (see ``Flow.quiet``)."""
+
+
 class Transfer:
     """A transfer of the file with ``file_hash`` in ``ref`` (or, with ``path``, of the file
     at that path: one request instead of a lookup and an open): ``await
@@ -188,12 +193,16 @@ class Transfer:
         flow = flow or self.flow()
         size = asked.size if asked else self._span_bytes(index, count)
         asked = asked or flow.asking(size)
-        attempt, waits, settled = 0, 0, False
+        attempt, waits, settled, early = 0, 0, False, True
         try:
             while attempt <= limits.CHUNK_RETRIES:
                 stale = self._opened.transfer if self._opened else None
                 try:
-                    data = await self._chunk_once(index, out, count, flow, asked)
+                    data = await self._chunk_once(index, out, count, flow, asked, early)
+                except _Quiet:  # asked again at once, once, at no cost of a try
+                    early = False
+                    asked = self._again(flow, asked, size)
+                    continue
                 except (RequestTimeout, ServiceUnavailable):
                     await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
                 except (ConnectionFailed, _Dropped) as exc:  # the hub went away: wait for it
@@ -296,7 +305,13 @@ class Transfer:
                 await self._open()
 
     async def _chunk_once(
-        self, index: int, out: xkeys.Writable, count: int, flow: Flow, asked: Asked
+        self,
+        index: int,
+        out: xkeys.Writable,
+        count: int,
+        flow: Flow,
+        asked: Asked,
+        early: bool = False,
     ) -> memoryview:
         opened, channel = self._opened, self._channel
         if opened is None or channel is None:
@@ -310,6 +325,8 @@ class Transfer:
             def late() -> bool:
                 if self._client.reconnects != reconnects or not self._client.connected:
                     raise _Dropped  # a reply to a connection that dropped never comes
+                if early and flow.quiet(asked):
+                    raise _Quiet
                 return flow.late(asked)
 
             data = await self._late_or(
