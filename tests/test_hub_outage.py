@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -149,6 +150,25 @@ def test_hub_up_on_a_taken_port_says_so_and_touches_nothing(tmp_path: Path) -> N
         assert natster("hub", "status", "--dir", str(first.dir)).returncode == 0
     finally:
         first.down()
+
+
+def test_hub_up_names_every_port_taken_with_its_option(tmp_path: Path) -> None:
+    held = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    try:
+        nats_port, web_port = (s.getsockname()[1] for s in held)
+        result = natster(
+            "hub", "up", "--dir", str(tmp_path / "hub"),
+            "--port", str(nats_port), "--web-port", str(web_port),
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        for s in held:
+            s.close()
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"ports {nats_port} (--port), {web_port} (--web-port)" in lines[0]
+    assert "are already in use" in lines[0]
 
 
 @pytest.mark.heavy

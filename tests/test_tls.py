@@ -95,7 +95,7 @@ async def test_a_man_in_the_middle_is_refused_at_init(hub: RunningHub, tmp_path:
     invite = (await mint_invite(hub.dir, 600)).encode()
     home = Home(tmp_path / "mallory-victim")
     async with relay(port_of(hub), impostor(tmp_path / "evil")) as mitm:
-        with pytest.raises(UntrustedHub, match="does not name"):
+        with pytest.raises(UntrustedHub, match="pin does not match the hub's certificate"):
             await join(invite, home=home, name="victim", url=mitm.url)
         assert mitm.sent == b""  # not one byte of natster's reached him
     assert not home.initialized()
@@ -111,8 +111,10 @@ async def test_an_altered_pin_fails_init_and_makes_no_account(
     flipped = ("0" if made.ca[0] != "0" else "1") + made.ca[1:]
     altered = Invite(made.url, made.token, made.creds, made.expires_at, ca=flipped).encode()
     home = Home(tmp_path / "alice")
-    with pytest.raises(UntrustedHub, match="does not name"):
+    with pytest.raises(UntrustedHub, match="check the invite for a typo") as refused:
         await join(altered, home=home, name="alice")
+    assert f"the invite pins {flipped}" in str(refused.value)  # both pins, in full
+    assert made.ca in str(refused.value)
     assert not home.initialized()
     assert hub.dir.user_accounts() == before
     plain = Invite(made.url.replace("tls://", "nats://"), made.token, made.creds, made.expires_at)

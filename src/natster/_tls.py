@@ -92,8 +92,9 @@ async def _pinned_ca(url: str, pin: str, timeout: float) -> bytes:
     for der in chain:
         if fingerprint(der).startswith(pin.lower()):
             return der_to_pem(der)
-    got = ", ".join(fingerprint(der)[:16] for der in chain) or "none"
+    got = ", ".join(fingerprint(der) for der in chain) or "no certificate"
     raise UntrustedHub(
-        f"the hub at {url} presented certificates the invite does not name (it pins CA "
-        f"{pin[:16]}…, the hub sent {got}…): someone may be in between; nothing was sent"
+        "this invite's pin does not match the hub's certificate: check the invite for a "
+        f"typo, or someone may be in between (the invite pins {pin.lower()}; the hub at "
+        f"{url} presented {got}); nothing was sent"
     )

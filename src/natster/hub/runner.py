@@ -270,9 +270,15 @@ class Hub:
         )
         write_atomic(hub.server_conf, conf, PUBLIC_MODE)
 
-        _check_port_free(config.host, config.port)
-        if config.ws_port is not None:
-            _check_port_free(config.host, config.ws_port, "--ws-port")
+        _check_ports_free(
+            config.host,
+            {
+                "--port": config.port,
+                "--cluster-port": config.cluster_port,
+                "--web-port": config.web_port,
+                "--ws-port": config.ws_port,
+            },
+        )
         self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)
         await self._server.start()
         sys_client = await self._server.wait_ready(local_url, hub.creds("sys"), trust)
@@ -435,16 +441,28 @@ def _tls_settings(
     return {"tls": "own", "tls_cert": None, "tls_key": None, "tls_ca": None}
 
 
-def _check_port_free(host: str, port: int, option: str = "--port") -> None:
-    """Refuse at once, in words, when something already listens on the hub's port."""
-    try:
-        with socket.create_server((host or "0.0.0.0", port)):  # noqa: S104 (what nats-server binds)
-            pass
-    except OSError as exc:
+def _check_ports_free(host: str, ports: dict[str, int | None]) -> None:
+    """Refuse at once, in words, when something already listens on any of the hub's
+    ports: every one taken, each with the option that chooses it."""
+    taken: list[str] = []
+    why = ""
+    for option, port in ports.items():
+        if port is None:
+            continue
+        try:
+            with socket.create_server((host or "0.0.0.0", port)):  # noqa: S104 (what nats-server binds)
+                pass
+        except OSError as exc:
+            taken.append(f"{port} ({option})")
+            why = why or str(exc.strerror)
+    if taken:
+        many = len(taken) > 1
         raise HubError(
-            f"port {port} on {host or 'all addresses'} is already in use ({exc.strerror}): "
-            f"another hub or program listens there; choose another with {option}"
-        ) from exc
+            f"{'ports' if many else 'port'} {', '.join(taken)} on {host or 'all addresses'} "
+            f"{'are' if many else 'is'} already in use ({why}): another hub or program "
+            f"listens there; choose {'others' if many else 'another'} with "
+            f"{'those options' if many else 'that option'}"
+        )
 
 
 def _local_host(host: str) -> str:
