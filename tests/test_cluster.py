@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from natster.services.global_service.projections import PROJECTIONS
 from natster.services.global_service.rebuild import rebuild
 from natster.services.platform import Platform
 
-from .conftest import eventually, free_port, key, make_media, snapshot
+from .conftest import NATSTER, eventually, free_port, key, make_media, snapshot
 
 pytestmark = pytest.mark.cluster
 
@@ -717,3 +718,29 @@ async def test_a_node_token_is_single_use_and_opens_nothing_else(
             tmp_path / "x", invite.encode(), node="x", host="127.0.0.1", port=1, cluster_port=2
         )
     assert not (tmp_path / "x").exists()
+
+
+def test_the_first_node_says_at_once_what_it_waits_for_and_what_to_run(tmp_path: Path) -> None:
+    hub_dir = tmp_path / "first"
+    command = [
+        *NATSTER, "hub", "up", "--dir", str(hub_dir),
+        "--port", str(free_port()), "--cluster-port", str(free_port()),
+    ]  # fmt: skip
+    began = time.monotonic()
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    said: list[str] = []
+    try:
+        assert first.stderr is not None
+        for line in first.stderr:
+            said.append(line)
+            if "waiting for the cluster" in line:
+                break
+        assert time.monotonic() - began < 15, said
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=30)
+    words = said[-1]
+    assert "waiting for the cluster" in words, said
+    assert f"natster hub node invite --dir {hub_dir.resolve()}" in words
+    assert "natster hub up --join TOKEN" in words
+    assert not any("Error" in line or "timeout" in line.lower() for line in said), said

@@ -359,21 +359,26 @@ def stop_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-async def wait_for_jetstream(client: Client, *, say_every: float = 5.0) -> None:
+async def wait_for_jetstream(client: Client, waiting: str, *, say_every: float = 30.0) -> None:
     """Wait until JetStream answers: in a cluster it needs most of its nodes up (a node
-    started alone waits for the others, and says so)."""
+    started alone waits for the others). ``waiting`` is said at once (what it waits for
+    and what to do), and again every ``say_every`` seconds; the library's own words are
+    for the debug log."""
     js = client.jetstream(timeout=2)
     loop = asyncio.get_running_loop()
-    said = loop.time()
+    said: float | None = None
     while True:
         try:  # a stream's info comes from the cluster's metadata leader, once there is one
             await js.stream_info("natster-probe")
         except nats.js.errors.NotFoundError:
+            if said is not None:
+                log.warning("the cluster's JetStream answers: going on")
             return
         except (nats.errors.Error, TimeoutError) as exc:
             stop_if_cancelled()
-            if loop.time() - said >= say_every:
-                log.warning("waiting for the cluster: JetStream needs most nodes up (%s)", exc)
+            log.debug("JetStream does not answer yet: %r", exc)
+            if said is None or loop.time() - said >= say_every:
+                log.warning("%s", waiting)
                 said = loop.time()
             await asyncio.sleep(0.25)
 

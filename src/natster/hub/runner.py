@@ -218,7 +218,7 @@ class Hub:
         if config.clustered:  # nodes may join before JetStream answers (most nodes up)
             self._join_service = JoinService(hub)
             await self._join_service.start(accounts_client)
-            await wait_for_jetstream(accounts_client)
+            await wait_for_jetstream(accounts_client, _waiting_for_nodes(hub, config))
             if config.moving_in:
                 await growth.bring_in(hub, config.moving_in, self._connector(local_url, trust))
                 hub.save(hub.load().model_copy(update={"moving_in": {}}))
@@ -463,6 +463,21 @@ def _check_ports_free(host: str, ports: dict[str, int | None]) -> None:
             f"listens there; choose {'others' if many else 'another'} with "
             f"{'those options' if many else 'that option'}"
         )
+
+
+def _waiting_for_nodes(hub: HubDir, config: HubConfig) -> str:
+    """What a node says while its cluster has too few nodes up for JetStream."""
+    nodes = len(set(config.routes))
+    known = (
+        f"needs {nodes // 2 + 1} of its {nodes} nodes up"
+        if nodes > 1
+        else "needs most of its nodes up, and this is the first"
+    )
+    return (
+        f"waiting for the cluster: its data {known} (this node: {config.node}). "
+        f"Start its other nodes with `natster hub up`, or add one: run `natster hub node "
+        f"invite --dir {hub.path}` here, then `natster hub up --join TOKEN` on that machine"
+    )
 
 
 def _local_host(host: str) -> str:
