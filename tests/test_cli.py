@@ -74,6 +74,14 @@ def test_the_whole_join_story(
     assert bob.returncode == 0, bob.stderr
     reused = one_line_error(natster("init", as_json["invite"], home=tmp_path / "eve"))
     assert "already used" in reused
+    clash = one_line_error(natster("rename", "ALICE", home=tmp_path / "bob"))
+    assert "the name 'ALICE' is taken on this hub" in clash
+    assert "'ALICE2' or 'ALICE3' is free" in clash  # did you mean
+    renamed = natster("rename", "robert", home=tmp_path / "bob")
+    assert renamed.stdout.strip() == "you are now robert on the hub (were bob)", renamed.stderr
+    assert json.loads(natster("whoami", "--json", home=tmp_path / "bob").stdout)["name"] == "robert"
+    people = natster("people", "--json", home=alice)
+    assert "robert" in people.stdout and '"bob"' not in people.stdout, people.stdout
 
     status = json.loads(natster("hub", "status", "--dir", str(hub_dir), "--json").stdout)
     assert status["running"] is True
@@ -568,7 +576,7 @@ def test_an_invite_typed_at_the_prompt_shows_as_typed(tmp_path: Path) -> None:
         [*NATSTER, "init"], stdin=follower, stdout=follower, stderr=follower, env=env
     )
     os.close(follower)
-    seen, typed = b"", False
+    seen, typed, named = b"", False, False
     deadline = time.monotonic() + 30
     try:
         while time.monotonic() < deadline:
@@ -584,12 +592,16 @@ def test_an_invite_typed_at_the_prompt_shows_as_typed(tmp_path: Path) -> None:
             if not typed and b"type your invite" in seen:
                 os.write(leader, words.encode() + b"\n")
                 typed = True
+            if not named and b"Your name, as others on the hub will see it" in seen:
+                os.write(leader, b"Tess\n")  # asked, not taken from the login
+                named = True
         code = proc.wait(timeout=10)
     finally:
         proc.kill()
         os.close(leader)
     text = seen.decode(errors="replace")
     assert typed, text
+    assert named, text
     assert words in text  # echoed by the terminal, as typed
     assert code == 1, text
     assert "Traceback" not in text

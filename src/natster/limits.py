@@ -35,6 +35,7 @@ DOWNLOAD_WAIT_S = 60.0  # ...a one-shot download, an outage this long (--wait)
 
 # Names
 MAX_ACCOUNT_NAME = 64
+NAME_SUGGESTION_TRIES = 20  # names like a taken one looked at for a did-you-mean
 
 # Invites
 DEFAULT_INVITE_TTL_S = 24 * 3600

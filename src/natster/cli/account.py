@@ -1,4 +1,4 @@
-"""``natster init`` and ``natster whoami``."""
+"""``natster init``, ``whoami`` and ``rename``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import typer
 from natster import limits
 from natster.errors import NatsterError
 
-from ._out import JsonOption, fail, out, print_fields, print_json, run, with_client
+from ._out import JsonOption, fail, out, plain, print_fields, print_json, run, with_client
 
 if TYPE_CHECKING:
-    from natster.client import Home
+    from natster.client import Home, NatsterClient
 
 
 def init(
@@ -27,7 +27,9 @@ def init(
     invite_option: str | None = typer.Option(
         None, "--invite", metavar="INVITE", help="The invite, as an option."
     ),
-    name: str | None = typer.Option(None, help="Your display name [default: your login]."),
+    name: str | None = typer.Option(
+        None, help="Your display name [default: asked on a terminal, else your login]."
+    ),
     url: str | None = typer.Option(None, help="Reach the hub at this URL instead of the invite's."),
     device: str | None = typer.Option(
         None,
@@ -38,6 +40,7 @@ def init(
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
     from natster.client import Home, join
+    from natster.client.join import default_name
 
     home = Home.default()
     if device is not None:
@@ -48,6 +51,10 @@ def init(
     invite = invite if invite_option is None else invite_option
     if invite in (None, "-"):
         invite = _read_invite()
+    if name is None and sys.stdin.isatty():
+        name = str(
+            typer.prompt("Your name, as others on the hub will see it", default=default_name())
+        )
     context = run(join(invite, home=home, name=name, url=url))
     out.print(f"welcome, {context.name}: your account is {context.account}")
     out.print(f"state saved in {home.path}")
@@ -78,6 +85,18 @@ def _read_invite(what: str = "invite") -> str:
     if not text:
         fail(f"no {what} given: paste it, pipe it in, or pass it as an option")
     return text
+
+
+def rename(
+    name: str = typer.Argument(..., help="Your new display name (unique on the hub)."),
+) -> None:
+    """Change the name others on the hub see you by."""
+
+    async def renaming(client: NatsterClient) -> tuple[str, str]:
+        return await client.rename(name), client.context.name
+
+    before, after = run(with_client(renaming))
+    out.print(plain(f"you are now {after} on the hub (were {before})"))
 
 
 def whoami_command(json_: bool = JsonOption) -> None:

@@ -162,6 +162,15 @@ class NatsterClient:
         )
         return endpoints.ACCOUNT_UPDATE.parse(data, ACCOUNT_SERVICE)
 
+    async def rename(self, name: str) -> str:
+        """Take ``name`` on the hub (unique there: a taken one is refused with names like
+        it that are free) and remember it here; returns the name it replaced."""
+        before = self.context.name
+        info = await self.update_account(name)
+        self.context = self.context.model_copy(update={"name": info.name})
+        self.home.save_context(self.context)
+        return before
+
     # --- the global service ------------------------------------------------------------
     async def _global(self, endpoint: Endpoint[Any], body: wire.Request | None = None) -> Any:
         payload = b"{}" if body is None else body.encode()

@@ -110,6 +110,10 @@ class Home:
         except (OSError, NatsterError) as exc:
             raise ConfigError(f"{self.account_seed_file} is missing or damaged") from exc
 
+    def save_context(self, context: Context) -> None:
+        """Write the context alone (a rename): the keys and credentials stay as they are."""
+        write_atomic(self.context_file, context.model_dump_json(indent=2) + "\n")
+
     def save(
         self, context: Context, account: KeyPair | None, creds: Creds, ca_pem: bytes | None
     ) -> None:
@@ -122,4 +126,4 @@ class Home:
             write_atomic(self.ca_file, ca_pem, PUBLIC_MODE)
         else:
             self.ca_file.unlink(missing_ok=True)
-        write_atomic(self.context_file, context.model_dump_json(indent=2) + "\n")
+        self.save_context(context)

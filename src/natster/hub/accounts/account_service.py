@@ -412,21 +412,43 @@ class AccountService:
         (names.look_alikes: one key each). Atomic enough: of two racing signups for
         look-alike names, at most one holds them all; a refused one keeps none."""
         taken: list[tuple[str, int]] = []
+        held = False
         try:
             for key in name_keys(name):
                 try:
                     revision = await self._names.create(key, account.encode())
-                except WrongRevision as exc:  # held already: by this account is fine
+                except WrongRevision:  # held already: by this account is fine
                     holder = await self._names.value(key)
                     if holder is None or holder.decode() != account:
-                        raise _name_taken(name) from exc
+                        held = True
+                        break
                 else:
                     taken.append((key, revision))
         except BaseException:
-            for key, revision in taken:
-                with contextlib.suppress(NatsterError):
-                    await self._names.delete(key, last=revision)
+            await self._give_back(taken)
             raise
+        if held:
+            await self._give_back(taken)
+            raise _name_taken(name, await self._free_names_like(name, account))
+
+    async def _give_back(self, taken: list[tuple[str, int]]) -> None:
+        for key, revision in taken:
+            with contextlib.suppress(NatsterError):
+                await self._names.delete(key, last=revision)
+
+    async def _free_names_like(self, name: str, account: str, wanted: int = 2) -> list[str]:
+        """A few names like ``name`` that nobody holds now (a did-you-mean)."""
+        free: list[str] = []
+        for n in range(2, 2 + limits.NAME_SUGGESTION_TRIES):
+            candidate = f"{name}{n}"
+            if len(candidate) > limits.MAX_ACCOUNT_NAME:
+                break
+            holders = [await self._names.value(key) for key in name_keys(candidate)]
+            if all(h is None or h.decode() == account for h in holders):
+                free.append(candidate)
+                if len(free) == wanted:
+                    break
+        return free
 
     async def _release_name(self, name: str, account: str, *, keep: str | None = None) -> None:
         """Give up ``name`` (but not the keys ``keep``, the account's new name, holds)."""
@@ -518,9 +540,10 @@ def name_keys(name: str) -> frozenset[str]:
     return frozenset(hashlib.sha256(form.encode()).hexdigest() for form in look_alikes(name))
 
 
-def _name_taken(name: str) -> Refused:
+def _name_taken(name: str, free: list[str]) -> Refused:
+    like = f" ({' or '.join(repr(f) for f in free)} is free)" if free else ""
     return Refused(
-        f"the name {name!r} is taken on this hub (names are unique): choose another with --name",
+        f"the name {name!r} is taken on this hub (names are unique): choose another{like}",
         409,
     )
 
