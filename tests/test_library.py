@@ -15,10 +15,10 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from natster import subjects, wire
+from natster import endpoints, subjects, wire
 from natster.catalog import Catalogs
 from natster.client import NatsterClient, browse, remote
-from natster.errors import NotShared
+from natster.errors import NotShared, RemoteError
 from natster.security import XKey
 from natster.services.catalog_service import CatalogServer
 
@@ -112,6 +112,36 @@ async def test_search_over_everything_folds_accents_and_reports_offline(world: W
     later = {c.catalog: c for c in (await browse.search_everywhere(bob, "ete")).catalogs}
     assert later["songs"].state == "offline"
     assert later["films"].state == "found"
+
+
+async def test_my_own_unserved_catalog_is_listed_and_searched_from_its_index(
+    world: World, tmp_path: Path
+) -> None:
+    """No catalog server for "notes": its contents, folders and search come from the
+    index on this machine (nothing waits for a server, nothing says "offline")."""
+    alice = world.alice
+    notes = tmp_path / "notes"
+    (notes / "2026").mkdir(parents=True)
+    (notes / "2026" / "voyage été.md").write_text("# trip")
+    (notes / "todo.txt").write_text("milk")
+    with Catalogs(alice.home.path) as mine:
+        mine.new("notes", "", notes)
+    ref = await remote.resolve(alice, "notes")
+    assert await remote.answering(alice, ref) is None  # truly not served
+    listed = [e.path for p in [await remote.page(alice, ref)] for e in p.entries]
+    assert listed == ["2026/voyage été.md", "todo.txt"]
+    top = await browse.folder(alice, ref)
+    assert ([f.path for f in top.folders], [e.path for e in top.entries]) == (
+        ["2026"],
+        ["todo.txt"],
+    )
+    found = await remote.page(alice, ref, search="ETE")
+    assert [e.path for e in found.entries] == ["2026/voyage été.md"]
+    everywhere = {c.catalog: c for c in (await browse.search_everywhere(alice, "voyage")).catalogs}
+    assert everywhere["notes"].state == "found"
+    assert [e.path for e in everywhere["notes"].entries] == ["2026/voyage été.md"]
+    with pytest.raises(RemoteError, match="search needs some text"):  # checked as served
+        await remote.ask(alice, ref, endpoints.SEARCH, wire.ContentsRequest(text=" "))
 
 
 async def test_thumbnails_are_small_turned_and_sealed(world: World, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
@@ -160,6 +159,7 @@ async def _download(
 @contextlib.asynccontextmanager
 async def _telling_outages(client: NatsterClient, bar: TransferBar) -> AsyncIterator[None]:
     """While the body runs, the bar says when the hub is unreachable and when it is back."""
+    import asyncio
 
     async def watch() -> None:
         while True:

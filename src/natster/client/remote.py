@@ -20,6 +20,7 @@ from natster.errors import (
     NatsterError,
     NotShared,
     ProtocolError,
+    Refused,
     RemoteError,
     ServiceUnavailable,
 )
@@ -205,6 +206,14 @@ async def _request(
             **options,
         )
     except ServiceUnavailable as exc:
+        from ._unserved import answer_unserved, answers_unserved  # not every command needs it
+
+        if ref.local and answers_unserved(endpoint):  # my own: this machine's index knows
+            payload = b"{}" if body is None else body.encode()
+            try:
+                return await answer_unserved(client.home.path, ref.catalog, endpoint, payload)
+            except Refused as refused:  # as a server would have answered it
+                raise RemoteError(str(refused), refused.status) from refused
         if ref.local:
             raise CatalogOffline(
                 f"catalog {ref.catalog} is not being served: run `natster catalog serve "
