@@ -48,7 +48,7 @@ async def test_share_unshare_and_real_numbers(
 ) -> None:
     alice, bob = trio["alice"], trio["bob"]
     base = await alice.stats()
-    assert base.accounts == 4  # alice, bob, carol and the hub's own account
+    assert base.accounts == 3  # alice, bob and carol (the hub's own account: not a person)
     assert base.shares == 3  # the hub catalog, shared with each newcomer
 
     reply = await alice.record_share("films", key(bob))
@@ -76,13 +76,14 @@ async def test_share_unshare_and_real_numbers(
     assert refused.value.status == 404
 
 
-async def test_the_hub_catalog_is_shared_with_every_newcomer(
+async def test_the_hub_catalog_is_shared_with_every_newcomer_and_offered_when_served(
     hub: RunningHub, trio: dict[str, NatsterClient]
 ) -> None:
-    hub_key = hub.dir.load().accounts["hub"]
+    """Every newcomer is given a share of the hub's catalog, but while the hub serves
+    none (this hub: `hub up` without --catalog) nobody's inbox offers it."""
+    assert (await trio["alice"].stats()).shares == len(trio)  # one "hub" share each
     for client in trio.values():
-        rows = [r for r in await client.my_shares() if r.catalog == "hub"]
-        assert [(r.owner, r.to) for r in rows] == [(hub_key, key(client))]
+        assert [r for r in await client.my_shares() if r.catalog == "hub"] == []
 
 
 async def test_catalog_identity_is_owner_and_name(trio: dict[str, NatsterClient]) -> None:

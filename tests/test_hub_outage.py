@@ -232,8 +232,8 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     assert "resuming big.img" in stderr
     assert "hub unreachable, waiting..." in stderr
     assert out.stat().st_size == size  # renamed only after its sha256 matched
-    with out.open("rb") as handle:
-        assert hashlib.file_digest(handle, "sha256").hexdigest() == digest
+    with out.open("rb") as got:
+        assert hashlib.file_digest(got, "sha256").hexdigest() == digest
     assert not part.exists()
 
 

@@ -35,8 +35,9 @@ API = {
     "natster.client.mirror": ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"],
     "natster.client.people": ["label", "look_alike_accounts", "person"],
     "natster.client.remote": [
-        *("CatalogRef", "answering", "ask", "block", "decline", "import_catalog", "inbox"),
-        *("page", "pages", "resolve", "share", "summary", "unshare"),
+        *("CatalogRef", "answering", "ask", "block", "decline", "forget_import"),
+        *("import_catalog", "inbox", "page", "pages", "resolve", "share", "sharer"),
+        *("summary", "unshare"),
     ],
     "natster.client.serving": ["Serve", "ServingLink", "serving_grant"],
     "natster.client.transfer": ["Transfer"],

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from natster import _nats, limits, subjects
+from natster import _nats, endpoints, limits, subjects
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, remote
 from natster.errors import (
     CatalogError,
+    CatalogNotFound,
     CatalogOffline,
     InvalidKey,
     NotShared,
@@ -52,7 +53,7 @@ async def test_share_inbox_import_ls_contents_search(world: World) -> None:
         (key(alice), True, "Alice's films")
     ]
     await remote.import_catalog(bob, "films", key(alice))
-    assert [r.catalog for r in await remote.inbox(bob)] == ["hub"]
+    assert [r.catalog for r in await remote.inbox(bob)] == []  # the hub serves no catalog
     rows = [r for r in await bob.my_shares() if r.catalog == "films"]
     assert rows[0].online
     assert rows[0].imported
@@ -357,3 +358,29 @@ async def test_a_share_can_be_declined_and_a_person_blocked(world: World) -> Non
     await remote.import_catalog(bob, "films", key(alice))  # imported: no longer in the inbox
     with pytest.raises(RemoteError, match="imported that catalog already"):
         await _put_as(bob, "natster.catalog.declined", share)
+
+
+async def test_an_import_is_forgotten_back_into_the_inbox(world: World) -> None:
+    """bob forgets films: it leaves his library (the import is gone from his account),
+    the share stands and it is in his inbox again; he can import it again."""
+    alice, bob = world.alice, world.bob
+    await shared_and_imported(world)
+    forgotten = await remote.forget_import(bob, "films")
+    assert (forgotten.owner, forgotten.catalog) == (key(alice), "films")
+    assert "films" not in [c.alias for c in (await bob.account_info()).catalogs]
+    assert [r.catalog for r in await remote.inbox(bob)] == ["films"]
+    with pytest.raises(CatalogNotFound, match="not imported yet"):
+        await remote.resolve(bob, "films")
+    with pytest.raises(CatalogNotFound):  # forgotten already: not in his library
+        await remote.forget_import(bob, "films")
+    with pytest.raises(CatalogError, match="your own catalog"):
+        await remote.forget_import(alice, "films")
+    forged = {  # as the attack: bob forgets carol's import for her
+        "type": "natster.catalog.forgotten",
+        "data": {"owner": key(alice), "catalog": "films", "importer": key(world.carol)},
+    }
+    with pytest.raises(RemoteError) as refused:
+        await bob.request(endpoints.EVENTS_PUT.local(), json.dumps(forged).encode())
+    assert refused.value.status == 403
+    await remote.import_catalog(bob, "films", key(alice))
+    assert (await remote.summary(bob, await remote.resolve(bob, "films"))).name == "films"

@@ -72,7 +72,7 @@ async def test_a_wait_for_jetstream_stops_when_nats_py_loses_the_cancel(
         raise AssertionError("unreachable")
 
     monkeypatch.setattr(JetStreamContext, "stream_info", losing)
-    waiting = asyncio.create_task(_nats.wait_for_jetstream(alice.connection))
+    waiting = asyncio.create_task(_nats.wait_for_jetstream(alice.connection, "waiting"))
     await asyncio.wait_for(asked.wait(), 5)
     waiting.cancel()
     done, _ = await asyncio.wait({waiting}, timeout=3)

@@ -29,6 +29,7 @@ CONTEXT_BOUND = "natster.context.bound"
 CATALOG_DECLINED = "natster.catalog.declined"
 ACCOUNT_BLOCKED = "natster.account.blocked"
 ACCOUNT_UNBLOCKED = "natster.account.unblocked"
+CATALOG_FORGOTTEN = "natster.catalog.forgotten"
 
 EventType = Literal[
     "natster.account.initialized",
@@ -39,6 +40,7 @@ EventType = Literal[
     "natster.catalog.declined",
     "natster.account.blocked",
     "natster.account.unblocked",
+    "natster.catalog.forgotten",
 ]
 
 
@@ -71,6 +73,10 @@ class CatalogImported(_Data):
     importer: str = AccountKey
 
 
+class CatalogForgotten(CatalogImported):
+    """The importer took the catalog out of their library (it is in their inbox again)."""
+
+
 class CatalogDeclined(CatalogShared):
     """The target turned the share down (it ends, as an unshare would)."""
 
@@ -96,6 +102,7 @@ DATA: dict[str, type[_Data]] = {
     CATALOG_DECLINED: CatalogDeclined,
     ACCOUNT_BLOCKED: AccountBlocked,
     ACCOUNT_UNBLOCKED: AccountBlocked,
+    CATALOG_FORGOTTEN: CatalogForgotten,
 }
 
 

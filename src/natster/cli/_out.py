@@ -104,6 +104,11 @@ async def with_client(call: Callable[[NatsterClient], Awaitable[T]], home: Home 
         return await call(client)
 
 
+def people_counted(count: object) -> str:
+    """How `stats`, `hub status` and the web app count accounts: people only."""
+    return f"{count} (people; the hub's own account is not counted)"
+
+
 def fail(message: str) -> NoReturn:
     """One line on stderr, exit 1 (the message may carry a peer's words: shown exactly)."""
     from rich.text import Text

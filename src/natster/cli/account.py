@@ -10,7 +10,17 @@ import typer
 from natster import limits
 from natster.errors import NatsterError
 
-from ._out import JsonOption, fail, out, plain, print_fields, print_json, run, with_client
+from ._out import (
+    JsonOption,
+    fail,
+    out,
+    people_counted,
+    plain,
+    print_fields,
+    print_json,
+    run,
+    with_client,
+)
 
 if TYPE_CHECKING:
     from natster.client import Home, NatsterClient
@@ -147,7 +157,7 @@ def stats_command(json_: bool = JsonOption) -> None:
         return
     print_fields(
         {
-            "accounts": numbers.accounts,
+            "accounts": people_counted(numbers.accounts),
             "catalogs online": numbers.catalogs_online,
             "active shares": numbers.shares,
         }

@@ -26,6 +26,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "unshare": sharing.unshare,
     "inbox": sharing.inbox,
     "import": sharing.import_,
+    "forget": sharing.forget,
     "contents": sharing.contents,
     # files (transfer.py)
     "download": transfer.download,

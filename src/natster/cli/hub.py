@@ -17,6 +17,7 @@ from ._out import (
     fail,
     out,
     parse_duration,
+    people_counted,
     plain,
     print_fields,
     print_json,
@@ -312,7 +313,7 @@ def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
             "status": "running" if facts["running"] else "stopped",
             "url": facts["url"],
             "uptime": _uptime(facts["uptime_s"]),
-            "accounts": facts["accounts"],
+            "accounts": people_counted(facts["accounts"]),
             "operator": facts["operator"],
             "dir": facts["dir"],
         }

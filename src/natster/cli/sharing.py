@@ -154,12 +154,30 @@ def import_(
     from natster.client.people import person as find
 
     async def go(client: NatsterClient) -> tuple[str, str]:
-        who = await find(client, owner)
-        imported = await remote.import_catalog(client, name, who.account, as_)
-        return who.name, imported.alias
+        sharer = await remote.sharer(client, name, owner)  # the hub's own, "hub", too
+        if sharer is None:
+            who = await find(client, owner)
+            sharer = (who.account, who.name)
+        imported = await remote.import_catalog(client, name, sharer[0], as_)
+        return sharer[1], imported.alias
 
     who, alias = run(with_client(go))
     out.print(plain(f"imported {name} of {who} as {alias}"))
+
+
+def forget(
+    name: str = CatalogArgument,
+    owner: str = OwnerOption,
+) -> None:
+    """Take an imported catalog out of my library (it goes back to my inbox)."""
+    from natster.client import remote
+
+    async def go(client: NatsterClient) -> str:
+        ref = await remote.forget_import(client, name, owner)
+        return ref.display(client.account)
+
+    shown = run(with_client(go))
+    out.print(plain(f"forgot {shown}: it is in your inbox again (decline it there to end it)"))
 
 
 def contents(

@@ -211,6 +211,11 @@ class NatsterClient:
         data = {"account": self.context.account, "other": other}
         return await self._put(ev.ACCOUNT_BLOCKED if blocked else ev.ACCOUNT_UNBLOCKED, data)
 
+    async def record_forget(self, owner: str, catalog: str) -> wire.EventsPutReply:
+        """Take an imported catalog out of my library (it is in my inbox again)."""
+        data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
+        return await self._put(ev.CATALOG_FORGOTTEN, data)
+
     async def record_import(self, owner: str, catalog: str) -> wire.EventsPutReply:
         data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
         return await self._put(ev.CATALOG_IMPORTED, data)

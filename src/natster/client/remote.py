@@ -24,6 +24,7 @@ from natster.errors import (
     RemoteError,
     ServiceUnavailable,
 )
+from natster.names import person_name
 from natster.security import KeyKind, is_public_key
 
 from ._client import ACCOUNT_SERVICE, NatsterClient
@@ -35,12 +36,14 @@ __all__ = [
     "ask",
     "block",
     "decline",
+    "forget_import",
     "import_catalog",
     "inbox",
     "page",
     "pages",
     "resolve",
     "share",
+    "sharer",
     "summary",
     "unshare",
 ]
@@ -121,6 +124,19 @@ async def inbox(client: NatsterClient) -> list[wire.ShareRow]:
     return [r for r in await client.my_shares() if r.to == me and not r.imported]
 
 
+async def sharer(client: NatsterClient, catalog: str, who: str) -> tuple[str, str] | None:
+    """(key, name) of the one who shared ``catalog`` with me and is named ``who`` (or has
+    that key), among my shares: the hub's own account, not a person, is found here too.
+    None when no share of that catalog matches."""
+    me = client.account
+    wanted = person_name(who)
+    for row in await client.my_shares():
+        named = who.strip() == row.owner or person_name(row.owner_name) == wanted
+        if row.to == me and row.catalog == catalog and named:
+            return row.owner, row.owner_name or row.owner
+    return None
+
+
 async def import_catalog(
     client: NatsterClient, catalog: str, owner: str, alias: str | None = None
 ) -> wire.ImportedCatalog:
@@ -152,6 +168,24 @@ async def _accounts(client: NatsterClient, endpoint: Endpoint[Any], body: wire.R
         body.encode(),
         what=ACCOUNT_SERVICE,
     )
+
+
+async def forget_import(client: NatsterClient, name: str, owner: str | None = None) -> CatalogRef:
+    """Take the imported catalog ``name`` out of my library: the import goes, the share
+    stays (it is in my inbox again, to import or decline)."""
+    ref = await resolve(client, name, owner)
+    if ref.local:
+        raise CatalogError(
+            f"{name!r} is your own catalog: forget it with `natster catalog rm {name}`"
+        )
+    body = wire.ImportRemoveRequest(owner=ref.owner, catalog=ref.catalog)
+    await _accounts(client, endpoints.IMPORTS_REMOVE, body)
+    if any(
+        (r.owner, r.catalog, r.to) == (ref.owner, ref.catalog, client.account)
+        for r in await client.my_shares()
+    ):
+        await client.record_forget(ref.owner, ref.catalog)
+    return ref
 
 
 async def resolve(client: NatsterClient, name: str, owner: str | None = None) -> CatalogRef:

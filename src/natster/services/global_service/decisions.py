@@ -63,6 +63,7 @@ class Decisions:
             ev.ACCOUNT_BLOCKED: self._blocking,
             ev.ACCOUNT_UNBLOCKED: self._blocking,
             ev.CATALOG_IMPORTED: self._importing,
+            ev.CATALOG_FORGOTTEN: self._forgetting,
         }
 
     async def event_for(self, caller: str, event_type: str, data: Any) -> ev.CloudEvent | None:
@@ -125,6 +126,14 @@ class Decisions:
         if share is None:
             raise Refused("that catalog is not shared with you", 403)
         return not share.get("imported_at")
+
+    async def _forgetting(self, caller: str, event_type: str, data: Any) -> bool:
+        if data.importer != caller:
+            raise Refused("an import is forgotten by the importing account", 403)
+        share = await self._share(data.owner, data.catalog, caller)
+        if share is None:
+            raise Refused("that catalog is not shared with you", 404)
+        return bool(share.get("imported_at"))  # not imported: nothing to forget
 
     async def current_share(self, owner: str, catalog: str, target: str) -> dict[str, Any] | None:
         """The share as the log says it is now (None: not shared)."""

@@ -78,7 +78,7 @@ def _share_keys(event: ev.CloudEvent) -> list[str]:
     data = event.data
     if event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
         return [share_key(data["owner"], data["catalog"], data["target"])]
-    if event.type == ev.CATALOG_IMPORTED:
+    if event.type in (ev.CATALOG_IMPORTED, ev.CATALOG_FORGOTTEN):
         return [share_key(data["owner"], data["catalog"], data["importer"])]
     return []
 
@@ -112,6 +112,8 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
         }
     if event.type == ev.CATALOG_IMPORTED and record is not None and record["shared"]:
         return {**record, "imported_at": record["imported_at"] or event.time, "seq": seq}
+    if event.type == ev.CATALOG_FORGOTTEN and record is not None and record["shared"]:
+        return {**record, "imported_at": None, "seq": seq}  # in the inbox again
     return None
 
 

@@ -65,6 +65,7 @@ _FEEDS = {
     ev.CATALOG_DECLINED: [SHARES.name],
     ev.ACCOUNT_BLOCKED: [ACCOUNTS.name],
     ev.ACCOUNT_UNBLOCKED: [ACCOUNTS.name],
+    ev.CATALOG_FORGOTTEN: [SHARES.name],
 }
 
 
@@ -316,6 +317,8 @@ class GlobalService:
             if share["owner"] in blocked and not share["imported_at"]:
                 continue  # the caller's own choice: a blocked account's shares stop appearing
             presence = self.mirror.online(share["owner"], share["catalog"])
+            if share["target"] == caller and self._unserved_hub_catalog(share, presence):
+                continue
             rows.append(
                 wire.ShareRow(
                     catalog=share["catalog"],
@@ -331,6 +334,16 @@ class GlobalService:
                 ).model_dump()
             )
         return rows
+
+    def _unserved_hub_catalog(self, share: dict[str, Any], presence: object) -> bool:
+        """The hub's own catalog, offered to every newcomer, while the hub serves none
+        (`hub up` without --catalog): not offered in an inbox. Once imported it stays
+        listed (offline, as any catalog whose owner is away); its server sees them all."""
+        return (
+            (share["owner"], share["catalog"]) == (self._hub_account, HUB_CATALOG)
+            and presence is None
+            and not share["imported_at"]
+        )
 
     async def check_share(self, subject: str, payload: bytes) -> dict[str, Any]:
         """For the hub's account service, before it adds or removes an import."""
@@ -355,8 +368,8 @@ class GlobalService:
         ).model_dump()
 
     async def stats(self, subject: str, payload: bytes) -> dict[str, Any]:
-        return wire.Stats(
-            accounts=len(self.mirror.accounts),
+        return wire.Stats(  # people: as `hub status` counts them, the hub's own not counted
+            accounts=sum(1 for a in self.mirror.accounts if a != self._hub_account),
             catalogs_online=len(self.mirror.presence),
             shares=len(self.mirror.shares),
         ).model_dump()

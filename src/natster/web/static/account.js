@@ -201,7 +201,7 @@ export async function renderStats() {
       "dl",
       { class: "stats" },
       el("dt", {}, "Accounts"),
-      el("dd", {}, stats.accounts),
+      el("dd", {}, `${stats.accounts} (people; the hub's own account is not counted)`),
       el("dt", {}, "Catalogs online"),
       el("dd", {}, stats.catalogs_online),
       el("dt", {}, "Shares"),
