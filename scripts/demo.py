@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from scripts import media  # noqa: E402
 
-DEMO = ROOT / ".demo"
+DEMO = Path(os.environ.get("NATSTER_DEMO_DIR") or ROOT / ".demo")  # tests: a temporary one
 HUB = DEMO / "hub"
 
 
@@ -41,6 +41,10 @@ WEB_PORT = os.environ.get("NATSTER_DEMO_WEB_PORT") or first_free(8080)
 NATSTER = [sys.executable, "-m", "natster"]
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
@@ -49,7 +53,7 @@ def natster(*args: str, home: Path | None = None, quiet: bool = False) -> str:
     env = dict(os.environ)
     if home is not None:
         env["NATSTER_HOME"] = str(home)
-    shown = f"NATSTER_HOME={home.relative_to(ROOT)} " if home else ""
+    shown = f"NATSTER_HOME={_shown(home)} " if home else ""
     words = " ".join(a if len(a) < 60 else a[:40] + "..." for a in args)
     if not quiet:
         print(f"$ {shown}natster {words}")
@@ -63,7 +67,7 @@ def natster(*args: str, home: Path | None = None, quiet: bool = False) -> str:
 
 
 def start_hub() -> subprocess.Popen[bytes]:
-    say(f"starting a hub in {HUB.relative_to(ROOT)} on port {PORT}")
+    say(f"starting a hub in {_shown(HUB)} on port {PORT}")
     log = (DEMO / "hub.out").open("wb")
     args = ["hub", "up", "--dir", str(HUB)]
     if not (HUB / "hub.json").exists():
@@ -90,10 +94,6 @@ def join(name: str) -> Path:
     return home
 
 
-def account_of(home: Path) -> str:
-    return str(json.loads((home / "context.json").read_text())["account"])
-
-
 def make_media() -> Path:
     say("making some real media (video, audio, pictures, a PDF, text)")
     return media.make_media(DEMO / "media")
@@ -102,7 +102,7 @@ def make_media() -> Path:
 def background(name: str, home: Path, *args: str, ready: bytes) -> subprocess.Popen[bytes]:
     """Start ``natster ARGS`` as ``home``'s user; wait until its output says ``ready``."""
     env = dict(os.environ, NATSTER_HOME=str(home))
-    print(f"$ NATSTER_HOME={home.relative_to(ROOT)} natster {' '.join(args)} &")
+    print(f"$ NATSTER_HOME={_shown(home)} natster {' '.join(args)} &")
     log = DEMO / f"{name}.out"
     proc = subprocess.Popen(
         [*NATSTER, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
@@ -139,7 +139,7 @@ def main() -> None:
         else:
             natster("catalog", "new", "demo", "Alice's demo media", str(folder), home=alice)
         say("alice shares it with bob and serves it")
-        natster("catalog", "share", "demo", account_of(bob), home=alice)
+        natster("catalog", "share", "demo", "bob", home=alice)
         running.append(
             background("serve-demo", alice, "catalog", "serve", "demo", ready=b"serving")
         )
@@ -147,7 +147,7 @@ def main() -> None:
         natster("catalog", "inbox", home=bob)
         rows = json.loads(natster("catalog", "ls", "--json", home=bob, quiet=True))
         if not any(r["catalog"] == "demo" and r["imported"] for r in rows):
-            natster("catalog", "import", "demo", account_of(alice), home=bob)
+            natster("catalog", "import", "demo", "alice", home=bob)
         natster("catalog", "ls", home=bob)
         natster("catalog", "contents", "demo", home=bob)
         say("bob downloads the video: end to end encrypted, checked against its sha256")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -130,6 +131,8 @@ def test_library_shows_the_shared_catalog_online(world: World, page: playwright_
     assert "Alice's media" in card.inner_text()
     assert "from alice" in card.inner_text()
     assert page.locator(".card[data-inbox='extra']").count() == 1  # shared, not imported
+    text = page.inner_text("body")  # a person reads names, not keys
+    assert not re.search(r"\b[ANUOXSCP][A-Z2-7]{55}\b", text), text
     shot(page, "library")
 
 
@@ -188,13 +191,17 @@ def test_import_from_the_inbox(world: World, page: playwright_sync.Page) -> None
     assert page.locator(".card[data-inbox='extra']").count() == 0
 
 
-def test_decline_from_the_inbox(world: World, page: playwright_sync.Page) -> None:
+def test_decline_from_the_inbox(world: World, page: playwright_sync.Page, tmp_path: Path) -> None:
+    (tmp_path / "spare.txt").write_text("more")
+    run("catalog", "new", "spare", "", str(tmp_path), home=world.alice)
+    run("catalog", "share", "spare", "bob", home=world.alice)
     page.goto(world.url + "/#/")
     page.reload()
-    page.get_by_role("button", name="Decline hub").click()  # the hub's welcome catalog
-    page.wait_for_selector(".card[data-inbox='hub']", state="detached")
+    assert page.locator(".card[data-inbox='hub']").count() == 0  # the hub serves none
+    page.get_by_role("button", name="Decline spare").click()
+    page.wait_for_selector(".card[data-inbox='spare']", state="detached")
     inbox = run("catalog", "inbox", "--json", home=world.bob)
-    assert "hub" not in [row["catalog"] for row in json.loads(inbox)]
+    assert "spare" not in [row["catalog"] for row in json.loads(inbox)]
 
 
 def test_share_by_name_and_unshare_after_a_question_that_names_them(
@@ -238,6 +245,7 @@ def test_who_am_i_and_stats(world: World, page: playwright_sync.Page) -> None:
     page.goto(world.url + "/#/stats")
     page.wait_for_selector("dl.stats")
     assert "Accounts" in page.inner_text("dl.stats")
+    assert "the hub's own account is not counted" in page.inner_text("dl.stats")
 
 
 def test_keyboard_only(world: World, page: playwright_sync.Page) -> None:

@@ -66,7 +66,7 @@ def init(
             typer.prompt("Your name, as others on the hub will see it", default=default_name())
         )
     context = run(join(invite, home=home, name=name, url=url))
-    out.print(f"welcome, {context.name}: your account is {context.account}")
+    out.print(plain(f"welcome, {context.name}: you are on the hub at {context.url}"))
     out.print(f"state saved in {home.path}")
 
 
@@ -110,7 +110,7 @@ def rename(
 
 
 def whoami_command(json_: bool = JsonOption) -> None:
-    """Show this machine's account."""
+    """Show this machine's account (--json: its key too)."""
     from natster.client import whoami
 
     try:
@@ -121,9 +121,8 @@ def whoami_command(json_: bool = JsonOption) -> None:
     if json_:
         print_json(facts)
         return
-    print_fields(
+    print_fields(  # a person reads names: the account key is in --json
         {
-            "account": facts["account"],
             "name": facts["name"],
             "hub": facts["url"],
             "creds": facts["creds"],

@@ -314,7 +314,7 @@ def status(dir: Path = DirOption, json_: bool = JsonOption) -> None:
             "url": facts["url"],
             "uptime": _uptime(facts["uptime_s"]),
             "accounts": people_counted(facts["accounts"]),
-            "operator": facts["operator"],
+            "operator": f"{str(facts['operator'])[:12]}… (--json: in full)",
             "dir": facts["dir"],
         }
     )

@@ -93,7 +93,7 @@ async def search_everywhere(
     for item in sorted(info.catalogs, key=lambda c: c.alias):
         row = online.get((item.owner, item.catalog))
         if row is not None:  # still shared with me
-            ref = CatalogRef(item.owner, item.catalog, item.alias, local=False)
+            ref = CatalogRef(item.owner, item.catalog, item.alias, False, row.owner_name)
             targets.append((ref, row.owner_name, row.online))
 
     async def one(ref: CatalogRef, owner_name: str, up: bool) -> wire.SearchedCatalog:

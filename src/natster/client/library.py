@@ -44,7 +44,9 @@ async def library(client: NatsterClient) -> list[wire.LibraryItem]:
     theirs = [r for r in shares if r.to == me and r.owner != me]
     aliases = {(c.owner, c.catalog): c.alias for c in info.catalogs}
     refs = [
-        CatalogRef(r.owner, r.catalog, aliases.get((r.owner, r.catalog), r.catalog), local=False)
+        CatalogRef(
+            r.owner, r.catalog, aliases.get((r.owner, r.catalog), r.catalog), False, r.owner_name
+        )
         for r in theirs
     ]
     summaries = await asyncio.gather(

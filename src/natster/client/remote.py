@@ -57,6 +57,7 @@ class CatalogRef:
     catalog: str
     alias: str
     local: bool
+    owner_name: str = ""  # the owner's name on the hub, for people to read (the key: identity)
 
     def subject(self, me: str, endpoint: Endpoint[Any]) -> str:
         if self.local:
@@ -64,7 +65,10 @@ class CatalogRef:
         return subjects.remote_local(self.alias, endpoint.name)
 
     def display(self, me: str) -> str:
-        return self.catalog if self.owner == me else f"{self.catalog} of {self.owner}"
+        """How a person reads it: "films", or "films of alice" (the key if no name)."""
+        if self.owner == me:
+            return self.catalog
+        return f"{self.catalog} of {self.owner_name or self.owner}"
 
 
 def check_account(key: str, me: str) -> str:
@@ -198,16 +202,14 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
         with Catalogs(client.home.path) as mine:
             if mine.index.exists(name):
                 return CatalogRef(me, name, name, local=True)
-    info = await client.account_info()
+    info, shares = await asyncio.gather(client.account_info(), client.my_shares())
     found = [c for c in info.catalogs if c.alias == name and owner in (None, c.owner)]
     found = found or [c for c in info.catalogs if c.catalog == name and owner in (None, c.owner)]
     if len(found) > 1:
         raise CatalogError(f"several imported catalogs are named {name!r}: pass --owner")
     if not found:
         pending = [
-            r
-            for r in await client.my_shares()
-            if r.catalog == name and r.to == me and owner in (None, r.owner)
+            r for r in shares if r.catalog == name and r.to == me and owner in (None, r.owner)
         ]
         if pending:
             raise CatalogNotFound(
@@ -219,7 +221,8 @@ async def resolve(client: NatsterClient, name: str, owner: str | None = None) ->
             "that name: see `natster catalog ls`"
         )
     item = found[0]
-    return CatalogRef(item.owner, item.catalog, item.alias, local=False)
+    names = {r.owner: r.owner_name for r in shares if r.owner_name}
+    return CatalogRef(item.owner, item.catalog, item.alias, False, names.get(item.owner, ""))
 
 
 async def _request(
