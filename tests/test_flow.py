@@ -137,22 +137,30 @@ def test_a_queued_request_is_not_late_a_silent_transfer_is() -> None:
     assert flow.late(silent)
 
 
-def test_a_transfer_that_went_quiet_is_asked_again_long_before_it_is_late() -> None:
+def test_a_quiet_transfer_probes_once_and_asks_again_what_the_probe_overtook() -> None:
     flow, clock = flowing(100 * MB, 0.01)  # a fast link: its window takes well under 1 s
-    silent = flow.asking(UNIT)
+    lost = [flow.asking(UNIT), flow.asking(UNIT)]  # their owner's connection dropped
     clock.now += limits.QUIET_MIN_S - 0.1
-    assert not flow.quiet(silent)  # never before the floor, however fast the link
+    assert flow.quiet(lost[0]) is None  # never before the floor, however fast the link
     clock.now += 0.2
-    assert flow.quiet(silent)  # the silence outlasted the rate's samples: still known
-    assert not flow.late(silent)  # and it is not late yet: the quiet re-ask comes first
+    assert flow.quiet(lost[0]) == "probe"  # the silence outlasted the rate's samples
+    assert not flow.late(lost[0])  # and it is not late yet: the probe comes first
+    assert flow.quiet(lost[1]) is None  # one probe at a time: nothing is sent twice more
+    flow.given_up(lost[0])
+    probe = flow.asking(UNIT)
+    probe.probe = True
+    clock.now += 0.01
+    flow.delivered(probe, UNIT)  # answered: what was asked before it is lost
+    assert flow.quiet(lost[1]) == "overtaken"
+    assert flow.quiet(flow.asking(UNIT)) is None  # asked after the probe: not overtaken
 
     slow, clock = flowing(0.125 * MB, 0.2)  # 1 Mbit/s: its window takes seconds
     queued = slow.asking(UNIT)
     expected = (slow.rtt or 0.0) + slow.in_flight / (0.125 * MB)
     clock.now += limits.QUIET_TIMES * expected * 0.9
-    assert not slow.quiet(queued)  # merely the bytes ahead of it, at the link's rate
+    assert slow.quiet(queued) is None  # merely the bytes ahead of it, at the link's rate
     clock.now += limits.QUIET_TIMES * expected * 0.2
-    assert slow.quiet(queued)
+    assert slow.quiet(queued) == "probe"
 
 
 def test_what_is_given_up_leaves_the_window() -> None:

@@ -125,6 +125,9 @@ def test_arrow_keys_move_to_the_next_and_previous_picture(
 
 
 def test_subtitles_beside_a_film_are_tracks(world: World, page: playwright_sync.Page) -> None:
+    page.goto(folder_url(world, "videos"))
+    page.wait_for_selector("[data-path='videos/test-pattern.mp4']")
+    assert page.locator("[data-path='videos/test-pattern.srt']").count() == 0  # not listed
     page.goto(folder_url(world, "videos", open="videos/test-pattern.mp4"))
     page.wait_for_selector("dialog[open] video")
     until(page, "document.querySelector('video track') !== null")

@@ -31,8 +31,10 @@ A request is late only when the transfer received nothing for ``STALL_S``, or wh
 has waited ``STALL_S`` longer than the bytes asked before it take at the measured rate:
 an answer that is merely queued is never asked for again. Before that, a transfer that
 went *quiet* (nothing for ``QUIET_TIMES`` what its bytes in flight take at the measured
-rate, ``QUIET_MIN_S`` at least) asks its requests again once: the owner's connection
-dropped with them (its cluster node died), and their answers will never come.
+rate, ``QUIET_MIN_S`` at least) sends one request again as a probe: when the probe is
+answered while requests sent before it are still out, those were lost (the owner's
+connection dropped with them: its cluster node died) and are asked again at once. A
+server merely slow answers in order, so it is sent one request twice, not all of them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from natster import limits
 
@@ -58,6 +61,7 @@ class Asked:
     ahead: int
     rate: float | None
     delivered: int = 0  # bytes the transfer had received when it was sent
+    probe: bool = False  # asked again because the transfer went quiet (see Flow.quiet)
 
 
 class Flow:
@@ -86,6 +90,8 @@ class Flow:
         self.last_delivery: float | None = None
         self._samples: deque[tuple[float, float]] = deque()  # (when, bytes per second)
         self._last_rate: float | None = None  # as last measured (a silence outlasts samples)
+        self._probing = False  # a quiet transfer's one probe is out
+        self._overtaken_before = -math.inf  # requests sent before this were overtaken: lost
 
     # --- what to ask for -----------------------------------------------------------------
     def rate(self) -> float | None:
@@ -142,6 +148,9 @@ class Flow:
         now = self._clock()
         self.in_flight -= asked.size
         self.delivered_bytes += size
+        if asked.probe:  # answered: what was asked before it, and is still out, is lost
+            self._probing = False
+            self._overtaken_before = max(self._overtaken_before, asked.sent_at)
         if self.first_delivery is None:
             self.first_delivery = now
         self.last_delivery = now
@@ -153,16 +162,27 @@ class Flow:
     def given_up(self, asked: Asked) -> None:
         """No reply will be read for ``asked`` (it failed, or is asked again)."""
         self.in_flight -= asked.size
+        if asked.probe:
+            self._probing = False
 
-    def quiet(self, asked: Asked) -> bool:
-        """Whether the whole transfer has heard nothing for far longer than the bytes in
-        flight take at the measured rate (see the module's text)."""
+    def quiet(self, asked: Asked) -> Literal["probe", "overtaken"] | None:
+        """Whether to ask ``asked`` again before it is late (see the module's text):
+        "probe" when the whole transfer has heard nothing for far longer than its bytes
+        in flight take at the measured rate (one request of the transfer at a time);
+        "overtaken" when a probe sent after it was answered (its answer will never come).
+        A server merely slow answers in order: what it still owes comes before the probe's
+        answer, so only one request is sent twice."""
+        if asked.sent_at < self._overtaken_before:
+            return "overtaken"
         rate = self.rate() or self._last_rate
-        if rate is None:
-            return False
+        if rate is None or self._probing or asked.probe:
+            return None
         heard = max(asked.sent_at, self.last_delivery or asked.sent_at)
         expected = (self.rtt or 0.0) + self.in_flight / rate
-        return self._clock() - heard > max(limits.QUIET_MIN_S, limits.QUIET_TIMES * expected)
+        if self._clock() - heard <= max(limits.QUIET_MIN_S, limits.QUIET_TIMES * expected):
+            return None
+        self._probing = True
+        return "probe"
 
     def late(self, asked: Asked) -> bool:
         """Whether ``asked`` should be given up on and asked again (see the module's text)."""

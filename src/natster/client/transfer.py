@@ -54,8 +54,12 @@ class _Dropped(Exception):
 
 
 class _Quiet(Exception):
-    """Nothing came for far longer than it should: the owner's connection may have
-    dropped with the request (see ``Flow.quiet``)."""
+    """Nothing came for far longer than it should, or a later request was answered
+    first: the owner's connection may have dropped with this one (``Flow.quiet``)."""
+
+    def __init__(self, probe: bool) -> None:
+        super().__init__()
+        self.probe = probe
 
 
 class Transfer:
@@ -199,9 +203,10 @@ class Transfer:
                 stale = self._opened.transfer if self._opened else None
                 try:
                     data = await self._chunk_once(index, out, count, flow, asked, early)
-                except _Quiet:  # asked again at once, once, at no cost of a try
+                except _Quiet as quiet:  # asked again at once, once, at no cost of a try
                     early = False
                     asked = self._again(flow, asked, size)
+                    asked.probe = quiet.probe
                     continue
                 except (RequestTimeout, ServiceUnavailable):
                     await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
@@ -325,8 +330,9 @@ class Transfer:
             def late() -> bool:
                 if self._client.reconnects != reconnects or not self._client.connected:
                     raise _Dropped  # a reply to a connection that dropped never comes
-                if early and flow.quiet(asked):
-                    raise _Quiet
+                why = flow.quiet(asked) if early else None
+                if why is not None:
+                    raise _Quiet(probe=why == "probe")
                 return flow.late(asked)
 
             data = await self._late_or(

@@ -146,6 +146,7 @@ export async function renderFolder(owner, catalog, params) {
     box,
     more,
     entries: [],
+    tracks: [], // subtitles (.srt, .vtt): a film's tracks, not listed
     folders: 0,
     next: 0,
     loading: false,
@@ -376,6 +377,10 @@ function pictureIn(view, entry, index, cls) {
 }
 
 function addEntry(view, entry) {
+  if (!view.query && /\.(srt|vtt)$/i.test(entry.path)) {
+    view.tracks.push(entry); // shown as the film's subtitles, not as a file of their own
+    return;
+  }
   const index = view.entries.length;
   view.entries.push(entry);
   const open = () => openViewer(view, index);

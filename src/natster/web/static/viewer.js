@@ -334,7 +334,7 @@ function subtitlesOf(view, entry) {
   const slash = entry.path.lastIndexOf("/");
   const folder = entry.path.slice(0, slash + 1);
   const stem = baseName(entry.path).replace(/\.[^.]+$/, "");
-  return view.entries.filter((e) => {
+  return [...(view.tracks || []), ...view.entries].filter((e) => {
     if (!e.path.startsWith(folder) || e.path.slice(folder.length).includes("/")) return false;
     const name = baseName(e.path);
     return name.startsWith(stem + ".") && /\.(srt|vtt)$/i.test(name) && e.size <= SUBTITLE_MAX;
