@@ -300,6 +300,33 @@ def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browse
     assert "expired" in reason
 
 
+def test_the_hub_away_is_said_and_a_reload_while_away_shows_the_offline_page(
+    world: World, browser: Browser
+) -> None:
+    page = browser.page
+    sign_in(world, page)
+    page.goto(world.hub_url + "/#/")
+    page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online")
+    assert web_browser.GREEN in web_browser.dot_colors(page)
+    world.hub_down()
+    try:
+        began = time.monotonic()
+        page.locator("#hub-away").wait_for(state="visible", timeout=10_000)
+        assert time.monotonic() - began < 5
+        assert web_browser.GREEN not in web_browser.dot_colors(page)
+        page.reload()  # the hub's web server is down too: the service worker answers
+        page.wait_for_selector("h1#hub-away")
+        assert "can't reach the hub, reconnecting" in page.inner_text("h1").lower()
+    finally:
+        world.hub_up()
+    try:
+        page.wait_for_selector("h1:text('Library')", timeout=40_000)  # back by itself
+    except playwright_sync.TimeoutError:
+        pytest.fail(f"not back by itself: {page.url} {page.inner_text('body')[:500]}")
+    page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online", timeout=30_000)
+    assert page.locator("#hub-away").is_hidden()
+
+
 def test_storage_and_frames_hold_no_seed_and_no_plaintext(world: World, browser: Browser) -> None:
     page = browser.page
     sign_in(world, page)

@@ -99,6 +99,16 @@ class World:
     def stop_serving(self) -> None:
         stop(self.processes.pop("serve"))
 
+    def hub_down(self) -> None:
+        stop(self.processes.pop("hub"))
+
+    def hub_up(self) -> None:
+        """The hub again, as it was (its ports and web app are in its directory)."""
+        self.processes["hub"] = start(
+            ["hub", "up", "--dir", str(self.hub_dir)], None, self.base / "hub-again.log",
+            "invite someone",
+        )  # fmt: skip
+
     def close(self) -> None:
         for name in ("web", "serve", "hub"):
             if name in self.processes:

@@ -22,9 +22,38 @@ worker.addEventListener("activate", (event) => event.waitUntil(worker.clients.cl
 
 worker.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (url.origin !== worker.location.origin || !url.pathname.startsWith("/api/")) return;
-  event.respondWith(answer(event.request, url).catch(problem));
+  if (url.origin !== worker.location.origin) return;
+  if (url.pathname.startsWith("/api/")) {
+    event.respondWith(answer(event.request, url).catch(problem)); // downloads too
+  } else if (event.request.mode === "navigate") {
+    // a reload while the hub is down: words from here, not the browser's error page
+    event.respondWith(fetch(event.request).catch(() => offline()));
+  }
 });
+
+const OFFLINE_RETRY_S = 5;
+
+/** The page shown when the hub's web app cannot be reached: it tries again by itself. */
+function offline() {
+  const page = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>natster: can't reach the hub</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a202c}</style>
+</head><body><h1 id="hub-away">Can't reach the hub, reconnecting...</h1>
+<p>natster tries again every ${OFFLINE_RETRY_S} seconds; this page comes back by itself when the hub does.</p>
+<script>setTimeout(() => location.reload(), ${OFFLINE_RETRY_S * 1000});</script>
+</body></html>`;
+  return new Response(page, {
+    status: 503,
+    headers: {
+      "Content-Type": "text/html; charset=utf-8",
+      "Cache-Control": "no-store",
+      Refresh: String(OFFLINE_RETRY_S),
+      "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+    },
+  });
+}
 
 /** @type {Array<[string, RegExp, (req: Request, url: URL, m: string[]) => Promise<Response>]>} */
 const routes = [
@@ -88,7 +117,8 @@ async function answer(request, url) {
   throw refused(404, "no such page");
 }
 
-/** Server-sent events, as the local UI's /api/events: `feed`, and `signedout` in words. */
+/** Server-sent events, as the local UI's /api/events: `feed`, `hub` (`{reachable}`: the
+ * connection dropped, or is back), and `signedout` in words. */
 async function events() {
   const { nc } = await connection();
   let sub = null;
@@ -110,6 +140,14 @@ async function events() {
             /* not an event: dropped */
           }
         },
+      });
+      (async () => {
+        for await (const status of nc.status()) {
+          if (status.type === "disconnect") send("hub", { reachable: false });
+          if (status.type === "reconnect") send("hub", { reachable: true });
+        }
+      })().catch(() => {
+        /* the connection closed: the stream ends with it */
       });
       timer = setInterval(() => controller.enqueue(encoder.encode(": keepalive\n\n")), KEEPALIVE_MS);
       stopWatching = onSignedOut((reason) => {

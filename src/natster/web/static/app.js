@@ -100,6 +100,12 @@ function feed(event) {
   }
 }
 
+/** While the hub is away every page says so, and no dot stays green. */
+function hubAway(away) {
+  document.getElementById("hub-away").hidden = !away;
+  document.body.classList.toggle("hub-away", away);
+}
+
 function live() {
   const source = new EventSource("/api/events");
   source.addEventListener("signedout", (message) => {
@@ -121,6 +127,16 @@ function live() {
   });
   source.addEventListener("resync", () => {
     if (onLibrary()) renderLibrary();
+  });
+  source.addEventListener("hub", (message) => {
+    let reachable = true;
+    try {
+      reachable = JSON.parse(message.data).reachable !== false;
+    } catch {
+      /* the default */
+    }
+    hubAway(!reachable);
+    if (reachable && onLibrary()) renderLibrary().catch((error) => say(error.message));
   });
   return source;
 }
