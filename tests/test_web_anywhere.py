@@ -265,8 +265,8 @@ def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Bro
 
 def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:
     page = browser.page
-    page.goto(world.hub_url + "/#/")
-    page.wait_for_selector(".card[data-catalog='demo']")
+    open_file(world, page, "videos/test-pattern.mp4")  # it plays when it is revoked
+    until(page, "document.querySelector('dialog[open] video').readyState >= 1")
     devices = json.loads(run("device", "ls", "--json", home=world.bob))
     name = next(d["name"] for d in devices if d["kind"] == "browser" and not d["revoked_at"])
     began = time.monotonic()
@@ -274,6 +274,7 @@ def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser
     reason = page.locator("#signin-reason").inner_text(timeout=5_000)
     assert time.monotonic() - began < 5
     assert "revoked" in reason
+    assert page.locator("dialog[open]").count() == 0  # the player closed: no film plays on
     assert page.locator("#signin-code").count() == 1  # and it may sign in again
 
 

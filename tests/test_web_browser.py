@@ -306,6 +306,26 @@ def test_every_page_says_when_the_hub_is_away_and_clears_when_it_is_back(
     page.wait_for_selector(f"{dot(world, 'demo')}.online", timeout=20_000)
 
 
+def test_the_player_says_when_the_owner_is_offline(
+    world: World, page: playwright_sync.Page
+) -> None:
+    """An open player whose owner goes away says so on top of it; opening a file while the
+    owner is offline says so instead of a dead player."""
+    open_file(page, world, "videos/test-pattern.mp4")
+    until(page, "document.querySelector('dialog[open] video').readyState >= 1")
+    world.stop_serving()
+    try:
+        until(page, "document.getElementById('viewer-away').textContent !== ''", 10.0)
+        assert page.inner_text("#viewer-away") == "demo of alice is offline"
+        close_viewer(page)
+        open_file(page, world, "videos/test-pattern.mp4")  # opened while it is offline
+        until(page, "document.getElementById('viewer-away').textContent !== ''", 10.0)
+        assert page.inner_text("#viewer-away") == "demo of alice is offline"
+        close_viewer(page)
+    finally:
+        world.serve()
+
+
 def test_dot_turns_grey_when_the_server_stops(world: World, page: playwright_sync.Page) -> None:
     page.goto(world.url + "/#/")
     page.wait_for_selector(f"{dot(world, 'demo')}.online")

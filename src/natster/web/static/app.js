@@ -6,7 +6,7 @@ import { call, el, hooks, hosted, libraryItem, say, show, state, toast } from ".
 import { listingParams, loadMore, refresh, renderFolder } from "./folder.js";
 import { presence, renderLibrary } from "./library.js";
 import { renderSearch } from "./search.js";
-import { closeFromRoute, showPath } from "./viewer.js";
+import { closeFromRoute, closeViewer, ownerWentAway, showPath } from "./viewer.js";
 
 hooks.signIn = signIn;
 
@@ -70,6 +70,7 @@ function ended(item, message) {
 function feed(event) {
   if (event.kind === "online" || event.kind === "offline") presence(event);
   const known = libraryItem(event.owner, event.catalog);
+  if (event.kind === "offline") ownerWentAway(event.owner, event.catalog, `${named(event)} is offline`);
   if (event.kind === "online" && known && !known.mine) toast(`${named(event)} is online`);
   if (event.kind === "revision" && known) toast(`${named(event)} has new files`);
   const view = state.view;
@@ -110,6 +111,7 @@ function live() {
   const source = new EventSource("/api/events");
   source.addEventListener("signedout", (message) => {
     source.close();
+    closeViewer(); // no player plays on behind the sign-in page
     let reason = "This browser was signed out.";
     try {
       reason = JSON.parse(message.data).reason || reason;

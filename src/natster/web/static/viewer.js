@@ -2,7 +2,19 @@
 // arrow keys, swipes and the big buttons move to the previous or next file; a film
 // resumes where this browser left it, with the subtitles beside it as tracks; a format
 // this browser cannot play says so and offers the download.
-import { baseName, call, clock, el, enc, fileUrl, hosted, kindOf, say, thumbUrl } from "./core.js";
+import {
+  baseName,
+  call,
+  clock,
+  el,
+  enc,
+  fileUrl,
+  hosted,
+  kindOf,
+  libraryItem,
+  say,
+  thumbUrl,
+} from "./core.js";
 
 const dialog = /** @type {HTMLDialogElement} */ (document.getElementById("viewer"));
 const body = document.getElementById("viewer-body");
@@ -10,6 +22,7 @@ const titleLine = document.getElementById("viewer-title");
 const counter = document.getElementById("viewer-count");
 const download = /** @type {HTMLAnchorElement} */ (document.getElementById("viewer-download"));
 const note = document.getElementById("viewer-note");
+const awayLine = document.getElementById("viewer-away"); // the owner is offline, in words
 const prevButton = /** @type {HTMLButtonElement} */ (document.getElementById("viewer-prev"));
 const nextButton = /** @type {HTMLButtonElement} */ (document.getElementById("viewer-next"));
 const RESUME_MIN_S = 2; // resumed from past this, and before 90% of it (then: from the start)
@@ -146,6 +159,9 @@ function show(view, index, entry) {
   if (hosted) download.removeAttribute("download");
   else download.setAttribute("download", baseName(entry.path));
   note.textContent = "";
+  const item = libraryItem(view.owner, view.catalog);
+  awayLine.textContent =
+    item && !item.mine && !item.online ? `${item.alias} of ${item.owner_name || "a friend"} is offline` : "";
   body.replaceChildren(content(view, entry, url));
   if (!dialog.open) dialog.showModal();
 }
@@ -165,7 +181,7 @@ function content(view, entry, url) {
           alt: "",
           onerror: (e) => e.target.remove(),
         }),
-        resumable(el("audio", { src: url, controls: true, autoplay: true }), entry),
+        resumable(audio(entry, url), entry),
       );
     case "image":
       return el("img", { src: url, alt: name });
@@ -252,8 +268,42 @@ function unplayable(entry, why) {
   );
 }
 
+/** Why a file does not play: the server's words when it refused (its owner is offline,
+ * the share ended), else ``otherwise`` (the browser cannot play what came). */
+async function whyNot(url, otherwise) {
+  try {
+    const response = await fetch(url, { headers: { Range: "bytes=0-0" } });
+    if (response.ok) return otherwise;
+    const data = await response.json().catch(() => ({}));
+    return typeof data.error === "string" ? data.error : `error ${response.status}`;
+  } catch {
+    return otherwise;
+  }
+}
+
+/** The owner of what the viewer shows went offline: say so on top of the player. */
+export function ownerWentAway(owner, catalog, words) {
+  if (!current || !dialog.open || current.view.owner !== owner || current.view.catalog !== catalog) return;
+  awayLine.textContent = words;
+}
+
+/** Signed out (revoked, expired): no player stays open behind the sign-in page. */
+export function closeViewer() {
+  if (dialog.open) closeFromRoute();
+}
+
 const cannot = (entry) =>
   `This browser cannot play ${describe(entry)}. Download it and play it with VLC or mpv.`;
+
+function audio(entry, url) {
+  const player = el("audio", { src: url, controls: true, autoplay: true });
+  player.addEventListener("error", () =>
+    whyNot(url, "This browser cannot play this file.").then((why) => {
+      if (current && current.entry === entry) note.replaceChildren(el("strong", { role: "alert" }, why));
+    }),
+  );
+  return player;
+}
 
 function video(view, entry, url) {
   if (!canPlay(entry)) return unplayable(entry, cannot(entry));
@@ -267,7 +317,9 @@ function video(view, entry, url) {
   const box = el("div", { class: "film" }, player);
   let started = false;
   const fail = () => {
-    if (current && current.entry === entry) box.replaceChildren(unplayable(entry, cannot(entry)));
+    whyNot(url, cannot(entry)).then((why) => {
+      if (current && current.entry === entry) box.replaceChildren(unplayable(entry, why));
+    });
   };
   player.addEventListener("error", fail);
   player.addEventListener("loadedmetadata", () => {
