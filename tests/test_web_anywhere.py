@@ -153,6 +153,8 @@ def test_the_library_shows_who_is_online(world: World, browser: Browser) -> None
     assert "Alice's media" in card.inner_text()
     assert page.locator(".card[data-inbox='extra']").count() == 1
     assert "read-only" in page.inner_text(".card[data-inbox='extra']")
+    headings = page.locator("main h2").all_inner_texts()  # bob has no catalogs of his own:
+    assert headings[:2] == ["Shared with me", "My catalogs"]  # what he can watch comes first
     page.goto(world.hub_url + "/#/me")
     assert page.locator("#account-key").inner_text() == world.bob_key
     assert page.locator("#device-rights").inner_text() == "read-only"

@@ -162,6 +162,24 @@ def test_audio_plays(world: World, page: playwright_sync.Page) -> None:
     close_viewer(page)
 
 
+def test_the_next_song_plays_when_one_ends(world: World, page: playwright_sync.Page) -> None:
+    second = world.media / "music" / "b-note.mp3"
+    shutil.copyfile(world.media / "music" / "a-note.mp3", second)  # the server sees it come
+    try:
+        page.goto(f"{world.url}/#/c/{world.alice_key}/demo?path=music")
+        page.get_by_role("button", name="b-note.mp3", exact=True).wait_for(timeout=20_000)
+        open_file(page, world, "music/a-note.mp3")
+        until(page, "document.querySelector('audio').duration > 1")
+        page.evaluate(
+            "(a => { a.currentTime = a.duration - 0.3; })(document.querySelector('audio'))"
+        )
+        until(page, "document.querySelector('#viewer-title').textContent === 'b-note.mp3'", 15.0)
+        until(page, "document.querySelector('audio').currentTime > 0.3")  # and it plays
+        close_viewer(page)
+    finally:
+        second.unlink()
+
+
 def test_image_and_text_render(world: World, page: playwright_sync.Page) -> None:
     open_file(page, world, "pictures/sunset.png")
     until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")

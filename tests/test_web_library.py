@@ -239,6 +239,7 @@ def test_search_over_everything_finds_accented_names(
     assert hit.count() == 1
     assert "Été à la plage.jpg" in hit.inner_text()
     assert "alice" in page.locator("section.hits[data-catalog='demo'] h2").inner_text()
+    assert "null" not in page.locator(".results").inner_text()  # every catalog answered
     hit.locator("a").click()  # opens in its folder's viewer
     page.wait_for_selector("dialog[open]")
     assert page.locator("#viewer-title").inner_text() == "Été à la plage.jpg"
@@ -246,6 +247,7 @@ def test_search_over_everything_finds_accented_names(
     page.goto(world.url + "/#/search?q=ETE&kind=video")
     until(page, "!document.querySelector('.results').textContent.includes('Searching')")
     assert "Nothing matches" in page.locator(".results").inner_text()
+    assert "null" not in page.locator(".results").inner_text()
 
 
 def test_on_a_phone_titles_keep_their_words_and_buttons_fit_a_thumb(
@@ -255,6 +257,7 @@ def test_on_a_phone_titles_keep_their_words_and_buttons_fit_a_thumb(
     try:
         page.goto(folder_url(world, "pictures"))
         until(page, "document.querySelectorAll('.tile .title').length >= 3")
+        assert page.inner_text("[data-switch]") == "List"  # shown as a grid: it offers a list
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         styles = page.locator(".tile .title").evaluate_all(
             "ts => ts.map(t => [getComputedStyle(t).wordBreak, getComputedStyle(t).overflowWrap])"

@@ -94,7 +94,8 @@ export function say(message) {
 /** Put a view on the page, unless the URL moved on while it was loading (``route``:
 the navigation it belongs to; a later one wins). */
 export function show(...nodes) {
-  main.replaceChildren(...nodes);
+  // replaceChildren would show a null as the text "null": none of them go in
+  main.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined));
 }
 export const stale = (route) => route !== state.route;
 

@@ -89,6 +89,18 @@ export async function renderFolder(owner, catalog, params) {
     },
     SORTS.map(([key, label]) => el("option", { value: key, selected: key === sort }, label)),
   );
+  const switcher = el(
+    "button",
+    {
+      type: "button",
+      class: "plain",
+      "data-switch": "",
+      onclick: () => {
+        location.hash = link({ view: view.grid ? "list" : "grid" });
+      },
+    },
+    params.view === "grid" ? "List" : "Grid",
+  );
   const toolbar = el(
     "div",
     { class: "toolbar" },
@@ -118,18 +130,7 @@ export async function renderFolder(owner, catalog, params) {
       },
       reverse ? "↓" : "↑",
     ),
-    el(
-      "button",
-      {
-        type: "button",
-        class: "plain",
-        "aria-pressed": params.view === "grid" ? "true" : "false",
-        onclick: () => {
-          location.hash = link({ view: params.view === "grid" ? "list" : "grid" });
-        },
-      },
-      params.view === "grid" ? "List" : "Grid",
-    ),
+    switcher,
   );
   const box = el("div", { class: "listing" });
   const more = el("button", { type: "button", class: "plain more" }, "Load more");
@@ -152,6 +153,7 @@ export async function renderFolder(owner, catalog, params) {
     loading: false,
     done: false,
     grid: params.view === "grid",
+    switcher,
     key: JSON.stringify([owner, catalog, listingParams(params)]),
   };
   firstScreenFirst(view);
@@ -179,6 +181,13 @@ async function fetchPage(view) {
   );
 }
 
+/** The grid/list button names the view it switches to (the one shown is chosen once the
+ * first page came, when the URL does not say). */
+function labelSwitch(view) {
+  view.switcher.textContent = view.grid ? "List" : "Grid";
+  view.switcher.setAttribute("aria-label", view.grid ? "Show as a list" : "Show as a grid");
+}
+
 export async function loadMore(view) {
   if (view.loading) {
     view.again = true;
@@ -195,6 +204,7 @@ export async function loadMore(view) {
       const media = page.entries.filter((e) => ["image", "video"].includes(kindOf(e.mime))).length;
       view.grid = view.entries.length === 0 && page.entries.length > 0 && media * 2 >= page.entries.length;
     }
+    labelSwitch(view);
     if (!view.container) {
       view.container = view.grid ? el("ul", { class: "grid", "aria-label": "Files" }) : listTable(view);
       view.box.replaceChildren(view.container);

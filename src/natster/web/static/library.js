@@ -10,9 +10,8 @@ export async function renderLibrary() {
   const mine = state.library.filter((c) => c.mine);
   const theirs = state.library.filter((c) => !c.mine && c.imported);
   const inbox = state.library.filter((c) => !c.mine && !c.imported);
-  show(
-    el("h1", {}, "Library"),
-    el("h2", {}, "My catalogs"),
+  const own = [
+    el("h2", { id: "mine" }, "My catalogs"),
     mine.length
       ? el("div", { class: "cards" }, mine.map(myCard))
       : el(
@@ -20,10 +19,17 @@ export async function renderLibrary() {
           { class: "muted" },
           "No catalogs yet: make one with `natster catalog new NAME DESCRIPTION FOLDER`.",
         ),
-    el("h2", {}, "Shared with me"),
+  ];
+  const shared = [
+    el("h2", { id: "shared" }, "Shared with me"),
     theirs.length
       ? el("div", { class: "cards" }, theirs.map(sharedCard))
       : el("p", { class: "muted" }, "Nothing imported yet."),
+  ];
+  show(
+    el("h1", {}, "Library"),
+    // a device with no catalogs of its own (a phone) has what is shared with it first
+    ...(mine.length ? [...own, ...shared] : [...shared, ...own]),
     el("h2", { id: "inbox" }, "Inbox"),
     inbox.length
       ? el("div", { class: "cards" }, inbox.map(inboxCard))

@@ -106,18 +106,21 @@ export async function renderSearch(params) {
       ),
     );
   }
+  // replaceChildren would show a null as the text "null": only nodes go in
   results.replaceChildren(
     ...(groups.length ? groups : [el("p", { class: "muted" }, `Nothing matches “${text}”.`)]),
-    away.length
-      ? el(
-          "p",
-          { class: "muted away" },
-          "Not searched: ",
-          away.map((c, i) => [
-            i ? ", " : "",
-            `${c.alias} (${c.state === "offline" ? "offline" : c.error || "failed"})`,
-          ]),
-        )
-      : null,
+    ...(away.length
+      ? [
+          el(
+            "p",
+            { class: "muted away" },
+            "Not searched: ",
+            away.map((c, i) => [
+              i ? ", " : "",
+              `${c.alias} (${c.state === "offline" ? "offline" : c.error || "failed"})`,
+            ]),
+          ),
+        ]
+      : []),
   );
 }

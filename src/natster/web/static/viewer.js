@@ -297,12 +297,25 @@ const cannot = (entry) =>
 
 function audio(entry, url) {
   const player = el("audio", { src: url, controls: true, autoplay: true });
+  player.addEventListener("ended", () => nextSong(entry));
   player.addEventListener("error", () =>
     whyNot(url, "This browser cannot play this file.").then((why) => {
       if (current && current.entry === entry) note.replaceChildren(el("strong", { role: "alert" }, why));
     }),
   );
   return player;
+}
+
+/** A song ended: the next song of the folder plays (its order: the album's, by name). */
+function nextSong(entry) {
+  if (!current || current.entry !== entry || current.index < 0) return;
+  const { view, index } = current;
+  const next = view.entries.findIndex((e, i) => i > index && kindOf(e.mime) === "audio");
+  if (next < 0) return;
+  const query = new URLSearchParams(location.hash.split("?")[1] || "");
+  query.set("open", view.entries[next].path);
+  history.replaceState(null, "", `${location.hash.split("?")[0]}?${query}`);
+  show(view, next, view.entries[next]);
 }
 
 function video(view, entry, url) {
