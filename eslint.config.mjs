@@ -10,7 +10,13 @@ const globals = fromJs("globals");
 
 export default [
   {
-    ignores: ["js/node_modules/", "src/natster/web/static/sw.js", ".venv/", "**/*.min.js"],
+    ignores: [
+      "js/node_modules/",
+      "src/natster/web/static/sw.js",
+      "src/natster/web/static/markdown.js",
+      ".venv/",
+      "**/*.min.js",
+    ],
   },
   js.configs.recommended,
   {

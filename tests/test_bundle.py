@@ -27,10 +27,11 @@ def _stamp() -> str:
 
 
 def test_the_shipped_service_worker_is_built_from_these_sources() -> None:
-    first = BUNDLE.read_text(encoding="utf-8").split("\n", 1)[0]
-    match = re.search(r"inputs sha256 ([0-9a-f]{64})", first)
-    assert match is not None, "sw.js has no build stamp: run `make bundle`"
-    assert match.group(1) == _stamp(), "js/ changed since sw.js was built: run `make bundle`"
+    for built in (BUNDLE, BUNDLE.with_name("markdown.js")):
+        first = built.read_text(encoding="utf-8").split("\n", 1)[0]
+        match = re.search(r"inputs sha256 ([0-9a-f]{64})", first)
+        assert match is not None, f"{built.name} has no build stamp: run `make bundle`"
+        assert match.group(1) == _stamp(), f"js/ changed since {built.name} was built"
 
 
 def test_the_browsers_copy_of_the_contract_is_generated_from_python() -> None:
@@ -49,5 +50,7 @@ def test_the_browser_libraries_are_pinned_exactly() -> None:
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} is not pinned: {version}"
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
     for name in ("@nats-io/nats-core", "@nats-io/nkeys", "libsodium-wrappers-sumo"):
+        assert name in package["dependencies"]
+    for name in ("markdown-it", "dompurify"):  # the viewer's Markdown
         assert name in package["dependencies"]
     assert "tweetnacl" in {p.rsplit("node_modules/", 1)[-1] for p in lock["packages"]}

@@ -171,7 +171,7 @@ def test_hub_up_names_every_port_taken_with_its_option(tmp_path: Path) -> None:
     assert "are already in use" in lines[0]
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # 1.5 GiB and a 10 s outage: beside the rest, at normal priority
 def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:

@@ -292,3 +292,37 @@ def test_when_a_share_ends_the_page_says_so_in_words(
     finally:
         run("catalog", "share", "demo", world.bob_key, home=world.alice)
         run("catalog", "import", "demo", world.alice_key, home=world.bob)
+
+
+HOSTILE_MD = """# Hostile notes
+
+<script>window.pwned = 1</script>
+<img src="x" onerror="window.pwned = 2">
+
+[a link](javascript:window.pwned=3) and [a real one](https://example.org/)
+"""
+
+
+def test_markdown_is_a_document_and_carries_no_script(
+    world: World, page: playwright_sync.Page
+) -> None:
+    page.goto(folder_url(world, "documents/notes", open="documents/notes/recipe.md"))
+    page.wait_for_selector("dialog[open] article.markdown h1")
+    assert page.inner_text("dialog[open] article.markdown h1") == "Pancakes"
+    close_viewer(page)
+    hostile = world.media / "documents" / "notes" / "hostile.md"
+    hostile.write_text(HOSTILE_MD)  # the owner's server sees it come: a peer's file
+    try:
+        page.goto(folder_url(world, "documents/notes"))
+        page.get_by_role("button", name="hostile.md", exact=True).wait_for(timeout=20_000)
+        page.goto(folder_url(world, "documents/notes", open="documents/notes/hostile.md"))
+        page.wait_for_selector("dialog[open] article.markdown h1")
+        article = page.locator("dialog[open] article.markdown")
+        assert article.locator("script, img, [onerror]").count() == 0  # raw HTML is text
+        assert "<script>" in article.inner_text()  # shown, not run
+        hrefs = article.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert hrefs == [None, "https://example.org/"] or hrefs == ["https://example.org/"], hrefs
+        assert page.evaluate("window.pwned === undefined")
+        close_viewer(page)
+    finally:
+        hostile.unlink()

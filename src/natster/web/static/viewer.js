@@ -188,23 +188,30 @@ function content(view, entry, url) {
     case "pdf":
       return el("iframe", { src: url, title: name });
     case "text": {
-      const pre = el("pre", {}, "Loading…");
+      const markdown = /\.(md|markdown)$/i.test(entry.path) || entry.mime === "text/markdown";
+      const shown = markdown ? el("article", { class: "markdown" }, "Loading…") : el("pre", {}, "Loading…");
       fetch(url, { headers: { Range: "bytes=0-262143" } })
         .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`error ${r.status}`))))
-        .then(
-          (text) => {
-            pre.textContent = text;
-          },
-          (error) => {
-            pre.textContent = error.message;
-          },
-        );
-      return pre;
+        .then(async (text) => {
+          if (!markdown) {
+            shown.textContent = text;
+            return;
+          }
+          // markdown-it with raw HTML off, then DOMPurify: a peer's file, shown as a document
+          const { renderMarkdown } = await import(MARKDOWN); // built: not type-checked here
+          shown.innerHTML = renderMarkdown(text);
+        })
+        .catch((error) => {
+          shown.textContent = error.message;
+        });
+      return shown;
     }
     default:
       return unplayable(entry, "There is no preview for this kind of file.");
   }
 }
+
+const MARKDOWN = "./markdown.js"; // markdown-it and DOMPurify, built by js/build.mjs
 
 const CODECS = {
   h264: "avc1.42E01E",
