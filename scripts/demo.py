@@ -96,7 +96,8 @@ def join(name: str) -> Path:
 
 def make_media() -> Path:
     say("making some real media (video, audio, pictures, a PDF, text)")
-    return media.make_media(DEMO / "media")
+    seconds = int(os.environ.get("NATSTER_DEMO_SECONDS") or 8)  # tests: shorter films
+    return media.make_media(DEMO / "media", seconds=seconds)
 
 
 def background(name: str, home: Path, *args: str, ready: bytes) -> subprocess.Popen[bytes]:

@@ -21,6 +21,7 @@ def test_the_demo_tells_its_story_with_names_not_keys(tmp_path: Path) -> None:
         "NATSTER_DEMO_DIR": str(tmp_path / "demo"),
         "NATSTER_DEMO_PORT": "",
         "NATSTER_DEMO_WEB_PORT": "",
+        "NATSTER_DEMO_SECONDS": "2",
     }
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), "--no-wait"],

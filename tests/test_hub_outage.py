@@ -171,13 +171,13 @@ def test_hub_up_names_every_port_taken_with_its_option(tmp_path: Path) -> None:
     assert "are already in use" in lines[0]
 
 
-@pytest.mark.slow  # 1.5 GiB and a 10 s outage: beside the rest, at normal priority
+@pytest.mark.slow  # 1 GiB and a 10 s outage: beside the rest, at normal priority
 def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
     hub, alice, bob, _ = outage
     media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
-    size = 1536 * 1024**2 + 777
+    size = 1024**3 + 777
     with (media / "big.img").open("wb") as handle:
         handle.truncate(size)  # sparse: the hub outage is what this is about
     assert natster("catalog", "rescan", "films", home=alice).returncode == 0

@@ -263,6 +263,14 @@ def test_on_a_phone_titles_keep_their_words_and_buttons_fit_a_thumb(
             "ts => ts.map(t => [getComputedStyle(t).wordBreak, getComputedStyle(t).overflowWrap])"
         )
         assert all(s == ["normal", "normal"] for s in styles), styles  # never mid-word
+        rows = page.locator(".toolbar > *").evaluate_all(
+            "items => items.map(i => i.getBoundingClientRect()).map(r => [r.top, r.bottom])"
+        )
+        assert max(top for top, _ in rows) < min(bottom for _, bottom in rows), rows  # one line
+        aligned = page.locator(".toolbar button, button.more").evaluate_all(
+            "bs => bs.map(b => getComputedStyle(b).textAlign)"
+        )
+        assert set(aligned) == {"center"}, aligned  # labels centred
         page.get_by_role("button", name="sea.jpg", exact=True).click()
         page.wait_for_selector("dialog[open]")
         for name in ("Previous", "Next", "Close"):
