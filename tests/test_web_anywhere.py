@@ -306,17 +306,29 @@ def test_an_expired_browser_is_cut_off_and_says_so(world: World, browser: Browse
 def test_the_hub_away_is_said_and_a_reload_while_away_shows_the_offline_page(
     world: World, browser: Browser
 ) -> None:
+    """The hub stops under both web apps (the hub's, and bob's own `natster web`): each
+    says so within 5 s with no green dot, and clears by itself once it is back; a reload
+    of the hub's web app meanwhile gets the service worker's offline page."""
     page = browser.page
     sign_in(world, page)
-    page.goto(world.hub_url + "/#/")
-    page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online")
-    assert web_browser.GREEN in web_browser.dot_colors(page)
+    local = browser.context.new_page()  # bob's `natster web`, in the same browser
+    local.goto(world.login_link())
+    pages = (page, local)
+    for shown in pages:
+        shown.goto(f"{world.hub_url if shown is page else world.url}/#/")
+        shown.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online")
+        assert shown.locator("#hub-away").is_hidden()
+        assert web_browser.GREEN in web_browser.dot_colors(shown)
     world.hub_down()
     try:
         began = time.monotonic()
-        page.locator("#hub-away").wait_for(state="visible", timeout=10_000)
+        for shown in pages:
+            shown.locator("#hub-away").wait_for(state="visible", timeout=10_000)
+            words = shown.locator("#hub-away").inner_text().lower()
+            assert "can't reach the hub, reconnecting" in words
         assert time.monotonic() - began < 5
-        assert web_browser.GREEN not in web_browser.dot_colors(page)
+        for shown in pages:
+            assert web_browser.GREEN not in web_browser.dot_colors(shown)
         page.reload()  # the hub's web server is down too: the service worker answers
         page.wait_for_selector("h1#hub-away")
         assert "can't reach the hub, reconnecting" in page.inner_text("h1").lower()
@@ -326,8 +338,10 @@ def test_the_hub_away_is_said_and_a_reload_while_away_shows_the_offline_page(
         page.wait_for_selector("h1:text('Library')", timeout=40_000)  # back by itself
     except playwright_sync.TimeoutError:
         pytest.fail(f"not back by itself: {page.url} {page.inner_text('body')[:500]}")
-    page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online", timeout=30_000)
-    assert page.locator("#hub-away").is_hidden()
+    for shown in pages:
+        shown.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online", timeout=30_000)
+        assert shown.locator("#hub-away").is_hidden()  # no reload needed for the local one
+    local.close()
 
 
 def test_storage_and_frames_hold_no_seed_and_no_plaintext(world: World, browser: Browser) -> None:
