@@ -95,7 +95,7 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # mostly waiting on a hub that is away: beside the rest
 def test_an_unreachable_hub_is_one_line_within_seconds_and_servers_ride_it_out(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -233,7 +233,7 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     assert not part.exists()
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # mostly waiting on a hub restart: beside the rest
 def test_a_web_stream_rides_out_a_hub_restart(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
