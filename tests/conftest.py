@@ -16,6 +16,7 @@ from typing import Any
 import nats.js.errors
 import pytest
 from bench._platform import free_port as free_port  # tests import it from here
+from hypothesis import settings
 
 from natster import _nats, subjects
 from natster.catalog import Catalogs
@@ -27,6 +28,11 @@ from natster.security import jwt
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS
 from natster.services.platform import Platform
+
+# Speed is measured in bench/, never by a test: no example fails for being slow on a
+# machine busy with the rest of the suite (Hypothesis's default deadline is 200 ms).
+settings.register_profile("natster", deadline=None)
+settings.load_profile("natster")
 
 NATSTER = [sys.executable, "-m", "natster"]
 
