@@ -49,7 +49,6 @@ function offline() {
     headers: {
       "Content-Type": "text/html; charset=utf-8",
       "Cache-Control": "no-store",
-      Refresh: String(OFFLINE_RETRY_S),
       "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
     },
   });

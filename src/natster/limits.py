@@ -126,14 +126,12 @@ SSE_KEEPALIVE_S = 15.0  # a comment line on the event stream keeps proxies from 
 OTC_LENGTH = 10  # characters of a one-time code (5 bits each: 50 bits)
 SIGNIN_TTL_S = 300  # a browser's sign-in code works this long, once
 SIGNIN_LENGTH = 8  # characters of a sign-in code (31 letters: 39.6 bits; taking is rate-limited)
-SIGNIN_RATE = Rate(
-    per_minute=60, burst=30
-)  # sign-in codes offered from one address (IPv6: a /64)...
-SIGNIN_GUEST_RATE = Rate(per_minute=10, burst=10)  # ...by one sign-in page...
-SIGNIN_TAKES = Rate(per_minute=30, burst=30)  # ...and taken or granted, per account
-GUESTS_RATE = Rate(
-    per_minute=10, burst=10
-)  # sign-in pages the hub's web app starts for one address...
+# sign-in codes offered from one address (IPv6: a /64), by one sign-in page, and taken
+# or granted, per account
+SIGNIN_RATE = Rate(per_minute=60, burst=30)
+SIGNIN_GUEST_RATE = Rate(per_minute=10, burst=10)
+SIGNIN_TAKES = Rate(per_minute=30, burst=30)
+GUESTS_RATE = Rate(per_minute=10, burst=10)  # sign-in pages the web app starts per address...
 GUESTS_PER_ADDRESS = 8  # ...connected at once from one address (IPv6: a /64), one each
 SIGNIN_CONNECTIONS = 1024  # sign-in pages connected at once, in all
 BROWSER_EXPIRES_S = 24 * 3600  # `natster login CODE` signs a browser in for a day
@@ -210,8 +208,9 @@ MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 STALL_S = 10.0
 CHUNK_RETRIES = 3
 # ...but a transfer that went quiet for QUIET_TIMES what its bytes in flight should take
-# (and QUIET_MIN_S at least) asks its requests again once, costing no try: the owner's
-# connection dropped (a cluster node died) and their answers will never come
+# (and QUIET_MIN_S at least) sends one request again as a probe, costing no try; once it
+# is answered, what was asked before it and is still out was lost with the owner's
+# connection (a cluster node died) and is asked again (client/_flow.py)
 QUIET_MIN_S = 2.0
 QUIET_TIMES = 4.0
 # nats-server keeps a reply mapping for each catalog request until its one reply (the

@@ -32,13 +32,13 @@ class NatsterClient:
     """A connection to the hub as this machine's user."""
 
     def __init__(
-        self, home: Home, context: Context, nc: Client, patience: float = limits.STALL_S * 2
+        self, home: Home, context: Context, nc: Client, patience: float | None = None
     ) -> None:
         self.home = home
         self.context = context
         self._nc = nc
         # how long a transfer waits for a lost hub before it gives up (see reconnected)
-        self.patience = patience
+        self.patience = limits.STALL_S * 2 if patience is None else patience
         # Chunk replies owed to this connection, all transfers together (see _budget).
         self.receive_budget = ByteBudget(limits.RECEIVE_BUDGET)
 
@@ -67,8 +67,6 @@ class NatsterClient:
                 f"{context.name}): it was revoked or has expired; add it again from the "
                 "machine holding the account key (natster device add)"
             ) from exc
-        if wait is None:
-            return cls(home, context, nc)
         return cls(home, context, nc, patience=wait)
 
     async def close(self) -> None:

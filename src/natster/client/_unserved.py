@@ -22,9 +22,17 @@ __all__ = ["answer_unserved", "answers_unserved"]
 T = TypeVar("T")
 
 
+# what reads only the index, and the catalog server's method that answers it
+_ANSWERED: dict[Endpoint[Any], Callable[[Browsing, str, bytes], Awaitable[Any]]] = {
+    endpoints.CONTENTS: Browsing.contents,
+    endpoints.FOLDER: Browsing.folder,
+    endpoints.SEARCH: Browsing.search,
+}
+
+
 def answers_unserved(endpoint: Endpoint[Any]) -> bool:
     """Whether ``endpoint`` is answered from the index when my catalog is not served."""
-    return endpoint in (endpoints.CONTENTS, endpoints.FOLDER, endpoints.SEARCH)
+    return endpoint in _ANSWERED
 
 
 async def answer_unserved(home: Path, catalog: str, endpoint: Endpoint[Any], body: bytes) -> Any:
@@ -40,11 +48,6 @@ async def answer_unserved(home: Path, catalog: str, endpoint: Endpoint[Any], bod
 
     browsing = Browsing(home, in_db)
     try:
-        answers: dict[Endpoint[Any], Callable[[str, bytes], Awaitable[Any]]] = {
-            endpoints.CONTENTS: browsing.contents,
-            endpoints.FOLDER: browsing.folder,
-            endpoints.SEARCH: browsing.search,
-        }
-        return await answers[endpoint](catalog, body)
+        return await _ANSWERED[endpoint](browsing, catalog, body)
     finally:
         browsing.close()

@@ -6,7 +6,7 @@ import { call, el, hooks, hosted, libraryItem, say, show, state, toast } from ".
 import { listingParams, loadMore, refresh, renderFolder } from "./folder.js";
 import { presence, renderLibrary } from "./library.js";
 import { renderSearch } from "./search.js";
-import { closeFromRoute, closeViewer, ownerWentAway, showPath } from "./viewer.js";
+import { closeFromRoute, ownerWentAway, showPath } from "./viewer.js";
 
 hooks.signIn = signIn;
 
@@ -111,7 +111,7 @@ function live() {
   const source = new EventSource("/api/events");
   source.addEventListener("signedout", (message) => {
     source.close();
-    closeViewer(); // no player plays on behind the sign-in page
+    closeFromRoute(); // no player plays on behind the sign-in page
     let reason = "This browser was signed out.";
     try {
       reason = JSON.parse(message.data).reason || reason;

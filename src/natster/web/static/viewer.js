@@ -104,11 +104,16 @@ function step(delta) {
   if (!current || current.index < 0) return;
   const to = current.index + delta;
   if (to < 0 || to >= current.view.entries.length) return;
-  const entry = current.view.entries[to];
+  moveTo(current.view, to);
+}
+
+/** Show the listing's file at ``index`` in place of the one shown (Back still closes). */
+function moveTo(view, index) {
+  const entry = view.entries[index];
   const query = new URLSearchParams(location.hash.split("?")[1] || "");
   query.set("open", entry.path);
-  history.replaceState(null, "", `${location.hash.split("?")[0]}?${query}`); // Back still closes
-  show(current.view, to, entry);
+  history.replaceState(null, "", `${location.hash.split("?")[0]}?${query}`);
+  show(view, index, entry);
 }
 
 /** Show the file at ``path`` of the folder view (loading its pages until it is found). */
@@ -294,11 +299,6 @@ export function ownerWentAway(owner, catalog, words) {
   awayLine.textContent = words;
 }
 
-/** Signed out (revoked, expired): no player stays open behind the sign-in page. */
-export function closeViewer() {
-  if (dialog.open) closeFromRoute();
-}
-
 const cannot = (entry) =>
   `This browser cannot play ${describe(entry)}. Download it and play it with VLC or mpv.`;
 
@@ -318,11 +318,7 @@ function nextSong(entry) {
   if (!current || current.entry !== entry || current.index < 0) return;
   const { view, index } = current;
   const next = view.entries.findIndex((e, i) => i > index && kindOf(e.mime) === "audio");
-  if (next < 0) return;
-  const query = new URLSearchParams(location.hash.split("?")[1] || "");
-  query.set("open", view.entries[next].path);
-  history.replaceState(null, "", `${location.hash.split("?")[0]}?${query}`);
-  show(view, next, view.entries[next]);
+  if (next >= 0) moveTo(view, next);
 }
 
 function video(view, entry, url) {
