@@ -21,18 +21,32 @@ class Clock:
         return self.now
 
 
-def flowing(rate: float, rtt: float, *, seconds: float = 4.0) -> tuple[Flow, Clock]:
-    """A download that has received ``rate`` bytes/s for ``seconds``, each reply coming
-    ``rtt`` after its request (a request every step, always that many out)."""
+def flowing(
+    rate: float, rtt: float, *, seconds: float = 4.0, stream: bool = False
+) -> tuple[Flow, Clock]:
+    """A download (or a player's range) that has received ``rate`` bytes/s for
+    ``seconds``, each reply coming ``rtt`` after its request (a request every step,
+    always that many out)."""
     clock = Clock()
-    flow = Flow(
-        UNIT,
-        first_span=limits.DOWNLOAD_FIRST_SPAN,
-        first_spans=limits.DOWNLOAD_FIRST_SPANS,
-        max_span=limits.MAX_SPAN,
-        max_in_flight=limits.DOWNLOAD_IN_FLIGHT,
-        clock=clock,
-    )
+    if stream:
+        flow = Flow(
+            UNIT,
+            first_span=limits.STREAM_FIRST_SPAN,
+            max_span=limits.MAX_SPAN,
+            max_in_flight=limits.STREAM_IN_FLIGHT,
+            slack=limits.STREAM_SLACK_S,
+            slack_spans=limits.STREAM_SLACK_SPANS,
+            clock=clock,
+        )
+    else:
+        flow = Flow(
+            UNIT,
+            first_span=limits.DOWNLOAD_FIRST_SPAN,
+            first_spans=limits.DOWNLOAD_FIRST_SPANS,
+            max_span=limits.MAX_SPAN,
+            max_in_flight=limits.DOWNLOAD_IN_FLIGHT,
+            clock=clock,
+        )
     flow.round_trip(rtt)
     step = 0.01
     out: deque[tuple[float, Asked]] = deque()
@@ -110,6 +124,18 @@ def test_spans_and_windows_follow_the_rate() -> None:
     loopback, _ = flowing(300 * MB, 0.002)
     assert loopback.span() == limits.MAX_SPAN
     assert loopback.window() == limits.DOWNLOAD_IN_FLIGHT  # today's 8 x 4 MiB
+
+
+def test_a_players_range_keeps_less_in_flight_than_a_download() -> None:
+    """What a range no longer wants is what a seek waits behind: behind a 20 Mbit/s
+    owner a download keeps about 1 s of data in flight, a player's range under 0.5 s;
+    on a slow line two chunks at least (one at each end of the hub)."""
+    download, _ = flowing(2.5 * MB, 0.08)
+    player, _ = flowing(2.5 * MB, 0.08, stream=True)
+    assert download.window() / (2.5 * MB) > 0.9
+    assert player.window() / (2.5 * MB) < 0.5
+    slow, _ = flowing(1.25 * MB, 0.08, stream=True)
+    assert slow.window() >= 2 * UNIT + 1.25 * MB * 0.28
 
 
 @pytest.mark.parametrize(("mbit", "rtt"), [(10, 0.24), (20, 0.08), (100, 0.24), (1000, 0.002)])

@@ -197,6 +197,10 @@ DOWNLOAD_FIRST_SPANS = 4  # ...4 of them (100 Mbit/s x a 0.3 s round trip); a pl
 STREAM_FIRST_SPAN = 1  # a player's range starts with one chunk: its first byte comes soon
 DOWNLOAD_IN_FLIGHT = 32 * 1024 * 1024  # a download's bytes asked for and not received, at most
 STREAM_IN_FLIGHT = 4 * 1024 * 1024  # ...a player's range's
+# A player's range keeps R x (RTT + this) plus this many spans in flight (a download:
+# R x (RTT + 0.9 s)): what it no longer wants is what a seek waits behind
+STREAM_SLACK_S = 0.2
+STREAM_SLACK_SPANS = 2
 RATE_HORIZON_S = 2.0  # the delivery rate is measured over this much of the recent past
 CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently
 TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long

@@ -24,8 +24,17 @@ widens it (a slow start, as TCP's). Until the rate is measured over a whole
 rate is a rough one: letting it shrink the window left a 10 Mbit/s line idle for a
 round trip). On loopback the rate is high and the bound (8 x 4 MiB) is reached at
 once; on a 10 Mbit/s link about 1 s of data is in flight, so a queue never grows past
-what the link drains quickly and a seek or a control request is never behind seconds
-of chunks.
+what the link drains quickly and a control request is never behind seconds of chunks.
+
+A player's range keeps less in flight: ``R x (RTT + STREAM_SLACK_S)`` plus
+``STREAM_SLACK_SPANS`` spans. What a range asked for and no longer wants still crosses
+the owner's line when the player seeks, ahead of the new place's first chunk, so the
+slack is what a seek waits for (a 20 Mbit/s owner: 0.94 s with a download's slack,
+0.43 s with this). The spans are what a slow line needs instead: there one 256 KiB
+chunk is 0.2 s of data, and the hub holds each message whole before it forwards it, so
+two of them are in flight between the lines (two 10 Mbit/s lines: a player reads 9.3
+Mbit/s of them, 8.0 with 0.5 s of slack and no spans; measured with tests/test_wan.py's
+links).
 
 A request is late only when the transfer received nothing for ``STALL_S``, or when it
 has waited ``STALL_S`` longer than the bytes asked before it take at the measured rate:
@@ -75,6 +84,8 @@ class Flow:
         first_spans: int = 2,
         max_span: int,
         max_in_flight: int,
+        slack: float = SLACK_S,
+        slack_spans: int = 0,
         clock: Clock = time.monotonic,
     ) -> None:
         self.unit = unit
@@ -82,6 +93,8 @@ class Flow:
         self.first_span = max(1, min(first_span, self.max_span))
         self.first_spans = max(1, first_spans)  # asked for before the first reply
         self.max_in_flight = max(max_in_flight, unit)
+        self.slack = slack  # seconds of data in flight beyond the round trip's...
+        self.slack_spans = slack_spans  # ...and spans (see above: a player's range)
         self._clock = clock
         self.rtt: float | None = None
         self.in_flight = 0  # bytes asked for and not yet received
@@ -116,13 +129,15 @@ class Flow:
         return max(1, min(self.max_span, int(rate * limits.SPAN_TIME_S // self.unit)))
 
     def window(self) -> int:
-        """Bytes that may be in flight now: ``R x RTT`` plus three spans, within the bound."""
+        """Bytes that may be in flight now: ``R x (RTT + slack)`` plus the slack's spans
+        (two spans at least), within the bound."""
         rate, span_bytes = self.rate(), self.span() * self.unit
         first = self.first_spans * self.first_span * self.unit
         if rate is None:
             wanted = first
         else:
-            wanted = math.ceil(rate * ((self.rtt or 0.0) + SLACK_S))
+            wanted = math.ceil(rate * ((self.rtt or 0.0) + self.slack))
+            wanted += self.slack_spans * span_bytes
             wanted = max(wanted, 2 * span_bytes)
             if self._clock() - (self.first_delivery or 0.0) < limits.RATE_HORIZON_S:
                 wanted = max(wanted, first)  # a slow start: no less than at first

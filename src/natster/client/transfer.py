@@ -117,14 +117,25 @@ class Transfer:
     # --- fetching ------------------------------------------------------------------------
     def flow(self, *, stream: bool = False) -> Flow:
         """Flow control for one use of this transfer: a download's, or a player's range's
-        (smaller first, less in flight). See :mod:`._flow`."""
-        flow = Flow(
-            self.chunk_size,
-            first_span=limits.STREAM_FIRST_SPAN if stream else limits.DOWNLOAD_FIRST_SPAN,
-            first_spans=2 if stream else limits.DOWNLOAD_FIRST_SPANS,
-            max_span=self.span,
-            max_in_flight=limits.STREAM_IN_FLIGHT if stream else limits.DOWNLOAD_IN_FLIGHT,
-        )
+        (smaller first, less in flight: a seek waits behind less). See :mod:`._flow`."""
+        if stream:
+            flow = Flow(
+                self.chunk_size,
+                first_span=limits.STREAM_FIRST_SPAN,
+                first_spans=2,
+                max_span=self.span,
+                max_in_flight=limits.STREAM_IN_FLIGHT,
+                slack=limits.STREAM_SLACK_S,
+                slack_spans=limits.STREAM_SLACK_SPANS,
+            )
+        else:
+            flow = Flow(
+                self.chunk_size,
+                first_span=limits.DOWNLOAD_FIRST_SPAN,
+                first_spans=limits.DOWNLOAD_FIRST_SPANS,
+                max_span=self.span,
+                max_in_flight=limits.DOWNLOAD_IN_FLIGHT,
+            )
         if self.round_trip is not None:
             flow.round_trip(self.round_trip)
         return flow
