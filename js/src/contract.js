@@ -25,7 +25,8 @@ export const SUBJECTS = Object.freeze({
     "imports.remove": "natster.accounts.imports.remove",
     "imports.revoke": "natster.accounts.imports.revoke",
     "devices.revoke": "natster.accounts.devices.revoke",
-    "serving": "natster.accounts.serving"
+    "serving": "natster.accounts.serving",
+    "leave": "natster.accounts.leave"
   },
   "catalog": {
     "summary": "summary",

@@ -124,6 +124,7 @@ DEVICES_REVOKE: Endpoint[Any] = Endpoint(
     _ACCOUNTS, "devices.revoke", wire.DeviceRevokeRequest, None, "the account key"
 )
 SERVING = Endpoint(_ACCOUNTS, "serving", wire.ServingRequest, wire.ServingGrant, "writers")
+ACCOUNT_LEAVE = Endpoint(_ACCOUNTS, "leave", wire.LeaveRequest, wire.LeaveReply, "the account key")
 
 ACCOUNTS: tuple[Endpoint[Any], ...] = (
     SIGNUP,
@@ -134,6 +135,7 @@ ACCOUNTS: tuple[Endpoint[Any], ...] = (
     IMPORTS_REVOKE,
     DEVICES_REVOKE,
     SERVING,
+    ACCOUNT_LEAVE,
 )
 
 # --- the global service ----------------------------------------------------------------

@@ -30,6 +30,7 @@ CATALOG_DECLINED = "natster.catalog.declined"
 ACCOUNT_BLOCKED = "natster.account.blocked"
 ACCOUNT_UNBLOCKED = "natster.account.unblocked"
 CATALOG_FORGOTTEN = "natster.catalog.forgotten"
+ACCOUNT_LEFT = "natster.account.left"
 
 EventType = Literal[
     "natster.account.initialized",
@@ -41,6 +42,7 @@ EventType = Literal[
     "natster.account.blocked",
     "natster.account.unblocked",
     "natster.catalog.forgotten",
+    "natster.account.left",
 ]
 
 
@@ -88,6 +90,21 @@ class AccountBlocked(_Data):
     other: str = AccountKey
 
 
+class ShareEnded(_Data):
+    owner: str = AccountKey
+    catalog: str = CatalogName
+    target: str = AccountKey
+
+
+class AccountLeft(_Data):
+    """``account`` left the hub: its name is free, and every share it gave or was given
+    (``shares``, as the log held them when it left) ended with it. Written by the hub's
+    account service alone; the event carries what it ended, so a replay ends the same."""
+
+    account: str = AccountKey
+    shares: list[ShareEnded] = Field(default_factory=list, max_length=limits.LEAVE_SHARES_MAX)
+
+
 class ContextBound(_Data):
     account: str = AccountKey
     client: str = Field(max_length=128)
@@ -103,6 +120,7 @@ DATA: dict[str, type[_Data]] = {
     ACCOUNT_BLOCKED: AccountBlocked,
     ACCOUNT_UNBLOCKED: AccountBlocked,
     CATALOG_FORGOTTEN: CatalogForgotten,
+    ACCOUNT_LEFT: AccountLeft,
 }
 
 

@@ -36,6 +36,12 @@ DOWNLOAD_WAIT_S = 60.0  # ...a one-shot download, an outage this long (--wait)
 # Names
 MAX_ACCOUNT_NAME = 64
 NAME_SUGGESTION_TRIES = 20  # names like a taken one looked at for a did-you-mean
+# Leaving the hub: the proof a leaver signs is good this long (either side of the hub's
+# clock); the leaver's connections are cut this long after the answer (so it arrives);
+# an account with more shares than this unshares some first (the event carries them all)
+LEAVE_PROOF_S = 300
+LEAVE_CUT_OFF_S = 1.0
+LEAVE_SHARES_MAX = 5000
 
 # Invites
 DEFAULT_INVITE_TTL_S = 24 * 3600

@@ -253,6 +253,25 @@ class SignupReply(Model):
     created_at: str
 
 
+class LeaveRequest(Request):
+    """``natster.accounts.leave``: delete my account from the hub. ``signature``: the
+    account key's over :func:`leave_proof` (a device does not hold it)."""
+
+    at: int = Field(ge=0, le=2**40)  # unix seconds when it was signed
+    signature: str = Field(min_length=1, max_length=256)  # base64url
+
+
+class LeaveReply(Model):
+    account: str
+    name: str
+    left_at: str
+
+
+def leave_proof(account: str, at: int) -> bytes:
+    """What the account key signs to leave the hub (good for ``LEAVE_PROOF_S``)."""
+    return f"natster-leave\n{account}\n{at}".encode()
+
+
 class AccountUpdateRequest(Request):
     """``natster.accounts.update``: bring my account JWT up to the hub's standard."""
 

@@ -1,4 +1,4 @@
-"""``natster init``, ``whoami`` and ``rename``."""
+"""``natster init``, ``whoami``, ``rename`` and ``leave``."""
 
 from __future__ import annotations
 
@@ -107,6 +107,38 @@ def rename(
 
     before, after = run(with_client(renaming))
     out.print(plain(f"you are now {after} on the hub (were {before})"))
+
+
+def leave(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask: leave at once."),
+) -> None:
+    """Delete your account from the hub: your shares end, your imports go, your name is
+    free again. This machine's catalogs stay (`natster init` joins again)."""
+    from natster.client import Home
+
+    home = Home.default()
+    try:
+        context = home.load()
+    except NatsterError as exc:
+        fail(str(exc))
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("leaving deletes your account from the hub: pass --yes to confirm")
+        out.print(
+            plain(
+                f"this deletes {context.name} from the hub at {context.url}: every share "
+                "you gave or were given ends, and others may take your name"
+            )
+        )
+        typed = str(typer.prompt(f"Type {context.name} to leave", default="", show_default=False))
+        if typed.strip() != context.name:
+            fail("not left: the name typed was not yours")
+
+    async def leaving(client: NatsterClient) -> str:
+        return (await client.leave()).name
+
+    name = run(with_client(leaving, home))
+    out.print(plain(f"{name} left the hub; your catalogs stay on this machine"))
 
 
 def whoami_command(json_: bool = JsonOption) -> None:

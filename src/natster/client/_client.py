@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Unpack
 
@@ -168,6 +170,29 @@ class NatsterClient:
         self.context = self.context.model_copy(update={"name": info.name})
         self.home.save_context(self.context)
         return before
+
+    async def leave(self) -> wire.LeaveReply:
+        """Delete my account from the hub, then forget it here (its keys and credentials
+        go; this machine's catalogs stay). On the hub every share I gave or was given
+        ends, others' imports of my catalogs go, my name is free, and a moment later my
+        every connection is cut: this client is unusable after it."""
+        if self.context.device is not None:
+            raise NotPermitted(
+                "a device cannot leave the hub: run `natster leave` on the machine that "
+                "holds the account key"
+            )
+        key = self.home.account_key()
+        at = int(time.time())
+        proof = key.sign(wire.leave_proof(key.public_key, at))
+        request = wire.LeaveRequest(
+            at=at, signature=base64.urlsafe_b64encode(proof).decode().rstrip("=")
+        )
+        data = await self.request(
+            endpoints.ACCOUNT_LEAVE.local(), request.encode(), what=ACCOUNT_SERVICE
+        )
+        reply = endpoints.ACCOUNT_LEAVE.parse(data, ACCOUNT_SERVICE)
+        self.home.forget_account()
+        return reply
 
     # --- the global service ------------------------------------------------------------
     async def _global(self, endpoint: Endpoint[Any], body: wire.Request | None = None) -> Any:

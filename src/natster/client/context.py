@@ -60,6 +60,11 @@ class Home:
         return self.path / "user.creds"
 
     @property
+    def devices_file(self) -> Path:
+        """The devices added to this account from here (client/devices.py)."""
+        return self.path / "devices.json"
+
+    @property
     def ca_file(self) -> Path:
         return self.path / "hub-ca.pem"
 
@@ -113,6 +118,13 @@ class Home:
     def save_context(self, context: Context) -> None:
         """Write the context alone (a rename): the keys and credentials stay as they are."""
         write_atomic(self.context_file, context.model_dump_json(indent=2) + "\n")
+
+    def forget_account(self) -> None:
+        """The account left the hub: its keys, credentials and context go (the catalogs
+        stay, so `natster init` can join again and serve them)."""
+        files = (self.context_file, self.creds_file, self.account_seed_file, self.ca_file)
+        for path in (*files, self.devices_file):
+            path.unlink(missing_ok=True)
 
     def save(
         self, context: Context, account: KeyPair | None, creds: Creds, ca_pem: bytes | None

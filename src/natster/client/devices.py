@@ -63,7 +63,6 @@ __all__ = [
 Rights = Literal["full", "read-only"]
 Kind = Literal["machine", "browser"]
 REDEEM = subjects.DEVICE_REDEEM  # .<id>: inside the account, answered by `device add`
-DEVICES_FILE = "devices.json"
 THIS_MACHINE = "this machine"  # how `device ls` names the machine holding the key
 
 # every device: managing devices is for the machine holding the account key
@@ -147,7 +146,7 @@ class DeviceBook:
     """``devices.json`` beside the context: the devices this machine added."""
 
     def __init__(self, home: Home) -> None:
-        self._path = home.path / DEVICES_FILE
+        self._path = home.devices_file
 
     def load(self) -> dict[str, Device]:
         try:

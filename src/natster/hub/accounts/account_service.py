@@ -78,6 +78,7 @@ class AccountService:
         self._service: Service | None = None
         self._creating: dict[str, asyncio.Task[dict[str, object]]] = {}  # by account key
         self._tries = RateLimit("tries at signing up", limits.SIGNUP_TRIES)
+        self._cutting: set[asyncio.Task[None]] = set()  # leavers cut off after the answer
 
     @classmethod
     async def open(
@@ -116,6 +117,7 @@ class AccountService:
             endpoints.IMPORTS_REVOKE: self.import_revoke,
             endpoints.DEVICES_REVOKE: self.device_revoke,
             endpoints.SERVING: self.serving,
+            endpoints.ACCOUNT_LEAVE: self.leave,
         }
         await add_endpoints(
             service, endpoints.ACCOUNTS, handlers, deadline=limits.SERVICE_DEADLINE_S
@@ -131,6 +133,8 @@ class AccountService:
         for task in list(self._creating.values()):
             task.cancel()
         await asyncio.gather(*self._creating.values(), return_exceptions=True)
+        if self._cutting:  # a leaver answered a moment ago is cut off all the same
+            await asyncio.gather(*self._cutting, return_exceptions=True)
 
     # --- endpoints -------------------------------------------------------------------
     async def signup(self, subject: str, payload: bytes) -> dict[str, object]:
@@ -143,15 +147,14 @@ class AccountService:
             raise Refused("account must be an account public key (A...)")
         if account in self._config.accounts.values():
             raise Refused("that account key belongs to the hub", 409)
-        try:
-            signature = base64.urlsafe_b64decode(request.signature + "==")
-        except (binascii.Error, ValueError) as exc:
-            raise Refused("signature must be base64url") from exc
+        signature = _b64(request.signature)
         if not verify(account, wire.signup_proof(request.token, account), signature):
             raise Refused("the signature does not prove you hold that account key", 403)
         if account in self._creating:  # a try whose answer ran out of time, asked again
             return await asyncio.shield(self._creating[account])
         if await self._resolver.lookup(account) is not None:
+            if (await self._record(account)).get("left_at"):
+                raise Refused("that account left this hub: join with a new one", 410)
             raise Refused("that account already exists on this hub", 409)
         creating = asyncio.create_task(self._create(account, name, request.token))
         self._creating[account] = creating
@@ -239,9 +242,7 @@ class AccountService:
         what its catalog servers answer from (hub/accounts/serving.py)."""
         account = subjects.caller_of(subject)
         request = wire.parse_request(payload, wire.ServingRequest)
-        current = await self._resolver.lookup(account)
-        if current is None:
-            raise Refused("this account is not known to the hub", 404)
+        current = await self._member(account)
         name = await self._name(account, current)
         serving, _ = await self._ensure_serving(account, name)
         # issued after the account's last revocation of all its serving users (a JWT
@@ -260,9 +261,7 @@ class AccountService:
         """Only the caller's own account (token 1) is edited; pushed and read back first."""
         account = subjects.caller_of(subject)
         request = wire.parse_request(payload or b"{}", wire.AccountUpdateRequest)
-        current = await self._resolver.lookup(account)
-        if current is None:
-            raise Refused("this account is not known to the hub", 404)
+        current = await self._member(account)
         record = await self._record(account)
         name = _valid_name(request.name) if request.name else record.get("name", current.name)
         renamed = bool(name) and name != record.get("name")
@@ -296,9 +295,7 @@ class AccountService:
 
     async def info(self, subject: str, payload: bytes) -> dict[str, object]:
         account = subjects.caller_of(subject)
-        claims = await self._resolver.lookup(account)
-        if claims is None:
-            raise Refused("this account is not known to the hub", 404)
+        claims = await self._member(account)
         record = await self._record(account)
         return wire.AccountInfo(
             account=account,
@@ -328,9 +325,7 @@ class AccountService:
             raise Refused("that is your own catalog: it needs no import")
         if not await self._shared(request.owner, request.catalog, caller):
             raise Refused(f"{request.catalog!r} of {request.owner} is not shared with you", 403)
-        current = await self._resolver.lookup(caller)
-        if current is None:
-            raise Refused("this account is not known to the hub", 404)
+        current = await self._member(caller)
         existing = account_claims.imported_catalogs(current)
         for item in existing:
             same = (item.owner, item.catalog) == (request.owner, request.catalog)
@@ -391,6 +386,79 @@ class AccountService:
             )
         log.info("%s revoked its device %s and its serving users", caller, request.user)
         return {"revoked": request.user, "at": at}
+
+    # --- leaving the hub -----------------------------------------------------------------
+    async def leave(self, subject: str, payload: bytes) -> dict[str, object]:
+        """The caller's account leaves the hub, proved with its account key (which a
+        device does not hold): every share it gave or was given ends, others' imports of
+        its catalogs go, its name is free, and a moment after this answer its
+        connections are cut and none is allowed again (its JWT stays, closed)."""
+        account = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.LeaveRequest)
+        if account in self._config.accounts.values():
+            raise Refused("the hub's own accounts cannot leave it", 403)
+        if abs(time.time() - request.at) > limits.LEAVE_PROOF_S:
+            raise Refused("this request to leave is too old (or a clock is wrong)", 403)
+        if not verify(account, wire.leave_proof(account, request.at), _b64(request.signature)):
+            raise Refused(
+                "only the machine holding the account key can leave the hub: not a device",
+                403,
+            )
+        current = await self._resolver.lookup(account)
+        if current is None:
+            raise Refused("this account is not known to the hub", 404)
+        record = await self._record(account)
+        name = str(record.get("name") or current.name or "")
+        left_at = str(record.get("left_at") or now_iso())
+        if not record.get("left_at"):  # first: a hub stopped half-way finishes at its start
+            await self._accounts.put(account, json.dumps({**record, "left_at": left_at}).encode())
+        await self._finish_leaving(account, name)
+        cut = asyncio.create_task(self._cut_off(account, delay=limits.LEAVE_CUT_OFF_S))
+        self._cutting.add(cut)
+        cut.add_done_callback(self._cutting.discard)
+        log.info("account %s (%s) left the hub", account, name)
+        return wire.LeaveReply(account=account, name=name, left_at=left_at).model_dump()
+
+    async def _finish_leaving(self, account: str, name: str) -> None:
+        """Everything of a leaving but the cut-off; each step may be done again."""
+        body = {"type": "natster.account.left", "data": {"account": account}}
+        await _nats.request(
+            self._nc,
+            endpoints.EVENTS_PUT.local(),
+            json.dumps(body).encode(),
+            what="the global service",
+        )
+        for other in await self._accounts.keys():  # their imports of its catalogs
+            if other == account:
+                continue
+            claims = await self._resolver.lookup(other)
+            if claims is None or account_claims.is_closed(claims):
+                continue
+            for item in account_claims.imported_catalogs(claims):
+                if item.owner == account:
+                    await self._drop(other, account, item.catalog)
+        if name:
+            await self._release_name(name, account)
+
+    async def _cut_off(self, account: str, *, delay: float = 0.0) -> None:
+        """Close a leaver's account and serving account: nats-server drops their
+        connections and refuses any from then on."""
+        await asyncio.sleep(delay)
+        at = int(time.time())
+        for key in (account, self._serving_of(account)):
+            current = await self._resolver.lookup(key)
+            if current is not None and not account_claims.is_closed(current):
+                await self._resolver.edit(key, lambda claims: account_claims.closed(claims, at))
+        log.info("cut off account %s, which left", account)
+
+    async def _member(self, account: str) -> AccountClaims:
+        """``account``'s claims, if it is a member of this hub (404 unknown, 410 left)."""
+        claims = await self._resolver.lookup(account)
+        if claims is None:
+            raise Refused("this account is not known to the hub", 404)
+        if account_claims.is_closed(claims) or (await self._record(account)).get("left_at"):
+            raise Refused("this account left the hub", 410)
+        return claims
 
     async def _drop(self, account: str, owner: str, catalog: str) -> None:
         current = await self._resolver.lookup(account)
@@ -465,7 +533,9 @@ class AccountService:
         holders = {"hub": self._config.accounts["hub"]}
         try:
             for account in await self._accounts.keys():
-                holders.setdefault(str((await self._record(account)).get("name", "")), account)
+                record = await self._record(account)
+                if not record.get("left_at"):
+                    holders.setdefault(str(record.get("name", "")), account)
             for name, account in holders.items():
                 if name:
                     with contextlib.suppress(Refused, WrongRevision):
@@ -489,6 +559,13 @@ class AccountService:
             try:
                 current = await self._resolver.lookup(account)
                 if current is None:
+                    continue
+                record = await self._record(account)
+                if record.get("left_at"):  # one the hub stopped while it was leaving
+                    if not account_claims.is_closed(current):
+                        await self._finish_leaving(account, str(record.get("name", "")))
+                        await self._cut_off(account)
+                        changed += 1
                     continue
                 name = await self._name(account, current)
                 _, made = await self._ensure_serving(account, name)
@@ -532,6 +609,13 @@ class AccountService:
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "==")
+    except (binascii.Error, ValueError) as exc:
+        raise Refused("signature must be base64url") from exc
 
 
 def name_keys(name: str) -> frozenset[str]:

@@ -231,6 +231,22 @@ def without_catalog_import(claims: AccountClaims, owner: str, catalog: str) -> A
     return claims
 
 
+def closed(claims: AccountClaims, at: int) -> AccountClaims:
+    """``claims`` of an account that left: nothing exported or imported, every user's
+    JWT issued up to ``at`` revoked, and no connection allowed at all (a user its key
+    signs later is refused too: nats-server reads a limit of 0 as none)."""
+    claims = with_revocation(claims, EVERY_USER, at)
+    claims.nats.exports = []
+    claims.nats.imports = []
+    claims.nats.limits = AccountLimits(conn=0, leaf=0, subs=0, payload=0, imports=0, exports=0)
+    claims.nats.description = "left the hub"
+    return claims
+
+
+def is_closed(claims: AccountClaims) -> bool:
+    return claims.nats.limits.conn == 0 and not claims.nats.exports and not claims.nats.imports
+
+
 def system_account(account: str) -> AccountClaims:
     return AccountClaims(sub=account, name="SYS", nats=AccountNats(limits=AccountLimits()))
 

@@ -23,7 +23,7 @@ from natster._nats import from_leader, mapped
 from natster.errors import Refused, ServiceUnavailable
 
 from .live_view import Mirror
-from .projections import APPLIED_KEY, share_key
+from .projections import APPLIED_KEY, SHARES, share_key
 
 # what an account is told when it shares or blocks for another, or towards itself
 _SHARING = (
@@ -31,6 +31,13 @@ _SHARING = (
     "a catalog cannot be shared with its owner",
 )
 _BLOCKING = ("an account blocks for itself only", "that is your own account")
+
+
+def _catching_up() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "the hub is catching up with its event log (after losing a node?): "
+        "try again in a few seconds"
+    )
 
 
 def _subject_of(event_type: str, caller: str, data: Any) -> str:
@@ -70,9 +77,13 @@ class Decisions:
         """The event ``caller`` may write (None: it would change nothing), or
         :class:`Refused` (4xx) when the caller or the current state does not allow it."""
         await self.caught_up()
+        if event_type == ev.ACCOUNT_LEFT:
+            return await self._leaving(caller, data)
         if event_type == ev.ACCOUNT_INITIALIZED:
             if caller != self._accounts_account:
                 raise Refused("only the hub's account service initializes accounts", 403)
+            if await self._left(data.account):
+                raise Refused("that account left this hub", 410)
             known = self._mirror.accounts.get(data.account)
             if known is not None and known.get("name") == data.name:
                 return None
@@ -90,6 +101,29 @@ class Decisions:
         if not await decide(caller, event_type, data):
             return None
         return ev.make_event(event_type, caller, data, _subject_of(event_type, caller, data))
+
+    async def _leaving(self, caller: str, data: Any) -> ev.CloudEvent | None:
+        """The account service records a leaving, with every share it ends (None: the
+        account left already, or was never here)."""
+        if caller != self._accounts_account:
+            raise Refused("an account leaves through the hub's account service", 403)
+        if not await self._known(data.account):
+            return None
+        shares = await self._applied(self._shares)
+        if not await self._mirror.wait_applied(shares, [SHARES.name], limits.DECIDE_CATCH_UP_S):
+            raise _catching_up()
+        ended = [
+            ev.ShareEnded(owner=s["owner"], catalog=s["catalog"], target=s["target"])
+            for s in self._mirror.shares_of(data.account)
+        ]
+        if len(ended) > limits.LEAVE_SHARES_MAX:
+            raise Refused(
+                f"you have {len(ended)} shares, more than {limits.LEAVE_SHARES_MAX} can end "
+                "at once: unshare some first",
+                413,
+            )
+        left = ev.AccountLeft(account=data.account, shares=ended)
+        return ev.make_event(ev.ACCOUNT_LEFT, caller, left, data.account)
 
     async def _sharing(self, caller: str, event_type: str, data: Any) -> bool:
         await self._towards(caller, data.owner, data.target, _SHARING)
@@ -153,14 +187,11 @@ class Decisions:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limits.DECIDE_CATCH_UP_S
         while True:
-            applied = [int(await b.value(APPLIED_KEY) or 0) for b in (self._accounts, self._shares)]
+            applied = [await self._applied(b) for b in (self._accounts, self._shares)]
             if min(applied) >= last:
                 return
             if loop.time() >= deadline:
-                raise ServiceUnavailable(
-                    "the hub is catching up with its event log (after losing a node?): "
-                    "try again in a few seconds"
-                )
+                raise _catching_up()
             await asyncio.sleep(0.05)
 
     async def _towards(self, caller: str, actor: str, other: str, said: tuple[str, str]) -> None:
@@ -175,12 +206,21 @@ class Decisions:
         if not await self._known(other):
             raise Refused("that account is not known to this hub", 404)
 
+    @staticmethod
+    async def _applied(bucket: Bucket) -> int:
+        return int(await bucket.value(APPLIED_KEY) or 0)
+
     async def _known(self, account: str) -> bool:
-        """Whether ``account`` was initialized: the mirror knows it, or (a newcomer it has
-        not seen yet) its bucket does."""
+        """Whether ``account`` was initialized and has not left: the mirror knows it, or
+        (a newcomer it has not seen yet) its bucket does."""
         if account in self._mirror.accounts:
             return True
-        return await self._accounts.value(account) is not None
+        record = await _record(self._accounts, account)
+        return record is not None and not record.get("left_at")
+
+    async def _left(self, account: str) -> bool:
+        record = await _record(self._accounts, account)
+        return record is not None and bool(record.get("left_at"))
 
     async def _blocks(self, account: str, other: str) -> bool:
         """Whether ``account`` blocked ``other`` (takes no shares from them)."""

@@ -93,7 +93,7 @@ class Mirror:
     def _on_account(self, key: str, value: Record | None) -> None:
         if self._applied(ACCOUNTS.name, key, value):
             return
-        if value is None:
+        if value is None or value.get("left_at"):  # one who left is known no more
             self.accounts.pop(key, None)
         else:
             self.accounts[key] = value

@@ -36,12 +36,18 @@ def _account_keys(event: ev.CloudEvent) -> list[str]:
         return [event.data["account"]]
     if event.type in (ev.CONTEXT_BOUND, ev.ACCOUNT_BLOCKED, ev.ACCOUNT_UNBLOCKED):
         return [event.data["account"]]
+    if event.type == ev.ACCOUNT_LEFT:
+        return [event.data["account"]]
     return []
 
 
 def _apply_account(event: ev.CloudEvent, seq: int, record: Record | None) -> Record | None:
     if record is not None and record["seq"] >= seq:
         return None  # already applied
+    if event.type == ev.ACCOUNT_LEFT:  # a tombstone: no name, and never initialized again
+        return {"account": event.data["account"], "left_at": event.time, "seq": seq}
+    if record is not None and record.get("left_at"):
+        return None  # what came after the leaving (it did not: the log is in order)
     if event.type == ev.ACCOUNT_INITIALIZED:
         if record is not None:  # announced again: the account's name may have changed
             return {**record, "name": event.data["name"], "seq": seq}
@@ -80,6 +86,8 @@ def _share_keys(event: ev.CloudEvent) -> list[str]:
         return [share_key(data["owner"], data["catalog"], data["target"])]
     if event.type in (ev.CATALOG_IMPORTED, ev.CATALOG_FORGOTTEN):
         return [share_key(data["owner"], data["catalog"], data["importer"])]
+    if event.type == ev.ACCOUNT_LEFT:
+        return [share_key(s["owner"], s["catalog"], s["target"]) for s in data["shares"]]
     return []
 
 
@@ -99,12 +107,15 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
             "imported_at": None,
             "seq": seq,
         }
-    if event.type in (ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
+    if event.type == ev.ACCOUNT_LEFT and record is None:
+        return None  # the log never shared it: nothing ended
+    if event.type in (ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED, ev.ACCOUNT_LEFT):
         # A tombstone, not a delete: it keeps ``seq`` so a replayed older share is skipped.
+        ended = record if event.type == ev.ACCOUNT_LEFT and record is not None else data
         return {
-            "owner": data["owner"],
-            "catalog": data["catalog"],
-            "target": data["target"],
+            "owner": ended["owner"],
+            "catalog": ended["catalog"],
+            "target": ended["target"],
             "shared": False,
             "shared_at": None,
             "imported_at": None,

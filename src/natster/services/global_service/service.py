@@ -66,6 +66,7 @@ _FEEDS = {
     ev.ACCOUNT_BLOCKED: [ACCOUNTS.name],
     ev.ACCOUNT_UNBLOCKED: [ACCOUNTS.name],
     ev.CATALOG_FORGOTTEN: [SHARES.name],
+    ev.ACCOUNT_LEFT: [ACCOUNTS.name, SHARES.name],
 }
 
 
@@ -272,6 +273,15 @@ class GlobalService:
                 HUB_CATALOG,
                 target=data["account"],
             )
+        elif event.type == ev.ACCOUNT_LEFT:  # each share it ended: as an unshare
+            for ended in data["shares"]:
+                await self._feed(
+                    [ended["owner"], ended["target"]],
+                    "unshared",
+                    ended["owner"],
+                    ended["catalog"],
+                    target=ended["target"],
+                )
         elif event.type in (ev.CATALOG_SHARED, ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED):
             kind = "shared" if event.type == ev.CATALOG_SHARED else "unshared"  # declined: ended
             await self._feed(
