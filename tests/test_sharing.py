@@ -384,3 +384,37 @@ async def test_an_import_is_forgotten_back_into_the_inbox(world: World) -> None:
     assert refused.value.status == 403
     await remote.import_catalog(bob, "films", key(alice))
     assert (await remote.summary(bob, await remote.resolve(bob, "films"))).name == "films"
+
+
+async def test_a_share_after_an_unshare_restores_the_import_unless_declined(
+    world: World,
+) -> None:
+    """bob imported films as "alice-films"; alice unshares (his import goes), then
+    shares again: it is back in his library under his name for it, not in his inbox.
+    carol declined it: shared again, it is in her inbox, not her library."""
+    alice, bob, carol = world.alice, world.bob, world.carol
+    await remote.share(alice, "films", key(bob))
+    await remote.import_catalog(bob, "films", key(alice), alias="alice-films")
+    await remote.unshare(alice, "films", key(bob))
+    assert (await bob.account_info()).catalogs == []
+    again = await remote.share(alice, "films", key(bob))
+    assert (again.duplicate, again.restored) == (False, True)
+    assert [c.alias for c in (await bob.account_info()).catalogs] == ["alice-films"]
+    assert not [r for r in await remote.inbox(bob) if r.owner == key(alice)]
+    ref = await remote.resolve(bob, "alice-films")
+    assert len(await listing(bob, ref)) == 3  # and it works end to end
+    assert (await remote.share(alice, "films", key(bob))).duplicate  # shared: nothing to do
+
+    await remote.share(alice, "films", key(carol))
+    await remote.decline(carol, "films", "alice")
+    back = await remote.share(alice, "films", key(carol))
+    assert (back.duplicate, back.restored) == (False, False)
+    assert [r.catalog for r in await remote.inbox(carol)] == ["films"]
+    assert (await carol.account_info()).catalogs == []
+    # the attack, on the wire: carol asks the hub to restore bob's import of alice's films
+    # (restored for the owner only: the caller is alice nowhere here)
+    body = json.dumps({"catalog": "films", "target": key(bob)}).encode()
+    await remote.unshare(alice, "films", key(bob))
+    answer = await carol.request(endpoints.IMPORTS_RESTORE.local(), body)
+    assert answer == {"restored": False, "alias": None}
+    assert (await bob.account_info()).catalogs == []

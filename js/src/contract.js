@@ -24,6 +24,7 @@ export const SUBJECTS = Object.freeze({
     "imports.add": "natster.accounts.imports.add",
     "imports.remove": "natster.accounts.imports.remove",
     "imports.revoke": "natster.accounts.imports.revoke",
+    "imports.restore": "natster.accounts.imports.restore",
     "devices.revoke": "natster.accounts.devices.revoke",
     "serving": "natster.accounts.serving",
     "leave": "natster.accounts.leave"

@@ -120,6 +120,9 @@ IMPORTS_REMOVE: Endpoint[Any] = Endpoint(
 IMPORTS_REVOKE: Endpoint[Any] = Endpoint(
     _ACCOUNTS, "imports.revoke", wire.ImportRevokeRequest, None, "writers"
 )
+IMPORTS_RESTORE = Endpoint(
+    _ACCOUNTS, "imports.restore", wire.ImportRestoreRequest, wire.ImportRestored, "writers"
+)
 DEVICES_REVOKE: Endpoint[Any] = Endpoint(
     _ACCOUNTS, "devices.revoke", wire.DeviceRevokeRequest, None, "the account key"
 )
@@ -133,6 +136,7 @@ ACCOUNTS: tuple[Endpoint[Any], ...] = (
     IMPORTS_ADD,
     IMPORTS_REMOVE,
     IMPORTS_REVOKE,
+    IMPORTS_RESTORE,
     DEVICES_REVOKE,
     SERVING,
     ACCOUNT_LEAVE,

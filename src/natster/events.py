@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from natster import limits, subjects
 from natster._clock import now_iso
+from natster.names import CATALOG_PATTERN
 from natster.wire import AccountField, CatalogField
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
@@ -73,6 +74,10 @@ class CatalogImported(_Data):
     owner: str = AccountKey
     catalog: str = CatalogName
     importer: str = AccountKey
+    # the importer's name for it (restored by a share after an unshare); older: absent
+    alias: str | None = Field(
+        default=None, min_length=1, max_length=limits.MAX_CATALOG_NAME, pattern=CATALOG_PATTERN
+    )
 
 
 class CatalogForgotten(CatalogImported):

@@ -317,6 +317,24 @@ class ImportRevokeRequest(Request):
     target: str = AccountField
 
 
+class ImportRestoreRequest(ImportRevokeRequest):
+    """``natster.accounts.imports.restore``: I shared again; give the recipient back the
+    import an unshare took (only if they had imported it)."""
+
+
+class ImportRestored(Model):
+    restored: bool
+    alias: str | None = None  # the name it has in the recipient's library
+
+
+class ShareOutcome(Model):
+    """What sharing did: nothing (``duplicate``: it was shared), or shared it, straight
+    into the recipient's library if ``restored`` (they had imported it before an unshare)."""
+
+    duplicate: bool
+    restored: bool = False
+
+
 def signup_proof(token: str, account: str) -> bytes:
     """What the new account key signs to show it is held by whoever redeems the invite."""
     return f"natster-signup\n{token}\n{account}".encode()
@@ -358,6 +376,7 @@ class ShareCheckRequest(Request):
 class ShareCheck(Model):
     shared: bool
     imported: bool
+    alias: str | None = None  # the importer's name for it, when imported
 
 
 class ValidateNameRequest(Request):

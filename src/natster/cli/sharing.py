@@ -24,6 +24,7 @@ PersonArgument = typer.Argument(..., help="A member of the hub: a name or an acc
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from natster import wire
     from natster.client import NatsterClient
 
 
@@ -65,12 +66,14 @@ def share(name: str = CatalogArgument, person: str = PersonArgument) -> None:
     from natster.client import remote
     from natster.client.people import person as find
 
-    async def go(client: NatsterClient) -> tuple[str, bool]:
+    async def go(client: NatsterClient) -> tuple[str, wire.ShareOutcome]:
         who = await find(client, person)
-        return who.name, (await remote.share(client, name, who.account)).duplicate
+        return who.name, await remote.share(client, name, who.account)
 
-    who, duplicate = run(with_client(go))
-    note = " (it already was)" if duplicate else ""
+    who, outcome = run(with_client(go))
+    note = " (it already was)" if outcome.duplicate else ""
+    if outcome.restored:
+        note = " (back in their library: they had imported it)"
     out.print(plain(f"shared {name} with {who}{note}"))
 
 

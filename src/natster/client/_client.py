@@ -239,8 +239,12 @@ class NatsterClient:
         data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
         return await self._put(ev.CATALOG_FORGOTTEN, data)
 
-    async def record_import(self, owner: str, catalog: str) -> wire.EventsPutReply:
+    async def record_import(
+        self, owner: str, catalog: str, alias: str | None = None
+    ) -> wire.EventsPutReply:
         data = {"owner": owner, "catalog": catalog, "importer": self.context.account}
+        if alias is not None and alias != catalog:
+            data["alias"] = alias  # a share after an unshare restores it under this name
         return await self._put(ev.CATALOG_IMPORTED, data)
 
     async def my_shares(self) -> list[wire.ShareRow]:

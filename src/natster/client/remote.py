@@ -79,11 +79,18 @@ def check_account(key: str, me: str) -> str:
     return key
 
 
-async def share(client: NatsterClient, catalog: str, target: str) -> wire.EventsPutReply:
+async def share(client: NatsterClient, catalog: str, target: str) -> wire.ShareOutcome:
+    """Share my ``catalog`` with ``target``; if they had imported it before an unshare,
+    the hub gives them their import back (they accepted it once)."""
     check_account(target, client.account)
     with Catalogs(client.home.path) as mine:
         mine.info(catalog)  # only my own catalogs (CatalogNotFound otherwise)
-    return await client.record_share(catalog, target)
+    recorded = await client.record_share(catalog, target)
+    body = wire.ImportRestoreRequest(catalog=catalog, target=target)
+    restored = endpoints.IMPORTS_RESTORE.parse(
+        await _accounts(client, endpoints.IMPORTS_RESTORE, body), ACCOUNT_SERVICE
+    )
+    return wire.ShareOutcome(duplicate=recorded.duplicate, restored=restored.restored)
 
 
 async def unshare(client: NatsterClient, catalog: str, target: str) -> None:
@@ -156,7 +163,7 @@ async def import_catalog(
     imported = endpoints.IMPORTS_ADD.parse(
         await _accounts(client, endpoints.IMPORTS_ADD, body), ACCOUNT_SERVICE
     )
-    await client.record_import(owner, catalog)
+    await client.record_import(owner, catalog, imported.alias)
     ref = CatalogRef(owner, catalog, imported.alias, local=False)
     online = any(
         r.online for r in await client.my_shares() if (r.owner, r.catalog) == (owner, catalog)

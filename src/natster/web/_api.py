@@ -125,7 +125,7 @@ async def people(
 
 
 @router.post("/catalogs/{catalog}/shares", dependencies=CHANGES)
-async def share(state: State, catalog: str, body: ShareBody) -> wire.EventsPutReply:
+async def share(state: State, catalog: str, body: ShareBody) -> wire.ShareOutcome:
     """Share my catalog with an account."""
     return await remote.share(state.client, catalog, body.account)
 

@@ -115,6 +115,7 @@ class AccountService:
             endpoints.IMPORTS_ADD: self.import_add,
             endpoints.IMPORTS_REMOVE: self.import_remove,
             endpoints.IMPORTS_REVOKE: self.import_revoke,
+            endpoints.IMPORTS_RESTORE: self.import_restore,
             endpoints.DEVICES_REVOKE: self.device_revoke,
             endpoints.SERVING: self.serving,
             endpoints.ACCOUNT_LEAVE: self.leave,
@@ -308,6 +309,9 @@ class AccountService:
 
     # --- catalog imports -------------------------------------------------------------
     async def _shared(self, owner: str, catalog: str, target: str) -> bool:
+        return (await self._share_check(owner, catalog, target)).shared
+
+    async def _share_check(self, owner: str, catalog: str, target: str) -> wire.ShareCheck:
         body = wire.ShareCheckRequest(owner=owner, catalog=catalog, target=target)
         data = await _nats.request(
             self._nc,
@@ -315,7 +319,7 @@ class AccountService:
             body.model_dump_json().encode(),
             what="the global service",
         )
-        return bool(wire.ShareCheck.model_validate(data).shared)
+        return wire.ShareCheck.model_validate(data)
 
     async def import_add(self, subject: str, payload: bytes) -> dict[str, object]:
         """Add an import of (owner, catalog) to the caller, only if it is shared with them."""
@@ -364,6 +368,34 @@ class AccountService:
             raise Refused("that catalog is still shared with that account", 409)
         await self._drop(request.target, owner, request.catalog)
         return {"removed": True}
+
+    async def import_restore(self, subject: str, payload: bytes) -> dict[str, object]:
+        """The owner shared again: if the log says the target had imported it (an unshare
+        took the import, and they had not declined), give the import back, under the
+        name they gave it (or, if they use that name for another catalog now, the first
+        free one of name-2, name-3...)."""
+        owner = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.ImportRestoreRequest)
+        check = await self._share_check(owner, request.catalog, request.target)
+        if not (check.shared and check.imported):
+            return wire.ImportRestored(restored=False).model_dump()
+        current = await self._member(request.target)
+        imports = account_claims.imported_catalogs(current)
+        for item in imports:
+            if (item.owner, item.catalog) == (owner, request.catalog):
+                return wire.ImportRestored(restored=True, alias=item.alias).model_dump()
+        alias = _free_alias(check.alias or request.catalog, {i.alias for i in imports})
+        exporter = self._serving_of(owner)
+        await self._resolver.edit(
+            request.target,
+            lambda claims: account_claims.with_catalog_import(
+                claims, owner, request.catalog, alias, exporter=exporter
+            ),
+        )
+        log.info(
+            "restored %s's import of %s/%s as %s", request.target, owner, request.catalog, alias
+        )
+        return wire.ImportRestored(restored=True, alias=alias).model_dump()
 
     async def device_revoke(self, subject: str, payload: bytes) -> dict[str, object]:
         """Revoke one user (a device) of the caller's own account."""
@@ -609,6 +641,18 @@ class AccountService:
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
+
+
+def _free_alias(wanted: str, taken: set[str]) -> str:
+    """``wanted``, or the first of wanted-2, wanted-3... not in ``taken`` (a valid name)."""
+    if wanted not in taken:
+        return wanted
+    for n in range(2, 2 + len(taken) + 1):
+        suffix = f"-{n}"
+        candidate = wanted[: limits.MAX_CATALOG_NAME - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise Refused("no free name for that catalog in their library", 409)  # unreachable
 
 
 def _b64(text: str) -> bytes:

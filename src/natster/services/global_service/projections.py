@@ -98,7 +98,7 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
     if event.type == ev.CATALOG_SHARED:
         if record is not None and record["shared"]:
             return {**record, "seq": seq}  # shared again: the first share stands
-        return {
+        shared = {
             "owner": data["owner"],
             "catalog": data["catalog"],
             "target": data["target"],
@@ -107,12 +107,16 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
             "imported_at": None,
             "seq": seq,
         }
+        restore = record.get("restore_as") if record is not None else None
+        if restore:  # imported once, then unshared: back in their library, not the inbox
+            shared.update(imported_at=event.time, alias=restore)
+        return shared
     if event.type == ev.ACCOUNT_LEFT and record is None:
         return None  # the log never shared it: nothing ended
     if event.type in (ev.CATALOG_UNSHARED, ev.CATALOG_DECLINED, ev.ACCOUNT_LEFT):
         # A tombstone, not a delete: it keeps ``seq`` so a replayed older share is skipped.
         ended = record if event.type == ev.ACCOUNT_LEFT and record is not None else data
-        return {
+        tombstone = {
             "owner": ended["owner"],
             "catalog": ended["catalog"],
             "target": ended["target"],
@@ -121,8 +125,14 @@ def _apply_share(event: ev.CloudEvent, seq: int, record: Record | None) -> Recor
             "imported_at": None,
             "seq": seq,
         }
+        if event.type == ev.CATALOG_UNSHARED and record is not None and record["imported_at"]:
+            # they accepted it once: a share again restores it, under the same name
+            tombstone["restore_as"] = record.get("alias") or record["catalog"]
+        return tombstone
     if event.type == ev.CATALOG_IMPORTED and record is not None and record["shared"]:
-        return {**record, "imported_at": record["imported_at"] or event.time, "seq": seq}
+        alias = data.get("alias") or record.get("alias")
+        imported_at = record["imported_at"] or event.time
+        return {**record, "imported_at": imported_at, "alias": alias, "seq": seq}
     if event.type == ev.CATALOG_FORGOTTEN and record is not None and record["shared"]:
         return {**record, "imported_at": None, "seq": seq}  # in the inbox again
     return None

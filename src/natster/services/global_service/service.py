@@ -362,8 +362,11 @@ class GlobalService:
         request = wire.parse_request(payload, wire.ShareCheckRequest)
         decisions = self._started.decisions
         share = await decisions.current_share(request.owner, request.catalog, request.target)
+        imported = bool(share and share.get("imported_at"))
         return wire.ShareCheck(
-            shared=share is not None, imported=bool(share and share.get("imported_at"))
+            shared=share is not None,
+            imported=imported,
+            alias=share.get("alias") if share is not None and imported else None,
         ).model_dump()
 
     async def whoami(self, subject: str, payload: bytes) -> dict[str, Any]:
