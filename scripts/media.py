@@ -24,7 +24,13 @@ def _ffmpeg(*args: str, out: Path) -> None:
 
 
 def _picture(
-    out: Path, colour: tuple[int, int, int], label: str, orientation: int | None = None
+    out: Path,
+    colour: tuple[int, int, int],
+    label: str,
+    orientation: int | None = None,
+    *,
+    taken: str | None = None,
+    camera: tuple[str, str] | None = None,
 ) -> None:
     if out.exists():
         return
@@ -35,11 +41,16 @@ def _picture(
     draw.rectangle([(170, 160), (470, 240)], fill=(20, 20, 20))
     draw.text((190, 190), label, fill=(255, 255, 255))
     tmp = out.with_name("tmp-" + out.name)
-    if orientation is None:
+    if orientation is None and taken is None:
         image.save(tmp)
-    else:  # a camera's portrait photo: stored sideways, turned by its EXIF Orientation
+    else:  # a camera's photo: its EXIF (a portrait stored sideways, turned by Orientation)
         exif = Image.Exif()
-        exif[0x0112] = orientation
+        if orientation is not None:
+            exif[0x0112] = orientation
+        if camera is not None:
+            exif[0x010F], exif[0x0110] = camera  # Make, Model
+        if taken is not None:
+            exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal, "YYYY:MM:DD HH:MM:SS"
         image.save(tmp, "JPEG", exif=exif)
     tmp.replace(out)
 
@@ -68,6 +79,8 @@ def make_media(root: Path, seconds: int = 8) -> Path:
     _ffmpeg(
         *("-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100"),
         *("-t", str(seconds), "-c:a", "libmp3lame", "-b:a", "128k"),
+        *("-metadata", "title=A Note", "-metadata", "artist=The Sines"),
+        *("-metadata", "album=Test Tones", "-metadata", "track=1/2", "-metadata", "date=2021"),
         out=root / "music" / "a-note.mp3",
     )
     subtitles = root / "videos" / "test-pattern.srt"
@@ -79,7 +92,13 @@ def make_media(root: Path, seconds: int = 8) -> Path:
         out=root / "videos" / "hevc-sample.mkv",
     )
     _picture(root / "pictures" / "sunset.png", (214, 104, 65), "natster: sunset.png")
-    _picture(root / "pictures" / "sea.jpg", (40, 110, 170), "natster: sea.jpg")
+    _picture(
+        root / "pictures" / "sea.jpg",
+        (40, 110, 170),
+        "natster: sea.jpg",
+        taken="2019:08:14 18:30:05",
+        camera=("FUJIFILM", "X-T30"),
+    )
     _picture(root / "pictures" / "Été à la plage.jpg", (230, 190, 90), "natster: été", 6)
     pdf = root / "documents" / "leaflet.pdf"
     if not pdf.exists():

@@ -193,6 +193,36 @@ async def test_media_facts_arrive_after_the_scan(world: World, ffmpeg: str) -> N
     assert hevc is not None
     assert (hevc.video, hevc.width, hevc.height) == ("hevc", 320, 180)
     assert rows[film].media is None  # contents carry no facts: folders and search do
+    async def song_facts() -> wire.MediaInfo | None:
+        return (await browse.folder(world.bob, ref, "real/music")).entries[0].media
+
+    async def tagged() -> bool:
+        pictures = await browse.folder(world.bob, ref, "real/pictures")
+        taken = [e.media.taken for e in pictures.entries if e.media]
+        return bool((facts := await song_facts()) and facts.title and any(taken))
+
+    await eventually(tagged, 10, "the song's tags")
+    song = await song_facts()
+    assert song is not None
+    assert (song.title, song.artist, song.album, song.track, song.year) == (
+        "A Note",
+        "The Sines",
+        "Test Tones",
+        1,
+        2021,
+    )
+    sea = {e.path: e for e in (await browse.folder(world.bob, ref, "real/pictures")).entries}
+    shot = sea["real/pictures/sea.jpg"].media
+    assert shot is not None
+    assert (shot.taken, shot.camera) == ("2019-08-14 18:30:05", "FUJIFILM X-T30")
+    for words, found in [
+        ("sines", "real/music/a-note.mp3"),  # the artist, case aside
+        ("test tones 2021", "real/music/a-note.mp3"),  # album and year
+        ("2019-08", "real/pictures/sea.jpg"),  # when it was taken
+        ("fujifilm", "real/pictures/sea.jpg"),
+    ]:
+        hits = [e.path for e in (await remote.page(world.bob, ref, search=words)).entries]
+        assert hits == [found], words
     frame = await browse.thumbnail(world.bob, ref, listed[film].hash)
     with Image.open(io.BytesIO(frame)) as small:
         assert small.size == (320, 180)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from pathlib import Path
 
@@ -130,6 +131,9 @@ def test_a_folder_page_holds_only_what_is_directly_in_that_folder(
             "width": st.one_of(st.integers(-5, 2_000_000), st.floats(), st.text(max_size=4)),
             "duration": st.one_of(st.floats(allow_nan=True), st.integers(-1, 10**9)),
             "video": st.text(max_size=40),
+            "title": st.one_of(st.text(max_size=300), st.integers()),
+            "taken": st.one_of(st.text(max_size=30), st.just("2019-08-14 18:30:05")),
+            "track": st.one_of(st.integers(-5, 20_000), st.text(max_size=3)),
         },
     )
 )
@@ -142,3 +146,11 @@ def test_media_facts_from_a_peer_are_bounded_or_refused(data: dict[str, object])
     assert facts.width is None or 1 <= facts.width <= 1_000_000
     assert facts.duration is None or 0 <= facts.duration <= 10**8
     assert facts.video is None or (facts.video.isascii() and len(facts.video) <= 32)
+    # a tag is shown as text: printable, trimmed and short, or refused
+    assert facts.title is None or (
+        len(facts.title) <= limits.MAX_TAG_CHARS
+        and facts.title == facts.title.strip()
+        and not any(ord(c) < 32 or ord(c) == 127 for c in facts.title)
+    )
+    assert facts.taken is None or re.fullmatch(r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?", facts.taken)
+    assert facts.track is None or 1 <= facts.track <= 9999

@@ -45,6 +45,8 @@ export function summary(data, who) {
 
 const optional = (v, ok) => v === null || v === undefined || ok(v);
 const CODEC = /^[a-z0-9_]{1,32}$/;
+const tag = (v) => typeof v === "string" && PATTERNS.tag.test(v);
+const between = (low, high) => (v) => Number.isSafeInteger(v) && v >= low && v <= high;
 const pixels = (v) => Number.isSafeInteger(v) && v >= 1 && v <= 1000000;
 
 /** A media fact sheet, copied field by field (nothing a peer adds reaches the page). */
@@ -57,7 +59,11 @@ function media(m, who) {
     !optional(m.height, pixels) ||
     !optional(m.duration, (d) => Number.isFinite(d) && d >= 0 && d <= 1e8) ||
     !optional(m.video, (c) => typeof c === "string" && CODEC.test(c)) ||
-    !optional(m.audio, (c) => typeof c === "string" && CODEC.test(c))
+    !optional(m.audio, (c) => typeof c === "string" && CODEC.test(c)) ||
+    !["title", "artist", "album", "camera"].every((name) => optional(m[name], tag)) ||
+    !optional(m.track, between(1, 9999)) ||
+    !optional(m.year, between(1000, 9999)) ||
+    !optional(m.taken, (t) => typeof t === "string" && PATTERNS.taken.test(t))
   )
     fail(who, "media facts");
   return {
@@ -67,6 +73,13 @@ function media(m, who) {
     duration: m.duration ?? null,
     video: m.video ?? null,
     audio: m.audio ?? null,
+    title: m.title ?? null,
+    artist: m.artist ?? null,
+    album: m.album ?? null,
+    track: m.track ?? null,
+    year: m.year ?? null,
+    taken: m.taken ?? null,
+    camera: m.camera ?? null,
   };
 }
 

@@ -55,6 +55,7 @@ export const LIMITS = Object.freeze({
   "MAX_PATH_CHARS": 4096,
   "MAX_CATALOG_NAME": 64,
   "MAX_DESCRIPTION": 1024,
+  "MAX_TAG_CHARS": 200,
   "MAX_COUNT": 9007199254740992
 });
 
@@ -71,4 +72,6 @@ export const PATTERNS = Object.freeze({
   hash: /^[0-9a-f]{64}$/,
   xkey: /^X[A-Z2-7]{55}$/,
   transfer: /^[0-9a-f]{32}$/,
+  tag: /^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]{0,198}[^\x00-\x1f\x7f\s])?$/,
+  taken: /^\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?$/,
 });

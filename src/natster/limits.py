@@ -109,6 +109,7 @@ ACCOUNT_DISK_STORAGE = 0
 # Catalogs
 MAX_CATALOG_NAME = 64
 MAX_DESCRIPTION = 1024
+MAX_TAG_CHARS = 200  # characters of a song's tag or a camera's name kept and sent
 MAX_PATH_CHARS = 4096
 HASH_BLOCK = 1024 * 1024  # bytes read per call while hashing
 HASH_WORKERS = 2  # threads hashing large files (hashlib releases the GIL on big blocks)

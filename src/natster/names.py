@@ -20,6 +20,11 @@ ACCOUNT_PATTERN = r"^A[A-Z2-7]{55}$"  # an account's public key (checksum: natst
 HASH_PATTERN = r"^[0-9a-f]{64}$"  # a sha256, lowercase hex
 XKEY_PATTERN = r"^X[A-Z2-7]{55}$"  # a curve25519 public key (xkey)
 TRANSFER_PATTERN = r"^[0-9a-f]{32}$"  # a transfer's id
+# a tag read from anyone's file (a song's title, a camera): printable, trimmed, at most
+# MAX_TAG_CHARS (UTF-16 units, as a browser counts them: catalog.facts.tag_text)
+_TAG_CHAR, _TAG_END = r"[^\x00-\x1f\x7f]", r"[^\x00-\x1f\x7f\s]"
+TAG_PATTERN = rf"^{_TAG_END}(?:{_TAG_CHAR}{{0,{limits.MAX_TAG_CHARS - 2}}}{_TAG_END})?$"
+TAKEN_PATTERN = r"^\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?$"  # when a picture was taken
 
 _NAME = re.compile(CATALOG_PATTERN[1:-1])  # for fullmatch: Python's $ allows a final newline
 _HASH = re.compile(HASH_PATTERN[1:-1])

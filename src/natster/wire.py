@@ -19,6 +19,8 @@ from natster.names import (
     ACCOUNT_PATTERN,
     CATALOG_PATTERN,
     HASH_PATTERN,
+    TAG_PATTERN,
+    TAKEN_PATTERN,
     TRANSFER_PATTERN,
     XKEY_PATTERN,
     check_description,
@@ -452,6 +454,7 @@ class CatalogSummary(Model):
 
 
 CodecField = Field(default=None, pattern=r"^[a-z0-9_]{1,32}$")
+TagField = Field(default=None, pattern=TAG_PATTERN)  # a tag read from anyone's file
 Pixels = Field(default=None, ge=1, le=1_000_000)
 
 
@@ -464,6 +467,13 @@ class MediaInfo(Model):
     duration: float | None = Field(default=None, ge=0, le=10**8)  # seconds
     video: str | None = CodecField  # codec names as ffmpeg says them: h264, hevc, vp9...
     audio: str | None = CodecField
+    title: str | None = TagField  # a song's tags
+    artist: str | None = TagField
+    album: str | None = TagField
+    track: int | None = Field(default=None, ge=1, le=9999)
+    year: int | None = Field(default=None, ge=1000, le=9999)
+    taken: str | None = Field(default=None, pattern=TAKEN_PATTERN)  # a picture's EXIF
+    camera: str | None = TagField
 
 
 class EntryRow(Model):

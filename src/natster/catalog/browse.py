@@ -3,7 +3,8 @@
 A folder lists its subfolders first (each with the files and bytes below it), then
 its own files, sorted by name, size, type or date, in pages by offset. Search matches
 every word of a query, case and accents folded (``names.fold``), against each entry's
-path and description, optionally of one kind of media.
+path, description and media tags (a song's title, artist, album and year, a picture's
+camera and date taken), optionally of one kind of media.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def search(
     after: str = "",
     limit: int = 500,
 ) -> list[Listed]:
-    """Entries in path order (after ``after``) whose path or description holds every
+    """Entries in path order (after ``after``) whose path, description or tags hold every
     word of ``text``, case and accents folded; of one ``kind`` of media if given."""
     words = fold(text).split()
     sql = f"{_SELECT} WHERE e.catalog = ? AND e.path > ?"
@@ -143,8 +144,8 @@ def search(
     if prefix:
         sql += " AND e.path >= ? AND e.path < ?"
         params += [prefix, prefix + "\U0010ffff"]
-    for word in words:
-        sql += " AND e.folded LIKE ? ESCAPE '\\'"
+    for word in words:  # in the path, the description, or the tags
+        sql += " AND (e.folded || char(10) || coalesce(m.folded, '')) LIKE ? ESCAPE '\\'"
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params.append(f"%{escaped}%")
     if kind is not None:

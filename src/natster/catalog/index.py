@@ -19,7 +19,7 @@ from natster._clock import now_iso
 from natster.errors import CatalogError, CatalogExists, CatalogNotFound
 from natster.names import fold
 
-from .facts import MEDIA_SCHEMA
+from .facts import MEDIA_SCHEMA, TAG_COLUMNS
 from .paths import check_name
 
 SCHEMA = (
@@ -48,7 +48,8 @@ CREATE INDEX IF NOT EXISTS entries_by_hash ON entries (catalog, hash);
     + MEDIA_SCHEMA
 )
 
-SCHEMA_VERSION = 2  # 2: entries.folded (search text), the media table (facts by hash)
+# 2: entries.folded (search text), the media table (facts by hash); 3: tags in media
+SCHEMA_VERSION = 3
 ENTRY_COLUMNS = "path, size, mtime_ns, hash, mime, description"
 
 
@@ -146,6 +147,14 @@ class Index:
             for statement in SCHEMA.split(";"):  # not executescript: it would commit
                 if statement.strip():
                     self._db.execute(statement)
+            had = {r[1] for r in self._db.execute("PRAGMA table_info(media)")}
+            added = [c for c in (*TAG_COLUMNS, "folded") if c not in had]
+            for column in added:
+                kind = "INTEGER" if column in ("track", "year") else "TEXT"
+                default = " NOT NULL DEFAULT ''" if column == "folded" else ""
+                self._db.execute(f"ALTER TABLE media ADD COLUMN {column} {kind}{default}")
+            if added:  # songs and pictures are read again, for their tags
+                self._db.execute("DELETE FROM media WHERE kind IN ('audio', 'image')")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def query(self, sql: str, params: Iterable[object] = ()) -> sqlite3.Cursor:

@@ -22,9 +22,11 @@ def missing(index: Index, catalog: str, limit: int) -> list[tuple[str, str, str]
 
 def record(index: Index, found: Iterable[tuple[str, Facts]]) -> None:
     """Keep facts by content hash (the same bytes have them in every catalog)."""
+    columns = f"hash, {FACT_COLUMNS}, folded"
+    marks = ", ".join("?" * len(columns.split(",")))
     index.execute_many(
-        f"INSERT OR REPLACE INTO media (hash, {FACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        [(digest, *facts.row()) for digest, facts in found],
+        f"INSERT OR REPLACE INTO media ({columns}) VALUES ({marks})",  # noqa: S608
+        [(digest, *facts.row(), facts.searchable()) for digest, facts in found],
     )
 
 

@@ -65,6 +65,13 @@ def _media(facts: Facts | None) -> wire.MediaInfo | None:
             duration=facts.duration,
             video=facts.video,
             audio=facts.audio,
+            title=facts.title,
+            artist=facts.artist,
+            album=facts.album,
+            track=facts.track,
+            year=facts.year,
+            taken=facts.taken,
+            camera=facts.camera,
         )
     except ValueError:  # a fact out of bounds (a broken file's header): say nothing
         return wire.MediaInfo(kind=facts.kind)

@@ -48,9 +48,11 @@ _LIMITS = (  # natster.limits the browser keeps to, by their names there
     "MAX_PATH_CHARS",
     "MAX_CATALOG_NAME",
     "MAX_DESCRIPTION",
+    "MAX_TAG_CHARS",
 )
 _EVENTS = ("shared", "unshared", "imported", "declined")  # natster.events.CATALOG_<KIND>
-_PATTERNS = ("account", "catalog", "hash", "xkey", "transfer")  # natster.names.<NAME>_PATTERN
+# natster.names.<NAME>_PATTERN
+_PATTERNS = ("account", "catalog", "hash", "xkey", "transfer", "tag", "taken")
 
 
 def _limits() -> dict[str, int]:
