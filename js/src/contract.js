@@ -66,6 +66,7 @@ export const EVENTS = Object.freeze({
   "declined": "natster.catalog.declined"
 });
 
+/* eslint-disable no-control-regex -- refusing control characters is the point */
 export const PATTERNS = Object.freeze({
   account: /^A[A-Z2-7]{55}$/,
   catalog: /^[a-z0-9_-]{1,64}$/,

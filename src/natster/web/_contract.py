@@ -78,7 +78,8 @@ def render() -> str:
     ):
         parts.append(f"export const {name} = Object.freeze({json.dumps(value, indent=2)});\n")
     patterns = ",\n".join(f"  {key}: /{value}/" for key, value in _patterns().items())
-    parts.append(f"export const PATTERNS = Object.freeze({{\n{patterns},\n}});\n")
+    refusing = "/* eslint-disable no-control-regex -- refusing control characters is the point */\n"
+    parts.append(f"{refusing}export const PATTERNS = Object.freeze({{\n{patterns},\n}});\n")
     return "\n".join(parts)
 
 
