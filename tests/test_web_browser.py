@@ -180,6 +180,54 @@ def test_the_next_song_plays_when_one_ends(world: World, page: playwright_sync.P
         second.unlink()
 
 
+def _open_with_facts(page: playwright_sync.Page, world: World, path: str, fact: str) -> None:
+    """Open ``path`` once the owner's machine has read its facts (in the background, at
+    the server's start): the listing carries them from then on."""
+    deadline = time.monotonic() + 30
+    while True:
+        open_file(page, world, path)
+        if page.evaluate(fact) or time.monotonic() > deadline:
+            return
+        close_viewer(page)
+        time.sleep(0.5)
+
+
+def test_a_songs_tags_are_shown_and_found(world: World, page: playwright_sync.Page) -> None:
+    _open_with_facts(page, world, "music/a-note.mp3", "!!document.querySelector('.song .tags')")
+    tags = page.locator(".song .tags").inner_text()
+    assert "A Note" in tags
+    assert "The Sines" in tags
+    assert "Test Tones, 2021 · track 1" in tags
+    close_viewer(page)
+    page.get_by_role("searchbox", name="Search this catalog").fill("sines 2021")
+    page.get_by_role("searchbox", name="Search this catalog").press("Enter")
+    until(page, "document.querySelectorAll('[data-path]').length === 1")
+    assert page.locator("[data-path]").get_attribute("data-path") == "music/a-note.mp3"
+
+
+def test_a_photo_zooms_and_says_when_it_was_taken(world: World, page: playwright_sync.Page) -> None:
+    _open_with_facts(page, world, "pictures/sea.jpg", "!!document.querySelector('dl.exif dt')")
+    until(page, "document.querySelector('.photo img').naturalWidth === 640")
+    info = page.locator("dl.exif")
+    assert not info.is_visible()
+    page.get_by_role("button", name="Info").click()
+    shown = info.inner_text()
+    assert "2019-08-14 18:30:05" in shown
+    assert "FUJIFILM X-T30" in shown
+    assert "640 × 400 pixels" in shown
+    frame = "document.querySelector('.photo')"
+    fitted = page.evaluate(f"{frame}.querySelector('img').getBoundingClientRect().width")
+    page.get_by_role("button", name="Zoom").click()
+    until(page, f"{frame}.classList.contains('zoomed')")
+    wide = page.evaluate(f"{frame}.querySelector('img').getBoundingClientRect().width")
+    assert wide >= 2 * fitted
+    assert page.evaluate(f"{frame}.scrollWidth > {frame}.clientWidth")  # to pan around
+    page.locator(".photo").dblclick()  # and back to the whole picture
+    until(page, f"!{frame}.classList.contains('zoomed')")
+    shot(page, "photo")
+    close_viewer(page)
+
+
 def test_image_and_text_render(world: World, page: playwright_sync.Page) -> None:
     open_file(page, world, "pictures/sunset.png")
     until(page, "document.querySelector('#viewer-body img').naturalWidth === 640")

@@ -327,6 +327,8 @@ function facts(entry) {
   const media = entry.media;
   if (!media) return size(entry.size);
   const parts = [];
+  if (media.kind === "audio") parts.push(...[media.artist, media.album].filter(Boolean)); // tags
+  if (media.kind === "image" && media.taken) parts.push(media.taken.slice(0, 10)); // the day
   if (Number.isFinite(media.duration) && media.duration > 0) parts.push(clock(media.duration));
   if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height))
     parts.push(`${media.width}×${media.height}`);

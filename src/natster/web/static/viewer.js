@@ -13,6 +13,7 @@ import {
   kindOf,
   libraryItem,
   say,
+  size,
   thumbUrl,
 } from "./core.js";
 
@@ -95,7 +96,7 @@ body.addEventListener(
   { passive: true },
 );
 body.addEventListener("touchend", (event) => {
-  if (touchX === null || !current || kindOf(current.entry.mime) !== "image") return;
+  if (touchX === null || !current || kindOf(current.entry.mime) !== "image" || zoomed()) return;
   const moved = event.changedTouches[0].clientX - touchX;
   if (Math.abs(moved) > 60) step(moved < 0 ? 1 : -1);
 });
@@ -186,10 +187,11 @@ function content(view, entry, url) {
           alt: "",
           onerror: (e) => e.target.remove(),
         }),
+        songTags(entry.media),
         resumable(audio(entry, url), entry),
       );
     case "image":
-      return el("img", { src: url, alt: name });
+      return photo(entry, url);
     case "pdf":
       return el("iframe", { src: url, title: name });
     case "text": {
@@ -313,13 +315,108 @@ function audio(entry, url) {
   return player;
 }
 
-/** A song ended: the next song of the folder plays (its order: the album's, by name). */
+/** A song ended: the next song plays. Of the same album, by its track number where
+ * its tags say them; else the folder's next song (by name: 01-..., 02-...). */
 function nextSong(entry) {
   if (!current || current.entry !== entry || current.index < 0) return;
   const { view, index } = current;
-  const next = view.entries.findIndex((e, i) => i > index && kindOf(e.mime) === "audio");
+  const songs = view.entries.map((e, i) => ({ e, i })).filter(({ e }) => kindOf(e.mime) === "audio");
+  const tags = entry.media || {};
+  let next = -1;
+  if (tags.album && tags.track) {
+    const after = songs
+      .filter(({ e }) => e.media && e.media.album === tags.album && e.media.track > tags.track)
+      .sort((a, b) => a.e.media.track - b.e.media.track || a.i - b.i);
+    next = after.length ? after[0].i : -1;
+  }
+  if (next < 0) next = (songs.find(({ i }) => i > index) || { i: -1 }).i;
   if (next >= 0) moveTo(view, next);
 }
+
+/** What a song's tags say: its title, who, and from which album. */
+function songTags(media) {
+  if (!media || !(media.title || media.artist || media.album)) return null;
+  const album = [media.album, media.year].filter(Boolean).join(", ");
+  return el(
+    "p",
+    { class: "tags" },
+    media.title ? el("strong", {}, media.title) : null,
+    media.artist ? el("span", {}, media.artist) : null,
+    album ? el("span", { class: "muted" }, media.track ? `${album} · track ${media.track}` : album) : null,
+  );
+}
+
+/** A picture: fitted to the viewer; double-click (or Zoom) shows it larger, to pan by
+ * dragging or scrolling; full screen; and what its EXIF says (Info). */
+function photo(entry, url) {
+  const img = el("img", { src: url, alt: baseName(entry.path) });
+  const frame = el("div", { class: "photo" }, img);
+  const media = entry.media || {};
+  const rows = [
+    ["Taken", media.taken],
+    ["Camera", media.camera],
+    ["Size", media.width && media.height ? `${media.width} × ${media.height} pixels` : null],
+    ["File", size(entry.size)],
+  ].filter(([, value]) => value);
+  const info = el(
+    "dl",
+    { class: "exif", hidden: true },
+    ...rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
+  );
+  const zoomButton = el("button", { type: "button", class: "plain", "aria-pressed": "false" }, "Zoom");
+  const infoButton = el("button", { type: "button", class: "plain", "aria-pressed": "false" }, "Info");
+  const fullButton = el("button", { type: "button", class: "plain" }, "Full screen");
+  const box = el(
+    "div",
+    { class: "photo-view" },
+    el("div", { class: "photo-tools" }, zoomButton, fullButton, infoButton),
+    frame,
+    info,
+  );
+  const zoom = (x, y) => {
+    const wide = frame.classList.toggle("zoomed");
+    zoomButton.setAttribute("aria-pressed", String(wide));
+    if (!wide) {
+      img.style.width = "";
+      return;
+    }
+    const fitted = img.getBoundingClientRect();
+    const width = Math.max(img.naturalWidth, fitted.width * 2.5);
+    img.style.width = `${width}px`;
+    const scale = width / (fitted.width || 1); // the point clicked stays under the pointer
+    frame.scrollLeft = (x - fitted.left) * scale - frame.clientWidth / 2;
+    frame.scrollTop = (y - fitted.top) * scale - frame.clientHeight / 2;
+  };
+  frame.addEventListener("dblclick", (event) => zoom(event.clientX, event.clientY));
+  zoomButton.addEventListener("click", () => {
+    const at = img.getBoundingClientRect();
+    zoom(at.left + at.width / 2, at.top + at.height / 2);
+  });
+  infoButton.addEventListener("click", () => {
+    info.hidden = !info.hidden;
+    infoButton.setAttribute("aria-pressed", String(!info.hidden));
+  });
+  fullButton.addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else box.requestFullscreen().catch(() => say("This browser will not show it full screen."));
+  });
+  let dragging = null; // a mouse drags a zoomed picture around
+  frame.addEventListener("pointerdown", (event) => {
+    if (!frame.classList.contains("zoomed") || event.pointerType !== "mouse") return;
+    dragging = { x: event.clientX, y: event.clientY, left: frame.scrollLeft, top: frame.scrollTop };
+    event.preventDefault();
+  });
+  frame.addEventListener("pointermove", (event) => {
+    if (!dragging) return;
+    frame.scrollLeft = dragging.left - (event.clientX - dragging.x);
+    frame.scrollTop = dragging.top - (event.clientY - dragging.y);
+  });
+  for (const end of ["pointerup", "pointerleave"]) frame.addEventListener(end, () => (dragging = null));
+  return box;
+}
+
+/** A zoomed picture is panned by a swipe, not moved on from. */
+const zoomed = () => Boolean(body.querySelector(".photo.zoomed"));
 
 function video(view, entry, url) {
   if (!canPlay(entry)) return unplayable(entry, cannot(entry));
