@@ -162,18 +162,37 @@ def test_audio_plays(world: World, page: playwright_sync.Page) -> None:
     close_viewer(page)
 
 
-def test_the_next_song_plays_when_one_ends(world: World, page: playwright_sync.Page) -> None:
-    second = world.media / "music" / "b-note.mp3"
-    shutil.copyfile(world.media / "music" / "a-note.mp3", second)  # the server sees it come
+def test_the_next_song_of_the_album_plays_when_one_ends(
+    world: World, page: playwright_sync.Page
+) -> None:
+    """a-note.mp3 is track 1 of its album; 0-next.mp3, before it by name, is track 2:
+    when a-note ends, 0-next plays (the album's order, not the folder's)."""
+    from mutagen.easyid3 import EasyID3
+
+    second = world.media / "music" / "0-next.mp3"
+    shutil.copyfile(world.media / "music" / "a-note.mp3", second)
+    tags = EasyID3(second)  # type: ignore[no-untyped-call]
+    tags["tracknumber"], tags["title"] = "2/2", "The Next"
+    tags.save()
     try:
-        page.goto(f"{world.url}/#/c/{world.alice_key}/demo?path=music")
-        page.get_by_role("button", name="b-note.mp3", exact=True).wait_for(timeout=20_000)
+        folder = f"{world.url}/api/catalogs/{world.alice_key}/demo/folder?path=music"
+
+        def tagged() -> bool:  # the server saw it come and read its tags
+            files = {e["path"]: e for e in page.request.get(folder).json()["entries"]}
+            media = files.get("music/0-next.mp3", {}).get("media") or {}
+            return bool(media.get("track") == 2)
+
+        deadline = time.monotonic() + 30
+        while not tagged():
+            assert time.monotonic() < deadline, "the new song's tags were not read"
+            time.sleep(0.3)
         open_file(page, world, "music/a-note.mp3")
         until(page, "document.querySelector('audio').duration > 1")
         page.evaluate(
             "(a => { a.currentTime = a.duration - 0.3; })(document.querySelector('audio'))"
         )
-        until(page, "document.querySelector('#viewer-title').textContent === 'b-note.mp3'", 15.0)
+        until(page, "document.querySelector('#viewer-title').textContent === '0-next.mp3'", 15.0)
+        assert "The Next" in page.locator(".song .tags").inner_text()
         until(page, "document.querySelector('audio').currentTime > 0.3")  # and it plays
         close_viewer(page)
     finally:
