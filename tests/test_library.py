@@ -193,6 +193,7 @@ async def test_media_facts_arrive_after_the_scan(world: World, ffmpeg: str) -> N
     assert hevc is not None
     assert (hevc.video, hevc.width, hevc.height) == ("hevc", 320, 180)
     assert rows[film].media is None  # contents carry no facts: folders and search do
+
     async def song_facts() -> wire.MediaInfo | None:
         return (await browse.folder(world.bob, ref, "real/music")).entries[0].media
 
