@@ -12,6 +12,7 @@ anyone's files: each is cut to ``MAX_TAG_CHARS`` printable characters, or droppe
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -23,6 +24,8 @@ from typing import Literal
 
 from natster import limits
 from natster.names import fold
+
+log = logging.getLogger(__name__)
 
 MEDIA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS media (
@@ -188,6 +191,7 @@ def _with_song_tags(path: Path, facts: Facts) -> Facts:
         found = mutagen.File(path, easy=True)
         tags = dict(found.tags or {}) if found is not None else {}
     except Exception:  # a damaged file raises any of mutagen's many errors, or others
+        log.debug("the tags of %s cannot be read", path, exc_info=True)
         return facts
 
     def first(*names: str) -> str | None:
