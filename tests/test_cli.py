@@ -492,13 +492,16 @@ def test_a_device_is_added_listed_and_revoked(
     )
     try:
         assert adding.stdout is not None
-        code = ""
+        code, printed = "", []
         deadline = time.monotonic() + 30
         while not code:
             line = adding.stdout.readline()
+            printed.append(line)
             assert line or time.monotonic() < deadline, "device add printed no code"
             if "natster init --device" in line:
                 code = line.split("--device", 1)[1].strip()
+        assert "@" in code  # short, as an invite: words@hub/pin
+        assert len(code) < 80
         # the code travels on standard input: it holds a secret for ten minutes
         joined = natster("init", "--device", "-", home=phone, input=code)
         assert joined.returncode == 0, joined.stderr
@@ -506,6 +509,10 @@ def test_a_device_is_added_listed_and_revoked(
         rest, errors = adding.communicate(timeout=30)
         assert adding.returncode == 0, errors
         assert "added phone: read-only" in rest
+        lines = "".join(printed).splitlines() + rest.splitlines()
+        qr = [line for line in lines if "█" in line or "▀" in line or "▄" in line]
+        assert qr, lines  # the code's QR, for a phone's camera...
+        assert max(len(line) for line in qr) <= 80  # ...within an 80-column terminal
     finally:
         adding.kill()
     assert not (phone / "account.nk").exists()

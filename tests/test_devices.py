@@ -4,6 +4,7 @@ rights enforced by nats-server (its JWT), revocation and expiry cutting it off."
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -407,3 +408,89 @@ async def test_revoking_a_device_cuts_off_its_catalog_servers_too(
         await theirs.close()
         await ours.close()
         await phone.close()
+
+
+async def test_a_short_device_code_joins_once_and_its_words_unlock_nothing_else(
+    hub: RunningHub, alice: NatsterClient, tmp_path: Path
+) -> None:
+    """`device add` prints words@hub/pin, as short as an invite: redeemed at the hub's
+    doorstep they unlock the long code's parts (the seed sealed with a key the words
+    make), once. The attack: the same words again, guessed words, an invite holder
+    asking for device codes, a device code's holder asking to sign up: all refused."""
+    offer = await offer_device(alice, "phone")
+    short = offer.short.encode()
+    assert short.count("@") == 1
+    assert len(short) < 100
+    waiting = asyncio.create_task(offer.wait())
+    context = await redeem(short, home=Home(tmp_path / "phone"), host="phone")
+    device = await waiting
+    assert (context.device, device.user) == ("phone", context.user)
+    assert not (tmp_path / "phone" / "account.nk").exists()
+    phone = await NatsterClient.connect(Home(tmp_path / "phone"))
+    try:
+        assert (await phone.global_whoami()).name == "alice"
+    finally:
+        await phone.close()
+    with pytest.raises(InviteError, match="used already"):  # spent: the doorstep says no
+        await redeem(short, home=Home(tmp_path / "thief"))
+
+    # the account service's own checks, asked on the wire by a guest of each kind
+    other = await offer_device(alice, "tablet")
+    try:
+        words = other.short.words
+        invite = await hub.invite()
+        from natster.hub.entry.invites import Invite
+
+        long_invite = Invite.decode(invite)
+        nc = await _nats.connect(
+            long_invite.url,
+            long_invite.creds,
+            name="invitee",
+            trust=hub.dir.trust(),
+            inbox_prefix=long_invite.inbox_prefix,
+        )
+        try:
+            errors: list[str] = []
+
+            async def noted(exc: Exception) -> None:
+                errors.append(str(exc))
+
+            nc._error_cb = noted  # an invite's creds may not ask for device codes
+            body = wire.DeviceCodeRequest(words=words).encode()
+            await nc.publish(subjects.DEVICE_CODE, body, reply=nc.new_inbox())
+            await nc.flush()
+            await asyncio.sleep(0.3)
+            assert any(subjects.DEVICE_CODE in e.lower() for e in errors), errors
+        finally:
+            await nc.close()
+        # guessed words, through the account service itself (as the hub's signup
+        # account would route them): refused, and the real code still works
+        guest = await _nats.connect(
+            hub.info.local_url, hub.dir.creds("accounts"), name="x", trust=hub.dir.trust()
+        )
+        try:
+            with pytest.raises(RemoteError, match="no such device code") as refused:
+                await _nats.request(
+                    guest,
+                    subjects.DEVICE_CODE,
+                    wire.DeviceCodeRequest(words="able-able-able-able").encode(),
+                )
+            assert refused.value.status == 403
+            newcomer = KeyPair.create(KeyKind.ACCOUNT)  # and its words make no account
+            proof = newcomer.sign(wire.signup_proof(words, newcomer.public_key))
+            signup = wire.SignupRequest(
+                token=words,
+                account=newcomer.public_key,
+                name="mallory",
+                signature=base64.urlsafe_b64encode(proof).decode().rstrip("="),
+            )
+            with pytest.raises(RemoteError, match="already used or has expired"):
+                await _nats.request(guest, subjects.SIGNUP, signup.encode())
+        finally:
+            await guest.close()
+        waiting = asyncio.create_task(other.wait())
+        tablet = await redeem(other.short.encode(), home=Home(tmp_path / "tablet"))
+        assert tablet.device == "tablet"
+        await waiting
+    finally:
+        await other.close()

@@ -47,8 +47,8 @@ async def _status(nc: Any, subject: str, payload: bytes) -> int:
 
 async def test_every_endpoint_answers_hostile_payloads_and_lives(world: World) -> None:
     alice, me = world.alice, key(world.alice)
-    accounts = await _nats.connect(  # signup is asked from the signup side: in the hub's
-        world.hub.info.local_url,  # accounts account, every payload reaches the handler
+    accounts = await _nats.connect(  # signup and device codes are asked from the signup
+        world.hub.info.local_url,  # side: in the accounts account, every payload reaches it
         world.hub.dir.creds("accounts"),
         trust=world.hub.dir.trust(),
         name="hostile",
@@ -59,7 +59,7 @@ async def test_every_endpoint_answers_hostile_payloads_and_lives(world: World) -
             if endpoint.service is Service.CATALOG:
                 nc, subject = alice.connection, subjects.catalog_local(me, "films", endpoint.name)
             else:
-                nc = accounts if endpoint is endpoints.SIGNUP else alice.connection
+                nc = accounts if endpoint.subject else alice.connection
                 subject = endpoint.local()
             for label, payload in HOSTILE.items():
                 try:
@@ -92,6 +92,7 @@ def test_every_endpoint_is_named_once_in_its_service() -> None:
         assert len(names) == len(set(names)), service
     assert {e.listen("films") for e in endpoints.ALL} >= {
         subjects.SIGNUP,
+        subjects.DEVICE_CODE,
         "*.natster.global.events.put",
         "*.natster.accounts.imports.add",
         "*.natster.catalog.films.transfer-chunk",

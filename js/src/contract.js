@@ -25,6 +25,7 @@ export const SUBJECTS = Object.freeze({
     "imports.remove": "natster.accounts.imports.remove",
     "imports.revoke": "natster.accounts.imports.revoke",
     "imports.restore": "natster.accounts.imports.restore",
+    "devices.code": "natster.accounts.devices.code",
     "devices.revoke": "natster.accounts.devices.revoke",
     "serving": "natster.accounts.serving",
     "leave": "natster.accounts.leave"

@@ -30,6 +30,7 @@ class Service(Enum):
 
 Callers = Literal[
     "invite holders",  # anyone with an invite, through the public `signup` account
+    "device code holders",  # a short device code's words, through the `signup` account
     "sign-in pages",  # a browser signing in, through the `signin` account
     "members",  # any user of any member account, read-only devices too
     "writers",  # a member's users but its read-only devices (their JWTs deny it)
@@ -123,6 +124,17 @@ IMPORTS_REVOKE: Endpoint[Any] = Endpoint(
 IMPORTS_RESTORE = Endpoint(
     _ACCOUNTS, "imports.restore", wire.ImportRestoreRequest, wire.ImportRestored, "writers"
 )
+DEVICES_CODE: Endpoint[Any] = Endpoint(
+    _ACCOUNTS, "devices.code", wire.DeviceCodeAddRequest, None, "the account key"
+)
+DEVICE_CODE = Endpoint(
+    _ACCOUNTS,
+    "device.code",
+    wire.DeviceCodeRequest,
+    wire.DeviceCodeFetched,
+    "device code holders",
+    subject=subjects.DEVICE_CODE,
+)
 DEVICES_REVOKE: Endpoint[Any] = Endpoint(
     _ACCOUNTS, "devices.revoke", wire.DeviceRevokeRequest, None, "the account key"
 )
@@ -137,6 +149,8 @@ ACCOUNTS: tuple[Endpoint[Any], ...] = (
     IMPORTS_REMOVE,
     IMPORTS_REVOKE,
     IMPORTS_RESTORE,
+    DEVICES_CODE,
+    DEVICE_CODE,
     DEVICES_REVOKE,
     SERVING,
     ACCOUNT_LEAVE,

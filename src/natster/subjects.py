@@ -39,6 +39,7 @@ ACCOUNTS_EXPORT = "*.natster.accounts.>"  # service, token position 1
 ACCOUNTS_LOCAL = "natster.accounts.>"  # what a user account sees
 ACCOUNTS_PREFIX = "natster.accounts"
 SIGNUP = "natster.signup"  # public service export, imported by the signup account
+DEVICE_CODE = "natster.device.code"  # ...and where a short device code's words are redeemed
 NODE_JOIN = "natster.node.join.{node}"  # in the accounts account; answered by that node
 
 # --- the global service (in the hub's "global" account) ----------------------------

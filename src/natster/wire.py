@@ -174,6 +174,34 @@ class DeviceRedeemRequest(Request):
     host: str = Field(default="", max_length=64)  # what the new machine calls itself
 
 
+class DeviceCodeAddRequest(Request):
+    """``natster.accounts.devices.code``: keep a short device code's way in, under the
+    sha256 of its words (which the hub is not told), until ``expires_at``: the
+    throwaway user of a long code, its seed sealed with a key made from the words."""
+
+    key: str = HashField
+    token: str = Field(pattern=r"^[0-9a-f]{32}$")  # the rendezvous id
+    jwt: str = Field(min_length=1, max_length=4096)
+    sealed: str = Field(min_length=1, max_length=1024)  # base64url: nonce and secretbox
+    expires_at: int = Field(ge=0, le=2**40)
+
+
+class DeviceCodeRequest(Request):
+    """``natster.device.code``: a short device code's words, for what they unlock (once)."""
+
+    words: str = Field(min_length=1, max_length=256)
+
+
+class DeviceCodeFetched(Model):
+    """What a short device code's words unlock: the long code's parts (the seed sealed)."""
+
+    account: str = AccountField
+    token: str = Field(pattern=r"^[0-9a-f]{32}$")
+    jwt: str = Field(min_length=1, max_length=4096)
+    sealed: str = Field(min_length=1, max_length=1024)
+    expires_at: int = Field(ge=0, le=2**40)
+
+
 class DeviceGrant(Model):
     """The answer to a redeem: the device's user JWT, signed by the account key."""
 

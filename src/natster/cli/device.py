@@ -36,12 +36,17 @@ def add(
     read_only: bool = typer.Option(
         False, "--read-only", help="Browse, stream and download only: no share, import or serve."
     ),
+    long: bool = typer.Option(
+        False, "--long", help="Print the long code (it carries its own way in) instead."
+    ),
 ) -> None:
-    """Print a one-line code (and QR) for `natster init --device CODE` on the new machine,
-    and wait for it (the code works once, for 10 minutes)."""
+    """Print a short code (words@hub/pin, and a QR) for `natster init --device CODE` on
+    the new machine, and wait for it (the code works once, for 10 minutes)."""
     expires_s = None if expires is None else parse_duration(expires)
 
     async def offer(client: NatsterClient) -> Device:
+        import io
+
         import segno
 
         from natster.client.devices import offer_device
@@ -49,10 +54,13 @@ def add(
         offered = await offer_device(
             client, name, rights="read-only" if read_only else "full", expires_s=expires_s
         )
-        text = offered.code.encode()
+        text = offered.code.encode() if long else offered.short.encode()
         out.print("On the new machine, run:")
         out.print(plain(f"  natster init --device {text}"))
-        segno.make(text, error="l").terminal(compact=True)
+        qr = io.StringIO()  # after the code, in order, whatever the output is
+        segno.make(text, error="l").terminal(out=qr, compact=True)
+        for line in qr.getvalue().splitlines():
+            out.print(plain(line))
         err.print("waiting for the new machine (Ctrl-C to cancel)...")
         return await offered.wait()
 

@@ -37,10 +37,20 @@ from pydantic import BaseModel, ValidationError
 from natster import _nats, _tls, endpoints, limits, subjects, wire
 from natster._clock import now_iso
 from natster._fs import write_atomic
+from natster._nats import Login
 from natster._quiet import quietly
 from natster._tls import Trust
-from natster.errors import ConfigError, InviteError, NatsterError, Refused, RemoteError
-from natster.hub.entry.invites import Pasted, str_field, throwaway_user
+from natster.errors import (
+    ConfigError,
+    CredentialsRefused,
+    InviteError,
+    NatsterError,
+    Refused,
+    RemoteError,
+)
+from natster.hub.entry import short_invites
+from natster.hub.entry.invites import Pasted, str_field, throwaway_user, token_key
+from natster.hub.entry.short_invites import ShortInvite
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 
@@ -167,6 +177,7 @@ class DeviceOffer:
     """A device code, and the wait for the one machine that redeems it."""
 
     code: DeviceCode
+    short: ShortInvite  # the same, as words@hub/pin (what `device add` prints)
     name: str
     _client: NatsterClient
     _rights: Rights
@@ -300,15 +311,65 @@ async def offer_device(
     with _nats.mapped():
         sub = await client.connection.subscribe(f"{REDEEM}.{token}", cb=arrived)
         await client.connection.flush()
+    pin = _pin(home)
     code = DeviceCode(
         url=context.url,
         token=token,
         creds=creds,
         expires_at=expires_at,
-        ca=_pin(home),
+        ca=pin,
         account=context.account,
     )
-    return DeviceOffer(code, name, client, rights, expires_s, requests, sub)
+    words = short_invites.new_words()  # the short code: the hub keeps the rest for them
+    keeping = wire.DeviceCodeAddRequest(
+        key=token_key(words),
+        token=token,
+        jwt=creds.jwt,
+        sealed=_seal_seed(creds.seed, words, token),
+        expires_at=expires_at,
+    )
+    try:
+        await client.request(endpoints.DEVICES_CODE.local(), keeping.encode(), what=ACCOUNT_SERVICE)
+    except BaseException:
+        with quietly(log, "unsubscribing a device offer"):
+            await sub.unsubscribe()
+        raise
+    short = ShortInvite.at(words, context.url, pin, expires_at)
+    return DeviceOffer(code, short, name, client, rights, expires_s, requests, sub)
+
+
+def _words_key(words: str, token: str) -> bytes:
+    """The key a short code's words make (argon2id, salted with the rendezvous id): what
+    the hub keeps for them stays sealed to anyone who does not hold the words."""
+    from nacl import pwhash
+
+    return bytes(
+        pwhash.argon2id.kdf(
+            32,
+            words.encode(),
+            bytes.fromhex(token)[: pwhash.argon2id.SALTBYTES],
+            opslimit=pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+            memlimit=pwhash.argon2id.MEMLIMIT_INTERACTIVE,
+        )
+    )
+
+
+def _seal_seed(seed: str, words: str, token: str) -> str:
+    from nacl.secret import SecretBox
+
+    sealed = SecretBox(_words_key(words, token)).encrypt(seed.encode())
+    return base64.urlsafe_b64encode(bytes(sealed)).decode("ascii")
+
+
+def _open_seed(sealed: str, words: str, token: str) -> str:
+    from nacl.exceptions import CryptoError as NaclCryptoError
+    from nacl.secret import SecretBox
+
+    try:
+        raw = base64.urlsafe_b64decode(sealed)
+        return SecretBox(_words_key(words, token)).decrypt(raw).decode("ascii")
+    except (binascii.Error, ValueError, NaclCryptoError) as exc:
+        raise RemoteError("the hub gave back a device code that does not open") from exc
 
 
 def check_new_device(home: Home, name: str) -> None:
@@ -341,14 +402,19 @@ def _pin(home: Home) -> str | None:
 
 # --- the new machine -------------------------------------------------------------------
 async def redeem(code_text: str, *, home: Home, host: str = "") -> Context:
-    """``natster init --device CODE``: become a device of the account that made CODE."""
+    """``natster init --device CODE``: become a device of the account that made CODE
+    (a long code, or a short one: words@hub/pin)."""
     home.require_empty()
-    code = DeviceCode.decode(code_text)
-    if code.expired:
-        raise InviteError("this device code has expired: run `natster device add` again")
-    trust = None
-    if code.ca is not None:  # the pin first: nothing is sent to a hub that fails it
-        trust = Trust(await _tls.pinned_ca(code.url, code.ca))
+    text = code_text.strip()
+    if text.startswith(DeviceCode.PREFIX):
+        code = DeviceCode.decode(text)
+        if code.expired:
+            raise InviteError("this device code has expired: run `natster device add` again")
+        trust = None
+        if code.ca is not None:  # the pin first: nothing is sent to a hub that fails it
+            trust = Trust(await _tls.pinned_ca(code.url, code.ca))
+    else:
+        code, trust = await _unlock(ShortInvite.decode(text))
     user, xkey = KeyPair.create(KeyKind.USER), XKey.create()
     request = wire.DeviceRedeemRequest(user=user.public_key, xkey=xkey.public_key, host=host[:64])
     nc = await _nats.connect(
@@ -381,6 +447,48 @@ async def redeem(code_text: str, *, home: Home, host: str = "") -> Context:
     )
     home.save(context, None, creds, None if trust is None else trust.ca_pem)
     return context
+
+
+async def _unlock(short: ShortInvite) -> tuple[DeviceCode, Trust | None]:
+    """A short code's words, at the hub's doorstep (the CA pin checked first), for the
+    long code's parts the hub keeps; once: then they are spent."""
+    trust = None
+    if short.pin is not None:
+        trust = Trust(await _tls.pinned_ca(short.url, short.pin))
+    inbox = subjects.inbox_of(secrets.token_hex(16))  # the doorstep lets us read only this
+    try:
+        nc = await _nats.connect(
+            short.url,
+            Login(inbox, short.words),
+            name="natster-new-device",
+            trust=trust,
+            inbox_prefix=inbox,
+        )
+    except CredentialsRefused as exc:
+        raise InviteError(
+            "the hub did not take this device code: it was used already, has expired, or "
+            "its words are wrong (run `natster device add` again)"
+        ) from exc
+    try:
+        data = await _nats.request(
+            nc,
+            subjects.DEVICE_CODE,
+            wire.DeviceCodeRequest(words=short.words).encode(),
+            what=ACCOUNT_SERVICE,
+        )
+    finally:
+        await nc.close()
+    fetched = endpoints.DEVICE_CODE.parse(data, ACCOUNT_SERVICE)
+    seed = _open_seed(fetched.sealed, short.words, fetched.token)
+    code = DeviceCode(
+        url=short.url,
+        token=fetched.token,
+        creds=Creds(jwt=fetched.jwt, seed=seed),
+        expires_at=fetched.expires_at,
+        ca=None,
+        account=fetched.account,
+    )
+    return code, trust
 
 
 def _open(data: object, xkey: XKey) -> _Grant:

@@ -29,7 +29,7 @@ def _subjects() -> dict[str, Any]:
     """Where to ask: each endpoint a member asks, and how a catalog's subjects begin."""
     return {
         "global": {e.name: e.local() for e in endpoints.GLOBAL},
-        "accounts": {e.name: e.local() for e in endpoints.ACCOUNTS if e is not endpoints.SIGNUP},
+        "accounts": {e.name: e.local() for e in endpoints.ACCOUNTS if not e.subject},
         "catalog": {e.name: e.name for e in endpoints.CATALOG},  # after the catalog's prefix
         "catalogPrefix": subjects.CATALOG_PREFIX,
         "remotePrefix": subjects.REMOTE_PREFIX,

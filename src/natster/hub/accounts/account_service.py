@@ -33,6 +33,8 @@ from natster._rate import RateLimit
 from natster._service import Handler, add_endpoints
 from natster.endpoints import Endpoint
 from natster.errors import (
+    InviteError,
+    JwtError,
     KeyMissing,
     NatsterError,
     Refused,
@@ -46,10 +48,12 @@ from natster.hub.accounts.claims import EVERY_USER
 from natster.hub.accounts.resolver import Resolver
 from natster.hub.accounts.serving import serving_key, serving_user_jwt
 from natster.hub.cluster.nodes import replicas
+from natster.hub.entry import short_invites
 from natster.hub.entry.invites import token_key
 from natster.hub.state import HubConfig
 from natster.names import look_alikes
 from natster.security import KeyKind, KeyPair, is_public_key, verify
+from natster.security import jwt as jwtlib
 from natster.security.jwt import AccountClaims
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,8 @@ class AccountService:
             endpoints.IMPORTS_REVOKE: self.import_revoke,
             endpoints.IMPORTS_RESTORE: self.import_restore,
             endpoints.DEVICES_REVOKE: self.device_revoke,
+            endpoints.DEVICES_CODE: self.device_code_add,
+            endpoints.DEVICE_CODE: self.device_code,
             endpoints.SERVING: self.serving,
             endpoints.ACCOUNT_LEAVE: self.leave,
         }
@@ -287,8 +293,8 @@ class AccountService:
             entry = await self._invites.get(key)
         except KeyMissing as exc:
             raise refused from exc
-        if entry.value is None or entry.operation is not None:
-            raise refused
+        if entry.value is None or entry.operation is not None or _is_device_code(entry.value):
+            raise refused  # a device code's words make no account
         try:
             await self._invites.delete(key, last=entry.revision)
         except WrongRevision as exc:  # another redeemer won
@@ -492,6 +498,68 @@ class AccountService:
             raise Refused("this account left the hub", 410)
         return claims
 
+    # --- short device codes --------------------------------------------------------------
+    async def device_code_add(self, subject: str, payload: bytes) -> dict[str, object]:
+        """Keep a short device code's way in (client/devices.py): under the sha256 of its
+        words, beside the invites (one space of words: the doorstep looks there), the
+        caller's own throwaway user for the code's rendezvous, its seed sealed with a key
+        the words make. Every device's JWT denies this subject."""
+        account = subjects.caller_of(subject)
+        request = wire.parse_request(payload, wire.DeviceCodeAddRequest)
+        await self._member(account)
+        now = time.time()
+        if not now < request.expires_at <= now + limits.DEVICE_CODE_TTL_S + 60:
+            raise Refused(f"a device code lives {limits.DEVICE_CODE_TTL_S // 60} minutes at most")
+        try:
+            claims = jwtlib.decode_user(request.jwt)
+        except JwtError as exc:
+            raise Refused(f"that is not a user JWT: {exc}") from exc
+        redeem = f"{subjects.DEVICE_REDEEM}.{request.token}"
+        if claims.iss != account or claims.nats.pub.allow != [redeem]:
+            raise Refused("that is not a device code's user of your account", 403)
+        if claims.exp is None or claims.exp > request.expires_at:
+            raise Refused("a device code's user expires with the code", 403)
+        value = {
+            "expires_at": request.expires_at,
+            "device": {
+                "account": account,
+                "token": request.token,
+                "jwt": request.jwt,
+                "sealed": request.sealed,
+            },
+        }
+        try:
+            await self._invites.create(request.key, json.dumps(value).encode())
+        except WrongRevision as exc:  # those words are taken: the adder picks others
+            raise Refused("those words are in use: make another device code", 409) from exc
+        return {"added": True}
+
+    async def device_code(self, subject: str, payload: bytes) -> dict[str, object]:
+        """What a short device code's words unlock, once (then they are spent): the
+        doorstep let in their holder, and every try counts against the hub."""
+        self._tries.spend("hub")
+        request = wire.parse_request(payload, wire.DeviceCodeRequest)
+        refused = Refused("no such device code (used, expired, or never made)", 403)
+        try:
+            key = token_key(short_invites.canonical_words(request.words))
+            entry = await self._invites.get(key)
+        except (InviteError, KeyMissing) as exc:
+            raise refused from exc
+        try:
+            value = json.loads(entry.value or b"{}")
+            device = value["device"]
+            fetched = wire.DeviceCodeFetched(expires_at=int(value["expires_at"]), **device)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise refused from exc
+        if entry.operation is not None or fetched.expires_at <= time.time():
+            raise refused
+        try:
+            await self._invites.delete(key, last=entry.revision)
+        except WrongRevision as exc:  # another holder of the words was first
+            raise refused from exc
+        log.info("a short device code of %s was redeemed", fetched.account)
+        return fetched.model_dump()
+
     async def _drop(self, account: str, owner: str, catalog: str) -> None:
         current = await self._resolver.lookup(account)
         if current is None:
@@ -653,6 +721,13 @@ def _free_alias(wanted: str, taken: set[str]) -> str:
         if candidate not in taken:
             return candidate
     raise Refused("no free name for that catalog in their library", 409)  # unreachable
+
+
+def _is_device_code(value: bytes) -> bool:
+    try:
+        return "device" in json.loads(value)
+    except (ValueError, TypeError):
+        return False
 
 
 def _b64(text: str) -> bytes:

@@ -264,6 +264,7 @@ def accounts_account(account: str, *, global_: str) -> AccountClaims:
             exports=[
                 _tp("natster-accounts", subjects.ACCOUNTS_EXPORT, "service"),
                 Export(name="natster-signup", subject=subjects.SIGNUP, type="service"),
+                Export(name="natster-device-code", subject=subjects.DEVICE_CODE, type="service"),
             ],
             limits=AccountLimits(
                 mem_storage=limits.ACCOUNTS_JS_MEM, disk_storage=limits.ACCOUNTS_JS_DISK
@@ -290,7 +291,8 @@ def global_account(account: str) -> AccountClaims:
 
 
 def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaims:
-    """Where invite holders connect before they have an account of their own (sign-in
+    """Where invite holders (and short device codes' holders) connect before they have
+    credentials of their own (sign-in
     pages have theirs: :func:`signin_account`); what each may publish is its user
     JWT's own business."""
     return AccountClaims(
@@ -304,8 +306,14 @@ def signup_account(account: str, *, accounts: str, global_: str) -> AccountClaim
                     account=accounts,
                     subject=subjects.SIGNUP,
                 ),
+                Import(
+                    name="natster-device-code",
+                    type="service",
+                    account=accounts,
+                    subject=subjects.DEVICE_CODE,
+                ),
             ],
-            limits=_guest_limits(imports=1),
+            limits=_guest_limits(imports=2),
         ),
     )
 

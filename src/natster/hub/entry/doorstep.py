@@ -10,7 +10,9 @@ in a request it signs with its server key and seals to the account's xkey.
 The service looks the words up among the live invites (by sha256, as ``natster.signup``
 does; it does not spend them) and answers with a user of the signup account for the key
 the server made for that connection: it may publish to ``natster.signup`` and read the
-inbox it named, until the invite expires or ``limits.DOORSTEP_GUEST_S`` pass. The
+inbox it named, until the invite expires or ``limits.DOORSTEP_GUEST_S`` pass. A short
+device code's words (kept beside the invites) get a user that may publish only to
+``natster.device.code``. The
 signup itself then spends the invite. Every try counts against its address and against
 the whole hub (``limits.DOORSTEP_*``), so words cannot be guessed at speed.
 
@@ -36,7 +38,7 @@ from natster._rate import RateLimit
 from natster.errors import InviteError, JwtError, NatsterError, Refused
 from natster.hub.accounts import claims as platform_claims
 from natster.hub.entry import short_invites
-from natster.hub.entry.invites import signup_guest, token_key
+from natster.hub.entry.invites import device_guest, signup_guest, token_key
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.security.jwt import (
@@ -169,21 +171,27 @@ class Doorstep:
             words = short_invites.canonical_words(asked.connect_opts.password or "")
         except InviteError as exc:
             raise Refused("those are not an invite's words") from exc
-        expires_at = await self._live(words)
+        expires_at, device = await self._live(words)
         until = min(expires_at, int(time.time() + limits.DOORSTEP_GUEST_S))
-        log.info("doorstep: let in the holder of an invite, from %s", asked.client_info.host)
+        host = asked.client_info.host
+        if device:  # it may only ask what the code's words unlock
+            log.info("doorstep: let in the holder of a device code, from %s", host)
+            return device_guest(self._signup, asked.user_nkey, inbox, until)
+        log.info("doorstep: let in the holder of an invite, from %s", host)
         return signup_guest(self._signup, asked.user_nkey, inbox, until)
 
-    async def _live(self, words: str) -> int:
-        """When the invite of ``words`` expires, if it is there and unspent."""
+    async def _live(self, words: str) -> tuple[int, bool]:
+        """When the invite (or device code) of ``words`` expires, if it is there and
+        unspent, and whether it is a device code."""
         try:
             value = await self._invites.value(token_key(words))
         except NatsterError as exc:  # the store is out of reach: say so, spend nothing
             raise Refused(f"invites cannot be checked now ({exc}): try again", 503) from exc
         try:
-            expires_at = int(json.loads(value or b"{}")["expires_at"])
+            found = json.loads(value or b"{}")
+            expires_at = int(found["expires_at"])
         except (ValueError, KeyError, TypeError) as exc:
             raise Refused("no such invite (used, expired, or never made)", 403) from exc
         if expires_at <= time.time():
             raise Refused("no such invite (used, expired, or never made)", 403)
-        return expires_at
+        return expires_at, "device" in found

@@ -211,6 +211,20 @@ def signup_guest(signup_account: KeyPair, user: str, inbox: str, expires_at: int
     )
 
 
+def device_guest(signup_account: KeyPair, user: str, inbox: str, expires_at: int) -> str:
+    """The JWT of a short device code's holder: it may ask ``natster.device.code`` for
+    what the code's words unlock, and read ``inbox``, nothing else."""
+    return inbox_user(
+        signup_account,
+        user,
+        expires_at,
+        name="natster-new-device",
+        pub=[subjects.DEVICE_CODE],
+        caps=SIGNUP_CAPS,
+        inbox=inbox,
+    )
+
+
 def signin_guest(signup_account: KeyPair, user_public_key: str, expires_at: int) -> str:
     """The JWT of a browser's sign-in page, for the key the page made (its seed stays
     there): it may offer a sign-in code and wait for it, and read its own inbox."""
