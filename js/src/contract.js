@@ -28,7 +28,8 @@ export const SUBJECTS = Object.freeze({
     "devices.code": "natster.accounts.devices.code",
     "devices.revoke": "natster.accounts.devices.revoke",
     "serving": "natster.accounts.serving",
-    "leave": "natster.accounts.leave"
+    "leave": "natster.accounts.leave",
+    "remove": "natster.accounts.remove"
   },
   "catalog": {
     "summary": "summary",

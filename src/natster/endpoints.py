@@ -140,6 +140,9 @@ DEVICES_REVOKE: Endpoint[Any] = Endpoint(
 )
 SERVING = Endpoint(_ACCOUNTS, "serving", wire.ServingRequest, wire.ServingGrant, "writers")
 ACCOUNT_LEAVE = Endpoint(_ACCOUNTS, "leave", wire.LeaveRequest, wire.LeaveReply, "the account key")
+ACCOUNT_REMOVE = Endpoint(
+    _ACCOUNTS, "remove", wire.AccountRemoveRequest, wire.LeaveReply, "the hub"
+)
 
 ACCOUNTS: tuple[Endpoint[Any], ...] = (
     SIGNUP,
@@ -154,6 +157,7 @@ ACCOUNTS: tuple[Endpoint[Any], ...] = (
     DEVICES_REVOKE,
     SERVING,
     ACCOUNT_LEAVE,
+    ACCOUNT_REMOVE,
 )
 
 # --- the global service ----------------------------------------------------------------

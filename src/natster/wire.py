@@ -297,6 +297,12 @@ class LeaveReply(Model):
     left_at: str
 
 
+class AccountRemoveRequest(Request):
+    """``natster.accounts.remove`` (the hub's own accounts account only): remove one."""
+
+    account: str = AccountField
+
+
 def leave_proof(account: str, at: int) -> bytes:
     """What the account key signs to leave the hub (good for ``LEAVE_PROOF_S``)."""
     return f"natster-leave\n{account}\n{at}".encode()

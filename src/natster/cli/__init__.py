@@ -14,7 +14,7 @@ import typer.main
 from natster import __version__
 from natster.errors import NatsterError
 
-from . import account, catalog, device, hub, people, search, web
+from . import account, catalog, device, hub, hub_admin, people, search, web
 from ._out import fail
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+hub.app.command("people")(hub_admin.people)
+hub.app.command("remove")(hub_admin.remove)
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(device.app, name="device")

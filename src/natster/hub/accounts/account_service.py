@@ -125,6 +125,7 @@ class AccountService:
             endpoints.DEVICE_CODE: self.device_code,
             endpoints.SERVING: self.serving,
             endpoints.ACCOUNT_LEAVE: self.leave,
+            endpoints.ACCOUNT_REMOVE: self.remove,
         }
         await add_endpoints(
             service, endpoints.ACCOUNTS, handlers, deadline=limits.SERVICE_DEADLINE_S
@@ -457,6 +458,31 @@ class AccountService:
         log.info("account %s (%s) left the hub", account, name)
         return wire.LeaveReply(account=account, name=name, left_at=left_at).model_dump()
 
+    async def remove(self, subject: str, payload: bytes) -> dict[str, object]:
+        """``natster hub remove``: the hub's owner (its own accounts account, asking from
+        the hub's directory) removes an account as if it had left, and cuts it off at
+        once: every connection of it and of its serving account closed, its JWTs no
+        longer accepted, so neither its credentials nor its devices connect again."""
+        if subjects.caller_of(subject) != self._config.accounts["accounts"]:
+            raise Refused("only the hub's owner removes accounts", 403)
+        request = wire.parse_request(payload, wire.AccountRemoveRequest)
+        account = request.account
+        if account in self._config.accounts.values():
+            raise Refused("the hub's own accounts cannot be removed", 403)
+        current = await self._resolver.lookup(account)
+        if current is None:
+            raise Refused("no such account on this hub", 404)
+        record = await self._record(account)
+        name = str(record.get("name") or current.name or "")
+        left_at = str(record.get("left_at") or now_iso())
+        if not record.get("left_at"):
+            gone = {**record, "left_at": left_at, "removed": True}
+            await self._accounts.put(account, json.dumps(gone).encode())
+        await self._finish_leaving(account, name)
+        await self._cut_off(account)
+        log.warning("account %s (%s) was removed by the hub's owner", account, name)
+        return wire.LeaveReply(account=account, name=name, left_at=left_at).model_dump()
+
     async def _finish_leaving(self, account: str, name: str) -> None:
         """Everything of a leaving but the cut-off; each step may be done again."""
         body = {"type": "natster.account.left", "data": {"account": account}}
@@ -528,8 +554,9 @@ class AccountService:
                 "sealed": request.sealed,
             },
         }
-        try:
-            await self._invites.create(request.key, json.dumps(value).encode())
+        try:  # gone by itself a minute after it expires (nobody may use it by then)
+            ttl = request.expires_at - now + 60
+            await self._invites.create(request.key, json.dumps(value).encode(), ttl=ttl)
         except WrongRevision as exc:  # those words are taken: the adder picks others
             raise Refused("those words are in use: make another device code", 409) from exc
         return {"added": True}

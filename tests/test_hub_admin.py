@@ -1,0 +1,114 @@
+"""Administering a hub from its directory: `hub people` and `hub remove`, against a real
+hub. Removing is tested as the attack it answers: the removed person's every credential
+(this machine's, a device's, a user their key signs afterwards) is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from natster import _nats, endpoints, wire
+from natster.client import Home, NatsterClient
+from natster.client.devices import offer_device, redeem
+from natster.errors import NatsterError, RemoteError, UnknownPerson
+from natster.hub.admin import people, remove
+from natster.security import Creds, KeyKind, KeyPair
+from natster.security import jwt as jwtlib
+
+from .cliworld import hub_process, member, one_line_error
+from .conftest import (
+    RunningHub,
+    World,
+    eventually,
+    key,
+    natster,
+    serving_of,
+    shared_and_imported,
+)
+
+pytestmark = pytest.mark.heavy
+__all__ = ["hub_process"]  # a fixture
+
+
+async def _refused(hub: RunningHub, url: str, creds: Creds) -> bool:
+    try:
+        nc = await _nats.connect(url, creds, trust=hub.dir.trust(), name="removed")
+    except NatsterError:
+        return True
+    await nc.close()
+    return False
+
+
+async def test_people_lists_everyone_and_remove_cuts_one_off_for_good(
+    world: World, tmp_path: Path
+) -> None:
+    hub, alice, bob = world.hub, world.alice, world.bob
+    await shared_and_imported(world)
+    offer = await offer_device(alice, "phone")
+    waiting = asyncio.create_task(offer.wait())
+    await redeem(offer.short.encode(), home=Home(tmp_path / "phone"), host="phone")
+    await waiting
+    phone = await NatsterClient.connect(Home(tmp_path / "phone"))
+    listed = {p.name: p for p in await people(hub.dir)}
+    assert sorted(listed) == ["alice", "bob", "carol"]  # the hub's own account is no one
+    assert (listed["alice"].online, listed["alice"].shares) == (True, 1)
+    assert listed["alice"].devices >= 2  # this machine and the phone
+    assert (listed["bob"].imports, listed["carol"].imports) == (1, 0)
+
+    # the attack: a member asks the account service to remove another
+    body = wire.AccountRemoveRequest(account=key(world.carol)).encode()
+    with pytest.raises(RemoteError, match="only the hub's owner") as refused:
+        await _nats.request(bob.connection, endpoints.ACCOUNT_REMOVE.local(), body)
+    assert refused.value.status == 403
+
+    account, creds, device = alice.home.account_key(), alice.home.creds(), phone.home.creds()
+    alice.connection.options["max_reconnect_attempts"] = 0
+    phone.connection.options["max_reconnect_attempts"] = 0
+    began = time.monotonic()
+    gone = await remove(hub.dir, "Alice")  # by name, as people type it
+    assert (gone.account, gone.name) == (account.public_key, "alice")
+
+    async def cut() -> bool:
+        return not alice.connection.is_connected and not phone.connection.is_connected
+
+    await eventually(cut, 2 - (time.monotonic() - began), "alice and her phone are cut off")
+    serving = f"$SYS.REQ.ACCOUNT.{serving_of(hub, account.public_key)}.CONNZ"
+
+    async def not_serving() -> bool:
+        connz = await hub.system_request(serving)
+        return bool(connz["data"]["num_connections"] == 0)
+
+    await eventually(not_serving, 2, "her catalog server is cut off too")
+    await asyncio.sleep(1.1)  # a user made after the cut's second: not revoked by it
+    fresh = KeyPair.create(KeyKind.USER)
+    signed = Creds(jwtlib.encode(jwtlib.user_claims(fresh.public_key), account), fresh.seed)
+    for attempt in (creds, device, signed):
+        assert await _refused(hub, hub.info.local_url, attempt)
+    info = await bob.account_info()
+    assert [c for c in info.catalogs if c.owner == account.public_key] == []
+    assert sorted(p.name for p in await people(hub.dir)) == ["bob", "carol"]
+    with pytest.raises(UnknownPerson):
+        await remove(hub.dir, "alice")  # gone: nobody holds the name
+    await phone.close()
+
+
+def test_the_cli_lists_people_and_asks_before_it_removes(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    hub_dir = hub_process[0]
+    member(hub_dir, tmp_path, "dora")
+    listed = json.loads(natster("hub", "people", "--dir", str(hub_dir), "--json").stdout)
+    assert [(p["name"], p["shares"], p["imports"]) for p in listed] == [("dora", 0, 0)]
+    assert one_line_error(natster("hub", "remove", "dora", "--dir", str(hub_dir))) == (
+        "error: removing dora cuts them off for good: pass --yes to confirm"
+    )
+    done = natster("hub", "remove", "dora", "--dir", str(hub_dir), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "removed dora: cut off, their shares ended, the name free"
+    table = natster("hub", "people", "--dir", str(hub_dir)).stdout
+    assert "nobody has joined yet" in table
