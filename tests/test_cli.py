@@ -528,6 +528,16 @@ def test_a_device_is_added_listed_and_revoked(
     assert "revoked or has expired" in said
 
 
+def test_version_names_natster_and_its_nats_server() -> None:
+    from natster import __version__
+
+    said = natster("--version")
+    assert said.returncode == 0, said.stderr
+    first, second = said.stdout.splitlines()
+    assert first == f"natster {__version__}"
+    assert re.fullmatch(r"nats-server 2\.\d+\.\d+\S* \(.+nats-server\)", second), second
+
+
 def test_commands_import_only_what_they_use() -> None:
     """--help loads no network or web code; a download never loads the web stack."""
     probe = (

@@ -1,3 +1,3 @@
 """natster: secure peer-to-multipeer media sharing built on nothing but NATS."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -44,7 +44,25 @@ app.command("people")(people.people)
 def _version(value: bool) -> None:
     if value:
         print(f"natster {__version__}")
+        print(f"nats-server {_nats_server_version()}")
         raise typer.Exit()
+
+
+def _nats_server_version() -> str:
+    """The version of the nats-server `hub up` would run, and where it is."""
+    import subprocess
+
+    from natster.hub.process.binary import find_nats_server
+
+    try:
+        binary = find_nats_server()
+        said = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (NatsterError, OSError, subprocess.SubprocessError) as exc:
+        return f"not found ({exc})"
+    version = said.strip().rsplit(" ", 1)[-1].lstrip("v") or "of an unknown version"
+    return f"{version} ({binary})"
 
 
 @app.callback()

@@ -240,6 +240,7 @@ def serve(
 
 async def _serve(names: list[str]) -> None:
     from natster._heap import settle
+    from natster.catalog.facts import ffmpeg
     from natster.client import Home, NatsterClient
     from natster.services.catalog_service import CatalogServer
 
@@ -251,6 +252,11 @@ async def _serve(names: list[str]) -> None:
         await server.start()
         settle()
         out.print(f"serving {', '.join(server.names)} (Ctrl-C stops)")
+        if ffmpeg() is None:  # said once: the rest works without it
+            out.print(
+                "no ffmpeg here: films are listed without their length, codecs and frames "
+                "(install ffmpeg, or point NATSTER_FFMPEG at one, and serve again)"
+            )
         try:
             await stop.wait()
         finally:
