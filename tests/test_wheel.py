@@ -36,8 +36,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = where.glob("natster-*.whl")
     env = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    quietly = ["-q", "--no-compile", "--disable-pip-version-check"]  # .pyc: made on use
     subprocess.run(
-        [env / "bin" / "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        [env / "bin" / "pip", "install", *quietly, str(wheel)],
         check=True,
         capture_output=True,
     )
