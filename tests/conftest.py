@@ -21,10 +21,11 @@ from hypothesis import settings
 from natster import _nats, subjects
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
+from natster.errors import NatsterError
 from natster.hub import Hub, HubDir, HubInfo, mint_invite
 from natster.hub.accounts import claims as hub_claims
 from natster.hub.accounts.serving import serving_key
-from natster.security import jwt
+from natster.security import Creds, KeyKind, KeyPair, jwt
 from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS
 from natster.services.platform import Platform
@@ -236,6 +237,22 @@ async def rogue_import(
         )
     finally:
         await sys_nc.close()
+
+
+def signed_anew(account: KeyPair) -> Creds:
+    """A new user ``account``'s key signs now: what one cut off could still make."""
+    user = KeyPair.create(KeyKind.USER)
+    return Creds(jwt.encode(jwt.user_claims(user.public_key), account), user.seed)
+
+
+async def connects(hub: RunningHub, creds: Creds, url: str | None = None) -> bool:
+    """Whether the hub (at ``url``, else its local address) lets ``creds`` in."""
+    try:
+        nc = await _nats.connect(url or hub.info.local_url, creds, trust=hub.dir.trust(), name="t")
+    except NatsterError:
+        return False
+    await nc.close()
+    return True
 
 
 async def eventually(

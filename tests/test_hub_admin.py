@@ -15,33 +15,23 @@ import pytest
 from natster import _nats, endpoints, wire
 from natster.client import Home, NatsterClient
 from natster.client.devices import offer_device, redeem
-from natster.errors import NatsterError, RemoteError, UnknownPerson
+from natster.errors import RemoteError, UnknownPerson
 from natster.hub.admin import people, remove
-from natster.security import Creds, KeyKind, KeyPair
-from natster.security import jwt as jwtlib
 
 from .cliworld import hub_process, member, one_line_error
 from .conftest import (
-    RunningHub,
     World,
+    connects,
     eventually,
     key,
     natster,
     serving_of,
     shared_and_imported,
+    signed_anew,
 )
 
 pytestmark = pytest.mark.heavy
 __all__ = ["hub_process"]  # a fixture
-
-
-async def _refused(hub: RunningHub, url: str, creds: Creds) -> bool:
-    try:
-        nc = await _nats.connect(url, creds, trust=hub.dir.trust(), name="removed")
-    except NatsterError:
-        return True
-    await nc.close()
-    return False
 
 
 async def test_people_lists_everyone_and_remove_cuts_one_off_for_good(
@@ -85,10 +75,8 @@ async def test_people_lists_everyone_and_remove_cuts_one_off_for_good(
 
     await eventually(not_serving, 2, "her catalog server is cut off too")
     await asyncio.sleep(1.1)  # a user made after the cut's second: not revoked by it
-    fresh = KeyPair.create(KeyKind.USER)
-    signed = Creds(jwtlib.encode(jwtlib.user_claims(fresh.public_key), account), fresh.seed)
-    for attempt in (creds, device, signed):
-        assert await _refused(hub, hub.info.local_url, attempt)
+    for attempt in (creds, device, signed_anew(account)):
+        assert not await connects(hub, attempt)
     info = await bob.account_info()
     assert [c for c in info.catalogs if c.owner == account.public_key] == []
     assert sorted(p.name for p in await people(hub.dir)) == ["bob", "carol"]

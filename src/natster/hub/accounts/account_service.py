@@ -445,15 +445,7 @@ class AccountService:
                 "only the machine holding the account key can leave the hub: not a device",
                 403,
             )
-        current = await self._resolver.lookup(account)
-        if current is None:
-            raise Refused("this account is not known to the hub", 404)
-        record = await self._record(account)
-        name = str(record.get("name") or current.name or "")
-        left_at = str(record.get("left_at") or now_iso())
-        if not record.get("left_at"):  # first: a hub stopped half-way finishes at its start
-            await self._accounts.put(account, json.dumps({**record, "left_at": left_at}).encode())
-        await self._finish_leaving(account, name)
+        name, left_at = await self._leaving(account, "this account is not known to the hub")
         cut = asyncio.create_task(self._cut_off(account, delay=limits.LEAVE_CUT_OFF_S))
         self._cutting.add(cut)
         cut.add_done_callback(self._cutting.discard)
@@ -471,19 +463,27 @@ class AccountService:
         account = request.account
         if account in self._config.accounts.values():
             raise Refused("the hub's own accounts cannot be removed", 403)
+        name, left_at = await self._leaving(account, "no such account on this hub", removed=True)
+        await self._cut_off(account)
+        log.warning("account %s (%s) was removed by the hub's owner", account, name)
+        return wire.LeaveReply(account=account, name=name, left_at=left_at).model_dump()
+
+    async def _leaving(
+        self, account: str, unknown: str, *, removed: bool = False
+    ) -> tuple[str, str]:
+        """Mark ``account`` as gone (first: a hub stopped half-way finishes the leaving at
+        its next start), then do everything of it but the cut-off: its name, and when."""
         current = await self._resolver.lookup(account)
         if current is None:
-            raise Refused("no such account on this hub", 404)
+            raise Refused(unknown, 404)
         record = await self._record(account)
         name = str(record.get("name") or current.name or "")
         left_at = str(record.get("left_at") or now_iso())
         if not record.get("left_at"):
-            gone = {**record, "left_at": left_at, "removed": True}
+            gone = {**record, "left_at": left_at, **({"removed": True} if removed else {})}
             await self._accounts.put(account, json.dumps(gone).encode())
         await self._finish_leaving(account, name)
-        await self._cut_off(account)
-        log.warning("account %s (%s) was removed by the hub's owner", account, name)
-        return wire.LeaveReply(account=account, name=name, left_at=left_at).model_dump()
+        return name, left_at
 
     async def _finish_leaving(self, account: str, name: str) -> None:
         """Everything of a leaving but the cut-off; each step may be done again."""
