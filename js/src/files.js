@@ -13,7 +13,12 @@ const CHUNK = LIMITS.CHUNK_SIZE; // a transfer's chunks; a request asks for a sp
 const MAX_SPAN = LIMITS.MAX_SPAN;
 const TAPER = 2; // a request asks for at most half of the chunks still to ask for
 const DOWNLOAD = { firstSpan: 4, firstSpans: 4, maxInFlight: 32 * 1024 * 1024 };
-const STREAM = { firstSpan: 1, maxInFlight: 4 * 1024 * 1024 }; // a player's range: soon first
+const STREAM = {
+  firstSpan: 1, // a player's range: its first byte soon, and less in flight (a seek waits behind it)
+  maxInFlight: 4 * 1024 * 1024,
+  slack: LIMITS.STREAM_SLACK_S,
+  slackSpans: LIMITS.STREAM_SLACK_SPANS,
+};
 const CHUNK_RETRIES = LIMITS.CHUNK_RETRIES;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -2,8 +2,9 @@
 // src/natster/client/_flow.py (docs/protocol.md, "Flow control"). The receiver measures the
 // delivery rate R (the best sample of the last 2 s: the bytes received while one request
 // was out, over its time out) and the round trip, asks for spans of about 0.1 s of data,
-// and keeps about R x (RTT + 0.9 s) in flight, within a bound, starting with
-// `firstSpans` spans of the first size (and no less until R is measured over 2 s).
+// and keeps about R x (RTT + 0.9 s) in flight (a player's range: R x (RTT + 0.2 s) plus two
+// spans, so a seek waits behind less), within a bound, starting with `firstSpans` spans
+// of the first size (and no less until R is measured over 2 s).
 
 export const SPAN_TIME = 0.1; // seconds of data per request
 export const RATE_HORIZON_MS = 2000; // the rate is measured over this much of the past
@@ -11,8 +12,10 @@ export const STALL_MS = 10000; // nothing received this long: the transfer stall
 const SLACK = 0.9; // seconds of data in flight beyond the bandwidth-delay product (_flow.py)
 
 export class Flow {
-  constructor(unit, { firstSpan, firstSpans = 2, maxSpan, maxInFlight }) {
+  constructor(unit, { firstSpan, firstSpans = 2, maxSpan, maxInFlight, slack = SLACK, slackSpans = 0 }) {
     this.unit = unit;
+    this.slack = slack; // seconds of data in flight beyond the round trip's...
+    this.slackSpans = slackSpans; // ...and spans (a player's range: see _flow.py)
     this.maxSpan = Math.max(1, maxSpan);
     this.firstSpan = Math.max(1, Math.min(firstSpan, this.maxSpan));
     this.firstSpans = Math.max(1, firstSpans);
@@ -44,7 +47,11 @@ export class Flow {
     const first = this.firstSpans * this.firstSpan * this.unit;
     let wanted = first;
     if (rate !== null) {
-      wanted = Math.max(Math.ceil(rate * ((this.rtt || 0) + SLACK)), 2 * this.span() * this.unit);
+      const spans = this.slackSpans * this.span() * this.unit;
+      wanted = Math.max(
+        Math.ceil(rate * ((this.rtt || 0) + this.slack)) + spans,
+        2 * this.span() * this.unit,
+      );
       if (performance.now() - this.firstDelivery < RATE_HORIZON_MS) wanted = Math.max(wanted, first);
     }
     return Math.min(wanted, this.maxInFlight);

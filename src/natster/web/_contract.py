@@ -49,13 +49,15 @@ _LIMITS = (  # natster.limits the browser keeps to, by their names there
     "MAX_CATALOG_NAME",
     "MAX_DESCRIPTION",
     "MAX_TAG_CHARS",
+    "STREAM_SLACK_S",
+    "STREAM_SLACK_SPANS",
 )
 _EVENTS = ("shared", "unshared", "imported", "declined")  # natster.events.CATALOG_<KIND>
 # natster.names.<NAME>_PATTERN
 _PATTERNS = ("account", "catalog", "hash", "xkey", "transfer", "tag", "taken")
 
 
-def _limits() -> dict[str, int]:
+def _limits() -> dict[str, float]:
     return {name: getattr(limits, name) for name in _LIMITS} | {"MAX_COUNT": 2**53}
 
 
