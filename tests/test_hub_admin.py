@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 
 from natster import _nats, endpoints, wire
-from natster.client import Home, NatsterClient
+from natster.client import Home, NatsterClient, join
 from natster.client.devices import offer_device, redeem
-from natster.errors import RemoteError, UnknownPerson
-from natster.hub.admin import people, remove
+from natster.errors import InviteError, RemoteError, UnknownPerson
+from natster.hub import mint_invite, mint_short_invite
+from natster.hub.admin import invites, people, remove, revoke_invite
+from natster.hub.entry.invites import token_key
 
 from .cliworld import hub_process, member, one_line_error
 from .conftest import (
+    RunningHub,
     World,
     connects,
     eventually,
@@ -100,3 +103,31 @@ def test_the_cli_lists_people_and_asks_before_it_removes(
     assert done.stdout.strip() == "removed dora: cut off, their shares ended, the name free"
     table = natster("hub", "people", "--dir", str(hub_dir)).stdout
     assert "nobody has joined yet" in table
+    natster("hub", "invite", "--dir", str(hub_dir))
+    (pending,) = json.loads(natster("hub", "invites", "--dir", str(hub_dir), "--json").stdout)
+    ended = natster("hub", "invites", "--dir", str(hub_dir), "--revoke", pending["id"])
+    assert ended.stdout.strip() == (
+        f"invite {pending['id']} ended: its words or token let nobody in now"
+    )
+    assert "no unused invites" in natster("hub", "invites", "--dir", str(hub_dir)).stdout
+
+
+async def test_unused_invites_are_listed_and_one_is_ended(hub: RunningHub, tmp_path: Path) -> None:
+    short = await mint_short_invite(hub.dir, 600)
+    long = await mint_invite(hub.dir, 600)
+    used = await mint_short_invite(hub.dir, 600)
+    await join(used.encode(), home=Home(tmp_path / "erin"), name="erin")  # spent: not listed
+    listed = await invites(hub.dir)
+    assert len(listed) == 2
+    assert all(i.expires_at > time.time() + 500 for i in listed)
+    ids = {i.id for i in listed}
+    short_id = next(i for i in ids if token_key(short.words).startswith(i))
+    with pytest.raises(InviteError, match="4 or more"):
+        await revoke_invite(hub.dir, "ab")
+    ended = await revoke_invite(hub.dir, short_id[:6])
+    assert ended.id == short_id
+    assert [i.id for i in await invites(hub.dir)] == list(ids - {short_id})
+    with pytest.raises(InviteError):  # its words let nobody in now
+        await join(short.encode(), home=Home(tmp_path / "frank"), name="frank")
+    await join(long.encode(), home=Home(tmp_path / "gina"), name="gina")  # the other works
+    assert await invites(hub.dir) == []

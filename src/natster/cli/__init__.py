@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 hub.app.command("people")(hub_admin.people)
 hub.app.command("remove")(hub_admin.remove)
+hub.app.command("invites")(hub_admin.invites)
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(device.app, name="device")

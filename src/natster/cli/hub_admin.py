@@ -1,4 +1,5 @@
-"""``natster hub people`` and ``natster hub remove``: who is on a hub, and removing one."""
+"""``natster hub people``, ``hub remove`` and ``hub invites``: who is on a hub, removing
+one, and the invites not yet used."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._out import JsonOption, fail, out, plain, print_json, run
+from ._out import JsonOption, expiry, fail, out, plain, print_json, run
 
 
 def people(
@@ -58,3 +59,35 @@ def remove(
             fail("not removed")
     gone = run(removing(HubDir(dir), who))
     out.print(plain(f"removed {gone.name or who}: cut off, their shares ended, the name free"))
+
+
+def invites(
+    dir: Path = typer.Option(..., "--dir", help="The hub's state directory."),
+    revoke: str | None = typer.Option(
+        None, "--revoke", metavar="ID", help="End this unused invite (its id, or its start)."
+    ),
+    json_: bool = JsonOption,
+) -> None:
+    """The invites made and not yet used: their ids, when made, when they expire."""
+    from natster.hub import HubDir
+    from natster.hub.admin import invites as pending
+    from natster.hub.admin import revoke_invite
+
+    if revoke is not None:
+        ended = run(revoke_invite(HubDir(dir), revoke))
+        out.print(plain(f"invite {ended.id} ended: its words or token let nobody in now"))
+        return
+    found = run(pending(HubDir(dir)))
+    if json_:
+        print_json([i.as_dict() for i in found])
+        return
+    if not found:
+        out.print("no unused invites: `natster hub invite` makes one")
+        return
+    from rich.table import Table
+
+    table = Table("id", "made", "expires")
+    for invite in found:
+        made = expiry(invite.created_at) if invite.created_at else "-"
+        table.add_row(invite.id, made, expiry(invite.expires_at))
+    out.print(table)

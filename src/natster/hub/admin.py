@@ -1,4 +1,5 @@
-"""Administering a running hub from its directory: who is on it, and removing someone.
+"""Administering a running hub from its directory: who is on it, removing someone, and
+the invites not yet used.
 
 What the hub's owner runs (``natster hub people``, ``natster hub remove``), with the
 hub's own credentials: the ``accounts`` account (its records and names, and the account
@@ -9,6 +10,7 @@ the system account (each account's connections, as nats-server reports them).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from natster import _nats, endpoints, subjects, wire
 from natster._bucket import Bucket
 from natster._nats import Client, connect
-from natster.errors import NatsterError, UnknownPerson
+from natster.errors import InviteError, KeyMissing, NatsterError, UnknownPerson, WrongRevision
 from natster.hub.accounts.account_service import name_keys
 from natster.hub.accounts.claims import imported_catalogs
 from natster.hub.state import HubDir
@@ -77,6 +79,75 @@ async def people(hub: HubDir) -> list[Person]:
     finally:
         await sys_nc.close()
     return sorted(found, key=lambda p: (p.name.casefold(), p.account))
+
+
+@dataclass(frozen=True)
+class PendingInvite:
+    """An invite made and not yet used (``id``: the start of its key, its token's sha256)."""
+
+    id: str
+    created_at: int | None
+    expires_at: int
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+INVITE_ID_CHARS = 12  # of the key, as `hub invites` shows an invite
+
+
+async def invites(hub: HubDir) -> list[PendingInvite]:
+    """The invites not used yet and not expired, oldest first (device codes, which are
+    their accounts' own, are not listed)."""
+    state = hub.require_running()
+    nc = await connect(state.local_url, hub.creds("accounts"), name="admin", trust=hub.trust())
+    try:
+        bucket = await Bucket.open(nc.jetstream(), subjects.INVITES_BUCKET)
+        found = [i for key in await bucket.keys() if (i := await _invite(bucket, key))]
+    finally:
+        await nc.close()
+    return sorted(found, key=lambda i: (i.created_at or 0, i.id))
+
+
+async def revoke_invite(hub: HubDir, invite_id: str) -> PendingInvite:
+    """End the unused invite whose key starts with ``invite_id`` (4 characters or more)."""
+    wanted = invite_id.strip().lower()
+    if len(wanted) < 4:
+        raise InviteError("name an invite by 4 or more characters of its id (`hub invites`)")
+    state = hub.require_running()
+    nc = await connect(state.local_url, hub.creds("accounts"), name="admin", trust=hub.trust())
+    try:
+        bucket = await Bucket.open(nc.jetstream(), subjects.INVITES_BUCKET)
+        keys = [k for k in await bucket.keys() if k.startswith(wanted)]
+        matching = [(k, i) for k in keys if (i := await _invite(bucket, k))]
+        if len(matching) != 1:
+            what = "no unused invite has" if not matching else "several invites have"
+            raise InviteError(f"{what} an id starting with {wanted!r}: see `natster hub invites`")
+        key, invite = matching[0]
+        try:
+            entry = await bucket.get(key)
+            await bucket.delete(key, last=entry.revision)
+        except (KeyMissing, WrongRevision) as exc:  # used, this very moment
+            raise InviteError("that invite was just used: see `natster hub people`") from exc
+    finally:
+        await nc.close()
+    return invite
+
+
+async def _invite(bucket: Bucket, key: str) -> PendingInvite | None:
+    try:
+        record = json.loads(await bucket.value(key) or b"null")
+        expires_at = int(record["expires_at"])
+    except (NatsterError, ValueError, TypeError, KeyError):
+        return None
+    if "device" in record or expires_at <= time.time():
+        return None
+    created = record.get("created_at")
+    return PendingInvite(
+        id=key[:INVITE_ID_CHARS],
+        created_at=created if isinstance(created, int) else None,
+        expires_at=expires_at,
+    )
 
 
 async def remove(hub: HubDir, who: str) -> wire.LeaveReply:
