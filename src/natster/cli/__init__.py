@@ -14,7 +14,7 @@ import typer.main
 from natster import __version__
 from natster.errors import NatsterError
 
-from . import account, catalog, device, hub, hub_admin, people, search, web
+from . import account, background, catalog, device, hub, hub_admin, people, search, web
 from ._out import fail
 
 app = typer.Typer(
@@ -28,9 +28,12 @@ app = typer.Typer(
 hub.app.command("people")(hub_admin.people)
 hub.app.command("remove")(hub_admin.remove)
 hub.app.command("invites")(hub_admin.invites)
+hub.app.command("service")(hub_admin.service)
 app.add_typer(hub.app, name="hub")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(device.app, name="device")
+app.add_typer(background.app, name="autostart")
+app.command("serve")(background.serve)
 app.command("init")(account.init)
 app.command("whoami")(account.whoami_command)
 app.command("rename")(account.rename)

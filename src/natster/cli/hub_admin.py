@@ -91,3 +91,18 @@ def invites(
         made = expiry(invite.created_at) if invite.created_at else "-"
         table.add_row(invite.id, made, expiry(invite.expires_at))
     out.print(table)
+
+
+def service(
+    dir: Path = typer.Option(..., "--dir", help="The hub's state directory."),
+    user: str = typer.Option("natster", help="The system user the hub runs as."),
+    host: str | None = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port to listen on [default: 4222]."),
+    print_: bool = typer.Option(False, "--print", help="Print the unit (the only way yet)."),
+) -> None:
+    """Print a systemd unit that runs this hub as a service (docs/deploy.md installs it)."""
+    from natster.hub.service_unit import hub_unit
+
+    if not print_:
+        fail("pass --print, and install what it prints as docs/deploy.md says")
+    print(hub_unit(dir, user=user, host=host, port=port), end="")

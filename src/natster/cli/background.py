@@ -1,0 +1,106 @@
+"""``natster serve`` and ``natster autostart``: catalogs served in the background."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import typer
+
+from ._out import (
+    JsonOption,
+    LogFormatOption,
+    LogVerboseOption,
+    fail,
+    out,
+    plain,
+    print_fields,
+    print_json,
+    run,
+    setup_logging,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from natster.client.autostart import Autostart
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Serve my catalogs in the background, from login on (a systemd user unit, or "
+    "a launchd agent on macOS).",
+    no_args_is_help=True,
+)
+
+
+def serve(verbose: bool = LogVerboseOption, log_format: str = LogFormatOption) -> None:
+    """Serve every catalog of mine, those I make later too, until Ctrl-C."""
+    setup_logging(verbose, log_format)
+    run(_serve_all())
+
+
+async def _serve_all() -> None:
+    from natster.client import NatsterClient
+    from natster.client.serve_all import serve_every_catalog
+
+    from ._signals import stop_on_signals
+
+    stop = stop_on_signals()
+
+    def said(names: tuple[str, ...]) -> None:
+        if names:
+            out.print(plain(f"serving {', '.join(names)} (Ctrl-C stops)"))
+        else:
+            out.print("no catalogs here yet: `natster catalog new` makes one (waiting for it)")
+
+    async with await NatsterClient.connect(reconnect=True) as client:
+        await serve_every_catalog(client, stop, said)
+    out.print("stopped")
+
+
+def _autostart() -> Autostart:
+    from natster.client import Home
+    from natster.client.autostart import Autostart
+
+    return Autostart(Home.default())
+
+
+@app.command("on")
+def on() -> None:
+    """Serve my catalogs from now on, and at every login; restarted if it fails."""
+    out.print(plain(_checked(lambda: _autostart().on())))
+
+
+@app.command("off")
+def off() -> None:
+    """Stop serving in the background, and at login."""
+    out.print(plain(_checked(lambda: _autostart().off())))
+
+
+@app.command("status")
+def status(json_: bool = JsonOption) -> None:
+    """Whether autostart is on, whether it runs now, and since when."""
+    facts = _checked(lambda: _autostart().status())
+    if json_:
+        print_json(facts)
+        return
+    running = facts["running"]
+    print_fields(
+        {
+            "autostart": "on" if facts["installed"] else "off",
+            "running": "unknown" if running is None else ("yes" if running else "no"),
+            "since": facts["since"],
+            "file": facts["file"],
+        }
+    )
+
+
+def _checked(call: Callable[[], T]) -> T:
+    """``call``'s result; a natster error is one line and exit 1, as everywhere."""
+    from natster.errors import NatsterError
+
+    try:
+        return call()
+    except NatsterError as exc:
+        fail(str(exc))
