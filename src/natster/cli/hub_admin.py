@@ -106,3 +106,35 @@ def service(
     if not print_:
         fail("pass --print, and install what it prints as docs/deploy.md says")
     print(hub_unit(dir, user=user, host=host, port=port), end="")
+
+
+def backup(
+    file: Path = typer.Argument(..., help="Where to write the backup."),
+    dir: Path = typer.Option(..., "--dir", help="The running hub's state directory."),
+) -> None:
+    """Write the whole running hub into one file (0600: it holds the hub's keys)."""
+    from natster.hub import HubDir
+    from natster.hub.backup import backup as backing_up
+
+    made = run(backing_up(HubDir(dir), file))
+    out.print(
+        plain(
+            f"backed up to {made.path} ({made.size:,} bytes: {made.streams} streams, "
+            f"{made.messages:,} messages); keep it secret, it holds the hub's keys"
+        )
+    )
+
+
+def restore(
+    file: Path = typer.Argument(..., help="A backup `natster hub backup` wrote."),
+    dir: Path = typer.Option(..., "--dir", help="A new, empty directory for the hub."),
+) -> None:
+    """Bring a hub back from a backup (`natster hub up --dir DIR` then starts it)."""
+    from natster.errors import NatsterError
+    from natster.hub.backup import restore as restoring
+
+    try:
+        restoring(file, dir)
+    except NatsterError as exc:
+        fail(str(exc))
+    out.print(plain(f"restored into {dir}: start it with `natster hub up --dir {dir}`"))

@@ -219,12 +219,12 @@ class Hub:
             self._join_service = JoinService(hub)
             await self._join_service.start(accounts_client)
             await wait_for_jetstream(accounts_client, _waiting_for_nodes(hub, config))
-            if config.moving_in:
-                await growth.bring_in(hub, config.moving_in, self._connector(local_url, trust))
-                hub.save(hub.load().model_copy(update={"moving_in": {}}))
-                kept = growth.finish(hub)
-                if kept is not None:
-                    log.info("the single node's data is in the cluster; its snapshots: %s", kept)
+        if config.moving_in:  # a single node's data into a cluster, or a backup restored
+            await growth.bring_in(hub, config.moving_in, self._connector(local_url, trust))
+            hub.save(hub.load().model_copy(update={"moving_in": {}}))
+            kept = growth.finish(hub)
+            if kept is not None:
+                log.info("the saved streams are in; their snapshots are kept in %s", kept)
         self.account_service = await AccountService.open(
             accounts_client, up.resolver, config, self._signing
         )
