@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -47,6 +48,12 @@ def init(
         help="Join an account you have as one more device: the code `natster device add` "
         "printed ('-' reads it from standard input).",
     ),
+    restore: Path | None = typer.Option(
+        None, "--restore", help="Bring your account back from the file `natster backup` wrote."
+    ),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="Read --restore's passphrase from this file ('-': stdin)."
+    ),
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
     from natster.client import Home, join
@@ -55,6 +62,9 @@ def init(
     home = Home.default()
     if device is not None:
         _init_device(home, device)
+        return
+    if restore is not None:
+        _init_restore(home, restore, passphrase_file)
         return
     if invite is not None and invite_option is not None:
         fail("give the invite once: as INVITE or as --invite")
@@ -68,6 +78,54 @@ def init(
     context = run(join(invite, home=home, name=name, url=url))
     out.print(plain(f"welcome, {context.name}: you are on the hub at {context.url}"))
     out.print(f"state saved in {home.path}")
+
+
+def _init_restore(home: Home, file: Path, passphrase_file: Path | None) -> None:
+    from natster.client.recovery import LOST, restore_recovery
+
+    passphrase = _passphrase(passphrase_file, twice=False)
+    context = run(restore_recovery(home, file, passphrase))
+    out.print(plain(f"welcome back, {context.name}: your account is on this machine again"))
+    out.print(
+        f"the machine it was restored from is the device {LOST!r}: "
+        f"`natster device revoke {LOST}` cuts it off (do, if it was lost)"
+    )
+
+
+def backup(
+    file: Path = typer.Argument(..., help="Where to write the recovery file."),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="Read the passphrase from this file ('-': stdin)."
+    ),
+) -> None:
+    """Seal this machine's account (its key) into a file, with a passphrase: `natster
+    init --restore FILE` brings it back on another machine."""
+    from natster.client import Home
+    from natster.client.recovery import write_recovery
+
+    passphrase = _passphrase(passphrase_file, twice=True)
+    try:
+        written = write_recovery(Home.default(), file, passphrase)
+    except NatsterError as exc:
+        fail(str(exc))
+    out.print(plain(f"your account is sealed in {written}: keep it, and the passphrase, apart"))
+
+
+def _passphrase(source: Path | None, *, twice: bool) -> str:
+    """From a file ('-': stdin), or asked on a terminal (twice for a new one)."""
+    if source is not None:
+        text = sys.stdin.read() if str(source) == "-" else _read(source)
+        return text.rstrip("\n")
+    if not sys.stdin.isatty():
+        fail("no terminal to ask the passphrase on: pass --passphrase-file")
+    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=twice))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        fail(f"{path} cannot be read: {exc.strerror}")
 
 
 def _init_device(home: Home, code: str) -> None:
