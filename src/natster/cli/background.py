@@ -1,4 +1,5 @@
-"""``natster serve`` and ``natster autostart``: catalogs served in the background."""
+"""``natster serve`` and ``natster autostart`` (catalogs served in the background), and
+``natster context export`` (this machine's user for the `nats` CLI)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,22 @@ def _checked(call: Callable[[], T]) -> T:
         return call()
     except NatsterError as exc:
         fail(str(exc))
+
+
+context_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Use ordinary NATS tools (the `nats` CLI) as this machine's user.",
+    no_args_is_help=True,
+)
+
+
+@context_app.command("export")
+def export(
+    name: str | None = typer.Option(None, help="The context's name [default: natster-NAME]."),
+) -> None:
+    """Write a `nats` CLI context for this machine's user (its URL, creds, CA, inbox)."""
+    from natster.client import Home
+    from natster.client.nats_context import export_context
+
+    made, path = _checked(lambda: export_context(Home.default(), name))
+    out.print(plain(f"wrote {path}; try: nats --context {made} req natster.global.stats ''"))

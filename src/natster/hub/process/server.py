@@ -68,12 +68,13 @@ def render_config(
         '  interval: "2m"',
         "}",
     ]
-    if tls is not None:  # handshake_first: not even INFO in the clear (see natster._tls)
+    if tls is not None:  # natster's clients start TLS at once: not even INFO in the clear
+        # (natster._tls); one that waits for INFO (the `nats` CLI) gets it after a moment
         lines += [
             "tls: {",
             f"  cert_file: {q(tls.cert)}",
             f"  key_file: {q(tls.key)}",
-            "  handshake_first: true",
+            f'  handshake_first: "{limits.TLS_FIRST_WAIT_MS}ms"',
             f"  timeout: {limits.TLS_HANDSHAKE_S}",
             "}",
         ]
