@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -73,14 +74,22 @@ _TOO_LONG = (
 
 
 def endpoint(
-    handler: Handler, concurrency: int = 0, *, deadline: float | None = None
+    handler: Handler,
+    concurrency: int = 0,
+    *,
+    deadline: float | None = None,
+    counted: tuple[str, str] | None = None,
 ) -> Callable[[MicroRequest], Awaitable[None]]:
     """A micro-service handler. nats-py hands a subscription its messages one at a time;
     with ``concurrency``, up to that many requests are served at once (each in a task).
     With ``deadline`` (seconds, less than the caller's timeout), a request not done by
-    then is stopped and answered 503 "try again": the caller hears why, not silence."""
+    then is stopped and answered 503 "try again": the caller hears why, not silence.
+    With ``counted`` (service, endpoint), each answer's code and time go to _metrics."""
+    from natster import _metrics
 
     async def serve(request: MicroRequest) -> None:
+        began = time.monotonic()
+        code = 200
         limit = asyncio.timeout(deadline)
         _request_info.set((request.headers or {}).get(REQUEST_INFO))  # this request's
         try:
@@ -90,17 +99,19 @@ def endpoint(
         except NatsterError as exc:
             if exc.status >= 500:
                 log.warning("request on %s failed: %s", request.subject, exc)
-            reply = wire.fail(exc.status, str(exc))
+            code, reply = exc.status, wire.fail(exc.status, str(exc))
         except TimeoutError:
             if not limit.expired():
                 log.exception("request on %s crashed", request.subject)
-                reply = wire.fail(500, "internal error")
+                code, reply = 500, wire.fail(500, "internal error")
             else:
                 log.warning("request on %s stopped after %g s", request.subject, deadline)
-                reply = wire.fail(503, _TOO_LONG.format(deadline=deadline))
+                code, reply = 503, wire.fail(503, _TOO_LONG.format(deadline=deadline))
         except Exception:
             log.exception("request on %s crashed", request.subject)
-            reply = wire.fail(500, "internal error")
+            code, reply = 500, wire.fail(500, "internal error")
+        if counted is not None:
+            _metrics.answered(*counted, code, time.monotonic() - began)
         try:
             message = request._msg  # micro's Request hides the message it answers
             if message.reply and len(reply) >= _natsio.LARGE:  # a chunk: no extra copies
@@ -150,6 +161,11 @@ async def add_endpoints(
             EndpointConfig(
                 name=name,
                 subject=entry.listen(catalog),
-                handler=endpoint(handlers[entry], entry.concurrency, deadline=deadline),
+                handler=endpoint(
+                    handlers[entry],
+                    entry.concurrency,
+                    deadline=deadline,
+                    counted=(entry.service.value, entry.name),
+                ),
             )
         )

@@ -215,6 +215,8 @@ RATE_HORIZON_S = 2.0  # the delivery rate is measured over this much of the rece
 CHUNKS_AT_ONCE = 16  # chunk requests a catalog server reads and seals concurrently
 TRANSFER_IDLE_S = 30  # the server frees a transfer nobody asked a chunk of for this long
 TRANSFER_REUSE_S = 5.0  # natster web keeps a file's transfer open this long for its next range
+METRICS_EVERY_S = 5.0  # `hub up --metrics-port` reads the hub's numbers this often
+METRICS_PING_S = 1.0  # ...and waits this long for each service to answer its health ping
 SERVE_ALL_RECHECK_S = 5.0  # `natster serve` reads the list of my catalogs again this often
 MAX_TRANSFERS_PER_ACCOUNT = 32  # more at once from one account: "busy"
 # A transfer that received nothing for STALL_S has stalled: its requests are asked again

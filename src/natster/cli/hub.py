@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from natster.client.hub_catalog import HubCatalog
     from natster.hub import HubDir, HubInfo, HubOptions
-    from natster.services.platform import Platform
+    from natster.services.platform import PartMaker, Platform
     from natster.web._hub import HubWeb
 
 app = typer.Typer(
@@ -90,6 +90,13 @@ def up(
         max=65535,
         help="The web app's NATS over WebSocket (wss) listens here [default: --web-port + 1].",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics and /healthz on 127.0.0.1 at this port.",
+    ),
     verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
@@ -128,7 +135,7 @@ def up(
         "web_port": web_port,
         "ws_port": ws_port,
     }
-    run(_up(dir, options, catalog))
+    run(_up(dir, options, catalog, metrics_port))
 
 
 DEFAULT_CLUSTER_PORT = 6222
@@ -142,11 +149,19 @@ def _node_name(cluster_port: int) -> str:
     return f"{host}-{cluster_port}"
 
 
-async def _up(dir: Path, options: HubOptions, catalog: Path | None) -> None:
+async def _up(
+    dir: Path, options: HubOptions, catalog: Path | None, metrics_port: int | None
+) -> None:
     from natster.services.platform import Platform
 
     stop = stop_on_signals()
-    parts = [_web_app] + ([] if catalog is None else [_hub_catalog(catalog)])
+    parts: list[PartMaker] = [_web_app]
+    if catalog is not None:
+        parts.append(_hub_catalog(catalog))
+    if metrics_port is not None:
+        from natster.services.metrics import metrics_part
+
+        parts.append(metrics_part(metrics_port))
     platform = Platform(dir, parts=[_said_hello, *parts, _said_how_to_invite], **options)
     info = await until_stopped(platform.start(), stop)
     if info is None:  # Ctrl-C or SIGTERM while it started (a founder waiting for peers)

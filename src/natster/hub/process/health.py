@@ -17,7 +17,7 @@ _ASK_S = 1.0  # how long the servers have to answer a ping (every node answers o
 _ACCOUNTS = ("global", "accounts")  # the platform accounts that keep streams
 
 
-async def _gather(nc: Client, subject: str, alone: bool) -> list[dict[str, Any]]:
+async def gather(nc: Client, subject: str, alone: bool) -> list[dict[str, Any]]:
     """Every server's answer to a ``$SYS.REQ.SERVER.PING`` request within ``_ASK_S`` (a
     hub of one node: its one answer)."""
     answers: list[dict[str, Any]] = []
@@ -102,8 +102,8 @@ async def hub_health(hub: HubDir) -> dict[str, Any]:
         state.local_url, hub.creds("sys"), name="natster-status", trust=hub.trust()
     )
     try:
-        stats = await _gather(sys_nc, "$SYS.REQ.SERVER.PING.STATSZ", alone)
-        jsz = await _gather(sys_nc, "$SYS.REQ.SERVER.PING.JSZ", alone)
+        stats = await gather(sys_nc, "$SYS.REQ.SERVER.PING.STATSZ", alone)
+        jsz = await gather(sys_nc, "$SYS.REQ.SERVER.PING.JSZ", alone)
     finally:
         await sys_nc.close()
     nodes, leader = _nodes(stats, jsz)

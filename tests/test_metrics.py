@@ -1,0 +1,73 @@
+"""`hub up --metrics-port`: Prometheus metrics and /healthz, against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from natster import endpoints
+from natster.client import Home, NatsterClient, join
+from natster.errors import RemoteError
+from natster.hub import mint_short_invite
+from natster.services.metrics import Metrics, metrics_part
+from natster.services.platform import Platform
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.heavy
+
+
+def _value(text: str, metric: str) -> float:
+    found = re.search(rf"^{re.escape(metric)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert found, f"{metric} is not in:\n{text[:3000]}"
+    return float(found.group(1))
+
+
+async def test_metrics_count_people_requests_and_refusals_and_healthz_says_what_is_down(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    platform = Platform(tmp_path / "hub", port=free_port(), parts=[metrics_part(port)])
+    await platform.start()
+    try:
+        metrics = platform._parts[-1]
+        assert isinstance(metrics, Metrics)
+        clients = []
+        for name in ("alice", "bob"):
+            home = Home(tmp_path / name)
+            await join((await mint_short_invite(platform.dir, 600)).encode(), home=home, name=name)
+            clients.append(await NatsterClient.connect(home))
+        with pytest.raises(RemoteError):  # a refusal, counted by its code
+            await clients[0].request(endpoints.EVENTS_PUT.local(), b'{"type": 1}')
+        await metrics.check()
+        base = f"http://127.0.0.1:{port}"
+        page = await asyncio.to_thread(httpx.get, f"{base}/metrics", timeout=5)
+        assert page.status_code == 200
+        text = page.text
+        assert _value(text, "natster_people") == 2
+        assert _value(text, "natster_connections") >= 2
+        assert _value(text, "natster_jetstream_bytes") > 0
+        assert _value(text, "natster_up") == 1
+        # (labels in the order Prometheus's exposition sorts them)
+        refused = 'code="400",endpoint="events.put",service="natster-global"'
+        assert _value(text, f"natster_requests_total{{{refused}}}") >= 1
+        info = 'code="200",endpoint="info",service="natster-accounts"'
+        assert _value(text, f"natster_requests_total{{{info}}}") >= 2
+        assert "natster_request_seconds_bucket{" in text
+        healthy = await asyncio.to_thread(httpx.get, f"{base}/healthz", timeout=5)
+        assert (healthy.status_code, healthy.text) == (200, "ok\n")
+
+        assert platform.global_service is not None
+        await platform.global_service.stop()  # a service down: the check says which
+        await metrics.check()
+        down = await asyncio.to_thread(httpx.get, f"{base}/healthz", timeout=5)
+        assert down.status_code == 503
+        assert "natster-global" in down.text
+        for client in clients:
+            await client.close()
+    finally:
+        await platform.stop()
