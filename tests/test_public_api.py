@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "natster"
 
 API = {
     "natster.client": ["Context", "Home", "NatsterClient", "join", "whoami"],
+    "natster.client.autostart": ["Autostart"],
     "natster.client.browse": ["folder", "search_everywhere", "thumbnail"],
     "natster.client.browsers": ["browser_name", "sign_in_browser"],
     "natster.client.context": ["Context", "Home"],
@@ -33,12 +34,15 @@ API = {
     "natster.client.join": ["default_name", "join"],
     "natster.client.library": ["library"],
     "natster.client.mirror": ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"],
+    "natster.client.nats_context": ["export_context"],
     "natster.client.people": ["label", "look_alike_accounts", "person"],
     "natster.client.remote": [
         *("CatalogRef", "answering", "ask", "block", "decline", "forget_import"),
         *("import_catalog", "inbox", "page", "pages", "resolve", "share", "sharer"),
         *("summary", "unshare"),
     ],
+    "natster.client.recovery": ["LOST", "restore_recovery", "write_recovery"],
+    "natster.client.serve_all": ["my_catalogs", "serve_every_catalog"],
     "natster.client.serving": ["Serve", "ServingLink", "serving_grant"],
     "natster.client.transfer": ["Transfer"],
 }

@@ -24,6 +24,8 @@ from natster.errors import ConfigError
 
 from .context import Home
 
+__all__ = ["Autostart"]
+
 SYSTEMCTL_TIMEOUT_S = 20.0
 
 

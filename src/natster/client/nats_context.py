@@ -20,6 +20,8 @@ from natster._fs import PUBLIC_MODE, write_atomic
 
 from .context import Home
 
+__all__ = ["export_context"]
+
 
 def export_context(home: Home, name: str | None = None) -> tuple[str, Path]:
     """Write the context; its name and path."""

@@ -30,6 +30,8 @@ from .context import Context, Home
 from .devices import Device, DeviceBook
 from .join import _riding_out, _verify
 
+__all__ = ["LOST", "restore_recovery", "write_recovery"]
+
 if TYPE_CHECKING:
     from nacl.secret import SecretBox
 

@@ -17,6 +17,8 @@ from natster.services.catalog_service import CatalogServer
 
 from ._client import NatsterClient
 
+__all__ = ["my_catalogs", "serve_every_catalog"]
+
 
 def my_catalogs(client: NatsterClient) -> tuple[str, ...]:
     with Catalogs(client.home.path) as mine:
