@@ -17,7 +17,7 @@ from natster.client import Home, NatsterClient, join
 from natster.client.devices import offer_device, redeem
 from natster.errors import InviteError, RemoteError, UnknownPerson
 from natster.hub import mint_invite, mint_short_invite
-from natster.hub.admin import invites, people, remove, revoke_invite
+from natster.hub.admin import account_log, invites, people, remove, revoke_invite
 from natster.hub.entry.invites import token_key
 
 from .cliworld import hub_process, member, one_line_error
@@ -85,6 +85,9 @@ async def test_people_lists_everyone_and_remove_cuts_one_off_for_good(
     assert sorted(p.name for p in await people(hub.dir)) == ["bob", "carol"]
     with pytest.raises(UnknownPerson):
         await remove(hub.dir, "alice")  # gone: nobody holds the name
+    logged = [(line.what, line.name) for line in await account_log(hub.dir)]
+    assert logged[0] == ("removed by the hub", "alice")  # newest first, who and what
+    assert ("joined", "carol") in logged
     await phone.close()
 
 
@@ -110,6 +113,11 @@ def test_the_cli_lists_people_and_asks_before_it_removes(
         f"invite {pending['id']} ended: its words or token let nobody in now"
     )
     assert "no unused invites" in natster("hub", "invites", "--dir", str(hub_dir)).stdout
+    logged = json.loads(natster("hub", "log", "--dir", str(hub_dir), "--json").stdout)
+    assert [(line["what"], line["name"]) for line in logged][:2] == [
+        ("removed by the hub", "dora"),
+        ("joined", "dora"),
+    ]
 
 
 async def test_unused_invites_are_listed_and_one_is_ended(hub: RunningHub, tmp_path: Path) -> None:

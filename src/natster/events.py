@@ -108,6 +108,7 @@ class AccountLeft(_Data):
 
     account: str = AccountKey
     shares: list[ShareEnded] = Field(default_factory=list, max_length=limits.LEAVE_SHARES_MAX)
+    removed: bool = False  # by the hub's owner (`hub remove`), not by itself
 
 
 class ContextBound(_Data):

@@ -138,3 +138,29 @@ def restore(
     except NatsterError as exc:
         fail(str(exc))
     out.print(plain(f"restored into {dir}: start it with `natster hub up --dir {dir}`"))
+
+
+def log(
+    dir: Path = typer.Option(..., "--dir", help="The running hub's state directory."),
+    limit: int = typer.Option(50, min=1, max=1000, help="How many lines, newest first."),
+    json_: bool = JsonOption,
+) -> None:
+    """Who joined, was renamed, left or was removed, and when (from the event log)."""
+    from natster.hub import HubDir
+    from natster.hub.admin import account_log
+
+    lines = run(account_log(HubDir(dir), limit))
+    if json_:
+        print_json([line.as_dict() for line in lines])
+        return
+    if not lines:
+        out.print("nothing yet: nobody has joined")
+        return
+    from rich.table import Table
+
+    table = Table("when", "what", "who")
+    for line in lines:
+        table.add_row(
+            line.at[:19].replace("T", " "), line.what, plain(line.name or line.account[:12])
+        )
+    out.print(table)

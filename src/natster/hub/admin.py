@@ -1,5 +1,5 @@
-"""Administering a running hub from its directory: who is on it, removing someone, and
-the invites not yet used.
+"""Administering a running hub from its directory: who is on it, removing someone, the
+invites not yet used, and the log of who joined, was renamed, left or was removed.
 
 What the hub's owner runs (``natster hub people``, ``natster hub remove``), with the
 hub's own credentials: the ``accounts`` account (its records and names, and the account
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from natster import _nats, endpoints, subjects, wire
+from natster import events as ev
 from natster._bucket import Bucket
-from natster._nats import Client, connect
+from natster._nats import Client, connect, mapped
 from natster.errors import InviteError, KeyMissing, NatsterError, UnknownPerson, WrongRevision
 from natster.hub.accounts.account_service import name_keys
 from natster.hub.accounts.claims import imported_catalogs
@@ -148,6 +149,68 @@ async def _invite(bucket: Bucket, key: str) -> PendingInvite | None:
         created_at=created if isinstance(created, int) else None,
         expires_at=expires_at,
     )
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One line of ``hub log``: when, what, to which account (its name where known)."""
+
+    at: str
+    what: str  # "joined", "renamed", "left", "removed by the hub"
+    account: str
+    name: str
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+LOG_SCAN = 5000  # events looked at, from the newest, for `hub log`
+
+
+async def account_log(hub: HubDir, limit: int = 50) -> list[Logged]:
+    """The newest ``limit`` account events of the event log (joins, renames, leavings,
+    removals), newest first: who, when, as the log holds them."""
+    state = hub.require_running()
+    nc = await connect(state.local_url, hub.creds("global"), name="admin", trust=hub.trust())
+    try:
+        js = nc.jetstream()
+        with mapped("the event log"):
+            last = (await js.stream_info(ev.STREAM)).state.last_seq
+        events: list[ev.CloudEvent] = []
+        for seq in range(last, max(0, last - LOG_SCAN), -1):
+            try:
+                with mapped("the event log"):
+                    raw = await js.get_msg(ev.STREAM, seq)
+                event = ev.parse_event(raw.data or b"")
+            except (NatsterError, ev.EventError):
+                continue  # gone (a limit), or not an event natster reads
+            if event.type in (ev.ACCOUNT_INITIALIZED, ev.ACCOUNT_LEFT):
+                events.append(event)
+        return list(reversed(_lines(list(reversed(events)))))[:limit]
+    finally:
+        await nc.close()
+
+
+def _lines(events: list[ev.CloudEvent]) -> list[Logged]:
+    """Account events, oldest first, as log lines: a second name is a rename; one who
+    left is named as it was called."""
+    names: dict[str, str] = {}
+    lines: list[Logged] = []
+    for event in events:
+        account = str(event.data["account"])
+        if event.type == ev.ACCOUNT_INITIALIZED:
+            name = str(event.data["name"])
+            known = names.get(account)
+            if known == name:
+                continue  # announced again, unchanged
+            lines.append(
+                Logged(event.time, "joined" if known is None else "renamed", account, name)
+            )
+            names[account] = name
+        else:
+            what = "removed by the hub" if event.data.get("removed") else "left"
+            lines.append(Logged(event.time, what, account, names.get(account, "")))
+    return lines
 
 
 async def remove(hub: HubDir, who: str) -> wire.LeaveReply:

@@ -482,12 +482,12 @@ class AccountService:
         if not record.get("left_at"):
             gone = {**record, "left_at": left_at, **({"removed": True} if removed else {})}
             await self._accounts.put(account, json.dumps(gone).encode())
-        await self._finish_leaving(account, name)
+        await self._finish_leaving(account, name, removed=removed)
         return name, left_at
 
-    async def _finish_leaving(self, account: str, name: str) -> None:
+    async def _finish_leaving(self, account: str, name: str, *, removed: bool = False) -> None:
         """Everything of a leaving but the cut-off; each step may be done again."""
-        body = {"type": "natster.account.left", "data": {"account": account}}
+        body = {"type": "natster.account.left", "data": {"account": account, "removed": removed}}
         await _nats.request(
             self._nc,
             endpoints.EVENTS_PUT.local(),
@@ -694,7 +694,10 @@ class AccountService:
                 record = await self._record(account)
                 if record.get("left_at"):  # one the hub stopped while it was leaving
                     if not account_claims.is_closed(current):
-                        await self._finish_leaving(account, str(record.get("name", "")))
+                        name = str(record.get("name", ""))
+                        await self._finish_leaving(
+                            account, name, removed=bool(record.get("removed"))
+                        )
                         await self._cut_off(account)
                         changed += 1
                     continue

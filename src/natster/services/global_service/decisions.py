@@ -122,7 +122,7 @@ class Decisions:
                 "at once: unshare some first",
                 413,
             )
-        left = ev.AccountLeft(account=data.account, shares=ended)
+        left = ev.AccountLeft(account=data.account, shares=ended, removed=data.removed)
         return ev.make_event(ev.ACCOUNT_LEFT, caller, left, data.account)
 
     async def _sharing(self, caller: str, event_type: str, data: Any) -> bool:
