@@ -11,18 +11,23 @@ the rest is complete)::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from natster._formats import HOME_FORMAT, format_of, refuse_newer
 from natster._fs import PUBLIC_MODE, ensure_dir, natster_home, write_atomic
 from natster._tls import Trust
 from natster.errors import AlreadyInitialized, ConfigError, NatsterError, NotInitialized
 from natster.security import Creds, KeyPair, parse_creds
 
 __all__ = ["Context", "Home"]
+
+
+log = logging.getLogger(__name__)
 
 
 class Context(BaseModel):
@@ -37,6 +42,7 @@ class Context(BaseModel):
     device: str | None = None
     rights: Literal["full", "read-only"] = "full"
     expires_at: int | None = None
+    format: int = HOME_FORMAT  # of this file (natster._formats): 1 when it says none
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,20 @@ class Home:
                 f"no natster account in {self.path}: run `natster init --invite INVITE`"
             )
         try:
-            return Context.model_validate_json(self.context_file.read_bytes())
+            raw = self.context_file.read_bytes()
+            refuse_newer(format_of(raw), HOME_FORMAT, f"the natster home {self.path}")
+            context = Context.model_validate_json(raw)
         except (OSError, ValidationError) as exc:
             raise ConfigError(f"{self.context_file} is damaged: {exc}") from exc
+        if format_of(raw) < HOME_FORMAT:  # natster 0.1's: said once, written anew
+            log.warning(
+                "%s was made by natster 0.1 (format 1): now format %d (its catalog index "
+                "gains song and photo tags when next opened)",
+                self.path,
+                HOME_FORMAT,
+            )
+            self.save_context(context)
+        return context
 
     def creds(self) -> Creds:
         try:

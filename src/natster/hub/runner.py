@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from natster import subjects, wire
 from natster._bucket import Bucket
 from natster._clock import now_iso
+from natster._formats import HUB_FORMAT
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Trust, connect, wait_for_jetstream
 from natster._quiet import quietly
@@ -187,6 +188,15 @@ class Hub:
                 "signin": signin_key(self._signing).public_key,
             },
         }
+        if config.format < HUB_FORMAT:  # made by an older natster: brought up to date
+            log.warning(
+                "the hub directory %s was made by natster 0.1 (format %d): now format %d; "
+                "its accounts are brought to today's standard at this start",
+                hub.path,
+                config.format,
+                HUB_FORMAT,
+            )
+            changed["format"] = HUB_FORMAT
         cluster = self._cluster(config, created)
         config = config.model_copy(update={**changed, **self._tls, **self._web})
         if cluster and not created and not config.clustered:  # one node grows: its data too

@@ -14,6 +14,7 @@ Layout under ``--dir``::
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from natster._clock import now_iso
+from natster._formats import HUB_FORMAT, format_of, refuse_newer
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._tls import Trust
 from natster.errors import ConfigError, HubNotRunning
@@ -65,6 +67,7 @@ class HubConfig(BaseModel):
     # a hub of one node growing into a cluster (hub/cluster/growth.py): the streams its data
     # brings in ("role/stream" -> last sequence), awaited before any service starts
     moving_in: dict[str, int] = {}
+    format: int = HUB_FORMAT  # of this file (natster._formats): 1 when it says none
 
     @property
     def clustered(self) -> bool:
@@ -169,9 +172,14 @@ class HubDir:
         if not self.exists():
             raise ConfigError(f"{self.path} is not a natster hub directory (no hub.json)")
         try:
-            return HubConfig.model_validate_json(self.config_file.read_bytes())
+            raw = self.config_file.read_bytes()
+            refuse_newer(format_of(raw), HUB_FORMAT, f"the hub directory {self.path}")
+            config = HubConfig.model_validate_json(raw)
         except (OSError, ValidationError) as exc:
             raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
+        if "format" not in json.loads(raw):  # natster 0.1's: format 1
+            config = config.model_copy(update={"format": 1})
+        return config
 
     def create(self, host: str, port: int) -> HubConfig:
         """Make every key and the operator JWT. Seeds are written before anything names them."""
