@@ -29,9 +29,6 @@ LEADER_TRY_S = 1.0
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
 JOIN_RETRY_S = 20.0  # `init` asks again this long while a hub elects a leader (4-9 s)
 TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
-# ...and this long for a client to start TLS at once (natster's do) before it sends INFO
-# in the clear, as to the `nats` CLI and nats.go's defaults, which read INFO first
-TLS_FIRST_WAIT_MS = 300
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
 DOWNLOAD_WAIT_S = 60.0  # ...a one-shot download, an outage this long (--wait)

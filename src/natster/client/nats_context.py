@@ -1,11 +1,11 @@
 """``natster context export``: this machine's identity, as the `nats` CLI reads it.
 
 A `nats` CLI context (``~/.config/nats/context/NAME.json``, or ``$XDG_CONFIG_HOME``'s)
-naming the hub's URL, this machine's credentials file, the hub's CA, and the inbox
-prefix this user may read replies on (its JWT allows ``_INBOX_<its key>.>`` only). The
-hub lets clients that read INFO first in (docs/protocol.md, "TLS"), so `nats --context
-NAME req natster.global.stats ''` works as this user, and nothing more than this user
-may do.
+naming the hub's URL, this machine's credentials file, the hub's CA, the inbox prefix
+this user may read replies on (its JWT allows ``_INBOX_<its key>.>`` only), and that
+TLS starts first (the hub sends nothing in the clear: docs/protocol.md, "TLS"), so
+`nats --context NAME req natster.global.stats ''` works as this user, and nothing more
+than this user may do.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def export_context(home: Home, name: str | None = None) -> tuple[str, Path]:
         "creds": str(home.creds_file.resolve()),
         "ca": str(home.ca_file.resolve()) if home.ca_file.exists() else "",
         "inbox_prefix": subjects.inbox_of(context.user),
+        "tls_first": True,  # as `nats --tlsfirst`: the hub starts with the TLS handshake
     }
     write_atomic(path, json.dumps(body, indent=2) + "\n", PUBLIC_MODE)  # names, no secret
     return name, path

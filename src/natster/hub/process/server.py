@@ -68,13 +68,13 @@ def render_config(
         '  interval: "2m"',
         "}",
     ]
-    if tls is not None:  # natster's clients start TLS at once: not even INFO in the clear
-        # (natster._tls); one that waits for INFO (the `nats` CLI) gets it after a moment
+    if tls is not None:  # handshake_first: not even INFO in the clear (see natster._tls);
+        # other NATS tools start TLS first too (`nats --tlsfirst`, `natster context export`)
         lines += [
             "tls: {",
             f"  cert_file: {q(tls.cert)}",
             f"  key_file: {q(tls.key)}",
-            f'  handshake_first: "{limits.TLS_FIRST_WAIT_MS}ms"',
+            "  handshake_first: true",
             f"  timeout: {limits.TLS_HANDSHAKE_S}",
             "}",
         ]
