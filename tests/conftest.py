@@ -239,6 +239,17 @@ async def rogue_import(
         await sys_nc.close()
 
 
+async def add_device(owner: NatsterClient, home: Home, name: str = "phone") -> Home:
+    """``device add NAME`` on ``owner``'s machine, its short code redeemed in ``home``."""
+    from natster.client.devices import offer_device, redeem
+
+    offer = await offer_device(owner, name)
+    waiting = asyncio.create_task(offer.wait())
+    await redeem(offer.short.encode(), home=home, host=name)
+    await waiting
+    return home
+
+
 def signed_anew(account: KeyPair) -> Creds:
     """A new user ``account``'s key signs now: what one cut off could still make."""
     user = KeyPair.create(KeyKind.USER)

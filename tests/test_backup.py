@@ -3,7 +3,6 @@ the credentials they had, and everything they had is there."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import stat
 import subprocess
@@ -13,14 +12,13 @@ import pytest
 
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, join, remote
-from natster.client.devices import offer_device, redeem
 from natster.errors import ConfigError
 from natster.hub import mint_short_invite
 from natster.hub.backup import backup, restore
 from natster.services.platform import Platform
 
 from .cliworld import hub_process, member
-from .conftest import free_port, key, natster
+from .conftest import add_device, free_port, key, natster
 
 pytestmark = pytest.mark.heavy
 __all__ = ["hub_process"]  # a fixture
@@ -43,10 +41,7 @@ async def test_a_hub_comes_back_from_its_backup(tmp_path: Path) -> None:
         mine.new("films", "", media)
     await remote.share(alice, "films", key(bob))
     await remote.import_catalog(bob, "films", key(alice))
-    offer = await offer_device(alice, "phone")
-    waiting = asyncio.create_task(offer.wait())
-    await redeem(offer.short.encode(), home=Home(tmp_path / "phone"), host="phone")
-    await waiting
+    await add_device(alice, Home(tmp_path / "phone"))
     for client in (alice, bob):
         await client.close()
 

@@ -14,7 +14,6 @@ import pytest
 
 from natster import _nats, endpoints, wire
 from natster.client import Home, NatsterClient, join
-from natster.client.devices import offer_device, redeem
 from natster.errors import InviteError, RemoteError, UnknownPerson
 from natster.hub import mint_invite, mint_short_invite
 from natster.hub.admin import account_log, invites, people, remove, revoke_invite
@@ -24,6 +23,7 @@ from .cliworld import hub_process, member, one_line_error
 from .conftest import (
     RunningHub,
     World,
+    add_device,
     connects,
     eventually,
     key,
@@ -42,10 +42,7 @@ async def test_people_lists_everyone_and_remove_cuts_one_off_for_good(
 ) -> None:
     hub, alice, bob = world.hub, world.alice, world.bob
     await shared_and_imported(world)
-    offer = await offer_device(alice, "phone")
-    waiting = asyncio.create_task(offer.wait())
-    await redeem(offer.short.encode(), home=Home(tmp_path / "phone"), host="phone")
-    await waiting
+    await add_device(alice, Home(tmp_path / "phone"))
     phone = await NatsterClient.connect(Home(tmp_path / "phone"))
     listed = {p.name: p for p in await people(hub.dir)}
     assert sorted(listed) == ["alice", "bob", "carol"]  # the hub's own account is no one

@@ -16,7 +16,6 @@ import pytest
 from natster import _nats, endpoints, wire
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, remote
-from natster.client.devices import offer_device, redeem
 from natster.errors import NatsterError, NotPermitted, RemoteError
 from natster.security import KeyKind, KeyPair
 
@@ -25,6 +24,7 @@ from .conftest import (
     JoinUser,
     RunningHub,
     World,
+    add_device,
     connects,
     eventually,
     key,
@@ -125,10 +125,7 @@ async def test_only_the_account_key_leaves_and_only_now(
 
 
 async def test_a_device_cannot_leave(hub: RunningHub, alice: NatsterClient, tmp_path: Path) -> None:
-    offer = await offer_device(alice, "phone")
-    waiting = asyncio.create_task(offer.wait())
-    await redeem(offer.code.encode(), home=Home(tmp_path / "phone"), host="phone")
-    await waiting
+    await add_device(alice, Home(tmp_path / "phone"))
     phone = await NatsterClient.connect(Home(tmp_path / "phone"))
     try:
         with pytest.raises(NotPermitted, match="machine that holds the account key"):

@@ -4,7 +4,6 @@ and the lost machine is a device to revoke."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import stat
 import subprocess
@@ -15,12 +14,12 @@ import pytest
 
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient, remote
-from natster.client.devices import list_devices, offer_device, redeem, revoke_device
+from natster.client.devices import list_devices, revoke_device
 from natster.client.recovery import LOST, restore_recovery, write_recovery
 from natster.errors import ConfigError, CryptoError
 
 from .cliworld import hub_process, member
-from .conftest import JoinUser, RunningHub, connects, eventually, key, natster
+from .conftest import JoinUser, RunningHub, add_device, connects, eventually, key, natster
 
 pytestmark = pytest.mark.heavy
 __all__ = ["hub_process"]  # a fixture
@@ -38,10 +37,7 @@ async def test_a_lost_laptops_account_comes_back_and_the_laptop_is_cut_off(
         mine.new("pics", "", tmp_path / "pics")
     await remote.share(bob, "pics", key(alice))
     await remote.import_catalog(alice, "pics", key(bob))
-    offer = await offer_device(alice, "phone")
-    waiting = asyncio.create_task(offer.wait())
-    await redeem(offer.short.encode(), home=Home(tmp_path / "phone"), host="phone")
-    await waiting
+    await add_device(alice, Home(tmp_path / "phone"))
     with pytest.raises(ConfigError, match="10 characters"):
         write_recovery(laptop, tmp_path / "alice.recovery", "short")
     sealed = write_recovery(laptop, tmp_path / "alice.recovery", WORDS)
