@@ -28,7 +28,7 @@ from natster._clock import now_iso
 from natster._fs import SECRET_MODE, ensure_dir, write_atomic
 from natster._nats import Client, connect
 from natster.errors import ConfigError
-from natster.hub.cluster import growth, snapshots
+from natster.hub.cluster import growth
 from natster.hub.state import DEFAULT_NODE, HubDir
 
 FORMAT = 1  # the archive's own version, in its manifest
@@ -61,7 +61,7 @@ async def backup(hub: HubDir, out: Path) -> Made:
 
         moving = staged / "migrate"
         ensure_dir(moving)
-        manifest = await _save_streams(moving, connect_as, config.node)
+        manifest = await growth.save_streams(moving, connect_as, config.node)
         restored = config.model_copy(  # one node, awaiting its streams at its first start
             update={
                 "node": DEFAULT_NODE,
@@ -91,20 +91,6 @@ async def backup(hub: HubDir, out: Path) -> Made:
         len(manifest.streams),
         sum(s.messages for s in manifest.streams),
     )
-
-
-async def _save_streams(folder: Path, connect_as: growth.Connect, node: str) -> growth.Manifest:
-    streams: list[snapshots.SavedStream] = []
-    for role in growth.JETSTREAM_ROLES:
-        nc = await connect_as(role)
-        try:
-            for name in sorted(await snapshots.stream_names(nc)):
-                streams.append(await snapshots.save(nc, role, name, folder))
-        finally:
-            await nc.close()
-    manifest = growth.Manifest(made_at=now_iso(), node=node, streams=streams)
-    write_atomic(folder / growth.MANIFEST, manifest.model_dump_json(indent=2))
-    return manifest
 
 
 def restore(archive: Path, target: Path) -> HubDir:

@@ -88,18 +88,25 @@ async def save_all(hub: HubDir, connect_as: Connect, node: str) -> Manifest:
     if partial.exists():
         shutil.rmtree(partial)
     ensure_dir(partial)
+    manifest = await save_streams(partial, connect_as, node)
+    os.replace(partial, _folder(hub))
+    return manifest
+
+
+async def save_streams(folder: Path, connect_as: Connect, node: str) -> Manifest:
+    """Every stream of the platform accounts saved into ``folder``, with its manifest
+    (what step 1 saves, and what a backup holds: hub/backup.py)."""
     streams: list[SavedStream] = []
     for role in JETSTREAM_ROLES:
         nc = await connect_as(role)
         try:
             for name in sorted(await snapshots.stream_names(nc)):
-                streams.append(await snapshots.save(nc, role, name, partial))
+                streams.append(await snapshots.save(nc, role, name, folder))
                 log.info("saved stream %s (%d messages)", name, streams[-1].messages)
         finally:
             await nc.close()
     manifest = Manifest(made_at=now_iso(), node=node, streams=streams)
-    write_atomic(partial / MANIFEST, manifest.model_dump_json(indent=2))
-    os.replace(partial, _folder(hub))
+    write_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2))
     return manifest
 
 
