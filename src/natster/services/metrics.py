@@ -110,7 +110,8 @@ class Metrics:
     async def check(self) -> None:
         """Read every number, and whether each part answers."""
         problems: list[str] = []
-        alone = not self._platform.dir.load().clustered
+        config = self._platform.dir.load()  # read once per check
+        alone = not config.clustered
         sys = self._clients["sys"]
         varz = await gather(sys, "$SYS.REQ.SERVER.PING.VARZ", alone)
         if not varz:
@@ -127,7 +128,7 @@ class Metrics:
                 problems.append(f"the {service} service did not answer")
         mirror = self._platform.global_service.mirror if self._platform.global_service else None
         if mirror is not None:
-            hub_account = self._platform.dir.load().accounts["hub"]
+            hub_account = config.accounts["hub"]
             self._people.set(sum(1 for a in mirror.accounts if a != hub_account))
             self._online.set(len(mirror.presence))
             self._shares.set(len(mirror.shares))
