@@ -106,11 +106,12 @@ class Home:
             )
         try:
             raw = self.context_file.read_bytes()
-            refuse_newer(format_of(raw), HOME_FORMAT, f"the natster home {self.path}")
+            found = format_of(raw)
+            refuse_newer(found, HOME_FORMAT, f"the natster home {self.path}")
             context = Context.model_validate_json(raw)
         except (OSError, ValidationError) as exc:
             raise ConfigError(f"{self.context_file} is damaged: {exc}") from exc
-        if format_of(raw) < HOME_FORMAT:  # natster 0.1's: said once, written anew
+        if found < HOME_FORMAT:  # natster 0.1's: said once, written anew
             log.warning(
                 "%s was made by natster 0.1 (format 1): now format %d (its catalog index "
                 "gains song and photo tags when next opened)",

@@ -14,7 +14,6 @@ Layout under ``--dir``::
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -173,13 +172,12 @@ class HubDir:
             raise ConfigError(f"{self.path} is not a natster hub directory (no hub.json)")
         try:
             raw = self.config_file.read_bytes()
-            refuse_newer(format_of(raw), HUB_FORMAT, f"the hub directory {self.path}")
+            found = format_of(raw)  # 1 when it says none: natster 0.1's
+            refuse_newer(found, HUB_FORMAT, f"the hub directory {self.path}")
             config = HubConfig.model_validate_json(raw)
         except (OSError, ValidationError) as exc:
             raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
-        if "format" not in json.loads(raw):  # natster 0.1's: format 1
-            config = config.model_copy(update={"format": 1})
-        return config
+        return config.model_copy(update={"format": found})
 
     def create(self, host: str, port: int) -> HubConfig:
         """Make every key and the operator JWT. Seeds are written before anything names them."""
