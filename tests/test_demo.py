@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"\b[ANUOXSCP][A-Z2-7]{55}\b")  # any nkey's public form: 56 characters
 
 
-@pytest.mark.slow  # runs beside the rest, at normal priority (ffmpeg makes its media)
+@pytest.mark.slow  # ffmpeg makes its media
 def test_the_demo_tells_its_story_with_names_not_keys(tmp_path: Path) -> None:
     env = {
         **os.environ,

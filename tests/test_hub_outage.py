@@ -95,7 +95,7 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.slow  # mostly waiting on a hub that is away: beside the rest
+@pytest.mark.slow  # mostly waiting on a hub that is away
 def test_an_unreachable_hub_is_one_line_within_seconds_and_servers_ride_it_out(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -171,7 +171,7 @@ def test_hub_up_names_every_port_taken_with_its_option(tmp_path: Path) -> None:
     assert "are already in use" in lines[0]
 
 
-@pytest.mark.slow  # 1 GiB and a 10 s outage: beside the rest, at normal priority
+@pytest.mark.slow  # 1 GiB and a 10 s outage
 def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -233,7 +233,7 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     assert not part.exists()
 
 
-@pytest.mark.slow  # mostly waiting on a hub restart: beside the rest
+@pytest.mark.slow  # mostly waiting on a hub restart
 def test_a_web_stream_rides_out_a_hub_restart(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
