@@ -206,10 +206,12 @@ class _Lane:
 
 
 async def _retire(lanes: list[_Lane]) -> None:
-    """Stop serving on each, let what they are answering finish, close them."""
+    """Stop serving on each, let what they are answering finish, close them: each step
+    within a request's deadline (a connection whose credentials expired may be stuck
+    reconnecting, and its socket may never drain)."""
     for lane in lanes:
         try:
-            await lane.stop()
+            await asyncio.wait_for(lane.stop(), limits.REQUEST_TIMEOUT_S)
         except Exception as exc:  # a connection already gone: nothing left to stop
             log.debug("stopping a serving connection: %s", exc)
     for lane in lanes:
@@ -218,4 +220,4 @@ async def _retire(lanes: list[_Lane]) -> None:
         except Exception as exc:
             log.debug("draining a serving connection: %s", exc)
         with quietly(log, "closing a serving connection"):
-            await lane.nc.close()
+            await asyncio.wait_for(lane.nc.close(), limits.REQUEST_TIMEOUT_S)
