@@ -18,6 +18,7 @@ from natster.errors import InviteError, RemoteError, UnknownPerson
 from natster.hub import mint_invite, mint_short_invite
 from natster.hub.admin import account_log, invites, people, remove, revoke_invite
 from natster.hub.entry.invites import token_key
+from natster.hub.tools import HUB_CONTEXT_ROLES
 
 from .cliworld import hub_process, member, one_line_error
 from .conftest import (
@@ -115,6 +116,13 @@ def test_the_cli_lists_people_and_asks_before_it_removes(
         ("removed by the hub", "dora"),
         ("joined", "dora"),
     ]
+    config = tmp_path / "config"
+    said = natster("hub", "context", "--dir", str(hub_dir), env={"XDG_CONFIG_HOME": str(config)})
+    assert said.stdout.splitlines() == [
+        *(f"wrote {config}/nats/context/natster-hub-{role}.json" for role in HUB_CONTEXT_ROLES),
+        "try: nats --context natster-hub-global micro ls; "
+        "nats --context natster-hub-sys server report jetstream",
+    ], said.stderr
 
 
 async def test_unused_invites_are_listed_and_one_is_ended(hub: RunningHub, tmp_path: Path) -> None:

@@ -188,7 +188,34 @@ async def connect(
             options["tls_hostname"] = trust.hostname
     elif trust is not None:
         raise ConnectionFailed(f"natster reaches this hub over TLS only, not at {url}")
-    seen: list[Exception] = []
+    if not inbox_prefix and isinstance(creds, Creds):  # a user reads its own inbox only
+        inbox_prefix = subjects.inbox_of(creds.public_key)
+    if inbox_prefix:
+        options["inbox_prefix"] = inbox_prefix
+    tries = limits.TLS_LATE_TRIES if options.get("tls_handshake_first") else 1
+    for attempt in range(1, tries + 1):
+        seen: list[Exception] = []
+        client = _client(options, seen, url, reconnect=reconnect)
+        try:
+            async with asyncio.timeout(timeout + limits.RECONNECT_WAIT_S * 2):
+                await client.connect(**options)
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            if attempt < tries and _tls_came_late(exc, seen):
+                log.debug("our TLS handshake came after the hub's INFO: asking again")
+                continue
+            error, cause = _refusal(exc, seen, url)
+            raise error from cause
+        break
+    if not reconnect:  # connected: now ride out a brief drop (a hub restart) mid-command
+        client.options["allow_reconnect"] = True
+        client.options["max_reconnect_attempts"] = (
+            -1 if patient else limits.COMMAND_RECONNECT_ATTEMPTS
+        )
+    return client
+
+
+def _client(options: dict[str, Any], seen: list[Exception], url: str, *, reconnect: bool) -> Client:
+    """A nats-py client, not yet connected, whose errors land in ``seen`` (the last 3)."""
     client = Client()
     denials = _DENIALS.setdefault(client, _Denials())
 
@@ -204,44 +231,45 @@ async def connect(
     if reconnect:
         options["disconnected_cb"] = _say(client, f"lost the hub at {url}: reconnecting")
         options["reconnected_cb"] = _say(client, f"reconnected to the hub at {url}")
-    if not inbox_prefix and isinstance(creds, Creds):  # a user reads its own inbox only
-        inbox_prefix = subjects.inbox_of(creds.public_key)
-    if inbox_prefix:
-        options["inbox_prefix"] = inbox_prefix
-    if scheme in ("nats", "tls"):  # not websockets: those keep nats-py's
+    if urlsplit(options["servers"][0]).scheme in ("nats", "tls"):  # websockets keep nats-py's
         _natsio.tune(client)
-    try:
-        async with asyncio.timeout(timeout + limits.RECONNECT_WAIT_S * 2):
-            await client.connect(**options)
-    except (nats.errors.NoServersError, TimeoutError) as exc:
+    return client
+
+
+def _tls_came_late(exc: Exception, seen: list[Exception]) -> bool:
+    """Our TLS handshake began after the hub had sent INFO in the clear (it waits
+    ``limits.TLS_FIRST_WAIT_S`` for one, then serves tools that read INFO first): that
+    INFO reads as a broken TLS record. Nothing was sent in the clear; ask again."""
+    return any(
+        isinstance(e, ssl.SSLError) and e.reason == "WRONG_VERSION_NUMBER" for e in (*seen, exc)
+    )
+
+
+def _refusal(exc: Exception, seen: list[Exception], url: str) -> tuple[Exception, Exception]:
+    """natster's error for a failed first connection (and the exception it comes from)."""
+    scheme = urlsplit(split_urls(url)[0]).scheme
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _untrusted(url, exc), exc
+    if isinstance(exc, (nats.errors.NoServersError, TimeoutError)):
         untrusted = [e for e in seen if isinstance(e, ssl.SSLCertVerificationError)]
         if untrusted:
-            raise _untrusted(url, untrusted[-1]) from untrusted[-1]
+            return _untrusted(url, untrusted[-1]), untrusted[-1]
         if any(isinstance(e, ssl.SSLError) for e in seen):
-            raise ConnectionFailed(f"no TLS with the hub at {url}: {seen[-1]}") from exc
-        raise ConnectionFailed(f"cannot reach the hub at {url}: is it running?") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise _untrusted(url, exc) from exc
-    except OSError as exc:
-        raise ConnectionFailed(f"cannot reach the hub at {url}: {exc.strerror or exc}") from exc
-    except nats.errors.Error as exc:
-        text = str(exc).lower()
-        if scheme == "nats" and "empty response" in text:
-            raise ConnectionFailed(
-                f"the hub at {url} does not answer plain NATS: it may require TLS now; "
-                "join it again with a new invite (natster init, in a new NATSTER_HOME)"
-            ) from exc
-        if "authorization" in text or "authentication" in text or "expired" in text:
-            raise CredentialsRefused(
-                f"the hub at {url} refused these credentials (they may have expired)"
-            ) from exc
-        raise ConnectionFailed(f"could not connect to {url}: {exc}") from exc
-    if not reconnect:  # connected: now ride out a brief drop (a hub restart) mid-command
-        client.options["allow_reconnect"] = True
-        client.options["max_reconnect_attempts"] = (
-            -1 if patient else limits.COMMAND_RECONNECT_ATTEMPTS
-        )
-    return client
+            return ConnectionFailed(f"no TLS with the hub at {url}: {seen[-1]}"), exc
+        return ConnectionFailed(f"cannot reach the hub at {url}: is it running?"), exc
+    if isinstance(exc, OSError):
+        return ConnectionFailed(f"cannot reach the hub at {url}: {exc.strerror or exc}"), exc
+    text = str(exc).lower()
+    if scheme == "nats" and "empty response" in text:
+        return ConnectionFailed(
+            f"the hub at {url} does not answer plain NATS: it may require TLS now; "
+            "join it again with a new invite (natster init, in a new NATSTER_HOME)"
+        ), exc
+    if "authorization" in text or "authentication" in text or "expired" in text:
+        return CredentialsRefused(
+            f"the hub at {url} refused these credentials (they may have expired)"
+        ), exc
+    return ConnectionFailed(f"could not connect to {url}: {exc}"), exc
 
 
 def _untrusted(url: str, exc: ssl.SSLCertVerificationError) -> UntrustedHub:

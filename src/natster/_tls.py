@@ -3,8 +3,10 @@
 Every natster connection to a ``tls://`` hub starts TLS before a single NATS byte
 (nats-server's ``handshake_first``): nats-py would otherwise read the server's INFO in
 the clear and send its CONNECT in the clear too if a man in the middle said TLS was not
-required. The server's chain must lead to the CA this machine stored when it joined
-(the one the invite pinned), and name the host connected to.
+required. (The hub lets tools that read INFO first in after a second: natster._nats
+connects again if its handshake came later than that.) The server's chain must lead to
+the CA this machine stored when it joined (the one the invite pinned), and name the host
+connected to.
 """
 
 from __future__ import annotations

@@ -29,6 +29,11 @@ LEADER_TRY_S = 1.0
 CONNECT_TIMEOUT_S = 5.0  # a hub not reached in this time is unreachable: one line, exit 1
 JOIN_RETRY_S = 20.0  # `init` asks again this long while a hub elects a leader (4-9 s)
 TLS_HANDSHAKE_S = 2.0  # nats-server waits this long for a client's TLS handshake
+# A client silent this long after connecting is sent INFO in the clear and upgrades to TLS
+# as NATS tools do by default (nats.go waits 2 s for it); natster's own clients start TLS
+# at once, and ask again, this many times, if theirs came too late (a busy machine)
+TLS_FIRST_WAIT_S = 1.0
+TLS_LATE_TRIES = 3
 RECONNECT_WAIT_S = 0.5  # between tries to reach the hub again
 COMMAND_RECONNECT_ATTEMPTS = 30  # a command rides out a hub restart of ~15 s, then fails
 DOWNLOAD_WAIT_S = 60.0  # ...a one-shot download, an outage this long (--wait)

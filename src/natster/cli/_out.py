@@ -96,6 +96,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
+def checked(call: Callable[[], T]) -> T:
+    """``call``'s result (a command's work that needs no hub); natster errors become one
+    line and exit 1, as ``run`` makes them."""
+    try:
+        return call()
+    except NatsterError as exc:
+        fail(str(exc))
+
+
 async def with_client(call: Callable[[NatsterClient], Awaitable[T]], home: Home | None = None) -> T:
     """``call`` with a connection to the hub as this machine's user, closed afterwards."""
     from natster.client import NatsterClient

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,7 +11,7 @@ from ._out import (
     JsonOption,
     LogFormatOption,
     LogVerboseOption,
-    fail,
+    checked,
     out,
     plain,
     print_fields,
@@ -21,11 +21,7 @@ from ._out import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from natster.client.autostart import Autostart
-
-T = TypeVar("T")
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -70,19 +66,19 @@ def _autostart() -> Autostart:
 @app.command("on")
 def on() -> None:
     """Serve my catalogs from now on, and at every login; restarted if it fails."""
-    out.print(plain(_checked(lambda: _autostart().on())))
+    out.print(plain(checked(lambda: _autostart().on())))
 
 
 @app.command("off")
 def off() -> None:
     """Stop serving in the background, and at login."""
-    out.print(plain(_checked(lambda: _autostart().off())))
+    out.print(plain(checked(lambda: _autostart().off())))
 
 
 @app.command("status")
 def status(json_: bool = JsonOption) -> None:
     """Whether autostart is on, whether it runs now, and since when."""
-    facts = _checked(lambda: _autostart().status())
+    facts = checked(lambda: _autostart().status())
     if json_:
         print_json(facts)
         return
@@ -95,16 +91,6 @@ def status(json_: bool = JsonOption) -> None:
             "file": facts["file"],
         }
     )
-
-
-def _checked(call: Callable[[], T]) -> T:
-    """``call``'s result; a natster error is one line and exit 1, as everywhere."""
-    from natster.errors import NatsterError
-
-    try:
-        return call()
-    except NatsterError as exc:
-        fail(str(exc))
 
 
 context_app = typer.Typer(
@@ -122,5 +108,5 @@ def export(
     from natster.client import Home
     from natster.client.nats_context import export_context
 
-    made, path = _checked(lambda: export_context(Home.default(), name))
+    made, path = checked(lambda: export_context(Home.default(), name))
     out.print(plain(f"wrote {path}; try: nats --context {made} req natster.global.stats ''"))

@@ -1,5 +1,6 @@
-"""``natster hub people``, ``hub remove`` and ``hub invites``: who is on a hub, removing
-one, and the invites not yet used."""
+"""``natster hub people``, ``hub remove``, ``hub invites`` and the other commands of a
+hub's operator: who is on it, removing one, invites not yet used, its unit, its backups,
+its log, and its own accounts for the `nats` CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ._out import JsonOption, expiry, fail, out, plain, print_json, run
+from ._out import JsonOption, checked, expiry, fail, out, plain, print_json, run
 
 
 def people(
@@ -106,6 +107,25 @@ def service(
     if not print_:
         fail("pass --print, and install what it prints as docs/deploy.md says")
     print(hub_unit(dir, user=user, host=host, port=port), end="")
+
+
+def context(
+    dir: Path = typer.Option(..., "--dir", help="The running hub's state directory."),
+    name: str = typer.Option("natster-hub", help="The contexts' names begin with this."),
+) -> None:
+    """Write `nats` CLI contexts for the hub's own accounts (servers, micro services)."""
+    from natster.hub import HubDir
+    from natster.hub.tools import export_hub_contexts
+
+    written = checked(lambda: export_hub_contexts(HubDir(dir), name))
+    for _made, path in written:
+        out.print(plain(f"wrote {path}"))
+    out.print(
+        plain(
+            f"try: nats --context {name}-global micro ls; "
+            f"nats --context {name}-sys server report jetstream"
+        )
+    )
 
 
 def backup(

@@ -68,13 +68,14 @@ def render_config(
         '  interval: "2m"',
         "}",
     ]
-    if tls is not None:  # handshake_first: not even INFO in the clear (see natster._tls);
-        # other NATS tools start TLS first too (`nats --tlsfirst`, `natster context export`)
+    if tls is not None:  # TLS first (natster._tls: natster's clients send nothing in the
+        # clear); a client silent for a moment is one reading INFO first (the `nats` CLI,
+        # nats.go): it is sent INFO, which says TLS is required, and upgrades
         lines += [
             "tls: {",
             f"  cert_file: {q(tls.cert)}",
             f"  key_file: {q(tls.key)}",
-            "  handshake_first: true",
+            f'  handshake_first: "{limits.TLS_FIRST_WAIT_S:g}s"',
             f"  timeout: {limits.TLS_HANDSHAKE_S}",
             "}",
         ]
