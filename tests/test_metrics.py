@@ -16,7 +16,7 @@ from natster.hub import mint_short_invite
 from natster.services.metrics import Metrics, metrics_part
 from natster.services.platform import Platform
 
-from .conftest import free_port
+from .conftest import eventually, free_port
 
 pytestmark = pytest.mark.heavy
 
@@ -49,6 +49,7 @@ async def test_metrics_count_people_requests_and_refusals_and_healthz_says_what_
         assert page.status_code == 200
         text = page.text
         assert _value(text, "natster_people") == 2
+        assert _value(text, "natster_people_online") == 2
         assert _value(text, "natster_connections") >= 2
         assert _value(text, "natster_jetstream_bytes") > 0
         assert _value(text, "natster_up") == 1
@@ -60,6 +61,13 @@ async def test_metrics_count_people_requests_and_refusals_and_healthz_says_what_
         assert "natster_request_seconds_bucket{" in text
         healthy = await asyncio.to_thread(httpx.get, f"{base}/healthz", timeout=5)
         assert (healthy.status_code, healthy.text) == (200, "ok\n")
+        await clients[1].close()  # bob goes: one person online of two
+
+        async def one_online() -> bool:
+            await metrics.check()
+            return _value(metrics.exposition().decode(), "natster_people_online") == 1
+
+        await eventually(one_online, what="bob offline in natster_people_online")
 
         assert platform.global_service is not None
         await platform.global_service.stop()  # a service down: the check says which
@@ -71,3 +79,28 @@ async def test_metrics_count_people_requests_and_refusals_and_healthz_says_what_
             await client.close()
     finally:
         await platform.stop()
+
+
+async def test_nats_servers_own_monitoring_listens_on_loopback_and_is_kept(
+    tmp_path: Path,
+) -> None:
+    """`hub up --monitor-port P`: nats-server's /varz on 127.0.0.1 only; kept in hub.json
+    for the next start, and `--monitor-port 0` ends it."""
+    port = free_port()
+    platform = Platform(tmp_path / "hub", port=free_port(), monitor_port=port)
+    await platform.start()
+    try:
+        varz = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/varz", timeout=5)
+        assert varz.status_code == 200
+        assert varz.json()["server_name"] == platform.dir.load().node
+        assert f'http: "127.0.0.1:{port}"' in platform.dir.server_conf.read_text()
+    finally:
+        await platform.stop()
+    assert platform.dir.load().monitor_port == port
+    again = Platform(tmp_path / "hub", port=free_port(), monitor_port=0)
+    await again.start()
+    try:
+        assert again.dir.load().monitor_port is None
+        assert "http:" not in again.dir.server_conf.read_text()
+    finally:
+        await again.stop()

@@ -95,6 +95,8 @@ _METAVARS = {
     "join": "TOKEN",
     "kind": "video|audio|image|document",
     "log_format": "text|json",
+    "metrics_port": "PORT",
+    "monitor_port": "PORT",
     "nats_server": "PATH",
     "node": "NAME",
     "owner": "WHO",

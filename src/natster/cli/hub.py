@@ -97,6 +97,13 @@ def up(
         max=65535,
         help="Serve Prometheus metrics and /healthz on 127.0.0.1 at this port.",
     ),
+    monitor_port: int | None = typer.Option(
+        None,
+        "--monitor-port",
+        min=0,
+        max=65535,
+        help="nats-server's own monitoring (/varz, /connz, /jsz) on 127.0.0.1 [0: off]; kept.",
+    ),
     verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
@@ -134,6 +141,7 @@ def up(
         "node": node,
         "web_port": web_port,
         "ws_port": ws_port,
+        "monitor_port": monitor_port,
     }
     run(_up(dir, options, catalog, metrics_port))
 

@@ -74,6 +74,7 @@ class HubOptions(TypedDict, total=False):
     node: str | None  # this node's name in the cluster
     web_port: int | None  # serve the web app (HTTPS) here
     ws_port: int | None  # its NATS over WebSocket [web_port + 1]
+    monitor_port: int | None  # nats-server's monitoring, on 127.0.0.1 (0: none)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class Hub:
         self.dir = HubDir(path.expanduser().resolve())
         self.options = options
         self._web = _web_ports(options.get("web_port"), options.get("ws_port"))
+        monitor = options.get("monitor_port")  # kept for next time, as the web ports; 0: none
+        self._monitor = {} if monitor is None else {"monitor_port": monitor or None}
         self._cluster_port = options.get("cluster_port")
         self._node = options.get("node")
         self._host = options.get("host")
@@ -198,7 +201,7 @@ class Hub:
             )
             changed["format"] = HUB_FORMAT
         cluster = self._cluster(config, created)
-        config = config.model_copy(update={**changed, **self._tls, **self._web})
+        config = config.model_copy(update={**changed, **self._tls, **self._web, **self._monitor})
         if cluster and not created and not config.clustered:  # one node grows: its data too
             hub.save(config)
             cluster["moving_in"] = (await self._save_single_node(binary, config)).awaited()
@@ -287,6 +290,7 @@ class Hub:
                 "--cluster-port": config.cluster_port,
                 "--web-port": config.web_port,
                 "--ws-port": config.ws_port,
+                "--monitor-port": config.monitor_port,
             },
         )
         self._server = NatsServer(binary, hub.server_conf, hub.log_file, hub.stderr_file)

@@ -63,6 +63,9 @@ class HubConfig(BaseModel):
     # the web app (`hub up --web-port`): HTTPS for its pages, WebSocket (wss) for NATS
     web_port: int | None = None
     ws_port: int | None = None
+    # nats-server's own monitoring (`hub up --monitor-port`): /varz, /connz, /jsz, on
+    # 127.0.0.1 only
+    monitor_port: int | None = None
     # a hub of one node growing into a cluster (hub/cluster/growth.py): the streams its data
     # brings in ("role/stream" -> last sequence), awaited before any service starts
     moving_in: dict[str, int] = {}

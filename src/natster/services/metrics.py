@@ -64,6 +64,11 @@ class Metrics:
             "natster_catalogs_online", "Catalogs served now", registry=self.registry
         )
         self._shares = Gauge("natster_shares", "Active shares", registry=self.registry)
+        self._people_online = Gauge(
+            "natster_people_online",
+            "People with a connection to the hub now (any device, any node)",
+            registry=self.registry,
+        )
         self._up = Gauge(
             "natster_up", "1 when the last health check passed", registry=self.registry
         )
@@ -123,6 +128,13 @@ class Metrics:
         if not stored or any(s.get("disabled") for s in stored):
             problems.append("JetStream did not answer")
         self._jetstream.set(sum(_number(s.get("storage")) for s in stored))
+        statz = await gather(sys, "$SYS.REQ.ACCOUNT.PING.STATZ", alone)
+        connected = {
+            account.get("acc")
+            for answer in statz
+            for account in ((answer.get("data") or {}).get("account_statz") or [])
+            if _number(account.get("conns")) > 0
+        }
         for role, service in (("accounts", "natster-accounts"), ("global", "natster-global")):
             if not await _pinged(self._clients[role], service):
                 problems.append(f"the {service} service did not answer")
@@ -130,6 +142,9 @@ class Metrics:
         if mirror is not None:
             hub_account = config.accounts["hub"]
             self._people.set(sum(1 for a in mirror.accounts if a != hub_account))
+            self._people_online.set(
+                sum(1 for a in mirror.accounts if a != hub_account and a in connected)
+            )
             self._online.set(len(mirror.presence))
             self._shares.set(len(mirror.shares))
         self.problems, self.checked_at = problems, time.monotonic()

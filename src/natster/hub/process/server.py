@@ -79,6 +79,8 @@ def render_config(
             f"  timeout: {limits.TLS_HANDSHAKE_S}",
             "}",
         ]
+    if config.monitor_port is not None:  # nats-server's own numbers: this machine only
+        lines.append(f'http: "127.0.0.1:{config.monitor_port}"')
     if config.ws_port is not None:  # the web app's NATS: browsers speak WebSocket
         origins = web_origins(web_names, config.web_port, tls is not None)
         lines += _websocket(host, config.ws_port, tls, origins, q)
