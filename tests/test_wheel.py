@@ -1,6 +1,6 @@
-"""natster as people install it: the wheel, in a new virtualenv with no dev dependencies,
-runs a whole short story from that venv alone (hub, two people, a catalog with a photo,
-a film and a note, share, serve, thumbnail, download, the web UI)."""
+"""natster as people install it: the wheel, by `pipx install` into a new virtualenv with
+no dev dependencies, runs a whole short story from that venv alone (hub, two people, a
+catalog with a photo, a film and a note, share, serve, thumbnail, download, the web UI)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv holding the wheel built from this tree, and what it declares."""
+    """The wheel built from this tree, installed as `pipx install WHEEL` does: a new
+    virtualenv holding it and what it declares, nothing else."""
     where = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(where), str(ROOT)],
@@ -34,15 +35,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     (wheel,) = where.glob("natster-*.whl")
-    env = where / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    quietly = ["-q", "--no-compile", "--disable-pip-version-check"]  # .pyc: made on use
+    pipx = {"PIPX_HOME": str(where / "pipx"), "PIPX_BIN_DIR": str(where / "bin")}
     subprocess.run(
-        [env / "bin" / "pip", "install", *quietly, str(wheel)],
+        [sys.executable, "-m", "pipx", "install", "--pip-args=-q --no-compile", str(wheel)],
         check=True,
         capture_output=True,
+        env={**_env(), **pipx},
     )
-    return env
+    assert (where / "bin" / "natster").resolve().is_relative_to(where / "pipx" / "venvs")
+    return where / "pipx" / "venvs" / "natster"
 
 
 def _env(home: Path | None = None) -> dict[str, str]:

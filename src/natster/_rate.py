@@ -8,6 +8,7 @@ Bounded in size: the least recently seen keys are forgotten first.
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections import OrderedDict
 
@@ -39,8 +40,8 @@ class RateLimit:
         tokens = min(self.burst, tokens + (now - then) * self.rate)
         if tokens < 1:
             self._buckets[account] = (tokens, now)
-            wait = (1 - tokens) / self.rate
-            raise Refused(f"too many {self.what}: try again in {wait:.0f} s", 429)
+            wait = math.ceil((1 - tokens) / self.rate)  # never "in 0 s"
+            raise Refused(f"too many {self.what}: try again in {wait} s", 429)
         self._buckets[account] = (tokens - 1, now)
         while len(self._buckets) > limits.RATE_TRACKED:
             self._buckets.popitem(last=False)
