@@ -3,6 +3,7 @@ the credentials they had, and everything they had is there."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -17,7 +18,7 @@ from natster.hub import mint_short_invite
 from natster.hub.backup import backup, restore
 from natster.services.platform import Platform
 
-from .cliworld import hub_process, member
+from .cliworld import hub_process, member, one_line_error
 from .conftest import add_device, free_port, key, natster
 
 pytestmark = pytest.mark.heavy
@@ -98,3 +99,48 @@ def test_backup_and_restore_from_the_cli(
     assert refused.returncode == 1
     assert "not a whole natster hub backup" in refused.stderr
     assert not (tmp_path / "x").exists()
+
+    sealed = tmp_path / "hub.sealed"  # with a passphrase: from a file, or stdin
+    made = natster(
+        "hub",
+        "backup",
+        str(sealed),
+        "--dir",
+        str(hub_dir),
+        "--passphrase-file",
+        "-",
+        input="a long passphrase\n",
+    )
+    assert made.returncode == 0, made.stderr
+    assert "keep it and the passphrase apart" in made.stdout
+    assert b"dora" not in sealed.read_bytes()
+    asked = natster("hub", "restore", str(sealed), "--dir", str(tmp_path / "s1"))
+    assert one_line_error(asked) == (
+        "error: no terminal to ask the passphrase on: pass --passphrase-file"
+    )
+    wrong = natster(
+        "hub",
+        "restore",
+        str(sealed),
+        "--dir",
+        str(tmp_path / "s2"),
+        "--passphrase-file",
+        "-",
+        input="the wrong passphrase\n",
+    )
+    assert "that passphrase does not open it" in one_line_error(wrong)
+    assert not (tmp_path / "s2").exists()
+    right = natster(
+        "hub",
+        "restore",
+        str(sealed),
+        "--dir",
+        str(tmp_path / "s3"),
+        "--passphrase-file",
+        "-",
+        input="a long passphrase\n",
+    )
+    assert right.returncode == 0, right.stderr
+    restored, plain = (json.loads((tmp_path / d / "hub.json").read_text()) for d in ("s3", "new"))
+    assert (restored["operator"], restored["accounts"]) == (plain["operator"], plain["accounts"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("s3.")) == []

@@ -18,6 +18,8 @@ import typer
 from natster.errors import NatsterError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
     from rich.text import Text
 
@@ -94,6 +96,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def ask_passphrase(source: Path | None, *, twice: bool) -> str:
+    """From a file ('-': stdin), or asked on a terminal (twice for a new one)."""
+    if source is not None:
+        try:
+            text = sys.stdin.read() if str(source) == "-" else source.read_text()
+        except OSError as exc:
+            fail(f"{source} cannot be read: {exc.strerror}")
+        return text.rstrip("\n")
+    if not sys.stdin.isatty():
+        fail("no terminal to ask the passphrase on: pass --passphrase-file")
+    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=twice))
 
 
 def checked(call: Callable[[], T]) -> T:

@@ -13,6 +13,7 @@ from natster.errors import NatsterError
 
 from ._out import (
     JsonOption,
+    ask_passphrase,
     fail,
     out,
     people_counted,
@@ -83,7 +84,7 @@ def init(
 def _init_restore(home: Home, file: Path, passphrase_file: Path | None) -> None:
     from natster.client.recovery import LOST, restore_recovery
 
-    passphrase = _passphrase(passphrase_file, twice=False)
+    passphrase = ask_passphrase(passphrase_file, twice=False)
     context = run(restore_recovery(home, file, passphrase))
     out.print(plain(f"welcome back, {context.name}: your account is on this machine again"))
     out.print(
@@ -103,29 +104,12 @@ def backup(
     from natster.client import Home
     from natster.client.recovery import write_recovery
 
-    passphrase = _passphrase(passphrase_file, twice=True)
+    passphrase = ask_passphrase(passphrase_file, twice=True)
     try:
         written = write_recovery(Home.default(), file, passphrase)
     except NatsterError as exc:
         fail(str(exc))
     out.print(plain(f"your account is sealed in {written}: keep it, and the passphrase, apart"))
-
-
-def _passphrase(source: Path | None, *, twice: bool) -> str:
-    """From a file ('-': stdin), or asked on a terminal (twice for a new one)."""
-    if source is not None:
-        text = sys.stdin.read() if str(source) == "-" else _read(source)
-        return text.rstrip("\n")
-    if not sys.stdin.isatty():
-        fail("no terminal to ask the passphrase on: pass --passphrase-file")
-    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=twice))
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        fail(f"{path} cannot be read: {exc.strerror}")
 
 
 def _init_device(home: Home, code: str) -> None:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import typer
 
-from ._out import JsonOption, checked, expiry, fail, out, plain, print_json, run
+from ._out import (
+    JsonOption,
+    ask_passphrase,
+    checked,
+    expiry,
+    fail,
+    out,
+    plain,
+    print_json,
+    run,
+)
 
 
 def people(
@@ -131,16 +141,23 @@ def context(
 def backup(
     file: Path = typer.Argument(..., help="Where to write the backup."),
     dir: Path = typer.Option(..., "--dir", help="The running hub's state directory."),
+    seal: bool = typer.Option(False, "--seal", help="Seal it with a passphrase (asked)."),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="Seal it with the passphrase in this file ('-': stdin)."
+    ),
 ) -> None:
     """Write the whole running hub into one file (0600: it holds the hub's keys)."""
     from natster.hub import HubDir
     from natster.hub.backup import backup as backing_up
 
-    made = run(backing_up(HubDir(dir), file))
+    sealed = seal or passphrase_file is not None
+    passphrase = ask_passphrase(passphrase_file, twice=True) if sealed else None
+    made = run(backing_up(HubDir(dir), file, passphrase))
+    keep = "keep it and the passphrase apart" if sealed else "keep it secret"
     out.print(
         plain(
             f"backed up to {made.path} ({made.size:,} bytes: {made.streams} streams, "
-            f"{made.messages:,} messages); keep it secret, it holds the hub's keys"
+            f"{made.messages:,} messages); {keep}, it holds the hub's keys"
         )
     )
 
@@ -148,15 +165,17 @@ def backup(
 def restore(
     file: Path = typer.Argument(..., help="A backup `natster hub backup` wrote."),
     dir: Path = typer.Option(..., "--dir", help="A new, empty directory for the hub."),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="A sealed backup's passphrase, from this file ('-')."
+    ),
 ) -> None:
     """Bring a hub back from a backup (`natster hub up --dir DIR` then starts it)."""
-    from natster.errors import NatsterError
+    from natster.hub.backup import is_sealed
     from natster.hub.backup import restore as restoring
 
-    try:
-        restoring(file, dir)
-    except NatsterError as exc:
-        fail(str(exc))
+    sealed = checked(lambda: is_sealed(file))
+    passphrase = ask_passphrase(passphrase_file, twice=False) if sealed else None
+    checked(lambda: restoring(file, dir, passphrase))
     out.print(plain(f"restored into {dir}: start it with `natster hub up --dir {dir}`"))
 
 

@@ -25,6 +25,7 @@ from natster._tls import Trust
 from natster.errors import ConfigError, CryptoError
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
+from natster.security.passphrase import SALT_BYTES, check_passphrase, key_from
 
 from .context import Context, Home
 from .devices import Device, DeviceBook
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 MAGIC = b"natster-recovery-1\n"
 LOST = "lost-machine"  # the device name the lost machine's user gets
-MIN_PASSPHRASE = 10
 
 
 class _Recovery(BaseModel):
@@ -50,8 +50,7 @@ class _Recovery(BaseModel):
 
 def write_recovery(home: Home, out: Path, passphrase: str) -> Path:
     """Seal this machine's account into ``out`` (0600, written whole)."""
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise ConfigError(f"a passphrase of {MIN_PASSPHRASE} characters at least, please")
+    check_passphrase(passphrase)
     context = home.load()
     if context.device is not None:
         raise ConfigError("a device holds no account key: back up the machine that does")
@@ -63,7 +62,7 @@ def write_recovery(home: Home, out: Path, passphrase: str) -> Path:
         devices=DeviceBook(home).load(),
         made_at=now_iso(),
     )
-    salt = secrets.token_bytes(_salt_bytes())
+    salt = secrets.token_bytes(SALT_BYTES)
     sealed = _box(passphrase, salt).encrypt(body.model_dump_json().encode())
     write_atomic(out, MAGIC + salt + bytes(sealed))
     return out
@@ -103,7 +102,7 @@ def _open(file: Path, passphrase: str) -> _Recovery:
         raise ConfigError(f"{file} cannot be read: {exc.strerror}") from exc
     if not raw.startswith(MAGIC):
         raise ConfigError(f"{file} is not a natster recovery file (`natster backup` writes one)")
-    salt = raw[len(MAGIC) : len(MAGIC) + _salt_bytes()]
+    salt = raw[len(MAGIC) : len(MAGIC) + SALT_BYTES]
     from nacl.exceptions import CryptoError as SealBroken
 
     try:
@@ -115,21 +114,7 @@ def _open(file: Path, passphrase: str) -> _Recovery:
         raise ConfigError(f"{file} is damaged: {exc}") from exc
 
 
-def _salt_bytes() -> int:
-    from nacl import pwhash
-
-    return int(pwhash.argon2id.SALTBYTES)
-
-
 def _box(passphrase: str, salt: bytes) -> SecretBox:
-    from nacl import pwhash
     from nacl.secret import SecretBox
 
-    key = pwhash.argon2id.kdf(
-        SecretBox.KEY_SIZE,
-        passphrase.encode(),
-        salt,
-        opslimit=pwhash.argon2id.OPSLIMIT_MODERATE,
-        memlimit=pwhash.argon2id.MEMLIMIT_MODERATE,
-    )
-    return SecretBox(key)
+    return SecretBox(key_from(passphrase, salt, SecretBox.KEY_SIZE))

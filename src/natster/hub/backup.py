@@ -11,6 +11,11 @@ node growing into a cluster does (:mod:`.cluster.growth`). A restored hub is one
 (a cluster's backup comes back as its first node: grow it again with
 ``hub node invite``), with the same keys, accounts and CA, so every user's credentials
 and invites' pins hold.
+
+With a passphrase, the archive is sealed as it is written (``natster.security.
+passphrase``: argon2id, then libsodium's secretstream, chunk by chunk) behind
+``SEALED``; ``restore`` opens it into a file of its own (0600, beside the target) and
+goes on from there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from natster._clock import now_iso
 from natster._fs import SECRET_MODE, ensure_dir, write_atomic
@@ -30,8 +36,10 @@ from natster._nats import Client, connect
 from natster.errors import ConfigError
 from natster.hub.cluster import growth
 from natster.hub.state import DEFAULT_NODE, HubDir
+from natster.security.passphrase import SealingWriter, check_passphrase, open_sealed
 
 FORMAT = 1  # the archive's own version, in its manifest
+SEALED = b"natster-hub-backup-sealed-1\n"  # what a sealed backup starts with
 MANIFEST = "natster-backup.json"
 KEPT = ("keys", "jwt", "tls")  # folders of the hub directory a backup holds whole
 KEPT_FILES = ("operator.jwt", "sys.jwt")
@@ -45,8 +53,11 @@ class Made:
     messages: int
 
 
-async def backup(hub: HubDir, out: Path) -> Made:
-    """Write the running hub in ``hub`` into the archive ``out`` (replaced whole)."""
+async def backup(hub: HubDir, out: Path, passphrase: str | None = None) -> Made:
+    """Write the running hub in ``hub`` into the archive ``out`` (replaced whole), sealed
+    with ``passphrase`` if given."""
+    if passphrase is not None:
+        check_passphrase(passphrase)
     state = hub.require_running()
     config = hub.load()
     out = out.expanduser().resolve()
@@ -81,9 +92,14 @@ async def backup(hub: HubDir, out: Path) -> Made:
         write_atomic(staged / MANIFEST, json.dumps(about, indent=2))
         part = out.with_name(out.name + ".part")
         descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
-        with os.fdopen(descriptor, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            for path in sorted(staged.iterdir()):
-                tar.add(path, arcname=path.name)
+        with os.fdopen(descriptor, "wb") as raw:
+            sealer = None if passphrase is None else SealingWriter(raw, passphrase, SEALED)
+            into = cast(BinaryIO, raw if sealer is None else sealer)
+            with tarfile.open(fileobj=into, mode="w:gz") as tar:
+                for path in sorted(staged.iterdir()):
+                    tar.add(path, arcname=path.name)
+            if sealer is not None:
+                sealer.finish()
         os.replace(part, out)
     return Made(
         out,
@@ -93,21 +109,50 @@ async def backup(hub: HubDir, out: Path) -> Made:
     )
 
 
-def restore(archive: Path, target: Path) -> HubDir:
+def is_sealed(archive: Path) -> bool:
+    """Whether ``archive`` is a backup sealed with a passphrase."""
+    try:
+        with archive.open("rb") as raw:
+            return raw.read(len(SEALED)) == SEALED
+    except OSError as exc:
+        raise ConfigError(f"{archive} cannot be read: {exc.strerror}") from exc
+
+
+def restore(archive: Path, target: Path, passphrase: str | None = None) -> HubDir:
     """Unpack ``archive`` into the new hub directory ``target`` (made whole, or not at
-    all); its first ``hub up`` brings the streams back."""
+    all); its first ``hub up`` brings the streams back. A sealed one needs its
+    ``passphrase``."""
     if target.exists() and any(target.iterdir()):
         raise ConfigError(f"{target} is not empty: restore into a new directory")
+    if not is_sealed(archive):
+        return _unpack(archive, target)
+    if passphrase is None:
+        raise ConfigError(f"{archive} is sealed with a passphrase: give it to restore")
+    ensure_dir(target.parent)
+    opened = target.with_name(target.name + ".opened")
+    try:
+        descriptor = os.open(opened, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
+        with archive.open("rb") as source, os.fdopen(descriptor, "wb") as out:
+            source.read(len(SEALED))
+            open_sealed(source, out, passphrase, SEALED)
+        return _unpack(opened, target, archive)
+    finally:
+        opened.unlink(missing_ok=True)
+
+
+def _unpack(archive: Path, target: Path, named: Path | None = None) -> HubDir:
+    """Unpack the plain archive ``archive`` (``named`` in what is said) into ``target``."""
+    named = named or archive
     part = target.with_name(target.name + ".restoring")
     shutil.rmtree(part, ignore_errors=True)
     ensure_dir(part)
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
-            _check_manifest(tar, archive)
+            _check_manifest(tar, named)
             tar.extractall(part, filter="data")  # no links out, no absolute or .. paths
     except (OSError, tarfile.TarError, EOFError) as exc:
         shutil.rmtree(part, ignore_errors=True)
-        raise ConfigError(f"{archive} is not a whole natster hub backup: {exc}") from exc
+        raise ConfigError(f"{named} is not a whole natster hub backup: {exc}") from exc
     except ConfigError:
         shutil.rmtree(part, ignore_errors=True)
         raise
