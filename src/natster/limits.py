@@ -254,3 +254,9 @@ RATE_TRACKED = 10_000  # accounts a rate limit remembers (the least recent are f
 RANGE_HEADER_MAX = 128  # characters of an HTTP Range header the web UI reads
 WEB_THUMBS_BYTES = 32 * 1024 * 1024  # thumbnails natster web keeps opened, in memory
 WEB_EVENTS_QUEUE = 256  # live events a slow page may lag behind before it is told to reload
+
+# Direct transfers (services/direct): a catalog server's own endpoint on its addresses
+DIRECT_TICKET_S = 10.0  # a ticket is redeemed within this, or never
+DIRECT_TICKETS_MAX = 1000  # issued and not yet redeemed, at once
+DIRECT_USER_S = 6 * 3600  # an admitted connection's JWT: a long film, then it must ask again
+DIRECT_CONNECT_S = 0.5  # a receiver tries the candidates this long, then the hub

@@ -65,6 +65,21 @@ def inbox_allowed(user: str) -> str:
 
 
 SERVICE_DISCOVERY = "$SRV.>"  # where a micro service answers PING, INFO and STATS
+AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # nats-server asks an auth callout here
+
+# --- a catalog server's direct endpoint (services/direct) -----------------------------
+DIRECT_SERVED = "natster.direct.*.>"  # what the catalog server answers there
+
+
+def direct_transfer(transfer: str) -> str:
+    """Where the holder of a ticket for ``transfer`` asks (its chunks), and nothing else."""
+    return f"natster.direct.{transfer}.>"
+
+
+def direct_inbox(transfer: str) -> str:
+    """The inbox prefix of the connection admitted for ``transfer`` (its replies only)."""
+    return f"_INBOX_direct_{transfer}"
+
 
 # --- devices (inside a user account) -----------------------------------------------
 DEVICE_REDEEM = "natster.device.redeem"  # .<id>: a device code's holder asks `device add`

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 
-from natster import _nats, limits
+from natster import _nats, limits, subjects
 from natster._bucket import Bucket
 from natster._nats import Client, Trust
 from natster._quiet import quietly
@@ -49,7 +49,7 @@ from natster.security.jwt import (
 
 log = logging.getLogger(__name__)
 
-AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"  # nats-server's auth callout subject
+AUTH_SUBJECT = subjects.AUTH_CALLOUT
 XKEY_HEADER = "Nats-Server-Xkey"  # the server's xkey, when the request is sealed
 QUEUE = "natster-doorstep"  # one node's service answers each request
 INBOX = re.compile(r"^_INBOX_[A-Za-z0-9]{16,64}$")  # what a holder may name as its inbox

@@ -1,0 +1,291 @@
+"""The direct endpoint: a standalone nats-server on this machine's own addresses that
+lets in only the holders of tickets, by auth callout (docs/architecture.md).
+
+It knows nothing of the hub. Two accounts: ``CALLOUT``, where this process answers
+nats-server's authorization requests, and ``XFER``, where the catalog server answers
+transfers and where each admitted receiver lands, as a user that may ask only its own
+transfer's subjects and read only its own inbox. TLS first, with a certificate made at
+start for this run alone (its key never leaves the folder, 0700); receivers trust that
+certificate and nothing else, as the transfer's answer hands it to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import ipaddress
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from natster import _nats, limits, subjects
+from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
+from natster._nats import Client, Login, Trust
+from natster._quiet import quietly
+from natster.errors import JwtError, NatsterError, Refused
+from natster.hub.process.binary import find_nats_server
+from natster.hub.process.server import NatsServer
+from natster.security import Creds, KeyKind, KeyPair
+from natster.security import jwt as jwtlib
+from natster.security.jwt import (
+    AuthorizationRequestNats,
+    AuthorizationResponseClaims,
+    AuthorizationResponseNats,
+)
+from natster.security.keys import verify
+
+from .tickets import Ticket, TicketBook
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DirectEndpoint", "ticket_login"]
+
+ACCOUNT = "XFER"  # where transfers are served and receivers land
+CLOCK_SKEW_S = 5
+
+
+def ticket_login(ticket: str, creds: Creds) -> Login:
+    """What a receiver presents: the ticket as its user name, and as its password its
+    user JWT with the ticket signed by that user's key (proof of the account)."""
+    user = KeyPair.from_seed(creds.seed)
+    signature = base64.urlsafe_b64encode(user.sign(ticket.encode())).decode().rstrip("=")
+    return Login(user=ticket, password=f"{creds.jwt}~{signature}")
+
+
+class DirectEndpoint:
+    """Start with :meth:`start` (its URLs and certificate then set), stop with :meth:`stop`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        port: int,
+        *,
+        hosts: list[str],
+        tickets: TicketBook | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.folder = folder
+        self.port = port
+        self.hosts = hosts  # the addresses it listens on and that receivers are told
+        self.tickets = tickets or TicketBook()
+        self._binary = binary
+        self._issuer = KeyPair.create(KeyKind.ACCOUNT)
+        self._passwords = {
+            "callout": secrets.token_urlsafe(24),
+            "server": secrets.token_urlsafe(24),
+        }
+        self._server: NatsServer | None = None
+        self._callout: Client | None = None
+        self.connection: Client | None = None  # the catalog server's, in XFER
+        self.cert_pem = b""
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"tls://{_bracketed(host)}:{self.port}" for host in self.hosts]
+
+    def trust(self) -> Trust:
+        """What a receiver believes: this run's certificate alone."""
+        return Trust(self.cert_pem, hostname=self.hosts[0])
+
+    async def start(self) -> None:
+        ensure_dir(self.folder)
+        self.folder.chmod(0o700)
+        self.cert_pem, key_pem = _certificate(self.hosts)
+        write_atomic(self.folder / "cert.pem", self.cert_pem, PUBLIC_MODE)
+        write_atomic(self.folder / "key.pem", key_pem)  # 0600
+        conf = self.folder / "nats.conf"
+        write_atomic(conf, self._config())  # 0600: it names the two passwords
+        self._server = NatsServer(
+            find_nats_server(self._binary),
+            conf,
+            self.folder / "nats.log",
+            self.folder / "nats.stderr",
+        )
+        await self._server.start()
+        try:
+            self._callout = await self._login("callout")
+            await self._callout.subscribe(subjects.AUTH_CALLOUT, cb=self._on_request)
+            await self._callout.flush()
+            self.connection = await self._login("server")
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def serve(self, handler: Callable[[Any], Awaitable[None]]) -> None:
+        """Answer every transfer's requests with ``handler`` (a message callback)."""
+        if self.connection is None:
+            raise RuntimeError("the direct endpoint is not started")
+        await self.connection.subscribe(subjects.DIRECT_SERVED, cb=handler)
+        await self.connection.flush()
+
+    async def stop(self) -> None:
+        for client in (self.connection, self._callout):
+            if client is not None:
+                with quietly(log, "closing a direct endpoint's connection"):
+                    await client.close()
+        self.connection = self._callout = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    async def _login(self, user: str) -> Client:
+        """This process's own connection as ``user``, once nats-server listens."""
+        url = f"tls://127.0.0.1:{self.port}"
+        trust = Trust(self.cert_pem, hostname="127.0.0.1")
+        deadline = time.monotonic() + limits.HUB_READY_TIMEOUT_S
+        while True:
+            try:
+                return await _nats.connect(
+                    url,
+                    Login(user, self._passwords[user]),
+                    name=f"natster-direct-{user}",
+                    trust=trust,
+                    reconnect=True,
+                    timeout=1,
+                )
+            except NatsterError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    def _config(self) -> str:
+        # several addresses: every interface (its certificate names only these)
+        listen = "0.0.0.0" if len(self.hosts) > 1 else self.hosts[0]  # noqa: S104
+        return "\n".join(
+            [
+                f'listen: "{_bracketed(listen)}:{self.port}"',
+                "server_name: natster-direct",
+                f"max_payload: {limits.HUB_MAX_PAYLOAD}",
+                f'write_deadline: "{limits.HUB_WRITE_DEADLINE_S:g}s"',
+                f'logfile: "{self.folder / "nats.log"}"',
+                "tls: {",
+                f'  cert_file: "{self.folder / "cert.pem"}"',
+                f'  key_file: "{self.folder / "key.pem"}"',
+                "  handshake_first: true",
+                f"  timeout: {limits.TLS_HANDSHAKE_S}",
+                "}",
+                "accounts: {",
+                _account("CALLOUT", "callout", self._passwords["callout"]),
+                _account(ACCOUNT, "server", self._passwords["server"]),
+                "}",
+                "authorization: {",
+                "  auth_callout: {",
+                f'    issuer: "{self._issuer.public_key}"',
+                "    auth_users: [ callout, server ]",
+                "    account: CALLOUT",
+                "  }",
+                "}",
+                "",
+            ]
+        )
+
+    async def _on_request(self, msg: Any) -> None:
+        if self._callout is None or not msg.reply:
+            return
+        try:
+            answer = self.answer(msg.data)
+        except NatsterError as exc:  # not our server's request: no answer
+            log.warning("direct endpoint: ignored an authorization request: %s", exc)
+            return
+        with quietly(log, "answering an authorization request"):
+            await self._callout.publish(msg.reply, answer)
+
+    def answer(self, data: bytes) -> bytes:
+        """The signed answer to one authorization request: a user for one transfer, or
+        why not."""
+        request = jwtlib.decode(
+            data.decode("ascii", "replace"),
+            AuthorizationRequestNats,
+            now=time.time() - CLOCK_SKEW_S,
+        )
+        if request.sub != self._issuer.public_key:
+            raise JwtError("that request is for another callout")
+        asked = request.nats
+        try:
+            ticket = self._admit(asked)
+            user = jwtlib.user_claims(
+                asked.user_nkey,
+                name=f"direct {ticket.transfer}",
+                expires=int(time.time() + limits.DIRECT_USER_S),
+                pub_allow=[subjects.direct_transfer(ticket.transfer)],
+                sub_allow=[f"{subjects.direct_inbox(ticket.transfer)}.>"],
+            )
+            user.aud = ACCOUNT  # without an operator: the account it lands in, by name
+            response = AuthorizationResponseNats(jwt=jwtlib.encode(user, self._issuer))
+            log.info("direct endpoint: let in a receiver for transfer %s", ticket.transfer)
+        except Refused as exc:
+            log.info("direct endpoint: refused %s: %s", asked.client_info.host or "?", exc)
+            response = AuthorizationResponseNats(error=str(exc))
+        claims = AuthorizationResponseClaims(
+            sub=asked.user_nkey, aud=asked.server_id.id, nats=response
+        )
+        return jwtlib.encode(claims, self._issuer).encode("ascii")
+
+    def _admit(self, asked: AuthorizationRequestNats) -> Ticket:
+        """The ticket the client holds, if it proves the account the ticket is for."""
+        presented = asked.connect_opts.user or ""
+        token, _, signature = (asked.connect_opts.password or "").rpartition("~")
+        if not presented or not token or not signature:
+            raise Refused("a ticket and its account's proof, please", 403)
+        try:
+            claims = jwtlib.decode_user(token)
+            proof = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        except (JwtError, ValueError) as exc:
+            raise Refused("that proof of an account is not one", 403) from exc
+        account = claims.nats.issuer_account or claims.iss
+        if not verify(claims.sub, presented.encode(), proof):
+            raise Refused("that proof of an account is not one", 403)
+        ticket = self.tickets.redeem(presented)  # spent, whatever comes next
+        if account != ticket.account:
+            raise Refused("that ticket is another account's", 403)
+        return ticket
+
+
+def _account(name: str, user: str, password: str) -> str:
+    return f'  {name}: {{ users: [ {{ user: {user}, password: "{password}" }} ] }}'
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _certificate(hosts: list[str]) -> tuple[bytes, bytes]:
+    """A self-signed certificate (its own trust anchor) for ``hosts``, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "natster direct endpoint")])
+    now = datetime.datetime.now(datetime.UTC)
+    names: list[x509.GeneralName] = []
+    for host in dict.fromkeys([*hosts, "127.0.0.1"]):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

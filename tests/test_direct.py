@@ -1,0 +1,103 @@
+"""A catalog server's direct endpoint lets in ticket holders only: each attack made
+with nats-py itself, as a hostile receiver would (no ticket, a used one, an expired one,
+another account's, a forged proof, another transfer's subjects)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+from nats.aio.client import Client
+
+from natster import subjects
+from natster._nats import Login
+from natster.client import NatsterClient
+from natster.security import Creds, KeyKind, KeyPair
+from natster.services.direct import DirectEndpoint, TicketBook, ticket_login
+
+from .conftest import free_port
+
+
+@pytest.fixture
+async def endpoint(tmp_path: Path) -> AsyncIterator[DirectEndpoint]:
+    direct = DirectEndpoint(
+        tmp_path / "direct", free_port(), hosts=["127.0.0.1"], tickets=TicketBook(ttl=1.0)
+    )
+    await direct.start()
+
+    async def answer(msg: Any) -> None:
+        await msg.respond(b"chunk of " + msg.subject.encode())
+
+    await direct.serve(answer)
+    try:
+        yield direct
+    finally:
+        await direct.stop()
+
+
+async def _connect(direct: DirectEndpoint, login: Login | None, transfer: str) -> Client:
+    context = ssl.create_default_context(cadata=direct.cert_pem.decode())
+    return await nats.connect(
+        direct.urls[0],
+        user=login.user if login else None,
+        password=login.password if login else None,
+        tls=context,
+        tls_handshake_first=True,
+        inbox_prefix=subjects.direct_inbox(transfer),
+        allow_reconnect=False,
+        connect_timeout=3,
+    )
+
+
+def _creds(client: NatsterClient) -> Creds:
+    return client.home.creds()
+
+
+async def _refused(direct: DirectEndpoint, login: Login | None, transfer: str = "t1") -> None:
+    """nats-server turns the connection away on the callout's word."""
+    with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
+        await (await _connect(direct, login, transfer)).close()
+
+
+async def test_a_ticket_holder_reads_its_transfer_and_nothing_else(
+    endpoint: DirectEndpoint, bob: NatsterClient
+) -> None:
+    ticket = endpoint.tickets.issue(bob.account, "t1")
+    nc = await _connect(endpoint, ticket_login(ticket.secret, _creds(bob)), "t1")
+    try:
+        reply = await nc.request("natster.direct.t1.chunks", b"", timeout=3)
+        assert reply.data == b"chunk of natster.direct.t1.chunks"
+        with pytest.raises(nats.errors.Error):  # another transfer: not its to ask
+            await nc.request("natster.direct.t2.chunks", b"", timeout=1)
+    finally:
+        await nc.close()
+    await _refused(endpoint, ticket_login(ticket.secret, _creds(bob)))  # used: once only
+
+
+async def test_no_ticket_no_entry(endpoint: DirectEndpoint, bob: NatsterClient) -> None:
+    await _refused(endpoint, None)
+    await _refused(endpoint, Login("made-up", "x~y"))
+    await _refused(endpoint, ticket_login("never-issued", _creds(bob)))
+
+
+async def test_an_expired_ticket_is_refused(endpoint: DirectEndpoint, bob: NatsterClient) -> None:
+    ticket = endpoint.tickets.issue(bob.account, "t1")
+    await asyncio.sleep(1.2)  # the fixture's tickets last 1 s
+    await _refused(endpoint, ticket_login(ticket.secret, _creds(bob)))
+
+
+async def test_another_accounts_ticket_is_refused(
+    endpoint: DirectEndpoint, alice: NatsterClient, bob: NatsterClient
+) -> None:
+    ticket = endpoint.tickets.issue(bob.account, "t1")
+    await _refused(endpoint, ticket_login(ticket.secret, _creds(alice)))  # alice's own proof
+    forged = KeyPair.create(KeyKind.USER)  # bob's JWT, signed with a key that is not his
+    stolen = Creds(jwt=_creds(bob).jwt, seed=forged.seed)
+    ticket = endpoint.tickets.issue(bob.account, "t1")
+    await _refused(endpoint, ticket_login(ticket.secret, stolen))
