@@ -5,6 +5,7 @@ another account's, a forged proof, another transfer's subjects)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,13 +16,16 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from natster import subjects
-from natster._nats import Login
-from natster.client import NatsterClient
-from natster.security import Creds, KeyKind, KeyPair
+from natster import _nats, endpoints, subjects, wire
+from natster._nats import Login, Trust
+from natster.catalog import Catalogs
+from natster.client import NatsterClient, remote
+from natster.errors import RemoteError
+from natster.security import Creds, KeyKind, KeyPair, XKey
+from natster.services.catalog_service import CatalogServer
 from natster.services.direct import DirectEndpoint, TicketBook, ticket_login
 
-from .conftest import free_port
+from .conftest import RunningHub, eventually, free_port
 
 
 @pytest.fixture
@@ -101,3 +105,74 @@ async def test_another_accounts_ticket_is_refused(
     stolen = Creds(jwt=_creds(bob).jwt, seed=forged.seed)
     ticket = endpoint.tickets.issue(bob.account, "t1")
     await _refused(endpoint, ticket_login(ticket.secret, stolen))
+
+
+async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
+    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
+) -> None:
+    """The transfer opens through the hub; `transfer-direct` hands bob the endpoint's
+    address, certificate and a ticket; his chunks then come straight from alice's
+    machine, sealed as through the hub; her unshare ends them within 2 s."""
+    media = tmp_path / "media"
+    media.mkdir()
+    film = os.urandom(3 * 65536 + 100)
+    (media / "film.mp4").write_bytes(film)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("films", "", media)
+    direct = DirectEndpoint(tmp_path / "direct", free_port(), hosts=["127.0.0.1"])
+    server = CatalogServer(alice, alice.home.path, ["films"], direct=direct)
+    await server.start()
+    try:
+        await remote.share(alice, "films", bob.account)
+        await remote.import_catalog(bob, "films", alice.account)
+        ref = await remote.resolve(bob, "films")
+        receiver = XKey.create()
+        opened = await remote.ask(
+            bob,
+            ref,
+            endpoints.TRANSFER_OPEN,
+            wire.TransferOpenRequest(xkey=receiver.public_key, path="film.mp4", chunk_size=65536),
+        )
+        offer = await remote.ask(
+            bob,
+            ref,
+            endpoints.TRANSFER_DIRECT,
+            wire.TransferDirectRequest(transfer=opened.transfer),
+        )
+        assert offer.urls == direct.urls
+        nc = await _nats.connect(
+            offer.urls[0],
+            ticket_login(offer.ticket, bob.home.creds()),
+            name="bob-direct",
+            trust=Trust(offer.cert.encode(), hostname="127.0.0.1"),
+            inbox_prefix=subjects.direct_inbox(opened.transfer),
+        )
+        channel = receiver.channel(opened.xkey)
+
+        async def chunk(index: int) -> bytes:
+            asked = wire.TransferChunkRequest(transfer=opened.transfer, index=index)
+            sealed = await _nats.request_raw(
+                nc, subjects.direct_chunk(opened.transfer), asked.model_dump_json().encode()
+            )
+            if sealed[:1] == b"{":  # an error comes as an envelope, as through the hub
+                wire.unwrap(sealed)
+            return bytes(channel.open(sealed, aad=wire.chunk_aad(opened.transfer, index)))
+
+        try:
+            got = b"".join([await chunk(i) for i in range(opened.chunks)])
+            assert got == film
+            await remote.unshare(alice, "films", bob.account)
+
+            async def cut_off() -> bool:
+                try:
+                    await chunk(0)
+                except RemoteError as exc:
+                    return exc.status == 403
+                return False
+
+            await eventually(cut_off, 2.0, "the direct path refusing bob after the unshare")
+        finally:
+            await nc.close()
+    finally:
+        await server.stop()
+    assert not direct.folder.exists()  # its certificate's key went with it

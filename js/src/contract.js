@@ -39,7 +39,8 @@ export const SUBJECTS = Object.freeze({
     "thumbnail": "thumbnail",
     "transfer-open": "transfer-open",
     "transfer-chunk": "transfer-chunk",
-    "transfer-close": "transfer-close"
+    "transfer-close": "transfer-close",
+    "transfer-direct": "transfer-direct"
   },
   "catalogPrefix": "natster.catalog",
   "remotePrefix": "natster.remote",

@@ -232,6 +232,10 @@ TRANSFER_CLOSE: Endpoint[Any] = Endpoint(
     _CATALOG, "transfer-close", wire.TransferCloseRequest, None, _SHARED
 )
 
+# a way to read an open transfer from the owner's machine (services/direct)
+TRANSFER_DIRECT = Endpoint(
+    _CATALOG, "transfer-direct", wire.TransferDirectRequest, wire.DirectOffer, _SHARED
+)
 CATALOG: tuple[Endpoint[Any], ...] = (
     SUMMARY,
     CONTENTS,
@@ -241,6 +245,7 @@ CATALOG: tuple[Endpoint[Any], ...] = (
     TRANSFER_OPEN,
     TRANSFER_CHUNK,
     TRANSFER_CLOSE,
+    TRANSFER_DIRECT,
 )
 
 ALL: tuple[Endpoint[Any], ...] = ACCOUNTS + GLOBAL + CATALOG

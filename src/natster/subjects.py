@@ -69,6 +69,12 @@ AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # nats-server asks an auth callout here
 
 # --- a catalog server's direct endpoint (services/direct) -----------------------------
 DIRECT_SERVED = "natster.direct.*.>"  # what the catalog server answers there
+DIRECT_CHUNKS = "natster.direct.*.chunk"  # a transfer's chunks, asked as transfer-chunk
+
+
+def direct_chunk(transfer: str) -> str:
+    """Where chunks of ``transfer`` are asked for on the direct endpoint."""
+    return f"natster.direct.{transfer}.chunk"
 
 
 def direct_transfer(transfer: str) -> str:

@@ -702,6 +702,31 @@ class TransferCloseRequest(Request):
     transfer: str = TransferIdField
 
 
+class TransferDirectRequest(Request):
+    """``<catalog>.transfer-direct``: a way to read my open ``transfer`` straight from the
+    owner's machine (its direct endpoint), if it offers one."""
+
+    transfer: str = TransferIdField
+
+
+DirectUrl = Annotated[
+    str,
+    Field(
+        max_length=100, pattern=r"^tls://(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,63}):[0-9]{1,5}$"
+    ),
+]
+
+
+class DirectOffer(Model):
+    """Where the owner's direct endpoint listens (each a candidate: the receiver tries
+    them at once), its certificate (PEM: the receiver trusts it and nothing else), and a
+    single-use ticket for this transfer and account (docs/protocol.md)."""
+
+    urls: list[DirectUrl] = Field(min_length=1, max_length=8)
+    cert: str = Field(min_length=100, max_length=4096, pattern=r"^-----BEGIN CERTIFICATE-----")
+    ticket: str = Field(min_length=32, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
 def chunk_aad(transfer: str, index: int, count: int = 1) -> bytes:
     """What a chunk's seal is bound to: it opens only in its own transfer and place (and,
     for a span, as that many chunks: a span cut short or joined to another fails)."""

@@ -19,19 +19,20 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from nats.micro import add_service
-from nats.micro.service import ServiceConfig
+from nats.micro.service import EndpointConfig, ServiceConfig
 
-from natster import __version__, endpoints, limits, wire
+from natster import __version__, endpoints, limits, subjects, wire
 from natster import events as ev
 from natster._nats import Client
 from natster._quiet import quietly
-from natster._service import Handler, add_endpoints
+from natster._service import Handler, add_endpoints, endpoint
 from natster.catalog import Catalogs, Entry, ScanReport, watch_catalog
 from natster.endpoints import Endpoint
 from natster.errors import NatsterError, Refused
 from natster.names import printable
 
 from .browsing import Browsing
+from .direct import DirectEndpoint
 from .transfer import Transfers
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,15 @@ class Access:
 
 
 class CatalogServer:
-    def __init__(self, client: ServingClient, home: Path, names: list[str]) -> None:
+    def __init__(
+        self,
+        client: ServingClient,
+        home: Path,
+        names: list[str],
+        direct: DirectEndpoint | None = None,
+    ) -> None:
         self._client = client
+        self.direct = direct  # started and stopped with this server (services/direct)
         self._home = home
         self.names = list(dict.fromkeys(names))
         self.owner = client.account
@@ -162,6 +170,11 @@ class CatalogServer:
             self._tasks.append(asyncio.create_task(self._facts(name)))
         self._tasks.append(asyncio.create_task(self._heartbeats()))
         self._tasks.append(asyncio.create_task(self._reap()))
+        if self.direct is not None:
+            await self.direct.start()
+            if self.direct.connection is not None:  # (it is, once started)
+                await self._serve_direct(self.direct.connection)
+            log.info("direct endpoint at %s", ", ".join(self.direct.urls))
         log.info("serving %s", ", ".join(self.names))
 
     async def _serve_on(self, nc: Client) -> Stop:
@@ -190,9 +203,48 @@ class CatalogServer:
             await add_endpoints(service, table, handlers, catalog=catalog)
         return service.stop
 
+    async def _serve_direct(self, nc: Client) -> None:
+        """Chunks of open transfers on the direct endpoint: each connection there may ask
+        for its own transfer's only (its JWT says so); the share is checked on each."""
+        service = await add_service(
+            nc,
+            ServiceConfig(
+                name="natster-direct",
+                version=__version__,
+                description=f"natster transfers of {self.owner}, direct",
+            ),
+        )
+        await service.add_endpoint(
+            EndpointConfig(
+                name="chunk",
+                subject=subjects.DIRECT_CHUNKS,
+                handler=endpoint(self._direct_chunk, endpoints.TRANSFER_CHUNK.concurrency),
+            )
+        )
+
+    async def _direct_chunk(self, subject: str, payload: bytes) -> Any:
+        request = wire.parse_request(payload, wire.TransferChunkRequest)
+        if subject != subjects.direct_chunk(request.transfer):
+            raise Refused("that is another transfer's", 403)
+        transfer = self.transfers.find(request.transfer)
+        self.access.check(transfer.requester, transfer.catalog)
+        return await self.transfers.chunk(transfer.requester, transfer.catalog, request)
+
+    async def _offer_direct(self, requester: str, catalog: str, payload: bytes) -> Any:
+        request = wire.parse_request(payload, wire.TransferDirectRequest)
+        if self.direct is None:
+            raise Refused("this server offers no direct path: read through the hub", 404)
+        transfer = self.transfers.get(requester, catalog, request.transfer)
+        ticket = self.direct.tickets.issue(requester, transfer.id)
+        return wire.DirectOffer(
+            urls=self.direct.urls, cert=self.direct.cert_pem.decode(), ticket=ticket.secret
+        ).model_dump()
+
     async def stop(self) -> None:
         """Stop serving and say so at once (offline now, not in 15 s)."""
         self._stop.set()
+        if self.direct is not None:
+            await self.direct.stop()
         if self._link is not None:  # stops the micro service, lets answers go, closes
             await self._link.close()
         for task in self._tasks:
@@ -302,6 +354,7 @@ class CatalogServer:
             endpoints.TRANSFER_OPEN: self._open_transfer,
             endpoints.TRANSFER_CHUNK: self._chunk,
             endpoints.TRANSFER_CLOSE: self._close_transfer,
+            endpoints.TRANSFER_DIRECT: self._offer_direct,
         }
         return {e: self._guarded(action) for e, action in actions.items()}
 

@@ -105,6 +105,14 @@ class Transfers:
             hash=entry.hash,
         )
 
+    def find(self, transfer_id: str) -> Transfer:
+        """The open transfer ``transfer_id`` (asked on the direct endpoint, where the
+        connection was admitted for that transfer alone)."""
+        transfer = self._open.get(transfer_id)
+        if transfer is None:
+            raise Refused("no such transfer (it ended, or expired)", 404)
+        return transfer
+
     def get(self, requester: str, catalog: str, transfer_id: str) -> Transfer:
         """The transfer, only for the account that opened it and through its own catalog.
 
