@@ -69,10 +69,10 @@ def member(hub_dir: Path, tmp_path: Path, name: str = "alice") -> Path:
 
 
 @contextlib.contextmanager
-def serving(home: Path, *names: str) -> Iterator[None]:
-    """`natster catalog serve NAMES...` in the background, until the block ends."""
+def serving(home: Path, *names: str, options: tuple[str, ...] = ()) -> Iterator[None]:
+    """`natster catalog serve NAMES... OPTIONS...` in the background, until the block ends."""
     server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", *names],
+        [*NATSTER, "catalog", "serve", *names, *options],
         env={**os.environ, "NATSTER_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .cliworld import hub_process, member, one_line_error, serving
-from .conftest import NATSTER, natster
+from .conftest import NATSTER, free_port, natster
 
 __all__ = ["hub_process"]  # a fixture
 
@@ -29,8 +29,9 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     (media / "a.txt").write_text("a")
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
     errors = (tmp_path / "serve.err").open("w")
+    port = free_port()
     server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", "films", "--log-format", "json"],
+        [*NATSTER, "catalog", "serve", "films", "--log-format", "json", "--direct", str(port)],
         env={**os.environ, "NATSTER_HOME": str(alice)},
         stdout=subprocess.PIPE,
         stderr=errors,
@@ -39,8 +40,12 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     try:
         assert server.stdout is not None
         assert "serving films" in server.stdout.readline()
+        assert server.stdout.readline().startswith("direct transfers at tls://")
         numbers = json.loads(natster("stats", "--json", home=alice).stdout)
         assert numbers["catalogs_online"] == 2  # the hub's catalog, and now alice's films
+        got = natster("catalog", "download", "films", "a.txt", str(tmp_path / "a"), home=alice)
+        assert "a.txt: direct" in got.stderr, got.stderr  # from this machine's address
+        assert (tmp_path / "a").read_text() == "a"
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=15)
@@ -68,6 +73,7 @@ def test_download_a_file_and_mirror_a_catalog(
         )
         assert got.returncode == 0, got.stderr
         assert got.stdout.strip().endswith("b.bin")
+        assert "sub/b.bin: via hub" in got.stderr
         assert (tmp_path / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
         mirror = tmp_path / "mirror"
         mirrored = natster("catalog", "download", "films", "--all", str(mirror), home=alice)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from natster import _nats, endpoints, subjects, wire
 from natster._nats import Login, Trust
 from natster.catalog import Catalogs
 from natster.client import NatsterClient, remote
+from natster.client.download import download
+from natster.client.transfer import Transfer
 from natster.errors import RemoteError
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.services.catalog_service import CatalogServer
@@ -176,3 +180,82 @@ async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
     finally:
         await server.stop()
     assert not direct.folder.exists()  # its certificate's key went with it
+
+
+async def _films_served_directly(
+    alice: NatsterClient, bob: NatsterClient, tmp_path: Path, size: int
+) -> tuple[CatalogServer, DirectEndpoint, remote.CatalogRef, bytes]:
+    media = tmp_path / "media"
+    media.mkdir()
+    film = os.urandom(size)
+    (media / "film.mp4").write_bytes(film)
+    with Catalogs(alice.home.path) as mine:
+        mine.new("films", "", media)
+    direct = DirectEndpoint(tmp_path / "direct", free_port(), hosts=["127.0.0.1"])
+    server = CatalogServer(alice, alice.home.path, ["films"], direct=direct)
+    await server.start()
+    await remote.share(alice, "films", bob.account)
+    await remote.import_catalog(bob, "films", alice.account)
+    return server, direct, await remote.resolve(bob, "films"), film
+
+
+async def _hub_sent(hub: RunningHub) -> int:
+    varz = await hub.system_request("$SYS.REQ.SERVER.PING.VARZ")
+    return int(varz["data"]["out_bytes"])
+
+
+async def test_a_download_goes_direct_and_the_hub_carries_almost_none_of_it(
+    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
+) -> None:
+    size = 32 * 1024 * 1024
+    server, _, ref, film = await _films_served_directly(alice, bob, tmp_path, size)
+    try:
+        before = await _hub_sent(hub)
+        transfer = await Transfer(bob, ref, path="film.mp4").open()
+        assert await transfer.settled() == "direct"
+        await download(bob, ref, transfer, tmp_path / "got.mp4")
+        relayed = await _hub_sent(hub) - before
+        assert (tmp_path / "got.mp4").read_bytes() == film
+        assert transfer.route == "direct"
+        assert relayed < size / 100, relayed  # the hub carried under 1% of the film
+    finally:
+        await server.stop()
+
+
+async def test_without_a_way_through_the_hub_carries_it_within_a_second(
+    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
+) -> None:
+    server, direct, ref, film = await _films_served_directly(alice, bob, tmp_path, 300_000)
+    try:
+        direct.hosts = ["192.0.2.1"]  # an address with no route to it (TEST-NET-1)
+        began = time.monotonic()
+        transfer = await Transfer(bob, ref, path="film.mp4").open()
+        assert await transfer.settled() == "via hub"
+        assert time.monotonic() - began < 1.0  # given up on within a second
+        await download(bob, ref, transfer, tmp_path / "got.mp4")
+        assert (tmp_path / "got.mp4").read_bytes() == film
+    finally:
+        await server.stop()
+
+
+async def test_the_direct_endpoint_going_away_mid_download_leaves_the_hub_to_finish(
+    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
+) -> None:
+    server, direct, ref, film = await _films_served_directly(alice, bob, tmp_path, 4 * 1024**2)
+    try:
+        transfer = await Transfer(bob, ref, path="film.mp4").open()
+        assert await transfer.settled() == "direct"
+        got = bytearray()
+        half = transfer.chunks // 2
+        async for _, data in transfer.fetch(0, half, flow=transfer.flow()):
+            got += data
+        await direct.stop()  # the owner's endpoint is gone (its server stopped)
+        async for _, data in transfer.fetch(half, transfer.chunks, flow=transfer.flow()):
+            got += data
+        assert transfer.direct_bytes > 0
+        assert transfer.hub_bytes > 0  # the rest came through the hub
+        assert re.fullmatch(r"direct \(\d+% via hub\)", transfer.route), transfer.route
+        assert bytes(got) == film
+        await transfer.close()
+    finally:
+        await server.stop()

@@ -260,3 +260,4 @@ DIRECT_TICKET_S = 10.0  # a ticket is redeemed within this, or never
 DIRECT_TICKETS_MAX = 1000  # issued and not yet redeemed, at once
 DIRECT_USER_S = 6 * 3600  # an admitted connection's JWT: a long film, then it must ask again
 DIRECT_CONNECT_S = 0.5  # a receiver tries the candidates this long, then the hub
+DIRECT_ASK_S = 2.0  # transfer-direct: answered within this, or the hub carries the bytes

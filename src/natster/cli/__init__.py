@@ -90,6 +90,7 @@ _METAVARS = {
     "catalog": "FOLDER",
     "cluster_port": "PORT",
     "device": "CODE",
+    "direct": "PORT",
     "dir": "DIR",
     "expires": "DURATION",
     "join": "TOKEN",

@@ -153,6 +153,8 @@ async def _download(
                     progress=bar.update,
                     resumed=functools.partial(_resumed, entry.path),
                 )
+        if isinstance(entry, Transfer):  # the way most of its bytes came
+            err.print(plain(f"{entry.path}: {entry.route}"))
         out.print(plain(str(target)))
 
 
@@ -230,15 +232,22 @@ def _counts(report: MirrorReport) -> str:
 
 def serve(
     names: list[str] = typer.Argument(..., help="One or more of my catalogs."),
+    direct: int | None = typer.Option(
+        None,
+        "--direct",
+        min=1,
+        max=65535,
+        help="Also serve transfers straight from this machine's address, on this port.",
+    ),
     verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    run(_serve(names))
+    run(_serve(names, direct))
 
 
-async def _serve(names: list[str]) -> None:
+async def _serve(names: list[str], direct_port: int | None = None) -> None:
     from natster._heap import settle
     from natster.catalog.facts import ffmpeg
     from natster.client import Home, NatsterClient
@@ -248,10 +257,19 @@ async def _serve(names: list[str]) -> None:
 
     stop = stop_on_signals()
     async with await NatsterClient.connect(reconnect=True) as client:
-        server = CatalogServer(client, Home.default().path, names)
+        home = Home.default()
+        direct = None
+        if direct_port is not None:
+            from natster._net import lan_address
+            from natster.services.direct import DirectEndpoint
+
+            direct = DirectEndpoint(home.path / "direct", direct_port, hosts=[lan_address()])
+        server = CatalogServer(client, home.path, names, direct=direct)
         await server.start()
         settle()
         out.print(f"serving {', '.join(server.names)} (Ctrl-C stops)")
+        if direct is not None:
+            out.print(f"direct transfers at {', '.join(direct.urls)}")
         if ffmpeg() is None:  # said once: the rest works without it
             out.print(
                 "no ffmpeg here: films are listed without their length, codecs and frames "

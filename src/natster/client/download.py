@@ -223,6 +223,7 @@ async def download(
     if opened is None:
         opened = await Transfer(client, ref, entry.hash, size=entry.size).open()
     async with opened as transfer:
+        await transfer.settled()  # a whole file waits (half a second at most) for the direct path
         size, chunk_size = transfer.size, transfer.chunk_size
         # Keep what is there, up to a whole chunk, and hash it: a damaged part shows.
         have = min(held - held % chunk_size, size - size % chunk_size if size else 0)

@@ -10,18 +10,27 @@ checked against the catalog's sha256.
 
 Faults are ridden out here: timeouts are asked again, a hub that is reconnecting is
 waited for, and a transfer the server forgot (it restarted) is opened again.
+
+Bytes take the shortest path: once open (through the hub), a transfer asks the owner's
+server, in the background, for its direct endpoint (``transfer-direct``) and tries its
+addresses at once for ``limits.DIRECT_CONNECT_S``; the first to let it in carries the
+chunks asked from then on (``route`` "direct"), sealed exactly as through the hub. Until
+then, without one, or once it goes away, the hub carries them ("via hub"): nothing waits
+for the direct path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from urllib.parse import urlsplit
 
-from natster import endpoints, limits, wire
-from natster._nats import stop_if_cancelled
+from natster import _nats, endpoints, limits, subjects, wire
+from natster._nats import Client, Trust, stop_if_cancelled
 from natster.errors import (
     ConnectionFailed,
     CryptoError,
@@ -36,12 +45,15 @@ from natster.errors import (
     TransferStalled,
 )
 from natster.security import Channel, XKey, xkeys
+from natster.services.direct import ticket_login
 
 from ._client import NatsterClient
 from ._flow import Asked, Flow
 from .remote import CatalogRef, ask
 
 __all__ = ["Transfer"]
+
+log = logging.getLogger(__name__)
 
 Buffers = list[xkeys.Writable]
 LATE_CHECK_S = 0.25  # how often a request in flight checks whether it is late
@@ -51,6 +63,10 @@ LONGEST_WAIT_S = 3600.0  # nats-py's own timeout on a chunk request: lateness de
 
 class _Dropped(Exception):
     """The connection dropped while a request was out: its reply will never come."""
+
+
+class _DirectLost(Exception):
+    """The direct connection to the owner's machine went away: the hub carries on."""
 
 
 class _Quiet(Exception):
@@ -82,6 +98,8 @@ class Transfer:
     chunks: int = 0
     span: int = 1  # chunks one request may ask for
     round_trip: float | None = None  # the least time transfer-open took
+    direct_bytes: int = 0  # chunks' bytes that came straight from the owner's machine
+    hub_bytes: int = 0  # ...and through the hub
 
     def __init__(
         self,
@@ -92,6 +110,7 @@ class Transfer:
         path: str | None = None,
         size: int | None = None,
         chunk_size: int = limits.CHUNK_SIZE,
+        direct: bool = True,
     ) -> None:
         if (file_hash is None) == (path is None):
             raise ValueError("a transfer is of a file's hash or of its path")
@@ -102,6 +121,9 @@ class Transfer:
         self._opened: wire.TransferOpened | None = None
         self._channel: Channel | None = None
         self._reopening = asyncio.Lock()
+        self._may_go_direct = direct
+        self._direct: Client | None = None
+        self._going_direct: asyncio.Task[None] | None = None
 
     async def open(self) -> Transfer:
         """Open the transfer (NotShared, CatalogOffline, ... if the server will not)."""
@@ -214,6 +236,10 @@ class Transfer:
                 stale = self._opened.transfer if self._opened else None
                 try:
                     data = await self._chunk_once(index, out, count, flow, asked, early)
+                except _DirectLost:  # the hub carries on, at once, at no cost of a try
+                    await self._drop_direct()
+                    asked = self._again(flow, asked, size)
+                    continue
                 except _Quiet as quiet:  # asked again at once, once, at no cost of a try
                     early = False
                     asked = self._again(flow, asked, size)
@@ -278,6 +304,7 @@ class Transfer:
         waits for its answer (a round trip at the end of every download): a close that is
         lost is as an abandoned transfer, freed by the server after TRANSFER_IDLE_S."""
         opened, self._opened = self._opened, None
+        await self._drop_direct()
         if opened is not None:
             body = wire.TransferCloseRequest(transfer=opened.transfer)
             subject = self._ref.subject(self._client.account, endpoints.TRANSFER_CLOSE)
@@ -286,6 +313,7 @@ class Transfer:
 
     # --- the protocol ------------------------------------------------------------------------
     async def _open(self) -> None:
+        await self._drop_direct()  # admitted for the transfer it was opened for alone
         key = XKey.create()  # fresh for every transfer: never reused
         # by path only the first time: a reopen asks for the same content, by its hash
         which = {"hash": self.hash} if self.hash else {"path": self._path}
@@ -313,6 +341,78 @@ class Transfer:
         else:
             self.span = min(self.span, opened.span)  # buffers fit the first's: never more
         self._opened, self._channel = opened, key.channel(opened.xkey)
+        if self._may_go_direct:
+            self._going_direct = asyncio.create_task(self._go_direct(opened.transfer))
+
+    @property
+    def route(self) -> str:
+        """How this transfer's bytes came: "direct", "via hub", or "direct (N% via hub)";
+        before any, how the next will."""
+        total = self.direct_bytes + self.hub_bytes
+        if not total:
+            return "direct" if self._direct is not None else "via hub"
+        if not self.hub_bytes or not self.direct_bytes:
+            return "direct" if self.direct_bytes else "via hub"
+        return f"direct ({round(100 * self.hub_bytes / total)}% via hub)"
+
+    async def settled(self) -> str:
+        """The route once the direct path is found or given up on: "direct" or "via hub"."""
+        if self._going_direct is not None:
+            await asyncio.gather(self._going_direct, return_exceptions=True)
+        return self.route
+
+    async def _go_direct(self, transfer: str) -> None:
+        """Ask for the owner's direct endpoint; connect to the first of its addresses that
+        lets this transfer in within ``limits.DIRECT_CONNECT_S``, else stay on the hub."""
+        try:
+            offer = await ask(
+                self._client,
+                self._ref,
+                endpoints.TRANSFER_DIRECT,
+                wire.TransferDirectRequest(transfer=transfer),
+                timeout=limits.DIRECT_ASK_S,
+            )
+        except NatsterError as exc:  # none offered (or a server from before): the hub
+            log.debug("no direct path for transfer %s: %s", transfer[:8], exc)
+            return
+        login = ticket_login(offer.ticket, self._client.home.creds())
+
+        async def reach(url: str) -> Client:
+            return await _nats.connect(
+                url,
+                login,
+                name=f"natster-{self._client.context.name}-direct",
+                trust=Trust(offer.cert.encode("ascii"), hostname=urlsplit(url).hostname),
+                inbox_prefix=subjects.direct_inbox(transfer),
+            )
+
+        trying = [asyncio.create_task(reach(url)) for url in offer.urls]
+        done, _ = await asyncio.wait(trying, timeout=limits.DIRECT_CONNECT_S)
+        winner = next((t.result() for t in trying if t in done and not t.exception()), None)
+        for task in trying:
+            task.cancel()
+        for result in await asyncio.gather(*trying, return_exceptions=True):
+            if isinstance(result, Client) and result is not winner:
+                with contextlib.suppress(NatsterError, OSError):
+                    await result.close()
+        if winner is None:
+            return
+        if self._opened is None or self._opened.transfer != transfer:  # closed meanwhile
+            with contextlib.suppress(NatsterError, OSError):
+                await winner.close()
+            return
+        self._direct = winner
+        log.info("transfer %s goes direct", transfer[:8])
+
+    async def _drop_direct(self) -> None:
+        going, self._going_direct = self._going_direct, None
+        if going is not None and not going.done():
+            going.cancel()
+            await asyncio.gather(going, return_exceptions=True)
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            with contextlib.suppress(NatsterError, OSError):
+                await direct.close()
 
     async def _reopen(self, stale: str | None) -> None:
         """Open a new transfer, once, however many chunk tasks found the old one gone."""
@@ -334,28 +434,47 @@ class Transfer:
             raise TransferError("this transfer is closed")
         spanning = {"count": count} if count > 1 else {}  # a server before spans knows none
         body = wire.TransferChunkRequest(transfer=opened.transfer, index=index, **spanning)
+        direct = self._direct
+        if direct is not None and not direct.is_connected:
+            raise _DirectLost
         async with self._client.receive_budget.hold(asked.size + xkeys.OVERHEAD):
             asked.sent_at = time.monotonic()
             reconnects = self._client.reconnects
 
             def late() -> bool:
-                if self._client.reconnects != reconnects or not self._client.connected:
+                if direct is not None and not direct.is_connected:
+                    raise _DirectLost
+                if direct is None and (
+                    self._client.reconnects != reconnects or not self._client.connected
+                ):
                     raise _Dropped  # a reply to a connection that dropped never comes
                 why = flow.quiet(asked) if early else None
                 if why is not None:
                     raise _Quiet(probe=why == "probe")
                 return flow.late(asked)
 
-            data = await self._late_or(
-                late,
-                self._client.request_raw(
+            if direct is not None:
+                asking = _nats.request_raw(
+                    direct,
+                    subjects.direct_chunk(opened.transfer),
+                    body.encode(),
+                    timeout=LONGEST_WAIT_S,
+                    what="the owner's machine",
+                )
+            else:
+                asking = self._client.request_raw(
                     self._ref.subject(self._client.account, endpoints.TRANSFER_CHUNK),
                     body.encode(),
                     timeout=LONGEST_WAIT_S,
                     what="the catalog server",
                     lost="the connection to the hub was lost: run the download again to resume",
-                ),
-            )
+                )
+            try:
+                data = await self._late_or(late, asking)
+            except ConnectionFailed as exc:
+                if direct is not None:
+                    raise _DirectLost from exc
+                raise
         if not data.startswith(b"xkv1"):
             wire.unwrap(data)  # raises the server's error
             raise TransferError("the server sent a chunk natster cannot read")
@@ -370,6 +489,10 @@ class Transfer:
         expected = min(count * opened.chunk_size, opened.size - index * opened.chunk_size)
         if length != expected:
             raise IntegrityError(f"chunk {index} has the wrong length: nothing was kept")
+        if direct is not None:
+            self.direct_bytes += length
+        else:
+            self.hub_bytes += length
         return memoryview(out)[:length]
 
     @staticmethod

@@ -141,8 +141,7 @@ class DirectEndpoint:
 
     async def _login(self, user: str) -> Client:
         """This process's own connection as ``user``, once nats-server listens."""
-        url = f"tls://127.0.0.1:{self.port}"
-        trust = Trust(self.cert_pem, hostname="127.0.0.1")
+        url, trust = self.urls[0], self.trust()  # where it listens (one address: that one)
         deadline = time.monotonic() + limits.HUB_READY_TIMEOUT_S
         while True:
             try:
