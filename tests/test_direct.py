@@ -111,25 +111,31 @@ async def test_another_accounts_ticket_is_refused(
     await _refused(endpoint, ticket_login(ticket.secret, stolen))
 
 
-async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
-    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
-) -> None:
-    """The transfer opens through the hub; `transfer-direct` hands bob the endpoint's
-    address, certificate and a ticket; his chunks then come straight from alice's
-    machine, sealed as through the hub; her unshare ends them within 2 s."""
+async def _films_served_directly(
+    alice: NatsterClient, bob: NatsterClient, tmp_path: Path, size: int
+) -> tuple[CatalogServer, DirectEndpoint, remote.CatalogRef, bytes]:
     media = tmp_path / "media"
     media.mkdir()
-    film = os.urandom(3 * 65536 + 100)
+    film = os.urandom(size)
     (media / "film.mp4").write_bytes(film)
     with Catalogs(alice.home.path) as mine:
         mine.new("films", "", media)
     direct = DirectEndpoint(tmp_path / "direct", free_port(), hosts=["127.0.0.1"])
     server = CatalogServer(alice, alice.home.path, ["films"], direct=direct)
     await server.start()
+    await remote.share(alice, "films", bob.account)
+    await remote.import_catalog(bob, "films", alice.account)
+    return server, direct, await remote.resolve(bob, "films"), film
+
+
+async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
+    hub: RunningHub, alice: NatsterClient, bob: NatsterClient, tmp_path: Path
+) -> None:
+    """The transfer opens through the hub; `transfer-direct` hands bob the endpoint's
+    address, certificate and a ticket; his chunks then come straight from alice's
+    machine, sealed as through the hub; her unshare ends them within 2 s."""
+    server, direct, ref, film = await _films_served_directly(alice, bob, tmp_path, 3 * 65536 + 100)
     try:
-        await remote.share(alice, "films", bob.account)
-        await remote.import_catalog(bob, "films", alice.account)
-        ref = await remote.resolve(bob, "films")
         receiver = XKey.create()
         opened = await remote.ask(
             bob,
@@ -180,23 +186,6 @@ async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
     finally:
         await server.stop()
     assert not direct.folder.exists()  # its certificate's key went with it
-
-
-async def _films_served_directly(
-    alice: NatsterClient, bob: NatsterClient, tmp_path: Path, size: int
-) -> tuple[CatalogServer, DirectEndpoint, remote.CatalogRef, bytes]:
-    media = tmp_path / "media"
-    media.mkdir()
-    film = os.urandom(size)
-    (media / "film.mp4").write_bytes(film)
-    with Catalogs(alice.home.path) as mine:
-        mine.new("films", "", media)
-    direct = DirectEndpoint(tmp_path / "direct", free_port(), hosts=["127.0.0.1"])
-    server = CatalogServer(alice, alice.home.path, ["films"], direct=direct)
-    await server.start()
-    await remote.share(alice, "films", bob.account)
-    await remote.import_catalog(bob, "films", alice.account)
-    return server, direct, await remote.resolve(bob, "films"), film
 
 
 async def _hub_sent(hub: RunningHub) -> int:
