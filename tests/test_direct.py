@@ -5,11 +5,12 @@ another account's, a forged proof, another transfer's subjects)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,41 @@ async def test_the_direct_endpoint_going_away_mid_download_leaves_the_hub_to_fin
         await transfer.close()
     finally:
         await server.stop()
+
+
+async def test_an_owner_cannot_use_a_receivers_proof_to_sign_in_as_them(
+    hub: RunningHub, bob: NatsterClient
+) -> None:
+    """A hostile owner makes the "ticket" the hub's nonce and has bob's receiver sign
+    it: what bob signs is the ticket behind a fixed prefix, so it answers no nonce, and
+    the hub refuses bob's JWT with it."""
+    creds = bob.home.creds()
+
+    def bobs_proof_of(nonce: str) -> bytes:
+        login = ticket_login(nonce, creds)  # what bob's receiver would send the owner
+        return login.password.rpartition("~")[2].encode()
+
+    trust = hub.dir.trust()
+    assert trust is not None
+    assert trust.ca_pem is not None
+    ca = trust.ca_pem.decode()
+
+    async def signing_in(sign: Callable[[str], bytes]) -> Client:
+        return await nats.connect(
+            hub.info.local_url,
+            user_jwt_cb=lambda: creds.jwt.encode(),
+            signature_cb=sign,
+            tls=ssl.create_default_context(cadata=ca),
+            tls_handshake_first=True,
+            tls_hostname=trust.hostname,
+            allow_reconnect=False,
+            connect_timeout=3,
+        )
+
+    def bobs_own(nonce: str) -> bytes:  # the harness is right: bob's real answer gets in
+        signed = KeyPair.from_seed(creds.seed).sign(nonce.encode())
+        return base64.urlsafe_b64encode(signed).rstrip(b"=")
+
+    await (await signing_in(bobs_own)).close()
+    with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
+        await signing_in(bobs_proof_of)

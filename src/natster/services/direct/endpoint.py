@@ -52,13 +52,24 @@ __all__ = ["DirectEndpoint", "ticket_login"]
 
 ACCOUNT = "XFER"  # where transfers are served and receivers land
 CLOCK_SKEW_S = 5
+# What the receiver signs is the ticket behind this, never the ticket alone: a ticket is
+# the owner's words, and a signature over words the owner chose must not be one a NATS
+# server would take for this user's answer to its nonce (that would let the owner sign
+# in to the hub as the receiver).
+PROOF = b"natster-direct-ticket-proof:"
+
+
+def proof_of(ticket: str) -> bytes:
+    """The bytes a receiver signs to prove its account for ``ticket``."""
+    return PROOF + ticket.encode()
 
 
 def ticket_login(ticket: str, creds: Creds) -> Login:
     """What a receiver presents: the ticket as its user name, and as its password its
-    user JWT with the ticket signed by that user's key (proof of the account)."""
+    user JWT with the ticket (behind ``PROOF``) signed by that user's key: proof of the
+    account."""
     user = KeyPair.from_seed(creds.seed)
-    signature = base64.urlsafe_b64encode(user.sign(ticket.encode())).decode().rstrip("=")
+    signature = base64.urlsafe_b64encode(user.sign(proof_of(ticket))).decode().rstrip("=")
     return Login(user=ticket, password=f"{creds.jwt}~{signature}")
 
 
@@ -243,7 +254,7 @@ class DirectEndpoint:
         except (JwtError, ValueError) as exc:
             raise Refused("that proof of an account is not one", 403) from exc
         account = claims.nats.issuer_account or claims.iss
-        if not verify(claims.sub, presented.encode(), proof):
+        if not verify(claims.sub, proof_of(presented), proof):
             raise Refused("that proof of an account is not one", 403)
         ticket = self.tickets.redeem(presented)  # spent, whatever comes next
         if account != ticket.account:
