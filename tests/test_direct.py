@@ -43,7 +43,9 @@ async def endpoint(tmp_path: Path) -> AsyncIterator[DirectEndpoint]:
     async def answer(msg: Any) -> None:
         await msg.respond(b"chunk of " + msg.subject.encode())
 
-    await direct.serve(answer)
+    assert direct.connection is not None
+    await direct.connection.subscribe(subjects.DIRECT_CHUNKS, cb=answer)  # as a server would
+    await direct.connection.flush()
     try:
         yield direct
     finally:
@@ -80,10 +82,10 @@ async def test_a_ticket_holder_reads_its_transfer_and_nothing_else(
     ticket = endpoint.tickets.issue(bob.account, "t1")
     nc = await _connect(endpoint, ticket_login(ticket.secret, _creds(bob)), "t1")
     try:
-        reply = await nc.request("natster.direct.t1.chunks", b"", timeout=3)
-        assert reply.data == b"chunk of natster.direct.t1.chunks"
+        reply = await nc.request("natster.direct.t1.chunk", b"", timeout=3)
+        assert reply.data == b"chunk of natster.direct.t1.chunk"
         with pytest.raises(nats.errors.Error):  # another transfer: not its to ask
-            await nc.request("natster.direct.t2.chunks", b"", timeout=1)
+            await nc.request("natster.direct.t2.chunk", b"", timeout=1)
     finally:
         await nc.close()
     await _refused(endpoint, ticket_login(ticket.secret, _creds(bob)))  # used: once only

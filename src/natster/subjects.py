@@ -68,7 +68,6 @@ SERVICE_DISCOVERY = "$SRV.>"  # where a micro service answers PING, INFO and STA
 AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # nats-server asks an auth callout here
 
 # --- a catalog server's direct endpoint (services/direct) -----------------------------
-DIRECT_SERVED = "natster.direct.*.>"  # what the catalog server answers there
 DIRECT_CHUNKS = "natster.direct.*.chunk"  # a transfer's chunks, asked as transfer-chunk
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from natster import _nats, endpoints, limits, subjects, wire
 from natster._nats import Client, Trust, stop_if_cancelled
+from natster._quiet import quietly
 from natster.errors import (
     ConnectionFailed,
     CryptoError,
@@ -393,12 +394,12 @@ class Transfer:
             task.cancel()
         for result in await asyncio.gather(*trying, return_exceptions=True):
             if isinstance(result, Client) and result is not winner:
-                with contextlib.suppress(NatsterError, OSError):
+                with quietly(log, "closing a direct connection not taken"):
                     await result.close()
         if winner is None:
             return
         if self._opened is None or self._opened.transfer != transfer:  # closed meanwhile
-            with contextlib.suppress(NatsterError, OSError):
+            with quietly(log, "closing a direct connection no longer wanted"):
                 await winner.close()
             return
         self._direct = winner
@@ -411,7 +412,7 @@ class Transfer:
             await asyncio.gather(going, return_exceptions=True)
         direct, self._direct = self._direct, None
         if direct is not None:
-            with contextlib.suppress(NatsterError, OSError):
+            with quietly(log, "closing the direct connection"):
                 await direct.close()
 
     async def _reopen(self, stale: str | None) -> None:

@@ -131,6 +131,28 @@ def _san(names: list[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(general)
 
 
+def self_signed(names: list[str], common_name: str, days: int) -> tuple[bytes, bytes]:
+    """A self-signed certificate for ``names`` (its own trust anchor: who is handed it
+    trusts it and nothing else), and its key, in PEM; for a catalog server's direct
+    endpoint, made for one run."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_san(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _cert_pem(cert), _key_pem(key)
+
+
 def issue_server(folder: Path, names: list[str]) -> None:
     """A new server key and certificate for ``names`` under the hub's CA (atomically
     replacing the old pair: nats-server reads them again on reload)."""

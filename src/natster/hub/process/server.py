@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from natster import limits
-from natster._nats import Client, Trust, connect
+from natster._nats import Client, Login, Trust, connect
 from natster._net import url_host
 from natster.errors import ConnectionFailed, HubError
 from natster.hub.state import CLUSTER_NAME, HubConfig, HubDir
@@ -232,8 +232,15 @@ class NatsServer:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
-    async def wait_ready(self, url: str, sys_creds: Creds, trust: Trust | None) -> Client:
-        """Poll until a system-account connection succeeds; fail fast if the server dies."""
+    async def wait_ready(
+        self,
+        url: str,
+        sys_creds: Creds | Login,
+        trust: Trust | None,
+        name: str = "natster-hub-sys",
+    ) -> Client:
+        """Poll until a connection with ``sys_creds`` succeeds (the hub's system account,
+        or a direct endpoint's own user); fail fast if the server dies."""
         deadline = asyncio.get_running_loop().time() + limits.HUB_READY_TIMEOUT_S
         last: Exception | None = None
         while asyncio.get_running_loop().time() < deadline:
@@ -244,7 +251,7 @@ class NatsServer:
                 continue
             try:
                 return await connect(
-                    url, sys_creds, name="natster-hub-sys", trust=trust, reconnect=True, timeout=1
+                    url, sys_creds, name=name, trust=trust, reconnect=True, timeout=1
                 )
             except ConnectionFailed as exc:
                 last = exc

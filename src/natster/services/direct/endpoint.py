@@ -11,22 +11,13 @@ certificate and nothing else, as the transfer's answer hands it to them.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import datetime
-import ipaddress
 import logging
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from natster import _nats, limits, subjects
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
@@ -35,6 +26,7 @@ from natster._quiet import quietly
 from natster.errors import JwtError, NatsterError, Refused
 from natster.hub.process.binary import find_nats_server
 from natster.hub.process.server import NatsServer
+from natster.hub.tls import self_signed
 from natster.security import Creds, KeyKind, KeyPair
 from natster.security import jwt as jwtlib
 from natster.security.jwt import (
@@ -52,6 +44,7 @@ __all__ = ["DirectEndpoint", "ticket_login"]
 
 ACCOUNT = "XFER"  # where transfers are served and receivers land
 CLOCK_SKEW_S = 5
+CERT_DAYS = 2  # its certificate is made at each start: a run lasts no longer than this
 # What the receiver signs is the ticket behind this, never the ticket alone: a ticket is
 # the owner's words, and a signature over words the owner chose must not be one a NATS
 # server would take for this user's answer to its nonce (that would let the owner sign
@@ -111,7 +104,9 @@ class DirectEndpoint:
     async def start(self) -> None:
         ensure_dir(self.folder)
         self.folder.chmod(0o700)
-        self.cert_pem, key_pem = _certificate(self.hosts)
+        self.cert_pem, key_pem = self_signed(
+            [*self.hosts, "127.0.0.1"], "natster direct endpoint", CERT_DAYS
+        )
         write_atomic(self.folder / "cert.pem", self.cert_pem, PUBLIC_MODE)
         write_atomic(self.folder / "key.pem", key_pem)  # 0600
         conf = self.folder / "nats.conf"
@@ -123,21 +118,19 @@ class DirectEndpoint:
             self.folder / "nats.stderr",
         )
         await self._server.start()
+        url, trust = self.urls[0], self.trust()  # where it listens (one address: that one)
         try:
-            self._callout = await self._login("callout")
+            self._callout = await self._server.wait_ready(
+                url, self._login("callout"), trust, name="natster-direct-callout"
+            )
             await self._callout.subscribe(subjects.AUTH_CALLOUT, cb=self._on_request)
             await self._callout.flush()
-            self.connection = await self._login("server")
+            self.connection = await _nats.connect(
+                url, self._login("server"), name="natster-direct", trust=trust, reconnect=True
+            )
         except BaseException:
             await self.stop()
             raise
-
-    async def serve(self, handler: Callable[[Any], Awaitable[None]]) -> None:
-        """Answer every transfer's requests with ``handler`` (a message callback)."""
-        if self.connection is None:
-            raise RuntimeError("the direct endpoint is not started")
-        await self.connection.subscribe(subjects.DIRECT_SERVED, cb=handler)
-        await self.connection.flush()
 
     async def stop(self) -> None:
         for client in (self.connection, self._callout):
@@ -150,24 +143,8 @@ class DirectEndpoint:
             self._server = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    async def _login(self, user: str) -> Client:
-        """This process's own connection as ``user``, once nats-server listens."""
-        url, trust = self.urls[0], self.trust()  # where it listens (one address: that one)
-        deadline = time.monotonic() + limits.HUB_READY_TIMEOUT_S
-        while True:
-            try:
-                return await _nats.connect(
-                    url,
-                    Login(user, self._passwords[user]),
-                    name=f"natster-direct-{user}",
-                    trust=trust,
-                    reconnect=True,
-                    timeout=1,
-                )
-            except NatsterError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+    def _login(self, user: str) -> Login:
+        return Login(user, self._passwords[user])
 
     def _config(self) -> str:
         # several addresses: every interface (its certificate names only these)
@@ -268,34 +245,3 @@ def _account(name: str, user: str, password: str) -> str:
 
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _certificate(hosts: list[str]) -> tuple[bytes, bytes]:
-    """A self-signed certificate (its own trust anchor) for ``hosts``, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "natster direct endpoint")])
-    now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = []
-    for host in dict.fromkeys([*hosts, "127.0.0.1"]):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
