@@ -89,17 +89,8 @@ def make_ca(folder: Path, name: str = "natster hub") -> None:
     if (folder / "ca.key").exists():
         return
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
-    now = _now()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        _own_anchor(key, f"{name} CA", CA_DAYS)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=False,
@@ -136,9 +127,22 @@ def self_signed(names: list[str], common_name: str, days: int) -> tuple[bytes, b
     trusts it and nothing else), and its key, in PEM; for a catalog server's direct
     endpoint, made for one run."""
     key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        _own_anchor(key, common_name, days)
+        .add_extension(_san(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _cert_pem(cert), _key_pem(key)
+
+
+def _own_anchor(
+    key: ec.EllipticCurvePrivateKey, common_name: str, days: int
+) -> x509.CertificateBuilder:
+    """A certificate signed by its own ``key``, a trust anchor for ``days`` (the hub's CA,
+    or a direct endpoint's certificate): what each adds is theirs."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -147,10 +151,7 @@ def self_signed(names: list[str], common_name: str, days: int) -> tuple[bytes, b
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_san(names), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return _cert_pem(cert), _key_pem(key)
 
 
 def issue_server(folder: Path, names: list[str]) -> None:
