@@ -30,6 +30,8 @@ from natster.services.catalog_service import CatalogServer
 from natster.services.global_service.projections import PROJECTIONS
 from natster.services.platform import Platform
 
+from . import warm_cli
+
 # Speed is measured in bench/, never by a test: no example fails for being slow on a
 # machine busy with the rest of the suite (Hypothesis's default deadline is 200 ms).
 settings.register_profile("natster", deadline=None)
@@ -49,15 +51,7 @@ def natster(
     full = {**os.environ, **(env or {})}
     if home is not None:
         full["NATSTER_HOME"] = str(home)
-    return subprocess.run(
-        [*NATSTER, *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=timeout,
-        check=False,
-        input=input if input is not None else "",
-    )
+    return warm_cli.run(list(args), full, input if input is not None else "", timeout)
 
 
 @dataclass

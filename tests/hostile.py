@@ -21,7 +21,7 @@ from natster import subjects, wire
 from natster._nats import Client
 from natster.security import Channel, XKey
 
-from .conftest import NATSTER
+from . import warm_cli
 
 CHUNK = 64 * 1024
 
@@ -112,13 +112,5 @@ class HostileServer:
 async def cli(home: Path, *args: str, timeout: float = 60) -> tuple[int, str, str]:
     """The natster command as bob runs it, while this event loop serves the attacker."""
     env = {**os.environ, "NATSTER_HOME": str(home), "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(
-        *NATSTER,
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace")
+    done = await asyncio.to_thread(warm_cli.run, list(args), env, "", timeout)
+    return done.returncode, done.stdout, done.stderr
