@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.msg import Msg
 
-from natster import endpoints
+from natster import _nats, endpoints, subjects
 from natster.client import Home, NatsterClient, join
+from natster.client.transfer import Transfer
 from natster.errors import RemoteError
 from natster.hub import mint_short_invite
 from natster.services.metrics import Metrics, metrics_part
 from natster.services.platform import Platform
 
-from .conftest import eventually, free_port
+from .conftest import World, eventually, free_port, shared_and_imported
 
 pytestmark = pytest.mark.heavy
 
@@ -104,3 +107,52 @@ async def test_nats_servers_own_monitoring_listens_on_loopback_and_is_kept(
         assert "http:" not in again.dir.server_conf.read_text()
     finally:
         await again.stop()
+
+
+async def test_transfers_open_come_from_heartbeats_once_the_hub_says_it_takes_them(
+    world: World,
+) -> None:
+    """Catalog servers count their open transfers in heartbeats; the field goes only to a
+    hub whose reply listed it (an older hub refuses fields it does not know)."""
+    hub = world.hub
+    seen: list[dict[str, object]] = []
+    watcher = await _nats.connect(
+        hub.info.local_url, hub.dir.creds("global"), name="t-watch", trust=hub.dir.trust()
+    )
+    metrics = Metrics(hub.platform, hub.info, free_port())
+    await metrics.start()
+    try:
+
+        async def heard(msg: Msg) -> None:
+            seen.append(json.loads(msg.data))
+
+        beats = await watcher.subscribe(subjects.global_listen("heartbeats.put"), cb=heard)
+        await watcher.flush()
+        ref = await shared_and_imported(world)
+        fresh = await NatsterClient.connect(world.alice.home)  # has heard no reply yet
+        try:
+            await fresh.heartbeat("films", 1, transfers=5)
+            await fresh.heartbeat("films", 1, transfers=5)
+        finally:
+            await fresh.close()
+
+        async def both_seen() -> bool:
+            return len(seen) == 2
+
+        await eventually(both_seen, what="both heartbeats seen")
+        assert "transfers" not in seen[0]  # not before the hub said it takes it
+        assert seen[1]["transfers"] == 5
+        await beats.unsubscribe()
+
+        async def open_now(count: int) -> bool:
+            await world.server._beat("films")
+            await metrics.check()
+            return _value(metrics.exposition().decode(), "natster_transfers_open") == count
+
+        async with Transfer(world.bob, ref, path="music.mp3") as transfer:
+            await transfer.open()
+            await eventually(lambda: open_now(1), what="one transfer open")
+        await eventually(lambda: open_now(0), what="no transfer open")
+    finally:
+        await metrics.stop()
+        await watcher.close()

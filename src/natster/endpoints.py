@@ -171,8 +171,8 @@ VALIDATE_NAME = Endpoint(
 )
 OTC_GENERATE = Endpoint(_GLOBAL, "otc.generate", None, wire.OtcCode, "members")
 OTC_CLAIM = Endpoint(_GLOBAL, "otc.claim", wire.OtcClaimRequest, wire.OtcClaimed, "members")
-HEARTBEAT: Endpoint[Any] = Endpoint(
-    _GLOBAL, "heartbeats.put", wire.HeartbeatRequest, None, "writers"
+HEARTBEAT = Endpoint(
+    _GLOBAL, "heartbeats.put", wire.HeartbeatRequest, wire.HeartbeatReply, "writers"
 )
 SHARES_CHECK = Endpoint(_GLOBAL, "shares.check", wire.ShareCheckRequest, wire.ShareCheck, "the hub")
 SIGNIN_OFFER = Endpoint(_GLOBAL, "signin.offer", wire.SigninOffer, wire.SigninCode, "sign-in pages")

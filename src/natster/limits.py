@@ -129,6 +129,7 @@ WATCH_DEBOUNCE_MS = 300  # how long the watcher gathers changes before applying 
 # The global service
 PRESENCE_TTL_S = 15  # a catalog server not heard from for this long is offline
 HEARTBEAT_INTERVAL_S = 5  # how often catalog servers heartbeat
+MAX_OPEN_TRANSFERS_REPORTED = 1_000_000  # a heartbeat's count of a catalog's open transfers
 PRESENCE_MARKER_TTL_S = 60  # how long an expiry marker stays (so watchers see it)
 OTC_TTL_S = 300  # one-time codes live 5 minutes
 WEB_SESSION_S = 7 * 24 * 3600  # a browser signed in with `natster login` stays so a week

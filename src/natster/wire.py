@@ -399,6 +399,13 @@ class HeartbeatRequest(Request):
     revision: int = Field(ge=0, le=2**53)
     online: bool = True
     description: Description = ""
+    # sent only to a hub whose last reply listed it in ``takes`` (older hubs refuse it)
+    transfers: int = Field(default=0, ge=0, le=limits.MAX_OPEN_TRANSFERS_REPORTED)
+
+
+class HeartbeatReply(Model):
+    online: bool
+    takes: list[str] = []  # optional request fields this hub takes ("transfers")
 
 
 class ShareCheckRequest(Request):

@@ -43,6 +43,8 @@ class NatsterClient:
         self.patience = limits.STALL_S * 2 if patience is None else patience
         # Chunk replies owed to this connection, all transfers together (see _budget).
         self.receive_budget = ByteBudget(limits.RECEIVE_BUDGET)
+        # heartbeat fields added after the first version that the hub said it takes
+        self._heartbeat_takes: frozenset[str] = frozenset()
 
     @classmethod
     async def connect(
@@ -271,12 +273,33 @@ class NatsterClient:
         return self.context.account
 
     async def heartbeat(
-        self, catalog: str, revision: int, online: bool = True, description: str = ""
+        self,
+        catalog: str,
+        revision: int,
+        online: bool = True,
+        description: str = "",
+        transfers: int = 0,
     ) -> None:
+        """Say that ``catalog`` is served (``transfers``: how many of its transfers are
+        open now, told to a hub that takes it: an older one refuses fields it does not
+        know, so it is sent once a reply has listed it)."""
+        fields: dict[str, Any] = {}
+        if "transfers" in self._heartbeat_takes:
+            fields["transfers"] = transfers
         body = wire.HeartbeatRequest(
-            catalog=catalog, revision=revision, online=online, description=description
+            catalog=catalog, revision=revision, online=online, description=description, **fields
         )
-        await self._global(endpoints.HEARTBEAT, body)
+        try:
+            reply = await self._global(endpoints.HEARTBEAT, body)
+        except RemoteError as exc:
+            if not fields or exc.status != 400:
+                raise
+            # an older instance of a hub being upgraded: beat as the first version did
+            self._heartbeat_takes = frozenset()
+            await self.heartbeat(catalog, revision, online, description)
+            return
+        taken = endpoints.HEARTBEAT.parse(reply, GLOBAL_SERVICE)
+        self._heartbeat_takes = frozenset(taken.takes)
 
     async def otc_generate(self) -> wire.OtcCode:
         reply = await self._global(endpoints.OTC_GENERATE)

@@ -75,7 +75,12 @@ class ServingClient(Protocol):
     async def my_shares(self) -> list[wire.ShareRow]: ...
 
     async def heartbeat(
-        self, catalog: str, revision: int, online: bool = True, description: str = ""
+        self,
+        catalog: str,
+        revision: int,
+        online: bool = True,
+        description: str = "",
+        transfers: int = 0,
     ) -> None: ...
 
     def feed(self) -> AsyncIterator[ev.FeedEvent]: ...
@@ -267,7 +272,9 @@ class CatalogServer:
         info = await self._in_db(lambda c: c.info(name))
         self._revisions[name] = info.revision
         description = printable(info.description)  # one made before they were checked
-        await self._client.heartbeat(name, info.revision, description=description)
+        await self._client.heartbeat(
+            name, info.revision, description=description, transfers=self.transfers.of(name)
+        )
 
     async def _heartbeats(self) -> None:
         """Say every few seconds that each catalog is online: after a lost hub or a

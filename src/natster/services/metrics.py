@@ -3,7 +3,8 @@
 ``/metrics`` (the Prometheus text format, from ``prometheus_client``) has the hub's
 numbers, read every ``limits.METRICS_EVERY_S`` from nats-server (connections, bytes in
 and out, slow consumers, JetStream storage, summed over the nodes that answer) and from
-the global service (people, catalogs online, shares), and every service's requests by
+the global service (people, catalogs online, shares, transfers open as catalog servers
+tell them in heartbeats), and every service's requests by
 endpoint and status code with their latency (natster._metrics). ``/healthz`` answers
 200 when nats-server, JetStream and the account and global services answered the last
 check, else 503 with what did not. docs/deploy.md has a scrape config and what to alert
@@ -64,6 +65,11 @@ class Metrics:
             "natster_catalogs_online", "Catalogs served now", registry=self.registry
         )
         self._shares = Gauge("natster_shares", "Active shares", registry=self.registry)
+        self._transfers = Gauge(
+            "natster_transfers_open",
+            "Transfers open now, as catalog servers said in their last heartbeat",
+            registry=self.registry,
+        )
         self._people_online = Gauge(
             "natster_people_online",
             "People with a connection to the hub now (any device, any node)",
@@ -147,6 +153,7 @@ class Metrics:
             )
             self._online.set(len(mirror.presence))
             self._shares.set(len(mirror.shares))
+            self._transfers.set(sum(_number(r.get("transfers")) for r in mirror.presence.values()))
         self.problems, self.checked_at = problems, time.monotonic()
         self._up.set(0 if problems else 1)
 

@@ -58,6 +58,10 @@ class Transfers:
     def count(self, requester: str) -> int:
         return sum(1 for t in self._open.values() if t.requester == requester)
 
+    def of(self, catalog: str) -> int:
+        """How many transfers of ``catalog`` are open."""
+        return sum(1 for t in self._open.values() if t.catalog == catalog)
+
     def open(
         self,
         requester: str,

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 QUEUE = "natster-global"
 HUB_CATALOG = "hub"
 OTC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read aloud
+# heartbeat fields added after the first version: a server sends one once a reply lists it
+_HEARTBEAT_TAKES = ["transfers"]
 
 # which projections an event type feeds (events.put waits for them: read your writes)
 _FEEDS = {
@@ -465,15 +467,13 @@ class GlobalService:
                 await self._started.presence.delete(key)
             presence = self.mirror.presence  # read your writes: answer once it is gone here
             await self.mirror.wait_until(lambda: key not in presence, limits.READ_YOUR_WRITES_S)
-            return {"online": False}
+            return wire.HeartbeatReply(online=False, takes=_HEARTBEAT_TAKES).model_dump()
         for _ in range(limits.HEARTBEAT_CAS_TRIES):  # CAS against concurrent heartbeats of one key
-            if await self._beat(key, owner, request.catalog, request.revision, request.description):
-                return {"online": True}
+            if await self._beat(key, owner, request):
+                return wire.HeartbeatReply(online=True, takes=_HEARTBEAT_TAKES).model_dump()
         raise Refused("too many concurrent heartbeats for that catalog", 409)
 
-    async def _beat(
-        self, key: str, owner: str, catalog: str, revision: int, description: str
-    ) -> bool:
+    async def _beat(self, key: str, owner: str, request: wire.HeartbeatRequest) -> bool:
         previous: dict[str, Any] | None = None
         last = 0  # the subject's last sequence, for compare-and-set
         try:
@@ -482,6 +482,7 @@ class GlobalService:
             last = entry.revision or 0
         except KeyMissing as exc:
             last = exc.revision  # a delete marker may be there: its sequence is the one to expect
+        revision = request.revision
         change = (
             "online"
             if previous is None
@@ -491,9 +492,10 @@ class GlobalService:
         )
         record = {
             "owner": owner,
-            "catalog": catalog,
-            "description": description,
+            "catalog": request.catalog,
+            "description": request.description,
             "revision": revision,
+            "transfers": request.transfers,
             "change": change,
             "since": previous["since"] if previous else now_iso("milliseconds"),
             "at": now_iso("milliseconds"),
