@@ -27,6 +27,7 @@ from natster.client.download import download
 from natster.client.transfer import Transfer
 from natster.errors import RemoteError
 from natster.security import Creds, KeyKind, KeyPair, XKey
+from natster.security import jwt as jwtlib
 from natster.services.catalog_service import CatalogServer
 from natster.services.direct import DirectEndpoint, TicketBook, ticket_login
 
@@ -289,3 +290,18 @@ async def test_an_owner_cannot_use_a_receivers_proof_to_sign_in_as_them(
     await (await signing_in(bobs_own)).close()
     with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
         await signing_in(bobs_proof_of)
+
+
+async def test_a_stolen_ticket_is_no_use_with_a_signing_key_made_up_for_its_account(
+    endpoint: DirectEndpoint, bob: NatsterClient
+) -> None:
+    """carol has bob's ticket: she makes a user JWT saying bob's account issued it
+    through a "signing key" that is her own. natster's users have no signing keys, so a
+    JWT naming an issuer account is refused, not believed."""
+    ticket = endpoint.tickets.issue(bob.account, "t1")
+    carol_key = KeyPair.create(KeyKind.ACCOUNT)  # stands in for a signing key of bob's
+    carol_user = KeyPair.create(KeyKind.USER)
+    claims = jwtlib.user_claims(carol_user.public_key, name="carol")
+    claims.nats.issuer_account = bob.account
+    forged = Creds(jwt=jwtlib.encode(claims, carol_key), seed=carol_user.seed)
+    await _refused(endpoint, ticket_login(ticket.secret, forged))

@@ -230,7 +230,11 @@ class DirectEndpoint:
             proof = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
         except (JwtError, ValueError) as exc:
             raise Refused("that proof of an account is not one", 403) from exc
-        account = claims.nats.issuer_account or claims.iss
+        # natster's users are issued by their account's own key, never a signing key: a
+        # JWT naming an issuer account would need that account's JWT to be believed
+        if claims.nats.issuer_account is not None:
+            raise Refused("that proof of an account is not one", 403)
+        account = claims.iss
         if not verify(claims.sub, proof_of(presented), proof):
             raise Refused("that proof of an account is not one", 403)
         ticket = self.tickets.redeem(presented)  # spent, whatever comes next
