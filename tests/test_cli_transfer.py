@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from natster._net import is_loopback, lan_address
+
 from .cliworld import hub_process, member, one_line_error, serving
 from .conftest import NATSTER, free_port, natster
 
@@ -58,6 +60,43 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
 
 
 @pytest.mark.heavy
+def test_transfers_go_direct_by_default_where_there_is_a_network_and_never_if_told(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """Without --direct, a catalog server on a machine with a network address starts
+    its direct endpoint for the first download; --no-direct keeps every byte on the
+    hub. `catalog download --json` says which way they came."""
+    alice = member(hub_process[0], tmp_path)
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.bin").write_bytes(os.urandom(200_000))
+    assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
+
+    def download(to: str) -> dict[str, object]:
+        got = natster(
+            "catalog", "download", "films", "a.bin", str(tmp_path / to), "--json", home=alice
+        )
+        assert got.returncode == 0, got.stderr
+        assert (tmp_path / to).read_bytes() == (media / "a.bin").read_bytes()
+        return dict(json.loads(got.stdout))
+
+    by_default = "via hub" if is_loopback(lan_address()) else "direct"
+    with serving(alice, "films"):
+        said = download("one")
+    assert said == {
+        "target": str(tmp_path / "one"),
+        "path": "a.bin",
+        "size": 200_000,
+        "sent": 200_000,
+        "route": by_default,
+    }
+    with serving(alice, "films", options=("--no-direct",)):
+        assert download("two")["route"] == "via hub"
+    both = natster("catalog", "serve", "films", "--direct", "4999", "--no-direct", home=alice)
+    assert "give one of them" in one_line_error(both)
+
+
+@pytest.mark.heavy
 def test_download_a_file_and_mirror_a_catalog(
     hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -67,7 +106,7 @@ def test_download_a_file_and_mirror_a_catalog(
     (media / "a.txt").write_text("alpha")
     (media / "sub" / "b.bin").write_bytes(os.urandom(300_000))
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
-    with serving(alice, "films"):
+    with serving(alice, "films", options=("--no-direct",)):  # every byte through the hub
         got = natster(
             "catalog", "download", "films", "sub/b.bin", str(tmp_path / "b.bin"), home=alice
         )

@@ -25,6 +25,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def free_port(host: str) -> int:
+    """A port nothing listens on at ``host`` now (the system's pick)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def lan_address() -> str:
     """This machine's address on its network (no packet is sent), else 127.0.0.1."""
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

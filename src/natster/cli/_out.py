@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from natster.client import Home, NatsterClient
+    from natster.services.direct import DirectEndpoint
 
 T = TypeVar("T")
 
@@ -32,6 +33,18 @@ OwnerOption = typer.Option(
     None, "--owner", help="Whose catalog (a name or account key), when names clash."
 )
 CatalogArgument = typer.Argument(..., help="The catalog's name.")
+DirectOption = typer.Option(
+    None,
+    "--direct",
+    min=1,
+    max=65535,
+    help="Serve transfers straight from this machine's address on this port, from the "
+    "start [default: a free port, started by the first download, if this machine has "
+    "an address but loopback].",
+)
+NoDirectOption = typer.Option(
+    False, "--no-direct", help="Never serve transfers straight from this machine."
+)
 LogVerboseOption = typer.Option(False, "--verbose", "-v", help="Log debug messages too.")
 LogFormatOption = typer.Option(
     "text", "--log-format", help="text, or json (one object per line) for log collectors."
@@ -209,3 +222,16 @@ def setup_logging(verbose: bool = False, log_format: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("nats").setLevel(logging.WARNING)
+
+
+def say_direct(direct: DirectEndpoint | None) -> None:
+    """How transfers can come straight from this machine (nothing: they cannot)."""
+    if direct is None:
+        return
+    if direct.started:
+        out.print(f"direct transfers at {', '.join(direct.urls)}")
+    else:
+        out.print(
+            f"direct transfers from {', '.join(direct.hosts)}, started by the first "
+            "download (--no-direct: never)"
+        )

@@ -73,6 +73,7 @@ class TransferBar:
         self._task: TaskID | None = None
         self._label = ""
         self._why: str | None = None
+        self._route: str | None = None
 
     def __enter__(self) -> TransferBar:
         self._progress.start()
@@ -95,8 +96,18 @@ class TransferBar:
         self._why = why
         if not err.console.is_terminal:
             err.print(plain(why or f"{self._label}: going on"))
+        self._describe()
+
+    def via(self, route: str) -> None:
+        """Say how the bytes come ("direct", "via hub"), beside the file's name."""
+        if route != self._route:
+            self._route = route
+            self._describe()
+
+    def _describe(self) -> None:
         if self._task is not None:
-            label = f"{self._label} ({why})" if why else self._label
+            said = self._why or self._route
+            label = f"{self._label} ({said})" if said else self._label
             self._progress.update(self._task, description=label)
 
     def update(self, done: int, total: int) -> None:

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from ._out import (
+    DirectOption,
     JsonOption,
     LogFormatOption,
     LogVerboseOption,
+    NoDirectOption,
     checked,
+    fail,
     out,
     plain,
     print_fields,
@@ -22,6 +25,7 @@ from ._out import (
 
 if TYPE_CHECKING:
     from natster.client.autostart import Autostart
+    from natster.services.direct import DirectEndpoint
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -31,15 +35,23 @@ app = typer.Typer(
 )
 
 
-def serve(verbose: bool = LogVerboseOption, log_format: str = LogFormatOption) -> None:
+def serve(
+    direct: int | None = DirectOption,
+    no_direct: bool = NoDirectOption,
+    verbose: bool = LogVerboseOption,
+    log_format: str = LogFormatOption,
+) -> None:
     """Serve every catalog of mine, those I make later too, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    run(_serve_all())
+    if direct is not None and no_direct:
+        fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
+    run(_serve_all(direct, no_direct))
 
 
-async def _serve_all() -> None:
+async def _serve_all(direct_port: int | None, no_direct: bool) -> None:
     from natster.client import NatsterClient
     from natster.client.serve_all import serve_every_catalog
+    from natster.services.direct import direct_endpoint
 
     from ._signals import stop_on_signals
 
@@ -52,7 +64,12 @@ async def _serve_all() -> None:
             out.print("no catalogs here yet: `natster catalog new` makes one (waiting for it)")
 
     async with await NatsterClient.connect(reconnect=True) as client:
-        await serve_every_catalog(client, stop, said)
+        folder = client.home.path / "direct"
+
+        def direct() -> DirectEndpoint | None:
+            return direct_endpoint(folder, direct_port, off=no_direct)
+
+        await serve_every_catalog(client, stop, said, direct=direct)
     out.print("stopped")
 
 

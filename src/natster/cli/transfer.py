@@ -15,15 +15,19 @@ from natster import limits
 
 from ._out import (
     CatalogArgument,
+    DirectOption,
     LogFormatOption,
     LogVerboseOption,
+    NoDirectOption,
     OwnerOption,
     err,
     fail,
     human_size,
     out,
     plain,
+    print_json,
     run,
+    say_direct,
     setup_logging,
 )
 
@@ -76,6 +80,11 @@ def download(
         metavar="SECONDS",
         help="A file: ride out a hub outage this long, then stop (run it again to resume).",
     ),
+    json_: bool = typer.Option(
+        False,
+        "--json",
+        help="A file: say what was saved as JSON (target, path, size, sent, route).",
+    ),
 ) -> None:
     """Download a file, a folder, or --all of a catalog: encrypted, verified, resumable.
     A file already at OUTPUT is never replaced unless --force says so."""
@@ -85,7 +94,9 @@ def download(
         fail("--force replaces the file there, --rename keeps it: give one of them")
     existing: Existing = "replace" if force else "rename" if rename else "refuse"
     sync = _Sync(delete, watch, adopt)
-    run(_download(name, owner, hash_or_path, output, all_, sync, existing, wait))
+    if json_ and (all_ is not None or sync != _Sync()):
+        fail("--json is for a file; a folder's copy says what it did in words")
+    run(_download(name, owner, hash_or_path, output, all_, sync, existing, wait, json_))
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ async def _download(
     sync: _Sync,
     existing: Existing,
     wait: float = limits.DOWNLOAD_WAIT_S,
+    as_json: bool = False,
 ) -> None:
     from natster.client import NatsterClient, remote
     from natster.client.download import default_target, locate, open_or_locate, settle_target
@@ -140,8 +152,15 @@ async def _download(
             if isinstance(entry, Transfer):
                 await entry.close()
             err.print(plain(f"already here: {where} (the same sha256), 0 bytes sent"))
-            out.print(plain(str(where)))
+            _saved(where, entry.path, entry.size, 0, None, as_json)
             return
+        transfer = entry if isinstance(entry, Transfer) else None
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done, total)
+            if transfer is not None:
+                bar.via(transfer.route)
+
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
             async with _telling_outages(client, bar):
@@ -150,11 +169,23 @@ async def _download(
                     ref,
                     entry,
                     target,
-                    progress=bar.update,
+                    progress=progress,
                     resumed=functools.partial(_resumed, entry.path),
                 )
-        if isinstance(entry, Transfer):  # the way most of its bytes came
-            err.print(plain(f"{entry.path}: {entry.route}"))
+        route = transfer.route if transfer is not None else None
+        if route is not None and not as_json:  # the way its bytes came
+            err.print(plain(f"{entry.path}: {route}"))
+        sent = transfer.direct_bytes + transfer.hub_bytes if transfer is not None else entry.size
+        _saved(target, entry.path, entry.size, sent, route, as_json)
+
+
+def _saved(target: Path, path: str, size: int, sent: int, route: str | None, as_json: bool) -> None:
+    """What a file's download left: its path here (or, ``as_json``, the whole story)."""
+    if as_json:
+        print_json(
+            {"target": str(target), "path": path, "size": size, "sent": sent, "route": route}
+        )
+    else:
         out.print(plain(str(target)))
 
 
@@ -232,44 +263,36 @@ def _counts(report: MirrorReport) -> str:
 
 def serve(
     names: list[str] = typer.Argument(..., help="One or more of my catalogs."),
-    direct: int | None = typer.Option(
-        None,
-        "--direct",
-        min=1,
-        max=65535,
-        help="Also serve transfers straight from this machine's address, on this port.",
-    ),
+    direct: int | None = DirectOption,
+    no_direct: bool = NoDirectOption,
     verbose: bool = LogVerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    run(_serve(names, direct))
+    if direct is not None and no_direct:
+        fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
+    run(_serve(names, direct, no_direct))
 
 
-async def _serve(names: list[str], direct_port: int | None = None) -> None:
+async def _serve(names: list[str], direct_port: int | None, no_direct: bool) -> None:
     from natster._heap import settle
     from natster.catalog.facts import ffmpeg
     from natster.client import Home, NatsterClient
     from natster.services.catalog_service import CatalogServer
+    from natster.services.direct import direct_endpoint
 
     from ._signals import stop_on_signals
 
     stop = stop_on_signals()
     async with await NatsterClient.connect(reconnect=True) as client:
         home = Home.default()
-        direct = None
-        if direct_port is not None:
-            from natster._net import lan_address
-            from natster.services.direct import DirectEndpoint
-
-            direct = DirectEndpoint(home.path / "direct", direct_port, hosts=[lan_address()])
+        direct = direct_endpoint(home.path / "direct", direct_port, off=no_direct)
         server = CatalogServer(client, home.path, names, direct=direct)
         await server.start()
         settle()
         out.print(f"serving {', '.join(server.names)} (Ctrl-C stops)")
-        if direct is not None:
-            out.print(f"direct transfers at {', '.join(direct.urls)}")
+        say_direct(direct)
         if ffmpeg() is None:  # said once: the rest works without it
             out.print(
                 "no ffmpeg here: films are listed without their length, codecs and frames "

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from natster import limits
 from natster.catalog import Catalogs
 from natster.services.catalog_service import CatalogServer
+from natster.services.direct import DirectEndpoint
 
 from ._client import NatsterClient
 
@@ -31,9 +32,11 @@ async def serve_every_catalog(
     said: Callable[[tuple[str, ...]], None],
     *,
     recheck_s: float = limits.SERVE_ALL_RECHECK_S,
+    direct: Callable[[], DirectEndpoint | None] = lambda: None,
 ) -> None:
     """Serve every catalog of ``client``'s home until ``stop`` is set; ``said(names)``
-    each time what is served changes (an empty tuple: nothing to serve yet)."""
+    each time what is served changes (an empty tuple: nothing to serve yet); ``direct``
+    makes each server's direct endpoint."""
     server: CatalogServer | None = None
     names: tuple[str, ...] | None = None
     try:
@@ -45,7 +48,7 @@ async def serve_every_catalog(
                     server = None
                 names = now
                 if names:
-                    server = CatalogServer(client, client.home.path, list(names))
+                    server = CatalogServer(client, client.home.path, list(names), direct=direct())
                     await server.start()
                 said(names)
             with contextlib.suppress(TimeoutError):

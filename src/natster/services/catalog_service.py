@@ -36,6 +36,8 @@ from .direct import DirectEndpoint
 from .transfer import Transfers
 
 log = logging.getLogger(__name__)
+
+_NO_DIRECT = "this server offers no direct path: read through the hub"
 T = TypeVar("T")
 
 Action = Callable[[str, str, bytes], Awaitable[Any]]  # (requester, catalog, payload)
@@ -135,7 +137,8 @@ class CatalogServer:
         direct: DirectEndpoint | None = None,
     ) -> None:
         self._client = client
-        self.direct = direct  # started and stopped with this server (services/direct)
+        self.direct = direct  # stopped with this server; started with it unless on demand
+        self._direct_starting = asyncio.Lock()
         self._home = home
         self.names = list(dict.fromkeys(names))
         self.owner = client.account
@@ -175,12 +178,32 @@ class CatalogServer:
             self._tasks.append(asyncio.create_task(self._facts(name)))
         self._tasks.append(asyncio.create_task(self._heartbeats()))
         self._tasks.append(asyncio.create_task(self._reap()))
-        if self.direct is not None:
-            await self.direct.start()
-            if self.direct.connection is not None:  # (it is, once started)
-                await self._serve_direct(self.direct.connection)
-            log.info("direct endpoint at %s", ", ".join(self.direct.urls))
+        if self.direct is not None and not self.direct.on_demand:
+            await self._start_direct(self.direct)
         log.info("serving %s", ", ".join(self.names))
+
+    async def _start_direct(self, direct: DirectEndpoint) -> None:
+        await direct.start()
+        if direct.connection is not None:  # (it is, once started)
+            await self._serve_direct(direct.connection)
+        log.info("direct endpoint at %s", ", ".join(direct.urls))
+
+    async def _direct_ready(self) -> DirectEndpoint:
+        """The direct endpoint, started now if it waited for a first transfer; if it
+        cannot start, there is none from now on (the hub carries every transfer)."""
+        direct = self.direct
+        if direct is None:
+            raise Refused(_NO_DIRECT, 404)
+        async with self._direct_starting:
+            if not direct.started:
+                try:
+                    await self._start_direct(direct)
+                except (NatsterError, OSError) as exc:
+                    log.warning("no direct transfers: the direct endpoint did not start: %s", exc)
+                    self.direct = None
+                    await direct.stop()
+                    raise Refused(_NO_DIRECT, 404) from exc
+        return direct
 
     async def _serve_on(self, nc: Client) -> Stop:
         """The micro service, on a connection in my serving account: every endpoint but
@@ -237,12 +260,11 @@ class CatalogServer:
 
     async def _offer_direct(self, requester: str, catalog: str, payload: bytes) -> Any:
         request = wire.parse_request(payload, wire.TransferDirectRequest)
-        if self.direct is None:
-            raise Refused("this server offers no direct path: read through the hub", 404)
         transfer = self.transfers.get(requester, catalog, request.transfer)
-        ticket = self.direct.tickets.issue(requester, transfer.id)
+        direct = await self._direct_ready()
+        ticket = direct.tickets.issue(requester, transfer.id)
         return wire.DirectOffer(
-            urls=self.direct.urls, cert=self.direct.cert_pem.decode(), ticket=ticket.secret
+            urls=direct.urls, cert=direct.cert_pem.decode(), ticket=ticket.secret
         ).model_dump()
 
     async def stop(self) -> None:

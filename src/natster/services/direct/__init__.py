@@ -6,7 +6,7 @@ so bytes need not cross the hub when the receiver can reach them (docs/architect
 ``endpoint``: the standalone nats-server that admits ticket holders by auth callout.
 """
 
-from .endpoint import DirectEndpoint, ticket_login
+from .endpoint import DirectEndpoint, direct_endpoint, ticket_login
 from .tickets import Ticket, TicketBook
 
-__all__ = ["DirectEndpoint", "Ticket", "TicketBook", "ticket_login"]
+__all__ = ["DirectEndpoint", "Ticket", "TicketBook", "direct_endpoint", "ticket_login"]

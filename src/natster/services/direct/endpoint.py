@@ -22,6 +22,7 @@ from typing import Any
 from natster import _nats, limits, subjects
 from natster._fs import PUBLIC_MODE, ensure_dir, write_atomic
 from natster._nats import Client, Login, Trust
+from natster._net import free_port, is_loopback, lan_address
 from natster._quiet import quietly
 from natster.errors import JwtError, NatsterError, Refused
 from natster.hub.process.binary import find_nats_server
@@ -40,7 +41,7 @@ from .tickets import Ticket, TicketBook
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DirectEndpoint", "ticket_login"]
+__all__ = ["DirectEndpoint", "direct_endpoint", "ticket_login"]
 
 ACCOUNT = "XFER"  # where transfers are served and receivers land
 CLOCK_SKEW_S = 5
@@ -77,10 +78,13 @@ class DirectEndpoint:
         hosts: list[str],
         tickets: TicketBook | None = None,
         binary: str | None = None,
+        on_demand: bool = False,
     ) -> None:
         self.folder = folder
-        self.port = port
+        self.port = port  # 0: one free at start
         self.hosts = hosts  # the addresses it listens on and that receivers are told
+        # started by the first transfer that asks for it, not with the catalog server
+        self.on_demand = on_demand
         self.tickets = tickets or TicketBook()
         self._binary = binary
         self._issuer = KeyPair.create(KeyKind.ACCOUNT)
@@ -101,7 +105,13 @@ class DirectEndpoint:
         """What a receiver believes: this run's certificate alone."""
         return Trust(self.cert_pem, hostname=self.hosts[0])
 
+    @property
+    def started(self) -> bool:
+        return self.connection is not None
+
     async def start(self) -> None:
+        if self.port == 0:
+            self.port = free_port(self.hosts[0])
         ensure_dir(self.folder)
         self.folder.chmod(0o700)
         self.cert_pem, key_pem = self_signed(
@@ -241,6 +251,21 @@ class DirectEndpoint:
         if account != ticket.account:
             raise Refused("that ticket is another account's", 403)
         return ticket
+
+
+def direct_endpoint(folder: Path, port: int | None, *, off: bool) -> DirectEndpoint | None:
+    """What `catalog serve` (or `serve`) runs: ``off`` (--no-direct) none; ``port``
+    (--direct PORT) one on that port, started with the server, on this machine's network
+    address; neither, one on a free port started by the first transfer that asks, if
+    this machine has an address other than loopback (else no one could reach it)."""
+    if off:
+        return None
+    host = lan_address()
+    if port is not None:
+        return DirectEndpoint(folder, port, hosts=[host])
+    if is_loopback(host):
+        return None
+    return DirectEndpoint(folder, 0, hosts=[host], on_demand=True)
 
 
 def _account(name: str, user: str, password: str) -> str:
