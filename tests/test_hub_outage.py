@@ -66,8 +66,8 @@ def outage(tmp_path: Path) -> Iterator[tuple[HubProcess, Path, Path, Path]]:
     alice_key = json.loads(natster("whoami", "--json", home=alice).stdout)["account"]
     assert natster("catalog", "share", "films", bob_key, home=alice).returncode == 0
     serve_log = tmp_path / "serve.log"
-    server = subprocess.Popen(
-        [*NATSTER, "catalog", "serve", "films"],
+    server = subprocess.Popen(  # every byte through the hub: its outage is the subject
+        [*NATSTER, "catalog", "serve", "films", "--no-direct"],
         env={**os.environ, "NATSTER_HOME": str(alice)},
         stdout=subprocess.PIPE,
         stderr=serve_log.open("w"),
