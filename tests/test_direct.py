@@ -25,7 +25,7 @@ from natster.catalog import Catalogs
 from natster.client import NatsterClient, remote
 from natster.client.download import download
 from natster.client.transfer import Transfer
-from natster.errors import RemoteError
+from natster.errors import NatsterError
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.services.catalog_service import CatalogServer
@@ -137,7 +137,8 @@ async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
 ) -> None:
     """The transfer opens through the hub; `transfer-direct` hands bob the endpoint's
     address, certificate and a ticket; his chunks then come straight from alice's
-    machine, sealed as through the hub; her unshare ends them within 2 s."""
+    machine, sealed as through the hub; her unshare ends the transfer and closes his
+    connection there within 2 s."""
     server, direct, ref, film = await _films_served_directly(alice, bob, tmp_path, 3 * 65536 + 100)
     try:
         receiver = XKey.create()
@@ -177,14 +178,13 @@ async def test_a_catalog_server_serves_an_open_transfer_directly_until_unshared(
             assert got == film
             await remote.unshare(alice, "films", bob.account)
 
-            async def cut_off() -> bool:
-                try:
-                    await chunk(0)
-                except RemoteError as exc:
-                    return exc.status == 403
-                return False
+            async def cut_off() -> bool:  # the endpoint closed his connection
+                return not nc.is_connected
 
-            await eventually(cut_off, 2.0, "the direct path refusing bob after the unshare")
+            await eventually(cut_off, 2.0, "bob's direct connection closed after the unshare")
+            assert opened.transfer not in server.transfers.ids  # and the transfer ended
+            with pytest.raises(NatsterError):
+                await chunk(0)
         finally:
             await nc.close()
     finally:

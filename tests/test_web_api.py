@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from natster._net import is_loopback, lan_address
 from natster.web._guard import host_allowed, origin_allowed
 from natster.web._ranges import RangeNotSatisfiable, disposition, parse_range, presentation
 
@@ -144,6 +145,22 @@ def test_whole_file_and_ranges(world: World) -> None:
     head = client.head(url, headers={"Range": "bytes=100-299"})
     assert head.status_code == 206
     assert head.headers["content-range"] == f"bytes 100-299/{size}"
+
+
+def test_a_file_comes_direct_from_the_owners_machine_where_it_can(world: World) -> None:
+    """`natster web` reads through the same transfers as `catalog download`: alice's
+    `catalog serve` (a direct endpoint by default, on a machine with a network
+    address) sends the player's ranges straight, once the first has found the way."""
+    client = signed_in(world)
+    url, data = _file_url(world, "videos/test-pattern.mp4")
+    by_default = "via hub" if is_loopback(lan_address()) else "direct"
+
+    def routed() -> bool:
+        part = client.get(url, headers={"Range": "bytes=0-99"})
+        assert part.content == data[:100]
+        return part.headers["x-natster-route"].startswith(by_default)
+
+    eventually_sync(routed, 10, f"ranges coming {by_default}")
 
 
 def test_hostile_ranges_never_leak_a_transfer(world: World) -> None:

@@ -342,16 +342,30 @@ class CatalogServer:
             freed = self.transfers.reap()
             if freed:
                 log.info("freed %d abandoned transfers", freed)
+            if self.direct is not None:
+                self.direct.keep_only(self.transfers.ids)
 
     async def _follow_feed(self) -> None:
         while not self._stop.is_set():
             try:
                 async for event in self._client.feed():
                     self.access.apply(event)
+                    if event.kind == "unshared":
+                        await self._end_unshared()
             except Exception as exc:  # a broken feed makes us unsure: refuse until reloaded
                 self.access.ready = False
                 log.warning("live feed lost (%s); refusing others until it is back", exc)
                 await asyncio.sleep(limits.FEED_RETRY_S)
+
+    async def _end_unshared(self) -> None:
+        """Close the transfers of those who may no longer see their catalog, and the
+        connections their direct endpoint let in for them (an unshare ends them at once)."""
+        if not self.access.ready:  # unsure who may: refused meanwhile, ended once known
+            return
+        for transfer in self.transfers.end_unless(self.access.allows):
+            log.info("ended transfer %s: no longer shared", transfer)
+            if self.direct is not None and self.direct.started:
+                await self.direct.cut_off(transfer)
 
     async def _refresh_shares(self) -> None:
         """Re-read my shares now and then; while they cannot be read (the hub is away or
@@ -371,6 +385,8 @@ class CatalogServer:
                 if self.access.ready:
                     log.warning("could not refresh shares (%s); refusing others", exc)
                 self.access.ready = False
+            else:  # an unshare whose event was lost ends its transfers now
+                await self._end_unshared()
 
     # --- requests ----------------------------------------------------------------------------
     def _handlers(self) -> dict[Endpoint[Any], Handler]:

@@ -18,6 +18,7 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,17 @@ class Transfers:
     def close(self, requester: str, catalog: str, transfer_id: str) -> None:
         transfer = self.get(requester, catalog, transfer_id)
         self._drop(transfer)
+
+    def end_unless(self, allowed: Callable[[str, str], bool]) -> list[str]:
+        """Close every transfer whose (requester, catalog) is no longer ``allowed``."""
+        ended = [t for t in self._open.values() if not allowed(t.requester, t.catalog)]
+        for transfer in ended:
+            self._drop(transfer)
+        return [t.id for t in ended]
+
+    @property
+    def ids(self) -> set[str]:
+        return set(self._open)
 
     def _drop(self, transfer: Transfer) -> None:
         if self._open.pop(transfer.id, None) is not None:

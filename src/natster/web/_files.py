@@ -93,6 +93,7 @@ def _response(
         "Content-Disposition": disposition(transfer.path, inline and not download),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, max-age=3600",
+        "X-Natster-Route": transfer.route,  # how its bytes come: "direct" or "via hub"
     }
     if content_type != "application/pdf":  # a sandboxed PDF would not display
         headers["Content-Security-Policy"] = FILE_CSP

@@ -12,6 +12,7 @@ certificate and nothing else, as the transfer's answer hands it to them.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import shutil
@@ -91,9 +92,12 @@ class DirectEndpoint:
         self._passwords = {
             "callout": secrets.token_urlsafe(24),
             "server": secrets.token_urlsafe(24),
+            "system": secrets.token_urlsafe(24),
         }
         self._server: NatsServer | None = None
         self._callout: Client | None = None
+        self._system: Client | None = None  # closes a receiver's connections (cut_off)
+        self._admitted: set[str] = set()  # transfers someone was let in for
         self.connection: Client | None = None  # the catalog server's, in XFER
         self.cert_pem = b""
 
@@ -138,16 +142,48 @@ class DirectEndpoint:
             self.connection = await _nats.connect(
                 url, self._login("server"), name="natster-direct", trust=trust, reconnect=True
             )
+            self._system = await _nats.connect(
+                url, self._login("system"), name="natster-direct-system", trust=trust
+            )
         except BaseException:
             await self.stop()
             raise
 
+    async def cut_off(self, transfer: str) -> int:
+        """End ``transfer`` here: its tickets no longer good, every connection let in for
+        it closed (an unshare, or the transfer closed). Returns how many were closed."""
+        self.tickets.revoke(transfer)
+        if transfer not in self._admitted or self._system is None:
+            return 0
+        self._admitted.discard(transfer)
+        closed = 0
+        with quietly(log, "closing a receiver's direct connection"):
+            reply = await self._system.request(
+                "$SYS.REQ.SERVER.PING.CONNZ",
+                json.dumps({"acc": ACCOUNT, "auth": True, "limit": 4096}).encode(),
+                timeout=limits.DIRECT_ASK_S,
+            )
+            answer = json.loads(reply.data)
+            server_id = answer["server"]["id"]
+            for conn in answer["data"].get("connections") or []:
+                if conn.get("authorized_user") == _user_name(transfer):
+                    kick = json.dumps({"cid": conn["cid"]}).encode()
+                    await self._system.request(
+                        f"$SYS.REQ.SERVER.{server_id}.KICK", kick, timeout=limits.DIRECT_ASK_S
+                    )
+                    closed += 1
+        return closed
+
+    def keep_only(self, transfers: set[str]) -> None:
+        """Forget what was let in for transfers that are no longer open."""
+        self._admitted &= transfers
+
     async def stop(self) -> None:
-        for client in (self.connection, self._callout):
+        for client in (self.connection, self._callout, self._system):
             if client is not None:
                 with quietly(log, "closing a direct endpoint's connection"):
                     await client.close()
-        self.connection = self._callout = None
+        self.connection = self._callout = self._system = None
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -175,11 +211,13 @@ class DirectEndpoint:
                 "accounts: {",
                 _account("CALLOUT", "callout", self._passwords["callout"]),
                 _account(ACCOUNT, "server", self._passwords["server"]),
+                _account("SYS", "system", self._passwords["system"]),
                 "}",
+                "system_account: SYS",
                 "authorization: {",
                 "  auth_callout: {",
                 f'    issuer: "{self._issuer.public_key}"',
-                "    auth_users: [ callout, server ]",
+                "    auth_users: [ callout, server, system ]",
                 "    account: CALLOUT",
                 "  }",
                 "}",
@@ -213,13 +251,14 @@ class DirectEndpoint:
             ticket = self._admit(asked)
             user = jwtlib.user_claims(
                 asked.user_nkey,
-                name=f"direct {ticket.transfer}",
+                name=_user_name(ticket.transfer),  # connz names it so: see cut_off
                 expires=int(time.time() + limits.DIRECT_USER_S),
                 pub_allow=[subjects.direct_transfer(ticket.transfer)],
                 sub_allow=[f"{subjects.direct_inbox(ticket.transfer)}.>"],
             )
             user.aud = ACCOUNT  # without an operator: the account it lands in, by name
             response = AuthorizationResponseNats(jwt=jwtlib.encode(user, self._issuer))
+            self._admitted.add(ticket.transfer)
             log.info("direct endpoint: let in a receiver for transfer %s", ticket.transfer)
         except Refused as exc:
             log.info("direct endpoint: refused %s: %s", asked.client_info.host or "?", exc)
@@ -266,6 +305,10 @@ def direct_endpoint(folder: Path, port: int | None, *, off: bool) -> DirectEndpo
     if is_loopback(host):
         return None
     return DirectEndpoint(folder, 0, hosts=[host], on_demand=True)
+
+
+def _user_name(transfer: str) -> str:
+    return f"direct {transfer}"
 
 
 def _account(name: str, user: str, password: str) -> str:
