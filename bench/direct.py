@@ -7,7 +7,8 @@ one run, on this machine's LAN address.
 alice runs `natster catalog serve big --direct PORT` (a process of its own); bob
 downloads big.img twice in this process: through the hub (the baseline: the direct path
 not asked for), then direct. Prints JSON: MB/s of each, their ratio (goal >= 1.3 on
-loopback), and the bytes the hub's nats-server sent meanwhile (goal: ~0 when direct).
+loopback), the bytes the hub's nats-server sent meanwhile (goal: ~0 when direct), and
+the CPU seconds each process spent on each (from /proc: where the time goes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from natster.client.transfer import Transfer
 from natster.hub import mint_invite
 from natster.services.platform import Platform
 
+from . import _proc
 from ._platform import big_sparse_catalog, clean_up, free_port, start
 from .transfer import parse_size
 
@@ -49,20 +51,48 @@ async def _hub_sent(platform: Platform) -> int:
     return int(json.loads(reply.data)["data"]["out_bytes"])
 
 
+def _roles(owner: int) -> dict[str, list[int]]:
+    """Who does the work, by process: the hub's nats-server, the owner's catalog server,
+    the owner's direct endpoint (its nats-server), and this process (bob, and the hub's
+    services, idle meanwhile)."""
+    return {
+        "hub_nats_server": _proc.children(os.getpid(), "nats-server"),
+        "owner": [owner],
+        "direct_nats_server": _proc.children(owner, "nats-server"),
+        "receiver": [os.getpid()],
+    }
+
+
+def _cpu(roles: dict[str, list[int]]) -> dict[str, float]:
+    return {role: sum(_proc.cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
+
+
 async def _once(
-    platform: Platform, bob: NatsterClient, ref: remote.CatalogRef, out: Path, direct: bool
+    platform: Platform,
+    bob: NatsterClient,
+    ref: remote.CatalogRef,
+    out: Path,
+    direct: bool,
+    owner: int,
 ) -> dict[str, object]:
     out.unlink(missing_ok=True)
     before = await _hub_sent(platform)
+    roles = _roles(owner)
+    cpu_before, machine_before = _cpu(roles), _proc.machine_cpu_seconds()
     began = time.perf_counter()
     transfer = await Transfer(bob, ref, path="big.img", direct=direct).open()
     size = await download(bob, ref, transfer, out)
     seconds = time.perf_counter() - began
+    machine = _proc.machine_cpu_seconds() - machine_before
+    roles = _roles(owner)  # the direct endpoint started meanwhile, perhaps
+    used = {role: seconds - cpu_before.get(role, 0.0) for role, seconds in _cpu(roles).items()}
     return {
         "route": transfer.route,
         "mb_per_s": round(size / seconds / 1e6, 1),
         "seconds": round(seconds, 2),
         "hub_sent_bytes": await _hub_sent(platform) - before,
+        "cpu_s": {role: round(value, 2) for role, value in used.items()},
+        "machine_cpu_s": round(machine, 2),
     }
 
 
@@ -97,8 +127,9 @@ async def main(size: int) -> dict[str, object]:
             if not where.startswith("direct transfers at"):
                 raise RuntimeError(f"catalog serve said: {said!r} {where!r}")
             ref = await remote.resolve(bob, "big")
-            via_hub = await _once(platform, bob, ref, base / "got", direct=False)
-            direct = await _once(platform, bob, ref, base / "got", direct=True)
+            owner = server.pid
+            via_hub = await _once(platform, bob, ref, base / "got", direct=False, owner=owner)
+            direct = await _once(platform, bob, ref, base / "got", direct=True, owner=owner)
         return {
             "bytes": size,
             "endpoint": where,
