@@ -40,6 +40,18 @@ def test_crc16_xmodem() -> None:
     assert crc16(b"123456789") == 0x31C3
 
 
+@given(st.binary(max_size=128))
+def test_crc16_is_xmodem_bit_by_bit(data: bytes) -> None:
+    """binascii's CRC-CCITT from 0 is CRC-16/XMODEM as its definition computes it."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    assert crc16(data) == crc
+
+
 @pytest.mark.parametrize("kind", [KeyKind.OPERATOR, KeyKind.ACCOUNT, KeyKind.USER])
 def test_create_sign_verify(kind: KeyKind) -> None:
     pair = KeyPair.create(kind)
