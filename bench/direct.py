@@ -3,12 +3,16 @@ one run, on this machine's LAN address.
 
     python -m bench.direct                 # 256 MiB
     python -m bench.direct --size 64MiB
+    python -m bench.direct --hub-line 100 --size 64MiB  # bob's line to the hub: 100 Mbit/s
 
 alice runs `natster catalog serve big --direct PORT` (a process of its own); bob
 downloads big.img twice in this process: through the hub (the baseline: the direct path
 not asked for), then direct. Prints JSON: MB/s of each, their ratio (goal >= 1.3 on
 loopback), the bytes the hub's nats-server sent meanwhile (goal: ~0 when direct), and
-the CPU seconds each process spent on each (from /proc: where the time goes).
+the CPU seconds each process spent on each (from /proc: where the time goes). With
+``--hub-line MBIT`` bob reaches the hub through an emulated home line (bench/_links.py:
+MBIT down, a fifth of it up, 10 ms each way), as when the hub is elsewhere, while
+alice's direct endpoint stays on the LAN address.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from natster.hub import mint_invite
 from natster.services.platform import Platform
 
 from . import _proc
+from ._links import Link
 from ._platform import big_sparse_catalog, clean_up, free_port, start
 from .transfer import parse_size
 
@@ -96,18 +101,36 @@ async def _once(
     }
 
 
-async def main(size: int) -> dict[str, object]:
+async def _bob(home: Home, line: Link | None) -> NatsterClient:
+    """bob, connected to the hub straight or through ``line``."""
+    if line is None:
+        return await NatsterClient.connect(home)
+    context = home.load().model_copy(update={"url": line.url})
+    nc = await _nats.connect(line.url, home.creds(), name="bob", trust=home.trust(context))
+    return NatsterClient(home, context, nc)
+
+
+async def main(size: int, hub_line: float | None = None) -> dict[str, object]:
     base = Path(tempfile.mkdtemp(prefix="natster-bench-direct-"))
     platform = await start(base / "hub")
     server: asyncio.subprocess.Process | None = None
+    line: Link | None = None
     try:
+        if hub_line is not None:
+            state = platform.dir.run_state()
+            assert state is not None
+            hub_port = int(state.local_url.rsplit(":", 1)[1])
+            line = Link(
+                ("127.0.0.1", hub_port), up_mbit=hub_line / 5, down_mbit=hub_line, delay=0.01
+            )
+            await line.start()
         homes = {name: Home(base / name) for name in ("alice", "bob")}
         for name, home in homes.items():
             await join((await mint_invite(platform.dir, 600)).encode(), home=home, name=name)
         big_sparse_catalog(homes["alice"], base / "media", size)
         async with (
             await NatsterClient.connect(homes["alice"]) as alice,
-            await NatsterClient.connect(homes["bob"]) as bob,
+            await _bob(homes["bob"], line) as bob,
         ):
             await remote.share(alice, "big", bob.account)
             await remote.import_catalog(bob, "big", alice.account)
@@ -132,6 +155,7 @@ async def main(size: int) -> dict[str, object]:
             direct = await _once(platform, bob, ref, base / "got", direct=True, owner=owner)
         return {
             "bytes": size,
+            "hub_line_mbit": hub_line,
             "endpoint": where,
             "via_hub": via_hub,
             "direct": direct,
@@ -143,6 +167,8 @@ async def main(size: int) -> dict[str, object]:
         if server is not None:
             server.terminate()
             await asyncio.wait_for(server.wait(), 15)
+        if line is not None:
+            await line.close()
         await platform.stop()
         clean_up(base)
 
@@ -150,5 +176,6 @@ async def main(size: int) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=parse_size, default=256 * 1024**2)
+    parser.add_argument("--hub-line", type=float, metavar="MBIT", default=None)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.size)), indent=2))
+    print(json.dumps(asyncio.run(main(args.size, args.hub_line)), indent=2))
