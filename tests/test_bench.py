@@ -50,3 +50,28 @@ def test_the_transfer_benchmark_moves_its_bytes() -> None:
     assert plain["baseline_raw_pub_sub_mb_s"] > 0
     assert plain["natster_download_mb_s"] > 0
     assert plain["reply_mappings_left"] == 0
+
+
+@pytest.mark.heavy
+def test_the_direct_benchmark_goes_direct_and_through_the_hub() -> None:
+    """A small run with the hub behind an emulated line: one download each way, the
+    hub carrying all of the first and almost none of the second."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.direct", "--size", "4MiB", "--hub-line", "200"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = json.loads(result.stdout)
+    assert (said["via_hub"]["route"], said["direct"]["route"]) == ("via hub", "direct")
+    assert said["via_hub"]["hub_sent_bytes"] >= said["bytes"]
+    assert said["direct"]["hub_sent_bytes"] < said["bytes"] / 100
+    assert set(said["direct"]["cpu_s"]) == {
+        "hub_nats_server",
+        "owner",
+        "direct_nats_server",
+        "receiver",
+    }
