@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,12 +34,10 @@ def test_a_benchmark_runs_as_a_script_and_as_a_module(name: str, tmp_path: Path)
         assert "usage:" in result.stdout, argv
 
 
-@pytest.mark.heavy
-def test_the_transfer_benchmark_moves_its_bytes() -> None:
-    """A small run, end to end: its raw baseline and its download both arrive (the
-    baseline's subjects are ones a serving user may use)."""
+def _bench(name: str, *args: str) -> dict[str, Any]:
+    """What ``python -m bench.NAME ARGS...`` printed (a small run)."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.transfer", "--size", "8MiB", "--only", "plain"],
+        [sys.executable, "-m", f"bench.{name}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -46,7 +45,14 @@ def test_the_transfer_benchmark_moves_its_bytes() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    plain = json.loads(result.stdout)  # with --only, the one hub's numbers
+    return dict(json.loads(result.stdout))
+
+
+@pytest.mark.heavy
+def test_the_transfer_benchmark_moves_its_bytes() -> None:
+    """A small run, end to end: its raw baseline and its download both arrive (the
+    baseline's subjects are ones a serving user may use)."""
+    plain = _bench("transfer", "--size", "8MiB", "--only", "plain")  # the one hub's numbers
     assert plain["baseline_raw_pub_sub_mb_s"] > 0
     assert plain["natster_download_mb_s"] > 0
     assert plain["reply_mappings_left"] == 0
@@ -56,16 +62,7 @@ def test_the_transfer_benchmark_moves_its_bytes() -> None:
 def test_the_direct_benchmark_goes_direct_and_through_the_hub() -> None:
     """A small run with the hub behind an emulated line: one download each way, the
     hub carrying all of the first and almost none of the second."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.direct", "--size", "4MiB", "--hub-line", "200"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    said = json.loads(result.stdout)
+    said = _bench("direct", "--size", "4MiB", "--hub-line", "200")
     assert (said["via_hub"]["route"], said["direct"]["route"]) == ("via hub", "direct")
     assert said["via_hub"]["hub_sent_bytes"] >= said["bytes"]
     assert said["direct"]["hub_sent_bytes"] < said["bytes"] / 100
