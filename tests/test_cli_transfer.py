@@ -114,6 +114,9 @@ def test_download_a_file_and_mirror_a_catalog(
         assert got.stdout.strip().endswith("b.bin")
         assert "sub/b.bin: via hub" in got.stderr
         assert (tmp_path / "b.bin").read_bytes() == (media / "sub" / "b.bin").read_bytes()
+        for many in (("sub/", str(tmp_path / "f")), ("--all", str(tmp_path / "g"))):
+            as_json = natster("catalog", "download", "films", *many, "--json", home=alice)
+            assert "--json is for a file" in one_line_error(as_json)
         mirror = tmp_path / "mirror"
         mirrored = natster("catalog", "download", "films", "--all", str(mirror), home=alice)
         assert mirrored.stdout == (  # one summary line, not every path

@@ -95,8 +95,11 @@ def download(
     existing: Existing = "replace" if force else "rename" if rename else "refuse"
     sync = _Sync(delete, watch, adopt)
     if json_ and (all_ is not None or sync != _Sync()):
-        fail("--json is for a file; a folder's copy says what it did in words")
+        fail(_JSON_IS_FOR_A_FILE)
     run(_download(name, owner, hash_or_path, output, all_, sync, existing, wait, json_))
+
+
+_JSON_IS_FOR_A_FILE = "--json is for a file; a folder's copy says what it did in words"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ async def _download(
         if isinstance(entry, str):  # a folder: a copy of it in OUTPUT/<its name>
             if existing != "refuse":
                 fail("--force and --rename are for a file; a folder's copy has --adopt")
+            if as_json:
+                fail(_JSON_IS_FOR_A_FILE)
             into = Path(output or ".") / entry.rstrip("/").rsplit("/", 1)[-1]
             await _mirror(client, ref, into, entry, sync)
             return
