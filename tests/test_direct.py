@@ -28,7 +28,7 @@ from natster.client.transfer import Transfer
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.services.catalog_service import CatalogServer
-from natster.services.direct import DirectEndpoint, TicketBook, ticket_login
+from natster.services.direct import DirectEndpoint, TicketBook, direct_endpoint, ticket_login
 
 from .conftest import RunningHub, eventually, free_port
 
@@ -303,3 +303,19 @@ async def test_a_stolen_ticket_is_no_use_with_a_signing_key_made_up_for_its_acco
     claims.nats.issuer_account = bob.account
     forged = Creds(jwt=jwtlib.encode(claims, carol_key), seed=carol_user.seed)
     await _refused(endpoint, ticket_login(ticket.secret, forged))
+
+
+def test_each_catalog_server_has_a_folder_of_its_own_and_a_crashs_is_removed(
+    tmp_path: Path,
+) -> None:
+    """Two `catalog serve` of one home each keep their endpoint's key apart; what one
+    that crashed left (a per-run key) goes when the next starts."""
+    folder = tmp_path / "direct"
+    dead = folder / "run-999999999"  # no process has that number
+    dead.mkdir(parents=True)
+    (dead / "key.pem").write_text("a dead run's key")
+    endpoint = direct_endpoint(folder, 4999, off=False)
+    assert endpoint is not None
+    assert endpoint.folder == folder / f"run-{os.getpid()}"
+    assert not dead.exists()
+    assert direct_endpoint(folder, 4999, off=True) is None

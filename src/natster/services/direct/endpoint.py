@@ -12,8 +12,10 @@ certificate and nothing else, as the transfer's answer hands it to them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import time
@@ -124,7 +126,7 @@ class DirectEndpoint:
         write_atomic(self.folder / "cert.pem", self.cert_pem, PUBLIC_MODE)
         write_atomic(self.folder / "key.pem", key_pem)  # 0600
         conf = self.folder / "nats.conf"
-        write_atomic(conf, self._config())  # 0600: it names the two passwords
+        write_atomic(conf, self._config())  # 0600: it names the passwords
         self._server = NatsServer(
             find_nats_server(self._binary),
             conf,
@@ -300,11 +302,24 @@ def direct_endpoint(folder: Path, port: int | None, *, off: bool) -> DirectEndpo
     if off:
         return None
     host = lan_address()
-    if port is not None:
-        return DirectEndpoint(folder, port, hosts=[host])
-    if is_loopback(host):
+    if port is None and is_loopback(host):
         return None
-    return DirectEndpoint(folder, 0, hosts=[host], on_demand=True)
+    _forget_dead_runs(folder)
+    mine = folder / f"run-{os.getpid()}"  # two catalog servers of one home: one each
+    if port is not None:
+        return DirectEndpoint(mine, port, hosts=[host])
+    return DirectEndpoint(mine, 0, hosts=[host], on_demand=True)
+
+
+def _forget_dead_runs(folder: Path) -> None:
+    """Remove what endpoints of processes no longer running left (a crash's)."""
+    for run in folder.glob("run-*") if folder.is_dir() else ():
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(run.name.removeprefix("run-"))
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(run, ignore_errors=True)
 
 
 def _user_name(transfer: str) -> str:
