@@ -38,6 +38,7 @@ from .transfer import Transfers
 log = logging.getLogger(__name__)
 
 _NO_DIRECT = "this server offers no direct path: read through the hub"
+
 T = TypeVar("T")
 
 Action = Callable[[str, str, bytes], Awaitable[Any]]  # (requester, catalog, payload)
@@ -192,9 +193,11 @@ class CatalogServer:
         """The direct endpoint, started now if it waited for a first transfer; if it
         cannot start, there is none from now on (the hub carries every transfer)."""
         direct = self.direct
-        if direct is None:
+        if direct is None or self._stop.is_set():
             raise Refused(_NO_DIRECT, 404)
         async with self._direct_starting:
+            if self._stop.is_set():  # stopped while this waited
+                raise Refused(_NO_DIRECT, 404)
             if not direct.started:
                 try:
                     await self._start_direct(direct)
@@ -270,8 +273,9 @@ class CatalogServer:
     async def stop(self) -> None:
         """Stop serving and say so at once (offline now, not in 15 s)."""
         self._stop.set()
-        if self.direct is not None:
-            await self.direct.stop()
+        async with self._direct_starting:  # not while it starts: it would outlive us
+            if self.direct is not None:
+                await self.direct.stop()
         if self._link is not None:  # stops the micro service, lets answers go, closes
             await self._link.close()
         for task in self._tasks:
