@@ -34,8 +34,20 @@ from natster.services.platform import Platform
 # Below Linux's ephemeral range (32768-60999): the port an outgoing connection is given
 # can never be one handed out here, between handing it out and its server binding it.
 _PORTS = range(20000, 32768)
+_SHARES = 8  # the range in parts: one for each pytest-xdist worker, one for the rest
 _handed_out: set[int] = set()
 _pick = random.SystemRandom()
+
+
+def _my_ports() -> range:
+    """This process's part of the range: each pytest-xdist worker (and what it starts)
+    has its own, and a process that is none of them (the cluster tests beside them, a
+    benchmark) the first; two never hand out one port to servers running at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    number = worker.removeprefix("gw")
+    part = int(number) % (_SHARES - 1) + 1 if worker.startswith("gw") and number.isdigit() else 0
+    size = len(_PORTS) // _SHARES
+    return range(_PORTS.start + part * size, _PORTS.start + (part + 1) * size)
 
 
 def clean_up(base: Path) -> None:
@@ -48,8 +60,11 @@ def clean_up(base: Path) -> None:
 def free_port() -> int:
     """A port nothing listens on now and this process never handed out before (two asked
     for one server, e.g. its client and websocket ports, are never the same)."""
+    ports = _my_ports()
+    if len(_handed_out) > len(ports) // 2:  # a long run: forget the oldest worries
+        _handed_out.clear()
     while True:
-        port = _pick.choice(_PORTS)
+        port = _pick.choice(ports)
         if port in _handed_out:
             continue
         with socket.socket() as sock:
