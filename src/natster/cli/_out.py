@@ -224,6 +224,12 @@ def setup_logging(verbose: bool = False, log_format: str = "text") -> None:
     logging.getLogger("nats").setLevel(logging.WARNING)
 
 
+def one_direct_choice(direct: int | None, no_direct: bool) -> None:
+    """``--direct PORT`` and ``--no-direct`` cannot both be meant."""
+    if direct is not None and no_direct:
+        fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
+
+
 def say_direct(direct: DirectEndpoint | None) -> None:
     """How transfers can come straight from this machine (nothing: they cannot)."""
     if direct is None:

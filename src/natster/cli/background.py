@@ -14,7 +14,7 @@ from ._out import (
     LogVerboseOption,
     NoDirectOption,
     checked,
-    fail,
+    one_direct_choice,
     out,
     plain,
     print_fields,
@@ -43,8 +43,7 @@ def serve(
 ) -> None:
     """Serve every catalog of mine, those I make later too, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    if direct is not None and no_direct:
-        fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
+    one_direct_choice(direct, no_direct)
     run(_serve_all(direct, no_direct))
 
 

@@ -23,6 +23,7 @@ from ._out import (
     err,
     fail,
     human_size,
+    one_direct_choice,
     out,
     plain,
     print_json,
@@ -169,7 +170,7 @@ async def _download(
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
             async with _telling_outages(client, bar):
-                await download_file(
+                sent = await download_file(
                     client,
                     ref,
                     entry,
@@ -180,7 +181,6 @@ async def _download(
         route = transfer.route if transfer is not None else None
         if route is not None and not as_json:  # the way its bytes came
             err.print(plain(f"{entry.path}: {route}"))
-        sent = transfer.direct_bytes + transfer.hub_bytes if transfer is not None else entry.size
         _saved(target, entry.path, entry.size, sent, route, as_json)
 
 
@@ -275,8 +275,7 @@ def serve(
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""
     setup_logging(verbose, log_format)
-    if direct is not None and no_direct:
-        fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
+    one_direct_choice(direct, no_direct)
     run(_serve(names, direct, no_direct))
 
 

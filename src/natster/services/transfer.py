@@ -124,8 +124,8 @@ class Transfers:
         The caller has just checked ``requester``'s access to ``catalog``: binding the
         transfer to it means an unshare stops it, whatever other catalog is still shared.
         """
-        transfer = self._open.get(transfer_id)
-        if transfer is None or (transfer.requester, transfer.catalog) != (requester, catalog):
+        transfer = self.find(transfer_id)
+        if (transfer.requester, transfer.catalog) != (requester, catalog):
             raise Refused("no such transfer (it ended, or expired)", 404)
         return transfer
 
