@@ -31,7 +31,7 @@ API = {
     ],
     "natster.client.forget": ["Forgotten", "forget"],
     "natster.client.hub_catalog": ["HubCatalog", "serve_hub_catalog"],
-    "natster.client.join": ["default_name", "join"],
+    "natster.client.joining": ["default_name", "join"],
     "natster.client.library": ["library"],
     "natster.client.mirror": ["Hooks", "MirrorReport", "keep_in_sync", "mirror_pass"],
     "natster.client.nats_context": ["export_context"],
@@ -55,6 +55,14 @@ PUBLIC_MODULES = sorted(
 
 def test_every_public_module_is_pinned() -> None:
     assert sorted(name for name in API if name != "natster.client") == PUBLIC_MODULES
+
+
+def test_no_name_the_package_exports_is_also_one_of_its_modules() -> None:
+    """Loading a submodule sets the package's attribute of that name, so a function named
+    like a module would be the module in any process that loaded the module first
+    (`natster init` failed so, once `natster.client.join` was a module)."""
+    modules = {m.name for m in pkgutil.iter_modules(natster.client.__path__)}
+    assert not modules & set(API["natster.client"])
 
 
 @pytest.mark.parametrize("module", sorted(API))

@@ -58,7 +58,7 @@ def init(
 ) -> None:
     """Join a hub: create your account (its key never leaves this machine)."""
     from natster.client import Home, join
-    from natster.client.join import default_name
+    from natster.client.joining import default_name
 
     home = Home.default()
     if device is not None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._client import NatsterClient, whoami
     from .context import Context, Home
-    from .join import join
+    from .joining import join
 
 __all__ = ["Context", "Home", "NatsterClient", "join", "whoami"]
 
@@ -21,7 +21,7 @@ _HOMES = {
     "whoami": "._client",
     "Context": ".context",
     "Home": ".context",
-    "join": ".join",
+    "join": ".joining",
 }
 
 

@@ -56,7 +56,7 @@ from natster.security import jwt as jwtlib
 
 from ._client import ACCOUNT_SERVICE, NatsterClient
 from .context import Context, Home
-from .join import _riding_out, _verify
+from .joining import _riding_out, _verify
 
 __all__ = [
     "THIS_MACHINE",

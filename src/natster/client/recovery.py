@@ -29,7 +29,7 @@ from natster.security.passphrase import SALT_BYTES, check_passphrase, key_from
 
 from .context import Context, Home
 from .devices import Device, DeviceBook
-from .join import _riding_out, _verify
+from .joining import _riding_out, _verify
 
 __all__ = ["LOST", "restore_recovery", "write_recovery"]
 
