@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from . import warm_cli
 from .conftest import NATSTER, free_port, natster
 
 
@@ -20,7 +21,7 @@ def hub_process(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     welcome = tmp_path / "welcome"
     welcome.mkdir()
     (welcome / "hello.txt").write_text("welcome")
-    proc = subprocess.Popen(
+    proc = warm_cli.Popen(
         [
             *NATSTER,
             "hub",
@@ -71,7 +72,7 @@ def member(hub_dir: Path, tmp_path: Path, name: str = "alice") -> Path:
 @contextlib.contextmanager
 def serving(home: Path, *names: str, options: tuple[str, ...] = ()) -> Iterator[None]:
     """`natster catalog serve NAMES... OPTIONS...` in the background, until the block ends."""
-    server = subprocess.Popen(
+    server = warm_cli.Popen(
         [*NATSTER, "catalog", "serve", *names, *options],
         env={**os.environ, "NATSTER_HOME": str(home)},
         stdout=subprocess.PIPE,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from . import warm_cli
 from .cliworld import hub_process, member, one_line_error
 from .conftest import NATSTER, free_port, natster
 
@@ -109,7 +110,7 @@ def test_the_whole_join_story(
     assert rebuilt["events"] >= 5
     assert json.loads(natster("stats", "--json", home=alice).stdout) == numbers
 
-    extra = subprocess.Popen(
+    extra = warm_cli.Popen(
         [*NATSTER, "hub", "global", "--dir", str(hub_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -260,7 +261,7 @@ def test_a_killed_hub_leaves_no_server_behind(
             break
         assert time.monotonic() < deadline, "nats-server outlived its hub"
         time.sleep(0.05)
-    again = subprocess.Popen(
+    again = warm_cli.Popen(
         [*NATSTER, "hub", "up", "--dir", str(hub_dir)],
         stdout=subprocess.PIPE,
         stderr=(tmp_path / "again.err").open("w"),
@@ -281,7 +282,7 @@ def test_a_device_is_added_listed_and_revoked(
     hub_dir, _proc = hub_process
     alice = member(hub_dir, tmp_path)
     phone = tmp_path / "phone"
-    adding = subprocess.Popen(
+    adding = warm_cli.Popen(
         [*NATSTER, "device", "add", "phone", "--read-only", "--expires", "7d"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ import pytest
 
 from natster._net import is_loopback, lan_address
 
+from . import warm_cli
 from .cliworld import hub_process, member, one_line_error, serving
 from .conftest import NATSTER, free_port, natster
 
@@ -32,7 +33,7 @@ def test_serve_logs_json_and_stops_on_ctrl_c(
     assert natster("catalog", "new", "films", "mine", str(media), home=alice).returncode == 0
     errors = (tmp_path / "serve.err").open("w")
     port = free_port()
-    server = subprocess.Popen(
+    server = warm_cli.Popen(
         [*NATSTER, "catalog", "serve", "films", "--log-format", "json", "--direct", str(port)],
         env={**os.environ, "NATSTER_HOME": str(alice)},
         stdout=subprocess.PIPE,
@@ -228,7 +229,7 @@ def test_a_stopped_then_killed_download_resumes(
     with serving(alice, "films"):
         out = tmp_path / "big.img"
         part = tmp_path / "big.img.part"
-        stopped = subprocess.Popen(  # Ctrl-C first: a clean stop, what was written is kept
+        stopped = warm_cli.Popen(  # Ctrl-C first: a clean stop, what was written is kept
             [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -246,7 +247,7 @@ def test_a_stopped_then_killed_download_resumes(
         assert stderr.strip().splitlines()[-1] == "interrupted"
         assert "Traceback" not in stderr
         assert part.stat().st_size >= size * 0.2
-        first = subprocess.Popen(
+        first = warm_cli.Popen(
             [*NATSTER, "catalog", "download", "films", "big.img", str(out)],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ from pathlib import Path
 import imageio_ffmpeg
 from scripts.media import make_media
 
+from . import warm_cli
 from .conftest import NATSTER, free_port, natster
 
 
@@ -35,7 +36,7 @@ def start(
     args: list[str], home: Path | None, log: Path, ready: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, **(env or {}), **({"NATSTER_HOME": str(home)} if home else {})}
-    proc = subprocess.Popen(
+    proc = warm_cli.Popen(
         [*NATSTER, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 30
