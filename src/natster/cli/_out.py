@@ -224,8 +224,10 @@ def setup_logging(verbose: bool = False, log_format: str = "text") -> None:
     logging.getLogger("nats").setLevel(logging.WARNING)
 
 
-def one_direct_choice(direct: int | None, no_direct: bool) -> None:
-    """``--direct PORT`` and ``--no-direct`` cannot both be meant."""
+def start_serving(verbose: bool, log_format: str, direct: int | None, no_direct: bool) -> None:
+    """What a serving command does first: logging as asked, and the one check of its
+    options (``--direct PORT`` and ``--no-direct`` cannot both be meant)."""
+    setup_logging(verbose, log_format)
     if direct is not None and no_direct:
         fail("--direct PORT serves transfers directly, --no-direct never: give one of them")
 

@@ -14,13 +14,12 @@ from ._out import (
     LogVerboseOption,
     NoDirectOption,
     checked,
-    one_direct_choice,
     out,
     plain,
     print_fields,
     print_json,
     run,
-    setup_logging,
+    start_serving,
 )
 
 if TYPE_CHECKING:
@@ -42,8 +41,7 @@ def serve(
     log_format: str = LogFormatOption,
 ) -> None:
     """Serve every catalog of mine, those I make later too, until Ctrl-C."""
-    setup_logging(verbose, log_format)
-    one_direct_choice(direct, no_direct)
+    start_serving(verbose, log_format, direct, no_direct)
     run(_serve_all(direct, no_direct))
 
 

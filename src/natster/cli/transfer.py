@@ -23,13 +23,12 @@ from ._out import (
     err,
     fail,
     human_size,
-    one_direct_choice,
     out,
     plain,
     print_json,
     run,
     say_direct,
-    setup_logging,
+    start_serving,
 )
 
 if TYPE_CHECKING:
@@ -274,8 +273,7 @@ def serve(
     log_format: str = LogFormatOption,
 ) -> None:
     """Serve catalogs to those I shared them with, until Ctrl-C."""
-    setup_logging(verbose, log_format)
-    one_direct_choice(direct, no_direct)
+    start_serving(verbose, log_format, direct, no_direct)
     run(_serve(names, direct, no_direct))
 
 

@@ -38,7 +38,7 @@ from natster._rate import RateLimit
 from natster.errors import InviteError, JwtError, NatsterError, Refused
 from natster.hub.accounts import claims as platform_claims
 from natster.hub.entry import short_invites
-from natster.hub.entry.invites import device_guest, signup_guest, token_key
+from natster.hub.entry.invites import doorstep_guest, token_key
 from natster.security import Creds, KeyKind, KeyPair, XKey
 from natster.security import jwt as jwtlib
 from natster.security.jwt import (
@@ -173,12 +173,9 @@ class Doorstep:
             raise Refused("those are not an invite's words") from exc
         expires_at, device = await self._live(words)
         until = min(expires_at, int(time.time() + limits.DOORSTEP_GUEST_S))
-        host = asked.client_info.host
-        if device:  # it may only ask what the code's words unlock
-            log.info("doorstep: let in the holder of a device code, from %s", host)
-            return device_guest(self._signup, asked.user_nkey, inbox, until)
-        log.info("doorstep: let in the holder of an invite, from %s", host)
-        return signup_guest(self._signup, asked.user_nkey, inbox, until)
+        holder = "a device code" if device else "an invite"
+        log.info("doorstep: let in the holder of %s, from %s", holder, asked.client_info.host)
+        return doorstep_guest(self._signup, asked.user_nkey, inbox, until, device=device)
 
     async def _live(self, words: str) -> tuple[int, bool]:
         """When the invite (or device code) of ``words`` expires, if it is there and

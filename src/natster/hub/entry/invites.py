@@ -197,29 +197,18 @@ def signup_user(signup_account: KeyPair, expires_at: int) -> Creds:
     )
 
 
-def signup_guest(signup_account: KeyPair, user: str, inbox: str, expires_at: int) -> str:
+def doorstep_guest(
+    signup_account: KeyPair, user: str, inbox: str, expires_at: int, *, device: bool
+) -> str:
     """The JWT of a short invite's holder (the key nats-server made for its connection):
-    it may ask ``natster.signup`` and read ``inbox``, the one it named, nothing else."""
+    it may ask ``natster.signup`` (a short device code's holder: ``natster.device.code``,
+    for what the code's words unlock) and read ``inbox``, the one it named, nothing else."""
     return inbox_user(
         signup_account,
         user,
         expires_at,
-        name="natster-invitee",
-        pub=[subjects.SIGNUP],
-        caps=SIGNUP_CAPS,
-        inbox=inbox,
-    )
-
-
-def device_guest(signup_account: KeyPair, user: str, inbox: str, expires_at: int) -> str:
-    """The JWT of a short device code's holder: it may ask ``natster.device.code`` for
-    what the code's words unlock, and read ``inbox``, nothing else."""
-    return inbox_user(
-        signup_account,
-        user,
-        expires_at,
-        name="natster-new-device",
-        pub=[subjects.DEVICE_CODE],
+        name="natster-new-device" if device else "natster-invitee",
+        pub=[subjects.DEVICE_CODE if device else subjects.SIGNUP],
         caps=SIGNUP_CAPS,
         inbox=inbox,
     )
