@@ -440,3 +440,30 @@ def test_hub_status_prints_words_not_markup(capsys: pytest.CaptureFixture[str]) 
     assert " up " in shown
     assert " down " in shown
     assert "n2 [bold]x[/]" in shown  # a node's name as it is, never read as markup
+
+
+def test_natster_web_says_it_listens_once_natster_login_finds_it(
+    hub_process: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    bob = member(hub_process[0], tmp_path, "bob")
+    port = free_port()
+    web = warm_cli.Popen(
+        [*NATSTER, "web", "--port", str(port)],
+        env={**os.environ, "NATSTER_HOME": str(bob)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert web.stderr is not None
+        for line in web.stderr:  # ends if the process dies
+            if line.strip() == "Ctrl-C stops it":
+                break
+        assert (bob / "web.json").exists()  # what `natster login` looks for
+        signed = natster("login", "--no-browser", home=bob)
+        assert signed.returncode == 0, signed.stderr
+        link = signed.stdout.strip().splitlines()[-1]
+        assert link.startswith(f"http://127.0.0.1:{port}/login?code=")
+    finally:
+        web.send_signal(signal.SIGINT)
+        web.wait(timeout=15)

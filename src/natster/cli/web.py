@@ -32,9 +32,12 @@ def web(
             pass
     except OSError as exc:
         raise typer.Exit(_port_busy(host, port, exc)) from None
-    err.print(f"natster web on http://{host}:{port}: run `natster login` to sign a browser in")
-    err.print("Ctrl-C stops it")
-    run(serve(home, host, port))
+
+    def listening() -> None:  # said once `natster login` can find it
+        err.print(f"natster web on http://{host}:{port}: run `natster login` to sign a browser in")
+        err.print("Ctrl-C stops it")
+
+    run(serve(home, host, port, ready=listening))
 
 
 def _port_busy(host: str, port: int, exc: OSError) -> int:

@@ -7,6 +7,8 @@ import contextlib
 import ipaddress
 import json
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -51,9 +53,17 @@ def running_url(home: Home) -> str | None:
 class _Server(uvicorn.Server):
     """uvicorn, ending open event streams first on Ctrl-C (they would never end)."""
 
-    def __init__(self, config: uvicorn.Config, app: Guarded) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: Guarded, ready: Callable[[], None] | None
+    ) -> None:
         super().__init__(config)
         self._app = app
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._ready is not None:  # listening now
+            self._ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         with contextlib.suppress(RuntimeError):  # no loop running: nothing is open
@@ -61,15 +71,29 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-async def serve(home: Home, host: str, port: int, *, log_level: str = "warning") -> None:
-    """Serve the UI until cancelled (Ctrl-C)."""
+async def serve(
+    home: Home,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "warning",
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve the UI until cancelled (Ctrl-C); ``ready`` is called once it listens (and
+    ``natster login`` finds it)."""
     async with await NatsterClient.connect(home, reconnect=True) as client:
-        await _serve(
-            create_app(client, port=port, names=allowed_names(host)), home, host, port, log_level
-        )
+        app = create_app(client, port=port, names=allowed_names(host))
+        await _serve(app, home, host, port, log_level, ready)
 
 
-async def _serve(app: Guarded, home: Home, host: str, port: int, log_level: str) -> None:
+async def _serve(
+    app: Guarded,
+    home: Home,
+    host: str,
+    port: int,
+    log_level: str,
+    ready: Callable[[], None] | None,
+) -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -79,7 +103,7 @@ async def _serve(app: Guarded, home: Home, host: str, port: int, log_level: str)
         server_header=False,
         timeout_graceful_shutdown=limits.WEB_SHUTDOWN_S,  # open event streams never end
     )
-    server = _Server(config, app)
+    server = _Server(config, app, ready)
     settle()
     state = home.path / STATE_FILE
     write_atomic(state, json.dumps({"url": url_for(host, port), "pid": os.getpid()}).encode())
