@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from natster._net import is_loopback, lan_address
 from natster.catalog import Catalogs
 from natster.client import Home, NatsterClient
 from natster.client.autostart import Autostart
@@ -130,6 +131,9 @@ def test_autostart_writes_a_user_unit_that_serves_and_removes_it(
         with contextlib.suppress(subprocess.TimeoutExpired):
             served.wait(timeout=15)
     assert served.returncode == 0
+    said = served.stdout.read().splitlines()  # and where transfers can come straight from
+    direct = [line for line in said if line.startswith("direct transfers from ")]
+    assert len(direct) == (0 if is_loopback(lan_address()) else 1), said
 
     off = natster("autostart", "off", home=home, env=env)
     assert off.returncode == 0, off.stderr

@@ -19,6 +19,7 @@ from ._out import (
     print_fields,
     print_json,
     run,
+    say_direct,
     start_serving,
 )
 
@@ -53,10 +54,12 @@ async def _serve_all(direct_port: int | None, no_direct: bool) -> None:
     from ._signals import stop_on_signals
 
     stop = stop_on_signals()
+    made: list[DirectEndpoint | None] = [None]  # the running server's direct endpoint
 
     def said(names: tuple[str, ...]) -> None:
         if names:
             out.print(plain(f"serving {', '.join(names)} (Ctrl-C stops)"))
+            say_direct(made[0])
         else:
             out.print("no catalogs here yet: `natster catalog new` makes one (waiting for it)")
 
@@ -64,7 +67,8 @@ async def _serve_all(direct_port: int | None, no_direct: bool) -> None:
         folder = client.home.path / "direct"
 
         def direct() -> DirectEndpoint | None:
-            return direct_endpoint(folder, direct_port, off=no_direct)
+            made[0] = direct_endpoint(folder, direct_port, off=no_direct)
+            return made[0]
 
         await serve_every_catalog(client, stop, said, direct=direct)
     out.print("stopped")
