@@ -92,6 +92,14 @@ def sign_in(world: World, page: playwright_sync.Page, *options: str) -> str:
     return said.split()[2].rstrip(":")
 
 
+def signed_in(world: World, page: playwright_sync.Page) -> None:
+    """A session for the tests that need one: the one an earlier test made, else a new one
+    (so each test also runs alone, with -k)."""
+    page.goto(world.hub_url + "/#/")
+    if api(page, "GET", "/api/me")["status"] != 200:
+        sign_in(world, page)
+
+
 def api(page: playwright_sync.Page, method: str, path: str, body: Any = None) -> dict[str, Any]:
     """What the page's own fetch of ``path`` gets (through the service worker)."""
     answer: dict[str, Any] = page.evaluate(
@@ -147,6 +155,7 @@ def run_fails(*args: str, home: Path) -> str:
 
 def test_the_library_shows_who_is_online(world: World, browser: Browser) -> None:
     page = browser.page
+    signed_in(world, page)
     page.goto(world.hub_url + "/#/")
     page.wait_for_selector(f".card [data-dot='{world.alice_key}/demo'].online")
     card = page.locator(".card[data-catalog='demo']")
@@ -163,6 +172,7 @@ def test_the_library_shows_who_is_online(world: World, browser: Browser) -> None
 def test_the_library_views_work_through_the_service_worker(world: World, browser: Browser) -> None:
     """Folders, thumbnails and search over everything: answered in the browser over NATS."""
     page = browser.page
+    signed_in(world, page)
     page.goto(f"{world.hub_url}/#/c/{world.alice_key}/demo")
     page.wait_for_selector("[data-folder='videos']")
     folders = page.locator("[data-folder]").evaluate_all("ns => ns.map(n => n.dataset.folder)")
@@ -185,6 +195,7 @@ def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(
     world: World, browser: Browser
 ) -> None:
     page = browser.page
+    signed_in(world, page)
     open_file(world, page, "videos/test-pattern.mp4")
     took = web_browser.plays_then_seeks_to_80_percent(page)
     assert took < 1.0, f"seeking to 80% took {took:.2f} s to play"
@@ -193,6 +204,7 @@ def test_video_plays_and_seeking_to_80_percent_plays_in_under_a_second(
 
 def test_audio_image_pdf_and_text(world: World, browser: Browser) -> None:
     page = browser.page
+    signed_in(world, page)
     open_file(world, page, "music/a-note.mp3")
     until(page, "document.querySelector('audio').currentTime > 0.3")
     web_browser.close_viewer(page)
@@ -213,6 +225,7 @@ def test_audio_image_pdf_and_text(world: World, browser: Browser) -> None:
 
 def test_a_download_is_the_file_its_sha256_names(world: World, browser: Browser) -> None:
     page = browser.page
+    signed_in(world, page)
     open_file(world, page, "pictures/sea.jpg")
     with page.expect_download() as info:
         page.locator("#viewer-download").click()
@@ -227,9 +240,7 @@ def test_ranges_of_one_file_share_one_transfer(world: World, browser: Browser) -
     """The service worker reads a player's next range (a seek) through the transfer the
     last one opened: four ranges, one transfer-open at alice's server (its log says)."""
     page = browser.page
-    page.goto(world.hub_url + "/#/")
-    if api(page, "GET", "/api/me")["status"] != 200:  # run alone: sign in (one device more
-        sign_in(world, page)  # would make the revoke test below revoke the wrong one)
+    signed_in(world, page)  # (one device more would make the revoke test revoke the wrong one)
     data = (world.media / "pictures" / "sunset.png").read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     url = f"/api/files/{world.alice_key}/demo/{digest}"
@@ -254,6 +265,7 @@ def test_ranges_of_one_file_share_one_transfer(world: World, browser: Browser) -
 
 def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Browser) -> None:
     page = browser.page
+    signed_in(world, page)
     page.goto(world.hub_url + "/#/")
     page.wait_for_selector(".card[data-inbox='extra']")
     assert page.get_by_role("button", name="Import extra").count() == 0  # not offered...
@@ -267,6 +279,7 @@ def test_a_read_only_browser_is_refused_by_the_server(world: World, browser: Bro
 
 def test_a_revoked_browser_is_cut_off_and_says_so(world: World, browser: Browser) -> None:
     page = browser.page
+    signed_in(world, page)
     open_file(world, page, "videos/test-pattern.mp4")  # it plays when it is revoked
     until(page, "document.querySelector('dialog[open] video').readyState >= 1")
     devices = json.loads(run("device", "ls", "--json", home=world.bob))
