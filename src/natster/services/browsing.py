@@ -57,22 +57,8 @@ def entry_row(listed: browse.Listed) -> wire.EntryRow:
 def _media(facts: Facts | None) -> wire.MediaInfo | None:
     if facts is None:
         return None
-    try:
-        return wire.MediaInfo(
-            kind=facts.kind,
-            width=facts.width,
-            height=facts.height,
-            duration=facts.duration,
-            video=facts.video,
-            audio=facts.audio,
-            title=facts.title,
-            artist=facts.artist,
-            album=facts.album,
-            track=facts.track,
-            year=facts.year,
-            taken=facts.taken,
-            camera=facts.camera,
-        )
+    try:  # the same fields, by name
+        return wire.MediaInfo.model_validate(facts, from_attributes=True)
     except ValueError:  # a fact out of bounds (a broken file's header): say nothing
         return wire.MediaInfo(kind=facts.kind)
 
