@@ -88,3 +88,29 @@ def test_an_index_made_before_tags_gains_them(tmp_path: Path) -> None:
         assert (song.title, song.track) == ("A Note", 1)
     finally:
         index.close()
+
+
+def test_facts_go_on_the_wire_as_they_are_or_only_the_kind_when_out_of_bounds() -> None:
+    """What a catalog server sends of a file's facts: every one, or, where a broken
+    file's header gave one out of bounds, the kind alone (never a refused answer)."""
+    from natster.catalog.browse import Listed
+    from natster.catalog.index import Entry
+    from natster.services.browsing import entry_row
+
+    entry = Entry("song.mp3", 1, 0, "a" * 64, "audio/mpeg")
+    song = Facts("audio", duration=3.5, audio="mp3", title="Été", artist="A", track=2, year=1999)
+    media = entry_row(Listed(entry, song)).media
+    assert media is not None
+    assert media.model_dump(exclude_none=True) == {
+        "kind": "audio",
+        "duration": 3.5,
+        "audio": "mp3",
+        "title": "Été",
+        "artist": "A",
+        "track": 2,
+        "year": 1999,
+    }
+    broken = entry_row(Listed(entry, Facts("audio", duration=3.5, year=20_000))).media
+    assert broken is not None
+    assert broken.model_dump(exclude_none=True) == {"kind": "audio"}
+    assert entry_row(Listed(entry, None)).media is None
