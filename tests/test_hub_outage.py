@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from natster._net import is_loopback, lan_address
+
 from . import warm_cli
 from .conftest import NATSTER, eventually_sync, free_port, natster
 
@@ -54,8 +56,12 @@ def _back(serve_log: Path) -> bool:
 
 
 @pytest.fixture
-def outage(tmp_path: Path) -> Iterator[tuple[HubProcess, Path, Path, Path]]:
-    """A hub, alice serving "films" shared with and imported by bob."""
+def outage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[HubProcess, Path, Path, Path]]:
+    """A hub, alice serving "films" shared with and imported by bob (every byte through
+    the hub, unless a test passes the options of `catalog serve` as the parameter)."""
+    options: tuple[str, ...] = getattr(request, "param", ("--no-direct",))
     hub = HubProcess(tmp_path / "hub", tmp_path / "hub.log")
     hub.up()
     homes = {}
@@ -74,7 +80,7 @@ def outage(tmp_path: Path) -> Iterator[tuple[HubProcess, Path, Path, Path]]:
     assert natster("catalog", "share", "films", bob_key, home=alice).returncode == 0
     serve_log = tmp_path / "serve.log"
     server = warm_cli.Popen(  # every byte through the hub: its outage is the subject
-        [*NATSTER, "catalog", "serve", "films", "--no-direct"],
+        [*NATSTER, "catalog", "serve", "films", *options],
         env={**os.environ, "NATSTER_HOME": str(alice)},
         stdout=subprocess.PIPE,
         stderr=serve_log.open("w"),
@@ -239,6 +245,43 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     assert "hub unreachable, waiting..." in stderr
     assert out.stat().st_size == size  # renamed only after the catalog's sha256 matched
     assert not part.exists()
+
+
+@pytest.mark.slow  # 512 MiB
+@pytest.mark.skipif(is_loopback(lan_address()), reason="no network address: nothing is direct")
+@pytest.mark.parametrize("outage", [()], indirect=True)  # served as by default: direct
+def test_a_direct_download_needs_no_hub_once_it_is_direct(
+    outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
+) -> None:
+    """The hub opens a transfer and hands out its ticket; the bytes then come straight
+    from alice's machine, and go on coming while the hub is away."""
+    hub, alice, bob, _ = outage
+    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
+    size = 512 * 1024**2 + 555
+    with (media / "big.img").open("wb") as handle:
+        handle.truncate(size)
+    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    out = tmp_path / "big.img"
+    download = warm_cli.Popen(
+        [*NATSTER, "catalog", "download", "films", "big.img", str(out), "--json"],
+        env={**os.environ, "NATSTER_HOME": str(bob)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def growing() -> bool:
+        part = next(iter(tmp_path.glob("big.img*.part")), None)
+        return part is not None and part.stat().st_size > 0
+
+    wait_for("the download begins", growing, 60)
+    hub.down()
+    assert download.poll() is None  # the hub went away mid-download
+    said, stderr = download.communicate(timeout=120)
+    assert download.returncode == 0, stderr
+    assert json.loads(said)["route"] == "direct"
+    assert "waiting" not in stderr  # (that the hub is away, it may say)
+    assert out.stat().st_size == size  # renamed only after the catalog's sha256 matched
 
 
 @pytest.mark.slow  # mostly waiting on a hub restart

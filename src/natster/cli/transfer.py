@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from natster.client.download import Existing
     from natster.client.mirror import MirrorReport
     from natster.client.remote import CatalogRef
+    from natster.client.transfer import Transfer
     from natster.wire import EntryRow
 
     from ._progress import TransferBar
@@ -168,7 +169,7 @@ async def _download(
 
         with TransferBar() as bar:
             bar.start(entry.path, entry.size)
-            async with _telling_outages(client, bar):
+            async with _telling_outages(client, bar, transfer):
                 sent = await download_file(
                     client,
                     ref,
@@ -194,14 +195,24 @@ def _saved(target: Path, path: str, size: int, sent: int, route: str | None, as_
 
 
 @contextlib.asynccontextmanager
-async def _telling_outages(client: NatsterClient, bar: TransferBar) -> AsyncIterator[None]:
-    """While the body runs, the bar says when the hub is unreachable and when it is back."""
+async def _telling_outages(
+    client: NatsterClient, bar: TransferBar, transfer: Transfer | None
+) -> AsyncIterator[None]:
+    """While the body runs, the bar says when the hub is unreachable and when it is back
+    (and, if ``transfer`` comes direct meanwhile, that it does not wait for it)."""
     import asyncio
+
+    def why() -> str | None:
+        if client.connected:
+            return None
+        if transfer is not None and transfer.direct_now:
+            return "hub unreachable: the bytes still come direct"
+        return "hub unreachable, waiting..."
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(OUTAGE_CHECK_S)
-            bar.waiting(None if client.connected else "hub unreachable, waiting...")
+            bar.waiting(why())
 
     watcher = asyncio.create_task(watch())
     try:

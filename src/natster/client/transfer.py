@@ -356,6 +356,11 @@ class Transfer:
             return "direct" if self.direct_bytes else "via hub"
         return f"direct ({round(100 * self.hub_bytes / total)}% via hub)"
 
+    @property
+    def direct_now(self) -> bool:
+        """Its chunks come straight from the owner's machine now (the hub away or not)."""
+        return self._direct is not None
+
     async def settled(self) -> str:
         """The route once the direct path is found or given up on: "direct" or "via hub"."""
         if self._going_direct is not None:
