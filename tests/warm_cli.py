@@ -74,12 +74,9 @@ def _received_fd(dup: Any) -> int:
     return fd
 
 
-def _popen_child(argv: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> None:
-    """In the forked process: `python -m natster ARGV...` on the descriptors sent."""
-    _become_natster(argv, env, cwd, fds)
-
-
 def _become_natster(argv: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> None:
+    """In the forked process: `python -m natster ARGV...` on ``fds`` as stdin, stdout
+    and stderr."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -168,7 +165,7 @@ class Popen(subprocess.Popen[Any]):
         env = dict(os.environ if env is None else env)
         try:
             self._process = _server().Process(
-                target=_popen_child,
+                target=_become_natster,
                 args=(list(args[3:]), env, cwd or os.getcwd(), [_Fd(fd) for fd in own]),
             )
             self._process.start()
