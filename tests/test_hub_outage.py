@@ -49,6 +49,36 @@ def wait_for(what: str, check: Callable[[], bool], seconds: float) -> None:
     eventually_sync(check, seconds, what)
 
 
+def _sparse_file(alice: Path, name: str, size: int) -> None:
+    """``name`` in alice's films: ``size`` bytes, sparse (the hub's outage is the
+    subject, not the disk), and in the catalog."""
+    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
+    with (media / name).open("wb") as handle:
+        handle.truncate(size)
+    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+
+
+def _download(bob: Path, out: Path, *options: str) -> subprocess.Popen[str]:
+    """``catalog download films big.img OUT OPTIONS`` as bob, in the background."""
+    return warm_cli.Popen(
+        [*NATSTER, "catalog", "download", "films", "big.img", str(out), *options],
+        env={**os.environ, "NATSTER_HOME": str(bob)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _part_file(folder: Path) -> Path | None:
+    return next(iter(folder.glob("big.img*.part")), None)
+
+
+def _growing(folder: Path) -> bool:
+    """A download into ``folder`` has written something."""
+    found = _part_file(folder)
+    return found is not None and found.stat().st_size > 0
+
+
 def _back(serve_log: Path) -> bool:
     """Every connection of the catalog server that lost the hub has it again."""
     said = serve_log.read_text()
@@ -189,32 +219,13 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
     hub, alice, bob, serve_log = outage
-    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
     size = 1024**3 + 777
-    with (media / "big.img").open("wb") as handle:
-        handle.truncate(size)  # sparse: the hub outage is what this is about
-    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    _sparse_file(alice, "big.img", size)
     out = tmp_path / "big.img"
 
-    def download(*options: str) -> subprocess.Popen[str]:
-        return warm_cli.Popen(
-            [*NATSTER, "catalog", "download", "films", "big.img", str(out), *options],
-            env={**os.environ, "NATSTER_HOME": str(bob)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def part_file() -> Path | None:
-        return next(iter(tmp_path.glob("big.img*.part")), None)
-
-    def growing() -> bool:
-        found = part_file()
-        return found is not None and found.stat().st_size > 0
-
     # past its bound (--wait 2): it stops, says how to go on, and keeps what it has
-    impatient = download("--wait", "2")
-    wait_for("the download begins", growing, 60)
+    impatient = _download(bob, out, "--wait", "2")
+    wait_for("the download begins", lambda: _growing(tmp_path), 60)
     hub.down()
     began = time.monotonic()
     _, stderr = impatient.communicate(timeout=60)
@@ -224,7 +235,7 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     assert stderr.strip().splitlines()[-1] == (
         "error: the hub stayed unreachable for 2 s: run it again to resume"
     )
-    part = part_file()
+    part = _part_file(tmp_path)
     assert part is not None
     kept = part.stat().st_size
     assert 0 < kept < size
@@ -233,7 +244,7 @@ def test_a_download_waits_out_a_hub_outage_up_to_its_bound(
     # within its bound (60 s by default): a 10 s outage is waited out, by itself
     hub.up()
     wait_for("alice's server is back", lambda: _back(serve_log), 20)  # else: films is offline
-    patient = download()
+    patient = _download(bob, out)
     wait_for("it goes on", lambda: part.stat().st_size > kept, 60)
     hub.down()
     assert patient.poll() is None  # the hub went away mid-download
@@ -256,25 +267,11 @@ def test_a_direct_download_needs_no_hub_once_it_is_direct(
     """The hub opens a transfer and hands out its ticket; the bytes then come straight
     from alice's machine, and go on coming while the hub is away."""
     hub, alice, bob, _ = outage
-    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
     size = 512 * 1024**2 + 555
-    with (media / "big.img").open("wb") as handle:
-        handle.truncate(size)
-    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    _sparse_file(alice, "big.img", size)
     out = tmp_path / "big.img"
-    download = warm_cli.Popen(
-        [*NATSTER, "catalog", "download", "films", "big.img", str(out), "--json"],
-        env={**os.environ, "NATSTER_HOME": str(bob)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def growing() -> bool:
-        part = next(iter(tmp_path.glob("big.img*.part")), None)
-        return part is not None and part.stat().st_size > 0
-
-    wait_for("the download begins", growing, 60)
+    download = _download(bob, out, "--json")
+    wait_for("the download begins", lambda: _growing(tmp_path), 60)
     hub.down()
     assert download.poll() is None  # the hub went away mid-download
     said, stderr = download.communicate(timeout=120)
@@ -289,11 +286,8 @@ def test_a_web_stream_rides_out_a_hub_restart(
     outage: tuple[HubProcess, Path, Path, Path], tmp_path: Path
 ) -> None:
     hub, alice, bob, _ = outage
-    media = Path(json.loads(natster("catalog", "local", "--json", home=alice).stdout)[0]["root"])
     size = 64 * 1024**2 + 333
-    with (media / "film.mp4").open("wb") as handle:
-        handle.truncate(size)
-    assert natster("catalog", "rescan", "films", home=alice).returncode == 0
+    _sparse_file(alice, "film.mp4", size)
     alice_key = json.loads(natster("whoami", "--json", home=alice).stdout)["account"]
     rows = json.loads(natster("catalog", "contents", "films", "--json", home=bob).stdout)
     digest = next(row["hash"] for row in rows if row["path"] == "film.mp4")
