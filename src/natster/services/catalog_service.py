@@ -193,10 +193,10 @@ class CatalogServer:
         """The direct endpoint, started now if it waited for a first transfer; if it
         cannot start, there is none from now on (the hub carries every transfer)."""
         direct = self.direct
-        if direct is None or self._stop.is_set():
+        if direct is None:
             raise Refused(_NO_DIRECT, 404)
         async with self._direct_starting:
-            if self._stop.is_set():  # stopped while this waited
+            if self._stop.is_set():  # stopping (or stopped while this waited)
                 raise Refused(_NO_DIRECT, 404)
             if not direct.started:
                 try:
